@@ -13,6 +13,7 @@ export function packageConfig(name: string) {
       include: ['test/**/*.test.ts'],
       exclude: ['test/**/*.slow.test.ts'],
       testTimeout: 60_000,
+      passWithNoTests: true,
     },
   });
 }
