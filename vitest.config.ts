@@ -1,9 +1,10 @@
-// Root test runner: every package's own vitest config runs as one project, in one process, so a
-// single summary line closes the run.
+// Root test runner: every package's own vitest config runs as one project, in one process, and the
+// run closes with a plain `tests: N passed, N failed` line (scripts/summary-reporter.ts).
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
     projects: ['packages/*', 'apps/*'],
+    reporters: ['default', './scripts/summary-reporter.ts'],
   },
 });
