@@ -1,0 +1,57 @@
+// The package's error class and its stable codes. Wrong use of the API throws TypeError/RangeError
+// (RangeErrors raised by the index carry `code: 'ERR_INVALID_ARGUMENT'`, as Node's own errors do);
+// everything the index can meet at run time (a full list, bad bytes, a misused cursor) throws
+// DeltaIndexError with one of the codes below.
+
+/**
+ * The stable error codes of `@deja/delta-index`.
+ *
+ * - `ERR_OVERFLOW`: a delta list would exceed 65535 bits, zone memory is exhausted, or a page is too
+ *   small to hold any list (the seed's `UDS_OVERFLOW`).
+ * - `ERR_CORRUPT_DATA`: a page or save stream failed validation, or decoding ran past the end of a
+ *   list (the seed's `UDS_CORRUPT_DATA`).
+ * - `ERR_BAD_STATE`: a cursor was used in a state that does not allow the operation, such as
+ *   reading past the end of a list or changing an immutable page (the seed's `UDS_BAD_STATE`).
+ * - `ERR_DUPLICATE_NAME`: a collision entry was put on a collision entry (the seed's
+ *   `UDS_DUPLICATE_NAME`).
+ */
+export type DeltaIndexErrorCode =
+  | 'ERR_OVERFLOW'
+  | 'ERR_CORRUPT_DATA'
+  | 'ERR_BAD_STATE'
+  | 'ERR_DUPLICATE_NAME';
+
+/** The one error class of `@deja/delta-index`; test `code`, not the message. */
+export class DeltaIndexError extends Error {
+  /** The stable code, see {@link DeltaIndexErrorCode}. */
+  readonly code: DeltaIndexErrorCode;
+
+  /**
+   * @param code - the stable code
+   * @param message - what went wrong and where (list, offset, zone)
+   * @param options - `cause` when wrapping another error
+   */
+  constructor(code: DeltaIndexErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'DeltaIndexError';
+    this.code = code;
+  }
+}
+
+/** A RangeError tagged `ERR_INVALID_ARGUMENT` (the seed's `UDS_INVALID_ARGUMENT`). */
+export type InvalidArgumentError = RangeError & { code: 'ERR_INVALID_ARGUMENT' };
+
+/** @internal Build the RangeError thrown for an out-of-range argument. */
+export function invalidArgument(message: string): InvalidArgumentError {
+  const error = new RangeError(message) as InvalidArgumentError;
+  error.code = 'ERR_INVALID_ARGUMENT';
+  return error;
+}
+
+/** @internal Check that `value` is an integer in [min, max]; throws RangeError otherwise. */
+export function checkInteger(name: string, value: number, min: number, max: number): void {
+  if (typeof value !== 'number') throw new TypeError(`${name} must be a number, got ${typeof value}`);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw invalidArgument(`${name} must be an integer in [${min}, ${max}], got ${value}`);
+  }
+}
