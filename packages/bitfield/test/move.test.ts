@@ -1,0 +1,164 @@
+// Tests of moveBits, moveBitsDown and moveBitsUp against the model (which moves through a temporary):
+// every pair of bit offsets 0..63 for a set of sizes covering each path (small, head/tail only,
+// same and different bit phase), between two arrays, within one array in both directions, between
+// overlapping views of one buffer, and off the end of either array.
+
+import { moveBits, moveBitsDown, moveBitsUp } from '@deja/bitfield';
+import { describe, expect, test } from 'vitest';
+import { modelMoveBits } from './model';
+import { randomBytes, rng, SEED } from './random';
+
+// 0..80 exhaustively (the small path ends at 57), then sizes around whole bytes and words.
+const SIZES = [
+  ...Array.from({ length: 81 }, (_, i) => i),
+  95,
+  96,
+  97,
+  127,
+  128,
+  129,
+  200,
+  255,
+  256,
+  257,
+  300,
+];
+const LENGTH = 64; // bytes: offsets 0..63 plus 300 bits still fit
+
+function check(
+  name: string,
+  memory: Uint8Array,
+  expected: Uint8Array,
+  from: number,
+  to: number,
+  size: number,
+): void {
+  for (let i = 0; i < memory.length; i++) {
+    if (memory[i] !== expected[i]) {
+      expect({ name, from, to, size, memory: [...memory] }).toEqual({
+        name,
+        from,
+        to,
+        size,
+        memory: [...expected],
+      });
+    }
+  }
+}
+
+describe(`moveBits (seed ${SEED})`, () => {
+  test('between two arrays: every offset pair 0..63, sizes 0..80 and beyond', () => {
+    const next = rng(SEED);
+    const source = randomBytes(next, LENGTH);
+    const original = source.slice();
+    for (const size of SIZES) {
+      for (let from = 0; from < 64; from++) {
+        for (let to = 0; to < 64; to++) {
+          const target = randomBytes(next, LENGTH);
+          const expected = target.slice();
+          moveBits(source, from, target, to, size);
+          modelMoveBits(source, from, expected, to, size);
+          check('two arrays', target, expected, from, to, size);
+        }
+      }
+    }
+    check('source untouched', source, original, 0, 0, 0);
+  });
+
+  test('within one array, overlapping in both directions: every offset pair 0..63', () => {
+    const next = rng(SEED + 1);
+    for (const size of SIZES) {
+      for (let from = 0; from < 64; from++) {
+        for (let to = 0; to < 64; to++) {
+          const memory = randomBytes(next, LENGTH);
+          const expected = memory.slice();
+          moveBits(memory, from, memory, to, size);
+          modelMoveBits(expected, from, expected, to, size);
+          check('same array', memory, expected, from, to, size);
+        }
+      }
+    }
+  });
+
+  test('moveBitsDown and moveBitsUp are exact in their own direction', () => {
+    const next = rng(SEED + 2);
+    for (const size of SIZES) {
+      for (let a = 0; a < 64; a++) {
+        for (let b = a; b < 64; b++) {
+          // Down: destination at or below the source.
+          let memory = randomBytes(next, LENGTH);
+          let expected = memory.slice();
+          moveBitsDown(memory, b, memory, a, size);
+          modelMoveBits(expected, b, expected, a, size);
+          check('down', memory, expected, b, a, size);
+          // Up: destination at or above the source.
+          memory = randomBytes(next, LENGTH);
+          expected = memory.slice();
+          moveBitsUp(memory, a, memory, b, size);
+          modelMoveBits(expected, a, expected, b, size);
+          check('up', memory, expected, a, b, size);
+        }
+      }
+    }
+  });
+
+  test('overlapping views of one ArrayBuffer are handled as one stream', () => {
+    const next = rng(SEED + 3);
+    for (let round = 0; round < 400; round++) {
+      const buffer = randomBytes(next, 96);
+      const expected = buffer.slice();
+      const fromView = buffer.subarray(next() % 16, 80 + (next() % 16));
+      const toView = buffer.subarray(next() % 16, 80 + (next() % 16));
+      const size = next() % 400;
+      const from = next() % (fromView.length * 8 - size + 1 || 1);
+      const to = next() % (toView.length * 8 - size + 1 || 1);
+      if (from + size > fromView.length * 8 || to + size > toView.length * 8) continue;
+      moveBits(fromView, from, toView, to, size);
+      modelMoveBits(expected, fromView.byteOffset * 8 + from, expected, toView.byteOffset * 8 + to, size);
+      check('views', buffer, expected, from, to, size);
+    }
+  });
+
+  test('reads past the end of the source see zeros, writes past the end of the target are dropped', () => {
+    const next = rng(SEED + 4);
+    for (const [fromLength, toLength] of [
+      [20, 64],
+      [64, 20],
+      [20, 20],
+      [0, 10],
+      [10, 0],
+    ] as const) {
+      for (const size of [0, 1, 9, 57, 58, 100, 200, 400]) {
+        for (let from = 0; from < 64; from += 3) {
+          for (let to = 0; to < 64; to += 5) {
+            const source = randomBytes(next, fromLength);
+            const target = randomBytes(next, toLength);
+            const expected = target.slice();
+            moveBits(source, from + 100, target, to + 50, size);
+            modelMoveBits(source, from + 100, expected, to + 50, size);
+            check('past the end', target, expected, from, to, size);
+            // The same within one short array, both directions.
+            const memory = randomBytes(next, fromLength);
+            const same = memory.slice();
+            moveBits(memory, from + 90, memory, to + 80, size);
+            modelMoveBits(same, from + 90, same, to + 80, size);
+            check('past the end, same array', memory, same, from, to, size);
+          }
+        }
+      }
+    }
+  });
+
+  test('a long move of a pattern keeps every bit', () => {
+    const memory = new Uint8Array(4096 + 16);
+    const next = rng(SEED + 5);
+    for (let i = 0; i < 4096; i++) memory[i] = next();
+    const expected = memory.slice();
+    moveBits(memory, 3, memory, 77, 4000 * 8);
+    modelMoveBits(expected, 3, expected, 77, 4000 * 8);
+    check('long up', memory, expected, 3, 77, 32000);
+    moveBits(memory, 77, memory, 5, 4000 * 8);
+    modelMoveBits(expected, 77, expected, 5, 4000 * 8);
+    check('long down', memory, expected, 77, 5, 32000);
+  });
+});
