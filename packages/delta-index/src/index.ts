@@ -11,5 +11,11 @@ export {
   MAX_PAYLOAD_BITS,
   PAGE_HEADER_BYTES,
 } from './coding';
+export type { DeltaIndexOptions, DeltaIndexStats } from './delta-index';
+export { DeltaIndex, MAX_ZONES, writeGuardDeltaList } from './delta-index';
+export { DeltaIndexEntry } from './entry';
 export type { DeltaIndexErrorCode, InvalidArgumentError } from './errors';
 export { DeltaIndexError } from './errors';
+export { DeltaIndexPage, MAX_PAGE_BYTES, packDeltaIndexPage } from './page';
+export type { RestoreOptions } from './save';
+export { DELTA_INDEX_MAGIC, restoreDeltaIndex, saveDeltaIndexZone } from './save';

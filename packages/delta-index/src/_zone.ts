@@ -1,0 +1,313 @@
+// One zone of a delta index (the seed's struct delta_zone): the list memory, the 16-byte-style list
+// headers (start, size, saved search position) kept as parallel typed arrays, the Huffman constants,
+// the statistics, and the memory management that makes room for a growing list: take free bits from
+// a neighbouring gap, or rebalance every list of the zone (compute_new_list_offsets,
+// rebalance_delta_zone, extend_delta_zone, insert_bits, delete_bits). Also the hot decoder.
+
+import { GUARD_BITS, moveBits, POST_FIELD_GUARD_BYTES } from '@deja/bitfield';
+import { DeltaIndexError } from './errors';
+
+/** The largest size of a delta list in bits: the seed stores it in a u16. */
+export const MAX_LIST_BITS = 0xffff;
+
+/** Bytes and bits of the record name carried by a collision entry. */
+export const COLLISION_BYTES = 16;
+export const COLLISION_BITS = COLLISION_BYTES * 8;
+
+/** The size of the seed's struct delta_zone (cache-line aligned), for memory accounting. */
+export const ZONE_STRUCT_BYTES = 128;
+
+/** The bytes of one list header (start u64, size u16, save offset u16, save key u32) + new offset u64. */
+export const LIST_HEADER_BYTES = 24;
+
+/** What {@link DeltaZone.insertBits} reports. */
+export const INSERT_OK = 0;
+export const INSERT_LIST_OVERFLOW = 1;
+export const INSERT_ZONE_FULL = 2;
+
+/**
+ * Key bits of the entry most recently decoded by {@link decodeDelta}. A module variable instead of a
+ * returned pair keeps the hot loop free of allocation.
+ */
+export let decodedKeyBits = 0;
+
+/**
+ * Decode the key code at absolute bit `position` of `memory` (the seed's decode_delta) and return the
+ * delta; the code length goes to {@link decodedKeyBits}. `limit` is the absolute bit where the list
+ * ends: a run of zero bits that reaches it is corrupt data, so a damaged list can neither loop
+ * forever nor read beyond its own end (the seed relies on the all-ones tail guard list instead).
+ *
+ * The 32-bit windows are assembled from bytes as the seed's get_unaligned_le32 does; the callers keep
+ * every window start inside `memory` (lists end at least 7 guard bytes before its end), and a read
+ * past the end of a Uint8Array yields `undefined`, which the bitwise operators turn into 0.
+ * @throws DeltaIndexError ERR_CORRUPT_DATA
+ */
+export function decodeDelta(
+  memory: Uint8Array,
+  position: number,
+  limit: number,
+  minBits: number,
+  minKeys: number,
+  incrKeys: number,
+): number {
+  const shift = position & 7; // ToInt32 keeps the low 3 bits exact for any position below 2^53
+  let byte = (position - shift) / 8;
+  let data =
+    (memory[byte]! | (memory[byte + 1]! << 8) | (memory[byte + 2]! << 16) | (memory[byte + 3]! << 24)) >>>
+    shift;
+  let keyBits = minBits;
+  // minBits <= 25, so the mask is a positive int32.
+  let delta = data & ((1 << minBits) - 1);
+  if (delta >= minKeys) {
+    data >>>= minBits;
+    if (data === 0) {
+      keyBits = 32 - shift;
+      const room = limit - position;
+      for (;;) {
+        if (keyBits >= room) {
+          throw new DeltaIndexError('ERR_CORRUPT_DATA', `unterminated key code at bit ${position}`);
+        }
+        byte += 4;
+        data =
+          memory[byte]! | (memory[byte + 1]! << 8) | (memory[byte + 2]! << 16) | (memory[byte + 3]! << 24);
+        if (data !== 0) break;
+        keyBits += 32;
+      }
+    }
+    // ffs(data): the 1-based index of the lowest set bit.
+    keyBits += 32 - Math.clz32(data & -data);
+    delta += (keyBits - minBits - 1) * incrKeys;
+  }
+  decodedKeyBits = keyBits;
+  return delta;
+}
+
+/** The mutable or immutable storage of one zone, with its list headers and statistics. */
+export class DeltaZone {
+  /** The list memory (for a page: the page itself). */
+  memory: Uint8Array;
+  /** Bit offset of each list; slot 0 is the head guard list, slot listCount + 1 the tail guard. */
+  readonly starts: Float64Array;
+  /** Bit size of each list. */
+  readonly sizes: Uint16Array;
+  /** Where the last search stopped, in bits from the list start (mutable zones only). */
+  readonly saveOffsets: Uint16Array;
+  /** The key of the entry just before saveOffsets. */
+  readonly saveKeys: Uint32Array;
+  /** Scratch for rebalancing. */
+  readonly newOffsets: Float64Array;
+  /** The bytes of list memory. */
+  readonly size: number;
+  readonly minBits: number;
+  readonly minKeys: number;
+  readonly incrKeys: number;
+  readonly valueBits: number;
+  /** The index-wide number of the zone's first list. */
+  readonly firstList: number;
+  readonly listCount: number;
+  readonly mutable: boolean;
+  rebalanceTime = 0;
+  rebalanceCount = 0;
+  recordCount = 0;
+  collisionCount = 0;
+  discardCount = 0;
+  overflowCount = 0;
+
+  constructor(
+    memory: Uint8Array,
+    firstList: number,
+    listCount: number,
+    minBits: number,
+    minKeys: number,
+    incrKeys: number,
+    valueBits: number,
+    mutable: boolean,
+  ) {
+    this.memory = memory;
+    this.size = memory.length;
+    this.firstList = firstList;
+    this.listCount = listCount;
+    this.minBits = minBits;
+    this.minKeys = minKeys;
+    this.incrKeys = incrKeys;
+    this.valueBits = valueBits;
+    this.mutable = mutable;
+    this.starts = new Float64Array(listCount + 2);
+    this.sizes = new Uint16Array(listCount + 2);
+    const saved = mutable ? listCount + 2 : 0;
+    this.saveOffsets = new Uint16Array(saved);
+    this.saveKeys = new Uint32Array(saved);
+    this.newOffsets = new Float64Array(saved);
+  }
+
+  /** Bytes spanned by list `i`, counting the partial bytes at both ends (get_delta_list_byte_size). */
+  byteSize(i: number): number {
+    return Math.ceil(((this.starts[i]! & 7) + this.sizes[i]!) / 8);
+  }
+
+  /** The total bits held by the zone's lists (not counting guard lists). O(lists). */
+  usedBits(): number {
+    let bits = 0;
+    for (let i = 1; i <= this.listCount; i++) bits += this.sizes[i]!;
+    return bits;
+  }
+
+  /**
+   * Empty every list and space them evenly; set the tail guard list to all ones
+   * (uds_reset_delta_index for one zone). O(lists).
+   */
+  reset(): void {
+    const n = this.listCount;
+    this.starts.fill(0);
+    this.sizes.fill(0);
+    this.saveOffsets.fill(0);
+    this.saveKeys.fill(0);
+    const listBits = this.size * 8 - GUARD_BITS;
+    this.starts[n + 1] = listBits;
+    this.sizes[n + 1] = GUARD_BITS;
+    this.memory.fill(0xff, listBits / 8, listBits / 8 + POST_FIELD_GUARD_BYTES);
+    const spacing = Math.floor(listBits / n);
+    let offset = Math.floor(spacing / 2);
+    for (let i = 1; i <= n; i++) {
+      this.starts[i] = offset;
+      offset += spacing;
+    }
+    this.discardCount += this.recordCount;
+    this.recordCount = 0;
+    this.collisionCount = 0;
+  }
+
+  /** Bytes in use by all lists including both guards. O(lists). */
+  usedSpace(): number {
+    let used = 0;
+    for (let i = 0; i <= this.listCount + 1; i++) used += this.byteSize(i);
+    return used;
+  }
+
+  /**
+   * Compute new list starts that spread the free bytes evenly, with `growingSize` extra bytes in front
+   * of list `growingIndex` (compute_new_list_offsets). `usedSpace` must not exceed the zone size.
+   */
+  computeNewListOffsets(growingIndex: number, growingSize: number, usedSpace: number): void {
+    const n = this.listCount;
+    const offsets = this.newOffsets;
+    const spacing = Math.floor((this.size - usedSpace) / n);
+    offsets[0] = 0;
+    for (let i = 0; i <= n; i++) {
+      offsets[i + 1] = offsets[i]! + this.byteSize(i) + spacing;
+      offsets[i] = offsets[i]! * 8 + (this.starts[i]! & 7);
+      if (i === 0) offsets[i + 1] = offsets[i + 1]! - Math.floor(spacing / 2);
+      if (i + 1 === growingIndex) offsets[i + 1] = offsets[i + 1]! + growingSize;
+    }
+    offsets[n + 1] = this.size * 8 - this.sizes[n + 1]!;
+  }
+
+  /**
+   * Move lists first..last to their new offsets, recursing so that no list overwrites one that has
+   * not moved yet (rebalance_delta_zone). Whole bytes move, so partial bytes carry their stray bits.
+   */
+  rebalance(first: number, last: number): void {
+    if (first === last) {
+      const newStart = this.newOffsets[first]!;
+      const oldStart = this.starts[first]!;
+      if (oldStart !== newStart) {
+        const source = Math.floor(oldStart / 8);
+        this.starts[first] = newStart;
+        const destination = Math.floor(newStart / 8);
+        this.memory.copyWithin(destination, source, source + this.byteSize(first));
+      }
+      return;
+    }
+    const middle = Math.floor((first + last) / 2);
+    if (this.newOffsets[middle]! > this.starts[middle]!) {
+      this.rebalance(middle + 1, last);
+      this.rebalance(first, middle);
+    } else {
+      this.rebalance(first, middle);
+      this.rebalance(middle + 1, last);
+    }
+  }
+
+  /**
+   * Respace every list, leaving `growingSize` extra bytes before list `growingIndex`
+   * (extend_delta_zone). Returns false when the zone memory cannot hold the lists.
+   */
+  extend(growingIndex: number, growingSize: number): boolean {
+    const startTime = performance.now();
+    const used = growingSize + this.usedSpace();
+    if (this.size < used) return false;
+    this.computeNewListOffsets(growingIndex, growingSize, used);
+    this.rebalance(1, this.listCount + 1);
+    this.rebalanceCount++;
+    this.rebalanceTime += Math.round((performance.now() - startTime) * 1e6);
+    return true;
+  }
+
+  /** Free bits between list `i` and the list before it. */
+  freeBefore(i: number): number {
+    return this.starts[i]! - (this.starts[i - 1]! + this.sizes[i - 1]!);
+  }
+
+  /** Free bits between list `i` and the list after it. */
+  freeAfter(i: number): number {
+    return this.starts[i + 1]! - (this.starts[i]! + this.sizes[i]!);
+  }
+
+  /**
+   * Open `size` bits at bit `offset` of list `i`, moving whichever side of the list is shorter into
+   * the free space around it, or rebalancing the zone when neither gap is big enough (insert_bits).
+   * Nothing changes unless it returns {@link INSERT_OK}.
+   */
+  insertBits(i: number, offset: number, size: number): number {
+    const totalSize = this.sizes[i]!;
+    if (totalSize + size > MAX_LIST_BITS) {
+      this.overflowCount++;
+      return INSERT_LIST_OVERFLOW;
+    }
+    const beforeSize = offset;
+    const afterSize = totalSize - offset;
+    const freeBefore = this.freeBefore(i);
+    const freeAfter = this.freeAfter(i);
+    let beforeFlag: boolean;
+    if (size <= freeBefore && size <= freeAfter) {
+      // Move the smaller part; on a tie, take from the larger gap.
+      beforeFlag = beforeSize < afterSize ? true : afterSize < beforeSize ? false : freeBefore > freeAfter;
+    } else if (size <= freeBefore) {
+      beforeFlag = true;
+    } else if (size <= freeAfter) {
+      beforeFlag = false;
+    } else {
+      beforeFlag = beforeSize < afterSize;
+      const growingIndex = beforeFlag ? i : i + 1;
+      if (!this.extend(growingIndex, Math.ceil(size / 8))) return INSERT_ZONE_FULL;
+    }
+    this.sizes[i] = totalSize + size;
+    const start = this.starts[i]!;
+    if (beforeFlag) {
+      this.starts[i] = start - size;
+      moveBits(this.memory, start, this.memory, start - size, beforeSize);
+    } else {
+      const source = start + offset;
+      moveBits(this.memory, source, this.memory, source + size, afterSize);
+    }
+    return INSERT_OK;
+  }
+
+  /** Close `size` bits at bit `offset` of list `i`, moving the shorter side (delete_bits). */
+  deleteBits(i: number, offset: number, size: number): void {
+    const totalSize = this.sizes[i]!;
+    const beforeSize = offset;
+    const afterSize = totalSize - offset - size;
+    const beforeFlag =
+      beforeSize < afterSize ? true : afterSize < beforeSize ? false : this.freeBefore(i) < this.freeAfter(i);
+    this.sizes[i] = totalSize - size;
+    const start = this.starts[i]!;
+    if (beforeFlag) {
+      this.starts[i] = start + size;
+      moveBits(this.memory, start, this.memory, start + size, beforeSize);
+    } else {
+      const destination = start + offset;
+      moveBits(this.memory, destination + size, this.memory, destination, afterSize);
+    }
+  }
+}

@@ -1,0 +1,563 @@
+// The cursor over one delta list (the seed's struct delta_index_entry): start a search, step through
+// entries, and at the entry found read or set its value, read a collision name, put a new entry
+// before it (or after it, for a collision) and remove it. The same cursor serves mutable indexes and
+// immutable pages; the list-walking loop is allocation-free and monomorphic.
+
+import { getField, setField, setZero } from '@deja/bitfield';
+import {
+  COLLISION_BITS,
+  COLLISION_BYTES,
+  DeltaZone,
+  decodeDelta,
+  decodedKeyBits,
+  INSERT_LIST_OVERFLOW,
+  INSERT_OK,
+} from './_zone';
+import { keyBitsFor } from './coding';
+import { DeltaIndexError, invalidArgument } from './errors';
+
+/** A zone with no lists, bound to cursors that have not started a search yet. */
+const UNBOUND_ZONE = new DeltaZone(new Uint8Array(8), 0, 0, 1, 1, 1, 0, false);
+
+const U32_MAX = 0xffff_ffff;
+
+/**
+ * A position in one delta list: the result of a search, an iterator over the list, and the insertion
+ * point for a new entry. Get one from `DeltaIndex.startSearch` / `getEntry` or
+ * `DeltaIndexPage.startSearch` / `getEntry`; pass it back to those to reuse it without allocating.
+ *
+ * States (as in the seed): right after `startSearch` the cursor holds no entry; call {@link next}.
+ * When {@link atEnd} is true it is the insertion point after the last entry. Otherwise it refers to an
+ * entry, a collision entry when {@link isCollision} is true.
+ *
+ * A cursor is invalidated by any change to its list made through another cursor.
+ */
+export class DeltaIndexEntry {
+  /** @internal */ _zone: DeltaZone = UNBOUND_ZONE;
+  /** @internal Header slot of the list in its zone (zone-relative list number + 1). */ _slot = 0;
+  /** @internal */ _listNumber = 0;
+  /** @internal */ _key = 0;
+  /** @internal Bit offset of the entry from the start of the list. */ _offset = 0;
+  /** @internal */ _delta = 0;
+  /** @internal */ _entryBits = 0;
+  /** @internal */ _valueBits = 0;
+  /** @internal */ _atEnd = true;
+  /** @internal */ _isCollision = false;
+  /** @internal */ _listOverflow = false;
+  /** @internal True once next() has been called since the search started. */ _started = false;
+  /** @internal Scratch cursor for remove(). */ _peer: DeltaIndexEntry | null = null;
+
+  /** The key of the entry (for an entry at the end: the key of the last entry, or 0). */
+  get key(): number {
+    return this._key;
+  }
+
+  /** True when the cursor is past the last entry of its list. */
+  get atEnd(): boolean {
+    return this._atEnd;
+  }
+
+  /** True when the entry is a collision entry (carries a full record name). */
+  get isCollision(): boolean {
+    return this._isCollision;
+  }
+
+  /** The list number (within the index, or within the page for a page). */
+  get listNumber(): number {
+    return this._zone.firstList + this._listNumber;
+  }
+
+  /** The bit offset of the entry from the start of its list. */
+  get offset(): number {
+    return this._offset;
+  }
+
+  /** The bits the entry takes: payload, key code and, for a collision, the 128-bit name. */
+  get entryBits(): number {
+    return this._entryBits;
+  }
+
+  /** The delta from the previous key (0 for a collision). */
+  get delta(): number {
+    return this._delta;
+  }
+
+  /** True when the last put failed because the list would exceed 65535 bits. */
+  get listOverflow(): boolean {
+    return this._listOverflow;
+  }
+
+  /** @internal Point the cursor at the start of a list, or at its saved search position. */
+  _start(zone: DeltaZone, listNumber: number, key: number): void {
+    const slot = listNumber + 1;
+    this._zone = zone;
+    this._slot = slot;
+    this._listNumber = listNumber;
+    if (zone.mutable && key > zone.saveKeys[slot]!) {
+      this._key = zone.saveKeys[slot]!;
+      this._offset = zone.saveOffsets[slot]!;
+    } else {
+      this._key = 0;
+      this._offset = 0;
+    }
+    this._atEnd = false;
+    this._entryBits = 0;
+    this._delta = 0;
+    this._isCollision = false;
+    this._listOverflow = false;
+    this._valueBits = zone.valueBits;
+    this._started = false;
+  }
+
+  /**
+   * Step to the next entry of the list (uds_next_delta_index_entry). O(length of the key code).
+   * @throws DeltaIndexError ERR_BAD_STATE when already at the end; ERR_CORRUPT_DATA when the entry
+   *   runs past the end of the list
+   */
+  next(): void {
+    if (this._atEnd) {
+      throw new DeltaIndexError('ERR_BAD_STATE', `cursor is at the end of delta list ${this.listNumber}`);
+    }
+    this._started = true;
+    const zone = this._zone;
+    const offset = this._offset + this._entryBits;
+    this._offset = offset;
+    const size = zone.sizes[this._slot]!;
+    if (offset >= size) {
+      this._atEnd = true;
+      this._delta = 0;
+      this._isCollision = false;
+      if (offset !== size) {
+        throw new DeltaIndexError(
+          'ERR_CORRUPT_DATA',
+          `next offset past end of delta list ${this.listNumber}`,
+        );
+      }
+      return;
+    }
+    const start = zone.starts[this._slot]!;
+    const valueBits = this._valueBits;
+    const delta = decodeDelta(
+      zone.memory,
+      start + offset + valueBits,
+      start + size,
+      zone.minBits,
+      zone.minKeys,
+      zone.incrKeys,
+    );
+    this._delta = delta;
+    this._key += delta;
+    let entryBits = valueBits + decodedKeyBits;
+    if (delta === 0 && offset > 0) {
+      this._isCollision = true;
+      entryBits += COLLISION_BITS;
+    } else {
+      this._isCollision = false;
+    }
+    this._entryBits = entryBits;
+    if (offset + entryBits > size) {
+      throw new DeltaIndexError(
+        'ERR_CORRUPT_DATA',
+        `decoded past the end of delta list ${this.listNumber} at bit ${offset}`,
+      );
+    }
+  }
+
+  /**
+   * Step until the end of the list or the first entry whose key is >= `key`: next() in a loop with
+   * the state kept in locals (the hot path of every lookup).
+   * @internal
+   */
+  _seek(key: number): void {
+    if (this._atEnd) return;
+    this._started = true;
+    const zone = this._zone;
+    const memory = zone.memory;
+    const slot = this._slot;
+    const size = zone.sizes[slot]!;
+    const start = zone.starts[slot]!;
+    const limit = start + size;
+    const minBits = zone.minBits;
+    const minKeys = zone.minKeys;
+    const incrKeys = zone.incrKeys;
+    const valueBits = this._valueBits;
+    let offset = this._offset + this._entryBits;
+    let current = this._key;
+    for (;;) {
+      if (offset >= size) {
+        this._offset = offset;
+        this._key = current;
+        this._atEnd = true;
+        this._delta = 0;
+        this._isCollision = false;
+        if (offset !== size) {
+          throw new DeltaIndexError(
+            'ERR_CORRUPT_DATA',
+            `next offset past end of delta list ${this.listNumber}`,
+          );
+        }
+        return;
+      }
+      const delta = decodeDelta(memory, start + offset + valueBits, limit, minBits, minKeys, incrKeys);
+      let entryBits = valueBits + decodedKeyBits;
+      const collision = delta === 0 && offset > 0;
+      if (collision) entryBits += COLLISION_BITS;
+      if (offset + entryBits > size) {
+        this._offset = offset;
+        throw new DeltaIndexError(
+          'ERR_CORRUPT_DATA',
+          `decoded past the end of delta list ${this.listNumber} at bit ${offset}`,
+        );
+      }
+      current += delta;
+      if (current >= key) {
+        this._offset = offset;
+        this._key = current;
+        this._delta = delta;
+        this._entryBits = entryBits;
+        this._isCollision = collision;
+        return;
+      }
+      offset += entryBits;
+    }
+  }
+
+  /** @internal Throw unless the cursor refers to an entry. */
+  _checkEntry(operation: string): void {
+    if (!this._started || this._atEnd) {
+      throw new DeltaIndexError(
+        'ERR_BAD_STATE',
+        `${operation}: the cursor does not refer to an entry of delta list ${this.listNumber}`,
+      );
+    }
+  }
+
+  /** @internal Throw unless the cursor's list can change. */
+  _checkMutable(operation: string): void {
+    if (!this._zone.mutable) {
+      throw new DeltaIndexError('ERR_BAD_STATE', `${operation}: an immutable delta index page cannot change`);
+    }
+    if (!this._started) {
+      throw new DeltaIndexError('ERR_BAD_STATE', `${operation}: call next() after starting a search`);
+    }
+  }
+
+  /**
+   * Remember this position so that a later search of a larger key in this list starts here
+   * (uds_remember_delta_index_offset). Pages do not remember positions. O(1).
+   * @throws DeltaIndexError ERR_BAD_STATE on a collision entry
+   */
+  rememberOffset(): void {
+    if (this._isCollision) {
+      throw new DeltaIndexError('ERR_BAD_STATE', 'cannot remember the offset of a collision entry');
+    }
+    const zone = this._zone;
+    if (!zone.mutable) return;
+    zone.saveKeys[this._slot] = this._key - this._delta;
+    zone.saveOffsets[this._slot] = this._offset;
+  }
+
+  /**
+   * The payload of the entry (uds_get_delta_entry_value). O(1).
+   * @throws DeltaIndexError ERR_BAD_STATE when the cursor does not refer to an entry
+   */
+  get value(): number {
+    this._checkEntry('value');
+    const zone = this._zone;
+    return getField(zone.memory, zone.starts[this._slot]! + this._offset, this._valueBits);
+  }
+
+  /**
+   * Replace the payload of the entry (uds_set_delta_entry_value). O(1).
+   * @param value - the new payload, an integer in [0, 2^payloadBits)
+   * @throws RangeError (ERR_INVALID_ARGUMENT) when the value does not fit;
+   *   DeltaIndexError ERR_BAD_STATE on a page or when the cursor does not refer to an entry
+   */
+  setValue(value: number): void {
+    this._checkMutable('setValue');
+    this._checkEntry('setValue');
+    this._checkValue(value);
+    const zone = this._zone;
+    setField(value, zone.memory, zone.starts[this._slot]! + this._offset, this._valueBits);
+  }
+
+  /** @internal */
+  _checkValue(value: number): void {
+    if (!Number.isInteger(value) || value < 0 || value >= 2 ** this._valueBits) {
+      throw invalidArgument(`value ${value} does not fit in ${this._valueBits} bits`);
+    }
+  }
+
+  /**
+   * The record name stored in a collision entry (uds_get_delta_entry_collision). O(1).
+   * @param out - where to write the 16 bytes (a new array by default)
+   * @returns `out`
+   * @throws DeltaIndexError ERR_BAD_STATE when the entry is not a collision entry
+   */
+  collisionName(out: Uint8Array = new Uint8Array(COLLISION_BYTES)): Uint8Array {
+    this._checkEntry('collisionName');
+    if (!this._isCollision) {
+      throw new DeltaIndexError('ERR_BAD_STATE', 'only a collision entry carries a record name');
+    }
+    if (out.length < COLLISION_BYTES) throw invalidArgument('out must hold 16 bytes');
+    this._readName(out);
+    return out;
+  }
+
+  /** @internal Bit offset of the collision name of the current entry. */
+  _nameOffset(): number {
+    return this._zone.starts[this._slot]! + this._offset + this._entryBits - COLLISION_BITS;
+  }
+
+  /** @internal */
+  _readName(out: Uint8Array): void {
+    const memory = this._zone.memory;
+    const offset = this._nameOffset();
+    for (let i = 0; i < COLLISION_BYTES; i++) out[i] = getField(memory, offset + 8 * i, 8);
+  }
+
+  /** @internal True when the collision entry's name equals `name`. */
+  _nameEquals(name: Uint8Array): boolean {
+    const memory = this._zone.memory;
+    const offset = this._nameOffset();
+    for (let i = 0; i < COLLISION_BYTES; i++) {
+      if (getField(memory, offset + 8 * i, 8) !== name[i]) return false;
+    }
+    return true;
+  }
+
+  /**
+   * After a search for `key` stopped on an entry with that key, step through the collision entries
+   * that follow it and stop on the one carrying `name`; stay on the plain entry when none does.
+   * @internal
+   */
+  _resolveCollision(name: Uint8Array): void {
+    const key = this._key;
+    const offset = this._offset;
+    const delta = this._delta;
+    const entryBits = this._entryBits;
+    for (;;) {
+      this.next();
+      if (this._atEnd || !this._isCollision) break;
+      if (this._nameEquals(name)) return;
+    }
+    this._key = key;
+    this._offset = offset;
+    this._delta = delta;
+    this._entryBits = entryBits;
+    this._atEnd = false;
+    this._isCollision = false;
+  }
+
+  /** @internal Set the delta and the entry size it implies (set_delta). */
+  _setDelta(delta: number): void {
+    const zone = this._zone;
+    this._delta = delta;
+    this._entryBits = this._valueBits + keyBitsFor(delta, zone.minBits, zone.minKeys, zone.incrKeys);
+  }
+
+  /** @internal Write the key code of the entry (encode_delta). */
+  _encodeDelta(): void {
+    const zone = this._zone;
+    const memory = zone.memory;
+    const offset = zone.starts[this._slot]! + this._offset + this._valueBits;
+    const delta = this._delta;
+    if (delta < zone.minKeys) {
+      setField(delta, memory, offset, zone.minBits);
+      return;
+    }
+    const temp = delta - zone.minKeys;
+    const zeros = Math.floor(temp / zone.incrKeys);
+    setField((temp % zone.incrKeys) + zone.minKeys, memory, offset, zone.minBits);
+    setZero(memory, offset + zone.minBits, zeros);
+    setField(1, memory, offset + zone.minBits + zeros, 1);
+  }
+
+  /** @internal Write payload, key code and name of the entry (encode_entry). */
+  _encodeEntry(value: number, name: Uint8Array | null): void {
+    const zone = this._zone;
+    setField(value, zone.memory, zone.starts[this._slot]! + this._offset, this._valueBits);
+    this._encodeDelta();
+    if (name !== null) {
+      const memory = zone.memory;
+      const offset = this._nameOffset();
+      for (let i = 0; i < COLLISION_BYTES; i++) setField(name[i]!, memory, offset + 8 * i, 8);
+    }
+  }
+
+  /** @internal Throw the error for a failed insertBits. */
+  _insertFailed(result: number): never {
+    if (result === INSERT_LIST_OVERFLOW) {
+      this._listOverflow = true;
+      throw new DeltaIndexError('ERR_OVERFLOW', `delta list ${this.listNumber} would exceed 65535 bits`);
+    }
+    throw new DeltaIndexError(
+      'ERR_OVERFLOW',
+      `zone of delta list ${this.listNumber} has no memory left (${this._zone.size} bytes)`,
+    );
+  }
+
+  /**
+   * Create an entry at this position (uds_put_delta_index_entry). Without a name the new entry goes
+   * before the cursor's entry (or at the end); its key must lie between the previous key and the
+   * cursor's key. With a name it is a collision entry placed right after the cursor's entry, whose
+   * key it must equal. Afterwards the cursor refers to the new entry. On failure nothing changes.
+   * O(list bits) to shift the list; a rebalance is O(zone bytes).
+   *
+   * @param key - the key, an integer in [0, 2^32 − 1]
+   * @param value - the payload, an integer in [0, 2^payloadBits)
+   * @param name - the 16-byte record name of a collision entry, or null
+   * @throws RangeError (ERR_INVALID_ARGUMENT) for a key out of order, a value that does not fit or a
+   *   name that is not 16 bytes; DeltaIndexError ERR_OVERFLOW when the list would exceed 65535 bits or
+   *   the zone memory is full, ERR_DUPLICATE_NAME on a collision entry, ERR_BAD_STATE on a page, before
+   *   next(), or for a collision at the end of the list
+   */
+  put(key: number, value: number, name: Uint8Array | null = null): void {
+    this._checkMutable('put');
+    if (this._isCollision) {
+      throw new DeltaIndexError(
+        'ERR_DUPLICATE_NAME',
+        `a collision entry cannot take another collision entry`,
+      );
+    }
+    if (!Number.isInteger(key) || key < 0 || key > U32_MAX) {
+      throw invalidArgument(`key must be an integer in [0, 2^32 - 1], got ${key}`);
+    }
+    this._checkValue(value);
+    if (name !== null && (!(name instanceof Uint8Array) || name.length !== COLLISION_BYTES)) {
+      throw invalidArgument('a collision name must be a 16-byte Uint8Array');
+    }
+    const zone = this._zone;
+    const slot = this._slot;
+    const savedOffset = this._offset;
+    const savedKey = this._key;
+    const savedDelta = this._delta;
+    const savedEntryBits = this._entryBits;
+    const savedAtEnd = this._atEnd;
+    if (name !== null) {
+      if (this._atEnd) {
+        throw new DeltaIndexError('ERR_BAD_STATE', 'a collision entry needs an entry to follow');
+      }
+      if (key !== this._key)
+        throw invalidArgument(`collision key ${key} differs from entry key ${this._key}`);
+    } else if (this._atEnd) {
+      if (key < this._key) throw invalidArgument(`key ${key} precedes the last key ${this._key}`);
+    } else if (key >= this._key || key < this._key - this._delta) {
+      throw invalidArgument(`key ${key} is not in [${this._key - this._delta}, ${this._key})`);
+    }
+    if (this._offset < zone.saveOffsets[slot]!) {
+      // The saved position is after the new entry and would be stale: save the insertion point.
+      this.rememberOffset();
+    }
+    let result: number;
+    if (name !== null) {
+      this._offset += this._entryBits;
+      this._setDelta(0);
+      this._isCollision = true;
+      this._entryBits += COLLISION_BITS;
+      result = zone.insertBits(slot, this._offset, this._entryBits);
+    } else if (this._atEnd) {
+      this._setDelta(key - this._key);
+      this._key = key;
+      this._atEnd = false;
+      result = zone.insertBits(slot, this._offset, this._entryBits);
+    } else {
+      // The new entry splits the delta of the entry at the cursor, which is re-encoded after it.
+      const oldEntryBits = this._entryBits;
+      const nextKey = this._key;
+      const nextValue = this.value;
+      this._setDelta(key - (this._key - this._delta));
+      this._key = key;
+      const newEntryBits = this._entryBits;
+      const nextDelta = nextKey - key;
+      const nextEntryBits =
+        this._valueBits + keyBitsFor(nextDelta, zone.minBits, zone.minKeys, zone.incrKeys);
+      result = zone.insertBits(slot, this._offset, newEntryBits + nextEntryBits - oldEntryBits);
+      if (result === INSERT_OK) {
+        // Encode the following entry with the cursor temporarily on it.
+        this._offset += newEntryBits;
+        this._delta = nextDelta;
+        this._entryBits = nextEntryBits;
+        this._encodeEntry(nextValue, null);
+        this._offset -= newEntryBits;
+        this._setDelta(key - (nextKey - savedDelta));
+      }
+    }
+    if (result !== INSERT_OK) {
+      this._offset = savedOffset;
+      this._key = savedKey;
+      this._delta = savedDelta;
+      this._entryBits = savedEntryBits;
+      this._atEnd = savedAtEnd;
+      this._isCollision = false;
+      this._insertFailed(result);
+    }
+    this._encodeEntry(value, name);
+    zone.recordCount++;
+    if (this._isCollision) zone.collisionCount++;
+  }
+
+  /**
+   * Remove the entry (uds_remove_delta_index_entry); the cursor moves to the entry that followed it
+   * (or the end). Removing a plain entry followed by collision entries promotes the first of them.
+   * O(list bits).
+   * @throws DeltaIndexError ERR_BAD_STATE on a page or when the cursor does not refer to an entry;
+   *   ERR_CORRUPT_DATA when the following entry cannot be decoded
+   */
+  remove(): void {
+    this._checkMutable('remove');
+    this._checkEntry('remove');
+    const zone = this._zone;
+    const slot = this._slot;
+    let peer = this._peer;
+    if (peer === null) {
+      peer = new DeltaIndexEntry();
+      this._peer = peer;
+    }
+    peer._copyFrom(this);
+    peer.next();
+    if (this._isCollision) {
+      zone.deleteBits(slot, this._offset, this._entryBits);
+      peer._offset = this._offset;
+      zone.collisionCount--;
+    } else if (peer._atEnd) {
+      zone.deleteBits(slot, this._offset, this._entryBits);
+      peer._key -= this._delta;
+      peer._offset = this._offset;
+    } else {
+      const nextValue = peer.value;
+      const oldSize = this._entryBits + peer._entryBits;
+      if (peer._isCollision) {
+        peer._isCollision = false;
+        zone.collisionCount--;
+      }
+      peer._setDelta(this._delta + peer._delta);
+      peer._offset = this._offset;
+      zone.deleteBits(slot, this._offset, oldSize - peer._entryBits);
+      peer._encodeEntry(nextValue, null);
+    }
+    zone.recordCount--;
+    zone.discardCount++;
+    this._copyFrom(peer);
+    if (this._offset < zone.saveOffsets[slot]!) {
+      zone.saveKeys[slot] = 0;
+      zone.saveOffsets[slot] = 0;
+    }
+  }
+
+  /** @internal Copy the position of another cursor. */
+  _copyFrom(other: DeltaIndexEntry): void {
+    this._zone = other._zone;
+    this._slot = other._slot;
+    this._listNumber = other._listNumber;
+    this._key = other._key;
+    this._offset = other._offset;
+    this._delta = other._delta;
+    this._entryBits = other._entryBits;
+    this._valueBits = other._valueBits;
+    this._atEnd = other._atEnd;
+    this._isCollision = other._isCollision;
+    this._listOverflow = other._listOverflow;
+    this._started = other._started;
+  }
+}
