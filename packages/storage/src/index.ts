@@ -1,2 +1,16 @@
-// Placeholder: the package is being written.
-export {};
+// @deja/storage: the storage adapter interface and its adapters (memory, file, fault-injecting),
+// the base class adapters extend, and the crash-sweep helper. The conformance suite lives in the
+// `@deja/storage/conformance` entry point.
+export { AbstractStorage, type AbstractStorageOptions } from './abstract-storage';
+export { type CrashInfo, type CrashSweepOptions, type CrashSweepResult, crashSweep } from './crash-sweep';
+export { isStorageError, STORAGE_ERROR_CODES, StorageError, type StorageErrorCode } from './errors';
+export {
+  CRASH_MODES,
+  type CrashMode,
+  type FaultyOperation,
+  FaultyStorage,
+  type FaultyStorageOptions,
+} from './faulty-storage';
+export { type FileIoMode, FileStorage, type FileStorageOptions } from './file-storage';
+export { MemoryStorage, type MemoryStorageOptions } from './memory-storage';
+export type { ReadRequest, Storage, WriteRequest } from './storage';
