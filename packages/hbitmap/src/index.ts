@@ -1,2 +1,7 @@
-// Placeholder: the package is being written.
-export {};
+// Public entry of @deja/hbitmap: the hierarchical bitmap, its iterator, its errors and bounds.
+export { BITS_PER_WORD, MAX_BITS, MAX_ITEMS } from './constants';
+export type { HBitmapArgumentError } from './errors';
+export { HBitmapError, HBitmapErrorCode } from './errors';
+export type { DirtyArea, HBitmapStatus } from './hbitmap';
+export { HBitmap } from './hbitmap';
+export { HBitmapIter } from './iter';

@@ -1,0 +1,1160 @@
+// HBitmap: a port of QEMU's hierarchical bitmap (util/hbitmap.c, Paolo Bonzini, Red Hat 2012, with
+// the additions up to QEMU 7.2 and the meta bitmaps of the 2019 seed).
+//
+// The bits live in the bottom level, an array of 32-bit words. Above it sit progressively coarser
+// levels: bit j of a level is set iff word j of the level below is nonzero, up to a single top word
+// whose bit 31 is a sentinel that stops iteration. Finding the next set bit climbs only until a level
+// has a set bit after the current path and descends along lowest set bits: O(levels), and iteration
+// over m set bits costs O(m) amortized. Setting or resetting m bits costs O(m/32 + levels).
+//
+// Beyond QEMU, a second tree answers "next zero" in O(levels) instead of a word scan whose cost grows
+// with the length of a fully set run: bit j of full[k] is set iff word j of the level below (the
+// bottom for the lowest full level, else the next full level) is all ones. Bits of full[] that stand
+// for words that do not exist are set ("full"), so a search never descends into them. Both trees are
+// maintained incrementally by set and reset and rebuilt in O(n/32) by deserializeFinish, truncate and
+// merge.
+//
+// Granularity G: each bottom bit stands for an aligned group of 2^G items. Ranges round outward to
+// whole groups; iteration returns the first item of each group; count() counts items (bits << G).
+// Positions are plain numbers: items below 2^53, bottom bits below 2^37 (2^32 words, the typed-array
+// limit here); bottom word indexes beyond 2^32 take a floating-point path (see wordOf).
+
+import { createHash } from 'node:crypto';
+import {
+  checkCount,
+  checkIndex,
+  ctz,
+  isCount,
+  isIndex,
+  LITTLE_ENDIAN_HOST,
+  levelSizes,
+  maskRange,
+  popcount,
+  SENTINEL,
+  wordOf,
+} from './_internal';
+import { MAX_BITS, MAX_ITEMS } from './constants';
+import { HBitmapError, HBitmapErrorCode, rangeError, typeError } from './errors';
+import { HBitmapIter } from './iter';
+
+/** A dirty area found by {@link HBitmap.nextDirtyArea}: `count` items from `start`. */
+export interface DirtyArea {
+  /** First item of the area. */
+  start: number;
+  /** Number of items in the area. */
+  count: number;
+}
+
+/** The answer of {@link HBitmap.status}: the state at `start` and how far it extends. */
+export interface HBitmapStatus {
+  /** Whether the item at `start` is dirty (set). */
+  dirty: boolean;
+  /** Number of items from `start` with that same state, within the requested count. */
+  count: number;
+}
+
+// Set while HBitmap builds a meta bitmap, whose size is this bitmap's size rounded up to whole groups
+// and may pass 2^53 at granularities above 53 (the value is still exact: a multiple of 2^G).
+let trustedSize = false;
+
+/**
+ * A hierarchical bitmap of `size` items in groups of 2^granularity (QEMU `HBitmap`).
+ *
+ * @example
+ * ```ts
+ * const hb = new HBitmap(1 << 20, 0);
+ * hb.set(100, 50);
+ * hb.nextDirty(0);        // 100
+ * hb.nextZero(100);       // 150
+ * hb.nextDirtyArea(0);    // { start: 100, count: 50 }
+ * ```
+ */
+export class HBitmap {
+  /** @internal Size in items, as requested (QEMU orig_size). */
+  _origSize = 0;
+  /** @internal Number of bits in the bottom level (QEMU size). */
+  _size = 0;
+  /** @internal Number of set bits in the bottom level (QEMU count). */
+  _count = 0;
+  /** @internal log2 of the items per bit. */
+  _granularity: number;
+  /** @internal 2^granularity. */
+  _scale: number;
+  /** @internal 2^-granularity (multiplying by it is exact and cheaper than dividing). */
+  _inv: number;
+  /** @internal Items covered by the bottom level: _size * _scale. */
+  _limit = 0;
+  /** @internal The levels, top (0) to bottom. */
+  _levels: Int32Array[] = [];
+  /** @internal The full-word tree: full[k] has the length of levels[k], for k below the bottom. */
+  _full: Int32Array[] = [];
+  /** @internal The bottom level (levels[levels.length - 1]). */
+  _bottom: Int32Array = new Int32Array(2);
+  /** @internal Bumped whenever the level arrays are replaced, so iterators can restart. */
+  _gen = 0;
+  /** @internal Set by a deserialization without `finish`: upper levels and count are stale. */
+  _pending = false;
+  /** @internal The meta bitmap, if any. */
+  _meta: HBitmap | undefined = undefined;
+
+  /**
+   * Allocates a bitmap (QEMU `hbitmap_alloc`). O(size / 2^granularity / 8) bytes, zeroed.
+   *
+   * @param size - number of items, an integer in 0..2^53
+   * @param granularity - each bit covers 2^granularity items, an integer in 0..63
+   * @throws RangeError `ERR_OUT_OF_RANGE` if an argument is out of range, or the bottom level would
+   *   need more than 2^37 bits (raise the granularity)
+   */
+  constructor(size: number, granularity = 0) {
+    checkIndex('constructor', 'granularity', granularity, 63);
+    checkIndex('constructor', 'size', size, trustedSize ? Number.MAX_VALUE : MAX_ITEMS);
+    this._granularity = granularity;
+    this._scale = 2 ** granularity;
+    this._inv = 2 ** -granularity;
+    const bits = Math.ceil(size * this._inv);
+    if (bits > MAX_BITS) {
+      throw rangeError(
+        HBitmapErrorCode.OUT_OF_RANGE,
+        `HBitmap.constructor: ${size} items at granularity ${granularity} need ${bits} bits, more than 2^37`,
+      );
+    }
+    this._origSize = size;
+    this._size = bits;
+    this._limit = bits * this._scale;
+    this._allocLevels(bits);
+  }
+
+  /** @internal Allocates zeroed levels for `bits` bottom bits (sentinel and full padding set). */
+  _allocLevels(bits: number): void {
+    const sizes = levelSizes(bits);
+    this._levels = sizes.map((n) => new Int32Array(n));
+    this._full = sizes.slice(0, -1).map((n) => new Int32Array(n));
+    this._bottom = this._levels[this._levels.length - 1]!;
+    this._levels[0]![0] = SENTINEL;
+    for (let k = 0; k < this._full.length; k++) this._padFull(k);
+    this._gen++;
+  }
+
+  /** @internal Marks as full the bits of full[k] that stand for no word below. */
+  _padFull(k: number): void {
+    const f = this._full[k]!;
+    const used = this._levels[k + 1]!.length;
+    let w = used >>> 5;
+    if (w < f.length) {
+      f[w] = f[w]! | (-1 << (used & 31));
+      for (w++; w < f.length; w++) f[w] = -1;
+    }
+  }
+
+  /**
+   * @internal Recomputes every upper level, the full tree and the count from the bottom level.
+   * O(bits / 32).
+   */
+  _rebuild(): void {
+    const levels = this._levels;
+    const full = this._full;
+    const n = levels.length;
+    for (let i = n - 2; i >= 0; i--) {
+      const below = levels[i + 1]!;
+      const fullBelow = i === n - 2 ? below : full[i + 1]!;
+      const up = levels[i]!;
+      const fu = full[i]!;
+      const len = below.length;
+      for (let k = 0, w = 0; k < len; k += 32, w++) {
+        const end = Math.min(len, k + 32);
+        let m = 0;
+        let f = 0;
+        for (let j = k; j < end; j++) {
+          if (below[j] !== 0) m |= 1 << (j - k);
+          if (fullBelow[j] === -1) f |= 1 << (j - k);
+        }
+        up[w] = m;
+        fu[w] = f;
+      }
+      this._padFull(i);
+    }
+    levels[0]![0] = levels[0]![0]! | SENTINEL;
+    const b = this._bottom;
+    let count = 0;
+    for (let j = 0; j < b.length; j++) {
+      const v = b[j]!;
+      if (v !== 0) count += v === -1 ? 32 : popcount(v);
+    }
+    this._count = count;
+    this._pending = false;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Properties
+
+  /** Size in items, as given to the constructor or to the last truncate (QEMU orig_size). */
+  get size(): number {
+    return this._origSize;
+  }
+
+  /** Number of granularity groups: bits in the bottom level (QEMU size). */
+  get groups(): number {
+    return this._size;
+  }
+
+  /** The granularity: each bit covers 2^granularity items (QEMU `hbitmap_granularity`). */
+  get granularity(): number {
+    return this._granularity;
+  }
+
+  /** The meta bitmap created by {@link HBitmap.createMeta}, or undefined. */
+  get meta(): HBitmap | undefined {
+    return this._meta;
+  }
+
+  /**
+   * Number of set items, counting whole groups: set bits << granularity (QEMU `hbitmap_count`). O(1).
+   *
+   * @returns the count, which may exceed `size` when the last group is partial
+   */
+  count(): number {
+    if (this._pending) this.deserializeFinish();
+    return this._count * this._scale;
+  }
+
+  /** Whether no bit is set (QEMU `hbitmap_empty`). O(1). */
+  empty(): boolean {
+    if (this._pending) this.deserializeFinish();
+    return this._count === 0;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Bits
+
+  /**
+   * Whether the group holding `item` is set (QEMU `hbitmap_get`). O(1).
+   *
+   * @param item - an integer below `size` rounded up to whole groups
+   * @throws RangeError `ERR_OUT_OF_RANGE` if `item` is out of range
+   */
+  get(item: number): boolean {
+    if (!(item >= 0 && item < this._limit) || Math.floor(item) !== item) this._badItem('get', item);
+    const pos = Math.floor(item * this._inv);
+    return (this._bottom[wordOf(pos)]! & (1 << (pos & 31))) !== 0;
+  }
+
+  /**
+   * Sets `count` items from `start`, rounded outward to whole groups (QEMU `hbitmap_set`), and marks
+   * the range in the meta bitmap when a bit changed. O(count / 2^granularity / 32 + levels).
+   *
+   * @param start - first item
+   * @param count - number of items; 0 does nothing
+   * @throws RangeError `ERR_OUT_OF_RANGE` unless start and count are integers and the range lies
+   *   below `size` rounded up to whole groups
+   */
+  set(start: number, count: number): void {
+    if (!isIndex(start, MAX_ITEMS) || !isIndex(count, MAX_ITEMS)) this._badRange('set', start, count);
+    if (count === 0) return;
+    const last = start + count - 1;
+    if (last >= this._limit) this._badRange('set', start, count);
+    if (this._pending) this.deserializeFinish();
+    const inv = this._inv;
+    const added = this._setBits(Math.floor(start * inv), Math.floor(last * inv));
+    if (added !== 0) {
+      this._count += added;
+      if (this._meta !== undefined) this._meta.set(start, count);
+    }
+  }
+
+  /**
+   * Resets `count` items from `start` (QEMU `hbitmap_reset`) and marks the range in the meta bitmap
+   * when a bit changed. As in QEMU 7.2, `start` must be a multiple of 2^granularity and so must
+   * `count`, except when the range ends exactly at `size` (the tail of the bitmap).
+   * O(count / 2^granularity / 32 + levels).
+   *
+   * @param start - first item, group-aligned
+   * @param count - number of items, group-aligned or reaching `size`; 0 does nothing
+   * @throws RangeError `ERR_OUT_OF_RANGE` if the range is not within the bitmap,
+   *   `ERR_MISALIGNED` if it breaks the alignment rule
+   */
+  reset(start: number, count: number): void {
+    if (!isIndex(start, MAX_ITEMS) || !isIndex(count, MAX_ITEMS)) this._badRange('reset', start, count);
+    if (count === 0) return;
+    const last = start + count - 1;
+    if (last >= this._limit) this._badRange('reset', start, count);
+    const scale = this._scale;
+    if (start % scale !== 0 || (count % scale !== 0 && start + count !== this._origSize)) {
+      throw rangeError(
+        HBitmapErrorCode.MISALIGNED,
+        `HBitmap.reset: start ${start} and count ${count} must be multiples of ${scale} ` +
+          `(granularity ${this._granularity}) unless the range ends at size ${this._origSize}`,
+      );
+    }
+    if (this._pending) this.deserializeFinish();
+    const inv = this._inv;
+    const removed = this._resetBits(Math.floor(start * inv), Math.floor(last * inv));
+    if (removed !== 0) {
+      this._count -= removed;
+      if (this._meta !== undefined) this._meta.set(start, count);
+    }
+  }
+
+  /**
+   * Resets every bit (QEMU `hbitmap_reset_all`). Unlike QEMU, the groups that held set bits are
+   * marked in the meta bitmap, so a writer that follows the meta bitmap sees the change. O(bits / 32).
+   */
+  resetAll(): void {
+    if (this._pending) this.deserializeFinish();
+    const meta = this._meta;
+    if (meta !== undefined && this._count !== 0) this._markWords(meta, (w) => this._bottom[w] !== 0);
+    for (let i = 1; i < this._levels.length; i++) this._levels[i]!.fill(0);
+    this._levels[0]![0] = SENTINEL;
+    for (let k = 0; k < this._full.length; k++) {
+      this._full[k]!.fill(0);
+      this._padFull(k);
+    }
+    this._count = 0;
+  }
+
+  /** @internal Calls meta.set for each run of bottom words selected by `pick`. */
+  _markWords(meta: HBitmap, pick: (w: number) => boolean): void {
+    const words = Math.ceil(this._size / 32);
+    let run = -1;
+    for (let w = 0; w <= words; w++) {
+      if (w < words && pick(w)) {
+        if (run < 0) run = w;
+      } else if (run >= 0) {
+        const from = run * 32 * this._scale;
+        const to = Math.min(w * 32, this._size) * this._scale;
+        meta.set(from, Math.min(to, meta._limit) - from);
+        run = -1;
+      }
+    }
+  }
+
+  /**
+   * @internal Sets bottom bits first..last; returns how many were newly set. Updates both trees.
+   */
+  _setBits(first: number, last: number): number {
+    const b = this._bottom;
+    const w0 = wordOf(first);
+    const w1 = wordOf(last);
+    if (w0 === w1) {
+      const o = b[w0]!;
+      const v = o | maskRange(first & 31, last & 31);
+      if (v === o) return 0;
+      b[w0] = v;
+      if (o === 0) this._propagateSet(w0, w0);
+      if (v === -1) this._propagateFull(w0, w0);
+      return popcount(v ^ o);
+    }
+    let o = b[w0]!;
+    let v = o | (-1 << (first & 31));
+    b[w0] = v;
+    let added = popcount(v ^ o);
+    let anyZero = o === 0;
+    for (let i = w0 + 1; i < w1; i++) {
+      o = b[i]!;
+      if (o !== -1) {
+        if (o === 0) {
+          anyZero = true;
+          added += 32;
+        } else {
+          added += 32 - popcount(o);
+        }
+        b[i] = -1;
+      }
+    }
+    o = b[w1]!;
+    v = o | (-1 >>> (31 - (last & 31)));
+    b[w1] = v;
+    added += popcount(v ^ o);
+    if (o === 0) anyZero = true;
+    if (added === 0) return 0;
+    if (anyZero) this._propagateSet(w0, w1);
+    const lo = b[w0] === -1 ? w0 : w0 + 1;
+    const hi = v === -1 ? w1 : w1 - 1;
+    if (lo <= hi) this._propagateFull(lo, hi);
+    return added;
+  }
+
+  /**
+   * @internal Resets bottom bits first..last; returns how many were set before. Updates both trees.
+   */
+  _resetBits(first: number, last: number): number {
+    const b = this._bottom;
+    const w0 = wordOf(first);
+    const w1 = wordOf(last);
+    if (w0 === w1) {
+      const o = b[w0]!;
+      const v = o & ~maskRange(first & 31, last & 31);
+      if (v === o) return 0;
+      b[w0] = v;
+      if (v === 0) this._propagateClear(w0, w0);
+      if (o === -1) this._propagateNotFull(w0, w0);
+      return popcount(v ^ o);
+    }
+    let o = b[w0]!;
+    let v = o & ~(-1 << (first & 31));
+    b[w0] = v;
+    let removed = popcount(v ^ o);
+    let anyFull = o === -1;
+    for (let i = w0 + 1; i < w1; i++) {
+      o = b[i]!;
+      if (o !== 0) {
+        if (o === -1) {
+          anyFull = true;
+          removed += 32;
+        } else {
+          removed += popcount(o);
+        }
+        b[i] = 0;
+      }
+    }
+    o = b[w1]!;
+    v = o & (-2 << (last & 31));
+    b[w1] = v;
+    removed += popcount(v ^ o);
+    if (o === -1) anyFull = true;
+    if (removed === 0) return 0;
+    const lo = b[w0] === 0 ? w0 : w0 + 1;
+    const hi = v === 0 ? w1 : w1 - 1;
+    if (lo <= hi) this._propagateClear(lo, hi);
+    if (anyFull) this._propagateNotFull(w0, w1);
+    return removed;
+  }
+
+  /**
+   * @internal Bottom words lo..hi are nonzero and at least one of them was zero: set their bits in
+   * the levels above, climbing while a word there was zero before (QEMU hb_set_between).
+   */
+  _propagateSet(lo: number, hi: number): void {
+    const levels = this._levels;
+    for (let lv = levels.length - 2; lv >= 0; lv--) {
+      const a = levels[lv]!;
+      const p = lo >>> 5;
+      const q = hi >>> 5;
+      let wasZero: boolean;
+      if (p === q) {
+        const o = a[p]!;
+        wasZero = o === 0;
+        a[p] = o | maskRange(lo & 31, hi & 31);
+      } else {
+        let o = a[p]!;
+        wasZero = o === 0;
+        a[p] = o | (-1 << (lo & 31));
+        for (let i = p + 1; i < q; i++) {
+          if (a[i] === 0) wasZero = true;
+          a[i] = -1;
+        }
+        o = a[q]!;
+        if (o === 0) wasZero = true;
+        a[q] = o | (-1 >>> (31 - (hi & 31)));
+      }
+      if (!wasZero) return;
+      lo = p;
+      hi = q;
+    }
+  }
+
+  /**
+   * @internal Bottom words lo..hi are zero: clear their bits in the levels above, climbing with the
+   * words there that became zero (QEMU hb_reset_between).
+   */
+  _propagateClear(lo: number, hi: number): void {
+    const levels = this._levels;
+    for (let lv = levels.length - 2; lv >= 0; lv--) {
+      const a = levels[lv]!;
+      const p = lo >>> 5;
+      const q = hi >>> 5;
+      let changed: boolean;
+      if (p === q) {
+        const o = a[p]!;
+        const v = o & ~maskRange(lo & 31, hi & 31);
+        changed = v !== o;
+        a[p] = v;
+      } else {
+        let o = a[p]!;
+        let v = o & ~(-1 << (lo & 31));
+        changed = v !== o;
+        a[p] = v;
+        for (let i = p + 1; i < q; i++) {
+          if (a[i] !== 0) changed = true;
+          a[i] = 0;
+        }
+        o = a[q]!;
+        v = o & (-2 << (hi & 31));
+        if (v !== o) changed = true;
+        a[q] = v;
+      }
+      if (!changed) return;
+      // Interior words are now zero; the edge words only if nothing else remains in them.
+      lo = a[p] === 0 ? p : p + 1;
+      hi = a[q] === 0 ? q : q - 1;
+      if (lo > hi) return;
+    }
+  }
+
+  /**
+   * @internal Bottom words lo..hi are all ones: set their bits in the full tree, climbing with the
+   * words there that became all ones.
+   */
+  _propagateFull(lo: number, hi: number): void {
+    const full = this._full;
+    for (let lv = full.length - 1; lv >= 0; lv--) {
+      const a = full[lv]!;
+      const p = lo >>> 5;
+      const q = hi >>> 5;
+      let changed: boolean;
+      if (p === q) {
+        const o = a[p]!;
+        const v = o | maskRange(lo & 31, hi & 31);
+        changed = v !== o;
+        a[p] = v;
+      } else {
+        let o = a[p]!;
+        let v = o | (-1 << (lo & 31));
+        changed = v !== o;
+        a[p] = v;
+        for (let i = p + 1; i < q; i++) {
+          if (a[i] !== -1) changed = true;
+          a[i] = -1;
+        }
+        o = a[q]!;
+        v = o | (-1 >>> (31 - (hi & 31)));
+        if (v !== o) changed = true;
+        a[q] = v;
+      }
+      if (!changed) return;
+      lo = a[p] === -1 ? p : p + 1;
+      hi = a[q] === -1 ? q : q - 1;
+      if (lo > hi) return;
+    }
+  }
+
+  /**
+   * @internal Bottom words lo..hi each have a zero bit now: clear their bits in the full tree; every
+   * word touched above then has a zero bit too, so climb until nothing changes.
+   */
+  _propagateNotFull(lo: number, hi: number): void {
+    const full = this._full;
+    for (let lv = full.length - 1; lv >= 0; lv--) {
+      const a = full[lv]!;
+      const p = lo >>> 5;
+      const q = hi >>> 5;
+      let changed: boolean;
+      if (p === q) {
+        const o = a[p]!;
+        const v = o & ~maskRange(lo & 31, hi & 31);
+        changed = v !== o;
+        a[p] = v;
+      } else {
+        let o = a[p]!;
+        let v = o & ~(-1 << (lo & 31));
+        changed = v !== o;
+        a[p] = v;
+        for (let i = p + 1; i < q; i++) {
+          if (a[i] !== 0) changed = true;
+          a[i] = 0;
+        }
+        o = a[q]!;
+        v = o & (-2 << (hi & 31));
+        if (v !== o) changed = true;
+        a[q] = v;
+      }
+      if (!changed) return;
+      lo = p;
+      hi = q;
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Searching
+
+  /** @internal First set bottom bit at or after bit `pos` (< _size), or -1. O(levels). */
+  _findSet(pos: number): number {
+    const levels = this._levels;
+    const n = levels.length;
+    const w = wordOf(pos);
+    let c = this._bottom[w]! & (-1 << (pos & 31));
+    if (c !== 0) return w * 32 + ctz(c);
+    // Climb: at each level look at the bits after the one on our path.
+    let idx = w;
+    let lv = n - 2;
+    for (;;) {
+      const p = idx >>> 5;
+      c = levels[lv]![p]! & (-2 << (idx & 31));
+      if (c !== 0) {
+        const bit = ctz(c);
+        if (lv === 0 && bit === 31) return -1; // only the sentinel
+        idx = p * 32 + bit;
+        break;
+      }
+      if (lv === 0) return -1;
+      idx = p;
+      lv--;
+    }
+    // Descend along lowest set bits.
+    for (lv++; lv < n; lv++) idx = idx * 32 + ctz(levels[lv]![idx]!);
+    return idx;
+  }
+
+  /**
+   * @internal First zero bottom bit at or after bit `pos`, or -1. The answer may lie in the padding
+   * after _size (callers bound it). O(levels), whatever the length of the set run before it.
+   */
+  _findZero(pos: number): number {
+    const full = this._full;
+    const b = this._bottom;
+    const w = wordOf(pos);
+    let c = ~b[w]! & (-1 << (pos & 31));
+    if (c !== 0) return w * 32 + ctz(c);
+    let idx = w;
+    let lv = full.length - 1;
+    for (;;) {
+      const p = idx >>> 5;
+      c = ~full[lv]![p]! & (-2 << (idx & 31));
+      if (c !== 0) {
+        idx = p * 32 + ctz(c);
+        break;
+      }
+      if (lv === 0) return -1;
+      idx = p;
+      lv--;
+    }
+    for (lv++; lv < full.length; lv++) idx = idx * 32 + ctz(~full[lv]![idx]!);
+    return idx * 32 + ctz(~b[idx]!);
+  }
+
+  /** @internal hbitmap_next_zero without argument checks. */
+  _nextZero(start: number, count: number): number {
+    const orig = this._origSize;
+    if (start >= orig || count === 0) return -1;
+    const inv = this._inv;
+    const endBit = count > orig - start ? this._size : Math.floor((start + count - 1) * inv) + 1;
+    const res = this._findZero(Math.floor(start * inv));
+    if (res < 0 || res >= endBit) return -1;
+    const item = res * this._scale;
+    return Math.max(item, start);
+  }
+
+  /** @internal hbitmap_next_dirty without argument checks. */
+  _nextDirty(start: number, count: number): number {
+    const orig = this._origSize;
+    if (start >= orig || count === 0) return -1;
+    const end = count > orig - start ? orig : start + count;
+    const res = this._findSet(Math.floor(start * this._inv));
+    if (res < 0) return -1;
+    const item = res * this._scale;
+    if (item >= end) return -1;
+    return Math.max(item, start);
+  }
+
+  /**
+   * Finds the first clear item in `[start, start + count)` (QEMU `hbitmap_next_zero`). A group that
+   * holds `start` and is clear answers `start` itself; the search never looks past `size`. O(levels):
+   * unlike QEMU's word scan, the cost does not grow with the length of a set run.
+   *
+   * @param start - first item to look at, an integer >= 0
+   * @param count - number of items to look at; Infinity (the default) for "up to the end"
+   * @returns the item, or -1 if every item of the range is set (or start >= size, or count is 0)
+   * @throws RangeError `ERR_OUT_OF_RANGE` if an argument is not an integer >= 0
+   */
+  nextZero(start: number, count = Number.POSITIVE_INFINITY): number {
+    if (!isIndex(start, MAX_ITEMS) || !isCount(count)) this._badRange('nextZero', start, count);
+    if (this._pending) this.deserializeFinish();
+    return this._nextZero(start, count);
+  }
+
+  /**
+   * Finds the first set item in `[start, start + count)` (QEMU 7.2 `hbitmap_next_dirty`): `start`
+   * itself when its group is set. O(levels).
+   *
+   * @param start - first item to look at, an integer >= 0
+   * @param count - number of items to look at; Infinity (the default) for "up to the end"
+   * @returns the item, or -1 if none is set (or start >= size, or count is 0)
+   * @throws RangeError `ERR_OUT_OF_RANGE` if an argument is not an integer >= 0
+   */
+  nextDirty(start: number, count = Number.POSITIVE_INFINITY): number {
+    if (!isIndex(start, MAX_ITEMS) || !isCount(count)) this._badRange('nextDirty', start, count);
+    if (this._pending) this.deserializeFinish();
+    return this._nextDirty(start, count);
+  }
+
+  /**
+   * Finds the first dirty area within `[start, end)` (QEMU 7.2 `hbitmap_next_dirty_area`): its
+   * start is the first set item at or after `start`, its length runs to the next clear item, to
+   * `end` (clamped to `size`) or to `maxDirtyCount` items, whichever comes first. The seed's form
+   * `hbitmap_next_dirty_area(hb, &start, &count)` is `nextDirtyArea(start, start + count)`.
+   * O(levels), no allocation when `out` is given.
+   *
+   * @param start - first item to look at
+   * @param end - end of the range (exclusive); Infinity (the default) for `size`
+   * @param maxDirtyCount - longest area to report, > 0; Infinity by default
+   * @param out - an object to fill and return instead of allocating one
+   * @returns the area, or undefined if no item of the range is set
+   * @throws RangeError `ERR_OUT_OF_RANGE` if an argument is out of range
+   */
+  nextDirtyArea(
+    start: number,
+    end = Number.POSITIVE_INFINITY,
+    maxDirtyCount = Number.POSITIVE_INFINITY,
+    out?: DirtyArea,
+  ): DirtyArea | undefined {
+    if (!isIndex(start, MAX_ITEMS) || !isCount(end)) this._badRange('nextDirtyArea', start, end);
+    if (!isCount(maxDirtyCount) || maxDirtyCount === 0) {
+      throw rangeError(
+        HBitmapErrorCode.OUT_OF_RANGE,
+        `HBitmap.nextDirtyArea: maxDirtyCount must be an integer > 0 or Infinity, got ${String(maxDirtyCount)}`,
+      );
+    }
+    if (this._pending) this.deserializeFinish();
+    return this._nextDirtyArea(start, end, maxDirtyCount, out);
+  }
+
+  /** @internal nextDirtyArea without argument checks. */
+  _nextDirtyArea(start: number, end: number, maxDirtyCount: number, out?: DirtyArea): DirtyArea | undefined {
+    if (end > this._origSize) end = this._origSize;
+    if (start >= end) return undefined;
+    start = this._nextDirty(start, end - start);
+    if (start < 0) return undefined;
+    const len = end - start;
+    end = start + Math.min(len, maxDirtyCount);
+    const zero = this._nextZero(start, end - start);
+    if (zero >= 0) end = zero;
+    if (out === undefined) return { start, count: end - start };
+    out.start = start;
+    out.count = end - start;
+    return out;
+  }
+
+  /**
+   * Reports whether `start` is dirty and how many items from it share that state, looking at most
+   * `count` items (QEMU 7.2 `hbitmap_status`, with the 2023 fix: a dirty run that ends before
+   * `start + count` reports dirty). O(levels).
+   *
+   * @param start - first item
+   * @param count - number of items to look at, > 0, with start + count <= size
+   * @param out - an object to fill and return instead of allocating one
+   * @returns `{ dirty, count }`
+   * @throws RangeError `ERR_OUT_OF_RANGE` if the range is empty or not within the bitmap
+   */
+  status(start: number, count: number, out?: HBitmapStatus): HBitmapStatus {
+    if (!isIndex(start, MAX_ITEMS) || !isIndex(count, MAX_ITEMS) || count === 0) {
+      this._badRange('status', start, count);
+    }
+    if (start + count > this._origSize) this._badRange('status', start, count);
+    if (this._pending) this.deserializeFinish();
+    let dirty = false;
+    let run = count;
+    const nextDirty = this._nextDirty(start, count);
+    if (nextDirty > start) {
+      run = nextDirty - start;
+    } else if (nextDirty === start) {
+      dirty = true;
+      const nextZero = this._nextZero(start, count);
+      if (nextZero !== -1) run = nextZero - start;
+    }
+    if (out === undefined) return { dirty, count: run };
+    out.dirty = dirty;
+    out.count = run;
+    return out;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Iteration
+
+  /**
+   * An iterator over the set items from `first` (QEMU `hbitmap_iter_init`). O(levels).
+   *
+   * @param first - first item to visit
+   * @throws RangeError `ERR_OUT_OF_RANGE` if `first` is out of range
+   */
+  iter(first = 0): HBitmapIter {
+    return new HBitmapIter(this, first);
+  }
+
+  /**
+   * Yields the set items from `first`, the first item of each set group. A convenience over
+   * {@link HBitmap.iter}; prefer the iterator in hot loops.
+   *
+   * @param first - first item to visit
+   */
+  *items(first = 0): Generator<number, void, undefined> {
+    const it = new HBitmapIter(this, first);
+    for (let item = it.next(); item >= 0; item = it.next()) yield item;
+  }
+
+  /** Yields every set item (see {@link HBitmap.items}). */
+  [Symbol.iterator](): Generator<number, void, undefined> {
+    return this.items(0);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Resizing and merging
+
+  /**
+   * Grows or shrinks the bitmap to `size` items (QEMU `hbitmap_truncate`). Shrinking first resets the
+   * whole groups past the new end (a partial last group keeps its bit, as in QEMU) and marks them in
+   * the meta bitmap; the meta bitmap is truncated too. Iterators stay valid: they restart from where
+   * they stood. O(bits / 32) when the bottom level changes length.
+   *
+   * @param size - the new number of items, an integer in 0..2^53
+   * @throws RangeError `ERR_OUT_OF_RANGE` if `size` is out of range
+   */
+  truncate(size: number): void {
+    checkIndex('truncate', 'size', size, trustedSize ? Number.MAX_VALUE : MAX_ITEMS);
+    const bits = Math.ceil(size * this._inv);
+    if (bits > MAX_BITS) {
+      throw rangeError(HBitmapErrorCode.OUT_OF_RANGE, `HBitmap.truncate: ${size} items need ${bits} bits`);
+    }
+    if (this._pending) this.deserializeFinish();
+    this._origSize = size;
+    if (bits === this._size) return;
+    if (bits < this._size) {
+      const removed = this._resetBits(bits, this._size - 1);
+      if (removed !== 0) {
+        this._count -= removed;
+        const start = bits * this._scale;
+        if (this._meta !== undefined) this._meta.set(start, this._limit - start);
+      }
+    }
+    const old = this._bottom;
+    this._size = bits;
+    this._limit = bits * this._scale;
+    const sizes = levelSizes(bits);
+    if (sizes[sizes.length - 1] !== old.length) {
+      this._allocLevels(bits);
+      this._bottom.set(old.length <= this._bottom.length ? old : old.subarray(0, this._bottom.length));
+      this._rebuild();
+    } else {
+      this._gen++;
+    }
+    if (this._meta !== undefined) {
+      trustedSize = true;
+      try {
+        this._meta.truncate(this._limit);
+      } finally {
+        trustedSize = false;
+      }
+    }
+  }
+
+  /**
+   * Whether `a` and `b` can be merged: same size in items (QEMU 7.2 `hbitmap_can_merge`; the
+   * granularities may differ).
+   */
+  static canMerge(a: HBitmap, b: HBitmap): boolean {
+    return a._origSize === b._origSize;
+  }
+
+  /**
+   * Stores `a | b` into `result` (QEMU 7.2 `hbitmap_merge`); `result` may be `a` or `b`. With equal
+   * granularities the bottom levels are ORed word by word (O(bits / 32)); otherwise the dirty areas
+   * of each source are set into `result` (O(areas * levels)), which rounds them to the granularity of
+   * `result`. Unlike QEMU, a `result` whose granularity differs from equal `a` and `b` takes the
+   * second path instead of corrupting memory, and words that change are marked in the meta bitmap of
+   * `result`.
+   *
+   * @returns false (and nothing changes) if the sizes differ, true after merging
+   */
+  static merge(a: HBitmap, b: HBitmap, result: HBitmap): boolean {
+    if (!HBitmap.canMerge(a, b) || !HBitmap.canMerge(a, result)) return false;
+    for (const hb of [a, b, result]) if (hb._pending) hb.deserializeFinish();
+    if ((a._count === 0 && result === b) || (b._count === 0 && result === a)) return true;
+    if (a._count === 0 && b._count === 0) {
+      result.resetAll();
+      return true;
+    }
+    if (a._granularity !== b._granularity || a._granularity !== result._granularity) {
+      if (a !== result && b !== result) result.resetAll();
+      if (a !== result) sparseMerge(result, a);
+      if (b !== result) sparseMerge(result, b);
+      return true;
+    }
+    const ab = a._bottom;
+    const bb = b._bottom;
+    const rb = result._bottom;
+    const meta = result._meta;
+    if (meta !== undefined) result._markWords(meta, (w) => (ab[w]! | bb[w]!) !== rb[w]);
+    for (let i = 0; i < rb.length; i++) rb[i] = ab[i]! | bb[i]!;
+    result._rebuild();
+    return true;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Meta bitmap
+
+  /**
+   * Creates the meta bitmap (QEMU `hbitmap_create_meta`): a bitmap over the same items with
+   * granularity `granularity + log2(chunkSize)`, in which every set or reset that changes a bit marks
+   * its range. Clear it (reset) once the chunks it marks are written back.
+   *
+   * @param chunkSize - bits of this bitmap per meta bit, a power of two
+   * @returns the meta bitmap
+   * @throws HBitmapError `ERR_META_EXISTS` if one exists; RangeError `ERR_OUT_OF_RANGE` if
+   *   `chunkSize` is not a power of two or the meta granularity would pass 63
+   */
+  createMeta(chunkSize: number): HBitmap {
+    if (this._meta !== undefined) {
+      throw new HBitmapError(
+        HBitmapErrorCode.META_EXISTS,
+        'HBitmap.createMeta: the bitmap already has a meta bitmap',
+      );
+    }
+    const shift = typeof chunkSize === 'number' ? Math.log2(chunkSize) : Number.NaN;
+    if (!Number.isInteger(shift) || shift < 0 || this._granularity + shift > 63) {
+      throw rangeError(
+        HBitmapErrorCode.OUT_OF_RANGE,
+        `HBitmap.createMeta: chunkSize must be a power of two up to 2^${63 - this._granularity}, got ${String(chunkSize)}`,
+      );
+    }
+    trustedSize = true;
+    try {
+      this._meta = new HBitmap(this._limit, this._granularity + shift);
+    } finally {
+      trustedSize = false;
+    }
+    return this._meta;
+  }
+
+  /**
+   * Drops the meta bitmap (QEMU `hbitmap_free_meta`).
+   *
+   * @throws HBitmapError `ERR_NO_META` if there is none
+   */
+  freeMeta(): void {
+    if (this._meta === undefined) {
+      throw new HBitmapError(HBitmapErrorCode.NO_META, 'HBitmap.freeMeta: the bitmap has no meta bitmap');
+    }
+    this._meta = undefined;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Serialization
+
+  /**
+   * Whether the bitmap can be serialized: granularity below 58, so that the alignment
+   * 64 << granularity fits in 64 bits (QEMU `hbitmap_is_serializable`).
+   */
+  isSerializable(): boolean {
+    return this._granularity < 58;
+  }
+
+  /**
+   * Alignment of serialization chunks in items: 64 << granularity (QEMU
+   * `hbitmap_serialization_align`). Chunk starts must be multiples of it, and so must chunk lengths
+   * except for the chunk that ends the bitmap.
+   *
+   * @throws HBitmapError `ERR_NOT_SERIALIZABLE` if the granularity is 58 or more
+   */
+  serializationAlign(): number {
+    this._checkSerializable('serializationAlign');
+    return 64 * this._scale;
+  }
+
+  /** @internal QEMU serialization_chunk: first 64-bit element and element count of a chunk. */
+  _chunk(fn: string, start: number, count: number): [number, number] {
+    this._checkSerializable(fn);
+    if (!isIndex(start, MAX_ITEMS) || !isIndex(count, MAX_ITEMS)) this._badRange(fn, start, count);
+    const align = 64 * this._scale;
+    const lastBit = Math.floor((start + count - 1) * this._inv);
+    if (lastBit >= this._size) this._badRange(fn, start, count);
+    if (start % align !== 0 || (lastBit !== this._size - 1 && count % align !== 0)) {
+      throw rangeError(
+        HBitmapErrorCode.MISALIGNED,
+        `HBitmap.${fn}: chunk start ${start} and count ${count} must be multiples of ${align} ` +
+          '(serializationAlign) unless the chunk ends the bitmap',
+      );
+    }
+    const firstEl = Math.floor(Math.floor(start * this._inv) / 64);
+    return [firstEl, Math.floor(lastBit / 64) - firstEl + 1];
+  }
+
+  /**
+   * Bytes that a chunk of `count` items from `start` takes serialized: 8 per 64-bit word of the
+   * bottom level (QEMU `hbitmap_serialization_size`).
+   *
+   * @throws HBitmapError `ERR_NOT_SERIALIZABLE`; RangeError `ERR_OUT_OF_RANGE` / `ERR_MISALIGNED` if
+   *   the chunk is outside the bitmap or misaligned
+   */
+  serializationSize(start: number, count: number): number {
+    if (count === 0) return 0;
+    const [, elements] = this._chunk('serializationSize', start, count);
+    return elements * 8;
+  }
+
+  /**
+   * Writes a chunk of the bottom level into `buf` as little-endian 64-bit words, byte for byte what
+   * QEMU writes (QEMU `hbitmap_serialize_part`). O(bytes).
+   *
+   * @param buf - destination, at least `serializationSize(start, count)` bytes
+   * @param start - first item of the chunk (aligned)
+   * @param count - items in the chunk (aligned unless the chunk ends the bitmap)
+   * @returns the number of bytes written
+   * @throws TypeError `ERR_INVALID_ARG_TYPE`; RangeError `ERR_BUFFER_TOO_SMALL`, `ERR_OUT_OF_RANGE`,
+   *   `ERR_MISALIGNED`; HBitmapError `ERR_NOT_SERIALIZABLE`
+   */
+  serializePart(buf: Uint8Array, start: number, count: number): number {
+    this._checkBuffer('serializePart', buf);
+    if (count === 0) return 0;
+    const [first, elements] = this._chunk('serializePart', start, count);
+    const bytes = elements * 8;
+    this._checkRoom('serializePart', buf, bytes);
+    const b = this._bottom;
+    if (LITTLE_ENDIAN_HOST) {
+      buf.set(new Uint8Array(b.buffer, b.byteOffset + first * 8, bytes));
+    } else {
+      const view = new DataView(buf.buffer, buf.byteOffset, bytes);
+      for (let i = 0; i < elements * 2; i++) view.setInt32(i * 4, b[first * 2 + i]!, true);
+    }
+    return bytes;
+  }
+
+  /**
+   * Loads a chunk of the bottom level from `buf` (QEMU `hbitmap_deserialize_part`). Bits past the
+   * end of the bitmap are cleared whatever the bytes say. Without `finish`, the upper levels are
+   * rebuilt by {@link HBitmap.deserializeFinish} or, here, automatically by the next operation that
+   * needs them. The meta bitmap is not marked. O(bytes), plus O(bits / 32) to finish.
+   *
+   * @param buf - source, at least `serializationSize(start, count)` bytes
+   * @param start - first item of the chunk (aligned)
+   * @param count - items in the chunk (aligned unless the chunk ends the bitmap)
+   * @param finish - rebuild the upper levels now (default true)
+   * @throws as {@link HBitmap.serializePart}
+   */
+  deserializePart(buf: Uint8Array, start: number, count: number, finish = true): void {
+    this._checkBuffer('deserializePart', buf);
+    if (count === 0) return;
+    const [first, elements] = this._chunk('deserializePart', start, count);
+    const bytes = elements * 8;
+    this._checkRoom('deserializePart', buf, bytes);
+    const b = this._bottom;
+    if (LITTLE_ENDIAN_HOST) {
+      new Uint8Array(b.buffer, b.byteOffset + first * 8, bytes).set(buf.subarray(0, bytes));
+    } else {
+      const view = new DataView(buf.buffer, buf.byteOffset, bytes);
+      for (let i = 0; i < elements * 2; i++) b[first * 2 + i] = view.getInt32(i * 4, true);
+    }
+    this._loaded(finish);
+  }
+
+  /**
+   * Clears a chunk of the bottom level (QEMU `hbitmap_deserialize_zeroes`); see
+   * {@link HBitmap.deserializePart} for `finish`.
+   *
+   * @throws as {@link HBitmap.serializePart}, less the buffer errors
+   */
+  deserializeZeroes(start: number, count: number, finish = true): void {
+    if (count === 0) return;
+    const [first, elements] = this._chunk('deserializeZeroes', start, count);
+    this._bottom.fill(0, first * 2, (first + elements) * 2);
+    this._loaded(finish);
+  }
+
+  /**
+   * Sets a chunk of the bottom level (QEMU `hbitmap_deserialize_ones`); bits past the end of the
+   * bitmap stay clear. See {@link HBitmap.deserializePart} for `finish`.
+   *
+   * @throws as {@link HBitmap.serializePart}, less the buffer errors
+   */
+  deserializeOnes(start: number, count: number, finish = true): void {
+    if (count === 0) return;
+    const [first, elements] = this._chunk('deserializeOnes', start, count);
+    this._bottom.fill(-1, first * 2, (first + elements) * 2);
+    this._loaded(finish);
+  }
+
+  /**
+   * Rebuilds the upper levels and the count from the bottom level after deserialization (QEMU
+   * `hbitmap_deserialize_finish`). O(bits / 32).
+   */
+  deserializeFinish(): void {
+    this._rebuild();
+  }
+
+  /** @internal After a chunk was loaded: clear the bits past the end, then finish or defer. */
+  _loaded(finish: boolean): void {
+    const b = this._bottom;
+    let w = wordOf(this._size);
+    const r = this._size & 31;
+    if (r !== 0) {
+      b[w] = b[w]! & ((1 << r) - 1);
+      w++;
+    }
+    for (; w < b.length; w++) b[w] = 0;
+    if (finish) this._rebuild();
+    else this._pending = true;
+  }
+
+  /**
+   * SHA-256 of the bottom level as QEMU hashes it (QEMU `hbitmap_sha256`): all of its 64-bit words,
+   * little-endian, as a lowercase hex string. O(bits / 8).
+   */
+  sha256(): string {
+    const b = this._bottom;
+    const hash = createHash('sha256');
+    if (LITTLE_ENDIAN_HOST) {
+      hash.update(new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
+    } else {
+      const bytes = new Uint8Array(b.byteLength);
+      const view = new DataView(bytes.buffer);
+      for (let i = 0; i < b.length; i++) view.setInt32(i * 4, b[i]!, true);
+      hash.update(bytes);
+    }
+    return hash.digest('hex');
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Argument errors
+
+  /** @internal */
+  _checkSerializable(fn: string): void {
+    if (this._granularity >= 58) {
+      throw new HBitmapError(
+        HBitmapErrorCode.NOT_SERIALIZABLE,
+        `HBitmap.${fn}: granularity ${this._granularity} is too coarse to serialize (must be below 58)`,
+      );
+    }
+  }
+
+  /** @internal */
+  _checkBuffer(fn: string, buf: Uint8Array): void {
+    if (!(buf instanceof Uint8Array)) {
+      throw typeError(HBitmapErrorCode.INVALID_ARG_TYPE, `HBitmap.${fn}: buf must be a Uint8Array`);
+    }
+  }
+
+  /** @internal */
+  _checkRoom(fn: string, buf: Uint8Array, bytes: number): void {
+    if (buf.length < bytes) {
+      throw rangeError(
+        HBitmapErrorCode.BUFFER_TOO_SMALL,
+        `HBitmap.${fn}: the chunk takes ${bytes} bytes, buf holds ${buf.length}`,
+      );
+    }
+  }
+
+  /** @internal */
+  _badItem(fn: string, item: number): never {
+    throw rangeError(
+      HBitmapErrorCode.OUT_OF_RANGE,
+      `HBitmap.${fn}: item must be an integer in 0..${this._limit - 1}, got ${String(item)}`,
+    );
+  }
+
+  /** @internal */
+  _badRange(fn: string, start: number, count: number): never {
+    checkIndex(fn, 'start', start, MAX_ITEMS);
+    checkCount(fn, 'count', count);
+    throw rangeError(
+      HBitmapErrorCode.OUT_OF_RANGE,
+      `HBitmap.${fn}: range start ${start} count ${count} is not within the bitmap (${this._limit} items)`,
+    );
+  }
+}
+
+/** QEMU hbitmap_sparse_merge: dst |= src, area by area (works across granularities). */
+function sparseMerge(dst: HBitmap, src: HBitmap): void {
+  const area: DirtyArea = { start: 0, count: 0 };
+  let offset = 0;
+  while (src._nextDirtyArea(offset, src._origSize, Number.POSITIVE_INFINITY, area) !== undefined) {
+    dst.set(area.start, area.count);
+    offset = area.start + area.count;
+  }
+}

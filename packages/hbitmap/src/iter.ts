@@ -1,0 +1,178 @@
+// HBitmapIter: QEMU's HBitmapIter, the iterator over the set items of an HBitmap. It keeps one word
+// per level (the "currently active path in the tree": the subtrees still to visit under each node)
+// and the position of the bottom word in use. Each step ANDs its saved word with the live word, so
+// bits reset behind its back are never returned (QEMU's rule: concurrent resets are safe, concurrent
+// sets may be missed). When the bitmap is truncated between two calls, the iterator notices the new
+// layout (a generation number) and restarts from where it stood, so it never reads stale arrays.
+
+import { ctz, SENTINEL, wordOf } from './_internal';
+import { HBitmapErrorCode, rangeError } from './errors';
+import type { HBitmap } from './hbitmap';
+
+/**
+ * Iterator over the set items of an {@link HBitmap}, from a first item up (QEMU `HBitmapIter`).
+ * With a granularity G, each set bit is visited once, as the first item of its group of 2^G items.
+ *
+ * @example
+ * ```ts
+ * const it = new HBitmapIter(hb, 0);
+ * for (let item = it.next(); item >= 0; item = it.next()) console.log(item);
+ * ```
+ */
+export class HBitmapIter {
+  /** The bitmap iterated over. */
+  readonly hb: HBitmap;
+  /**
+   * Bits of the bottom word returned by the last {@link HBitmapIter.nextWord} call, as an unsigned
+   * 32-bit number (bit k is group `32 * index + k`).
+   */
+  word = 0;
+  /** @internal Index of the bottom-level word in use. */
+  _pos = 0;
+  /** @internal Per level (0 = top), the bits of the current word still to visit. */
+  _cur: Int32Array;
+  /** @internal The bitmap's layout generation this iterator was set up for. */
+  _gen = 0;
+  /** @internal Bottom bit to restart from if the bitmap's layout changes (truncate). */
+  _resume = 0;
+
+  /**
+   * Sets up iteration from `first` (QEMU `hbitmap_iter_init`). O(levels).
+   *
+   * @param hb - the bitmap
+   * @param first - the first item to visit: an integer below the bitmap's size rounded up to whole
+   *   groups (0 is always accepted; on an empty-sized bitmap the iterator is simply exhausted)
+   * @throws RangeError `ERR_OUT_OF_RANGE` if `first` is not such an integer
+   */
+  constructor(hb: HBitmap, first = 0) {
+    this.hb = hb;
+    this._cur = new Int32Array(hb._levels.length);
+    const pos = typeof first === 'number' && first >= 0 ? Math.floor(first * hb._inv) : -1;
+    if (pos < 0 || Math.floor(first) !== first || (pos >= hb._size && first !== 0)) {
+      throw rangeError(
+        HBitmapErrorCode.OUT_OF_RANGE,
+        `HBitmapIter: first must be an integer in 0..${hb._limit - 1}, got ${String(first)}`,
+      );
+    }
+    if (hb._pending) hb.deserializeFinish();
+    this._init(pos);
+  }
+
+  /** @internal Points the iterator at bottom bit `pos` of the current layout. */
+  _init(pos: number): void {
+    const hb = this.hb;
+    const levels = hb._levels;
+    const n = levels.length;
+    if (this._cur.length !== n) this._cur = new Int32Array(n);
+    const cur = this._cur;
+    this._gen = hb._gen;
+    this._resume = pos;
+    if (pos >= hb._size) {
+      // Exhausted: only the sentinel remains, so the next step reports the end.
+      cur.fill(0);
+      cur[0] = SENTINEL;
+      this._pos = 0;
+      return;
+    }
+    this._pos = wordOf(pos);
+    for (let i = n - 1; i >= 0; i--) {
+      const bit = pos & 31;
+      pos = i === n - 1 ? wordOf(pos) : pos >>> 5;
+      // Drop bits representing items before first; on upper levels the bit of the path itself has
+      // already been expanded into the level below, so drop it too.
+      let c = levels[i]![pos]! & (-1 << bit);
+      if (i !== n - 1) c &= ~(1 << bit);
+      cur[i] = c;
+    }
+  }
+
+  /** @internal Restarts after a truncate changed the bitmap's layout. */
+  _relayout(): void {
+    this._init(Math.min(this._resume, this.hb._size));
+  }
+
+  /**
+   * Advances to the next nonzero bottom word and returns it, or 0 at the end (QEMU
+   * `hbitmap_iter_skip_words`). Climbs until a level has a pending bit (the sentinel in the top word
+   * stops the climb without a bounds check), then descends along the lowest pending bits.
+   *
+   * @internal
+   */
+  _skipWords(): number {
+    const levels = this.hb._levels;
+    const cur = this._cur;
+    const n = cur.length;
+    let pos = this._pos;
+    let i = n - 1;
+    let c = 0;
+    do {
+      i--;
+      pos >>>= 5;
+      c = cur[i]! & levels[i]![pos]!;
+    } while (c === 0);
+    // Only the sentinel left in the top word: the end.
+    if (i === 0 && c === SENTINEL) return 0;
+    for (; i < n - 1; i++) {
+      // Shift pos back down; the lowest pending bit gives the low-order bits.
+      pos = pos * 32 + ctz(c);
+      cur[i] = c & (c - 1);
+      c = levels[i + 1]![pos]!;
+    }
+    this._pos = pos;
+    return c;
+  }
+
+  /**
+   * Returns the next set item and, with `advance`, moves past it (QEMU `hbitmap_iter_next`; the
+   * `advance` flag is the seed's, later QEMU always advances). Amortized O(1), worst case O(levels).
+   *
+   * @param advance - false to return the same item again on the next call
+   * @returns the first item of the next set group, or -1 when none is left
+   */
+  next(advance = true): number {
+    const hb = this.hb;
+    if (hb._gen !== this._gen) this._relayout();
+    const cur = this._cur;
+    const last = cur.length - 1;
+    let c = cur[last]! & hb._bottom[this._pos]!;
+    if (c === 0) {
+      c = this._skipWords();
+      if (c === 0) return -1;
+    }
+    const bit = this._pos * 32 + ctz(c);
+    if (advance) {
+      cur[last] = c & (c - 1);
+      this._resume = bit + 1;
+    } else {
+      cur[last] = c;
+      this._resume = bit;
+    }
+    return bit * hb._scale;
+  }
+
+  /**
+   * Returns the index of the next nonzero bottom word and stores its remaining bits in
+   * {@link HBitmapIter.word} (QEMU `hbitmap_iter_next_word`; words here are 32 bits, so index k
+   * covers groups 32k..32k+31). Bits before `first` are trimmed on the first call. O(1) amortized.
+   *
+   * @returns the word index, or -1 (with `word` = 0) when all remaining words are zero
+   */
+  nextWord(): number {
+    const hb = this.hb;
+    if (hb._gen !== this._gen) this._relayout();
+    const cur = this._cur;
+    const last = cur.length - 1;
+    let c = cur[last]! & hb._bottom[this._pos]!;
+    if (c === 0) {
+      c = this._skipWords();
+      if (c === 0) {
+        this.word = 0;
+        return -1;
+      }
+    }
+    cur[last] = 0;
+    this.word = c >>> 0;
+    this._resume = (this._pos + 1) * 32;
+    return this._pos;
+  }
+}

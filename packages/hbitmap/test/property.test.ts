@@ -1,0 +1,125 @@
+// Property tests: random operation sequences on an HBitmap and on the naive model, at sizes that are
+// and are not multiples of the word size and that cross level boundaries (32, 1024, 32768 bits), at
+// several granularities. The invariant checker runs after every step; every query is compared.
+
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { HBitmap } from '../src/hbitmap';
+import { checkAgainstModel, checkInvariants, Model } from './_model';
+
+type Op =
+  | { t: 'set'; a: number; b: number }
+  | { t: 'reset'; a: number; b: number }
+  | { t: 'resetAll' }
+  | { t: 'truncate'; a: number }
+  | { t: 'query'; a: number; b: number; c: number };
+
+// Fractions in [0, 1] spread evenly (fc.double favours tiny values, which would leave most ranges empty).
+const frac = fc.integer({ min: 0, max: 1 << 30 }).map((x) => x / 2 ** 30);
+
+const op: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 5, arbitrary: fc.record({ t: fc.constant('set' as const), a: frac, b: frac }) },
+  { weight: 4, arbitrary: fc.record({ t: fc.constant('reset' as const), a: frac, b: frac }) },
+  { weight: 1, arbitrary: fc.constant({ t: 'resetAll' as const }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('truncate' as const), a: frac.map((x) => 2 * x) }) },
+  { weight: 4, arbitrary: fc.record({ t: fc.constant('query' as const), a: frac, b: frac, c: frac }) },
+);
+
+/** Maps a fraction in [0, 1] to a length skewed toward short ones (single bits, word-sized runs). */
+function length(f: number, max: number): number {
+  return Math.min(max, Math.floor(f ** 3 * (max + 1)));
+}
+
+function run(size: number, granularity: number, ops: Op[]): void {
+  const hb = new HBitmap(size, granularity);
+  const m = new Model(size, granularity);
+  const scale = 2 ** granularity;
+  checkInvariants(hb);
+  for (const o of ops) {
+    const cur = m.size;
+    const limit = Math.ceil(cur / scale) * scale;
+    switch (o.t) {
+      case 'set': {
+        if (limit === 0) break;
+        const start = Math.min(limit - 1, Math.floor(o.a * limit));
+        const count = length(o.b, limit - start);
+        hb.set(start, count);
+        m.set(start, count);
+        break;
+      }
+      case 'reset': {
+        // QEMU 7.2: group-aligned start, aligned count or a range ending at size.
+        const groups = Math.ceil(cur / scale);
+        if (groups === 0) break;
+        const g = Math.min(groups - 1, Math.floor(o.a * groups));
+        const start = g * scale;
+        let count = length(o.b, groups - g) * scale;
+        if (start + count > cur && o.b > 0.5) count = cur - start;
+        hb.reset(start, count);
+        m.reset(start, count);
+        break;
+      }
+      case 'resetAll':
+        hb.resetAll();
+        m.resetAll();
+        break;
+      case 'truncate': {
+        const next = Math.floor((o.a * size) / 2) * 2 + (o.a > 1.5 ? 1 : 0);
+        hb.truncate(next);
+        m.truncate(next);
+        break;
+      }
+      case 'query': {
+        if (cur === 0) break;
+        const start = Math.min(cur - 1, Math.floor(o.a * cur));
+        const count = o.b > 0.9 ? Number.POSITIVE_INFINITY : length(o.b, cur - start + 3);
+        expect(hb.get(start)).toBe(m.get(start));
+        expect(hb.nextZero(start, count)).toBe(m.nextZero(start, count));
+        expect(hb.nextDirty(start, count)).toBe(m.nextDirty(start, count));
+        const max = o.c > 0.5 ? Number.POSITIVE_INFINITY : 1 + length(o.c * 2, cur);
+        const end = count === Number.POSITIVE_INFINITY ? count : start + count;
+        expect(hb.nextDirtyArea(start, end, max)).toEqual(m.nextDirtyArea(start, end, max));
+        if (start + count <= cur && count > 0) {
+          const st = hb.status(start, count);
+          const dirty = m.get(start);
+          let run = 0;
+          while (run < count && m.get(start + run) === dirty) run++;
+          expect(st).toEqual({ dirty, count: run });
+        }
+        break;
+      }
+    }
+    checkInvariants(hb);
+    expect(hb.count()).toBe(m.count());
+  }
+  checkAgainstModel(hb, m);
+}
+
+const cases: [number, number][] = [
+  [0, 0],
+  [1, 0],
+  [31, 0],
+  [32, 0],
+  [33, 0],
+  [64, 0],
+  [100, 0],
+  [1023, 0],
+  [1024, 0],
+  [1057, 0],
+  [33000, 0],
+  [200, 1],
+  [1000, 3],
+  [4097, 2],
+  [70000, 5],
+];
+
+describe('HBitmap against a flat model', () => {
+  for (const [size, granularity] of cases) {
+    it(`size ${size}, granularity ${granularity}`, () => {
+      fc.assert(
+        fc.property(fc.array(op, { maxLength: 40 }), (ops) => run(size, granularity, ops)),
+        { seed: 0x5eed + size + granularity, numRuns: size > 10000 ? 25 : 60 },
+      );
+    });
+  }
+});
