@@ -9,8 +9,10 @@
  * O(1), no allocation.
  */
 export function readBits(memory: Uint8Array, offset: number, size: number): number {
-  const shift = offset & 7; // ToInt32 keeps the low bits exact for any offset below 2^53
-  const byte = (offset - shift) / 8; // exact: offset - shift is a multiple of 8
+  // Math.floor(offset / 8) is exact below 2^53 and optimizes better than `(offset - shift) / 8`;
+  // `offset & 7` goes through ToInt32, which keeps the low bits of any integer below 2^53.
+  const byte = Math.floor(offset / 8);
+  const shift = offset & 7;
   let word: number;
   if (byte + 3 < memory.length) {
     word = memory[byte]! | (memory[byte + 1]! << 8) | (memory[byte + 2]! << 16) | (memory[byte + 3]! << 24);
@@ -26,8 +28,8 @@ export function readBits(memory: Uint8Array, offset: number, size: number): numb
  * ignored. Writes that fall past the end of `memory` are dropped. O(1), no allocation.
  */
 export function writeBits(value: number, memory: Uint8Array, offset: number, size: number): void {
+  const byte = Math.floor(offset / 8);
   const shift = offset & 7;
-  const byte = (offset - shift) / 8;
   // size + shift <= 32; for size 25 and shift 7 the mask sets bit 31 (negative int32), which the
   // bitwise operators below treat as the unsigned pattern it is.
   const mask = ((1 << size) - 1) << shift;

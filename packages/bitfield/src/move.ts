@@ -12,6 +12,7 @@
 // reach past the end of either array go through a bounds-checked path made of 24-bit fields, in the
 // same order.
 
+import { copyBytes } from './_copy';
 import { readBits, writeBits } from './_internal';
 import { checkMemory, checkRange } from './_validate';
 import { MAX_BIG_FIELD_BITS } from './constants';
@@ -45,7 +46,7 @@ export function moveBits(
   checkMove('moveBits', from, fromOffset, to, toOffset, size);
   if (size <= MAX_BIG_FIELD_BITS) {
     moveSmall(from, fromOffset, to, toOffset, size);
-  } else if (from.buffer !== to.buffer || from.byteOffset * 8 + fromOffset > to.byteOffset * 8 + toOffset) {
+  } else if (from === to ? fromOffset > toOffset : movesDown(from, fromOffset, to, toOffset)) {
     moveDown(from, fromOffset, to, toOffset, size);
   } else {
     moveUp(from, fromOffset, to, toOffset, size);
@@ -87,6 +88,11 @@ export function moveBitsUp(
 ): void {
   checkMove('moveBitsUp', from, fromOffset, to, toOffset, size);
   moveUp(from, fromOffset, to, toOffset, size);
+}
+
+/** For two different arrays: false only when they share a buffer and the destination is higher. */
+function movesDown(from: Uint8Array, fromOffset: number, to: Uint8Array, toOffset: number): boolean {
+  return from.buffer !== to.buffer || from.byteOffset * 8 + fromOffset > to.byteOffset * 8 + toOffset;
 }
 
 function checkMove(
@@ -196,46 +202,4 @@ function moveUp(from: Uint8Array, fromOffset: number, to: Uint8Array, toOffset: 
   const head = size - bytes * 8;
   copyBytes(from, fromOffset + head, to, (toOffset + head) / 8, bytes, true);
   if (head !== 0) writeBits(readBits(from, fromOffset, head), to, toOffset, head);
-}
-
-/**
- * Copies `count` whole destination bytes starting at byte `toByte` from the bits starting at bit
- * `fromOffset`. Walks downward when `descending`. The caller has checked that the source bits lie
- * inside `from`.
- */
-function copyBytes(
-  from: Uint8Array,
-  fromOffset: number,
-  to: Uint8Array,
-  toByte: number,
-  count: number,
-  descending: boolean,
-): void {
-  if (count === 0) return;
-  const shift = fromOffset & 7;
-  const fromByte = (fromOffset - shift) / 8;
-  if (shift === 0) {
-    // Both natively overlap-safe (TypedArray set clones an aliased source first).
-    if (from === to) to.copyWithin(toByte, fromByte, fromByte + count);
-    else to.set(from.subarray(fromByte, fromByte + count), toByte);
-    return;
-  }
-  // Each destination byte takes the high (8 - shift) bits of one source byte and the low `shift`
-  // bits of the next; the source byte past the run (fromByte + count) holds the run's last bits.
-  const back = 8 - shift;
-  if (descending) {
-    let carry = from[fromByte + count]!;
-    for (let i = count - 1; i >= 0; i--) {
-      const next = from[fromByte + i]!;
-      to[toByte + i] = (next >>> shift) | (carry << back);
-      carry = next;
-    }
-  } else {
-    let carry = from[fromByte]!;
-    for (let i = 0; i < count; i++) {
-      const next = from[fromByte + i + 1]!;
-      to[toByte + i] = (carry >>> shift) | (next << back);
-      carry = next;
-    }
-  }
 }

@@ -162,3 +162,58 @@ describe(`moveBits (seed ${SEED})`, () => {
     check('long down', memory, expected, 77, 5, 32000);
   });
 });
+
+describe(`moveBits word path alignment (seed ${SEED})`, () => {
+  test('views at every byte offset 0..3 of buffers of every length mod 4, runs up to the buffer end', () => {
+    const next = rng(SEED + 6);
+    for (let bufferLength = 96; bufferLength < 100; bufferLength++) {
+      for (let fromStart = 0; fromStart < 4; fromStart++) {
+        for (let toStart = 0; toStart < 4; toStart++) {
+          for (const size of [256, 263, 300, 511, 512, 600]) {
+            for (let round = 0; round < 6; round++) {
+              const shared = next() % 2 === 0;
+              const fromBuffer = randomBytes(next, bufferLength);
+              const toBuffer = shared ? fromBuffer : randomBytes(next, bufferLength);
+              const from = fromBuffer.subarray(fromStart);
+              const to = toBuffer.subarray(toStart);
+              // Offsets chosen so that some runs end exactly at the end of the buffer.
+              const fromSpan = from.length * 8 - size;
+              const toSpan = to.length * 8 - size;
+              const fromOffset = round === 0 ? fromSpan : next() % (fromSpan + 1);
+              const toOffset = round === 1 ? toSpan : next() % (toSpan + 1);
+              const expectedFrom = fromBuffer.slice();
+              const expectedTo = shared ? expectedFrom : toBuffer.slice();
+              moveBits(from, fromOffset, to, toOffset, size);
+              modelMoveBits(
+                expectedFrom,
+                fromStart * 8 + fromOffset,
+                expectedTo,
+                toStart * 8 + toOffset,
+                size,
+              );
+              const label = `buffer ${bufferLength}, views at ${fromStart}/${toStart}, shared ${shared}`;
+              check(label, toBuffer, expectedTo, fromOffset, toOffset, size);
+              check(label, fromBuffer, expectedFrom, fromOffset, toOffset, size);
+            }
+          }
+        }
+      }
+    }
+  });
+
+  test('a move into an array whose view starts mid-word of another array of the same buffer', () => {
+    const buffer = new ArrayBuffer(203);
+    const whole = new Uint8Array(buffer);
+    const next = rng(SEED + 7);
+    for (let i = 0; i < whole.length; i++) whole[i] = next();
+    const expected = whole.slice();
+    const a = new Uint8Array(buffer, 1, 150);
+    const b = new Uint8Array(buffer, 3, 200);
+    moveBits(a, 5, b, 9, 1100); // b's bit 9 is absolute bit 33, a's bit 5 is absolute bit 13: up
+    modelMoveBits(expected, 13, expected, 33, 1100);
+    check('mid-word up', whole, expected, 13, 33, 1100);
+    moveBits(b, 30, a, 3, 1150); // absolute 54 -> 11: down
+    modelMoveBits(expected, 54, expected, 11, 1150);
+    check('mid-word down', whole, expected, 54, 11, 1150);
+  });
+});
