@@ -32,18 +32,20 @@ export const INSERT_ZONE_FULL = 2;
 export let decodedKeyBits = 0;
 
 /**
- * Decode the key code at absolute bit `position` of `memory` (the seed's decode_delta) and return the
- * delta; the code length goes to {@link decodedKeyBits}. `limit` is the absolute bit where the list
- * ends: a run of zero bits that reaches it is corrupt data, so a damaged list can neither loop
- * forever nor read beyond its own end (the seed relies on the all-ones tail guard list instead).
+ * Decode the key code at absolute bit `position` of the memory behind `view` (the seed's
+ * decode_delta) and return the delta; the code length goes to {@link decodedKeyBits}. `limit` is the
+ * absolute bit where the list ends: a run of zero bits that reaches it is corrupt data, so a damaged
+ * list can neither loop forever nor read beyond its own end (the seed relies on the all-ones tail
+ * guard list instead).
  *
- * The 32-bit windows are assembled from bytes as the seed's get_unaligned_le32 does; the callers keep
- * every window start inside `memory` (lists end at least 7 guard bytes before its end), and a read
- * past the end of a Uint8Array yields `undefined`, which the bitwise operators turn into 0.
+ * The 32-bit windows are little-endian unaligned reads, as the seed's get_unaligned_le32. They stay
+ * inside the memory: every list ends at least 7 guard bytes before its end, a window starts at most
+ * 25 bits past the start of an entry that begins inside its list, and the zero-run loop stops at
+ * the end of the list.
  * @throws DeltaIndexError ERR_CORRUPT_DATA
  */
 export function decodeDelta(
-  memory: Uint8Array,
+  view: DataView,
   position: number,
   limit: number,
   minBits: number,
@@ -52,9 +54,7 @@ export function decodeDelta(
 ): number {
   const shift = position & 7; // ToInt32 keeps the low 3 bits exact for any position below 2^53
   let byte = (position - shift) / 8;
-  let data =
-    (memory[byte]! | (memory[byte + 1]! << 8) | (memory[byte + 2]! << 16) | (memory[byte + 3]! << 24)) >>>
-    shift;
+  let data = view.getUint32(byte, true) >>> shift;
   let keyBits = minBits;
   // minBits <= 25, so the mask is a positive int32.
   let delta = data & ((1 << minBits) - 1);
@@ -68,8 +68,7 @@ export function decodeDelta(
           throw new DeltaIndexError('ERR_CORRUPT_DATA', `unterminated key code at bit ${position}`);
         }
         byte += 4;
-        data =
-          memory[byte]! | (memory[byte + 1]! << 8) | (memory[byte + 2]! << 16) | (memory[byte + 3]! << 24);
+        data = view.getUint32(byte, true);
         if (data !== 0) break;
         keyBits += 32;
       }
@@ -86,6 +85,8 @@ export function decodeDelta(
 export class DeltaZone {
   /** The list memory (for a page: the page itself). */
   memory: Uint8Array;
+  /** A view of the memory for unaligned 32-bit reads in the decoder. */
+  readonly view: DataView;
   /** Bit offset of each list; slot 0 is the head guard list, slot listCount + 1 the tail guard. */
   readonly starts: Float64Array;
   /** Bit size of each list. */
@@ -124,6 +125,7 @@ export class DeltaZone {
     mutable: boolean,
   ) {
     this.memory = memory;
+    this.view = new DataView(memory.buffer, memory.byteOffset, memory.byteLength);
     this.size = memory.length;
     this.firstList = firstList;
     this.listCount = listCount;

@@ -138,7 +138,7 @@ export class DeltaIndexEntry {
     const start = zone.starts[this._slot]!;
     const valueBits = this._valueBits;
     const delta = decodeDelta(
-      zone.memory,
+      zone.view,
       start + offset + valueBits,
       start + size,
       zone.minBits,
@@ -172,15 +172,20 @@ export class DeltaIndexEntry {
     if (this._atEnd) return;
     this._started = true;
     const zone = this._zone;
-    const memory = zone.memory;
+    const view = zone.view;
     const slot = this._slot;
     const size = zone.sizes[slot]!;
     const start = zone.starts[slot]!;
-    const limit = start + size;
     const minBits = zone.minBits;
     const minKeys = zone.minKeys;
     const incrKeys = zone.incrKeys;
+    const minMask = (1 << minBits) - 1; // minBits <= 25: a positive int32
     const valueBits = this._valueBits;
+    // Split the (possibly huge) list start into a byte and a bit so that the loop below works on
+    // small integers only: `rel` is the bit of the key code relative to byte `startByte`.
+    const startBit = start & 7; // ToInt32 keeps the low 3 bits exact for any start below 2^53
+    const startByte = (start - startBit) / 8;
+    const codeBase = startBit + valueBits;
     let offset = this._offset + this._entryBits;
     let current = this._key;
     for (;;) {
@@ -198,19 +203,38 @@ export class DeltaIndexEntry {
         }
         return;
       }
-      const delta = decodeDelta(memory, start + offset + valueBits, limit, minBits, minKeys, incrKeys);
-      let entryBits = valueBits + decodedKeyBits;
+      // decode_delta, inlined: one 32-bit window holds the shortest code and, almost always, the
+      // unary tail; longer tails take decodeDelta.
+      const rel = codeBase + offset;
+      const byte = startByte + (rel >>> 3);
+      const shift = rel & 7;
+      let data = view.getUint32(byte, true) >>> shift;
+      let delta = data & minMask;
+      let keyBits = minBits;
+      if (delta >= minKeys) {
+        data >>>= minBits;
+        if (data !== 0) {
+          keyBits += 32 - Math.clz32(data & -data);
+          delta += (keyBits - minBits - 1) * incrKeys;
+        } else {
+          delta = decodeDelta(view, start + rel - startBit, start + size, minBits, minKeys, incrKeys);
+          keyBits = decodedKeyBits;
+        }
+      }
+      let entryBits = valueBits + keyBits;
       const collision = delta === 0 && offset > 0;
       if (collision) entryBits += COLLISION_BITS;
-      if (offset + entryBits > size) {
-        this._offset = offset;
-        throw new DeltaIndexError(
-          'ERR_CORRUPT_DATA',
-          `decoded past the end of delta list ${this.listNumber} at bit ${offset}`,
-        );
-      }
       current += delta;
       if (current >= key) {
+        // An entry that runs past the end of the list is caught here when the search stops on it,
+        // and by the `offset !== size` test above when the search steps over it.
+        if (offset + entryBits > size) {
+          this._offset = offset;
+          throw new DeltaIndexError(
+            'ERR_CORRUPT_DATA',
+            `decoded past the end of delta list ${this.listNumber} at bit ${offset}`,
+          );
+        }
         this._offset = offset;
         this._key = current;
         this._delta = delta;
