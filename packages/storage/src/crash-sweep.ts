@@ -75,6 +75,10 @@ export async function crashSweep(options: CrashSweepOptions): Promise<CrashSweep
   const clean = await FaultyStorage.wrap(await options.create(), { seed: baseSeed, sectorSize });
   try {
     await options.workload(clean);
+  } catch (error) {
+    throw new Error(`crash sweep: the workload failed in its crash-free run: ${describe(error)}`, {
+      cause: error,
+    });
   } finally {
     await clean.close();
     await options.dispose?.(clean.inner);
