@@ -143,7 +143,7 @@ function step(index: DeltaIndex, model: Model, config: Config, op: Op): DeltaInd
         reached.removed++;
         entry.remove();
         modelRemoveAt(model[op.list]!, at);
-      } else {
+      } else if (op.t === 'set') {
         entry.setValue(op.value);
         model[op.list]![at]!.value = op.value;
       }
