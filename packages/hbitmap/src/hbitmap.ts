@@ -296,12 +296,13 @@ export class HBitmap {
 
   /**
    * Resets every bit (QEMU `hbitmap_reset_all`). Unlike QEMU, the groups that held set bits are
-   * marked in the meta bitmap, so a writer that follows the meta bitmap sees the change. O(bits / 32).
+   * marked in the meta bitmap, so a writer that follows the meta bitmap sees the change.
+   * O(bits / 32 + runs of set bits).
    */
   resetAll(): void {
     if (this._pending) this.deserializeFinish();
     const meta = this._meta;
-    if (meta !== undefined && this._count !== 0) this._markWords(meta, (w) => this._bottom[w] !== 0);
+    if (meta !== undefined && this._count !== 0) this._markWords(meta, (w) => this._bottom[w]!);
     for (let i = 1; i < this._levels.length; i++) this._levels[i]!.fill(0);
     this._levels[0]![0] = SENTINEL;
     for (let k = 0; k < this._full.length; k++) {
@@ -311,18 +312,21 @@ export class HBitmap {
     this._count = 0;
   }
 
-  /** @internal Calls meta.set for each run of bottom words selected by `pick`. */
-  _markWords(meta: HBitmap, pick: (w: number) => boolean): void {
+  /**
+   * @internal Marks in `meta` the runs of bits that `changes(w)` reports for each bottom word w
+   * (a mask of the bits of word w that change). O(words + runs).
+   */
+  _markWords(meta: HBitmap, changes: (w: number) => number): void {
     const words = Math.ceil(this._size / 32);
-    let run = -1;
-    for (let w = 0; w <= words; w++) {
-      if (w < words && pick(w)) {
-        if (run < 0) run = w;
-      } else if (run >= 0) {
-        const from = run * 32 * this._scale;
-        const to = Math.min(w * 32, this._size) * this._scale;
-        meta.set(from, Math.min(to, meta._limit) - from);
-        run = -1;
+    const scale = this._scale;
+    for (let w = 0; w < words; w++) {
+      let m = changes(w);
+      while (m !== 0) {
+        const lo = ctz(m);
+        const rest = ~(m >>> lo);
+        const len = rest === 0 ? 32 : ctz(rest);
+        meta.set((w * 32 + lo) * scale, len * scale);
+        m &= ~maskRange(lo, lo + len - 1);
       }
     }
   }
@@ -871,7 +875,7 @@ export class HBitmap {
     const bb = b._bottom;
     const rb = result._bottom;
     const meta = result._meta;
-    if (meta !== undefined) result._markWords(meta, (w) => (ab[w]! | bb[w]!) !== rb[w]);
+    if (meta !== undefined) result._markWords(meta, (w) => (ab[w]! | bb[w]!) ^ rb[w]!);
     for (let i = 0; i < rb.length; i++) rb[i] = ab[i]! | bb[i]!;
     result._rebuild();
     return true;
