@@ -1,0 +1,283 @@
+// The chapter index of the open chapter (the seed's struct open_chapter_index): a mutable delta
+// index mapping each record name of the chapter to the record page that holds it, packed into the
+// chapter's index pages when the chapter closes.
+//
+// A name's chapter index bytes give a delta list (the high bits) and an address (the low
+// chapterAddressBits); the entry's payload is the record page number. Two names with the same list
+// and address collide: the second is stored as a collision entry carrying its full name. Packing
+// copies whole delta lists onto pages; a list too large for a page, or lists left over when the last
+// page is full, are removed entirely (their names just stop being found: the index is lossy by
+// design) and a warning gives the counts.
+
+import type { DeltaIndexEntry } from '@deja/delta-index';
+import { DeltaIndex } from '@deja/delta-index';
+import type { IndexGeometry } from '@deja/volume-geometry';
+import { rethrowDeltaError } from './_wrap';
+import { ChapterIndexError } from './errors';
+import { checkName, hashToChapterDeltaAddress, hashToChapterDeltaList } from './record-name';
+
+/** The record page returned by the C search when a name is not in the chapter (U16_MAX). */
+export const NO_CHAPTER_INDEX_ENTRY = 0xffff;
+
+/** Options of {@link OpenChapterIndex}. */
+export interface OpenChapterIndexOptions {
+  /**
+   * Receives the warnings the seed logs when packing has to drop entries (default:
+   * `process.emitWarning`).
+   */
+  warn?: (message: string) => void;
+}
+
+/** What {@link OpenChapterIndex.packPage} did. */
+export interface PackPageResult {
+  /** Whole delta lists packed on the page. */
+  listsPacked: number;
+  /** Entries removed from the index so that the page could be packed. */
+  entriesRemoved: number;
+}
+
+/** Every index page of a chapter, as {@link OpenChapterIndex.packPages} returns them. */
+export interface PackedChapterIndex {
+  /** The index pages, `indexPagesPerChapter` of them, each `bytesPerPage` bytes. */
+  pages: Uint8Array[];
+  /** The first delta list of each page. */
+  firstLists: number[];
+  /** The lists packed on each page. */
+  listsPacked: number[];
+  /** The last delta list of each page, for the index page map (first - 1 for a page with no list). */
+  lastLists: number[];
+  /** Entries removed by packing (whole lists that did not fit). */
+  entriesRemoved: number;
+}
+
+function defaultWarn(message: string): void {
+  process.emitWarning(message, 'ChapterIndexWarning');
+}
+
+function checkU64(name: string, value: bigint | number): bigint {
+  if (typeof value === 'number') {
+    if (!Number.isSafeInteger(value) || value < 0) {
+      throw new RangeError(`${name} must be a non-negative safe integer or a bigint, got ${value}`);
+    }
+    return BigInt(value);
+  }
+  if (typeof value !== 'bigint') throw new TypeError(`${name} must be a bigint or a number`);
+  if (value < 0n || value >= 1n << 64n) throw new RangeError(`${name} must fit in 64 unsigned bits`);
+  return value;
+}
+
+/**
+ * The open chapter's index: record name -> record page, packed into index pages on close.
+ *
+ * @example
+ * ```ts
+ * const index = new OpenChapterIndex(geometry, volumeNonce);
+ * index.empty(chapterNumber);
+ * index.put(name, recordPage);
+ * const { pages } = index.packPages();
+ * ```
+ */
+export class OpenChapterIndex {
+  /** The geometry the index is sized for. */
+  readonly geometry: IndexGeometry;
+  /** The volume nonce written into every index page. */
+  readonly volumeNonce: bigint;
+  /** The underlying delta index (one zone, one list per 64 records). */
+  readonly deltaIndex: DeltaIndex;
+  #virtualChapterNumber = 0n;
+  readonly #warn: (message: string) => void;
+  readonly #entry: DeltaIndexEntry;
+
+  /**
+   * Makes an empty open chapter index (uds_make_open_chapter_index()). Its memory is one page more
+   * than the chapter's index pages, as in the seed, so that a full chapter always fits.
+   *
+   * @param geometry - the index geometry
+   * @param volumeNonce - the volume's nonce (u64), written into every index page
+   * @param options - where warnings go
+   * @throws RangeError if the nonce is not a u64
+   * Cost: O(index pages * page size) memory.
+   */
+  constructor(geometry: IndexGeometry, volumeNonce: bigint | number, options: OpenChapterIndexOptions = {}) {
+    this.geometry = geometry;
+    this.volumeNonce = checkU64('volumeNonce', volumeNonce);
+    this.#warn = options.warn ?? defaultWarn;
+    // The delta index rebalances lists when memory gets tight: give it one extra page.
+    const memorySize = (geometry.indexPagesPerChapter + 1) * geometry.bytesPerPage;
+    this.deltaIndex = new DeltaIndex({
+      listCount: geometry.deltaListsPerChapter,
+      meanDelta: geometry.chapterMeanDelta,
+      payloadBits: geometry.chapterPayloadBits,
+      memorySize,
+      tag: 'm',
+    });
+    this.#entry = this.deltaIndex.startSearch(0, 0);
+  }
+
+  /** The virtual chapter the index is collecting. */
+  get virtualChapterNumber(): bigint {
+    return this.#virtualChapterNumber;
+  }
+
+  /** Entries in the index, collision entries included. O(lists). */
+  get recordCount(): number {
+    return this.deltaIndex.getStats().recordCount;
+  }
+
+  /** Collision entries in the index. O(lists). */
+  get collisionCount(): number {
+    return this.deltaIndex.getStats().collisionCount;
+  }
+
+  /**
+   * Empties the index for a new chapter (uds_empty_open_chapter_index()).
+   *
+   * @param virtualChapterNumber - the chapter about to be filled (u64)
+   * @throws RangeError if it is not a u64
+   * Cost: O(lists).
+   */
+  empty(virtualChapterNumber: bigint | number): void {
+    this.#virtualChapterNumber = checkU64('virtualChapterNumber', virtualChapterNumber);
+    this.deltaIndex.reset();
+  }
+
+  /**
+   * Records that `name` is on record page `pageNumber` (uds_put_open_chapter_index_record()). A name
+   * whose list and address are taken by another name becomes a collision entry carrying its name.
+   *
+   * @param name - the 16-byte record name
+   * @param pageNumber - the record page within the chapter, in [0, recordPagesPerChapter)
+   * @throws TypeError / RangeError for a bad name or page number
+   * @throws {@link ChapterIndexError} `ERR_DUPLICATE_NAME` if the name already has a collision entry
+   *   (it was put twice), `ERR_OVERFLOW` if its delta list or the index memory is full
+   * Cost: O(entries in the name's delta list), about 64.
+   */
+  put(name: Uint8Array, pageNumber: number): void {
+    checkName(name);
+    const recordPages = this.geometry.recordPagesPerChapter;
+    if (!Number.isInteger(pageNumber) || pageNumber < 0 || pageNumber >= recordPages) {
+      throw new RangeError(`page number ${pageNumber} is not in [0, ${recordPages})`);
+    }
+    const address = hashToChapterDeltaAddress(name, this.geometry);
+    const list = hashToChapterDeltaList(name, this.geometry);
+    try {
+      const entry = this.deltaIndex.getEntry(list, address, name, this.#entry);
+      const found = !entry.atEnd && entry.key === address;
+      if (found && entry.isCollision) {
+        throw new ChapterIndexError(
+          'ERR_DUPLICATE_NAME',
+          `record name appears more than once in chapter ${this.#virtualChapterNumber} (delta list ${list}, address ${address})`,
+        );
+      }
+      entry.put(address, pageNumber, found ? name : null);
+    } catch (error) {
+      if (error instanceof ChapterIndexError) throw error;
+      rethrowDeltaError(error, `chapter ${this.#virtualChapterNumber}, delta list ${list}`);
+    }
+  }
+
+  /**
+   * Packs delta lists from `firstList` on into one index page (uds_pack_open_chapter_index_page()).
+   * If the first list does not fit on a page at all, it is removed. On the last page every
+   * remaining list must fit: whole lists are removed (the first that did not fit, or, if it is
+   * empty, the last one that fits and has entries) until they do. Each removal is warned about.
+   *
+   * @param memory - the page buffer, `bytesPerPage` bytes (zero-filled, then written)
+   * @param firstList - the first delta list to pack
+   * @param lastPage - whether this is the chapter's last index page
+   * @returns the lists packed and the entries removed
+   * @throws RangeError for a buffer of the wrong size or a list out of range
+   * @throws {@link ChapterIndexError} `ERR_OVERFLOW` if no list can be removed to make the page fit
+   * Cost: O(page bytes) per attempt, plus O(list) per removed list.
+   */
+  packPage(memory: Uint8Array, firstList: number, lastPage: boolean): PackPageResult {
+    if (!(memory instanceof Uint8Array)) throw new TypeError('memory must be a Uint8Array');
+    if (memory.length !== this.geometry.bytesPerPage) {
+      throw new RangeError(`an index page is ${this.geometry.bytesPerPage} bytes, got ${memory.length}`);
+    }
+    const listCount = this.geometry.deltaListsPerChapter;
+    if (!Number.isInteger(firstList) || firstList < 0 || firstList > listCount) {
+      throw new RangeError(`first list ${firstList} is not in [0, ${listCount}]`);
+    }
+    const chapter = this.#virtualChapterNumber;
+    let removals = 0;
+    let listsPacked: number;
+    try {
+      for (;;) {
+        listsPacked = this.deltaIndex.packPage(this.volumeNonce, memory, chapter, firstList);
+        if (firstList + listsPacked === listCount) break; // All lists are packed.
+        // Otherwise: nothing fits (remove the next list), or the last page must take every list
+        // (remove one), or this page is simply done.
+        if (listsPacked !== 0 && !lastPage) break;
+        if (removals === 0) {
+          const stats = this.deltaIndex.getStats();
+          this.#warn(
+            `The chapter index for chapter ${chapter} contains ${stats.recordCount} entries with ${stats.collisionCount} collisions`,
+          );
+        }
+        // Find a list with entries: the first that did not fit, else the packed ones backwards.
+        let listNumber = listsPacked;
+        const entry = this.#entry;
+        do {
+          if (listNumber < 0) {
+            throw new ChapterIndexError(
+              'ERR_OVERFLOW',
+              `chapter ${chapter}: no delta list from ${firstList} can be removed to fill the index page`,
+            );
+          }
+          this.deltaIndex.startSearch(firstList + listNumber--, 0, entry);
+          entry.next();
+        } while (entry.atEnd);
+        // Remove the whole list.
+        do {
+          entry.remove();
+          removals++;
+        } while (!entry.atEnd);
+      }
+    } catch (error) {
+      if (error instanceof ChapterIndexError) throw error;
+      rethrowDeltaError(error, `chapter ${chapter}, index page from list ${firstList}`);
+    }
+    if (removals > 0) {
+      this.#warn(
+        `To avoid chapter index page overflow in chapter ${chapter}, ${removals} entries were removed from the chapter index`,
+      );
+    }
+    return { listsPacked, entriesRemoved: removals };
+  }
+
+  /**
+   * Packs the whole index into `indexPagesPerChapter` pages, the last one taking every remaining list
+   * (write_index_pages() of the seed's volume.c).
+   *
+   * @returns the pages and, per page, the first list, lists packed and last list (for a page map)
+   * @throws {@link ChapterIndexError} `ERR_OVERFLOW` as {@link packPage}
+   * Cost: O(index pages * page bytes).
+   */
+  packPages(): PackedChapterIndex {
+    const { indexPagesPerChapter, bytesPerPage } = this.geometry;
+    const result: PackedChapterIndex = {
+      pages: [],
+      firstLists: [],
+      listsPacked: [],
+      lastLists: [],
+      entriesRemoved: 0,
+    };
+    let firstList = 0;
+    for (let page = 0; page < indexPagesPerChapter; page++) {
+      const memory = new Uint8Array(bytesPerPage);
+      const { listsPacked, entriesRemoved } = this.packPage(
+        memory,
+        firstList,
+        page + 1 === indexPagesPerChapter,
+      );
+      result.pages.push(memory);
+      result.firstLists.push(firstList);
+      result.listsPacked.push(listsPacked);
+      firstList += listsPacked;
+      result.lastLists.push(firstList - 1);
+      result.entriesRemoved += entriesRemoved;
+    }
+    return result;
+  }
+}
