@@ -158,7 +158,8 @@ export function storageConformance(test: TestFunction, options: ConformanceOptio
       store.write(100, fill(100, 2)),
       store.write(150, fill(300, 3)),
     ];
-    const read = store.read(0, 450);
+    const read = early(store.read(0, 450));
+    writes.forEach(early);
     await Promise.all(writes);
     const expected = fill(450, 1);
     expected.fill(2, 100, 150);
@@ -198,10 +199,10 @@ export function storageConformance(test: TestFunction, options: ConformanceOptio
   });
 
   it('size() counts every write called before it', async (store) => {
-    const write = store.write(1000, pattern(24, 14));
+    const write = early(store.write(1000, pattern(24, 14)));
     assert.equal(await store.size(), 1024);
     await write;
-    const batch = store.writev([{ offset: 5000, data: pattern(8, 15) }]);
+    const batch = early(store.writev([{ offset: 5000, data: pattern(8, 15) }]));
     assert.equal(await store.size(), 5008);
     await batch;
   });
@@ -210,9 +211,11 @@ export function storageConformance(test: TestFunction, options: ConformanceOptio
     await store.flush();
     const settled: boolean[] = [];
     const writes = Array.from({ length: 16 }, (_, i) =>
-      store.write(i * 4096, pattern(4096, 20 + i)).then(() => {
-        settled[i] = true;
-      }),
+      early(
+        store.write(i * 4096, pattern(4096, 20 + i)).then(() => {
+          settled[i] = true;
+        }),
+      ),
     );
     await store.flush();
     assert.equal(settled.filter(Boolean).length, 16, 'every earlier write settled before flush resolved');
@@ -227,12 +230,12 @@ export function storageConformance(test: TestFunction, options: ConformanceOptio
     const ops: Promise<unknown>[] = [];
     const reads: Promise<Uint8Array>[] = [];
     for (let i = 0; i < n; i++) {
-      ops.push(store.write(i * 1000, pattern(1000, 100 + i)));
-      reads.push(store.read(i * 1000, 1000));
-      if (i % 8 === 7) ops.push(store.flush());
+      ops.push(early(store.write(i * 1000, pattern(1000, 100 + i))));
+      reads.push(early(store.read(i * 1000, 1000)));
+      if (i % 8 === 7) ops.push(early(store.flush()));
     }
-    ops.push(store.write(500, fill(1000, 0xab)));
-    const after = store.readv([{ offset: 0, length: 2000 }]);
+    ops.push(early(store.write(500, fill(1000, 0xab))));
+    const after = early(store.readv([{ offset: 0, length: 2000 }]));
     await Promise.all(ops);
     for (let i = 0; i < n; i++) assert.deepEqual(await reads[i], pattern(1000, 100 + i), `read ${i}`);
     const expected = new Uint8Array(2000);
@@ -245,9 +248,11 @@ export function storageConformance(test: TestFunction, options: ConformanceOptio
 
   it('close waits for pending operations, is idempotent, and later calls reject with ERR_CLOSED', async (store) => {
     let wrote = false;
-    const write = store.write(0, pattern(4096, 30)).then(() => {
-      wrote = true;
-    });
+    const write = early(
+      store.write(0, pattern(4096, 30)).then(() => {
+        wrote = true;
+      }),
+    );
     const closing = store.close();
     assert.equal(store.closed, true);
     await closing;
@@ -321,7 +326,7 @@ export function storageConformance(test: TestFunction, options: ConformanceOptio
           const offset = randomBelow(random, model.size + 3000);
           const data = pattern(randomBelow(random, 3000), random());
           model.write(offset, data);
-          pending.push(store.write(offset, data)); // not awaited: order is the adapter's job
+          pending.push(early(store.write(offset, data))); // not awaited: order is the adapter's job
         } else if (choice < 45) {
           const batch: WriteRequest[] = [];
           for (let k = randomBelow(random, 4); k >= 0; k--) {
@@ -329,7 +334,7 @@ export function storageConformance(test: TestFunction, options: ConformanceOptio
             batch.push({ offset, data: pattern(randomBelow(random, 1500), random()) });
           }
           for (const { offset, data } of batch) model.write(offset, data);
-          pending.push(store.writev(batch));
+          pending.push(early(store.writev(batch)));
         } else if (choice < 75) {
           const offset = randomBelow(random, model.size + 1);
           const length = randomBelow(random, model.size - offset + 1);
@@ -393,6 +398,15 @@ class ByteModel {
   read(offset: number, length: number): Uint8Array {
     return this.#bytes.slice(offset, offset + length);
   }
+}
+
+/**
+ * Marks a promise the test awaits later as handled now, so an adapter that rejects it early fails
+ * the test where it is awaited instead of raising an unhandled rejection.
+ */
+function early<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => {});
+  return promise;
 }
 
 async function withStore(options: ConformanceOptions, fn: (store: Storage) => Promise<void>): Promise<void> {
