@@ -17,7 +17,7 @@ import { readBits, writeBits } from './_internal';
 import { checkMemory, checkRange } from './_validate';
 import { MAX_BIG_FIELD_BITS } from './constants';
 
-/** Bits per piece of the bounds-checked slow path (a multiple of 8 keeps it byte-phase stable). */
+/** Bits per piece of the bounds-checked slow path (at most MAX_FIELD_BITS). */
 const PIECE_BITS = 24;
 
 /**
@@ -33,8 +33,8 @@ const PIECE_BITS = 24;
  * @param size - number of bits to move; neither range may end past MAX_BIT_OFFSET
  * @throws TypeError `ERR_INVALID_ARG_TYPE` if `from` or `to` is not a Uint8Array;
  *   RangeError `ERR_BIT_OFFSET` or `ERR_BIT_SIZE` for a bad offset or size
- * Cost: O(size / 8); whole bytes of a same-phase move are a native memmove. Allocates at most one
- * subarray view (a same-phase move between two different arrays).
+ * Cost: O(min(size, bits of `to` past `toOffset`) / 8); whole bytes of a same-phase move are a
+ * native memmove. Allocates at most one subarray view (a same-phase move between two arrays).
  */
 export function moveBits(
   from: Uint8Array,
@@ -43,7 +43,7 @@ export function moveBits(
   toOffset: number,
   size: number,
 ): void {
-  checkMove('moveBits', from, fromOffset, to, toOffset, size);
+  size = checkMove('moveBits', from, fromOffset, to, toOffset, size);
   if (size <= MAX_BIG_FIELD_BITS) {
     moveSmall(from, fromOffset, to, toOffset, size);
   } else if (from === to ? fromOffset > toOffset : movesDown(from, fromOffset, to, toOffset)) {
@@ -68,7 +68,7 @@ export function moveBitsDown(
   toOffset: number,
   size: number,
 ): void {
-  checkMove('moveBitsDown', from, fromOffset, to, toOffset, size);
+  size = checkMove('moveBitsDown', from, fromOffset, to, toOffset, size);
   moveDown(from, fromOffset, to, toOffset, size);
 }
 
@@ -86,7 +86,7 @@ export function moveBitsUp(
   toOffset: number,
   size: number,
 ): void {
-  checkMove('moveBitsUp', from, fromOffset, to, toOffset, size);
+  size = checkMove('moveBitsUp', from, fromOffset, to, toOffset, size);
   moveUp(from, fromOffset, to, toOffset, size);
 }
 
@@ -95,6 +95,10 @@ function movesDown(from: Uint8Array, fromOffset: number, to: Uint8Array, toOffse
   return from.buffer !== to.buffer || from.byteOffset * 8 + fromOffset > to.byteOffset * 8 + toOffset;
 }
 
+/**
+ * Checks the arguments of a move and returns `size` cut to the bits that land inside `to` (writes
+ * past its end are dropped anyway), so a huge size on a short array costs nothing.
+ */
 function checkMove(
   fn: string,
   from: Uint8Array,
@@ -102,11 +106,13 @@ function checkMove(
   to: Uint8Array,
   toOffset: number,
   size: number,
-): void {
+): number {
   checkMemory(fn, 'from', from);
   checkMemory(fn, 'to', to);
   checkRange(fn, 'fromOffset', fromOffset, size);
   checkRange(fn, 'toOffset', toOffset, size);
+  const room = to.length * 8 - toOffset;
+  return size <= room ? size : Math.max(room, 0);
 }
 
 /** Moves up to 75 bits by reading all of them before writing any. */

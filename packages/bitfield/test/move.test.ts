@@ -217,3 +217,24 @@ describe(`moveBits word path alignment (seed ${SEED})`, () => {
     check('mid-word down', whole, expected, 54, 11, 1150);
   });
 });
+
+describe('moveBits with sizes far beyond the arrays', () => {
+  test('only the bits landing inside the destination are moved, without walking the whole size', () => {
+    const next = rng(SEED + 8);
+    for (const move of [moveBits, moveBitsDown, moveBitsUp]) {
+      for (const [fromOffset, toOffset] of [
+        [3, 70],
+        [70, 3],
+        [0, 0],
+        [5, 5000],
+      ] as const) {
+        const source = randomBytes(next, 40);
+        const target = randomBytes(next, 40);
+        const expected = target.slice();
+        move(source, fromOffset, target, toOffset, 2 ** 45);
+        modelMoveBits(source, fromOffset, expected, toOffset, Math.max(0, 320 - toOffset));
+        check(move.name, target, expected, fromOffset, toOffset, 2 ** 45);
+      }
+    }
+  });
+});

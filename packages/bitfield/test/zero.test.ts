@@ -33,4 +33,10 @@ describe(`setZero (seed ${SEED})`, () => {
     setZero(memory, 0, 80);
     expect([...memory]).toEqual(new Array(10).fill(0));
   });
+
+  test('a size far beyond the array clears to its end', () => {
+    const memory = new Uint8Array(12).fill(0xff);
+    setZero(memory, 13, 2 ** 50);
+    expect([...memory]).toEqual([0xff, 0b0001_1111, ...new Array(10).fill(0)]);
+  });
 });
