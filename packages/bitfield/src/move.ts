@@ -56,9 +56,15 @@ export function moveBits(
 /**
  * Moves `size` bits, lowest bits first (the seed's `move_bits_down`). Correct when the ranges do
  * not overlap or the destination starts at or below the source; for an overlapping move to a
- * higher address use {@link moveBitsUp} (or {@link moveBits}, which chooses). Same arguments,
- * bounds behaviour and errors as {@link moveBits}.
+ * higher address use {@link moveBitsUp} (or {@link moveBits}, which chooses). Same bounds
+ * behaviour as {@link moveBits}.
  *
+ * @param from - source bit stream
+ * @param fromOffset - first source bit, an integer in 0..MAX_BIT_OFFSET
+ * @param to - destination bit stream (may be `from`, or share its buffer)
+ * @param toOffset - first destination bit, an integer in 0..MAX_BIT_OFFSET
+ * @param size - number of bits to move; neither range may end past MAX_BIT_OFFSET
+ * @throws TypeError `ERR_INVALID_ARG_TYPE`; RangeError `ERR_BIT_OFFSET` or `ERR_BIT_SIZE`
  * Cost: O(size / 8).
  */
 export function moveBitsDown(
@@ -74,9 +80,15 @@ export function moveBitsDown(
 
 /**
  * Moves `size` bits, highest bits first (the seed's `move_bits_up`). Correct when the ranges do not
- * overlap or the destination starts at or above the source. Same arguments, bounds behaviour and
- * errors as {@link moveBits}.
+ * overlap or the destination starts at or above the source. Same bounds behaviour as
+ * {@link moveBits}.
  *
+ * @param from - source bit stream
+ * @param fromOffset - first source bit, an integer in 0..MAX_BIT_OFFSET
+ * @param to - destination bit stream (may be `from`, or share its buffer)
+ * @param toOffset - first destination bit, an integer in 0..MAX_BIT_OFFSET
+ * @param size - number of bits to move; neither range may end past MAX_BIT_OFFSET
+ * @throws TypeError `ERR_INVALID_ARG_TYPE`; RangeError `ERR_BIT_OFFSET` or `ERR_BIT_SIZE`
  * Cost: O(size / 8).
  */
 export function moveBitsUp(
