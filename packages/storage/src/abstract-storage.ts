@@ -123,7 +123,7 @@ export abstract class AbstractStorage implements Storage {
       checkSpan(offset, data.length);
       this.#checkState('write', true);
       end = offset + data.length;
-      this.#checkCapacity(end, '');
+      if (data.length > 0) this.#checkCapacity(end, '');
     } catch (error) {
       return Promise.reject(error);
     }
@@ -171,8 +171,8 @@ export abstract class AbstractStorage implements Storage {
       this.#checkState('writev', true);
       for (let i = 0; i < requests.length; i++) {
         const { offset, data } = requests[i]!;
-        this.#checkCapacity(offset + data.length, `requests[${i}]: `);
         if (data.length === 0) continue;
+        this.#checkCapacity(offset + data.length, `requests[${i}]: `);
         spans.push([offset, offset + data.length]);
         writes.push({ offset, data });
         end = Math.max(end, offset + data.length);

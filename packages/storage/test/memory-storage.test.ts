@@ -35,6 +35,8 @@ describe('MemoryStorage', () => {
     ).rejects.toMatchObject({ code: 'ERR_NO_SPACE' });
     expect(await store.size()).toBe(100);
     expect(await store.read(0, 1)).toEqual(new Uint8Array([0]));
+    await store.write(500, new Uint8Array(0)); // an empty write needs no space
+    await store.writev([{ offset: 500, data: new Uint8Array(0) }]);
   });
 
   test('read-only stores refuse writes but flush', async () => {
