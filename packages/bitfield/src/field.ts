@@ -24,8 +24,9 @@ const TWO_48 = TWO_24 * TWO_24;
  * Cost: O(1), four byte loads, no allocation.
  */
 export function getField(memory: Uint8Array, offset: number, size: number): number {
-  // One combined test: a non-integer, negative, NaN or too large offset fails the first line
-  // (floor(offset / 8) * 8 + (offset & 7) rebuilds only non-negative integers exactly).
+  // One combined test. floor(offset / 8) * 8 + (offset & 7) equals `offset` only for integers
+  // (a fraction, NaN or non-number fails it), the next two bound the range, and `size >>> 0`
+  // equals `size` only for integers in 0..2^32 - 1.
   if (
     !(
       Math.floor(offset / 8) * 8 + (offset & 7) === offset &&
