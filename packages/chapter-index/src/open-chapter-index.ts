@@ -14,7 +14,7 @@ import { DeltaIndex } from '@deja/delta-index';
 import type { IndexGeometry } from '@deja/volume-geometry';
 import { rethrowDeltaError } from './_wrap';
 import { ChapterIndexError } from './errors';
-import { checkName, hashToChapterDeltaAddress, hashToChapterDeltaList } from './record-name';
+import { chapterDeltaAddressAt, chapterDeltaListAt, checkName, RECORD_NAME_SIZE } from './record-name';
 
 /** The record page returned by the C search when a name is not in the chapter (U16_MAX). */
 export const NO_CHAPTER_INDEX_ENTRY = 0xffff;
@@ -158,11 +158,30 @@ export class OpenChapterIndex {
     if (!Number.isInteger(pageNumber) || pageNumber < 0 || pageNumber >= recordPages) {
       throw new RangeError(`page number ${pageNumber} is not in [0, ${recordPages})`);
     }
-    const address = hashToChapterDeltaAddress(name, this.geometry);
-    const list = hashToChapterDeltaList(name, this.geometry);
+    this._putAt(name, 0, pageNumber);
+  }
+
+  /**
+   * @internal put() for the name at `offset` in `bytes`, without argument checks: the close path
+   * feeds collated records straight from the record buffer. The name is only sliced out when its
+   * address is already taken (a collision to resolve), which is rare.
+   */
+  _putAt(bytes: Uint8Array, offset: number, pageNumber: number): void {
+    const { chapterAddressBits, chapterDeltaListBits } = this.geometry;
+    const address = chapterDeltaAddressAt(bytes, offset, chapterAddressBits);
+    const list = chapterDeltaListAt(bytes, offset, chapterAddressBits, chapterDeltaListBits);
     try {
-      const entry = this.deltaIndex.getEntry(list, address, name, this.#entry);
-      const found = !entry.atEnd && entry.key === address;
+      let entry = this.deltaIndex.getEntry(list, address, null, this.#entry);
+      let found = !entry.atEnd && entry.key === address;
+      let name: Uint8Array | null = null;
+      if (found) {
+        name =
+          offset === 0 && bytes.length === RECORD_NAME_SIZE
+            ? bytes
+            : bytes.subarray(offset, offset + RECORD_NAME_SIZE);
+        entry = this.deltaIndex.getEntry(list, address, name, this.#entry);
+        found = !entry.atEnd && entry.key === address;
+      }
       if (found && entry.isCollision) {
         throw new ChapterIndexError(
           'ERR_DUPLICATE_NAME',

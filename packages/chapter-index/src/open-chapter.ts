@@ -117,25 +117,45 @@ export function collateOpenChapter(
   geometry: IndexGeometry,
   onRecord?: (name: Uint8Array, pageNumber: number) => void,
 ): Uint8Array {
+  return collate(
+    zones,
+    geometry,
+    onRecord && ((bytes, offset, page) => onRecord(bytes.subarray(offset, offset + RECORD_NAME_SIZE), page)),
+  );
+}
+
+/**
+ * collateOpenChapter() with the callback given the collated buffer and the record's offset in it
+ * (no per-record allocation). Records are copied as eight 32-bit words: every record buffer starts
+ * at offset 0 of its own ArrayBuffer and records are 32 bytes, so the views are aligned.
+ */
+function collate(
+  zones: readonly OpenChapterZone[],
+  geometry: IndexGeometry,
+  onRecord?: (bytes: Uint8Array, offset: number, pageNumber: number) => void,
+): Uint8Array {
   checkZones(zones);
   const zoneCount = zones.length;
   const { recordsPerChapter, recordsPerPage } = geometry;
   const out = new Uint8Array(recordsPerChapter * RECORD_SIZE);
+  const out32 = new Uint32Array(out.buffer);
+  const zones32 = zones.map((zone) => new Uint32Array(zone._records.buffer, zone._records.byteOffset));
+  const WORDS = RECORD_SIZE / 4;
   let fill: Uint8Array | undefined;
   for (let i = 0; i < recordsPerChapter; i++) {
-    const zone = zones[i % zoneCount]!;
+    const z = i % zoneCount;
+    const zone = zones[z]!;
     const recordNumber = 1 + Math.floor(i / zoneCount);
     if (recordNumber > zone.size || zone._deleted[recordNumber] === 1) {
       fill ??= chooseFillRecord(zones);
       out.set(fill, i * RECORD_SIZE);
       continue;
     }
-    const base = recordNumber * RECORD_SIZE;
-    out.set(zone._records.subarray(base, base + RECORD_SIZE), i * RECORD_SIZE);
-    onRecord?.(
-      out.subarray(i * RECORD_SIZE, i * RECORD_SIZE + RECORD_NAME_SIZE),
-      Math.floor(i / recordsPerPage),
-    );
+    const from = zones32[z]!;
+    const src = recordNumber * WORDS;
+    const dst = i * WORDS;
+    for (let w = 0; w < WORDS; w++) out32[dst + w] = from[src + w]!;
+    onRecord?.(out, i * RECORD_SIZE, Math.floor(i / recordsPerPage));
   }
   return out;
 }
@@ -176,9 +196,9 @@ export function closeOpenChapter(
   const geometry = chapterIndex.geometry;
   chapterIndex.empty(virtualChapterNumber);
   let overflowCount = 0;
-  const records = collateOpenChapter(zones, geometry, (name, pageNumber) => {
+  const records = collate(zones, geometry, (bytes, offset, pageNumber) => {
     try {
-      chapterIndex.put(name, pageNumber);
+      chapterIndex._putAt(bytes, offset, pageNumber);
     } catch (error) {
       if (error instanceof ChapterIndexError && error.code === 'ERR_OVERFLOW') overflowCount++;
       else throw error;

@@ -85,8 +85,56 @@ export function extractSamplingBytes(name: Uint8Array): number {
  * @returns the list number, in [0, 2^chapterDeltaListBits). O(1).
  */
 export function hashToChapterDeltaList(name: Uint8Array, geometry: ChapterAddressing): number {
-  const bytes = extractChapterIndexBytes(name);
-  return Math.floor(bytes / 2 ** geometry.chapterAddressBits) % 2 ** geometry.chapterDeltaListBits;
+  return chapterDeltaListAt(name, 0, geometry.chapterAddressBits, geometry.chapterDeltaListBits);
+}
+
+/**
+ * @internal The chapter delta list of the name at `offset` in `bytes`. With 1 <= addressBits <= 31
+ * and listBits <= 31 (every UDS geometry) it stays in 32-bit arithmetic: the list is the low
+ * listBits of (chapter bytes >> addressBits), and those bits come from the low 32 bits of
+ * (high16 << (32 - addressBits)) | (low32 >>> addressBits). Bits shifted out above bit 31 are not
+ * needed.
+ */
+export function chapterDeltaListAt(
+  bytes: Uint8Array,
+  offset: number,
+  addressBits: number,
+  listBits: number,
+): number {
+  if (addressBits >= 1 && addressBits <= 31 && listBits <= 31) {
+    const high = (bytes[offset + 8]! << 8) | bytes[offset + 9]!;
+    const low =
+      ((bytes[offset + 10]! << 24) |
+        (bytes[offset + 11]! << 16) |
+        (bytes[offset + 12]! << 8) |
+        bytes[offset + 13]!) >>>
+      0;
+    // A mask of listBits ones (none for a single list); listBits <= 31 keeps the result non-negative.
+    return listBits === 0
+      ? 0
+      : ((high << (32 - addressBits)) | (low >>> addressBits)) & (-1 >>> (32 - listBits));
+  }
+  const x = extractChapterIndexBytes(
+    offset === 0 ? bytes : bytes.subarray(offset, offset + RECORD_NAME_SIZE),
+  );
+  return Math.floor(x / 2 ** addressBits) % 2 ** listBits;
+}
+
+/** @internal The chapter delta address of the name at `offset` in `bytes` (see chapterDeltaListAt). */
+export function chapterDeltaAddressAt(bytes: Uint8Array, offset: number, addressBits: number): number {
+  if (addressBits <= 31) {
+    const low =
+      ((bytes[offset + 10]! << 24) |
+        (bytes[offset + 11]! << 16) |
+        (bytes[offset + 12]! << 8) |
+        bytes[offset + 13]!) >>>
+      0;
+    return addressBits === 0 ? 0 : (low & (-1 >>> (32 - addressBits))) >>> 0;
+  }
+  const x = extractChapterIndexBytes(
+    offset === 0 ? bytes : bytes.subarray(offset, offset + RECORD_NAME_SIZE),
+  );
+  return x % 2 ** addressBits;
 }
 
 /**
@@ -98,7 +146,7 @@ export function hashToChapterDeltaList(name: Uint8Array, geometry: ChapterAddres
  * @returns the address, in [0, 2^chapterAddressBits). O(1).
  */
 export function hashToChapterDeltaAddress(name: Uint8Array, geometry: ChapterAddressing): number {
-  return extractChapterIndexBytes(name) % 2 ** geometry.chapterAddressBits;
+  return chapterDeltaAddressAt(name, 0, geometry.chapterAddressBits);
 }
 
 /**
