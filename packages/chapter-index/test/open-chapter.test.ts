@@ -215,6 +215,27 @@ describe('saveOpenChapter / loadOpenChapter', () => {
     expect(volumeIndexZoneOf(config)(rng.name())).toBe(0);
   });
 
+  it('assigns zones as the UDS volume index does, dense and sparse (BigInt model)', () => {
+    for (const sparse of [false, true]) {
+      const config = createConfiguration({ memorySize: 0.25, sparse, zoneCount: 3 });
+      const zoneOf = volumeIndexZoneOf(config);
+      const listCount = (n: boolean) => BigInt(n ? (sparse ? 81920 : 0) : sparse ? 126976 : 262144);
+      const rng = new SplitMix64(sparse ? 11n : 12n);
+      const used = new Set<number>();
+      for (let i = 0; i < 3000; i++) {
+        const name = rng.name();
+        const hook = sparse && ((name[14]! << 8) | name[15]!) % 32 === 0;
+        const lists = listCount(hook);
+        const bytes = new DataView(name.buffer).getBigUint64(0, false);
+        const list = (bytes >> 20n) % lists;
+        const perZone = (lists + 2n) / 3n;
+        expect(zoneOf(name)).toBe(Number(list / perZone));
+        used.add(zoneOf(name));
+      }
+      expect(used.size).toBe(3);
+    }
+  });
+
   it('rejects bad magic, bad version, impossible counts and truncation with typed errors', () => {
     const zones = makeOpenChapterZones(geometry, 1);
     const rng = new SplitMix64(5n);
