@@ -87,14 +87,14 @@ export class DeltaZone {
   memory: Uint8Array;
   /** A view of the memory for unaligned 32-bit reads in the decoder. */
   readonly view: DataView;
-  /** Bit offset of each list; slot 0 is the head guard list, slot listCount + 1 the tail guard. */
-  readonly starts: Float64Array;
-  /** Bit size of each list. */
-  readonly sizes: Uint16Array;
-  /** Where the last search stopped, in bits from the list start (mutable zones only). */
-  readonly saveOffsets: Uint16Array;
-  /** The key of the entry just before saveOffsets. */
-  readonly saveKeys: Uint32Array;
+  /**
+   * The list headers, 16 bytes per list as in the seed's struct delta_list, one cache line for a
+   * lookup: words 4i and 4i+1 hold the bit offset where list slot i starts (low and high 32 bits),
+   * word 4i+2 its bit size (low 16 bits) and the saved search offset (high 16 bits), word 4i+3 the
+   * key saved with that offset. Slot 0 is the head guard list, slot listCount + 1 the tail guard;
+   * the list numbered n in the zone is slot n + 1. Pages keep the same layout and never save.
+   */
+  readonly headers: Uint32Array;
   /** Scratch for rebalancing. */
   readonly newOffsets: Float64Array;
   /** The bytes of list memory. */
@@ -134,23 +134,56 @@ export class DeltaZone {
     this.incrKeys = incrKeys;
     this.valueBits = valueBits;
     this.mutable = mutable;
-    this.starts = new Float64Array(listCount + 2);
-    this.sizes = new Uint16Array(listCount + 2);
-    const saved = mutable ? listCount + 2 : 0;
-    this.saveOffsets = new Uint16Array(saved);
-    this.saveKeys = new Uint32Array(saved);
-    this.newOffsets = new Float64Array(saved);
+    this.headers = new Uint32Array(4 * (listCount + 2));
+    this.newOffsets = new Float64Array(mutable ? listCount + 2 : 0);
+  }
+
+  /** The bit offset where list slot `i` starts. */
+  listStart(i: number): number {
+    return this.headers[4 * i]! + this.headers[4 * i + 1]! * 0x1_0000_0000;
+  }
+
+  /** Set the bit offset where list slot `i` starts (below 2^53). */
+  setListStart(i: number, start: number): void {
+    this.headers[4 * i] = start % 0x1_0000_0000;
+    this.headers[4 * i + 1] = Math.floor(start / 0x1_0000_0000);
+  }
+
+  /** The bit size of list slot `i`. */
+  listSize(i: number): number {
+    return this.headers[4 * i + 2]! & 0xffff;
+  }
+
+  /** Set the bit size of list slot `i` (at most 65535). */
+  setListSize(i: number, size: number): void {
+    this.headers[4 * i + 2] = (this.headers[4 * i + 2]! & 0xffff_0000) | size;
+  }
+
+  /** The saved search offset of list slot `i`. */
+  saveOffset(i: number): number {
+    return this.headers[4 * i + 2]! >>> 16;
+  }
+
+  /** The key saved with the search offset of list slot `i`. */
+  saveKey(i: number): number {
+    return this.headers[4 * i + 3]!;
+  }
+
+  /** Save a search position of list slot `i`: the entry at `offset` follows the key `key`. */
+  setSave(i: number, key: number, offset: number): void {
+    this.headers[4 * i + 2] = (this.headers[4 * i + 2]! & 0xffff) | (offset << 16);
+    this.headers[4 * i + 3] = key;
   }
 
   /** Bytes spanned by list `i`, counting the partial bytes at both ends (get_delta_list_byte_size). */
   byteSize(i: number): number {
-    return Math.ceil(((this.starts[i]! & 7) + this.sizes[i]!) / 8);
+    return Math.ceil(((this.headers[4 * i]! & 7) + this.listSize(i)) / 8);
   }
 
   /** The total bits held by the zone's lists (not counting guard lists). O(lists). */
   usedBits(): number {
     let bits = 0;
-    for (let i = 1; i <= this.listCount; i++) bits += this.sizes[i]!;
+    for (let i = 1; i <= this.listCount; i++) bits += this.listSize(i);
     return bits;
   }
 
@@ -160,18 +193,15 @@ export class DeltaZone {
    */
   reset(): void {
     const n = this.listCount;
-    this.starts.fill(0);
-    this.sizes.fill(0);
-    this.saveOffsets.fill(0);
-    this.saveKeys.fill(0);
+    this.headers.fill(0);
     const listBits = this.size * 8 - GUARD_BITS;
-    this.starts[n + 1] = listBits;
-    this.sizes[n + 1] = GUARD_BITS;
+    this.setListStart(n + 1, listBits);
+    this.setListSize(n + 1, GUARD_BITS);
     this.memory.fill(0xff, listBits / 8, listBits / 8 + POST_FIELD_GUARD_BYTES);
     const spacing = Math.floor(listBits / n);
     let offset = Math.floor(spacing / 2);
     for (let i = 1; i <= n; i++) {
-      this.starts[i] = offset;
+      this.setListStart(i, offset);
       offset += spacing;
     }
     this.discardCount += this.recordCount;
@@ -197,11 +227,11 @@ export class DeltaZone {
     offsets[0] = 0;
     for (let i = 0; i <= n; i++) {
       offsets[i + 1] = offsets[i]! + this.byteSize(i) + spacing;
-      offsets[i] = offsets[i]! * 8 + (this.starts[i]! & 7);
+      offsets[i] = offsets[i]! * 8 + (this.headers[4 * i]! & 7);
       if (i === 0) offsets[i + 1] = offsets[i + 1]! - Math.floor(spacing / 2);
       if (i + 1 === growingIndex) offsets[i + 1] = offsets[i + 1]! + growingSize;
     }
-    offsets[n + 1] = this.size * 8 - this.sizes[n + 1]!;
+    offsets[n + 1] = this.size * 8 - this.listSize(n + 1);
   }
 
   /**
@@ -211,17 +241,17 @@ export class DeltaZone {
   rebalance(first: number, last: number): void {
     if (first === last) {
       const newStart = this.newOffsets[first]!;
-      const oldStart = this.starts[first]!;
+      const oldStart = this.listStart(first);
       if (oldStart !== newStart) {
         const source = Math.floor(oldStart / 8);
-        this.starts[first] = newStart;
+        this.setListStart(first, newStart);
         const destination = Math.floor(newStart / 8);
         this.memory.copyWithin(destination, source, source + this.byteSize(first));
       }
       return;
     }
     const middle = Math.floor((first + last) / 2);
-    if (this.newOffsets[middle]! > this.starts[middle]!) {
+    if (this.newOffsets[middle]! > this.listStart(middle)) {
       this.rebalance(middle + 1, last);
       this.rebalance(first, middle);
     } else {
@@ -247,12 +277,12 @@ export class DeltaZone {
 
   /** Free bits between list `i` and the list before it. */
   freeBefore(i: number): number {
-    return this.starts[i]! - (this.starts[i - 1]! + this.sizes[i - 1]!);
+    return this.listStart(i) - (this.listStart(i - 1) + this.listSize(i - 1));
   }
 
   /** Free bits between list `i` and the list after it. */
   freeAfter(i: number): number {
-    return this.starts[i + 1]! - (this.starts[i]! + this.sizes[i]!);
+    return this.listStart(i + 1) - (this.listStart(i) + this.listSize(i));
   }
 
   /**
@@ -261,7 +291,7 @@ export class DeltaZone {
    * Nothing changes unless it returns {@link INSERT_OK}.
    */
   insertBits(i: number, offset: number, size: number): number {
-    const totalSize = this.sizes[i]!;
+    const totalSize = this.listSize(i);
     if (totalSize + size > MAX_LIST_BITS) {
       this.overflowCount++;
       return INSERT_LIST_OVERFLOW;
@@ -283,10 +313,10 @@ export class DeltaZone {
       const growingIndex = beforeFlag ? i : i + 1;
       if (!this.extend(growingIndex, Math.ceil(size / 8))) return INSERT_ZONE_FULL;
     }
-    this.sizes[i] = totalSize + size;
-    const start = this.starts[i]!;
+    this.setListSize(i, totalSize + size);
+    const start = this.listStart(i);
     if (beforeFlag) {
-      this.starts[i] = start - size;
+      this.setListStart(i, start - size);
       moveBits(this.memory, start, this.memory, start - size, beforeSize);
     } else {
       const source = start + offset;
@@ -297,15 +327,15 @@ export class DeltaZone {
 
   /** Close `size` bits at bit `offset` of list `i`, moving the shorter side (delete_bits). */
   deleteBits(i: number, offset: number, size: number): void {
-    const totalSize = this.sizes[i]!;
+    const totalSize = this.listSize(i);
     const beforeSize = offset;
     const afterSize = totalSize - offset - size;
     const beforeFlag =
       beforeSize < afterSize ? true : afterSize < beforeSize ? false : this.freeBefore(i) < this.freeAfter(i);
-    this.sizes[i] = totalSize - size;
-    const start = this.starts[i]!;
+    this.setListSize(i, totalSize - size);
+    const start = this.listStart(i);
     if (beforeFlag) {
-      this.starts[i] = start + size;
+      this.setListStart(i, start + size);
       moveBits(this.memory, start, this.memory, start + size, beforeSize);
     } else {
       const destination = start + offset;

@@ -191,7 +191,7 @@ export class DeltaIndex {
    */
   listBits(listNumber: number): number {
     const zone = this._zones[this.getZoneForList(listNumber)]!;
-    return zone.sizes[listNumber - zone.firstList + 1]!;
+    return zone.listSize(listNumber - zone.firstList + 1);
   }
 
   /**

@@ -93,9 +93,9 @@ export class DeltaIndexEntry {
     this._zone = zone;
     this._slot = slot;
     this._listNumber = listNumber;
-    if (zone.mutable && key > zone.saveKeys[slot]!) {
-      this._key = zone.saveKeys[slot]!;
-      this._offset = zone.saveOffsets[slot]!;
+    if (zone.mutable && key > zone.saveKey(slot)) {
+      this._key = zone.saveKey(slot);
+      this._offset = zone.saveOffset(slot);
     } else {
       this._key = 0;
       this._offset = 0;
@@ -122,7 +122,7 @@ export class DeltaIndexEntry {
     const zone = this._zone;
     const offset = this._offset + this._entryBits;
     this._offset = offset;
-    const size = zone.sizes[this._slot]!;
+    const size = zone.listSize(this._slot);
     if (offset >= size) {
       this._atEnd = true;
       this._delta = 0;
@@ -135,7 +135,7 @@ export class DeltaIndexEntry {
       }
       return;
     }
-    const start = zone.starts[this._slot]!;
+    const start = zone.listStart(this._slot);
     const valueBits = this._valueBits;
     const delta = decodeDelta(
       zone.view,
@@ -174,8 +174,8 @@ export class DeltaIndexEntry {
     const zone = this._zone;
     const view = zone.view;
     const slot = this._slot;
-    const size = zone.sizes[slot]!;
-    const start = zone.starts[slot]!;
+    const size = zone.listSize(slot);
+    const start = zone.listStart(slot);
     const minBits = zone.minBits;
     const minKeys = zone.minKeys;
     const incrKeys = zone.incrKeys;
@@ -277,8 +277,7 @@ export class DeltaIndexEntry {
     }
     const zone = this._zone;
     if (!zone.mutable) return;
-    zone.saveKeys[this._slot] = this._key - this._delta;
-    zone.saveOffsets[this._slot] = this._offset;
+    zone.setSave(this._slot, this._key - this._delta, this._offset);
   }
 
   /**
@@ -288,7 +287,7 @@ export class DeltaIndexEntry {
   get value(): number {
     this._checkEntry('value');
     const zone = this._zone;
-    return getField(zone.memory, zone.starts[this._slot]! + this._offset, this._valueBits);
+    return getField(zone.memory, zone.listStart(this._slot) + this._offset, this._valueBits);
   }
 
   /**
@@ -302,7 +301,7 @@ export class DeltaIndexEntry {
     this._checkEntry('setValue');
     this._checkValue(value);
     const zone = this._zone;
-    setField(value, zone.memory, zone.starts[this._slot]! + this._offset, this._valueBits);
+    setField(value, zone.memory, zone.listStart(this._slot) + this._offset, this._valueBits);
   }
 
   /** @internal */
@@ -330,7 +329,7 @@ export class DeltaIndexEntry {
 
   /** @internal Bit offset of the collision name of the current entry. */
   _nameOffset(): number {
-    return this._zone.starts[this._slot]! + this._offset + this._entryBits - COLLISION_BITS;
+    return this._zone.listStart(this._slot) + this._offset + this._entryBits - COLLISION_BITS;
   }
 
   /** @internal */
@@ -384,7 +383,7 @@ export class DeltaIndexEntry {
   _encodeDelta(): void {
     const zone = this._zone;
     const memory = zone.memory;
-    const offset = zone.starts[this._slot]! + this._offset + this._valueBits;
+    const offset = zone.listStart(this._slot) + this._offset + this._valueBits;
     const delta = this._delta;
     if (delta < zone.minKeys) {
       setField(delta, memory, offset, zone.minBits);
@@ -400,7 +399,7 @@ export class DeltaIndexEntry {
   /** @internal Write payload, key code and name of the entry (encode_entry). */
   _encodeEntry(value: number, name: Uint8Array | null): void {
     const zone = this._zone;
-    setField(value, zone.memory, zone.starts[this._slot]! + this._offset, this._valueBits);
+    setField(value, zone.memory, zone.listStart(this._slot) + this._offset, this._valueBits);
     this._encodeDelta();
     if (name !== null) {
       const memory = zone.memory;
@@ -469,7 +468,7 @@ export class DeltaIndexEntry {
     } else if (key >= this._key || key < this._key - this._delta) {
       throw invalidArgument(`key ${key} is not in [${this._key - this._delta}, ${this._key})`);
     }
-    if (this._offset < zone.saveOffsets[slot]!) {
+    if (this._offset < zone.saveOffset(slot)) {
       // The saved position is after the new entry and would be stale: save the insertion point.
       this.rememberOffset();
     }
@@ -563,9 +562,8 @@ export class DeltaIndexEntry {
     zone.recordCount--;
     zone.discardCount++;
     this._copyFrom(peer);
-    if (this._offset < zone.saveOffsets[slot]!) {
-      zone.saveKeys[slot] = 0;
-      zone.saveOffsets[slot] = 0;
+    if (this._offset < zone.saveOffset(slot)) {
+      zone.setSave(slot, 0, 0);
     }
   }
 

@@ -81,7 +81,7 @@ export function packDeltaIndexPage(
   while (count < maxLists) {
     const list = firstList + count;
     const zone = zones[Math.floor(list / perZone)]!;
-    const bits = IMMUTABLE_HEADER_SIZE + zone.sizes[list - zone.firstList + 1]!;
+    const bits = IMMUTABLE_HEADER_SIZE + zone.listSize(list - zone.firstList + 1);
     if (bits > freeBits) break;
     count++;
     freeBits -= bits;
@@ -99,8 +99,8 @@ export function packDeltaIndexPage(
     const list = firstList + i;
     const zone = zones[Math.floor(list / perZone)]!;
     const slot = list - zone.firstList + 1;
-    const size = zone.sizes[slot]!;
-    moveBits(zone.memory, zone.starts[slot]!, memory, offset, size);
+    const size = zone.listSize(slot);
+    moveBits(zone.memory, zone.listStart(slot), memory, offset, size);
     offset += size;
     setField(offset, memory, immutableHeaderOffset(i + 1), IMMUTABLE_HEADER_SIZE);
   }
@@ -172,8 +172,8 @@ export class DeltaIndexPage {
     const zone = new DeltaZone(memory, 0, listCount, minBits, minKeys, incrKeys, payloadBits, false);
     for (let i = 0; i < listCount; i++) {
       const start = immutableStart(memory, i);
-      zone.starts[i + 1] = start;
-      zone.sizes[i + 1] = immutableStart(memory, i + 1) - start;
+      zone.setListStart(i + 1, start);
+      zone.setListSize(i + 1, immutableStart(memory, i + 1) - start);
     }
     this._zone = zone;
   }
@@ -233,7 +233,7 @@ export class DeltaIndexPage {
    */
   listBits(listNumber: number): number {
     checkInteger('listNumber', listNumber, 0, this.listCount - 1);
-    return this._zone.sizes[listNumber + 1]!;
+    return this._zone.listSize(listNumber + 1);
   }
 
   /**

@@ -57,7 +57,7 @@ export function saveDeltaIndexZone(index: DeltaIndex, zoneNumber: number): Uint8
   const n = zone.listCount;
   let length = SAVE_HEADER_BYTES + 2 * n;
   for (let i = 1; i <= n; i++) {
-    if (zone.sizes[i]! > 0) length += SAVE_INFO_BYTES + zone.byteSize(i);
+    if (zone.listSize(i) > 0) length += SAVE_INFO_BYTES + zone.byteSize(i);
   }
   const out = new Uint8Array(length);
   const view = new DataView(out.buffer);
@@ -69,10 +69,10 @@ export function saveDeltaIndexZone(index: DeltaIndex, zoneNumber: number): Uint8
   view.setBigUint64(24, BigInt(zone.recordCount), true);
   view.setBigUint64(32, BigInt(zone.collisionCount), true);
   let at = SAVE_HEADER_BYTES;
-  for (let i = 1; i <= n; i++, at += 2) view.setUint16(at, zone.sizes[i]!, true);
+  for (let i = 1; i <= n; i++, at += 2) view.setUint16(at, zone.listSize(i), true);
   for (let i = 1; i <= n; i++) {
-    if (zone.sizes[i] === 0) continue;
-    const start = zone.starts[i]!;
+    if (zone.listSize(i) === 0) continue;
+    const start = zone.listStart(i);
     const byteStart = Math.floor(start / 8);
     const byteCount = zone.byteSize(i);
     out[at] = index.tag;
@@ -179,7 +179,7 @@ function restore(index: DeltaIndex, streams: readonly Uint8Array[], guard: boole
       if (size > 0) nonEmpty++;
       const list = firstLists[z]! + i;
       const zone = zones[Math.floor(list / perZone)]!;
-      zone.sizes[list - zone.firstList + 1] = size;
+      zone.setListSize(list - zone.firstList + 1, size);
     }
     loadLists.push(nonEmpty);
   }
@@ -193,7 +193,7 @@ function restore(index: DeltaIndex, streams: readonly Uint8Array[], guard: boole
       );
     }
     zone.computeNewListOffsets(0, 0, used);
-    for (let i = 1; i <= zone.listCount + 1; i++) zone.starts[i] = zone.newOffsets[i]!;
+    for (let i = 1; i <= zone.listCount + 1; i++) zone.setListStart(i, zone.newOffsets[i]!);
   }
 
   const restored = new Uint8Array(index.listCount);
@@ -248,7 +248,7 @@ function restoreList(index: DeltaIndex, reader: StreamReader, restored: Uint8Arr
   const dataAt = reader.need(byteCount, `delta list ${list}`);
   const zone = index._zones[Math.floor(list / index.listsPerZone)]!;
   const slot = list - zone.firstList + 1;
-  const size = zone.sizes[slot]!;
+  const size = zone.listSize(slot);
   if (size === 0) throw corrupt(`unexpected delta list number ${list}`);
   if (restored[list] !== 0) throw corrupt(`delta list ${list} appears twice`);
   restored[list] = 1;
@@ -256,7 +256,7 @@ function restoreList(index: DeltaIndex, reader: StreamReader, restored: Uint8Arr
   if (byteCount !== expected) {
     throw corrupt(`unexpected delta list size ${byteCount} != ${expected} for list ${list}`);
   }
-  moveBits(bytes.subarray(dataAt, dataAt + byteCount), bitOffset, zone.memory, zone.starts[slot]!, size);
+  moveBits(bytes.subarray(dataAt, dataAt + byteCount), bitOffset, zone.memory, zone.listStart(slot), size);
 }
 
 /** Decode every list of a zone, setting its record and collision counts. */
@@ -265,7 +265,7 @@ function countEntries(zone: DeltaZone): void {
   let records = 0;
   let collisions = 0;
   for (let list = 0; list < zone.listCount; list++) {
-    if (zone.sizes[list + 1] === 0) continue;
+    if (zone.listSize(list + 1) === 0) continue;
     entry._start(zone, list, 0);
     for (;;) {
       entry.next();

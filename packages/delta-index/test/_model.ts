@@ -74,20 +74,20 @@ export function checkInvariants(index: DeltaIndex, model: Model): void {
   let collisions = 0;
   for (const zone of index._zones) {
     const n = zone.listCount;
-    expect(zone.starts[0]).toBe(0);
-    expect(zone.sizes[0]).toBe(0);
+    expect(zone.listStart(0)).toBe(0);
+    expect(zone.listSize(0)).toBe(0);
     for (let i = 0; i <= n; i++) {
-      expect(zone.starts[i]! + zone.sizes[i]!, `list slot ${i} overlaps the next`).toBeLessThanOrEqual(
-        zone.starts[i + 1]!,
+      expect(zone.listStart(i) + zone.listSize(i), `list slot ${i} overlaps the next`).toBeLessThanOrEqual(
+        zone.listStart(i + 1),
       );
     }
-    expect(zone.starts[n + 1]).toBe(zone.size * 8 - 56);
-    expect(zone.sizes[n + 1]).toBe(56);
+    expect(zone.listStart(n + 1)).toBe(zone.size * 8 - 56);
+    expect(zone.listSize(n + 1)).toBe(56);
     expect([...zone.memory.subarray(zone.size - 7)]).toEqual([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
     for (let slot = 1; slot <= n; slot++) {
-      const saveOffset = zone.saveOffsets[slot]!;
-      const saveKey = zone.saveKeys[slot]!;
-      expect(saveOffset).toBeLessThanOrEqual(zone.sizes[slot]!);
+      const saveOffset = zone.saveOffset(slot);
+      const saveKey = zone.saveKey(slot);
+      expect(saveOffset).toBeLessThanOrEqual(zone.listSize(slot));
       if (saveOffset === 0) {
         expect(saveKey).toBe(0);
         continue;

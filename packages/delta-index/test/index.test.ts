@@ -222,8 +222,8 @@ describe('saved search position', () => {
     }
     const zone = index._zones[0]!;
     const found = index.getEntry(0, 300);
-    expect(zone.saveKeys[1]).toBe(290);
-    expect(zone.saveOffsets[1]).toBe(found.offset);
+    expect(zone.saveKey(1)).toBe(290);
+    expect(zone.saveOffset(1)).toBe(found.offset);
     // A search for a larger key starts at the saved position.
     const later = index.startSearch(0, 400);
     expect(later.key).toBe(290);

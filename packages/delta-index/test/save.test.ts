@@ -72,9 +72,9 @@ describe('save format', () => {
     for (let i = 0; i < 4; i++) {
       const list = 5 + i;
       expect(stream[at]).toBe(0x6d); // tag 'm'
-      expect(stream[at + 1]).toBe(zone.starts[i + 1]! % 8);
+      expect(stream[at + 1]).toBe(zone.listStart(i + 1) % 8);
       const bytes = view.getUint16(at + 2, true);
-      expect(bytes).toBe(Math.ceil(((zone.starts[i + 1]! % 8) + index.listBits(list)) / 8));
+      expect(bytes).toBe(Math.ceil(((zone.listStart(i + 1) % 8) + index.listBits(list)) / 8));
       expect(view.getUint32(at + 4, true)).toBe(list);
       at += 8 + bytes;
     }

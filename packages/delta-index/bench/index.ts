@@ -1,0 +1,198 @@
+// Benchmark (pnpm bench): the delta index in a volume-index-like and a chapter-index-like
+// configuration at 1M and 4M uniformly random entries. Reports bits per entry (in the lists and
+// allocated) against the entropy bound log2(e·mean) + payload bits, and inserts/s, hits/s and
+// misses/s, next to a JS Map holding the same entries measured in the same process (the baseline),
+// and the figures the reference C measured.
+import { cpus } from 'node:os';
+import { computeDeltaIndexSize, DeltaIndex } from '../src/index';
+
+interface Config {
+  name: string;
+  meanDelta: number;
+  payloadBits: number;
+  keyBits: number;
+  perList: number;
+  /** What the reference C measured single-threaded at 1M entries (see the package README). */
+  reference: string;
+}
+
+const CONFIGS: Config[] = [
+  {
+    name: 'volume-index-like',
+    meanDelta: 4080,
+    payloadBits: 10,
+    keyBits: 20,
+    perList: 257,
+    reference: 'C: 23.48 list bits/entry (bound 23.44), 2.4M inserts/s, 1.4M hits/s, 1.4M misses/s',
+  },
+  {
+    name: 'chapter-index-like',
+    meanDelta: 65536,
+    payloadBits: 8,
+    keyBits: 22,
+    perList: 64,
+    reference: 'C: 25.45 list bits/entry, 5.0M inserts/s, 4.2M hits/s',
+  },
+];
+
+const SIZES = [1 << 20, 4 << 20];
+const LOOKUPS = 1 << 20;
+
+function mulberry32(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (t ^ (t >>> 14)) >>> 0;
+  };
+}
+
+const gc = (globalThis as { gc?: () => void }).gc;
+
+function heapUsed(): number {
+  gc?.();
+  gc?.();
+  return process.memoryUsage().heapUsed;
+}
+
+interface Result {
+  entries: number;
+  listBits: number;
+  allocatedBits: number;
+  bound: number;
+  inserts: number;
+  hits: number;
+  misses: number;
+  mapBytes: number;
+  mapInserts: number;
+  mapHits: number;
+  mapMisses: number;
+}
+
+function rate(count: number, start: number): number {
+  return (count / (performance.now() - start)) * 1000;
+}
+
+function run(config: Config, count: number, seed: number): Result {
+  const random = mulberry32(seed);
+  const listCount = Math.max(1, Math.round(count / config.perList));
+  const keyMask = 2 ** config.keyBits - 1;
+  const valueMask = 2 ** config.payloadBits - 1;
+  const lists = new Uint32Array(count);
+  const keys = new Uint32Array(count);
+  for (let i = 0; i < count; i++) {
+    lists[i] = random() % listCount;
+    keys[i] = random() & keyMask;
+  }
+  // Keys that miss: same lists, fresh random keys (absent with probability ~1 - 1/mean).
+  const missKeys = new Uint32Array(LOOKUPS);
+  for (let i = 0; i < LOOKUPS; i++) missKeys[i] = random() & keyMask;
+  const probe = new Uint32Array(LOOKUPS);
+  for (let i = 0; i < LOOKUPS; i++) probe[i] = random() % count;
+
+  // Give the lists 10% more than the expected size, as UDS sizes its volume index (1.06x).
+  const memorySize = Math.ceil(
+    (computeDeltaIndexSize(count, config.meanDelta, config.payloadBits) * 1.1) / 8,
+  );
+  const index = new DeltaIndex({
+    listCount,
+    meanDelta: config.meanDelta,
+    payloadBits: config.payloadBits,
+    memorySize,
+  });
+  const entry = index.startSearch(0, 0);
+  let start = performance.now();
+  for (let i = 0; i < count; i++) {
+    const key = keys[i]!;
+    index.getEntry(lists[i]!, key, null, entry);
+    if (!entry.atEnd && entry.key === key) entry.setValue(i & valueMask);
+    else entry.put(key, i & valueMask);
+  }
+  const inserts = rate(count, start);
+  const stats = index.getStats();
+
+  let found = 0;
+  start = performance.now();
+  for (let i = 0; i < LOOKUPS; i++) {
+    const j = probe[i]!;
+    if (index.get(lists[j]!, keys[j]!) !== undefined) found++;
+  }
+  const hits = rate(LOOKUPS, start);
+  if (found !== LOOKUPS) throw new Error(`lost entries: ${LOOKUPS - found}`);
+  let missed = 0;
+  start = performance.now();
+  for (let i = 0; i < LOOKUPS; i++) {
+    if (index.get(lists[probe[i]!]!, missKeys[i]!) === undefined) missed++;
+  }
+  const misses = rate(LOOKUPS, start);
+  if (missed < LOOKUPS * 0.99) throw new Error('miss keys mostly hit');
+
+  // The baseline: a Map from (list, key) to value.
+  const before = heapUsed();
+  const map = new Map<number, number>();
+  const shift = 2 ** config.keyBits;
+  start = performance.now();
+  for (let i = 0; i < count; i++) map.set(lists[i]! * shift + keys[i]!, i & valueMask);
+  const mapInserts = rate(count, start);
+  const mapBytes = heapUsed() - before;
+  found = 0;
+  start = performance.now();
+  for (let i = 0; i < LOOKUPS; i++) {
+    const j = probe[i]!;
+    if (map.get(lists[j]! * shift + keys[j]!) !== undefined) found++;
+  }
+  const mapHits = rate(LOOKUPS, start);
+  missed = 0;
+  start = performance.now();
+  for (let i = 0; i < LOOKUPS; i++) {
+    if (map.get(lists[probe[i]!]! * shift + missKeys[i]!) === undefined) missed++;
+  }
+  const mapMisses = rate(LOOKUPS, start);
+  if (found !== LOOKUPS || map.size !== stats.recordCount) throw new Error('map and index disagree');
+
+  return {
+    entries: stats.recordCount,
+    listBits: stats.usedBits / stats.recordCount,
+    allocatedBits: (index.memorySize * 8) / stats.recordCount,
+    bound: Math.log2(Math.E * config.meanDelta) + config.payloadBits,
+    inserts,
+    hits,
+    misses,
+    mapBytes: mapBytes / map.size,
+    mapInserts,
+    mapHits,
+    mapMisses,
+  };
+}
+
+const m = (x: number) => `${(x / 1e6).toFixed(2)}M`;
+
+console.log('@deja/delta-index benchmark');
+console.log(
+  `machine: ${cpus()[0]?.model ?? 'unknown CPU'} (${cpus().length} cores), Node ${process.version}`,
+);
+console.log(`gc exposed: ${gc !== undefined} (Map memory is measured after a forced GC only when it is)`);
+console.log('warming up...');
+for (const config of CONFIGS) run(config, 1 << 16, 99);
+
+for (const config of CONFIGS) {
+  console.log(
+    `\n## ${config.name}: mean delta ${config.meanDelta}, ${config.payloadBits}-bit payload, ` +
+      `${config.keyBits}-bit keys, ~${config.perList} entries per list`,
+  );
+  console.log(`reference ${config.reference}`);
+  console.log(
+    '| entries | list bits/entry | allocated bits/entry | bound | inserts/s | hits/s | misses/s | Map bytes/entry | Map sets/s | Map hits/s | Map misses/s | hits vs Map |',
+  );
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const count of SIZES) {
+    const r = run(config, count, count);
+    console.log(
+      `| ${r.entries} | ${r.listBits.toFixed(2)} | ${r.allocatedBits.toFixed(2)} | ${r.bound.toFixed(2)} | ` +
+        `${m(r.inserts)} | ${m(r.hits)} | ${m(r.misses)} | ${r.mapBytes.toFixed(1)} (${(r.mapBytes * 8).toFixed(0)} bits) | ` +
+        `${m(r.mapInserts)} | ${m(r.mapHits)} | ${m(r.mapMisses)} | ${(r.hits / r.mapHits).toFixed(3)}x |`,
+    );
+  }
+}
