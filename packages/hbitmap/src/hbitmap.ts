@@ -53,6 +53,9 @@ export interface HBitmapStatus {
   count: number;
 }
 
+// Bottom words a search scans linearly before it climbs the tree (see _findSet).
+const SCAN_WORDS = 32;
+
 // Set while HBitmap builds a meta bitmap, whose size is this bitmap's size rounded up to whole groups
 // and may pass 2^53 at granularities above 53 (the value is still exact: a multiple of 2^G).
 let trustedSize = false;
@@ -154,9 +157,37 @@ export class HBitmap {
     const levels = this._levels;
     const full = this._full;
     const n = levels.length;
-    for (let i = n - 2; i >= 0; i--) {
+    const b = this._bottom;
+    // The bottom pass also counts the set bits; zero words cost one test.
+    let count = 0;
+    {
+      const up = levels[n - 2]!;
+      const fu = full[n - 2]!;
+      const len = b.length;
+      for (let k = 0, w = 0; k < len; k += 32, w++) {
+        const end = Math.min(len, k + 32);
+        let m = 0;
+        let f = 0;
+        for (let j = k; j < end; j++) {
+          const v = b[j]!;
+          if (v !== 0) {
+            m |= 1 << (j - k);
+            if (v === -1) {
+              f |= 1 << (j - k);
+              count += 32;
+            } else {
+              count += popcount(v);
+            }
+          }
+        }
+        up[w] = m;
+        fu[w] = f;
+      }
+      this._padFull(n - 2);
+    }
+    for (let i = n - 3; i >= 0; i--) {
       const below = levels[i + 1]!;
-      const fullBelow = i === n - 2 ? below : full[i + 1]!;
+      const fullBelow = full[i + 1]!;
       const up = levels[i]!;
       const fu = full[i]!;
       const len = below.length;
@@ -174,12 +205,6 @@ export class HBitmap {
       this._padFull(i);
     }
     levels[0]![0] = levels[0]![0]! | SENTINEL;
-    const b = this._bottom;
-    let count = 0;
-    for (let j = 0; j < b.length; j++) {
-      const v = b[j]!;
-      if (v !== 0) count += v === -1 ? 32 : popcount(v);
-    }
     this._count = count;
     this._pending = false;
   }
@@ -351,30 +376,51 @@ export class HBitmap {
     let v = o | (-1 << (first & 31));
     b[w0] = v;
     let added = popcount(v ^ o);
-    let anyZero = o === 0;
-    for (let i = w0 + 1; i < w1; i++) {
-      o = b[i]!;
-      if (o !== -1) {
-        if (o === 0) {
-          anyZero = true;
-          added += 32;
-        } else {
-          added += 32 - popcount(o);
-        }
-        b[i] = -1;
-      }
+    if (w1 > w0 + 1) {
+      added += 32 * (w1 - w0 - 1) - this._countWords(w0 + 1, w1);
+      b.fill(-1, w0 + 1, w1);
     }
     o = b[w1]!;
     v = o | (-1 >>> (31 - (last & 31)));
     b[w1] = v;
     added += popcount(v ^ o);
-    if (o === 0) anyZero = true;
     if (added === 0) return 0;
-    if (anyZero) this._propagateSet(w0, w1);
+    this._propagateSet(w0, w1);
     const lo = b[w0] === -1 ? w0 : w0 + 1;
     const hi = v === -1 ? w1 : w1 - 1;
     if (lo <= hi) this._propagateFull(lo, hi);
     return added;
+  }
+
+  /**
+   * @internal Number of set bits in bottom words lo..hi-1. Aligned blocks of 32 words are skipped
+   * whole when the level above says they are all zero or the full tree says they are all ones, so
+   * a range over empty or full space reads 1/32 of its words.
+   */
+  _countWords(lo: number, hi: number): number {
+    const b = this._bottom;
+    const up = this._levels[this._levels.length - 2]!;
+    const fu = this._full[this._full.length - 1]!;
+    let count = 0;
+    let i = lo;
+    while (i < hi) {
+      if ((i & 31) === 0 && i + 32 <= hi) {
+        const k = wordOf(i);
+        if (up[k] === 0) {
+          i += 32;
+          continue;
+        }
+        if (fu[k] === -1) {
+          count += 1024;
+          i += 32;
+          continue;
+        }
+      }
+      const v = b[i]!;
+      if (v !== 0) count += v === -1 ? 32 : popcount(v);
+      i++;
+    }
+    return count;
   }
 
   /**
@@ -397,29 +443,19 @@ export class HBitmap {
     let v = o & ~(-1 << (first & 31));
     b[w0] = v;
     let removed = popcount(v ^ o);
-    let anyFull = o === -1;
-    for (let i = w0 + 1; i < w1; i++) {
-      o = b[i]!;
-      if (o !== 0) {
-        if (o === -1) {
-          anyFull = true;
-          removed += 32;
-        } else {
-          removed += popcount(o);
-        }
-        b[i] = 0;
-      }
+    if (w1 > w0 + 1) {
+      removed += this._countWords(w0 + 1, w1);
+      b.fill(0, w0 + 1, w1);
     }
     o = b[w1]!;
     v = o & (-2 << (last & 31));
     b[w1] = v;
     removed += popcount(v ^ o);
-    if (o === -1) anyFull = true;
     if (removed === 0) return 0;
     const lo = b[w0] === 0 ? w0 : w0 + 1;
     const hi = v === 0 ? w1 : w1 - 1;
     if (lo <= hi) this._propagateClear(lo, hi);
-    if (anyFull) this._propagateNotFull(w0, w1);
+    this._propagateNotFull(w0, w1);
     return removed;
   }
 
@@ -574,11 +610,19 @@ export class HBitmap {
   _findSet(pos: number): number {
     const levels = this._levels;
     const n = levels.length;
-    const w = wordOf(pos);
-    let c = this._bottom[w]! & (-1 << (pos & 31));
+    const b = this._bottom;
+    let w = wordOf(pos);
+    let c = b[w]! & (-1 << (pos & 31));
     if (c !== 0) return w * 32 + ctz(c);
+    // A short linear scan (two cache lines, which the prefetcher streams) costs less than a climb,
+    // whose reads of the level above and of another bottom line are likely cache misses.
+    const stop = Math.min(w + SCAN_WORDS, b.length);
+    for (w++; w < stop; w++) {
+      c = b[w]!;
+      if (c !== 0) return w * 32 + ctz(c);
+    }
     // Climb: at each level look at the bits after the one on our path.
-    let idx = w;
+    let idx = w - 1;
     let lv = n - 2;
     for (;;) {
       const p = idx >>> 5;
@@ -605,10 +649,16 @@ export class HBitmap {
   _findZero(pos: number): number {
     const full = this._full;
     const b = this._bottom;
-    const w = wordOf(pos);
+    let w = wordOf(pos);
     let c = ~b[w]! & (-1 << (pos & 31));
     if (c !== 0) return w * 32 + ctz(c);
-    let idx = w;
+    // A short linear scan first, as in _findSet.
+    const stop = Math.min(w + SCAN_WORDS, b.length);
+    for (w++; w < stop; w++) {
+      c = ~b[w]!;
+      if (c !== 0) return w * 32 + ctz(c);
+    }
+    let idx = w - 1;
     let lv = full.length - 1;
     for (;;) {
       const p = idx >>> 5;

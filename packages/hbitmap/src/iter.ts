@@ -29,12 +29,12 @@ export class HBitmapIter {
   word = 0;
   /** @internal Index of the bottom-level word in use. */
   _pos = 0;
-  /** @internal Per level (0 = top), the bits of the current word still to visit. */
+  /** @internal Per upper level (0 = top), the bits of the current word still to visit. */
   _cur: Int32Array;
+  /** @internal The bits of bottom word _pos still to visit (QEMU cur[HBITMAP_LEVELS - 1]). */
+  _bits = 0;
   /** @internal The bitmap's layout generation this iterator was set up for. */
   _gen = 0;
-  /** @internal Bottom bit to restart from if the bitmap's layout changes (truncate). */
-  _resume = 0;
 
   /**
    * Sets up iteration from `first` (QEMU `hbitmap_iter_init`). O(levels).
@@ -66,29 +66,34 @@ export class HBitmapIter {
     if (this._cur.length !== n) this._cur = new Int32Array(n);
     const cur = this._cur;
     this._gen = hb._gen;
-    this._resume = pos;
     if (pos >= hb._size) {
       // Exhausted: only the sentinel remains, so the next step reports the end.
       cur.fill(0);
       cur[0] = SENTINEL;
       this._pos = 0;
+      this._bits = 0;
       return;
     }
     this._pos = wordOf(pos);
-    for (let i = n - 1; i >= 0; i--) {
+    // Drop bits representing items before first.
+    this._bits = levels[n - 1]![this._pos]! & (-1 << (pos & 31));
+    pos = this._pos;
+    for (let i = n - 2; i >= 0; i--) {
       const bit = pos & 31;
-      pos = i === n - 1 ? wordOf(pos) : pos >>> 5;
-      // Drop bits representing items before first; on upper levels the bit of the path itself has
-      // already been expanded into the level below, so drop it too.
-      let c = levels[i]![pos]! & (-1 << bit);
-      if (i !== n - 1) c &= ~(1 << bit);
-      cur[i] = c;
+      pos >>>= 5;
+      // The bit of the path itself has already been expanded into the level below: drop it too.
+      cur[i] = levels[i]![pos]! & (-1 << bit) & ~(1 << bit);
     }
   }
 
-  /** @internal Restarts after a truncate changed the bitmap's layout. */
+  /**
+   * @internal Restarts after a truncate changed the bitmap's layout, from the next bit still to
+   * visit in the current word, or the start of the next word.
+   */
   _relayout(): void {
-    this._init(Math.min(this._resume, this.hb._size));
+    const bits = this._bits;
+    const resume = bits !== 0 ? this._pos * 32 + ctz(bits) : (this._pos + 1) * 32;
+    this._init(Math.min(resume, this.hb._size));
   }
 
   /**
@@ -104,7 +109,7 @@ export class HBitmapIter {
     const n = cur.length;
     let pos = this._pos;
     let i = n - 1;
-    let c = 0;
+    let c: number;
     do {
       i--;
       pos >>>= 5;
@@ -119,6 +124,7 @@ export class HBitmapIter {
       c = levels[i + 1]![pos]!;
     }
     this._pos = pos;
+    this._bits = c;
     return c;
   }
 
@@ -132,22 +138,14 @@ export class HBitmapIter {
   next(advance = true): number {
     const hb = this.hb;
     if (hb._gen !== this._gen) this._relayout();
-    const cur = this._cur;
-    const last = cur.length - 1;
-    let c = cur[last]! & hb._bottom[this._pos]!;
+    // Re-check the live word: bits reset since the last call are dropped.
+    let c = this._bits & hb._bottom[this._pos]!;
     if (c === 0) {
       c = this._skipWords();
       if (c === 0) return -1;
     }
-    const bit = this._pos * 32 + ctz(c);
-    if (advance) {
-      cur[last] = c & (c - 1);
-      this._resume = bit + 1;
-    } else {
-      cur[last] = c;
-      this._resume = bit;
-    }
-    return bit * hb._scale;
+    this._bits = advance ? c & (c - 1) : c;
+    return (this._pos * 32 + 31 - Math.clz32(c & -c)) * hb._scale;
   }
 
   /**
@@ -160,9 +158,7 @@ export class HBitmapIter {
   nextWord(): number {
     const hb = this.hb;
     if (hb._gen !== this._gen) this._relayout();
-    const cur = this._cur;
-    const last = cur.length - 1;
-    let c = cur[last]! & hb._bottom[this._pos]!;
+    let c = this._bits & hb._bottom[this._pos]!;
     if (c === 0) {
       c = this._skipWords();
       if (c === 0) {
@@ -170,9 +166,8 @@ export class HBitmapIter {
         return -1;
       }
     }
-    cur[last] = 0;
+    this._bits = 0;
     this.word = c >>> 0;
-    this._resume = (this._pos + 1) * 32;
     return this._pos;
   }
 }
