@@ -246,6 +246,24 @@ export class DeltaIndexEntry {
     }
   }
 
+  /**
+   * The whole of a lookup (uds_get_delta_index_entry followed by uds_get_delta_entry_value) on a
+   * list slot of `zone`, with no argument checks: returns the value for `key`, or -1. The cursor is
+   * left on the entry found, as getEntry leaves it.
+   * @internal
+   */
+  _lookup(zone: DeltaZone, listNumber: number, key: number, name: Uint8Array | null): number {
+    this._start(zone, listNumber, key);
+    this._seek(key);
+    if (zone.mutable) zone.setSave(this._slot, this._key - this._delta, this._offset);
+    if (this._atEnd || this._key !== key) return -1;
+    if (name !== null) this._resolveCollision(name);
+    // The value is at most 25 bits at a bit shift of at most 7: one 32-bit window, inside the list.
+    const position = zone.listStart(this._slot) + this._offset;
+    const shift = position & 7;
+    return (zone.view.getUint32((position - shift) / 8, true) >>> shift) & ((1 << this._valueBits) - 1);
+  }
+
   /** @internal Throw unless the cursor refers to an entry. */
   _checkEntry(operation: string): void {
     if (!this._started || this._atEnd) {

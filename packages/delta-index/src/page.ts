@@ -286,7 +286,11 @@ export class DeltaIndexPage {
    * @throws as {@link getEntry}
    */
   get(listNumber: number, key: number, name: Uint8Array | null = null): number | undefined {
-    const entry = this.getEntry(listNumber, key, name, this._scratch);
-    return !entry._atEnd && entry._key === key ? entry.value : undefined;
+    if (!(listNumber >= 0 && listNumber < this.listCount && Number.isInteger(listNumber))) {
+      checkInteger('listNumber', listNumber, 0, this.listCount - 1);
+    }
+    if (!(key >= 0 && key <= 0xffff_ffff && Number.isInteger(key))) checkInteger('key', key, 0, 0xffff_ffff);
+    const value = this._scratch._lookup(this._zone, listNumber, key, name);
+    return value < 0 ? undefined : value;
   }
 }
