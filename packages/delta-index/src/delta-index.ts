@@ -317,7 +317,6 @@ export class DeltaIndex {
    * @throws RangeError (ERR_INVALID_ARGUMENT) for a zone out of range
    */
   saveZone(zoneNumber: number): Uint8Array {
-    checkInteger('zoneNumber', zoneNumber, 0, this.zoneCount - 1);
     return saveDeltaIndexZone(this, zoneNumber);
   }
 

@@ -10,7 +10,7 @@ import { MAX_LIST_BITS } from './_zone';
 import { SAVE_HEADER_BYTES, SAVE_INFO_BYTES } from './coding';
 import type { DeltaIndex } from './delta-index';
 import { DeltaIndexEntry } from './entry';
-import { DeltaIndexError } from './errors';
+import { checkInteger, DeltaIndexError } from './errors';
 
 /** The magic of a saved zone ("DI" for delta index, 00002 the format version). */
 export const DELTA_INDEX_MAGIC = 'DI-00002';
@@ -51,8 +51,10 @@ class StreamReader {
  * @param index - the index
  * @param zoneNumber - the zone, in [0, zoneCount)
  * @returns the stream: header, list sizes, then each non-empty list
+ * @throws RangeError (ERR_INVALID_ARGUMENT) for a zone out of range
  */
 export function saveDeltaIndexZone(index: DeltaIndex, zoneNumber: number): Uint8Array {
+  checkInteger('zoneNumber', zoneNumber, 0, index.zoneCount - 1);
   const zone = index._zones[zoneNumber]!;
   const n = zone.listCount;
   let length = SAVE_HEADER_BYTES + 2 * n;
