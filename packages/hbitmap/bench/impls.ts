@@ -14,6 +14,8 @@ export interface Contender {
   iterate(): number;
   /** First clear item at or after start, or -1. */
   nextZero(start: number): number;
+  /** Sets the first clear item at or after start and returns it, or -1. */
+  allocate(start: number): number;
   /** First dirty area at or after start: writes [start, count] into out and returns true. */
   nextDirtyArea(start: number, out: number[]): boolean;
   count(): number;
@@ -37,14 +39,36 @@ export class HBitmapContender implements Contender {
   reset(start: number, count: number): void {
     this.hb.reset(start, count);
   }
+  private readonly batch = new Float64Array(1024);
+  /** Visits with nextBatch; `iterateNext` is the one-call-per-item walk. */
   iterate(): number {
     const it = this.hb.iter(0);
+    const out = this.batch;
     let n = 0;
-    for (let x = it.next(); x >= 0; x = it.next()) n++;
+    let sum = 0;
+    for (let k = it.nextBatch(out); k > 0; k = it.nextBatch(out)) {
+      for (let i = 0; i < k; i++) sum += out[i]!;
+      n += k;
+    }
+    sink(sum);
+    return n;
+  }
+  iterateNext(): number {
+    const it = this.hb.iter(0);
+    let n = 0;
+    let sum = 0;
+    for (let x = it.next(); x >= 0; x = it.next()) {
+      sum += x;
+      n++;
+    }
+    sink(sum);
     return n;
   }
   nextZero(start: number): number {
     return this.hb.nextZero(start);
+  }
+  allocate(start: number): number {
+    return this.hb.allocate(start);
   }
   nextDirtyArea(start: number, out: number[]): boolean {
     const a = this.hb.nextDirtyArea(start, Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY, this.area);
@@ -74,6 +98,12 @@ export class HBitmapContender implements Contender {
     for (const l of this.hb._full) bytes += l.byteLength;
     return bytes;
   }
+}
+
+/** Keeps iteration results observable so the JIT cannot drop the work. */
+export let sinkValue = 0;
+function sink(x: number): void {
+  sinkValue += x;
 }
 
 function popcount(x: number): number {
@@ -120,14 +150,18 @@ export class FlatContender implements Contender {
   }
   iterate(): number {
     const w = this.words;
+    const scale = this.scale;
     let n = 0;
+    let sum = 0;
     for (let i = 0; i < w.length; i++) {
       let x = w[i]! | 0;
       while (x !== 0) {
+        sum += (i * 32 + 31 - Math.clz32(x & -x)) * scale;
         n++;
         x &= x - 1;
       }
     }
+    sink(sum);
     return n;
   }
   private findZero(g: number): number {
@@ -154,6 +188,12 @@ export class FlatContender implements Contender {
   nextZero(start: number): number {
     const g = this.findZero(Math.floor(start * this.inv));
     return g < 0 ? -1 : Math.max(start, g * this.scale);
+  }
+  allocate(start: number): number {
+    const g = this.findZero(Math.floor(start * this.inv));
+    if (g < 0) return -1;
+    this.words[g >>> 5] = this.words[g >>> 5]! | (1 << (g & 31));
+    return Math.max(start, g * this.scale);
   }
   nextDirtyArea(start: number, out: number[]): boolean {
     const g = this.findSet(Math.floor(start * this.inv));
@@ -203,7 +243,12 @@ export class RoaringContender implements Contender {
   }
   iterate(): number {
     let n = 0;
-    for (const _ of this.bm) n++;
+    let sum = 0;
+    for (const v of this.bm) {
+      sum += v * this.scale;
+      n++;
+    }
+    sink(sum);
     return n;
   }
   private findZero(g: number): number {
@@ -225,6 +270,12 @@ export class RoaringContender implements Contender {
   nextZero(start: number): number {
     const g = this.findZero(Math.floor(start * this.inv));
     return g < 0 ? -1 : Math.max(start, g * this.scale);
+  }
+  allocate(start: number): number {
+    const g = this.findZero(Math.floor(start * this.inv));
+    if (g < 0) return -1;
+    this.bm.add(g);
+    return Math.max(start, g * this.scale);
   }
   nextDirtyArea(start: number, out: number[]): boolean {
     const g0 = Math.floor(start * this.inv);

@@ -79,6 +79,12 @@ function suite(size: number, g: number, make: Make, who: string, r: Results, qui
     visited = c.iterate();
   }, 2);
   record(r, 'iterate ranges (ns/set bit)', who, itRanges / visited);
+  if (c instanceof HBitmapContender) {
+    const itNext = once(() => {
+      visited = c.iterateNext();
+    }, 2);
+    record(r, 'iterate ranges, one next() per item (ns/set bit)', who, itNext / visited);
+  }
   record(
     r,
     'count (ns/op)',
@@ -153,9 +159,8 @@ function suite(size: number, g: number, make: Make, who: string, r: Results, qui
     measure(
       (n) => {
         for (let i = 0; i < n; i++) {
-          let z = c.nextZero(cursor);
-          if (z < 0) z = c.nextZero(0);
-          c.set(z, 1);
+          let z = c.allocate(cursor);
+          if (z < 0) z = c.allocate(0);
           taken[nTaken++] = z;
           cursor = z + scale < size ? z + scale : 0;
         }
@@ -182,7 +187,7 @@ function suite(size: number, g: number, make: Make, who: string, r: Results, qui
     who,
     measure(
       (n) => {
-        for (let i = 0; i < n; i++) c.set(c.nextZero(0), 1);
+        for (let i = 0; i < n; i++) c.allocate(0);
       },
       { maxOps: Math.floor(groups / 400), before: () => c.reset(front, size - front) },
     ),

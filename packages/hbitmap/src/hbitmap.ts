@@ -716,6 +716,34 @@ export class HBitmap {
   }
 
   /**
+   * Allocates: finds the first clear item in `[start, start + count)` as {@link HBitmap.nextZero}
+   * does and sets its group, in one call (not in QEMU; what a free-space allocator does with
+   * `nextZero` then `set(item, 1)`). Marks the meta bitmap like `set`. O(levels), no allocation.
+   *
+   * @param start - first item to look at (default 0)
+   * @param count - number of items to look at; Infinity (the default) for "up to the end"
+   * @returns the item now set, or -1 if every item of the range was already set
+   * @throws RangeError `ERR_OUT_OF_RANGE` if an argument is not an integer >= 0
+   */
+  allocate(start = 0, count = Number.POSITIVE_INFINITY): number {
+    if (!isIndex(start, MAX_ITEMS) || !isCount(count)) this._badRange('allocate', start, count);
+    if (this._pending) this.deserializeFinish();
+    const item = this._nextZero(start, count);
+    if (item < 0) return -1;
+    const bit = Math.floor(item * this._inv);
+    const b = this._bottom;
+    const w = wordOf(bit);
+    const o = b[w]!;
+    const v = o | (1 << (bit & 31));
+    b[w] = v;
+    this._count++;
+    if (o === 0) this._propagateSet(w, w);
+    if (v === -1) this._propagateFull(w, w);
+    if (this._meta !== undefined) this._meta.set(item, 1);
+    return item;
+  }
+
+  /**
    * Finds the first set item in `[start, start + count)` (QEMU 7.2 `hbitmap_next_dirty`): `start`
    * itself when its group is set. O(levels).
    *

@@ -35,6 +35,10 @@ export class HBitmapIter {
   _bits = 0;
   /** @internal The bitmap's layout generation this iterator was set up for. */
   _gen = 0;
+  /** @internal The bitmap's bottom level and scale, cached for the hot path of next(). */
+  _bottom: Int32Array;
+  /** @internal 2^granularity. */
+  _scale: number;
 
   /**
    * Sets up iteration from `first` (QEMU `hbitmap_iter_init`). O(levels).
@@ -47,6 +51,8 @@ export class HBitmapIter {
   constructor(hb: HBitmap, first = 0) {
     this.hb = hb;
     this._cur = new Int32Array(hb._levels.length);
+    this._bottom = hb._bottom;
+    this._scale = hb._scale;
     const pos = typeof first === 'number' && first >= 0 ? Math.floor(first * hb._inv) : -1;
     if (pos < 0 || Math.floor(first) !== first || (pos >= hb._size && first !== 0)) {
       throw rangeError(
@@ -66,6 +72,7 @@ export class HBitmapIter {
     if (this._cur.length !== n) this._cur = new Int32Array(n);
     const cur = this._cur;
     this._gen = hb._gen;
+    this._bottom = hb._bottom;
     if (pos >= hb._size) {
       // Exhausted: only the sentinel remains, so the next step reports the end.
       cur.fill(0);
@@ -136,16 +143,45 @@ export class HBitmapIter {
    * @returns the first item of the next set group, or -1 when none is left
    */
   next(advance = true): number {
-    const hb = this.hb;
-    if (hb._gen !== this._gen) this._relayout();
+    if (this.hb._gen !== this._gen) this._relayout();
     // Re-check the live word: bits reset since the last call are dropped.
-    let c = this._bits & hb._bottom[this._pos]!;
+    let c = this._bits & this._bottom[this._pos]!;
     if (c === 0) {
       c = this._skipWords();
       if (c === 0) return -1;
     }
     this._bits = advance ? c & (c - 1) : c;
-    return (this._pos * 32 + 31 - Math.clz32(c & -c)) * hb._scale;
+    return (this._pos * 32 + 31 - Math.clz32(c & -c)) * this._scale;
+  }
+
+  /**
+   * Writes the next set items into `out`, in order, and returns how many it wrote: `out.length`
+   * unless the iteration ends first (0 once it has ended). The same walk as {@link HBitmapIter.next},
+   * without a call per item: the fast way to visit dense bitmaps. O(1) amortized per item.
+   *
+   * @param out - where to write items; reuse one buffer across calls
+   * @returns the number of items written
+   */
+  nextBatch(out: Float64Array | number[]): number {
+    if (this.hb._gen !== this._gen) this._relayout();
+    const b = this._bottom;
+    const scale = this._scale;
+    const cap = out.length;
+    let n = 0;
+    while (n < cap) {
+      let c = this._bits & b[this._pos]!;
+      if (c === 0) {
+        c = this._skipWords();
+        if (c === 0) break;
+      }
+      const base = this._pos * 32;
+      while (c !== 0 && n < cap) {
+        out[n++] = (base + 31 - Math.clz32(c & -c)) * scale;
+        c &= c - 1;
+      }
+      this._bits = c;
+    }
+    return n;
   }
 
   /**
@@ -156,9 +192,8 @@ export class HBitmapIter {
    * @returns the word index, or -1 (with `word` = 0) when all remaining words are zero
    */
   nextWord(): number {
-    const hb = this.hb;
-    if (hb._gen !== this._gen) this._relayout();
-    let c = this._bits & hb._bottom[this._pos]!;
+    if (this.hb._gen !== this._gen) this._relayout();
+    let c = this._bits & this._bottom[this._pos]!;
     if (c === 0) {
       c = this._skipWords();
       if (c === 0) {

@@ -124,7 +124,16 @@ export function checkAgainstModel(hb: HBitmap, m: Model): void {
   expect(hb.size).toBe(m.size);
   expect(hb.count()).toBe(m.count());
   expect(hb.empty()).toBe(m.count() === 0);
-  expect([...hb]).toEqual(m.items());
+  const items = m.items();
+  expect([...hb]).toEqual(items);
+  // The batched walk gives the same items, whatever the batch size.
+  for (const size of [1, 7, 64]) {
+    const it = hb.iter(0);
+    const out = new Float64Array(size);
+    const got: number[] = [];
+    for (let k = it.nextBatch(out); k > 0; k = it.nextBatch(out)) got.push(...out.subarray(0, k));
+    expect(got).toEqual(items);
+  }
 }
 
 /** splitmix32-style seeded PRNG returning integers in [0, n). */

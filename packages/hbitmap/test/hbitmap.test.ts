@@ -151,6 +151,23 @@ describe('iteration', () => {
     expect(it3.nextWord()).toBe(-1);
   });
 
+  it('nextBatch re-checks the live word between batches and follows truncation', () => {
+    const hb = new HBitmap(5000);
+    hb.set(0, 5000);
+    const it = hb.iter(10);
+    const out = new Float64Array(100);
+    expect(it.nextBatch(out)).toBe(100);
+    expect(out[0]).toBe(10);
+    expect(out[99]).toBe(109);
+    hb.reset(110, 890); // reset ahead of the iterator: none of these may come back
+    expect(it.nextBatch(out)).toBe(100);
+    expect(out[0]).toBe(1000);
+    hb.truncate(1150);
+    expect(it.nextBatch(out)).toBe(50);
+    expect(out[49]).toBe(1149);
+    expect(it.nextBatch(out)).toBe(0);
+  });
+
   it('is iterable', () => {
     const hb = new HBitmap(16, 1);
     hb.set(0, 9);
@@ -412,6 +429,26 @@ describe('large positions', () => {
     expect(hb.nextZero(max - 2 ** 30)).toBe(-1);
     hb.reset(max - 2 ** 30, 2 ** 30);
     expect(hb.empty()).toBe(true);
+  });
+});
+
+describe('allocate', () => {
+  it('sets and returns the next clear item, with QEMU next-zero semantics', () => {
+    const hb = new HBitmap(100, 2);
+    const meta = hb.createMeta(4);
+    expect(hb.allocate()).toBe(0);
+    expect(hb.allocate()).toBe(4);
+    expect(hb.allocate(5)).toBe(8);
+    expect(hb.allocate(13)).toBe(13); // inside a clear group: start itself, the group is now set
+    expect(hb.get(12)).toBe(true);
+    expect(hb.count()).toBe(16);
+    expect([...meta]).toEqual([0]); // 16 items per meta bit: 0..15
+    hb.set(0, 100);
+    expect(hb.allocate()).toBe(-1);
+    hb.reset(96, 4);
+    expect(hb.allocate(0, 96)).toBe(-1);
+    expect(hb.allocate(0)).toBe(96);
+    checkInvariants(hb);
   });
 });
 

@@ -12,6 +12,7 @@ type Op =
   | { t: 'reset'; a: number; b: number }
   | { t: 'resetAll' }
   | { t: 'truncate'; a: number }
+  | { t: 'allocate'; a: number; b: number }
   | { t: 'query'; a: number; b: number; c: number };
 
 // Fractions in [0, 1] spread evenly (fc.double favours tiny values, which would leave most ranges empty).
@@ -21,6 +22,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 5, arbitrary: fc.record({ t: fc.constant('set' as const), a: frac, b: frac }) },
   { weight: 4, arbitrary: fc.record({ t: fc.constant('reset' as const), a: frac, b: frac }) },
   { weight: 1, arbitrary: fc.constant({ t: 'resetAll' as const }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant('allocate' as const), a: frac, b: frac }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('truncate' as const), a: frac.map((x) => 2 * x) }) },
   { weight: 4, arbitrary: fc.record({ t: fc.constant('query' as const), a: frac, b: frac, c: frac }) },
 );
@@ -57,6 +59,15 @@ function run(size: number, granularity: number, ops: Op[]): void {
         if (start + count > cur && o.b > 0.5) count = cur - start;
         hb.reset(start, count);
         m.reset(start, count);
+        break;
+      }
+      case 'allocate': {
+        if (cur === 0) break;
+        const start = Math.min(cur - 1, Math.floor(o.a * cur));
+        const count = o.b > 0.7 ? Number.POSITIVE_INFINITY : length(o.b, cur - start + 3);
+        const z = m.nextZero(start, count);
+        expect(hb.allocate(start, count)).toBe(z);
+        if (z >= 0) m.set(z, 1);
         break;
       }
       case 'resetAll':
