@@ -75,6 +75,19 @@ function rate(count: number, start: number): number {
   return (count / (performance.now() - start)) * 1000;
 }
 
+/** The machine is shared and noisy: time a lookup pass REPEAT times and keep the best rate. */
+const REPEAT = 3;
+
+function best(pass: () => number): number {
+  let top = 0;
+  for (let i = 0; i < REPEAT; i++) {
+    const start = performance.now();
+    const count = pass();
+    top = Math.max(top, rate(count, start));
+  }
+  return top;
+}
+
 function run(config: Config, count: number, seed: number): Result {
   const random = mulberry32(seed);
   const listCount = Math.max(1, Math.round(count / config.perList));
@@ -113,21 +126,23 @@ function run(config: Config, count: number, seed: number): Result {
   const inserts = rate(count, start);
   const stats = index.getStats();
 
-  let found = 0;
-  start = performance.now();
-  for (let i = 0; i < LOOKUPS; i++) {
-    const j = probe[i]!;
-    if (index.get(lists[j]!, keys[j]!) !== undefined) found++;
-  }
-  const hits = rate(LOOKUPS, start);
-  if (found !== LOOKUPS) throw new Error(`lost entries: ${LOOKUPS - found}`);
-  let missed = 0;
-  start = performance.now();
-  for (let i = 0; i < LOOKUPS; i++) {
-    if (index.get(lists[probe[i]!]!, missKeys[i]!) === undefined) missed++;
-  }
-  const misses = rate(LOOKUPS, start);
-  if (missed < LOOKUPS * 0.99) throw new Error('miss keys mostly hit');
+  const hits = best(() => {
+    let found = 0;
+    for (let i = 0; i < LOOKUPS; i++) {
+      const j = probe[i]!;
+      if (index.get(lists[j]!, keys[j]!) !== undefined) found++;
+    }
+    if (found !== LOOKUPS) throw new Error(`lost entries: ${LOOKUPS - found}`);
+    return LOOKUPS;
+  });
+  const misses = best(() => {
+    let missed = 0;
+    for (let i = 0; i < LOOKUPS; i++) {
+      if (index.get(lists[probe[i]!]!, missKeys[i]!) === undefined) missed++;
+    }
+    if (missed < LOOKUPS * 0.99) throw new Error('miss keys mostly hit');
+    return LOOKUPS;
+  });
 
   // The baseline: a Map from (list, key) to value.
   const before = heapUsed();
@@ -137,20 +152,24 @@ function run(config: Config, count: number, seed: number): Result {
   for (let i = 0; i < count; i++) map.set(lists[i]! * shift + keys[i]!, i & valueMask);
   const mapInserts = rate(count, start);
   const mapBytes = heapUsed() - before;
-  found = 0;
-  start = performance.now();
-  for (let i = 0; i < LOOKUPS; i++) {
-    const j = probe[i]!;
-    if (map.get(lists[j]! * shift + keys[j]!) !== undefined) found++;
-  }
-  const mapHits = rate(LOOKUPS, start);
-  missed = 0;
-  start = performance.now();
-  for (let i = 0; i < LOOKUPS; i++) {
-    if (map.get(lists[probe[i]!]! * shift + missKeys[i]!) === undefined) missed++;
-  }
-  const mapMisses = rate(LOOKUPS, start);
-  if (found !== LOOKUPS || map.size !== stats.recordCount) throw new Error('map and index disagree');
+  const mapHits = best(() => {
+    let found = 0;
+    for (let i = 0; i < LOOKUPS; i++) {
+      const j = probe[i]!;
+      if (map.get(lists[j]! * shift + keys[j]!) !== undefined) found++;
+    }
+    if (found !== LOOKUPS) throw new Error('map lost entries');
+    return LOOKUPS;
+  });
+  const mapMisses = best(() => {
+    let missed = 0;
+    for (let i = 0; i < LOOKUPS; i++) {
+      if (map.get(lists[probe[i]!]! * shift + missKeys[i]!) === undefined) missed++;
+    }
+    if (missed < LOOKUPS * 0.99) throw new Error('miss keys mostly hit the map');
+    return LOOKUPS;
+  });
+  if (map.size !== stats.recordCount) throw new Error('map and index disagree');
 
   return {
     entries: stats.recordCount,
@@ -174,6 +193,7 @@ console.log(
   `machine: ${cpus()[0]?.model ?? 'unknown CPU'} (${cpus().length} cores), Node ${process.version}`,
 );
 console.log(`gc exposed: ${gc !== undefined} (Map memory is measured after a forced GC only when it is)`);
+console.log(`lookup rates: best of ${REPEAT} passes of ${LOOKUPS} lookups; inserts: one pass`);
 console.log('warming up...');
 for (const config of CONFIGS) run(config, 1 << 16, 99);
 
