@@ -16,6 +16,9 @@
  * | `ERR_CLOSED` | an operation was called after `close()` |
  * | `ERR_IO` | any other I/O failure, an injected failure, or use after a failed flush |
  * | `ERR_CRASHED` | `FaultyStorage` after its simulated power loss |
+ * | `ERR_CORRUPT_DATA` | the page layer read bytes that fail a check (checksum, page number, transaction id, layout) |
+ * | `ERR_BUSY` | `PageStore.begin()` while another transaction is open |
+ * | `ERR_UNSUPPORTED_VERSION` | a page store written in a format version this code does not know |
  */
 export type StorageErrorCode =
   | 'ERR_OUT_OF_RANGE'
@@ -26,7 +29,10 @@ export type StorageErrorCode =
   | 'ERR_READ_ONLY'
   | 'ERR_CLOSED'
   | 'ERR_IO'
-  | 'ERR_CRASHED';
+  | 'ERR_CRASHED'
+  | 'ERR_CORRUPT_DATA'
+  | 'ERR_BUSY'
+  | 'ERR_UNSUPPORTED_VERSION';
 
 /** Every code of {@link StorageErrorCode}, for exhaustive tests and documentation. */
 export const STORAGE_ERROR_CODES: readonly StorageErrorCode[] = Object.freeze([
@@ -39,6 +45,9 @@ export const STORAGE_ERROR_CODES: readonly StorageErrorCode[] = Object.freeze([
   'ERR_CLOSED',
   'ERR_IO',
   'ERR_CRASHED',
+  'ERR_CORRUPT_DATA',
+  'ERR_BUSY',
+  'ERR_UNSUPPORTED_VERSION',
 ]);
 
 /**

@@ -1,0 +1,1249 @@
+// PageStore: the transactional page layer — the one place Deja's atomic commit lives (DESIGN.md,
+// Durability). Fixed-size pages at stable numbers over any Storage; a transaction reads, writes,
+// allocates and frees pages and commits atomically; a persistent space map of reference counts
+// shared by metadata and data pages; named roots and a user-data area; a bounded page cache.
+//
+// Design: a redo journal (write-ahead log) with checkpoints, not shadow paging. Why, in short (the
+// README has the long form): callers need stable page numbers (a B-tree rewrites pages in place at
+// the numbers its parents hold), which shadow paging only gives through an extra page table — itself
+// a copy-on-write tree with its own allocator — while a journal keeps every page at home and costs
+// one flush per commit.
+//
+// Storage layout, in pages of `pageSize`:
+//
+//   0, 1                      two alternating superblocks (geometry, generation, checkpointed state)
+//   2 .. 2+J-1                the journal: a ring of J slots, addressed by ever-growing positions
+//   next S pages              the space map: (refcount u32, meta tag u32) per user page
+//   next P pages              user pages 0 .. P-1, metadata and data alike
+//
+// A commit writes every dirty metadata page of the transaction (and the space-map pages it changed,
+// and data-list pages naming the data pages it wrote with their CRC-32) to the next journal slots,
+// then a commit page that seals them (record count and a CRC chain over their checksums), and
+// flushes once. Data pages were written at home before (they were free at the last commit). Now
+// and then a checkpoint copies the journaled pages home, flushes, writes the other superblock with
+// the new journal tail and flushes again. Opening reads the newest valid superblock, replays the
+// journal from its tail while pages carry the expected generation and transaction ids and every
+// commit seals its records, and checks the data pages of the last transaction against their CRCs
+// (a commit whose flush never completed may have its commit page on disk but not its data). A
+// writable open then checkpoints and bumps the generation, so nothing of an older run replays.
+
+import { crc32 } from 'node:zlib';
+
+import {
+  corrupt,
+  DATA_LIST_ENTRY_SIZE,
+  decodeState,
+  encodeState,
+  FORMAT_VERSION,
+  getU53,
+  HEADER_SIZE,
+  KIND_COMMIT,
+  KIND_DATA_LIST,
+  KIND_META,
+  KIND_SPACE_MAP,
+  KIND_SUPERBLOCK,
+  metaTag,
+  type PageHeader,
+  pageChecksum,
+  readHeader,
+  SPACE_MAP_ENTRY_SIZE,
+  STATE_FIXED,
+  type StoreState,
+  sealPage,
+  setU53,
+  viewOf,
+} from './_internal-page-format';
+import { StorageError } from './errors';
+import { SpaceMap } from './space-map';
+import type { Storage, WriteRequest } from './storage';
+import { type PageTransaction, Transaction, type TransactionHost } from './transaction';
+
+/** Options of {@link PageStore.create}. */
+export interface PageStoreCreateOptions {
+  /** Bytes per page: a power of two from 512 to 65536. Default 4096. */
+  readonly pageSize?: number;
+  /** User pages (metadata and data). Default: as many as fit in the storage's current size. */
+  readonly pageCount?: number;
+  /** Pages in the redo journal. Default: pageCount / 8, clamped to 16..1024. At least 8. */
+  readonly journalPages?: number;
+  /** Metadata pages cached (and dirty pages buffered per transaction). Default 256; at least 2. */
+  readonly cachePages?: number;
+}
+
+/** Options of {@link PageStore.open}. */
+export interface PageStoreOpenOptions {
+  /** Metadata pages cached (and dirty pages buffered per transaction). Default 256; at least 2. */
+  readonly cachePages?: number;
+}
+
+/** Counters of what a PageStore did, for benchmarks and tests. */
+export interface PageStoreStats {
+  /** Transactions committed (empty ones included). */
+  commits: number;
+  /** Storage flushes issued. */
+  flushes: number;
+  /** Checkpoints done (journal copied home, superblock written). */
+  checkpoints: number;
+  /** Pages written to the journal (records, data lists, commit pages). */
+  journalWrites: number;
+  /** Metadata pages written home by checkpoints. */
+  homeWrites: number;
+  /** Data pages written. */
+  dataWrites: number;
+}
+
+const MIN_PAGE_SIZE = 512;
+const MAX_PAGE_SIZE = 65536;
+const DEFAULT_PAGE_SIZE = 4096;
+const DEFAULT_CACHE_PAGES = 256;
+const MIN_JOURNAL_PAGES = 8;
+const MAX_TOTAL_PAGES = 0xffffffff;
+const FIRST_JOURNAL_PAGE = 2;
+/** Pages read or written per batch at open, create and checkpoint. */
+const BATCH_PAGES = 64;
+
+// Superblock payload fields (offsets from the end of the header).
+const SB_PAGE_SIZE = 0;
+const SB_TOTAL_PAGES = 4;
+const SB_JOURNAL_PAGES = 8;
+const SB_SPACE_MAP_PAGES = 12;
+const SB_PAGE_COUNT = 16;
+const SB_SEQ = 24;
+const SB_TAIL = 32;
+// Commit payload fields.
+const CM_RECORDS = 0;
+const CM_CHAIN = 4;
+const CM_START = 8;
+
+/** Where everything lives; derived from (pageSize, pageCount, journalPages). */
+interface Layout {
+  readonly pageSize: number;
+  readonly journalPages: number;
+  readonly spaceMapStart: number;
+  readonly spaceMapPages: number;
+  readonly userStart: number;
+  readonly pageCount: number;
+  readonly totalPages: number;
+  readonly entriesPerSpaceMapPage: number;
+  readonly entriesPerDataList: number;
+}
+
+function layoutFor(pageSize: number, pageCount: number, journalPages: number): Layout {
+  const payload = pageSize - HEADER_SIZE;
+  const entriesPerSpaceMapPage = Math.floor(payload / SPACE_MAP_ENTRY_SIZE);
+  const spaceMapPages = Math.ceil(pageCount / entriesPerSpaceMapPage);
+  const spaceMapStart = FIRST_JOURNAL_PAGE + journalPages;
+  const userStart = spaceMapStart + spaceMapPages;
+  return {
+    pageSize,
+    journalPages,
+    spaceMapStart,
+    spaceMapPages,
+    userStart,
+    pageCount,
+    totalPages: userStart + pageCount,
+    entriesPerSpaceMapPage,
+    entriesPerDataList: Math.floor((payload - 4) / DATA_LIST_ENTRY_SIZE),
+  };
+}
+
+function defaultJournalPages(pageCount: number): number {
+  return Math.min(1024, Math.max(16, Math.ceil(pageCount / 8)));
+}
+
+/** A journaled page: where its latest committed image sits and which transaction wrote it. */
+interface JournalEntry {
+  readonly pos: number;
+  readonly txn: number;
+}
+
+/** One record found while scanning the journal at open. */
+interface ScannedRecord {
+  readonly pos: number;
+  readonly kind: number;
+  readonly page: number;
+  readonly data?: ReadonlyArray<readonly [number, number]>;
+}
+
+interface ScannedTxn {
+  readonly txn: number;
+  readonly records: ScannedRecord[];
+  readonly state: StoreState;
+  readonly end: number;
+}
+
+/**
+ * The transactional page layer over a {@link Storage}; see the module comment and the README.
+ * One writer at a time (`begin()` while a transaction is open throws `ERR_BUSY`); committed state
+ * can be read concurrently with a transaction.
+ *
+ * @example
+ * ```ts
+ * const store = await PageStore.create(await FileStorage.open(path, { create: true }), { pageCount: 1 << 16 });
+ * const tx = store.begin();
+ * const root = await tx.allocate('meta');
+ * tx.writeMeta(root, encodeNode(...));
+ * tx.setRoot('btree', root);
+ * await tx.commit();                       // durable: survives a crash from here on
+ * const bytes = await store.readMeta(store.getRoot('btree')!);
+ * ```
+ */
+export class PageStore {
+  /** The medium (owned: `close()` closes it). */
+  readonly storage: Storage;
+  /** Bytes per page. */
+  readonly pageSize: number;
+  /** Bytes of a metadata page its user owns: `pageSize - 32`. */
+  readonly metaPayloadSize: number;
+  /** User pages, numbered 0 .. pageCount - 1 (metadata and data share them). */
+  readonly pageCount: number;
+  /** Bytes of the user-data area: `pageSize - 258`. */
+  readonly userDataSize: number;
+  /** Slots of the redo journal. */
+  readonly journalPages: number;
+  /** Metadata pages the cache holds (and dirty pages a transaction buffers before spilling). */
+  readonly cachePages: number;
+  /** What the store did so far. */
+  readonly stats: PageStoreStats = {
+    commits: 0,
+    flushes: 0,
+    checkpoints: 0,
+    journalWrites: 0,
+    homeWrites: 0,
+    dataWrites: 0,
+  };
+
+  readonly #layout: Layout;
+  readonly #space: SpaceMap;
+  readonly #host: TransactionHost;
+  #sequence: number;
+  #generation: number;
+  #superblockSeq: number;
+  #tailPos: number;
+  #headPos: number;
+  #state: StoreState;
+  /** Pages whose latest committed image is in the journal (physical page -> where). */
+  #journaled = new Map<number, JournalEntry>();
+  /** Verified committed images (physical page -> full page), least recently used first. */
+  readonly #cache = new Map<number, Uint8Array>();
+  #tx: Transaction | undefined;
+  /** Bumped whenever committed state or page locations change; readers retry across it. */
+  #epoch = 0;
+  #failure: unknown;
+  #closed = false;
+
+  private constructor(
+    storage: Storage,
+    layout: Layout,
+    cachePages: number,
+    init: {
+      sequence: number;
+      generation: number;
+      superblockSeq: number;
+      tailPos: number;
+      state: StoreState;
+      space: SpaceMap;
+    },
+  ) {
+    this.storage = storage;
+    this.#layout = layout;
+    this.pageSize = layout.pageSize;
+    this.metaPayloadSize = layout.pageSize - HEADER_SIZE;
+    this.pageCount = layout.pageCount;
+    this.userDataSize = layout.pageSize - HEADER_SIZE - STATE_FIXED;
+    this.journalPages = layout.journalPages;
+    this.cachePages = cachePages;
+    this.#sequence = init.sequence;
+    this.#generation = init.generation;
+    this.#superblockSeq = init.superblockSeq;
+    this.#tailPos = init.tailPos;
+    this.#headPos = init.tailPos;
+    this.#state = init.state;
+    this.#space = init.space;
+    this.#host = this.#makeHost();
+  }
+
+  /**
+   * Formats `storage` as an empty page store (whatever it held is lost) and opens it. Writes the
+   * superblock, a zeroed journal and the space map, and sizes the storage. O(journal + space map).
+   *
+   * @param storage - a writable, open adapter; the PageStore owns it from now on.
+   * @param options - page size, page count, journal size, cache size.
+   * @returns the open, empty store (sequence 0).
+   * @throws RangeError/TypeError for bad options (or no `pageCount` on an empty storage);
+   *   `ERR_READ_ONLY`; the medium's errors.
+   */
+  static async create(storage: Storage, options: PageStoreCreateOptions = {}): Promise<PageStore> {
+    const pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
+    checkPageSize(pageSize);
+    const cachePages = checkCachePages(options.cachePages);
+    if (options.journalPages !== undefined) {
+      checkInteger(options.journalPages, 'journalPages', MIN_JOURNAL_PAGES, MAX_TOTAL_PAGES);
+    }
+    if (storage.readOnly)
+      throw new StorageError('ERR_READ_ONLY', 'page store: create on a read-only storage');
+    let layout: Layout;
+    if (options.pageCount !== undefined) {
+      checkInteger(options.pageCount, 'pageCount', 1, MAX_TOTAL_PAGES);
+      layout = layoutFor(
+        pageSize,
+        options.pageCount,
+        options.journalPages ?? defaultJournalPages(options.pageCount),
+      );
+    } else {
+      layout = fitLayout(pageSize, Math.floor((await storage.size()) / pageSize), options.journalPages);
+    }
+    if (layout.totalPages > MAX_TOTAL_PAGES) {
+      throw new RangeError(`page store: ${layout.totalPages} pages in all pass the limit of 2^32 - 1`);
+    }
+
+    const generation = 1;
+    const writes: WriteRequest[] = [];
+    const push = async (request: WriteRequest): Promise<void> => {
+      writes.push(request);
+      if (writes.length >= BATCH_PAGES) await storage.writev(writes.splice(0));
+    };
+    const zero = new Uint8Array(pageSize);
+    await push({ offset: pageSize, data: zero }); // the other superblock slot: nothing valid
+    for (let slot = 0; slot < layout.journalPages; slot++) {
+      await push({ offset: (FIRST_JOURNAL_PAGE + slot) * pageSize, data: zero });
+    }
+    for (let i = 0; i < layout.spaceMapPages; i++) {
+      const page = layout.spaceMapStart + i;
+      await push({
+        offset: page * pageSize,
+        data: sealPage(new Uint8Array(pageSize), KIND_SPACE_MAP, page, generation, 0),
+      });
+    }
+    // Size the storage: reads of never-written user pages must be in range.
+    await push({ offset: (layout.totalPages - 1) * pageSize, data: zero });
+    await storage.writev(writes);
+    await storage.flush();
+    const state: StoreState = { roots: new Map(), userData: new Uint8Array(0) };
+    await storage.write(0, superblockImage(layout, 0, generation, 0, 0, state));
+    await storage.flush();
+    return new PageStore(storage, layout, cachePages, {
+      sequence: 0,
+      generation,
+      superblockSeq: 0,
+      tailPos: 0,
+      state,
+      space: new SpaceMap(layout.pageCount),
+    });
+  }
+
+  /**
+   * Opens a page store: picks the newest valid superblock, replays the journal, loads the space map
+   * and, on a writable storage, checkpoints (so the journal starts empty). The state is exactly the
+   * last transaction whose commit completed — or one whose commit was under way at a crash.
+   * O(journal + space map) reads.
+   *
+   * @param storage - an open adapter holding a page store; the PageStore owns it from now on.
+   * @param options - cache size.
+   * @returns the open store.
+   * @throws `ERR_CORRUPT_DATA` (no valid superblock, a truncated storage, a damaged space-map page,
+   *   pages newer than the recovered state); `ERR_UNSUPPORTED_VERSION` for a format version this code
+   *   does not know; the medium's errors.
+   */
+  static async open(storage: Storage, options: PageStoreOpenOptions = {}): Promise<PageStore> {
+    const cachePages = checkCachePages(options.cachePages);
+    const size = await storage.size();
+    const sb = await readBestSuperblock(storage, size);
+    const layout = sb.layout;
+    if (size < layout.totalPages * layout.pageSize) {
+      throw corrupt(
+        `storage is truncated: ${size} bytes, the superblock describes ${layout.totalPages} pages of ${layout.pageSize}`,
+      );
+    }
+    const txns = await scanJournal(storage, layout, sb.generation, sb.sequence, sb.tailPos);
+    const last = txns.at(-1);
+    if (last !== undefined && !(await dataIntact(storage, layout, last))) txns.pop();
+    const sequence = sb.sequence + txns.length;
+    const state = txns.at(-1)?.state ?? sb.state;
+    const journaled = new Map<number, JournalEntry>();
+    for (const txn of txns) {
+      for (const record of txn.records) {
+        if (record.kind !== KIND_DATA_LIST) journaled.set(record.page, { pos: record.pos, txn: txn.txn });
+      }
+    }
+    const { space, tags } = await loadSpaceMap(storage, layout, journaled, sequence);
+    // A journaled metadata page whose page was freed (or rewritten) later is not replayed: its home
+    // may hold a data page now (the journal's "revoke").
+    for (const [page, entry] of journaled) {
+      if (page < layout.userStart) continue;
+      const user = page - layout.userStart;
+      if (space.count(user) === 0 || tags[user] !== metaTag(entry.txn)) journaled.delete(page);
+    }
+    const store = new PageStore(storage, layout, cachePages, {
+      sequence,
+      generation: sb.generation,
+      superblockSeq: sb.superblockSeq,
+      tailPos: sb.tailPos,
+      state,
+      space,
+    });
+    store.#journaled = journaled;
+    store.#headPos = txns.at(-1)?.end ?? sb.tailPos;
+    if (!storage.readOnly) {
+      store.#generation = sb.generation + 1;
+      await store.#checkpoint(0);
+      store.#headPos = 0;
+    }
+    return store;
+  }
+
+  /** The id of the last committed transaction (0 for a new store). */
+  get sequence(): number {
+    return this.#sequence;
+  }
+
+  /** Whether close() was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Starts the transaction. One at a time.
+   * @returns the transaction (id `sequence + 1`).
+   * @throws `ERR_BUSY` while another transaction is open (commit or abort it first); `ERR_CLOSED`;
+   *   `ERR_IO` after a failed commit; `ERR_READ_ONLY` on a read-only storage.
+   */
+  begin(): PageTransaction {
+    this.#checkUsable();
+    if (this.storage.readOnly)
+      throw new StorageError('ERR_READ_ONLY', 'page store: begin() on a read-only store');
+    if (this.#tx !== undefined) {
+      throw new StorageError('ERR_BUSY', `page store: transaction ${this.#tx.id} is still open`);
+    }
+    this.#tx = new Transaction(this.#host, this.#sequence + 1, this.#headPos);
+    return this.#tx;
+  }
+
+  /**
+   * Reads a committed metadata page, verified: checksum, kind, page number, and the transaction
+   * that wrote it against the space map (a stale or misdirected write fails). A page allocated and
+   * never written reads as zeros. O(pageSize) on a cache miss.
+   * @param page - a page live at the last commit.
+   * @returns a copy of its `metaPayloadSize` payload bytes.
+   * @throws RangeError for a page outside the store or not allocated; `ERR_CORRUPT_DATA` naming the
+   *   page; `ERR_CLOSED`; the medium's errors.
+   */
+  async readMeta(page: number): Promise<Uint8Array> {
+    this.#checkOpen();
+    this.#checkUserPage(page, 'readMeta');
+    if (this.#space.count(page) === 0) throw new RangeError(`readMeta: page ${page} is not allocated`);
+    return this.#readCommittedMeta(page);
+  }
+
+  /**
+   * Reads a committed data page raw (its integrity is the caller's: a content hash, say).
+   * @returns a new array of `pageSize` bytes.
+   * @throws RangeError for a page outside the store or not allocated; the medium's errors.
+   */
+  async readData(page: number): Promise<Uint8Array> {
+    this.#checkOpen();
+    this.#checkUserPage(page, 'readData');
+    if (this.#space.count(page) === 0) throw new RangeError(`readData: page ${page} is not allocated`);
+    return this.storage.read((this.#layout.userStart + page) * this.pageSize, this.pageSize);
+  }
+
+  /** The committed page of a named root, or `undefined`. O(1). */
+  getRoot(name: string): number | undefined {
+    return this.#state.roots.get(name);
+  }
+
+  /** The committed named roots (a copy). */
+  roots(): Map<string, number> {
+    return new Map(this.#state.roots);
+  }
+
+  /** A copy of the committed user-data area (up to `userDataSize` bytes). */
+  getUserData(): Uint8Array {
+    return this.#state.userData.slice();
+  }
+
+  /**
+   * The committed reference count of a page (0: free). O(1).
+   * @throws RangeError for a page outside `[0, pageCount)`.
+   */
+  refCount(page: number): number {
+    this.#checkUserPage(page, 'refCount');
+    return this.#space.count(page);
+  }
+
+  /** Pages free for allocation now (free at the last commit, not taken by the open transaction). O(1). */
+  freePageCount(): number {
+    return this.#space.free;
+  }
+
+  /**
+   * Checks the whole store: the space map on storage equals the one in memory, the free-page index
+   * agrees with the counts, and every live metadata page reads back verified. O(pages) reads.
+   * @throws `ERR_CORRUPT_DATA` naming the first inconsistency.
+   */
+  async verify(): Promise<void> {
+    this.#checkOpen();
+    const problem = this.#space.check();
+    if (problem !== undefined) throw corrupt(`free-page index: ${problem}`);
+    const layout = this.#layout;
+    for (let i = 0; i < layout.spaceMapPages; i++) {
+      const image = await this.#committedImage(layout.spaceMapStart + i, KIND_SPACE_MAP);
+      const view = viewOf(image);
+      const first = i * layout.entriesPerSpaceMapPage;
+      const last = Math.min(layout.pageCount, first + layout.entriesPerSpaceMapPage);
+      for (let user = first; user < last; user++) {
+        const at = HEADER_SIZE + (user - first) * SPACE_MAP_ENTRY_SIZE;
+        const count = view.getUint32(at, true);
+        if (count !== this.#space.count(user)) {
+          throw corrupt(
+            `space map: page ${user} has count ${count} on storage, ${this.#space.count(user)} in memory`,
+          );
+        }
+        if (count > 0 && view.getUint32(at + 4, true) !== 0) await this.#readCommittedMeta(user);
+      }
+    }
+  }
+
+  /**
+   * Aborts an open transaction, waits for nothing else (a commit in progress is the caller's to
+   * await), and closes the storage. Does not checkpoint: the next open replays the journal.
+   * Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#tx?.abort();
+    this.#closed = true;
+    await this.storage.close();
+  }
+
+  // ---- internals ----
+
+  #makeHost(): TransactionHost {
+    return {
+      pageSize: this.pageSize,
+      metaPayloadSize: this.metaPayloadSize,
+      pageCount: this.pageCount,
+      userDataSize: this.userDataSize,
+      committedCount: (page) => this.#space.count(page),
+      committedRoots: () => this.#state.roots,
+      committedUserData: () => this.#state.userData,
+      reserve: () => this.#space.reserve(),
+      release: (page) => this.#space.release(page),
+      readCommittedMeta: (page) => this.#readCommittedMeta(page),
+      readSpilled: (tx, page) => this.#readSpilled(tx, page),
+      readData: (page) => this.storage.read((this.#layout.userStart + page) * this.pageSize, this.pageSize),
+      writeData: async (page, data) => {
+        this.#checkUsable();
+        this.stats.dataWrites++;
+        await this.storage.write((this.#layout.userStart + page) * this.pageSize, data);
+      },
+      afterWriteMeta: (tx) => this.#spillExcess(tx),
+      commit: (tx) => this.#commit(tx),
+      finish: (tx) => {
+        if (this.#tx === tx) this.#tx = undefined;
+      },
+      checkUsable: () => this.#checkUsable(),
+    };
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new StorageError('ERR_CLOSED', 'page store: used after close()');
+  }
+
+  #checkUsable(): void {
+    this.#checkOpen();
+    if (this.#failure !== undefined) {
+      throw new StorageError('ERR_IO', 'page store: a commit failed; close and reopen the store', {
+        cause: this.#failure,
+      });
+    }
+  }
+
+  #checkUserPage(page: number, what: string): void {
+    if (typeof page !== 'number') throw new TypeError(`${what}: page must be a number`);
+    if (!Number.isInteger(page) || page < 0 || page >= this.pageCount) {
+      throw new RangeError(`${what}: page ${page} is outside [0, ${this.pageCount})`);
+    }
+  }
+
+  #slotOffset(pos: number): number {
+    return (FIRST_JOURNAL_PAGE + (pos % this.journalPages)) * this.pageSize;
+  }
+
+  #spaceMapPageOf(user: number): number {
+    return this.#layout.spaceMapStart + Math.floor(user / this.#layout.entriesPerSpaceMapPage);
+  }
+
+  /** Reads a committed metadata payload; retries if a commit or checkpoint moved pages meanwhile. */
+  async #readCommittedMeta(user: number): Promise<Uint8Array> {
+    for (;;) {
+      const epoch = this.#epoch;
+      try {
+        const sm = await this.#committedImage(this.#spaceMapPageOf(user), KIND_SPACE_MAP);
+        const entry = HEADER_SIZE + (user % this.#layout.entriesPerSpaceMapPage) * SPACE_MAP_ENTRY_SIZE;
+        const tag = viewOf(sm).getUint32(entry + 4, true);
+        let payload: Uint8Array;
+        if (tag === 0) payload = new Uint8Array(this.metaPayloadSize);
+        else {
+          const image = await this.#committedImage(this.#layout.userStart + user, KIND_META);
+          const txn = readHeader(image)?.txn ?? -1;
+          if (metaTag(txn) !== tag) {
+            throw corrupt(
+              `metadata page ${user} holds transaction ${txn} but the space map names another one ` +
+                '(a stale or misdirected write)',
+            );
+          }
+          payload = image.slice(HEADER_SIZE);
+        }
+        if (epoch === this.#epoch) return payload;
+      } catch (error) {
+        if (epoch === this.#epoch) throw error;
+      }
+    }
+  }
+
+  /**
+   * The committed image of a physical page, verified (cache, then journal, then home). The
+   * returned array is shared with the cache: do not modify it.
+   */
+  async #committedImage(physical: number, kind: number): Promise<Uint8Array> {
+    const cached = this.#cache.get(physical);
+    if (cached !== undefined) {
+      this.#cache.delete(physical);
+      this.#cache.set(physical, cached);
+      return cached;
+    }
+    const epoch = this.#epoch;
+    const journaled = this.#journaled.get(physical);
+    const offset = journaled === undefined ? physical * this.pageSize : this.#slotOffset(journaled.pos);
+    const image = await this.storage.read(offset, this.pageSize);
+    const what = this.#describe(physical);
+    const header = checkedHeader(image, what);
+    if (header.kind !== kind || header.page !== physical) {
+      throw corrupt(
+        `${what}: holds a page of kind ${header.kind} for page ${header.page} (misdirected write)`,
+      );
+    }
+    if (journaled !== undefined ? header.txn !== journaled.txn : header.txn > this.#sequence) {
+      throw corrupt(`${what}: written by transaction ${header.txn}, not part of the committed state`);
+    }
+    // A commit or checkpoint meanwhile may have cached a newer image: never overwrite it.
+    if (epoch === this.#epoch) this.#remember(physical, image);
+    return image;
+  }
+
+  #remember(physical: number, image: Uint8Array): void {
+    this.#cache.delete(physical);
+    this.#cache.set(physical, image);
+    while (this.#cache.size > this.cachePages) {
+      const oldest = this.#cache.keys().next().value as number;
+      this.#cache.delete(oldest);
+    }
+  }
+
+  #describe(physical: number): string {
+    const layout = this.#layout;
+    if (physical >= layout.userStart) return `page ${physical - layout.userStart}`;
+    if (physical >= layout.spaceMapStart) return `space-map page ${physical - layout.spaceMapStart}`;
+    if (physical >= FIRST_JOURNAL_PAGE) return `journal slot ${physical - FIRST_JOURNAL_PAGE}`;
+    return `superblock ${physical}`;
+  }
+
+  async #readSpilled(tx: Transaction, user: number): Promise<Uint8Array> {
+    const pos = tx.spilled.get(user)!;
+    const image = await this.storage.read(this.#slotOffset(pos), this.pageSize);
+    const header = readHeader(image);
+    if (header === undefined || header.txn !== tx.id || header.page !== this.#layout.userStart + user) {
+      throw corrupt(
+        `journal slot ${pos % this.journalPages}: the spilled copy of page ${user} does not read back`,
+      );
+    }
+    return image;
+  }
+
+  /** Journal positions free for the open transaction (one is kept for its commit page). */
+  #journalRoom(tx: Transaction): number {
+    return this.journalPages - (tx.nextPos - this.#tailPos) - 1;
+  }
+
+  /**
+   * Past `cachePages` dirty pages, writes the oldest to the journal as an uncommitted record (in
+   * its old slot if it was spilled before). Not awaited: storage runs operations in call order, so
+   * later reads see the write; a failure is kept and thrown by commit(). When the journal has no
+   * room (committed records fill it until the next checkpoint), the page stays in memory.
+   */
+  #spillExcess(tx: Transaction): void {
+    while (tx.dirty.size > this.cachePages) {
+      const [user, image] = tx.dirty.entries().next().value as [number, Uint8Array];
+      let pos = tx.spilled.get(user);
+      if (pos === undefined) {
+        if (this.#journalRoom(tx) <= 0) return;
+        pos = tx.nextPos++;
+        tx.spilled.set(user, pos);
+      }
+      tx.dirty.delete(user);
+      sealPage(image, KIND_META, this.#layout.userStart + user, this.#generation, tx.id);
+      tx.slotChecksums.set(pos, pageChecksum(image));
+      this.stats.journalWrites++;
+      this.storage.write(this.#slotOffset(pos), image).catch((error: unknown) => {
+        tx.failure ??= error;
+      });
+    }
+  }
+
+  async #commit(tx: Transaction): Promise<void> {
+    if (tx.failure !== undefined) {
+      this.#abortCommit(tx);
+      throw tx.failure;
+    }
+    if (tx.empty) {
+      this.#abortCommit(tx);
+      this.stats.commits++;
+      return;
+    }
+    const layout = this.#layout;
+    const finalCount = (user: number): number => tx.refs.get(user) ?? this.#space.count(user);
+
+    // Space-map pages the transaction changes (read-modify-write of their committed images).
+    const touched = new Set<number>([...tx.refs.keys(), ...tx.metaWritten]);
+    const smImages = new Map<number, Uint8Array>();
+    try {
+      for (const user of [...touched].sort((a, b) => a - b)) {
+        const physical = this.#spaceMapPageOf(user);
+        let image = smImages.get(physical);
+        if (image === undefined) {
+          image = (await this.#committedImage(physical, KIND_SPACE_MAP)).slice();
+          smImages.set(physical, image);
+        }
+        const view = viewOf(image);
+        const at = HEADER_SIZE + (user % layout.entriesPerSpaceMapPage) * SPACE_MAP_ENTRY_SIZE;
+        const count = finalCount(user);
+        const oldTag = view.getUint32(at + 4, true);
+        const tag =
+          count === 0 ? 0 : tx.metaWritten.has(user) ? metaTag(tx.id) : tx.allocated.has(user) ? 0 : oldTag;
+        view.setUint32(at, count, true);
+        view.setUint32(at + 4, tag, true);
+      }
+    } catch (error) {
+      this.#abortCommit(tx);
+      throw error;
+    }
+
+    // Data pages that stay live, for the data-list records.
+    const data: [number, number][] = [];
+    for (const [user, crc] of tx.dataWritten) if (finalCount(user) > 0) data.push([user, crc]);
+    const dataListPages = Math.ceil(data.length / layout.entriesPerDataList);
+    const liveDirty = [...tx.dirty.keys()].filter((user) => finalCount(user) > 0);
+    const newSlots =
+      liveDirty.filter((user) => !tx.spilled.has(user)).length + smImages.size + dataListPages + 1;
+    const needed = tx.nextPos - tx.startPos + newSlots;
+    if (needed > this.journalPages) {
+      this.#abortCommit(tx);
+      throw new StorageError(
+        'ERR_NO_SPACE',
+        `page store: transaction ${tx.id} needs ${needed} journal pages, the journal has ${this.journalPages}; ` +
+          'split it or create the store with more journalPages',
+      );
+    }
+
+    try {
+      if (tx.nextPos + newSlots - this.#tailPos > this.journalPages) await this.#checkpoint(tx.startPos);
+      // Lay out the records: dirty pages (in their spill slot if they have one), space-map pages,
+      // data lists, then the commit page.
+      const writes: WriteRequest[] = [];
+      const images = new Map<number, Uint8Array>();
+      const place = (pos: number, image: Uint8Array): void => {
+        tx.slotChecksums.set(pos, pageChecksum(image));
+        writes.push({ offset: this.#slotOffset(pos), data: image });
+      };
+      for (const user of liveDirty) {
+        const image = tx.dirty.get(user)!;
+        const physical = layout.userStart + user;
+        sealPage(image, KIND_META, physical, this.#generation, tx.id);
+        let pos = tx.spilled.get(user);
+        if (pos === undefined) {
+          pos = tx.nextPos++;
+          tx.spilled.set(user, pos);
+        }
+        place(pos, image);
+        images.set(physical, image);
+      }
+      const smPositions = new Map<number, number>();
+      for (const [physical, image] of smImages) {
+        sealPage(image, KIND_SPACE_MAP, physical, this.#generation, tx.id);
+        const pos = tx.nextPos++;
+        smPositions.set(physical, pos);
+        place(pos, image);
+        images.set(physical, image);
+      }
+      for (let i = 0; i < dataListPages; i++) {
+        const image = new Uint8Array(this.pageSize);
+        const view = viewOf(image);
+        const entries = data.slice(i * layout.entriesPerDataList, (i + 1) * layout.entriesPerDataList);
+        view.setUint32(HEADER_SIZE, entries.length, true);
+        entries.forEach(([user, crc], k) => {
+          view.setUint32(HEADER_SIZE + 4 + k * DATA_LIST_ENTRY_SIZE, user, true);
+          view.setUint32(HEADER_SIZE + 8 + k * DATA_LIST_ENTRY_SIZE, crc, true);
+        });
+        const pos = tx.nextPos++;
+        sealPage(
+          image,
+          KIND_DATA_LIST,
+          FIRST_JOURNAL_PAGE + (pos % this.journalPages),
+          this.#generation,
+          tx.id,
+          pos % this.journalPages,
+        );
+        place(pos, image);
+      }
+      const state: StoreState = {
+        roots: tx.roots ?? this.#state.roots,
+        userData: tx.userData ?? this.#state.userData,
+      };
+      const commitPos = tx.nextPos++;
+      const commitPage = new Uint8Array(this.pageSize);
+      const view = viewOf(commitPage);
+      view.setUint32(HEADER_SIZE + CM_RECORDS, commitPos - tx.startPos, true);
+      view.setUint32(HEADER_SIZE + CM_CHAIN, chainChecksum(tx.slotChecksums, tx.startPos, commitPos), true);
+      setU53(view, HEADER_SIZE + CM_START, tx.startPos);
+      encodeState(commitPage, state);
+      const slot = commitPos % this.journalPages;
+      sealPage(commitPage, KIND_COMMIT, FIRST_JOURNAL_PAGE + slot, this.#generation, tx.id, slot);
+      writes.push({ offset: this.#slotOffset(commitPos), data: commitPage });
+      this.stats.journalWrites += writes.length;
+
+      await this.storage.writev(writes);
+      if (tx.failure !== undefined) throw tx.failure;
+      await this.#flush();
+      if (tx.failure !== undefined) throw tx.failure;
+
+      // Durable. Apply it to the in-memory state in one synchronous step.
+      this.#sequence = tx.id;
+      this.#state = state;
+      this.#headPos = commitPos + 1;
+      for (const user of touched) {
+        const count = finalCount(user);
+        this.#space.setCount(user, count);
+        const physical = layout.userStart + user;
+        if (count === 0) {
+          this.#journaled.delete(physical);
+          this.#cache.delete(physical);
+        }
+      }
+      for (const [user, pos] of tx.spilled) {
+        if (finalCount(user) === 0) continue;
+        const physical = layout.userStart + user;
+        this.#journaled.set(physical, { pos, txn: tx.id });
+        const image = images.get(physical);
+        if (image === undefined) this.#cache.delete(physical);
+        else this.#remember(physical, image);
+      }
+      for (const [physical, pos] of smPositions) {
+        this.#journaled.set(physical, { pos, txn: tx.id });
+        this.#remember(physical, images.get(physical)!);
+      }
+      this.#epoch++;
+      this.stats.commits++;
+    } catch (error) {
+      this.#fail(error);
+      throw error;
+    }
+
+    if (this.#headPos - this.#tailPos > this.journalPages / 2) {
+      try {
+        await this.#checkpoint(this.#headPos);
+      } catch (error) {
+        // The commit is durable; only the checkpoint failed. Refuse further use all the same.
+        this.#fail(error);
+      }
+    }
+  }
+
+  /** A commit that wrote nothing durable: release the transaction's pages. */
+  #abortCommit(tx: Transaction): void {
+    for (const page of tx.allocated.keys()) this.#space.release(page);
+  }
+
+  #fail(error: unknown): void {
+    this.#failure ??= error;
+  }
+
+  async #flush(): Promise<void> {
+    this.stats.flushes++;
+    await this.storage.flush();
+  }
+
+  /**
+   * Copies every journaled page home, flushes, writes the other superblock with journal tail
+   * `newTail` (and the current generation and committed state), flushes. Afterwards the journal
+   * before `newTail` is free. Memory: BATCH_PAGES page images at a time.
+   */
+  async #checkpoint(newTail: number): Promise<void> {
+    const entries = [...this.#journaled].sort((a, b) => a[0] - b[0]);
+    for (let i = 0; i < entries.length; i += BATCH_PAGES) {
+      const batch = entries.slice(i, i + BATCH_PAGES);
+      const missing = batch.filter(([physical]) => !this.#cache.has(physical));
+      const read =
+        missing.length === 0
+          ? []
+          : await this.storage.readv(
+              missing.map(([, entry]) => ({ offset: this.#slotOffset(entry.pos), length: this.pageSize })),
+            );
+      const fromJournal = new Map<number, Uint8Array>();
+      missing.forEach(([physical, entry], k) => {
+        const image = read[k]!;
+        const header = checkedHeader(image, `journal slot ${entry.pos % this.journalPages}`);
+        if (header.page !== physical || header.txn !== entry.txn) {
+          throw corrupt(
+            `journal slot ${entry.pos % this.journalPages}: does not hold ${this.#describe(physical)}`,
+          );
+        }
+        fromJournal.set(physical, image);
+      });
+      const writes = batch.map(([physical]) => ({
+        offset: physical * this.pageSize,
+        data: this.#cache.get(physical) ?? fromJournal.get(physical)!,
+      }));
+      this.stats.homeWrites += writes.length;
+      await this.storage.writev(writes);
+    }
+    await this.#flush();
+    const superblockSeq = this.#superblockSeq + 1;
+    const image = superblockImage(
+      this.#layout,
+      superblockSeq,
+      this.#generation,
+      this.#sequence,
+      newTail,
+      this.#state,
+    );
+    await this.storage.write((superblockSeq % 2) * this.pageSize, image);
+    await this.#flush();
+    this.#superblockSeq = superblockSeq;
+    this.#tailPos = newTail;
+    this.#journaled.clear();
+    this.#epoch++;
+    this.stats.checkpoints++;
+  }
+}
+
+// ---- open: superblock, journal scan, space map ----
+
+interface SuperblockInfo {
+  readonly layout: Layout;
+  readonly superblockSeq: number;
+  readonly generation: number;
+  readonly sequence: number;
+  readonly tailPos: number;
+  readonly state: StoreState;
+}
+
+function superblockImage(
+  layout: Layout,
+  superblockSeq: number,
+  generation: number,
+  sequence: number,
+  tailPos: number,
+  state: StoreState,
+): Uint8Array {
+  const image = new Uint8Array(layout.pageSize);
+  const view = viewOf(image);
+  view.setUint32(HEADER_SIZE + SB_PAGE_SIZE, layout.pageSize, true);
+  view.setUint32(HEADER_SIZE + SB_TOTAL_PAGES, layout.totalPages, true);
+  view.setUint32(HEADER_SIZE + SB_JOURNAL_PAGES, layout.journalPages, true);
+  view.setUint32(HEADER_SIZE + SB_SPACE_MAP_PAGES, layout.spaceMapPages, true);
+  view.setUint32(HEADER_SIZE + SB_PAGE_COUNT, layout.pageCount, true);
+  setU53(view, HEADER_SIZE + SB_SEQ, superblockSeq);
+  setU53(view, HEADER_SIZE + SB_TAIL, tailPos);
+  encodeState(image, state);
+  const slot = superblockSeq % 2;
+  return sealPage(image, KIND_SUPERBLOCK, slot, generation, sequence, slot);
+}
+
+/**
+ * Tries both superblock slots at every possible page size (slot 1 sits at offset pageSize, and the
+ * page size is only known from a superblock) and returns the valid one with the highest
+ * superblock sequence.
+ */
+async function readBestSuperblock(storage: Storage, size: number): Promise<SuperblockInfo> {
+  let best: SuperblockInfo | undefined;
+  let unsupported: number | undefined;
+  const head = await storage.read(0, Math.min(size, MAX_PAGE_SIZE));
+  for (let pageSize = MIN_PAGE_SIZE; pageSize <= MAX_PAGE_SIZE; pageSize *= 2) {
+    for (const slot of [0, 1]) {
+      if (size < (slot + 1) * pageSize) continue;
+      const image = slot === 0 ? head.subarray(0, pageSize) : await storage.read(pageSize, pageSize);
+      const header = readHeader(image);
+      if (header === undefined || header.kind !== KIND_SUPERBLOCK) continue;
+      if (viewOf(image).getUint32(HEADER_SIZE + SB_PAGE_SIZE, true) !== pageSize) continue;
+      if (header.version !== FORMAT_VERSION) {
+        unsupported = header.version;
+        continue;
+      }
+      const info = parseSuperblock(image, header, slot);
+      if (info !== undefined && (best === undefined || info.superblockSeq > best.superblockSeq)) best = info;
+    }
+  }
+  if (unsupported !== undefined && (best === undefined || unsupported > FORMAT_VERSION)) {
+    throw new StorageError(
+      'ERR_UNSUPPORTED_VERSION',
+      `page store: format version ${unsupported}; this code reads version ${FORMAT_VERSION}`,
+    );
+  }
+  if (best === undefined)
+    throw corrupt('no valid superblock (not a page store, or both superblocks are damaged)');
+  return best;
+}
+
+function parseSuperblock(image: Uint8Array, header: PageHeader, slot: number): SuperblockInfo | undefined {
+  const view = viewOf(image);
+  const pageSize = image.length;
+  const journalPages = view.getUint32(HEADER_SIZE + SB_JOURNAL_PAGES, true);
+  const pageCount = view.getUint32(HEADER_SIZE + SB_PAGE_COUNT, true);
+  const superblockSeq = getU53(view, HEADER_SIZE + SB_SEQ);
+  if (header.page !== slot || header.aux !== slot || superblockSeq % 2 !== slot) return undefined;
+  if (journalPages < MIN_JOURNAL_PAGES || pageCount < 1) return undefined;
+  const layout = layoutFor(pageSize, pageCount, journalPages);
+  if (
+    layout.totalPages !== view.getUint32(HEADER_SIZE + SB_TOTAL_PAGES, true) ||
+    layout.spaceMapPages !== view.getUint32(HEADER_SIZE + SB_SPACE_MAP_PAGES, true)
+  ) {
+    return undefined;
+  }
+  let state: StoreState;
+  try {
+    state = decodeState(image, `superblock ${slot}`, pageCount);
+  } catch {
+    return undefined;
+  }
+  return {
+    layout,
+    superblockSeq,
+    generation: header.generation,
+    sequence: header.txn,
+    tailPos: getU53(view, HEADER_SIZE + SB_TAIL),
+    state,
+  };
+}
+
+/** The header of an intact page of the current format, or a typed error naming `what`. */
+function checkedHeader(image: Uint8Array, what: string): PageHeader {
+  const header = readHeader(image);
+  if (header === undefined) throw corrupt(`${what}: bad checksum or magic`);
+  if (header.version !== FORMAT_VERSION) {
+    throw new StorageError(
+      'ERR_UNSUPPORTED_VERSION',
+      `page store: ${what} has format version ${header.version}`,
+    );
+  }
+  return header;
+}
+
+function chainChecksum(checksums: ReadonlyMap<number, number>, from: number, to: number): number {
+  const word = new Uint8Array(4);
+  const view = viewOf(word);
+  let chain = 0;
+  for (let pos = from; pos < to; pos++) {
+    view.setUint32(0, checksums.get(pos) ?? 0, true);
+    chain = crc32(word, chain);
+  }
+  return chain;
+}
+
+/**
+ * Reads the journal from `tailPos`: complete transactions of this generation with consecutive ids,
+ * each a run of records sealed by a commit page. Stops at the first slot that does not continue
+ * the run (an older transaction, another generation, a torn or missing page).
+ */
+async function scanJournal(
+  storage: Storage,
+  layout: Layout,
+  generation: number,
+  sequence: number,
+  tailPos: number,
+): Promise<ScannedTxn[]> {
+  const { pageSize, journalPages } = layout;
+  const txns: ScannedTxn[] = [];
+  let expect = sequence + 1;
+  let start = tailPos;
+  let records: ScannedRecord[] = [];
+  const checksums = new Map<number, number>();
+  let buffer: Uint8Array = new Uint8Array(0);
+  let bufferPos = tailPos;
+  for (let pos = tailPos; pos < tailPos + journalPages; pos++) {
+    if (pos - bufferPos >= buffer.length / pageSize) {
+      const slot = pos % journalPages;
+      const count = Math.min(BATCH_PAGES, journalPages - slot, tailPos + journalPages - pos);
+      buffer = await storage.read((FIRST_JOURNAL_PAGE + slot) * pageSize, count * pageSize);
+      bufferPos = pos;
+    }
+    const image = buffer.subarray((pos - bufferPos) * pageSize, (pos - bufferPos + 1) * pageSize);
+    const header = readHeader(image);
+    if (header === undefined || header.version !== FORMAT_VERSION) break;
+    if (header.generation !== generation || header.txn !== expect) break;
+    const slot = pos % journalPages;
+    if (header.kind === KIND_META) {
+      if (header.page < layout.userStart || header.page >= layout.totalPages) break;
+      records.push({ pos, kind: header.kind, page: header.page });
+    } else if (header.kind === KIND_SPACE_MAP) {
+      if (header.page < layout.spaceMapStart || header.page >= layout.userStart) break;
+      records.push({ pos, kind: header.kind, page: header.page });
+    } else if (header.kind === KIND_DATA_LIST) {
+      if (header.aux !== slot) break;
+      const data = parseDataList(image, layout);
+      if (data === undefined) break;
+      records.push({ pos, kind: header.kind, page: header.page, data });
+    } else if (header.kind === KIND_COMMIT) {
+      const view = viewOf(image);
+      if (header.aux !== slot || getU53(view, HEADER_SIZE + CM_START) !== start) break;
+      if (view.getUint32(HEADER_SIZE + CM_RECORDS, true) !== records.length) break;
+      if (view.getUint32(HEADER_SIZE + CM_CHAIN, true) !== chainChecksum(checksums, start, pos)) break;
+      let txnState: StoreState;
+      try {
+        txnState = decodeState(image, `commit of transaction ${expect}`, layout.pageCount);
+      } catch {
+        break;
+      }
+      txns.push({ txn: expect, records, state: txnState, end: pos + 1 });
+      expect++;
+      start = pos + 1;
+      records = [];
+      checksums.clear();
+      continue;
+    } else break;
+    checksums.set(pos, pageChecksum(image));
+  }
+  return txns;
+}
+
+function parseDataList(image: Uint8Array, layout: Layout): [number, number][] | undefined {
+  const view = viewOf(image);
+  const count = view.getUint32(HEADER_SIZE, true);
+  if (count > layout.entriesPerDataList) return undefined;
+  const entries: [number, number][] = [];
+  for (let k = 0; k < count; k++) {
+    const user = view.getUint32(HEADER_SIZE + 4 + k * DATA_LIST_ENTRY_SIZE, true);
+    if (user >= layout.pageCount) return undefined;
+    entries.push([user, view.getUint32(HEADER_SIZE + 8 + k * DATA_LIST_ENTRY_SIZE, true)]);
+  }
+  return entries;
+}
+
+/** Whether every data page the transaction wrote holds what its data list says (its flush completed). */
+async function dataIntact(storage: Storage, layout: Layout, txn: ScannedTxn): Promise<boolean> {
+  const entries = txn.records.flatMap((record) => record.data ?? []);
+  for (let i = 0; i < entries.length; i += BATCH_PAGES) {
+    const batch = entries.slice(i, i + BATCH_PAGES);
+    const pages = await storage.readv(
+      batch.map(([user]) => ({
+        offset: (layout.userStart + user) * layout.pageSize,
+        length: layout.pageSize,
+      })),
+    );
+    for (let k = 0; k < batch.length; k++) if (crc32(pages[k]!) !== batch[k]![1]) return false;
+  }
+  return true;
+}
+
+/**
+ * Reads every space-map page (the journaled image where there is one) into a SpaceMap and the meta
+ * tags. A home page written by a transaction newer than the recovered state means the superblock
+ * that described it is damaged and an older one was taken: that is refused, not silently mixed.
+ */
+async function loadSpaceMap(
+  storage: Storage,
+  layout: Layout,
+  journaled: ReadonlyMap<number, JournalEntry>,
+  sequence: number,
+): Promise<{ space: SpaceMap; tags: Uint32Array }> {
+  const { pageSize, spaceMapStart, spaceMapPages, entriesPerSpaceMapPage, pageCount } = layout;
+  const space = new SpaceMap(pageCount);
+  const tags = new Uint32Array(pageCount);
+  for (let first = 0; first < spaceMapPages; first += BATCH_PAGES) {
+    const count = Math.min(BATCH_PAGES, spaceMapPages - first);
+    const home = await storage.read((spaceMapStart + first) * pageSize, count * pageSize);
+    for (let i = 0; i < count; i++) {
+      const physical = spaceMapStart + first + i;
+      const what = `space-map page ${first + i}`;
+      let image = home.subarray(i * pageSize, (i + 1) * pageSize);
+      const homeHeader = readHeader(image);
+      if (homeHeader !== undefined && homeHeader.txn > sequence) {
+        throw corrupt(
+          `${what} was written by transaction ${homeHeader.txn}, after the recovered state ${sequence}: ` +
+            'the newest superblock is damaged',
+        );
+      }
+      const entry = journaled.get(physical);
+      if (entry !== undefined) {
+        image = await storage.read(
+          (FIRST_JOURNAL_PAGE + (entry.pos % layout.journalPages)) * pageSize,
+          pageSize,
+        );
+      }
+      const header = checkedHeader(image, what);
+      if (header.kind !== KIND_SPACE_MAP || header.page !== physical) {
+        throw corrupt(
+          `${what}: holds a page of kind ${header.kind} for page ${header.page} (misdirected write)`,
+        );
+      }
+      if (entry !== undefined && header.txn !== entry.txn)
+        throw corrupt(`${what}: journal copy is not the committed one`);
+      const view = viewOf(image);
+      const base = (first + i) * entriesPerSpaceMapPage;
+      const last = Math.min(pageCount, base + entriesPerSpaceMapPage);
+      for (let user = base; user < last; user++) {
+        const at = HEADER_SIZE + (user - base) * SPACE_MAP_ENTRY_SIZE;
+        const refs = view.getUint32(at, true);
+        const tag = view.getUint32(at + 4, true);
+        if (refs === 0 && tag !== 0) throw corrupt(`${what}: free page ${user} carries a meta tag`);
+        if (refs > 0) space.setCount(user, refs);
+        tags[user] = tag;
+      }
+    }
+  }
+  return { space, tags };
+}
+
+// ---- option checks ----
+
+function checkInteger(value: unknown, what: string, min: number, max: number): asserts value is number {
+  if (typeof value !== 'number') throw new TypeError(`page store: ${what} must be a number`);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`page store: ${what} must be an integer in [${min}, ${max}], got ${value}`);
+  }
+}
+
+function checkPageSize(pageSize: unknown): asserts pageSize is number {
+  checkInteger(pageSize, 'pageSize', MIN_PAGE_SIZE, MAX_PAGE_SIZE);
+  if ((pageSize & (pageSize - 1)) !== 0) {
+    throw new RangeError(`page store: pageSize must be a power of two, got ${pageSize}`);
+  }
+}
+
+function checkCachePages(cachePages: unknown): number {
+  if (cachePages === undefined) return DEFAULT_CACHE_PAGES;
+  checkInteger(cachePages, 'cachePages', 2, 2 ** 30);
+  return cachePages;
+}
+
+/** The largest layout that fits `available` pages. */
+function fitLayout(pageSize: number, available: number, journalPages: number | undefined): Layout {
+  const fits = (count: number): Layout | undefined => {
+    const layout = layoutFor(pageSize, count, journalPages ?? defaultJournalPages(count));
+    return layout.totalPages <= available ? layout : undefined;
+  };
+  if (fits(1) === undefined) {
+    throw new RangeError(
+      `page store: the storage holds ${available} pages of ${pageSize} bytes, too few for a page store; ` +
+        'pass pageCount (the storage grows) or size it first',
+    );
+  }
+  let low = 1;
+  let high = Math.min(available, MAX_TOTAL_PAGES);
+  while (low < high) {
+    const mid = Math.ceil((low + high) / 2);
+    if (fits(mid) !== undefined) low = mid;
+    else high = mid - 1;
+  }
+  return fits(low)!;
+}

@@ -1,0 +1,348 @@
+// A PageStore transaction: the one writer's view of the store while it builds a change. It keeps
+// what the change is — metadata page images (bounded by the cache, the excess spilled to the redo
+// journal as uncommitted records), reference-count changes over the committed counts, pages
+// allocated, data pages written (with their checksums, so recovery can tell whether they reached
+// the disk), the roots and the user data — and hands it to its PageStore to commit. All I/O and
+// the journal live in page-store.ts; this file checks arguments and keeps the overlay.
+
+import { crc32 } from 'node:zlib';
+import { HEADER_SIZE, MAX_ROOTS, ROOT_NAME_SIZE } from './_internal-page-format';
+import { StorageError } from './errors';
+import { MAX_REF_COUNT } from './space-map';
+
+/** What an allocated page holds: layer-checked metadata or raw data. */
+export type PageKind = 'meta' | 'data';
+
+/**
+ * One transaction of a {@link PageStore}; get it from `PageStore.begin()`. Everything it changes
+ * becomes visible to others — and durable — at once when `commit()` resolves, or never.
+ */
+export interface PageTransaction {
+  /** The id the transaction commits as (`PageStore.sequence + 1` at `begin()`). */
+  readonly id: number;
+  /** Whether commit() or abort() was called (the transaction takes no more calls). */
+  readonly finished: boolean;
+  /**
+   * Reads a metadata page's payload as this transaction sees it (its own writes included).
+   * A page allocated and not yet written reads as zeros.
+   * @param page - a page live in this transaction.
+   * @returns a copy of the `metaPayloadSize` payload bytes.
+   * @throws RangeError for a page that is not allocated; `ERR_CORRUPT_DATA` naming the page when
+   *   its bytes fail a check; `ERR_CLOSED` after commit/abort.
+   */
+  readMeta(page: number): Promise<Uint8Array>;
+  /**
+   * Replaces a metadata page's payload (shorter payloads are zero-padded). Buffered until commit;
+   * past `cachePages` dirty pages the oldest go to the journal. O(pageSize).
+   * @param page - a page live in this transaction, not allocated as `'data'` in it.
+   * @param payload - at most `metaPayloadSize` bytes (copied).
+   * @throws TypeError/RangeError for bad arguments; `ERR_CLOSED` after commit/abort.
+   */
+  writeMeta(page: number, payload: Uint8Array): void;
+  /**
+   * Reads a data page raw.
+   * @returns a new array of `pageSize` bytes.
+   * @throws RangeError for a page that is not allocated.
+   */
+  readData(page: number): Promise<Uint8Array>;
+  /**
+   * Writes a data page in place (it was free at the last commit, so no live data is overwritten).
+   * One storage write; the commit makes it reachable. O(pageSize) (a CRC-32 for recovery).
+   * @param page - a page allocated as `'data'` in this transaction.
+   * @param data - exactly `pageSize` bytes.
+   * @throws RangeError/TypeError for wrong use; a StorageError of the medium (the transaction can
+   *   then only abort).
+   */
+  writeData(page: number, data: Uint8Array): Promise<void>;
+  /**
+   * Takes a page that was free at the last commit and not taken since; its count becomes 1.
+   * O(levels of the free-page hbitmap), also on a nearly full device.
+   * @param kind - `'meta'` (written with writeMeta) or `'data'` (written with writeData).
+   * @returns the page number, in `[0, pageCount)`.
+   * @throws `ERR_NO_SPACE` when no page is free.
+   */
+  allocate(kind: PageKind): Promise<number>;
+  /**
+   * Adds a reference to a live page (a shared data chunk, say). O(1).
+   * @throws RangeError for a free page or a count at 2^32 - 1.
+   */
+  incRef(page: number): void;
+  /**
+   * Drops a reference; at zero the page is free — reusable after this transaction commits. O(1).
+   * @throws RangeError for a page that is already free.
+   */
+  decRef(page: number): void;
+  /**
+   * Sets (or with `undefined` clears) a named root slot.
+   * @param name - 1 to 16 bytes of UTF-8 without NUL; at most 8 names in use.
+   * @param page - a page number in `[0, pageCount)`, or `undefined`.
+   * @throws TypeError/RangeError for a bad name, page, or a ninth name.
+   */
+  setRoot(name: string, page: number | undefined): void;
+  /** The root as this transaction sees it. */
+  getRoot(name: string): number | undefined;
+  /**
+   * Replaces the user-data area (at most `userDataSize` bytes; copied).
+   * @throws TypeError/RangeError for bad bytes or a length past `userDataSize`.
+   */
+  setUserData(bytes: Uint8Array): void;
+  /** The user data as this transaction sees it (a copy). */
+  getUserData(): Uint8Array;
+  /** The reference count of `page` as this transaction sees it. O(1). */
+  refCount(page: number): number;
+  /**
+   * Commits: atomic and durable when it resolves (one storage flush; a journal checkpoint now and
+   * then adds two). A transaction that changed nothing commits without I/O.
+   * @throws `ERR_NO_SPACE` if the transaction needs more journal pages than the journal has (then it
+   *   is aborted; nothing changed); a StorageError of the medium, after which the store refuses
+   *   further use (`ERR_IO`) — close and reopen it: the state is the old or the new one.
+   */
+  commit(): Promise<void>;
+  /** Drops the transaction: nothing of it becomes visible; pages it allocated are free again. */
+  abort(): void;
+}
+
+/** What a transaction needs from its store (implemented by PageStore with closures over its state). */
+export interface TransactionHost {
+  readonly pageSize: number;
+  readonly metaPayloadSize: number;
+  readonly pageCount: number;
+  readonly userDataSize: number;
+  committedCount(page: number): number;
+  committedRoots(): ReadonlyMap<string, number>;
+  committedUserData(): Uint8Array;
+  reserve(): number;
+  release(page: number): void;
+  readCommittedMeta(page: number): Promise<Uint8Array>;
+  readSpilled(tx: Transaction, page: number): Promise<Uint8Array>;
+  readData(page: number): Promise<Uint8Array>;
+  writeData(page: number, data: Uint8Array): Promise<void>;
+  afterWriteMeta(tx: Transaction): void;
+  commit(tx: Transaction): Promise<void>;
+  finish(tx: Transaction): void;
+  checkUsable(): void;
+}
+
+/** @internal The transaction behind {@link PageTransaction}; its fields are PageStore's to read. */
+export class Transaction implements PageTransaction {
+  readonly id: number;
+  readonly #host: TransactionHost;
+  /** Dirty metadata images (full pages, header unsealed), oldest write first; key: user page. */
+  readonly dirty = new Map<number, Uint8Array>();
+  /** Pages spilled to the journal: user page -> journal position. */
+  readonly spilled = new Map<number, number>();
+  /** CRC-32 of the record at each journal position this transaction wrote. */
+  readonly slotChecksums = new Map<number, number>();
+  /** Reference counts changed by this transaction: user page -> new count. */
+  readonly refs = new Map<number, number>();
+  /** Pages allocated in this transaction and their kind. */
+  readonly allocated = new Map<number, PageKind>();
+  /** Pages written with writeMeta in this transaction. */
+  readonly metaWritten = new Set<number>();
+  /** Data pages written in this transaction: user page -> CRC-32 of the contents. */
+  readonly dataWritten = new Map<number, number>();
+  /** New roots, if any root changed. */
+  roots: Map<string, number> | undefined;
+  /** New user data, if set. */
+  userData: Uint8Array | undefined;
+  /** Journal position of this transaction's first record. */
+  readonly startPos: number;
+  /** Next free journal position. */
+  nextPos: number;
+  /** The first failure of an I/O this transaction started without awaiting (spills, data writes). */
+  failure: unknown;
+  #finished = false;
+
+  constructor(host: TransactionHost, id: number, startPos: number) {
+    this.#host = host;
+    this.id = id;
+    this.startPos = startPos;
+    this.nextPos = startPos;
+  }
+
+  get finished(): boolean {
+    return this.#finished;
+  }
+
+  /** Whether the transaction changes anything at all. */
+  get empty(): boolean {
+    return (
+      this.refs.size === 0 &&
+      this.metaWritten.size === 0 &&
+      this.roots === undefined &&
+      this.userData === undefined
+    );
+  }
+
+  refCount(page: number): number {
+    this.#checkPage(page, 'refCount');
+    return this.#count(page);
+  }
+
+  async readMeta(page: number): Promise<Uint8Array> {
+    this.#checkOpen();
+    this.#checkLive(page, 'readMeta');
+    const image = this.dirty.get(page);
+    if (image !== undefined) return image.slice(HEADER_SIZE);
+    if (this.spilled.has(page)) return (await this.#host.readSpilled(this, page)).slice(HEADER_SIZE);
+    if (this.allocated.has(page)) return new Uint8Array(this.#host.metaPayloadSize);
+    return this.#host.readCommittedMeta(page);
+  }
+
+  writeMeta(page: number, payload: Uint8Array): void {
+    this.#checkOpen();
+    this.#checkLive(page, 'writeMeta');
+    if (!(payload instanceof Uint8Array)) throw new TypeError('writeMeta: payload must be a Uint8Array');
+    if (payload.length > this.#host.metaPayloadSize) {
+      throw new RangeError(
+        `writeMeta: payload of ${payload.length} bytes passes metaPayloadSize ${this.#host.metaPayloadSize}`,
+      );
+    }
+    if (this.allocated.get(page) === 'data') {
+      throw new TypeError(`writeMeta: page ${page} was allocated as a data page in this transaction`);
+    }
+    const image = new Uint8Array(this.#host.pageSize);
+    image.set(payload, HEADER_SIZE);
+    this.dirty.delete(page);
+    this.dirty.set(page, image);
+    this.metaWritten.add(page);
+    this.#host.afterWriteMeta(this);
+  }
+
+  async readData(page: number): Promise<Uint8Array> {
+    this.#checkOpen();
+    this.#checkLive(page, 'readData');
+    return this.#host.readData(page);
+  }
+
+  async writeData(page: number, data: Uint8Array): Promise<void> {
+    this.#checkOpen();
+    this.#checkPage(page, 'writeData');
+    if (this.allocated.get(page) !== 'data' || this.#count(page) === 0) {
+      throw new RangeError(`writeData: page ${page} was not allocated as a data page in this transaction`);
+    }
+    if (!(data instanceof Uint8Array)) throw new TypeError('writeData: data must be a Uint8Array');
+    if (data.length !== this.#host.pageSize) {
+      throw new RangeError(
+        `writeData: data must be pageSize (${this.#host.pageSize}) bytes, got ${data.length}`,
+      );
+    }
+    this.dataWritten.set(page, crc32(data));
+    try {
+      await this.#host.writeData(page, data);
+    } catch (error) {
+      this.failure ??= error;
+      throw error;
+    }
+  }
+
+  async allocate(kind: PageKind): Promise<number> {
+    this.#checkOpen();
+    if (kind !== 'meta' && kind !== 'data') throw new TypeError(`allocate: kind must be 'meta' or 'data'`);
+    const page = this.#host.reserve();
+    if (page < 0) {
+      throw new StorageError('ERR_NO_SPACE', `page store: no free page (all ${this.#host.pageCount} in use)`);
+    }
+    this.allocated.set(page, kind);
+    this.refs.set(page, 1);
+    return page;
+  }
+
+  incRef(page: number): void {
+    this.#checkOpen();
+    this.#checkLive(page, 'incRef');
+    const count = this.#count(page);
+    if (count >= MAX_REF_COUNT) throw new RangeError(`incRef: page ${page} already has ${count} references`);
+    this.refs.set(page, count + 1);
+  }
+
+  decRef(page: number): void {
+    this.#checkOpen();
+    this.#checkLive(page, 'decRef');
+    const count = this.#count(page) - 1;
+    this.refs.set(page, count);
+    if (count === 0) this.dirty.delete(page);
+  }
+
+  setRoot(name: string, page: number | undefined): void {
+    this.#checkOpen();
+    checkRootName(name);
+    if (page !== undefined) this.#checkPage(page, 'setRoot');
+    const roots = this.roots ?? new Map(this.#host.committedRoots());
+    if (page === undefined) roots.delete(name);
+    else {
+      if (!roots.has(name) && roots.size >= MAX_ROOTS) {
+        throw new RangeError(`setRoot: at most ${MAX_ROOTS} named roots; '${name}' would be one more`);
+      }
+      roots.set(name, page);
+    }
+    this.roots = roots;
+  }
+
+  getRoot(name: string): number | undefined {
+    return (this.roots ?? this.#host.committedRoots()).get(name);
+  }
+
+  setUserData(bytes: Uint8Array): void {
+    this.#checkOpen();
+    if (!(bytes instanceof Uint8Array)) throw new TypeError('setUserData: bytes must be a Uint8Array');
+    if (bytes.length > this.#host.userDataSize) {
+      throw new RangeError(`setUserData: ${bytes.length} bytes pass userDataSize ${this.#host.userDataSize}`);
+    }
+    this.userData = bytes.slice();
+  }
+
+  getUserData(): Uint8Array {
+    return (this.userData ?? this.#host.committedUserData()).slice();
+  }
+
+  async commit(): Promise<void> {
+    this.#checkOpen();
+    this.#host.checkUsable();
+    this.#finished = true;
+    try {
+      await this.#host.commit(this);
+    } finally {
+      this.#host.finish(this);
+    }
+  }
+
+  abort(): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    for (const page of this.allocated.keys()) this.#host.release(page);
+    this.#host.finish(this);
+  }
+
+  /** The count as this transaction sees it. */
+  #count(page: number): number {
+    return this.refs.get(page) ?? this.#host.committedCount(page);
+  }
+
+  #checkOpen(): void {
+    if (this.#finished) {
+      throw new StorageError('ERR_CLOSED', `page store: transaction ${this.id} already committed or aborted`);
+    }
+  }
+
+  #checkPage(page: number, what: string): void {
+    if (typeof page !== 'number') throw new TypeError(`${what}: page must be a number`);
+    if (!Number.isInteger(page) || page < 0 || page >= this.#host.pageCount) {
+      throw new RangeError(`${what}: page ${page} is outside [0, ${this.#host.pageCount})`);
+    }
+  }
+
+  #checkLive(page: number, what: string): void {
+    this.#checkPage(page, what);
+    if (this.#count(page) === 0) throw new RangeError(`${what}: page ${page} is not allocated`);
+  }
+}
+
+/** Checks a root name: 1..16 UTF-8 bytes, no NUL. */
+export function checkRootName(name: unknown): asserts name is string {
+  if (typeof name !== 'string') throw new TypeError('root name must be a string');
+  const bytes = new TextEncoder().encode(name);
+  if (bytes.length === 0 || bytes.length > ROOT_NAME_SIZE || bytes.includes(0)) {
+    throw new RangeError(`root name '${name}' must be 1 to ${ROOT_NAME_SIZE} bytes of UTF-8 without NUL`);
+  }
+}
