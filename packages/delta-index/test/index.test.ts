@@ -428,3 +428,52 @@ describe('moveBits as the index uses it', () => {
     }
   });
 });
+
+describe('list headers', () => {
+  it('hold starts beyond 2^32 bits, sizes and saved positions independently', () => {
+    const index = new DeltaIndex({ listCount: 3, meanDelta: 256, payloadBits: 4, memorySize: 1 });
+    const zone = index._zones[0]!;
+    for (const start of [0, 7, 2 ** 31 + 5, 2 ** 32 - 1, 2 ** 32, 2 ** 35 + 3, 2 ** 52 + 1]) {
+      zone.setListStart(2, start);
+      zone.setListSize(2, 65535);
+      zone.setSave(2, 0xffff_ffff, 65535);
+      expect(zone.listStart(2)).toBe(start);
+      expect(zone.listSize(2)).toBe(65535);
+      expect(zone.saveOffset(2)).toBe(65535);
+      expect(zone.saveKey(2)).toBe(0xffff_ffff);
+      zone.setListSize(2, 1);
+      zone.setSave(2, 3, 2);
+      expect([zone.listStart(2), zone.listSize(2), zone.saveOffset(2), zone.saveKey(2)]).toEqual([
+        start,
+        1,
+        2,
+        3,
+      ]);
+    }
+  });
+});
+
+describe('pages inside larger buffers', () => {
+  it('open and search a page at an odd byte offset of a shared buffer', () => {
+    const index = new DeltaIndex({ listCount: 4, meanDelta: 1000, payloadBits: 9, memorySize: 1 });
+    const random = mulberry32(9);
+    const expected = new Map<string, number>();
+    for (let i = 0; i < 200; i++) {
+      const list = random() % 4;
+      const key = random() % 50_000;
+      const entry = index.getEntry(list, key);
+      if (!entry.atEnd && entry.key === key) continue;
+      entry.put(key, i);
+      expected.set(`${list}:${key}`, i);
+    }
+    const buffer = new Uint8Array(3 + 1024 + 5);
+    const memory = buffer.subarray(3, 3 + 1024);
+    expect(index.packPage(5n, memory, 6n, 0)).toBe(4);
+    expect([...buffer.subarray(0, 3), ...buffer.subarray(1027)]).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
+    const page = DeltaIndexPage.open(memory, 5n, 1000, 9);
+    for (const [where, value] of expected) {
+      const [list, key] = where.split(':').map(Number) as [number, number];
+      expect(page.get(list, key)).toBe(value);
+    }
+  });
+});
