@@ -1,0 +1,1183 @@
+// The deduplication index (the reference's index.c, volume.c and index-layout.c, not in the seeds;
+// assembled from @deja/delta-index, @deja/volume-geometry and @deja/chapter-index): "have I seen a
+// chunk with this name, and where did I put it?" in a few bytes of memory per chunk.
+//
+// A request finds the name's volume index entry (a hint: the virtual chapter of the newest record
+// whose name has the same address), then the record itself: in the open chapter (memory) or in a
+// closed chapter on storage, through the index page map (which index page holds the name's delta
+// list), that chapter index page (which record page), and the record page (a binary search). Pages
+// go through an LRU cache. When a zone of the open chapter fills, the chapter closes: its index
+// pages and sorted record pages are written to its physical slot with a seal (CRC per page), the
+// next chapter opens, and the oldest chapter expires once the volume is full.
+//
+// Requests run one at a time in call order. A request that finds everything in memory completes
+// synchronously (its promise is already resolved); one that needs a page reads it and runs again,
+// and one that fills the open chapter writes the chapter before it resolves. Requests called
+// meanwhile wait their turn.
+//
+// Persistence: close() saves the volume index, the open chapter, the page map and the counters into
+// one of two save slots and flushes; open() loads the newest valid save and invalidates the saves
+// before any change, so a later crash cannot load a stale one. Without a valid save, open() rebuilds
+// the volume index by replaying the sealed chapters on storage, oldest first (newest wins); the
+// records of the open chapter at the crash are lost, which only costs deduplication.
+
+import { randomInt } from 'node:crypto';
+import {
+  ChapterIndexPage,
+  closeOpenChapter,
+  hashToChapterDeltaList,
+  loadOpenChapter,
+  makeOpenChapterZones,
+  OpenChapterIndex,
+  type OpenChapterZone,
+  RECORD_DATA_SIZE,
+  RECORD_NAME_SIZE,
+  RECORD_SIZE,
+  saveOpenChapter,
+} from '@deja/chapter-index';
+import type { Storage } from '@deja/storage';
+import {
+  chaptersToExpire,
+  createConfiguration,
+  createGeometry,
+  type GeometryParameters,
+  type IndexConfiguration,
+  type IndexGeometry,
+  isChapterSparse,
+  isSparseGeometry,
+  type MemorySize,
+  mapToPhysicalChapter,
+} from '@deja/volume-geometry';
+import { crc32, frame, Reader, unframe, Writer } from './_format';
+import { corrupt, DedupIndexError } from './errors';
+import {
+  type ChapterSeal,
+  computeStorageLayout,
+  decodeSaveHeader,
+  decodeSeal,
+  decodeSuperblock,
+  encodeSaveHeader,
+  encodeSeal,
+  encodeSuperblock,
+  pageOffset,
+  SAVE_HEADER_BYTES,
+  type StorageLayout,
+} from './layout';
+import { type CachedPage, PageCache } from './page-cache';
+import { encodeRecordPage, searchRecordPage } from './record-page';
+import { VolumeIndex, VolumeIndexRecord } from './volume-index';
+
+/** How to size a new index: a memory configuration, or a custom geometry (for tests and small indexes). */
+export interface CreateOptions {
+  /** A configuration from createConfiguration() of @deja/volume-geometry. */
+  readonly configuration?: IndexConfiguration;
+  /** Shorthand for a memory configuration: 0.25, 0.5, 0.75 or 1..1024 GB. */
+  readonly memorySize?: MemorySize;
+  /** With memorySize: a sparse index (ten times the chapters, 95% sparse). */
+  readonly sparse?: boolean;
+  /** A custom geometry instead of a memory configuration. */
+  readonly geometry?: GeometryParameters;
+  /** Index zones, 1..16 (default 1; with a configuration, the configuration's). */
+  readonly zoneCount?: number;
+  /** With a custom sparse geometry: one name in this many is sampled (default 32). */
+  readonly sparseSampleRate?: number;
+  /** The volume nonce written into every page (default: random). A non-negative safe integer. */
+  readonly nonce?: number;
+  /** Pages held by the page cache (default: the configuration's cached chapters' worth, at most 4096). */
+  readonly cachePages?: number;
+}
+
+/** Options of {@link DedupIndex.open}. */
+export interface OpenOptions {
+  /** Pages held by the page cache (default as in {@link CreateOptions.cachePages}). */
+  readonly cachePages?: number;
+}
+
+/** Statistics of an index (uds_index_stats, plus what this port adds). */
+export interface DedupIndexStats {
+  /** Entries in the volume index (records it can find), collision entries included. */
+  entries: number;
+  /** Collision entries in the volume index. */
+  collisions: number;
+  /** Records in the open chapter, deleted ones included. */
+  openChapterRecords: number;
+  /** The open chapter's virtual number. */
+  openChapter: number;
+  /** Chapters closed and written to storage. */
+  chaptersWritten: number;
+  /** Chapters expired (the volume was full). */
+  chaptersExpired: number;
+  /** Chapters the volume index expired early for lack of memory. */
+  earlyFlushes: number;
+  /** Bytes of memory the volume index allocated. */
+  volumeIndexBytes: number;
+  /** Bits its delta lists use. */
+  volumeIndexUsedBits: number;
+  /** volumeIndexBytes / recordsPerVolume: the memory cost of a record in a full index. */
+  bytesPerRecord: number;
+  /** Bytes of storage the index occupies when its volume is full. */
+  storageBytes: number;
+  /** Page cache lookups that found their page, and those that read storage. */
+  cacheHits: number;
+  cacheMisses: number;
+  /** Posts that found an earlier record, and those that did not. */
+  postsFound: number;
+  postsNotFound: number;
+  /** Updates of a name that was found, and of a new one. */
+  updatesFound: number;
+  updatesNotFound: number;
+  /** Queries (both kinds) that found the name, and those that did not. */
+  queriesFound: number;
+  queriesNotFound: number;
+  /** Deletes that removed a record, and those that found nothing. */
+  deletesFound: number;
+  deletesNotFound: number;
+  /** Volume index entries dropped (delta list overflow). */
+  overflows: number;
+  /** Chapter index entries dropped when a chapter closed (list overflow or packing). */
+  chapterIndexDrops: number;
+  /** Pages found damaged (bad checksum or structure), skipped since. */
+  badPages: number;
+  /** Whether open() rebuilt the volume index from the chapters (no valid save). */
+  rebuilt: boolean;
+  /** Chapters replayed by that rebuild. */
+  chaptersReplayed: number;
+}
+
+const enum Kind {
+  Post = 0,
+  Update = 1,
+  Query = 2,
+  QueryRefresh = 3,
+  Delete = 4,
+}
+
+/** Returned by a request that needs a page from storage first. */
+const NEED_PAGE = Symbol('need page');
+type Outcome = Uint8Array | undefined | boolean | typeof NEED_PAGE;
+
+const PART_VOLUME_INDEX = 'DJVOLIDX';
+const PART_OPEN_CHAPTER = 'DJOPENCH';
+const PART_PAGE_MAP = 'DJPGMAP1';
+const PART_COUNTERS = 'DJCOUNTS';
+const PART_VERSION = 1;
+const NO_CHAPTER = -1;
+
+function checkBytes(value: unknown, what: string): Uint8Array {
+  if (!(value instanceof Uint8Array)) throw new TypeError(`${what} must be a Uint8Array`);
+  if (value.length !== RECORD_NAME_SIZE)
+    throw new RangeError(`${what} must be 16 bytes, got ${value.length}`);
+  return value;
+}
+
+function storageError(what: string, error: unknown): DedupIndexError {
+  if (error instanceof DedupIndexError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new DedupIndexError('ERR_STORAGE', `${what}: ${message}`, { cause: error });
+}
+
+function configurationFrom(options: CreateOptions): IndexConfiguration {
+  if (options.configuration !== undefined) return options.configuration;
+  if (options.geometry !== undefined) {
+    const geometry = createGeometry(options.geometry);
+    const zoneCount = options.zoneCount ?? 1;
+    if (!Number.isInteger(zoneCount) || zoneCount < 1 || zoneCount > 16) {
+      throw new RangeError(`zoneCount must be an integer in [1, 16], got ${zoneCount}`);
+    }
+    const sparse = isSparseGeometry(geometry);
+    const rate = options.sparseSampleRate ?? 32;
+    if (!Number.isInteger(rate) || rate < 1 || rate > 65536) {
+      throw new RangeError(`sparseSampleRate must be an integer in [1, 65536], got ${rate}`);
+    }
+    return Object.freeze({
+      geometry,
+      memorySize: 0,
+      sparse,
+      reduced: geometry.chaptersPerVolume % 2 === 1,
+      cacheChapters: 7,
+      volumeIndexMeanDelta: 4096,
+      sparseSampleRate: sparse ? rate : 0,
+      zoneCount,
+    });
+  }
+  if (options.memorySize === undefined) {
+    throw new TypeError('create() needs a configuration, a memorySize or a geometry');
+  }
+  return createConfiguration({
+    memorySize: options.memorySize,
+    sparse: options.sparse ?? false,
+    zoneCount: options.zoneCount ?? 1,
+  });
+}
+
+/**
+ * A UDS-style deduplication index on a storage adapter. Make one with {@link DedupIndex.create} or
+ * {@link DedupIndex.open}; names and metadata are 16-byte Uint8Arrays.
+ *
+ * @example
+ * ```ts
+ * const index = await DedupIndex.create(new MemoryStorage(), { memorySize: 0.25 });
+ * await index.post(name, location);   // undefined: new
+ * await index.post(name, other);      // a copy of `location`: seen before
+ * await index.close();                // saves; DedupIndex.open(storage) loads it back
+ * ```
+ */
+export class DedupIndex {
+  /** The configuration. */
+  readonly config: IndexConfiguration;
+  /** The geometry (config.geometry). */
+  readonly geometry: IndexGeometry;
+  /** Where each region lives on storage. */
+  readonly layout: StorageLayout;
+  /** The volume nonce. */
+  readonly nonce: number;
+  readonly #storage: Storage;
+  readonly #volumeIndex: VolumeIndex;
+  readonly #zones: OpenChapterZone[];
+  readonly #chapterIndex: OpenChapterIndex;
+  readonly #cache: PageCache;
+  readonly #record = new VolumeIndexRecord();
+  readonly #old = new Uint8Array(RECORD_DATA_SIZE);
+  // Seals: the virtual chapter in each physical slot (NO_CHAPTER if none), then per page.
+  readonly #slotChapter: Float64Array;
+  readonly #crcs: Uint32Array;
+  readonly #listEnds: Uint32Array;
+  readonly #counts: Uint32Array;
+  readonly #badPages: Uint8Array;
+  // Pages read for the request in progress, kept until it completes so that it always progresses.
+  readonly #fetched = new Map<number, CachedPage>();
+  // The sparse cache: chapters whose index pages are all held, most recent last.
+  readonly #sparseCache: { chapter: number; pages: (ChapterIndexPage | null)[] }[] = [];
+  #wantKey = -1;
+  #wantChapter = -1;
+  #newest = 0;
+  #oldest = 0;
+  #closeNeeded = false;
+  #gate: Promise<void> | null = null;
+  #closed = false;
+  #failure: DedupIndexError | null = null;
+  #saveSequence = 0;
+  readonly #stats = {
+    chaptersWritten: 0,
+    chaptersExpired: 0,
+    postsFound: 0,
+    postsNotFound: 0,
+    updatesFound: 0,
+    updatesNotFound: 0,
+    queriesFound: 0,
+    queriesNotFound: 0,
+    deletesFound: 0,
+    deletesNotFound: 0,
+    chapterIndexDrops: 0,
+    badPages: 0,
+    rebuilt: false,
+    chaptersReplayed: 0,
+  };
+
+  private constructor(storage: Storage, config: IndexConfiguration, nonce: number, cachePages?: number) {
+    const geometry = config.geometry;
+    if (geometry.deltaListsPerChapter > 0xffff) {
+      throw new RangeError(
+        `a chapter of ${geometry.deltaListsPerChapter} delta lists is too large for the page map`,
+      );
+    }
+    this.config = config;
+    this.geometry = geometry;
+    this.nonce = nonce;
+    this.#storage = storage;
+    this.#volumeIndex = new VolumeIndex(config);
+    this.layout = computeStorageLayout(config, this.#volumeIndex);
+    this.#zones = makeOpenChapterZones(geometry, config.zoneCount);
+    this.#chapterIndex = new OpenChapterIndex(geometry, nonce, { warn: () => {} });
+    const pages = cachePages ?? Math.min(4096, Math.max(16, config.cacheChapters * geometry.pagesPerChapter));
+    this.#cache = new PageCache(pages);
+    const chapters = geometry.chaptersPerVolume;
+    this.#slotChapter = new Float64Array(chapters).fill(NO_CHAPTER);
+    this.#crcs = new Uint32Array(chapters * geometry.pagesPerChapter);
+    this.#listEnds = new Uint32Array(chapters * geometry.indexPagesPerChapter);
+    this.#counts = new Uint32Array(chapters * geometry.recordPagesPerChapter);
+    this.#badPages = new Uint8Array(chapters * geometry.pagesPerChapter);
+  }
+
+  /**
+   * Create an empty index on `storage`, overwriting whatever the index's regions held, and flush.
+   *
+   * @param storage - the storage adapter (not closed by the index)
+   * @param options - the size: a configuration, a memorySize, or a custom geometry
+   * @returns the open index
+   * @throws TypeError / RangeError for bad options; VolumeGeometryError for an impossible geometry;
+   *   DedupIndexError ERR_STORAGE when the storage fails
+   * Cost: O(volume index memory) to allocate, O(chapters) bytes written.
+   */
+  static async create(storage: Storage, options: CreateOptions): Promise<DedupIndex> {
+    if (typeof options !== 'object' || options === null) throw new TypeError('create() needs options');
+    const config = configurationFrom(options);
+    const nonce = options.nonce ?? randomInt(1, 2 ** 47);
+    if (!Number.isSafeInteger(nonce) || nonce < 0)
+      throw new RangeError(`nonce must be a safe integer, got ${nonce}`);
+    const index = new DedupIndex(storage, config, nonce, options.cachePages);
+    const { layout } = index;
+    try {
+      const superblock = new Uint8Array(layout.bytesPerPage);
+      superblock.set(encodeSuperblock(config, nonce));
+      await storage.writev([
+        { offset: 0, data: superblock },
+        {
+          offset: layout.sealOffset,
+          data: new Uint8Array(config.geometry.chaptersPerVolume * layout.sealBytes),
+        },
+        { offset: layout.saveOffset, data: new Uint8Array(SAVE_HEADER_BYTES) },
+        { offset: layout.saveOffset + layout.slotBytes, data: new Uint8Array(SAVE_HEADER_BYTES) },
+      ]);
+      await storage.flush();
+    } catch (error) {
+      throw storageError('creating the index', error);
+    }
+    index.#volumeIndex.setOpenChapter(0);
+    return index;
+  }
+
+  /**
+   * Open the index on `storage`: load its last save, or rebuild the volume index from the chapters
+   * when there is no valid save (after a crash). Invalidates the save and flushes before returning.
+   *
+   * @param storage - the storage adapter holding an index
+   * @param options - the page cache size
+   * @returns the open index
+   * @throws DedupIndexError ERR_NO_INDEX (no superblock), ERR_CORRUPT_DATA / ERR_UNSUPPORTED_VERSION
+   *   (bad superblock), ERR_STORAGE
+   * Cost: O(chapters) seal reads; a rebuild reads every chapter in the window.
+   */
+  static async open(storage: Storage, options: OpenOptions = {}): Promise<DedupIndex> {
+    let head: Uint8Array;
+    try {
+      const size = await storage.size();
+      if (size < 128) throw new DedupIndexError('ERR_NO_INDEX', `the storage holds ${size} bytes, no index`);
+      head = await storage.read(0, Math.min(size, 4096));
+    } catch (error) {
+      throw storageError('reading the superblock', error);
+    }
+    if (head.subarray(0, 8).every((b) => b === 0)) {
+      throw new DedupIndexError('ERR_NO_INDEX', 'the storage holds no index superblock');
+    }
+    const { config, nonce } = decodeSuperblock(head);
+    const index = new DedupIndex(storage, config, nonce, options.cachePages);
+    await index.#load();
+    return index;
+  }
+
+  /** Whether close() was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Post a record (UDS_POST): if a record with this name is known, return a copy of its metadata and
+   * refresh it into the open chapter; otherwise remember `metadata` for the name.
+   *
+   * @param name - the 16-byte record name
+   * @param metadata - 16 bytes to remember (Deja stores a chunk address)
+   * @returns the earlier metadata, or undefined for a new name
+   * @throws TypeError / RangeError for bad arguments; DedupIndexError ERR_CLOSED, ERR_STORAGE,
+   *   ERR_CORRUPT_DATA (a damaged page, reported once and skipped afterwards)
+   * Cost: O(1) expected in memory; one or two page reads on a cache miss; a chapter write when the
+   * open chapter fills.
+   */
+  post(name: Uint8Array, metadata: Uint8Array): Promise<Uint8Array | undefined> {
+    return this.#request(Kind.Post, name, metadata) as Promise<Uint8Array | undefined>;
+  }
+
+  /**
+   * Set new metadata for a name (UDS_UPDATE), whether or not it was known.
+   * @returns the earlier metadata, or undefined
+   * @throws as {@link post}
+   */
+  update(name: Uint8Array, metadata: Uint8Array): Promise<Uint8Array | undefined> {
+    return this.#request(Kind.Update, name, metadata) as Promise<Uint8Array | undefined>;
+  }
+
+  /**
+   * Look a name up. Without `refresh` nothing changes (UDS_QUERY_NO_UPDATE); with it a record found
+   * in a closed chapter is copied into the open chapter so that it lives longer (UDS_QUERY).
+   * @param name - the 16-byte record name
+   * @param options - `refresh: true` for UDS_QUERY
+   * @returns the metadata, or undefined
+   * @throws as {@link post}
+   */
+  query(name: Uint8Array, options?: { refresh?: boolean }): Promise<Uint8Array | undefined> {
+    const kind = options?.refresh === true ? Kind.QueryRefresh : Kind.Query;
+    return this.#request(kind, name, undefined) as Promise<Uint8Array | undefined>;
+  }
+
+  /**
+   * Forget a name (UDS_DELETE): remove its volume index entry, and its record if it is in the open
+   * chapter (a record in a closed chapter stays on storage until the chapter expires).
+   * @returns true if a record was found and removed
+   * @throws as {@link post}
+   */
+  delete(name: Uint8Array): Promise<boolean> {
+    return this.#request(Kind.Delete, name, undefined) as Promise<boolean>;
+  }
+
+  /**
+   * Statistics. O(volume index lists).
+   * @returns a fresh object
+   */
+  getStats(): DedupIndexStats {
+    const vi = this.#volumeIndex.getStats();
+    let openRecords = 0;
+    for (const zone of this.#zones) openRecords += zone.size;
+    return {
+      entries: vi.entries,
+      collisions: vi.collisions,
+      openChapterRecords: openRecords,
+      openChapter: this.#newest,
+      chaptersWritten: this.#stats.chaptersWritten,
+      chaptersExpired: this.#stats.chaptersExpired,
+      earlyFlushes: vi.earlyFlushes,
+      volumeIndexBytes: vi.memoryBytes,
+      volumeIndexUsedBits: vi.usedBits,
+      bytesPerRecord: vi.memoryBytes / this.geometry.recordsPerVolume,
+      storageBytes: this.layout.totalBytes,
+      cacheHits: this.#cache.hits,
+      cacheMisses: this.#cache.misses,
+      postsFound: this.#stats.postsFound,
+      postsNotFound: this.#stats.postsNotFound,
+      updatesFound: this.#stats.updatesFound,
+      updatesNotFound: this.#stats.updatesNotFound,
+      queriesFound: this.#stats.queriesFound,
+      queriesNotFound: this.#stats.queriesNotFound,
+      deletesFound: this.#stats.deletesFound,
+      deletesNotFound: this.#stats.deletesNotFound,
+      overflows: vi.overflows,
+      chapterIndexDrops: this.#stats.chapterIndexDrops,
+      badPages: this.#stats.badPages,
+      rebuilt: this.#stats.rebuilt,
+      chaptersReplayed: this.#stats.chaptersReplayed,
+    };
+  }
+
+  /**
+   * Wait for the requests in progress, save the index into a save slot and flush; later requests
+   * reject with ERR_CLOSED. The storage adapter stays open (the caller owns it). After a failure
+   * (ERR_STORAGE) nothing is saved: the next open rebuilds. Calling close() again is harmless.
+   * @throws DedupIndexError ERR_STORAGE when the save cannot be written
+   * Cost: O(volume index memory).
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    while (this.#gate !== null) await this.#gate;
+    this.#closed = true;
+    if (this.#failure !== null) return;
+    await this.#save();
+  }
+
+  // ---- requests ----------------------------------------------------------------------------
+
+  #request(kind: Kind, name: Uint8Array, metadata: Uint8Array | undefined): Promise<Outcome> {
+    try {
+      checkBytes(name, 'name');
+      if (metadata !== undefined) checkBytes(metadata, 'metadata');
+      else if (kind === Kind.Post || kind === Kind.Update) checkBytes(metadata, 'metadata');
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#submit(kind, name, metadata);
+  }
+
+  #submit(kind: Kind, name: Uint8Array, metadata: Uint8Array | undefined): Promise<Outcome> {
+    if (this.#gate !== null) return this.#gate.then(() => this.#submit(kind, name, metadata));
+    if (this.#closed) return Promise.reject(new DedupIndexError('ERR_CLOSED', 'the index is closed'));
+    if (this.#failure !== null) return Promise.reject(this.#failure);
+    let outcome: Outcome;
+    try {
+      outcome = this.#execute(kind, name, metadata);
+    } catch (error) {
+      this.#fetched.clear();
+      return Promise.reject(error);
+    }
+    if (outcome !== NEED_PAGE && !this.#closeNeeded) {
+      this.#fetched.clear();
+      return Promise.resolve(outcome);
+    }
+    const done = this.#finish(kind, name, metadata, outcome);
+    const gate: Promise<void> = done.then(
+      () => undefined,
+      () => undefined,
+    );
+    const clear = gate.then(() => {
+      if (this.#gate === clear) this.#gate = null;
+    });
+    this.#gate = clear;
+    return done;
+  }
+
+  async #finish(
+    kind: Kind,
+    name: Uint8Array,
+    metadata: Uint8Array | undefined,
+    first: Outcome,
+  ): Promise<Outcome> {
+    let outcome = first;
+    try {
+      while (outcome === NEED_PAGE) {
+        await this.#fetch(this.#wantKey, this.#wantChapter);
+        outcome = this.#execute(kind, name, metadata);
+      }
+    } finally {
+      this.#fetched.clear();
+    }
+    if (this.#closeNeeded) {
+      this.#closeNeeded = false;
+      try {
+        await this.#closeChapter();
+      } catch (error) {
+        this.#failure = storageError(`writing chapter ${this.#newest}`, error);
+        throw this.#failure;
+      }
+    }
+    return outcome;
+  }
+
+  /** Count a request's result in the statistics. */
+  #count(kind: Kind, found: boolean): void {
+    const s = this.#stats;
+    if (kind === Kind.Post) found ? s.postsFound++ : s.postsNotFound++;
+    else if (kind === Kind.Update) found ? s.updatesFound++ : s.updatesNotFound++;
+    else if (kind === Kind.Delete) found ? s.deletesFound++ : s.deletesNotFound++;
+    else found ? s.queriesFound++ : s.queriesNotFound++;
+  }
+
+  /**
+   * One request, synchronously (search_index_zone and remove_from_index_zone of index.c). Every
+   * lookup comes before every change, so a request that returns NEED_PAGE has changed nothing but
+   * the volume index's lazy flushing, and can run again once the page is cached.
+   */
+  #execute(kind: Kind, name: Uint8Array, metadata: Uint8Array | undefined): Outcome {
+    const vi = this.#volumeIndex;
+    const newest = this.#newest;
+    const old = this.#old;
+    const record = vi.lookup(name, this.#record);
+    // Sparse triage: a sampled name found in a sparse chapter brings that chapter into the sparse cache.
+    if (
+      record.isFound &&
+      record.sub === vi.hook &&
+      record.virtualChapter !== newest &&
+      this.#isSparse(record.virtualChapter) &&
+      this.#cacheSparseChapter(record.virtualChapter) === NEED_PAGE
+    ) {
+      return NEED_PAGE;
+    }
+    let found = false;
+    if (record.isFound) {
+      const result = this.#searchChapter(name, record.virtualChapter, record.zone, old);
+      if (result === NEED_PAGE) return NEED_PAGE;
+      found = result;
+    }
+    if (kind === Kind.Delete) {
+      if (!record.isFound || (!record.isCollision && !found)) {
+        this.#count(kind, false);
+        return false;
+      }
+      const chapter = record.virtualChapter;
+      vi.remove(record);
+      if (chapter === newest) this.#zones[record.zone]!.remove(name);
+      this.#count(kind, true);
+      return true;
+    }
+    // A collision entry whose record is not in its chapter: the record overflowed a chapter index.
+    const overflowRecord = record.isFound && record.isCollision && !found;
+    if (found || overflowRecord) {
+      if (kind === Kind.Query || (kind === Kind.QueryRefresh && overflowRecord)) {
+        return this.#answer(kind, found);
+      }
+      if (record.virtualChapter !== newest) vi.setChapter(record, newest);
+      else if (kind !== Kind.Update) return this.#answer(kind, found);
+    } else {
+      if (vi.hook !== null && !vi.isSample(name)) {
+        const result = this.#searchSparseCache(name, old);
+        if (result === NEED_PAGE) return NEED_PAGE;
+        found = result;
+      }
+      if (kind === Kind.Query || (kind === Kind.QueryRefresh && !found)) return this.#answer(kind, found);
+      // A delta list overflow drops the record: the request still succeeds.
+      if (!vi.put(record, newest)) return this.#answer(kind, found);
+    }
+    const data = !found || kind === Kind.Update ? metadata! : old;
+    if (this.#zones[record.zone]!.put(name, data) === 0) this.#closeNeeded = true;
+    return this.#answer(kind, found);
+  }
+
+  #answer(kind: Kind, found: boolean): Uint8Array | undefined {
+    this.#count(kind, found);
+    return found ? this.#old.slice() : undefined;
+  }
+
+  /**
+   * Find a name's record in a chapter (get_record_from_zone): the open chapter, or a closed one on
+   * storage. Fills `out` with the metadata.
+   * @returns whether it was found, or NEED_PAGE
+   */
+  #searchChapter(
+    name: Uint8Array,
+    chapter: number,
+    zone: number,
+    out: Uint8Array,
+  ): boolean | typeof NEED_PAGE {
+    if (chapter === this.#newest) return this.#zones[zone]!.search(name, out) !== undefined;
+    const physical = mapToPhysicalChapter(this.geometry, chapter);
+    if (this.#slotChapter[physical] !== chapter) return false;
+    const indexPageNumber = this.#indexPageFor(name, physical);
+    const page = this.#indexPage(physical, indexPageNumber, chapter);
+    if (page === NEED_PAGE) return NEED_PAGE;
+    if (page === null) return false;
+    return this.#searchWithIndexPage(name, page, physical, chapter, out);
+  }
+
+  #searchWithIndexPage(
+    name: Uint8Array,
+    page: ChapterIndexPage,
+    physical: number,
+    chapter: number,
+    out: Uint8Array,
+  ): boolean | typeof NEED_PAGE {
+    const list = hashToChapterDeltaList(name, this.geometry);
+    if (list < page.lowestListNumber || list > page.highestListNumber) return false;
+    const recordPageNumber = page.search(name);
+    if (recordPageNumber === undefined) return false;
+    const bytes = this.#recordPage(physical, recordPageNumber, chapter);
+    if (bytes === NEED_PAGE) return NEED_PAGE;
+    if (bytes === null) return false;
+    const count = this.#counts[physical * this.geometry.recordPagesPerChapter + recordPageNumber]!;
+    const at = searchRecordPage(bytes, count, name);
+    if (at < 0) return false;
+    out.set(bytes.subarray(at, at + RECORD_DATA_SIZE));
+    return true;
+  }
+
+  /** The index page of a chapter that holds a name's delta list (uds_find_index_page_number). */
+  #indexPageFor(name: Uint8Array, physical: number): number {
+    const list = hashToChapterDeltaList(name, this.geometry);
+    const pages = this.geometry.indexPagesPerChapter;
+    const base = physical * pages;
+    for (let p = 0; p < pages - 1; p++) if (list < this.#listEnds[base + p]!) return p;
+    return pages - 1;
+  }
+
+  /** A cached page, or NEED_PAGE after noting which page to read; null for a known-bad page. */
+  #cachedPage(key: number, chapter: number): CachedPage | null | typeof NEED_PAGE {
+    if (this.#badPages[key] === 1) return null;
+    const pinned = this.#fetched.get(key);
+    if (pinned !== undefined) return pinned;
+    const page = this.#cache.get(key, chapter);
+    if (page !== undefined) {
+      this.#cache.hits++;
+      return page;
+    }
+    this.#wantKey = key;
+    this.#wantChapter = chapter;
+    return NEED_PAGE;
+  }
+
+  #indexPage(physical: number, page: number, chapter: number): ChapterIndexPage | null | typeof NEED_PAGE {
+    return this.#cachedPage(physical * this.geometry.pagesPerChapter + page, chapter) as
+      | ChapterIndexPage
+      | null
+      | typeof NEED_PAGE;
+  }
+
+  #recordPage(physical: number, page: number, chapter: number): Uint8Array | null | typeof NEED_PAGE {
+    const key = physical * this.geometry.pagesPerChapter + this.geometry.indexPagesPerChapter + page;
+    return this.#cachedPage(key, chapter) as Uint8Array | null | typeof NEED_PAGE;
+  }
+
+  /**
+   * Read page `key` of `chapter`, check it against the seal, and cache it.
+   * @throws DedupIndexError ERR_CORRUPT_DATA (the page is marked bad first) or ERR_STORAGE
+   */
+  async #fetch(key: number, chapter: number): Promise<void> {
+    const g = this.geometry;
+    const physical = Math.floor(key / g.pagesPerChapter);
+    const page = key % g.pagesPerChapter;
+    this.#cache.misses++;
+    let bytes: Uint8Array;
+    try {
+      bytes = await this.#storage.read(pageOffset(this.layout, physical, page), g.bytesPerPage);
+    } catch (error) {
+      throw storageError(`reading page ${page} of chapter ${chapter}`, error);
+    }
+    const value = this.#checkPage(bytes, physical, page, chapter);
+    this.#cache.set(key, chapter, value);
+    this.#fetched.set(key, value);
+  }
+
+  /** Validate a page read from storage; marks it bad and throws ERR_CORRUPT_DATA when it fails. */
+  #checkPage(bytes: Uint8Array, physical: number, page: number, chapter: number): CachedPage {
+    const g = this.geometry;
+    const key = physical * g.pagesPerChapter + page;
+    const where = `page ${page} of chapter ${chapter} (physical chapter ${physical})`;
+    const bad = (message: string, cause?: unknown): DedupIndexError => {
+      if (this.#badPages[key] === 0) this.#stats.badPages++;
+      this.#badPages[key] = 1;
+      this.#cache.delete(key);
+      return corrupt(`${where}: ${message}`, cause);
+    };
+    if (crc32(bytes) !== this.#crcs[key]) throw bad('checksum mismatch');
+    if (page >= g.indexPagesPerChapter) return bytes;
+    let opened: ChapterIndexPage;
+    try {
+      opened = ChapterIndexPage.open(bytes, g, this.nonce);
+    } catch (error) {
+      throw bad('not a valid chapter index page', error);
+    }
+    if (opened.virtualChapterNumber !== BigInt(chapter)) {
+      throw bad(`holds chapter ${opened.virtualChapterNumber}`);
+    }
+    return opened;
+  }
+
+  // ---- sparse chapters ---------------------------------------------------------------------
+
+  #isSparse(chapter: number): boolean {
+    const oldest = Math.max(0, this.#newest - this.geometry.chaptersPerVolume + 1);
+    return chapter >= oldest && isChapterSparse(this.geometry, oldest, this.#newest, chapter);
+  }
+
+  /**
+   * A sampled name's chapter, when sparse, joins the sparse cache with all of its index pages
+   * (uds_update_sparse_cache). The least recently used chapter leaves when the cache is full.
+   */
+  #cacheSparseChapter(chapter: number): null | typeof NEED_PAGE {
+    const cache = this.#sparseCache;
+    const at = cache.findIndex((entry) => entry.chapter === chapter);
+    if (at >= 0) {
+      cache.push(cache.splice(at, 1)[0]!);
+      return null;
+    }
+    const physical = mapToPhysicalChapter(this.geometry, chapter);
+    if (this.#slotChapter[physical] !== chapter) return null;
+    const pages: (ChapterIndexPage | null)[] = [];
+    for (let p = 0; p < this.geometry.indexPagesPerChapter; p++) {
+      const page = this.#indexPage(physical, p, chapter);
+      if (page === NEED_PAGE) return NEED_PAGE;
+      pages.push(page);
+    }
+    if (cache.length >= Math.max(1, this.config.cacheChapters)) cache.shift();
+    cache.push({ chapter, pages });
+    return null;
+  }
+
+  /** Search the sparse cache's chapters, newest first, for a name the volume index does not know. */
+  #searchSparseCache(name: Uint8Array, out: Uint8Array): boolean | typeof NEED_PAGE {
+    const cache = this.#sparseCache;
+    const oldest = Math.max(0, this.#newest - this.geometry.chaptersPerVolume + 1);
+    for (let i = cache.length - 1; i >= 0; i--) {
+      const { chapter, pages } = cache[i]!;
+      const physical = mapToPhysicalChapter(this.geometry, chapter);
+      if (chapter < oldest || this.#slotChapter[physical] !== chapter) {
+        cache.splice(i, 1);
+        continue;
+      }
+      const page = pages[this.#indexPageFor(name, physical)];
+      if (page === null || page === undefined) continue;
+      const result = this.#searchWithIndexPage(name, page, physical, chapter, out);
+      if (result !== false) return result;
+    }
+    return false;
+  }
+
+  // ---- closing chapters ----------------------------------------------------------------------
+
+  /**
+   * Close the open chapter (open_next_chapter and the chapter writer): build its index pages and
+   * sorted record pages, write them and the seal to its physical slot, open the next chapter and
+   * expire what the geometry says. O(records per chapter) plus the writes.
+   */
+  async #closeChapter(): Promise<void> {
+    const g = this.geometry;
+    const chapter = this.#newest;
+    const closed = closeOpenChapter(this.#zones, this.#chapterIndex, chapter);
+    this.#stats.chapterIndexDrops += closed.overflowCount + closed.packing.entriesRemoved;
+    const recordPages = this.#buildRecordPages();
+    const physical = mapToPhysicalChapter(g, chapter);
+    const crcs = new Uint32Array(g.pagesPerChapter);
+    const listEnds = new Uint32Array(g.indexPagesPerChapter);
+    closed.indexPages.forEach((page, p) => {
+      crcs[p] = crc32(page);
+      listEnds[p] = closed.packing.lastLists[p]! + 1;
+    });
+    recordPages.pages.forEach((page, p) => {
+      crcs[g.indexPagesPerChapter + p] = crc32(page);
+    });
+    const seal: ChapterSeal = { physical, virtual: chapter, crcs, listEnds, counts: recordPages.counts };
+    // Forget the slot's previous chapter before its pages change.
+    this.#forgetSlot(physical);
+    const writes = [...closed.indexPages, ...recordPages.pages].map((data, p) => ({
+      offset: pageOffset(this.layout, physical, p),
+      data,
+    }));
+    writes.push({
+      offset: this.layout.sealOffset + physical * this.layout.sealBytes,
+      data: encodeSeal(seal, this.nonce, this.layout.sealBytes),
+    });
+    await this.#storage.writev(writes);
+    this.#installSeal(seal);
+    this.#stats.chaptersWritten++;
+    for (const zone of this.#zones) zone.reset();
+    this.#openChapter(chapter + 1);
+  }
+
+  /** Move to a new open chapter: the volume index window and the expiry count. */
+  #openChapter(chapter: number): void {
+    this.#newest = chapter;
+    this.#volumeIndex.setOpenChapter(chapter);
+    const expire = chaptersToExpire(this.geometry, chapter);
+    this.#oldest += expire;
+    this.#stats.chaptersExpired += expire;
+  }
+
+  /** The record pages of the open chapter: live records, placed as collation places them, sorted per page. */
+  #buildRecordPages(): { pages: Uint8Array[]; counts: Uint32Array } {
+    const g = this.geometry;
+    const zones = this.#zones;
+    const zoneCount = zones.length;
+    const perPage = g.recordsPerPage;
+    const scratch = new Uint8Array(perPage * RECORD_SIZE);
+    const offsets = new Uint32Array(perPage);
+    for (let i = 0; i < perPage; i++) offsets[i] = i * RECORD_SIZE;
+    const pages: Uint8Array[] = [];
+    const counts = new Uint32Array(g.recordPagesPerChapter);
+    for (let p = 0; p < g.recordPagesPerChapter; p++) {
+      let count = 0;
+      for (let i = p * perPage; i < (p + 1) * perPage; i++) {
+        const zone = zones[i % zoneCount]!;
+        const n = 1 + Math.floor(i / zoneCount);
+        if (n > zone.size || zone._deleted[n] === 1) continue;
+        scratch.set(zone._records.subarray(n * RECORD_SIZE, (n + 1) * RECORD_SIZE), count * RECORD_SIZE);
+        count++;
+      }
+      const page = new Uint8Array(g.bytesPerPage);
+      encodeRecordPage(page, scratch, offsets, count);
+      pages.push(page);
+      counts[p] = count;
+    }
+    return { pages, counts };
+  }
+
+  #forgetSlot(physical: number): void {
+    const g = this.geometry;
+    this.#slotChapter[physical] = NO_CHAPTER;
+    for (let p = 0; p < g.pagesPerChapter; p++) {
+      const key = physical * g.pagesPerChapter + p;
+      this.#cache.delete(key);
+      this.#badPages[key] = 0;
+    }
+  }
+
+  #installSeal(seal: ChapterSeal): void {
+    const g = this.geometry;
+    const { physical } = seal;
+    this.#slotChapter[physical] = seal.virtual;
+    this.#crcs.set(seal.crcs, physical * g.pagesPerChapter);
+    this.#listEnds.set(seal.listEnds, physical * g.indexPagesPerChapter);
+    this.#counts.set(seal.counts, physical * g.recordPagesPerChapter);
+  }
+
+  // ---- save, load, rebuild -----------------------------------------------------------------
+
+  /** Write a save into the next slot and flush. */
+  async #save(): Promise<void> {
+    const g = this.geometry;
+    const counters = new Writer();
+    counters.u64(this.#newest);
+    counters.u64(this.#oldest);
+    const s = this.#stats;
+    for (const value of [
+      s.chaptersWritten,
+      s.chaptersExpired,
+      s.postsFound,
+      s.postsNotFound,
+      s.updatesFound,
+      s.updatesNotFound,
+      s.queriesFound,
+      s.queriesNotFound,
+      s.deletesFound,
+      s.deletesNotFound,
+      s.chapterIndexDrops,
+    ]) {
+      counters.u64(value);
+    }
+    const pageMap = new Writer();
+    pageMap.bytes(new TextEncoder().encode('ALBIPM02'));
+    pageMap.u64(this.#newest);
+    for (let c = 0; c < g.chaptersPerVolume; c++) {
+      const chapter = this.#slotChapter[c]!;
+      pageMap.u64(chapter === NO_CHAPTER ? 0 : chapter + 1);
+      for (let p = 0; p < g.indexPagesPerChapter; p++)
+        pageMap.u32(this.#listEnds[c * g.indexPagesPerChapter + p]!);
+    }
+    const parts = [
+      frame(PART_VOLUME_INDEX, PART_VERSION, this.#volumeIndex.save()),
+      frame(PART_OPEN_CHAPTER, PART_VERSION, saveOpenChapter(this.#zones)),
+      frame(PART_PAGE_MAP, PART_VERSION, pageMap.finish()),
+      frame(PART_COUNTERS, PART_VERSION, counters.finish()),
+    ];
+    const length = parts.reduce((sum, part) => sum + part.length, 0);
+    if (SAVE_HEADER_BYTES + length > this.layout.slotBytes) {
+      throw new DedupIndexError('ERR_STORAGE', `a save of ${length} bytes does not fit its slot`);
+    }
+    const body = new Uint8Array(length);
+    let at = 0;
+    for (const part of parts) {
+      body.set(part, at);
+      at += part.length;
+    }
+    this.#saveSequence++;
+    const slot = this.#saveSequence % 2;
+    const base = this.layout.saveOffset + slot * this.layout.slotBytes;
+    try {
+      await this.#storage.writev([
+        { offset: base + SAVE_HEADER_BYTES, data: body },
+        { offset: base, data: encodeSaveHeader(this.#saveSequence, this.nonce, body, crc32(body)) },
+      ]);
+      await this.#storage.flush();
+    } catch (error) {
+      throw storageError('writing the save', error);
+    }
+  }
+
+  /** Open: seals, then the newest valid save, or a rebuild; then invalidate the saves. */
+  async #load(): Promise<void> {
+    const g = this.geometry;
+    const { layout } = this;
+    let sealBytes: Uint8Array;
+    let headers: Uint8Array[];
+    try {
+      sealBytes = await this.#storage.read(layout.sealOffset, g.chaptersPerVolume * layout.sealBytes);
+      headers = await this.#storage.readv([
+        { offset: layout.saveOffset, length: SAVE_HEADER_BYTES },
+        { offset: layout.saveOffset + layout.slotBytes, length: SAVE_HEADER_BYTES },
+      ]);
+    } catch (error) {
+      throw storageError('reading the seals and save headers', error);
+    }
+    for (let c = 0; c < g.chaptersPerVolume; c++) {
+      let seal: ChapterSeal | undefined;
+      try {
+        seal = decodeSeal(
+          sealBytes.subarray(c * layout.sealBytes, (c + 1) * layout.sealBytes),
+          g,
+          c,
+          this.nonce,
+        );
+      } catch {
+        seal = undefined; // a torn or stale seal: the slot holds no usable chapter
+      }
+      if (seal !== undefined && mapToPhysicalChapter(g, seal.virtual) === c) this.#installSeal(seal);
+    }
+    const candidates: { slot: number; sequence: number; length: number; crc: number }[] = [];
+    headers.forEach((bytes, slot) => {
+      try {
+        const header = decodeSaveHeader(bytes, this.nonce, slot);
+        if (header !== undefined) candidates.push({ slot, ...header });
+      } catch {
+        // A damaged header: that slot holds no save.
+      }
+    });
+    candidates.sort((a, b) => b.sequence - a.sequence);
+    let loaded = false;
+    for (const candidate of candidates) {
+      if (candidate.length > layout.slotBytes - SAVE_HEADER_BYTES) continue;
+      try {
+        const body = await this.#storage.read(
+          layout.saveOffset + candidate.slot * layout.slotBytes + SAVE_HEADER_BYTES,
+          candidate.length,
+        );
+        if (crc32(body) !== candidate.crc) continue;
+        this.#restore(body);
+        this.#saveSequence = candidate.sequence;
+        loaded = true;
+        break;
+      } catch (error) {
+        if (!(error instanceof DedupIndexError) || error.code === 'ERR_STORAGE') {
+          if (!(error instanceof DedupIndexError)) throw storageError('reading a save', error);
+          throw error;
+        }
+        // A save that does not check: try the other one, or rebuild.
+      }
+    }
+    if (!loaded) await this.#rebuild();
+    try {
+      const zero = new Uint8Array(SAVE_HEADER_BYTES);
+      await this.#storage.writev([
+        { offset: layout.saveOffset, data: zero },
+        { offset: layout.saveOffset + layout.slotBytes, data: zero },
+      ]);
+      await this.#storage.flush();
+    } catch (error) {
+      throw storageError('invalidating the save', error);
+    }
+  }
+
+  /** Restore a save body; throws ERR_CORRUPT_DATA on any inconsistency (the caller then rebuilds). */
+  #restore(body: Uint8Array): void {
+    const g = this.geometry;
+    const vi = unframe(body, 0, PART_VOLUME_INDEX, PART_VERSION, 'volume index save');
+    const oc = unframe(body, vi.end, PART_OPEN_CHAPTER, PART_VERSION, 'open chapter save');
+    const pm = unframe(body, oc.end, PART_PAGE_MAP, PART_VERSION, 'page map save');
+    const ct = unframe(body, pm.end, PART_COUNTERS, PART_VERSION, 'counters save');
+    const counters = new Reader(ct.payload, 'counters save');
+    const newest = counters.u64();
+    const oldest = counters.u64();
+    const values: number[] = [];
+    for (let i = 0; i < 11; i++) values.push(counters.u64());
+    const map = new Reader(pm.payload, 'page map save');
+    if (new TextDecoder('latin1').decode(map.bytesOf(8)) !== 'ALBIPM02' || map.u64() !== newest) {
+      throw corrupt('page map save: bad magic or chapter');
+    }
+    for (let c = 0; c < g.chaptersPerVolume; c++) {
+      const stored = map.u64() - 1;
+      if (stored !== this.#slotChapter[c]) {
+        throw corrupt(
+          `page map save: physical chapter ${c} holds chapter ${stored}, its seal says ${this.#slotChapter[c]}`,
+        );
+      }
+      for (let p = 0; p < g.indexPagesPerChapter; p++) {
+        if (map.u32() !== this.#listEnds[c * g.indexPagesPerChapter + p]) {
+          throw corrupt(`page map save: index page ${p} of physical chapter ${c} differs from its seal`);
+        }
+      }
+    }
+    this.#volumeIndex.restore(vi.payload);
+    try {
+      loadOpenChapter(oc.payload, this.#zones, { zoneOf: (name) => this.#volumeIndex.zoneOf(name) });
+    } catch (error) {
+      this.#volumeIndex.reset();
+      throw corrupt('open chapter save: does not load', error);
+    }
+    this.#newest = newest;
+    this.#oldest = oldest;
+    const s = this.#stats;
+    [
+      s.chaptersWritten,
+      s.chaptersExpired,
+      s.postsFound,
+      s.postsNotFound,
+      s.updatesFound,
+      s.updatesNotFound,
+      s.queriesFound,
+      s.queriesNotFound,
+      s.deletesFound,
+      s.deletesNotFound,
+      s.chapterIndexDrops,
+    ] = values as [number, number, number, number, number, number, number, number, number, number, number];
+    // Chapters the save does not know (newer than its open chapter) cannot be in its window.
+    for (let c = 0; c < g.chaptersPerVolume; c++) {
+      if (this.#slotChapter[c]! >= newest) this.#forgetSlot(c);
+    }
+  }
+
+  /**
+   * Rebuild the volume index from the sealed chapters (replay_volume): the newest sealed chapter
+   * fixes the window; each chapter in it is replayed oldest first; pages whose checksum fails are
+   * skipped. The next chapter opens empty.
+   */
+  async #rebuild(): Promise<void> {
+    const g = this.geometry;
+    const vi = this.#volumeIndex;
+    vi.reset();
+    for (const zone of this.#zones) zone.reset();
+    this.#stats.rebuilt = true;
+    let newestClosed = -1;
+    for (const chapter of this.#slotChapter) if (chapter > newestClosed) newestClosed = chapter;
+    const first = Math.max(0, newestClosed - g.chaptersPerVolume + 2);
+    for (let c = 0; c < g.chaptersPerVolume; c++) {
+      const chapter = this.#slotChapter[c]!;
+      if (chapter !== NO_CHAPTER && chapter < first) this.#forgetSlot(c);
+    }
+    for (let chapter = first; chapter <= newestClosed; chapter++) {
+      const physical = mapToPhysicalChapter(g, chapter);
+      if (this.#slotChapter[physical] !== chapter) continue;
+      vi.setOpenChapter(chapter);
+      this.#newest = chapter;
+      await this.#replayChapter(chapter, physical, first, newestClosed);
+      this.#stats.chaptersReplayed++;
+    }
+    this.#oldest = first;
+    this.#stats.chaptersWritten = newestClosed + 1;
+    this.#stats.chaptersExpired = Math.max(0, first);
+    this.#openChapter(newestClosed + 1);
+  }
+
+  async #replayChapter(chapter: number, physical: number, first: number, last: number): Promise<void> {
+    const g = this.geometry;
+    const vi = this.#volumeIndex;
+    let pages: Uint8Array[];
+    try {
+      pages = await this.#storage.readv(
+        Array.from({ length: g.pagesPerChapter }, (_, p) => ({
+          offset: pageOffset(this.layout, physical, p),
+          length: g.bytesPerPage,
+        })),
+      );
+    } catch (error) {
+      throw storageError(`reading chapter ${chapter}`, error);
+    }
+    // Validate every page; damaged ones are marked bad and skipped.
+    for (let p = 0; p < g.pagesPerChapter; p++) {
+      try {
+        const value = this.#checkPage(pages[p]!, physical, p, chapter);
+        if (p < g.indexPagesPerChapter) this.#cache.set(physical * g.pagesPerChapter + p, chapter, value);
+      } catch (error) {
+        if (!(error instanceof DedupIndexError)) throw error;
+      }
+    }
+    const willBeSparse = isChapterSparse(g, first, last + 1, chapter);
+    const record = this.#record;
+    for (let rp = 0; rp < g.recordPagesPerChapter; rp++) {
+      const key = physical * g.pagesPerChapter + g.indexPagesPerChapter + rp;
+      if (this.#badPages[key] === 1) continue;
+      const page = pages[g.indexPagesPerChapter + rp]!;
+      const count = this.#counts[physical * g.recordPagesPerChapter + rp]!;
+      for (let r = 0; r < count; r++) {
+        const name = page.subarray(r * RECORD_SIZE, r * RECORD_SIZE + RECORD_NAME_SIZE);
+        // replay_record: sparse chapters keep only sampled names.
+        if (willBeSparse && !vi.isSample(name)) continue;
+        vi.lookup(name, record);
+        let update = false;
+        if (record.isFound) {
+          if (record.isCollision) {
+            if (record.virtualChapter === chapter) continue;
+            update = true;
+          } else if (record.virtualChapter !== chapter) {
+            // The entry may be another name's: look for this name in that chapter.
+            update = await this.#hasRecord(name, record.virtualChapter);
+            vi.lookup(name, record);
+          }
+        }
+        if (update) vi.setChapter(record, chapter);
+        else vi.put(record, chapter);
+      }
+    }
+  }
+
+  /** Whether a closed chapter holds a name (uds_search_volume_page_cache_for_rebuild). */
+  async #hasRecord(name: Uint8Array, chapter: number): Promise<boolean> {
+    const zone = this.#volumeIndex.zoneOf(name);
+    const out = new Uint8Array(RECORD_DATA_SIZE);
+    try {
+      for (;;) {
+        const result = this.#searchChapter(name, chapter, zone, out);
+        if (result !== NEED_PAGE) return result;
+        try {
+          await this.#fetch(this.#wantKey, this.#wantChapter);
+        } catch (error) {
+          if (error instanceof DedupIndexError && error.code === 'ERR_CORRUPT_DATA') continue;
+          throw error;
+        }
+      }
+    } finally {
+      this.#fetched.clear();
+    }
+  }
+}

@@ -1,0 +1,103 @@
+// Record pages (the reference volume.c's encode_record_page / search_record_page, not in the seeds):
+// the records of one page of a closed chapter, sorted by name so that a lookup is a binary search.
+//
+// Format (this port's; the reference lays the sorted records out as an implicit search tree and
+// fills unused places with copies of a live record): `count` records of 32 bytes (16-byte name, then
+// 16 bytes of metadata) in ascending byte order of the name, then zero bytes to the end of the page.
+// The count and a CRC-32 of the page live in the chapter's seal (chapter-seal.ts), so a page is only
+// searched once its checksum matched, and only its first `count` records are.
+
+import { RECORD_NAME_SIZE, RECORD_SIZE } from '@deja/chapter-index';
+
+/** Compare the 16-byte name at `a` of `x` with the one at `b` of `y`: <0, 0 or >0. */
+function compareNames(x: Uint8Array, a: number, y: Uint8Array, b: number, length = RECORD_NAME_SIZE): number {
+  for (let i = 0; i < length; i++) {
+    const d = x[a + i]! - y[b + i]!;
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
+function key32(bytes: Uint8Array, at: number): number {
+  return ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
+}
+
+/**
+ * Sort `count` records held back to back in `source` (32 bytes each, starting at `sourceOffsets[i]`)
+ * by name into `page` from byte 0; the rest of the page is zeroed. O(count log count).
+ *
+ * @param page - the page buffer, at least count * 32 bytes
+ * @param source - the bytes holding the records
+ * @param sourceOffsets - the byte offset of each record in `source`
+ * @param count - how many records
+ */
+export function encodeRecordPage(
+  page: Uint8Array,
+  source: Uint8Array,
+  sourceOffsets: Uint32Array,
+  count: number,
+): void {
+  // Sort on (first four name bytes, record index) packed in a double: exact below 2^53 for
+  // count < 2^21, and a typed-array sort needs no comparator.
+  const keys = new Float64Array(count);
+  for (let i = 0; i < count; i++) keys[i] = key32(source, sourceOffsets[i]!) * 0x20_0000 + i;
+  keys.sort();
+  const order = new Uint32Array(count);
+  for (let i = 0; i < count; i++) order[i] = keys[i]! % 0x20_0000;
+  // Equal first words are rare; order each such run by the whole name (insertion sort).
+  for (let i = 1; i < count; i++) {
+    const current = order[i]!;
+    let j = i - 1;
+    while (
+      j >= 0 &&
+      Math.floor(keys[j]! / 0x20_0000) === Math.floor(keys[i]! / 0x20_0000) &&
+      compareNames(source, sourceOffsets[order[j]!]!, source, sourceOffsets[current]!) > 0
+    ) {
+      order[j + 1] = order[j]!;
+      j--;
+    }
+    order[j + 1] = current;
+  }
+  page.fill(0);
+  for (let i = 0; i < count; i++) {
+    const from = sourceOffsets[order[i]!]!;
+    page.set(source.subarray(from, from + RECORD_SIZE), i * RECORD_SIZE);
+  }
+}
+
+/**
+ * Find a name on a record page (search_record_page): a binary search over the first `count` records.
+ *
+ * @param page - the page bytes
+ * @param count - the records on the page
+ * @param name - the 16-byte name
+ * @returns the byte offset of the record's metadata, or -1. O(log count).
+ */
+export function searchRecordPage(page: Uint8Array, count: number, name: Uint8Array): number {
+  const want = key32(name, 0);
+  let lo = 0;
+  let hi = count - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const at = mid * RECORD_SIZE;
+    const have = key32(page, at);
+    let d = have < want ? -1 : have > want ? 1 : 0;
+    if (d === 0) d = compareNames(page, at + 4, name, 4, RECORD_NAME_SIZE - 4);
+    if (d === 0) return at + RECORD_NAME_SIZE;
+    if (d < 0) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
+}
+
+/**
+ * Check that the first `count` records of a page are in strictly ascending name order (a page that
+ * passed its checksum but was written by a broken writer). O(count).
+ * @returns the first record out of order, or -1
+ */
+export function checkRecordPageOrder(page: Uint8Array, count: number): number {
+  for (let i = 1; i < count; i++) {
+    if (compareNames(page, (i - 1) * RECORD_SIZE, page, i * RECORD_SIZE) >= 0) return i;
+  }
+  return -1;
+}
