@@ -1052,8 +1052,9 @@ function chainChecksum(checksums: ReadonlyMap<number, number>, from: number, to:
 
 /**
  * Reads the journal from `tailPos`: complete transactions of this generation with consecutive ids,
- * each a run of records sealed by a commit page. Stops at the first slot that does not continue
- * the run (an older transaction, another generation, a torn or missing page).
+ * each a run of records sealed by a commit page. The replay ends at the first slot that does not
+ * continue the run (an older transaction, another generation, a torn or missing page); the rest of
+ * the ring is still read, to refuse a journal with a damaged transaction before intact later ones.
  */
 async function scanJournal(
   storage: Storage,
@@ -1070,6 +1071,7 @@ async function scanJournal(
   const checksums = new Map<number, number>();
   let buffer: Uint8Array = new Uint8Array(0);
   let bufferPos = tailPos;
+  let ended = false;
   for (let pos = tailPos; pos < tailPos + journalPages; pos++) {
     if (pos - bufferPos >= buffer.length / pageSize) {
       const slot = pos % journalPages;
@@ -1079,30 +1081,68 @@ async function scanJournal(
     }
     const image = buffer.subarray((pos - bufferPos) * pageSize, (pos - bufferPos + 1) * pageSize);
     const header = readHeader(image);
-    if (header === undefined || header.version !== FORMAT_VERSION) break;
-    if (header.generation !== generation || header.txn !== expect) break;
+    // A page of this generation from a transaction after the one expected means a committed
+    // transaction before it is unreadable: damage, not a crash (a crash only cuts the last one).
+    // Refuse rather than roll back past it.
+    if (header?.version === FORMAT_VERSION && header.generation === generation && header.txn > expect) {
+      throw corrupt(
+        `journal slot ${pos % journalPages} holds transaction ${header.txn}, but transaction ${expect} ` +
+          'before it is damaged',
+      );
+    }
+    if (ended) continue;
+    if (header === undefined || header.version !== FORMAT_VERSION) {
+      ended = true;
+      continue;
+    }
+    if (header.generation !== generation || header.txn !== expect) {
+      ended = true;
+      continue;
+    }
     const slot = pos % journalPages;
     if (header.kind === KIND_META) {
-      if (header.page < layout.userStart || header.page >= layout.totalPages) break;
+      if (header.page < layout.userStart || header.page >= layout.totalPages) {
+        ended = true;
+        continue;
+      }
       records.push({ pos, kind: header.kind, page: header.page });
     } else if (header.kind === KIND_SPACE_MAP) {
-      if (header.page < layout.spaceMapStart || header.page >= layout.userStart) break;
+      if (header.page < layout.spaceMapStart || header.page >= layout.userStart) {
+        ended = true;
+        continue;
+      }
       records.push({ pos, kind: header.kind, page: header.page });
     } else if (header.kind === KIND_DATA_LIST) {
-      if (header.aux !== slot) break;
+      if (header.aux !== slot) {
+        ended = true;
+        continue;
+      }
       const data = parseDataList(image, layout);
-      if (data === undefined) break;
+      if (data === undefined) {
+        ended = true;
+        continue;
+      }
       records.push({ pos, kind: header.kind, page: header.page, data });
     } else if (header.kind === KIND_COMMIT) {
       const view = viewOf(image);
-      if (header.aux !== slot || getU53(view, HEADER_SIZE + CM_START) !== start) break;
-      if (view.getUint32(HEADER_SIZE + CM_RECORDS, true) !== records.length) break;
-      if (view.getUint32(HEADER_SIZE + CM_CHAIN, true) !== chainChecksum(checksums, start, pos)) break;
+      if (header.aux !== slot || getU53(view, HEADER_SIZE + CM_START) !== start) {
+        ended = true;
+        continue;
+      }
+      if (view.getUint32(HEADER_SIZE + CM_RECORDS, true) !== records.length) {
+        ended = true;
+        continue;
+      }
+      if (view.getUint32(HEADER_SIZE + CM_CHAIN, true) !== chainChecksum(checksums, start, pos)) {
+        ended = true;
+        continue;
+      }
       let txnState: StoreState;
       try {
         txnState = decodeState(image, `commit of transaction ${expect}`, layout.pageCount);
       } catch {
-        break;
+        ended = true;
+        continue;
       }
       txns.push({ txn: expect, records, state: txnState, end: pos + 1 });
       expect++;
@@ -1110,7 +1150,10 @@ async function scanJournal(
       records = [];
       checksums.clear();
       continue;
-    } else break;
+    } else {
+      ended = true;
+      continue;
+    }
     checksums.set(pos, pageChecksum(image));
   }
   return txns;
