@@ -188,46 +188,31 @@ export class DeltaIndexEntry {
     const codeBase = startBit + valueBits;
     let offset = this._offset + this._entryBits;
     let current = this._key;
-    for (;;) {
-      if (offset >= size) {
-        this._offset = offset;
-        this._key = current;
-        this._atEnd = true;
-        this._delta = 0;
-        this._isCollision = false;
-        if (offset !== size) {
-          throw new DeltaIndexError(
-            'ERR_CORRUPT_DATA',
-            `next offset past end of delta list ${this.listNumber}`,
-          );
-        }
-        return;
-      }
+    while (offset < size) {
       // decode_delta, inlined: one 32-bit window holds the shortest code and, almost always, the
       // unary tail; longer tails take decodeDelta.
       const rel = codeBase + offset;
-      const byte = startByte + (rel >>> 3);
       const shift = rel & 7;
-      let data = view.getUint32(byte, true) >>> shift;
+      let data = view.getUint32(startByte + (rel >>> 3), true) >>> shift;
       let delta = data & minMask;
-      let keyBits = minBits;
+      let entryBits = valueBits + minBits;
       if (delta >= minKeys) {
         data >>>= minBits;
         if (data !== 0) {
-          keyBits += 32 - Math.clz32(data & -data);
-          delta += (keyBits - minBits - 1) * incrKeys;
+          // The unary tail: its zeros and the terminating 1 bit (ffs).
+          const tail = 32 - Math.clz32(data & -data);
+          delta += (tail - 1) * incrKeys;
+          entryBits += tail;
         } else {
           delta = decodeDelta(view, start + rel - startBit, start + size, minBits, minKeys, incrKeys);
-          keyBits = decodedKeyBits;
+          entryBits = valueBits + decodedKeyBits;
         }
       }
-      let entryBits = valueBits + keyBits;
-      const collision = delta === 0 && offset > 0;
-      if (collision) entryBits += COLLISION_BITS;
+      if (delta === 0 && offset !== 0) entryBits += COLLISION_BITS;
       current += delta;
       if (current >= key) {
         // An entry that runs past the end of the list is caught here when the search stops on it,
-        // and by the `offset !== size` test above when the search steps over it.
+        // and by the `offset !== size` test below when the search steps over it.
         if (offset + entryBits > size) {
           this._offset = offset;
           throw new DeltaIndexError(
@@ -239,10 +224,18 @@ export class DeltaIndexEntry {
         this._key = current;
         this._delta = delta;
         this._entryBits = entryBits;
-        this._isCollision = collision;
+        this._isCollision = delta === 0 && offset !== 0;
         return;
       }
       offset += entryBits;
+    }
+    this._offset = offset;
+    this._key = current;
+    this._atEnd = true;
+    this._delta = 0;
+    this._isCollision = false;
+    if (offset !== size) {
+      throw new DeltaIndexError('ERR_CORRUPT_DATA', `next offset past end of delta list ${this.listNumber}`);
     }
   }
 
