@@ -728,9 +728,13 @@ export class HBitmap {
   allocate(start = 0, count = Number.POSITIVE_INFINITY): number {
     if (!isIndex(start, MAX_ITEMS) || !isCount(count)) this._badRange('allocate', start, count);
     if (this._pending) this.deserializeFinish();
-    const item = this._nextZero(start, count);
-    if (item < 0) return -1;
-    const bit = Math.floor(item * this._inv);
+    // _nextZero inlined, keeping the bit index for the set.
+    const orig = this._origSize;
+    if (start >= orig || count === 0) return -1;
+    const inv = this._inv;
+    const bit = this._findZero(Math.floor(start * inv));
+    const endBit = count > orig - start ? this._size : Math.floor((start + count - 1) * inv) + 1;
+    if (bit < 0 || bit >= endBit) return -1;
     const b = this._bottom;
     const w = wordOf(bit);
     const o = b[w]!;
@@ -739,6 +743,8 @@ export class HBitmap {
     this._count++;
     if (o === 0) this._propagateSet(w, w);
     if (v === -1) this._propagateFull(w, w);
+    const group = bit * this._scale;
+    const item = group < start ? start : group;
     if (this._meta !== undefined) this._meta.set(item, 1);
     return item;
   }

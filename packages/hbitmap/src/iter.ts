@@ -175,6 +175,13 @@ export class HBitmapIter {
         if (c === 0) break;
       }
       const base = this._pos * 32;
+      if (c === -1 && n + 32 <= cap) {
+        // A full word: 32 consecutive groups.
+        for (let k = 0; k < 32; k++) out[n + k] = (base + k) * scale;
+        n += 32;
+        this._bits = 0;
+        continue;
+      }
       while (c !== 0 && n < cap) {
         out[n++] = (base + 31 - Math.clz32(c & -c)) * scale;
         c &= c - 1;
