@@ -743,8 +743,7 @@ export class HBitmap {
     this._count++;
     if (o === 0) this._propagateSet(w, w);
     if (v === -1) this._propagateFull(w, w);
-    const group = bit * this._scale;
-    const item = group < start ? start : group;
+    const item = Math.max(start, bit * this._scale);
     if (this._meta !== undefined) this._meta.set(item, 1);
     return item;
   }
