@@ -317,7 +317,8 @@ export class DeltaIndexEntry {
 
   /** @internal */
   _checkValue(value: number): void {
-    if (!Number.isInteger(value) || value < 0 || value >= 2 ** this._valueBits) {
+    // valueBits <= 25, so the bound is a positive int32 and `value | 0` is exact for values in range.
+    if (!(value >= 0 && value <= (1 << this._valueBits) - 1 && (value | 0) === value)) {
       throw invalidArgument(`value ${value} does not fit in ${this._valueBits} bits`);
     }
   }
