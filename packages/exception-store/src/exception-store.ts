@@ -359,10 +359,10 @@ export class ExceptionStore {
    */
   createSnapshot(name: string): Promise<number> {
     checkName(name);
-    return this.#mutate(async () => {
+    let id = -1;
+    const precheck = (): void => {
       if (this.#names.has(name))
         throw new ExceptionStoreError('ERR_EXISTS', `snapshot '${name}' already exists`);
-      let id = -1;
       for (let i = 0; i < this.maskWidth; i++) {
         if (!bitSet(this.#active, i)) {
           id = i;
@@ -375,12 +375,18 @@ export class ExceptionStore {
           `all ${this.maskWidth} snapshot ids are in use`,
         );
       }
-      this.#active[id >>> 5] = ((this.#active[id >>> 5] as number) | (1 << (id & 31))) >>> 0;
-      this.#names.set(name, id);
-      this.#headerDirty = true;
-      this.#tableDirty = true;
-      return id;
-    });
+    };
+    return this.#mutate(
+      async () => {
+        this.#active[id >>> 5] = ((this.#active[id >>> 5] as number) | (1 << (id & 31))) >>> 0;
+        this.#names.set(name, id);
+        this.#headerDirty = true;
+        this.#tableDirty = true;
+        return id;
+      },
+      false,
+      precheck,
+    );
   }
 
   /**
@@ -394,17 +400,21 @@ export class ExceptionStore {
    */
   deleteSnapshot(name: string): Promise<number> {
     checkName(name);
-    return this.#mutate(async () => {
-      const id = this.#id(name);
-      const mask = new Uint32Array(this.#g.maskWords);
-      mask[id >>> 5] = (1 << (id & 31)) >>> 0;
-      const freed = await this.#deleteTreeRange(mask);
-      this.#active[id >>> 5] = ((this.#active[id >>> 5] as number) & ~(1 << (id & 31))) >>> 0;
-      this.#names.delete(name);
-      this.#headerDirty = true;
-      this.#tableDirty = true;
-      return freed;
-    }, true);
+    return this.#mutate(
+      async () => {
+        const id = this.#id(name);
+        const mask = new Uint32Array(this.#g.maskWords);
+        mask[id >>> 5] = (1 << (id & 31)) >>> 0;
+        const freed = await this.#deleteTreeRange(mask);
+        this.#active[id >>> 5] = ((this.#active[id >>> 5] as number) & ~(1 << (id & 31))) >>> 0;
+        this.#names.delete(name);
+        this.#headerDirty = true;
+        this.#tableDirty = true;
+        return freed;
+      },
+      true,
+      () => this.#id(name),
+    );
   }
 
   /**
@@ -468,29 +478,33 @@ export class ExceptionStore {
   prepareSnapshotWrite(name: string, chunk: number): Promise<SnapshotWritePlan> {
     checkName(name);
     checkChunk(chunk);
-    return this.#mutate(async () => {
-      const id = this.#id(name);
-      const g = this.#g;
-      const { path, leaf } = await this.#probe(chunk);
-      const pos = findSnapshotException(leaf.dv, g, chunk, id);
-      if (pos >= 0) {
-        const old = exceptionChunk(leaf.dv, g, pos);
-        if (exceptionUniqueTo(leaf.dv, g, pos, id)) {
-          if (this.#fresh.has(old)) return { chunk: old, source: 'self' };
+    return this.#mutate(
+      async () => {
+        const id = this.#id(name);
+        const g = this.#g;
+        const { path, leaf } = await this.#probe(chunk);
+        const pos = findSnapshotException(leaf.dv, g, chunk, id);
+        if (pos >= 0) {
+          const old = exceptionChunk(leaf.dv, g, pos);
+          if (exceptionUniqueTo(leaf.dv, g, pos, id)) {
+            if (this.#fresh.has(old)) return { chunk: old, source: 'self' };
+            const ex = await this.#allocate({ chunk, kind: 'snapshot' });
+            setExceptionChunk(leaf.dv, g, pos, ex);
+            this.#markDirty(leaf as CachedPage);
+            this.#pendingRelease.push(old);
+            return { chunk: ex, source: 'exception', sourceChunk: old };
+          }
           const ex = await this.#allocate({ chunk, kind: 'snapshot' });
-          setExceptionChunk(leaf.dv, g, pos, ex);
-          this.#markDirty(leaf as CachedPage);
-          this.#pendingRelease.push(old);
+          await this.#addToTree(chunk, ex, id, path, leaf);
           return { chunk: ex, source: 'exception', sourceChunk: old };
         }
         const ex = await this.#allocate({ chunk, kind: 'snapshot' });
         await this.#addToTree(chunk, ex, id, path, leaf);
-        return { chunk: ex, source: 'exception', sourceChunk: old };
-      }
-      const ex = await this.#allocate({ chunk, kind: 'snapshot' });
-      await this.#addToTree(chunk, ex, id, path, leaf);
-      return { chunk: ex, source: 'origin' };
-    });
+        return { chunk: ex, source: 'origin' };
+      },
+      false,
+      () => this.#id(name),
+    );
   }
 
   /**
@@ -788,12 +802,17 @@ export class ExceptionStore {
     });
   }
 
-  #mutate<T>(fn: () => Promise<T>, allowInvalid = false): Promise<T> {
+  /**
+   * Runs a mutation. `precheck` runs first and may throw (an unknown or duplicate name) without
+   * touching anything; a failure of `fn` itself rolls the store back to the last commit.
+   */
+  #mutate<T>(fn: () => Promise<T>, allowInvalid = false, precheck?: () => void): Promise<T> {
     return this.#serial(async () => {
       this.#checkOpen();
       if (!this.#valid && !allowInvalid) {
         throw new ExceptionStoreError('ERR_INVALID_STATE', 'the exception store is marked invalid');
       }
+      precheck?.();
       if (!this.#txn) this.#txn = this.pages.begin();
       try {
         const r = await fn();

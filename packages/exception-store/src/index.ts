@@ -19,3 +19,4 @@ export {
   type SnapshotWritePlan,
 } from './exception-store';
 export type { PageStoreLike, PageTransactionLike } from './page-layer';
+export { OriginVolume, type OriginVolumeOptions, SnapshotVolume } from './volume';

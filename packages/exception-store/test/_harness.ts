@@ -13,6 +13,8 @@ export type Op =
   | { op: 'writeOriginRange'; chunk: number; n: number }
   | { op: 'writeSnap'; name: number; chunk: number }
   | { op: 'read'; name: number; chunk: number }
+  | { op: 'diff'; a: number; b: number }
+  | { op: 'exclusive'; name: number }
   | { op: 'commit' }
   | { op: 'reopen' }
   | { op: 'crash' }
@@ -90,8 +92,6 @@ export class Harness {
           await expect(this.store.createSnapshot(name)).rejects.toMatchObject({
             code: this.model.snaps.has(name) ? 'ERR_EXISTS' : 'ERR_TOO_MANY_SNAPSHOTS',
           });
-          // a failed operation rolls back to the last commit
-          this.model = cloneModel(this.committed);
           return;
         }
         await this.store.createSnapshot(name);
@@ -151,6 +151,41 @@ export class Harness {
             ? null
             : (pick(o.name) as string);
         expect(await this.readView(name, o.chunk)).toBe(this.modelView(name, o.chunk));
+        return;
+      }
+      case 'diff': {
+        const view = (i: number): string | null =>
+          i % (names.length + 1) === names.length ? null : (pick(i) as string);
+        const a = names.length === 0 ? null : view(o.a);
+        const b = names.length === 0 ? null : view(o.b);
+        const chunks = new Set<number>([...this.model.origin.keys()]);
+        for (const m of this.model.snaps.values()) for (const c of m.keys()) chunks.add(c);
+        const want = [...chunks]
+          .filter((c) => this.modelView(a, c) !== this.modelView(b, c))
+          .sort((x, y) => x - y);
+        expect(await this.store.diff(a, b)).toEqual(want);
+        return;
+      }
+      case 'exclusive': {
+        const name = pick(o.name);
+        if (name === undefined) return;
+        const chunks = new Set<number>([...this.model.origin.keys()]);
+        for (const m of this.model.snaps.values()) for (const c of m.keys()) chunks.add(c);
+        const want = [...chunks]
+          .filter((c) => {
+            const v = this.modelView(name, c);
+            if (v === this.originValue(c)) return false;
+            for (const other of names) if (other !== name && this.modelView(other, c) === v) return false;
+            return true;
+          })
+          .sort((x, y) => x - y);
+        const got = await this.store.exclusiveChunks(name);
+        expect(got.chunks).toEqual(want);
+        for (let i = 0; i < got.chunks.length; i++) {
+          expect(readStamp(await this.store.readChunk(got.exceptions[i] as number))).toBe(
+            this.modelView(name, got.chunks[i] as number),
+          );
+        }
         return;
       }
       case 'commit':

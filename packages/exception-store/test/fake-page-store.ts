@@ -47,7 +47,7 @@ export class FakePageStore implements PageStoreLike {
   constructor(options: { pageSize?: number; pageCount?: number; headerBytes?: number } = {}, state?: State) {
     this.pageSize = options.pageSize ?? 4096;
     this.metaPayloadSize = this.pageSize - (options.headerBytes ?? 32);
-    this.pageCount = options.pageCount ?? 1 << 16;
+    this.pageCount = options.pageCount ?? 1 << 13;
     this.state = state ?? {
       meta: new Map(),
       data: new Map(),

@@ -39,6 +39,11 @@ function opArb(span: number, names: number): fc.Arbitrary<Op> {
       weight: 4,
       arbitrary: fc.tuple(name, chunk).map(([n, c]) => ({ op: 'read' as const, name: n, chunk: c })),
     },
+    {
+      weight: 1,
+      arbitrary: fc.tuple(name, name).map(([a, b]) => ({ op: 'diff' as const, a, b })),
+    },
+    { weight: 1, arbitrary: name.map((n) => ({ op: 'exclusive' as const, name: n })) },
     { weight: 1, arbitrary: fc.constant({ op: 'commit' as const }) },
     { weight: 1, arbitrary: fc.constant({ op: 'reopen' as const }) },
     { weight: 1, arbitrary: fc.constant({ op: 'crash' as const }) },

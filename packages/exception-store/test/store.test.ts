@@ -1,0 +1,363 @@
+// Unit tests of the store's behaviours one at a time: the seed's semantics (origin exceptions
+// shared by the snapshots that lack one, snapshot unsharing), the fixes the seed asks for
+// (binary search, base_chunk, remove_index bounds, fraction_full, the name table), argument
+// checking, typed errors for corrupt pages and headers, and the format parameters.
+
+import { describe, expect, it } from 'vitest';
+import { ExceptionStore, isExceptionStoreError, type PageTransactionLike } from '../src/index';
+import { readStamp, stampPage } from './_harness';
+import { FakePageStore } from './fake-page-store';
+
+async function fresh(pageSize = 512, maskWidth = 32, fanout?: number) {
+  const pages = new FakePageStore({ pageSize });
+  const store = await ExceptionStore.create(pages, { maskWidth, fanout });
+  return { pages, store };
+}
+
+describe('origin and snapshot writes (the seed semantics)', () => {
+  it('an origin write copies once for all snapshots that share the chunk', async () => {
+    const { store } = await fresh();
+    expect(await store.prepareOriginWrite(5)).toBeUndefined(); // no snapshots: no copy
+    await store.createSnapshot('a');
+    await store.createSnapshot('b');
+    expect(await store.originWriteNeedsCopy(5)).toBe(true);
+    const ex = await store.prepareOriginWrite(5);
+    expect(ex).toBeTypeOf('number');
+    expect(await store.lookup('a', 5)).toBe(ex);
+    expect(await store.lookup('b', 5)).toBe(ex);
+    expect(await store.originWriteNeedsCopy(5)).toBe(false);
+    expect(await store.prepareOriginWrite(5)).toBeUndefined();
+    await store.createSnapshot('c');
+    const ex2 = await store.prepareOriginWrite(5);
+    expect(ex2).not.toBe(ex);
+    expect(await store.lookup('c', 5)).toBe(ex2);
+    expect(await store.lookup('a', 5)).toBe(ex);
+    const report = await store.check();
+    expect(report.exceptions).toBe(2);
+  });
+
+  it('a snapshot write unshares the snapshot from a shared exception', async () => {
+    const { store } = await fresh();
+    await store.createSnapshot('a');
+    await store.createSnapshot('b');
+    const shared = (await store.prepareOriginWrite(7)) as number;
+    const plan = await store.prepareSnapshotWrite('a', 7);
+    expect(plan).toEqual({ chunk: expect.any(Number), source: 'exception', sourceChunk: shared });
+    expect(await store.lookup('a', 7)).toBe(plan.chunk);
+    expect(await store.lookup('b', 7)).toBe(shared);
+    // the snapshot's own chunk, allocated in this transaction: written in place
+    expect(await store.prepareSnapshotWrite('a', 7)).toEqual({ chunk: plan.chunk, source: 'self' });
+    // after a commit the page may not be rewritten in place: a new chunk replaces it
+    await store.commit();
+    const again = await store.prepareSnapshotWrite('a', 7);
+    expect(again.source).toBe('exception');
+    expect(again.sourceChunk).toBe(plan.chunk);
+    expect(again.chunk).not.toBe(plan.chunk);
+    expect((await store.check()).pendingReleases).toEqual([plan.chunk]);
+    await store.commit();
+    expect((await store.check()).pendingReleases).toEqual([]);
+  });
+
+  it('a snapshot write to a chunk the origin never wrote reads from the origin', async () => {
+    const { store } = await fresh();
+    await store.createSnapshot('a');
+    const plan = await store.prepareSnapshotWrite('a', 3);
+    expect(plan.source).toBe('origin');
+    expect(await store.originWriteNeedsCopy(3)).toBe(false);
+  });
+});
+
+describe('delete', () => {
+  it('frees exceptions no one uses and keeps shared ones', async () => {
+    const { store } = await fresh();
+    await store.createSnapshot('a');
+    await store.createSnapshot('b');
+    for (let c = 0; c < 50; c++) await store.prepareOriginWrite(c);
+    await store.createSnapshot('c');
+    for (let c = 0; c < 50; c += 2) await store.prepareOriginWrite(c);
+    expect(await store.deleteSnapshot('a')).toBe(0);
+    expect(await store.deleteSnapshot('c')).toBe(25);
+    expect((await store.check()).exceptions).toBe(50);
+    expect(await store.deleteSnapshot('b')).toBe(50);
+    const r = await store.check();
+    expect(r.exceptions).toBe(0);
+    expect(r.leaves).toBe(1);
+    expect(store.treeLevel).toBe(1);
+  });
+
+  it('reuses a deleted snapshot id', async () => {
+    const { store } = await fresh();
+    expect(await store.createSnapshot('a')).toBe(0);
+    expect(await store.createSnapshot('b')).toBe(1);
+    await store.deleteSnapshot('a');
+    expect(await store.createSnapshot('c')).toBe(0);
+    expect(store.snapshots()).toEqual([
+      { name: 'c', id: 0 },
+      { name: 'b', id: 1 },
+    ]);
+  });
+
+  it('removing the last entry of a full node stays in bounds (the seed marks it)', async () => {
+    // fanout 3: fill nodes, then delete so that leaves merge into their left neighbour at the
+    // end of full nodes; the checker validates keys after every step
+    const { store } = await fresh(512, 32, 3);
+    await store.createSnapshot('a');
+    for (let c = 0; c < 400; c++) await store.prepareOriginWrite(c);
+    await store.createSnapshot('b');
+    for (let c = 0; c < 400; c += 7) await store.prepareOriginWrite(c);
+    expect(store.treeLevel).toBeGreaterThanOrEqual(3);
+    await store.check();
+    await store.deleteSnapshot('a');
+    const r = await store.check();
+    expect(r.exceptions).toBe(Math.ceil(400 / 7));
+    await store.deleteSnapshot('b');
+    expect((await store.check()).exceptions).toBe(0);
+    expect(store.treeLevel).toBe(1);
+  });
+});
+
+describe('base_chunk', () => {
+  it('stores chunks far apart (beyond 2^32 of each other) and up to 2^53 - 1', async () => {
+    const { store } = await fresh();
+    await store.createSnapshot('a');
+    const chunks = [
+      0,
+      1,
+      2 ** 32 - 1,
+      2 ** 32,
+      2 ** 32 + 5,
+      2 ** 40,
+      2 ** 52,
+      Number.MAX_SAFE_INTEGER - 1,
+      Number.MAX_SAFE_INTEGER,
+    ];
+    const ex = new Map<number, number>();
+    for (const c of chunks) ex.set(c, (await store.prepareOriginWrite(c)) as number);
+    await store.check();
+    for (const c of chunks) expect(await store.lookup('a', c)).toBe(ex.get(c));
+    expect(await store.lookup('a', 2 ** 33)).toBeUndefined();
+    expect(await store.diff('a', null)).toEqual(chunks);
+  });
+});
+
+describe('names, ids and the share-mask width', () => {
+  it('keeps up to maskWidth snapshots by name across reopen, in chained table pages', async () => {
+    const pages = new FakePageStore({ pageSize: 16384 });
+    const store = await ExceptionStore.create(pages, { maskWidth: 256 });
+    const names = Array.from({ length: 256 }, (_, i) => `${String(i).padStart(3, '0')}-${'x'.repeat(60)}`);
+    for (const n of names) await store.createSnapshot(n);
+    await expect(store.createSnapshot('one-more')).rejects.toMatchObject({ code: 'ERR_TOO_MANY_SNAPSHOTS' });
+    await store.commit();
+    await store.prepareOriginWrite(9);
+    await store.commit();
+    const again = await ExceptionStore.open(pages.reopen());
+    expect(again.maskWidth).toBe(256);
+    expect(again.snapshots().map((s) => s.name)).toEqual(names);
+    const ex = await again.lookup(names[255] as string, 9);
+    expect(ex).toBe(await again.lookup(names[0] as string, 9));
+    expect(ex).toBeTypeOf('number');
+    const report = await again.check();
+    expect(report.metaPages.length).toBeGreaterThan(3); // header + table pages + tree
+  });
+
+  it('chains the name table over several small pages', async () => {
+    const pages = new FakePageStore({ pageSize: 512 });
+    const store = await ExceptionStore.create(pages, { maskWidth: 32 });
+    for (let i = 0; i < 32; i++) await store.createSnapshot(`snapshot-${i}-${'y'.repeat(50)}`);
+    await store.commit();
+    const reopened = pages.reopen();
+    const again = await ExceptionStore.open(reopened);
+    expect(again.snapshots()).toHaveLength(32);
+    const r = await again.check();
+    expect(r.metaPages.length).toBeGreaterThanOrEqual(1 + 4 + 2);
+    for (let i = 0; i < 30; i++) await again.deleteSnapshot(`snapshot-${i}-${'y'.repeat(50)}`);
+    await again.commit();
+    const third = await ExceptionStore.open(reopened.reopen());
+    expect(third.snapshots()).toHaveLength(2);
+  });
+
+  it('rejects duplicate names, unknown names and bad names', async () => {
+    const { store } = await fresh();
+    await store.createSnapshot('a');
+    await expect(store.createSnapshot('a')).rejects.toMatchObject({ code: 'ERR_EXISTS' });
+    await expect(store.deleteSnapshot('zz')).rejects.toMatchObject({ code: 'ERR_NOT_FOUND' });
+    await expect(store.lookup('zz', 1)).rejects.toMatchObject({ code: 'ERR_NOT_FOUND' });
+    expect(() => store.createSnapshot('')).toThrow(RangeError);
+    expect(() => store.createSnapshot('x'.repeat(65))).toThrow(RangeError);
+    expect(() => store.createSnapshot(7 as unknown as string)).toThrow(TypeError);
+    expect(() => store.lookup('a', -1)).toThrow(RangeError);
+    expect(() => store.lookup('a', 1.5)).toThrow(RangeError);
+    expect(() => store.lookup('a', '1' as unknown as number)).toThrow(TypeError);
+    expect(() => store.writeChunk(1, new Uint8Array(3))).toThrow(RangeError);
+  });
+
+  it('checks the format parameters', async () => {
+    const pages = new FakePageStore({ pageSize: 512 });
+    await expect(ExceptionStore.create(pages, { maskWidth: 48 })).rejects.toThrow(RangeError);
+    await expect(ExceptionStore.create(pages, { maskWidth: 64 })).rejects.toThrow(RangeError); // leaf too small
+    await expect(ExceptionStore.create(pages, { maskWidth: 32, fanout: 2 })).rejects.toThrow(RangeError);
+    await expect(ExceptionStore.create(pages, { maskWidth: 32, fanout: 1000 })).rejects.toThrow(RangeError);
+    await ExceptionStore.create(pages, { maskWidth: 32 });
+    await expect(ExceptionStore.create(pages, { maskWidth: 32 })).rejects.toMatchObject({
+      code: 'ERR_EXISTS',
+    });
+    await expect(ExceptionStore.open(pages, { root: 'other' })).rejects.toMatchObject({
+      code: 'ERR_NOT_FOUND',
+    });
+    // two stores on one page layer, under different roots
+    const second = await ExceptionStore.create(pages, { maskWidth: 32, root: 'other' });
+    expect(second.rootName).toBe('other');
+  });
+});
+
+describe('transactions', () => {
+  it('abort and a failed operation roll back to the last commit', async () => {
+    const { store } = await fresh();
+    await store.createSnapshot('a');
+    await store.commit();
+    await store.prepareOriginWrite(1);
+    await store.abort();
+    expect(await store.lookup('a', 1)).toBeUndefined();
+    expect(store.dirty).toBe(false);
+    const kept = await store.prepareOriginWrite(2);
+    // a refused precondition changes nothing
+    await expect(store.createSnapshot('a')).rejects.toMatchObject({ code: 'ERR_EXISTS' });
+    expect(await store.lookup('a', 2)).toBe(kept);
+    await store.check();
+  });
+
+  it('an allocator failure rolls back and leaves the store usable', async () => {
+    const pages = new FakePageStore({ pageSize: 512, pageCount: 40 });
+    const store = await ExceptionStore.create(pages, { maskWidth: 32 });
+    await store.createSnapshot('a');
+    await store.commit();
+    let err: unknown;
+    for (let c = 0; c < 100 && err === undefined; c++) {
+      try {
+        await store.prepareOriginWrite(c);
+      } catch (e) {
+        err = e;
+      }
+    }
+    expect(err).toMatchObject({ code: 'ERR_NO_SPACE' });
+    expect((await store.check()).exceptions).toBe(0);
+    expect(await store.prepareOriginWrite(0)).toBeTypeOf('number');
+    await store.commit();
+  });
+
+  it('runs inside an external transaction', async () => {
+    const { pages, store } = await fresh();
+    await store.createSnapshot('a');
+    await store.commit();
+    const txn: PageTransactionLike = pages.begin();
+    await store.attachTransaction(txn);
+    const ex = (await store.prepareOriginWrite(4)) as number;
+    await store.writeChunk(ex, stampPage(512, 42));
+    await expect(store.commit()).rejects.toMatchObject({ code: 'ERR_INVALID_STATE' });
+    await store.detachTransaction('commit');
+    await txn.commit();
+    const again = await ExceptionStore.open(pages.reopen());
+    expect(readStamp(await again.readChunk((await again.lookup('a', 4)) as number))).toBe(42);
+  });
+
+  it('an invalidated store refuses writes but reads and deletes', async () => {
+    const { pages, store } = await fresh();
+    await store.createSnapshot('a');
+    await store.prepareOriginWrite(1);
+    await store.invalidate();
+    await store.commit();
+    const again = await ExceptionStore.open(pages.reopen());
+    expect(again.valid).toBe(false);
+    await expect(again.prepareOriginWrite(2)).rejects.toMatchObject({ code: 'ERR_INVALID_STATE' });
+    expect(await again.lookup('a', 1)).toBeTypeOf('number');
+    await again.deleteSnapshot('a');
+  });
+
+  it('fraction_full counts the pages in use (the seed left it unimplemented)', async () => {
+    const { pages, store } = await fresh();
+    const before = store.fractionFull();
+    expect(before.denominator).toBe(pages.pageCount);
+    expect(before.numerator).toBe(3);
+    await store.createSnapshot('a');
+    for (let c = 0; c < 10; c++) await store.prepareOriginWrite(c);
+    await store.commit();
+    expect(store.fractionFull().numerator).toBe(3 + 1 + 10);
+  });
+
+  it('a closed store refuses operations', async () => {
+    const { store } = await fresh();
+    await store.close();
+    await expect(store.createSnapshot('a')).rejects.toMatchObject({ code: 'ERR_INVALID_STATE' });
+  });
+});
+
+describe('corrupt pages and headers give typed errors', () => {
+  async function corrupted(
+    edit: (pages: FakePageStore, header: number, root: number) => void,
+    step?: (s: ExceptionStore) => Promise<unknown>,
+  ) {
+    const pages = new FakePageStore({ pageSize: 512 });
+    const store = await ExceptionStore.create(pages, { maskWidth: 32, fanout: 3 });
+    await store.createSnapshot('a');
+    for (let c = 0; c < 100; c++) await store.prepareOriginWrite(c);
+    await store.commit();
+    const report = await store.check();
+    const header = pages.getRoot('exception-store') as number;
+    const reopened = pages.reopen();
+    edit(reopened, header, report.metaPages[2] as number);
+    try {
+      const s = await ExceptionStore.open(reopened);
+      await (step ? step(s) : s.check());
+    } catch (e) {
+      return e;
+    }
+    return undefined;
+  }
+
+  const flip = (b: Uint8Array, i: number, v: number): void => {
+    b[i] = (b[i] as number) ^ v;
+  };
+  const cases: [string, (b: Uint8Array) => void, 'header' | 'root'][] = [
+    ['header magic', (b) => flip(b, 0, 1), 'header'],
+    ['header version', (b) => (b[4] = 9), 'header'],
+    ['header checksum', (b) => flip(b, 33, 0x40), 'header'],
+    ['header mask width', (b) => (b[16] = 33), 'header'],
+    ['node magic', (b) => flip(b, 0, 1), 'root'],
+    ['node count', (b) => (b[4] = 200), 'root'],
+    ['node key order', (b) => (b[8 + 16 + 4] = 0xff), 'root'],
+  ];
+  for (const [label, edit, where] of cases) {
+    it(label, async () => {
+      const e = await corrupted((p, header, root) => p.corruptMeta(where === 'header' ? header : root, edit));
+      expect(isExceptionStoreError(e, 'ERR_CORRUPT_DATA')).toBe(true);
+    });
+  }
+
+  it('every byte of every leaf, flipped, is caught or harmless', async () => {
+    // flip each byte of one leaf; the store must either throw ERR_CORRUPT_DATA or still pass its
+    // checker and answer lookups without hanging or reading out of bounds
+    const pages = new FakePageStore({ pageSize: 512 });
+    const store = await ExceptionStore.create(pages, { maskWidth: 32 });
+    await store.createSnapshot('a');
+    for (let c = 0; c < 10; c++) await store.prepareOriginWrite(c * 3);
+    await store.commit();
+    const report = await store.check();
+    const leaf = report.metaPages[report.metaPages.length - 1] as number;
+    let caught = 0;
+    for (let i = 0; i < 480; i += 3) {
+      const p = pages.reopen();
+      p.corruptMeta(leaf, (b) => {
+        b[i] = (b[i] as number) ^ 0x5a;
+      });
+      try {
+        const s = await ExceptionStore.open(p);
+        await s.check();
+        for (let c = 0; c < 30; c++) await s.lookup('a', c);
+      } catch (e) {
+        if (!isExceptionStoreError(e, 'ERR_CORRUPT_DATA')) throw e;
+        caught++;
+      }
+    }
+    expect(caught).toBeGreaterThan(0);
+  });
+});
