@@ -37,126 +37,141 @@ function record(r: Results, workload: string, who: string, ns: number): void {
   m.set(who, ns);
 }
 
-function suite(size: number, g: number, make: Make, who: string, r: Results, quick: boolean): void {
+/**
+ * Runs every workload on all contenders of one configuration. Workloads are interleaved: each round
+ * runs the workload on every contender in turn (rotating the order), and each figure is the best
+ * round, so a burst of load from other processes on this shared machine hits one round, not one
+ * contender.
+ */
+function suite(size: number, g: number, r: Results, quick: boolean, rounds = 3): void {
   const scale = 2 ** g;
   const align = (x: number) => x - (x % scale);
-  const c = make(size, g);
+  const groups = Math.ceil(size / scale);
+  const cs: [string, Contender][] = contenders.map(([who, make]) => [who, make(size, g)]);
   const rand = rng(0x5eed ^ g);
+  const best = (workload: string, run: (c: Contender, who: string) => number) => {
+    for (let round = 0; round < rounds; round++) {
+      for (let i = 0; i < cs.length; i++) {
+        const [who, c] = cs[(i + round) % cs.length]!;
+        const ns = run(c, who);
+        const prev = r.get(workload)?.get(who);
+        if (prev === undefined || ns < prev) record(r, workload, who, ns);
+      }
+    }
+  };
+  const timeOnce = (fn: () => void) => {
+    const t = process.hrtime.bigint();
+    fn();
+    return Number(process.hrtime.bigint() - t);
+  };
 
   // 1. 1M random single bits, then iterate.
   const nBits = quick ? 1 << 14 : 1 << 20;
   const pos = Float64Array.from({ length: nBits }, () => rand(size));
-  const setBits = () => {
-    for (let i = 0; i < pos.length; i++) c.set(pos[i]!, 1);
-  };
-  const samples: number[] = [];
-  for (let s = 0; s < 3; s++) {
+  best('set 1M random bits (ns/bit)', (c) => {
     c.clear();
-    const t = process.hrtime.bigint();
-    setBits();
-    samples.push(Number(process.hrtime.bigint() - t) / nBits);
-  }
-  record(r, 'set 1M random bits (ns/bit)', who, samples.sort((a, b) => a - b)[1]!);
-  let visited = 0;
-  const itBits = once(() => {
-    visited = c.iterate();
+    return (
+      timeOnce(() => {
+        for (let i = 0; i < pos.length; i++) c.set(pos[i]!, 1);
+      }) / nBits
+    );
   });
-  record(r, 'iterate 1M bits (ns/set bit)', who, itBits / visited);
+  best('iterate 1M bits (ns/set bit)', (c) => {
+    let visited = 0;
+    return (
+      once(() => {
+        visited = c.iterate();
+      }, 1) / visited
+    );
+  });
 
   // 2. 10k random ranges of 1..65536 items, then iterate, count, serialize.
   const nRanges = quick ? 1000 : 10000;
   const rs = Float64Array.from({ length: nRanges }, () => rand(size - 65536));
   const rl = Float64Array.from({ length: nRanges }, () => 1 + rand(65536));
-  const ranges: number[] = [];
-  for (let s = 0; s < 3; s++) {
+  best('set 10k random ranges (ns/range)', (c) => {
     c.clear();
-    const t = process.hrtime.bigint();
-    for (let i = 0; i < nRanges; i++) c.set(rs[i]!, rl[i]!);
-    ranges.push(Number(process.hrtime.bigint() - t) / nRanges);
-  }
-  record(r, 'set 10k random ranges (ns/range)', who, ranges.sort((a, b) => a - b)[1]!);
-  const itRanges = once(() => {
-    visited = c.iterate();
-  }, 2);
-  record(r, 'iterate ranges (ns/set bit)', who, itRanges / visited);
-  if (c instanceof HBitmapContender) {
-    const itNext = once(() => {
-      visited = c.iterateNext();
-    }, 2);
-    record(r, 'iterate ranges, one next() per item (ns/set bit)', who, itNext / visited);
-  }
-  record(
-    r,
-    'count (ns/op)',
-    who,
-    measure((n) => {
-      for (let i = 0; i < n; i++) c.count();
-    }),
+    return (
+      timeOnce(() => {
+        for (let i = 0; i < nRanges; i++) c.set(rs[i]!, rl[i]!);
+      }) / nRanges
+    );
+  });
+  best('iterate ranges (ns/set bit)', (c) => {
+    let visited = 0;
+    return (
+      once(() => {
+        visited = c.iterate();
+      }, 1) / visited
+    );
+  });
+  best('iterate ranges, one next() per item (ns/set bit)', (c) => {
+    if (!(c instanceof HBitmapContender)) return Number.POSITIVE_INFINITY;
+    let visited = 0;
+    return (
+      once(() => {
+        visited = c.iterateNext();
+      }, 1) / visited
+    );
+  });
+  best('count (ns/op)', (c) =>
+    measure(
+      (n) => {
+        for (let i = 0; i < n; i++) c.count();
+      },
+      { samples: 3 },
+    ),
   );
-  let bytes = c.serialize();
-  record(
-    r,
-    'serialize ranges (ms)',
-    who,
-    once(() => {
-      bytes = c.serialize();
-    }) / 1e6,
-  );
-  record(r, 'deserialize ranges (ms)', who, once(() => c.deserialize(bytes)) / 1e6);
-  record(r, 'memory after ranges (MiB)', who, c.memory() / 2 ** 20);
-  bytes = new Uint8Array(0);
+  const saved = new Map<Contender, Uint8Array>();
+  best('serialize ranges (ms)', (c) => once(() => saved.set(c, c.serialize()), 1) / 1e6);
+  best('deserialize ranges (ms)', (c) => once(() => c.deserialize(saved.get(c)!), 1) / 1e6);
+  saved.clear();
+  best('memory after ranges (MiB)', (c) => c.memory() / 2 ** 20);
 
   // 3. Dirty-tracking round: over 1024 background ranges, a write (set 1..4096 items), a copy-out
   // (reset an aligned range) and a scan for the next dirty area from a random point.
-  c.clear();
-  for (let i = 0; i < 1024; i++) c.set(rand(size - 65536), 1 + rand(65536));
+  const background = Array.from({ length: 1024 }, () => [rand(size - 65536), 1 + rand(65536)] as const);
+  for (const [, c] of cs) {
+    c.clear();
+    for (const [a, n] of background) c.set(a, n);
+  }
   const nRound = 1 << 14;
   const ws = Float64Array.from({ length: nRound }, () => rand(size - 8192));
   const wl = Float64Array.from({ length: nRound }, () => 1 + rand(4096));
-  const cs = Float64Array.from({ length: nRound }, () => align(rand(size - 8192)));
-  const cl = Float64Array.from({ length: nRound }, () => align(rand(4096)) + scale);
+  const xs = Float64Array.from({ length: nRound }, () => align(rand(size - 8192)));
+  const xl = Float64Array.from({ length: nRound }, () => align(rand(4096)) + scale);
   const qs = Float64Array.from({ length: nRound }, () => rand(size));
   const out = [0, 0];
   let k = 0;
-  record(
-    r,
-    'dirty-tracking round (ns/round)',
-    who,
+  best('dirty-tracking round (ns/round)', (c) =>
     measure((n) => {
       for (let i = 0; i < n; i++, k = (k + 1) & (nRound - 1)) {
         c.set(ws[k]!, wl[k]!);
-        c.reset(cs[k]!, cl[k]!);
+        c.reset(xs[k]!, xl[k]!);
         c.nextDirtyArea(qs[k]!, out);
       }
     }),
   );
 
   // 4. 99% full, scattered: next-zero from random points, allocation from a moving cursor.
-  c.clear();
-  c.set(0, size);
-  const groups = Math.ceil(size / scale);
-  for (let i = 0; i < groups / 100; i++) c.reset(rand(groups) * scale, scale);
-  record(
-    r,
-    'next-zero 99% scattered (ns/op)',
-    who,
+  const holes = Float64Array.from({ length: Math.floor(groups / 100) }, () => rand(groups) * scale);
+  for (const [, c] of cs) {
+    c.clear();
+    c.set(0, size);
+    for (let i = 0; i < holes.length; i++) c.reset(holes[i]!, scale);
+  }
+  best('next-zero 99% scattered (ns/op)', (c) =>
     measure((n) => {
       for (let i = 0; i < n; i++, k = (k + 1) & (nRound - 1)) c.nextZero(qs[k]!);
     }),
   );
   // Each call allocates at most a quarter of the free groups; they are freed again before the next.
-  let cursor = 0;
   const taken = new Float64Array(Math.floor(groups / 400));
   let nTaken = 0;
-  const free = () => {
-    for (let i = 0; i < nTaken; i++) c.reset(taken[i]!, scale);
-    nTaken = 0;
-  };
-  record(
-    r,
-    'allocate 99% scattered (ns/op)',
-    who,
-    measure(
+  const cursors = new Map<Contender, number>();
+  best('allocate 99% scattered (ns/op)', (c) => {
+    let cursor = cursors.get(c) ?? 0;
+    const ns = measure(
       (n) => {
         for (let i = 0; i < n; i++) {
           let z = c.allocate(cursor);
@@ -165,26 +180,32 @@ function suite(size: number, g: number, make: Make, who: string, r: Results, qui
           cursor = z + scale < size ? z + scale : 0;
         }
       },
-      { maxOps: taken.length, before: free },
-    ),
-  );
+      {
+        maxOps: taken.length,
+        before: () => {
+          for (let i = 0; i < nTaken; i++) c.reset(taken[i]!, scale);
+          nTaken = 0;
+        },
+      },
+    );
+    for (let i = 0; i < nTaken; i++) c.reset(taken[i]!, scale);
+    nTaken = 0;
+    cursors.set(c, cursor);
+    return ns;
+  });
 
   // 5. 99% full, front-filled: the first 99% set, next-zero and allocation from 0.
-  c.clear();
   const front = align(Math.floor(size * 0.99));
-  c.set(0, front);
-  record(
-    r,
-    'next-zero 99% front-filled (ns/op)',
-    who,
+  for (const [, c] of cs) {
+    c.clear();
+    c.set(0, front);
+  }
+  best('next-zero 99% front-filled (ns/op)', (c) =>
     measure((n) => {
       for (let i = 0; i < n; i++) c.nextZero(0);
     }),
   );
-  record(
-    r,
-    'allocate 99% front-filled (ns/op)',
-    who,
+  best('allocate 99% front-filled (ns/op)', (c) =>
     measure(
       (n) => {
         for (let i = 0; i < n; i++) c.allocate(0);
@@ -192,17 +213,17 @@ function suite(size: number, g: number, make: Make, who: string, r: Results, qui
       { maxOps: Math.floor(groups / 400), before: () => c.reset(front, size - front) },
     ),
   );
-  c.clear();
 }
 
 function fmt(x: number | undefined): string {
-  if (x === undefined) return '-';
+  if (x === undefined || x === Number.POSITIVE_INFINITY) return '-';
   if (x >= 100) return Math.round(x).toLocaleString('en-US');
   return x >= 10 ? x.toFixed(1) : x.toFixed(2);
 }
 
 function ratio(a: number | undefined, b: number | undefined): string {
-  return a === undefined || b === undefined ? '-' : `${(a / b).toFixed(2)}x`;
+  if (a === undefined || b === undefined || a === Number.POSITIVE_INFINITY) return '-';
+  return `${(a / b).toFixed(2)}x`;
 }
 
 function report(title: string, r: Results, withQemu: boolean): void {
@@ -232,7 +253,7 @@ console.log(
 );
 
 // Warm-up: every contender runs the whole suite once on a small bitmap, unrecorded.
-for (const [who, make] of contenders) suite(1 << 20, 0, make, who, new Map(), true);
+suite(1 << 20, 0, new Map(), true, 1);
 
 const configs: [string, number, number][] = quick
   ? [['2^22 items, granularity 0 (quick)', 2 ** 22, 0]]
@@ -242,9 +263,6 @@ const configs: [string, number, number][] = quick
     ];
 for (const [title, size, g] of configs) {
   const r: Results = new Map();
-  for (const [who, make] of contenders) {
-    suite(size, g, make, who, r, quick);
-    (globalThis as { gc?: () => void }).gc?.();
-  }
+  suite(size, g, r, quick);
   report(title, r, g === 0 && !quick);
 }
