@@ -53,6 +53,7 @@ function opArb(span: number, names: number): fc.Arbitrary<Op> {
 
 interface Config {
   label: string;
+  real?: boolean;
   pageSize: number;
   maskWidth: number;
   fanout: number;
@@ -68,7 +69,10 @@ export async function runModel(cfg: Config): Promise<void> {
     fc.asyncProperty(
       fc.array(opArb(cfg.span, cfg.names), { minLength: Math.floor(cfg.length / 2), maxLength: cfg.length }),
       async (ops) => {
-        const h = new Harness({ pageSize: cfg.pageSize }, { maskWidth: cfg.maskWidth, fanout: cfg.fanout });
+        const h = new Harness(
+          { pageSize: cfg.pageSize, real: cfg.real ?? false },
+          { maskWidth: cfg.maskWidth, fanout: cfg.fanout },
+        );
         await h.init();
         const touched = new Set<number>();
         for (const o of ops) {
@@ -87,6 +91,18 @@ export async function runModel(cfg: Config): Promise<void> {
 }
 
 export const CONFIGS: Config[] = [
+  {
+    label: 'real PageStore: 512-byte pages, 32-bit masks, fanout 3',
+    real: true,
+    pageSize: 512,
+    maskWidth: 32,
+    fanout: 3,
+    span: 120,
+    names: 12,
+    runs: 8,
+    length: 120,
+    seed: 10,
+  },
   {
     label: '512-byte pages, 32-bit masks, fanout 3',
     pageSize: 512,
