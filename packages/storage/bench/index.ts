@@ -4,13 +4,18 @@
 // baseline and the adapter in alternating rounds after a warm-up; the best round of each is kept
 // and their ratio printed, since the machine is shared and absolute figures drift.
 //
-// Run: pnpm --filter @deja/storage bench   (DEJA_BENCH_DIR picks the directory; default os.tmpdir())
+// Then the page layer (bench/page-store.ts): commit latency, page writes/s and flushes per commit
+// for transactions of 1, 16 and 256 dirty pages, against plain pwrite + fdatasync of the same pages.
+//
+// Run: pnpm --filter @deja/storage bench   (DEJA_BENCH_DIR picks the directory; default os.tmpdir();
+// DEJA_BENCH_ONLY=page-store runs only the page layer part)
 
 import * as fs from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { createRandom } from '../src/_internal-random';
 import { FileStorage } from '../src/index';
+import { pageStoreBench } from './page-store';
 
 const FILE_SIZE = 64 * 1024 * 1024;
 const PAGE = 4096;
@@ -73,6 +78,11 @@ async function main(): Promise<void> {
     `machine: ${cpu} x ${os.cpus().length}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.platform()} ${os.release()}`,
   );
   console.log(`node ${process.version}`);
+  if (process.env.DEJA_BENCH_ONLY !== 'page-store') await adapters();
+  await pageLayer();
+}
+
+async function adapters(): Promise<void> {
   const dir = fs.mkdtempSync(join(process.env.DEJA_BENCH_DIR ?? os.tmpdir(), 'deja-storage-bench-'));
   console.log(`file: ${FILE_SIZE / 2 ** 20} MiB in ${dir} (page cache warm; random offsets 4 KiB aligned)\n`);
   const path = join(dir, 'bench.img');
@@ -203,6 +213,34 @@ async function main(): Promise<void> {
   console.log(
     '\nratio = FileStorage rate / baseline rate (best of 3 alternating rounds each, after warm-up)',
   );
+}
+
+async function pageLayer(): Promise<void> {
+  const dir = fs.mkdtempSync(join(process.env.DEJA_BENCH_DIR ?? os.tmpdir(), 'deja-pagestore-bench-'));
+  console.log(
+    `\nPageStore commits on FileStorage (4 KiB pages, journal of 2048 pages) vs plain fs in ${dir}`,
+  );
+  try {
+    const results = await pageStoreBench(dir, ROUND_MS * 2, ROUNDS);
+    const header = [
+      'transaction',
+      'fs.writeSync x N + fdatasync',
+      'PageStore commit',
+      'commit latency',
+      'flushes/commit',
+      'ratio',
+    ];
+    const widths = header.map((h, c) => Math.max(h.length, ...results.map((r) => r[c]!.length)));
+    const line = (cells: string[]) => `| ${cells.map((cell, c) => cell.padEnd(widths[c]!)).join(' | ')} |`;
+    console.log(`\n${line(header)}\n${line(widths.map((w) => '-'.repeat(w)))}`);
+    for (const row of results) console.log(line(row));
+    console.log(
+      '\nratio = PageStore commits/s / plain writes+fdatasync per second (best of 3 alternating rounds each);' +
+        '\nflushes/commit averages the checkpoints (2 flushes each) over the commits measured',
+    );
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 await main();
