@@ -372,7 +372,7 @@ export class PageStore {
     for (const [page, entry] of journaled) {
       if (page < layout.userStart) continue;
       const user = page - layout.userStart;
-      if (space.count(user) === 0 || tags[user] !== metaTag(entry.txn)) journaled.delete(page);
+      if (space.count(user) === 0 || tags.get(user) !== metaTag(entry.txn)) journaled.delete(page);
     }
     const store = new PageStore(storage, layout, cachePages, {
       sequence,
@@ -1189,19 +1189,21 @@ async function dataIntact(storage: Storage, layout: Layout, txn: ScannedTxn): Pr
 }
 
 /**
- * Reads every space-map page (the journaled image where there is one) into a SpaceMap and the meta
- * tags. A home page written by a transaction newer than the recovered state means the superblock
- * that described it is damaged and an older one was taken: that is refused, not silently mixed.
+ * Reads every space-map page (the journaled image where there is one) into a SpaceMap, and the
+ * meta tags of the journaled user pages. A home page written by a transaction newer than the
+ * recovered state means the superblock that described it is damaged and an older one was taken:
+ * that is refused, not silently mixed.
  */
 async function loadSpaceMap(
   storage: Storage,
   layout: Layout,
   journaled: ReadonlyMap<number, JournalEntry>,
   sequence: number,
-): Promise<{ space: SpaceMap; tags: Uint32Array }> {
+): Promise<{ space: SpaceMap; tags: Map<number, number> }> {
   const { pageSize, spaceMapStart, spaceMapPages, entriesPerSpaceMapPage, pageCount } = layout;
   const space = new SpaceMap(pageCount);
-  const tags = new Uint32Array(pageCount);
+  // Meta tags are only needed for the journaled user pages (the revoke check).
+  const tags = new Map<number, number>();
   for (let first = 0; first < spaceMapPages; first += BATCH_PAGES) {
     const count = Math.min(BATCH_PAGES, spaceMapPages - first);
     const home = await storage.read((spaceMapStart + first) * pageSize, count * pageSize);
@@ -1240,7 +1242,7 @@ async function loadSpaceMap(
         const tag = view.getUint32(at + 4, true);
         if (refs === 0 && tag !== 0) throw corrupt(`${what}: free page ${user} carries a meta tag`);
         if (refs > 0) space.setCount(user, refs);
-        tags[user] = tag;
+        if (journaled.has(layout.userStart + user)) tags.set(user, tag);
       }
     }
   }
