@@ -1037,7 +1037,11 @@ export class DedupIndex {
     }
     for (let c = 0; c < g.chaptersPerVolume; c++) {
       const stored = map.u64() - 1;
-      if (stored !== this.#slotChapter[c]) {
+      const sealed = this.#slotChapter[c]!;
+      // A seal of a chapter that had expired when the index was saved (a rebuild forgets those).
+      if (stored === NO_CHAPTER && sealed !== NO_CHAPTER && sealed < newest - g.chaptersPerVolume + 1) {
+        this.#forgetSlot(c);
+      } else if (stored !== sealed) {
         throw corrupt(
           `page map save: physical chapter ${c} holds chapter ${stored}, its seal says ${this.#slotChapter[c]}`,
         );
