@@ -1,0 +1,14 @@
+// Longer crash sweeps (pnpm --filter @deja/exception-store test:slow): more seeds and longer
+// workloads, every storage operation, every crash mode.
+
+import { describe, expect, it } from 'vitest';
+import { sweep } from './_crash';
+
+describe('crash sweeps (slow)', () => {
+  for (const seed of [1, 2, 3, 4, 5, 6]) {
+    it(`seed ${seed}: 6 commits of 20 operations`, async () => {
+      const r = await sweep(seed * 7919, 6, 20);
+      expect(r.runs).toBe((r.operations + 1) * 4);
+    });
+  }
+});
