@@ -15,7 +15,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { createRandom } from '../src/_internal-random';
 import { FileStorage } from '../src/index';
-import { pageStoreBench } from './page-store';
+import { allocationBench, pageStoreBench } from './page-store';
 
 const FILE_SIZE = 64 * 1024 * 1024;
 const PAGE = 4096;
@@ -238,6 +238,9 @@ async function pageLayer(): Promise<void> {
       '\nratio = PageStore commits/s / plain writes+fdatasync per second (best of 3 alternating rounds each);' +
         '\nflushes/commit averages the checkpoints (2 flushes each) over the commits measured',
     );
+    console.log('\nfree-page search on a nearly full store ...');
+    for (const [what, result] of await allocationBench(dir, ROUND_MS, ROUNDS))
+      console.log(`${what}: ${result}`);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
