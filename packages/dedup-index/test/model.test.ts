@@ -13,7 +13,8 @@ import { Model } from './_model';
 type Op =
   | { type: 'post' | 'update'; name: number; version: number }
   | { type: 'query' | 'refresh' | 'delete'; name: number }
-  | { type: 'reopen' | 'crash' };
+  | { type: 'reopen' }
+  | { type: 'crash' };
 
 function opArb(names: number): fc.Arbitrary<Op> {
   const name = fc.nat({ max: names - 1 });
