@@ -368,8 +368,8 @@ export class HBitmap {
       const v = o | maskRange(first & 31, last & 31);
       if (v === o) return 0;
       b[w0] = v;
-      if (o === 0) this._propagateSet(w0, w0);
-      if (v === -1) this._propagateFull(w0, w0);
+      if (o === 0) this._propagateSetOne(w0);
+      if (v === -1) this._propagateFullOne(w0);
       return popcount(v ^ o);
     }
     let o = b[w0]!;
@@ -489,6 +489,32 @@ export class HBitmap {
       if (!wasZero) return;
       lo = p;
       hi = q;
+    }
+  }
+
+  /** @internal _propagateSet for the single bottom word w, which was zero. */
+  _propagateSetOne(w: number): void {
+    const levels = this._levels;
+    for (let lv = levels.length - 2; lv >= 0; lv--) {
+      const a = levels[lv]!;
+      const p = w >>> 5;
+      const o = a[p]!;
+      a[p] = o | (1 << (w & 31));
+      if (o !== 0) return;
+      w = p;
+    }
+  }
+
+  /** @internal _propagateFull for the single bottom word w, which became all ones. */
+  _propagateFullOne(w: number): void {
+    const full = this._full;
+    for (let lv = full.length - 1; lv >= 0; lv--) {
+      const a = full[lv]!;
+      const p = w >>> 5;
+      const v = a[p]! | (1 << (w & 31));
+      a[p] = v;
+      if (v !== -1) return;
+      w = p;
     }
   }
 
@@ -741,8 +767,8 @@ export class HBitmap {
     const v = o | (1 << (bit & 31));
     b[w] = v;
     this._count++;
-    if (o === 0) this._propagateSet(w, w);
-    if (v === -1) this._propagateFull(w, w);
+    if (o === 0) this._propagateSetOne(w);
+    if (v === -1) this._propagateFullOne(w);
     const item = Math.max(start, bit * this._scale);
     if (this._meta !== undefined) this._meta.set(item, 1);
     return item;
