@@ -257,6 +257,8 @@ export class DedupIndex {
   #closed = false;
   #failure: DedupIndexError | null = null;
   #saveSequence = 0;
+  /** A lower bound of the storage's size, to read past its end as zeros (a crash may have cut it short). */
+  #knownSize = 0;
   readonly #stats = {
     chaptersWritten: 0,
     chaptersExpired: 0,
@@ -702,7 +704,7 @@ export class DedupIndex {
     this.#cache.misses++;
     let bytes: Uint8Array;
     try {
-      bytes = await this.#storage.read(pageOffset(this.layout, physical, page), g.bytesPerPage);
+      bytes = await this.#readRange(pageOffset(this.layout, physical, page), g.bytesPerPage);
     } catch (error) {
       throw storageError(`reading page ${page} of chapter ${chapter}`, error);
     }
@@ -734,6 +736,18 @@ export class DedupIndex {
       throw bad(`holds chapter ${opened.virtualChapterNumber}`);
     }
     return opened;
+  }
+
+  /**
+   * Read `length` bytes at `offset`; bytes past the end of the storage read as zeros (a chapter or
+   * save whose writes a crash cut short then fails its checksum instead of the read failing).
+   */
+  async #readRange(offset: number, length: number): Promise<Uint8Array> {
+    if (offset + length > this.#knownSize) this.#knownSize = await this.#storage.size();
+    if (offset + length <= this.#knownSize) return this.#storage.read(offset, length);
+    const out = new Uint8Array(length);
+    if (offset < this.#knownSize) out.set(await this.#storage.read(offset, this.#knownSize - offset));
+    return out;
   }
 
   // ---- sparse chapters ---------------------------------------------------------------------
@@ -953,11 +967,11 @@ export class DedupIndex {
     let sealBytes: Uint8Array;
     let headers: Uint8Array[];
     try {
-      sealBytes = await this.#storage.read(layout.sealOffset, g.chaptersPerVolume * layout.sealBytes);
-      headers = await this.#storage.readv([
-        { offset: layout.saveOffset, length: SAVE_HEADER_BYTES },
-        { offset: layout.saveOffset + layout.slotBytes, length: SAVE_HEADER_BYTES },
-      ]);
+      sealBytes = await this.#readRange(layout.sealOffset, g.chaptersPerVolume * layout.sealBytes);
+      headers = [
+        await this.#readRange(layout.saveOffset, SAVE_HEADER_BYTES),
+        await this.#readRange(layout.saveOffset + layout.slotBytes, SAVE_HEADER_BYTES),
+      ];
     } catch (error) {
       throw storageError('reading the seals and save headers', error);
     }
@@ -989,7 +1003,7 @@ export class DedupIndex {
     for (const candidate of candidates) {
       if (candidate.length > layout.slotBytes - SAVE_HEADER_BYTES) continue;
       try {
-        const body = await this.#storage.read(
+        const body = await this.#readRange(
           layout.saveOffset + candidate.slot * layout.slotBytes + SAVE_HEADER_BYTES,
           candidate.length,
         );
@@ -1118,11 +1132,10 @@ export class DedupIndex {
     const vi = this.#volumeIndex;
     let pages: Uint8Array[];
     try {
-      pages = await this.#storage.readv(
-        Array.from({ length: g.pagesPerChapter }, (_, p) => ({
-          offset: pageOffset(this.layout, physical, p),
-          length: g.bytesPerPage,
-        })),
+      const start = pageOffset(this.layout, physical, 0);
+      const all = await this.#readRange(start, g.pagesPerChapter * g.bytesPerPage);
+      pages = Array.from({ length: g.pagesPerChapter }, (_, p) =>
+        all.subarray(p * g.bytesPerPage, (p + 1) * g.bytesPerPage),
       );
     } catch (error) {
       throw storageError(`reading chapter ${chapter}`, error);
