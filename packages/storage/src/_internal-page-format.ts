@@ -9,7 +9,8 @@
 //   4  u16 magic 0x4a44 ('DJ')
 //   6  u8  kind (KIND_*)
 //   7  u8  format version (FORMAT_VERSION)
-//   8  u32 page: the page's home (physical page number); for data-list and commit pages, the slot's page
+//   8  u32 page: the page's home (physical page number); for data-list and commit pages, the slot's
+//          page; for a superblock, its slot (0, 1)
 //  12  u32 generation: bumped at every writable open, so journal pages of an older run never replay
 //  16  u32 txn low, 20 u32 txn high: the transaction that wrote the page
 //  24  u32 aux: the journal slot for data-list and commit pages; the slot number (0/1) for a superblock
@@ -31,6 +32,13 @@ export const KIND_SPACE_MAP = 3;
 export const KIND_DATA_LIST = 4;
 export const KIND_COMMIT = 5;
 
+/**
+ * Bytes of a superblock, whatever the page size: one 512-byte sector, so a superblock write is
+ * atomic on a disk and both slots (bytes 0 and 512) sit at offsets that do not depend on the page
+ * size — no page can pose as a superblock.
+ */
+export const SUPERBLOCK_SIZE = 512;
+
 /** Named root slots kept in the superblock and in every commit page. */
 export const MAX_ROOTS = 8;
 /** Bytes of a root name (UTF-8), at most. */
@@ -40,7 +48,7 @@ export const STATE_OFFSET = 64;
 const ROOT_SLOT_SIZE = ROOT_NAME_SIZE + 4;
 const USER_DATA_LENGTH_OFFSET = STATE_OFFSET + MAX_ROOTS * ROOT_SLOT_SIZE;
 const USER_DATA_OFFSET = USER_DATA_LENGTH_OFFSET + 2;
-/** Payload bytes before the user data: `userDataSize = pageSize - HEADER_SIZE - STATE_FIXED`. */
+/** Payload bytes before the user data: `userDataSize = SUPERBLOCK_SIZE - HEADER_SIZE - STATE_FIXED`. */
 export const STATE_FIXED = USER_DATA_OFFSET;
 /** "No page" in a root slot. */
 const NO_PAGE = 0xffffffff;

@@ -11,8 +11,9 @@
 //
 // Storage layout, in pages of `pageSize`:
 //
-//   0, 1                      two alternating superblocks (geometry, generation, checkpointed state)
-//   2 .. 2+J-1                the journal: a ring of J slots, addressed by ever-growing positions
+//   bytes 0 and 512           two alternating 512-byte superblocks (geometry, generation, state), in
+//                             page 0 (pages 0 and 1 when pages are 512 bytes): F = 1 (or 2) pages
+//   F .. F+J-1                the journal: a ring of J slots, addressed by ever-growing positions
 //   next S pages              the space map: (refcount u32, meta tag u32) per user page
 //   next P pages              user pages 0 .. P-1, metadata and data alike
 //
@@ -49,6 +50,7 @@ import {
   SPACE_MAP_ENTRY_SIZE,
   STATE_FIXED,
   type StoreState,
+  SUPERBLOCK_SIZE,
   sealPage,
   setU53,
   viewOf,
@@ -98,7 +100,6 @@ const DEFAULT_PAGE_SIZE = 4096;
 const DEFAULT_CACHE_PAGES = 256;
 const MIN_JOURNAL_PAGES = 8;
 const MAX_TOTAL_PAGES = 0xffffffff;
-const FIRST_JOURNAL_PAGE = 2;
 /** Pages read or written per batch at open, create and checkpoint. */
 const BATCH_PAGES = 64;
 
@@ -118,6 +119,8 @@ const CM_START = 8;
 /** Where everything lives; derived from (pageSize, pageCount, journalPages). */
 interface Layout {
   readonly pageSize: number;
+  /** The first journal page: the superblocks take the first 1024 bytes. */
+  readonly journalStart: number;
   readonly journalPages: number;
   readonly spaceMapStart: number;
   readonly spaceMapPages: number;
@@ -132,10 +135,12 @@ function layoutFor(pageSize: number, pageCount: number, journalPages: number): L
   const payload = pageSize - HEADER_SIZE;
   const entriesPerSpaceMapPage = Math.floor(payload / SPACE_MAP_ENTRY_SIZE);
   const spaceMapPages = Math.ceil(pageCount / entriesPerSpaceMapPage);
-  const spaceMapStart = FIRST_JOURNAL_PAGE + journalPages;
+  const journalStart = Math.ceil((2 * SUPERBLOCK_SIZE) / pageSize);
+  const spaceMapStart = journalStart + journalPages;
   const userStart = spaceMapStart + spaceMapPages;
   return {
     pageSize,
+    journalStart,
     journalPages,
     spaceMapStart,
     spaceMapPages,
@@ -197,7 +202,7 @@ export class PageStore {
   readonly metaPayloadSize: number;
   /** User pages, numbered 0 .. pageCount - 1 (metadata and data share them). */
   readonly pageCount: number;
-  /** Bytes of the user-data area: `pageSize - 258`. */
+  /** Bytes of the user-data area in the superblock: 254. */
   readonly userDataSize: number;
   /** Slots of the redo journal. */
   readonly journalPages: number;
@@ -250,7 +255,7 @@ export class PageStore {
     this.pageSize = layout.pageSize;
     this.metaPayloadSize = layout.pageSize - HEADER_SIZE;
     this.pageCount = layout.pageCount;
-    this.userDataSize = layout.pageSize - HEADER_SIZE - STATE_FIXED;
+    this.userDataSize = SUPERBLOCK_SIZE - HEADER_SIZE - STATE_FIXED;
     this.journalPages = layout.journalPages;
     this.cachePages = cachePages;
     this.#sequence = init.sequence;
@@ -304,9 +309,10 @@ export class PageStore {
       if (writes.length >= BATCH_PAGES) await storage.writev(writes.splice(0));
     };
     const zero = new Uint8Array(pageSize);
-    await push({ offset: pageSize, data: zero }); // the other superblock slot: nothing valid
+    // The other superblock slot: nothing valid.
+    await push({ offset: SUPERBLOCK_SIZE, data: new Uint8Array(SUPERBLOCK_SIZE) });
     for (let slot = 0; slot < layout.journalPages; slot++) {
-      await push({ offset: (FIRST_JOURNAL_PAGE + slot) * pageSize, data: zero });
+      await push({ offset: (layout.journalStart + slot) * pageSize, data: zero });
     }
     for (let i = 0; i < layout.spaceMapPages; i++) {
       const page = layout.spaceMapStart + i;
@@ -567,7 +573,7 @@ export class PageStore {
   }
 
   #slotOffset(pos: number): number {
-    return (FIRST_JOURNAL_PAGE + (pos % this.journalPages)) * this.pageSize;
+    return (this.#layout.journalStart + (pos % this.journalPages)) * this.pageSize;
   }
 
   #spaceMapPageOf(user: number): number {
@@ -645,8 +651,8 @@ export class PageStore {
     const layout = this.#layout;
     if (physical >= layout.userStart) return `page ${physical - layout.userStart}`;
     if (physical >= layout.spaceMapStart) return `space-map page ${physical - layout.spaceMapStart}`;
-    if (physical >= FIRST_JOURNAL_PAGE) return `journal slot ${physical - FIRST_JOURNAL_PAGE}`;
-    return `superblock ${physical}`;
+    if (physical >= layout.journalStart) return `journal slot ${physical - layout.journalStart}`;
+    return `superblock page ${physical}`;
   }
 
   async #readSpilled(tx: Transaction, user: number): Promise<Uint8Array> {
@@ -789,7 +795,7 @@ export class PageStore {
         sealPage(
           image,
           KIND_DATA_LIST,
-          FIRST_JOURNAL_PAGE + (pos % this.journalPages),
+          layout.journalStart + (pos % this.journalPages),
           this.#generation,
           tx.id,
           pos % this.journalPages,
@@ -808,7 +814,7 @@ export class PageStore {
       setU53(view, HEADER_SIZE + CM_START, tx.startPos);
       encodeState(commitPage, state);
       const slot = commitPos % this.journalPages;
-      sealPage(commitPage, KIND_COMMIT, FIRST_JOURNAL_PAGE + slot, this.#generation, tx.id, slot);
+      sealPage(commitPage, KIND_COMMIT, layout.journalStart + slot, this.#generation, tx.id, slot);
       writes.push({ offset: this.#slotOffset(commitPos), data: commitPage });
       this.stats.journalWrites += writes.length;
 
@@ -917,7 +923,7 @@ export class PageStore {
       newTail,
       this.#state,
     );
-    await this.storage.write((superblockSeq % 2) * this.pageSize, image);
+    await this.storage.write((superblockSeq % 2) * SUPERBLOCK_SIZE, image);
     await this.#flush();
     this.#superblockSeq = superblockSeq;
     this.#tailPos = newTail;
@@ -946,7 +952,7 @@ function superblockImage(
   tailPos: number,
   state: StoreState,
 ): Uint8Array {
-  const image = new Uint8Array(layout.pageSize);
+  const image = new Uint8Array(SUPERBLOCK_SIZE);
   const view = viewOf(image);
   view.setUint32(HEADER_SIZE + SB_PAGE_SIZE, layout.pageSize, true);
   view.setUint32(HEADER_SIZE + SB_TOTAL_PAGES, layout.totalPages, true);
@@ -961,28 +967,24 @@ function superblockImage(
 }
 
 /**
- * Tries both superblock slots at every possible page size (slot 1 sits at offset pageSize, and the
- * page size is only known from a superblock) and returns the valid one with the highest
+ * Reads both superblock slots (bytes 0 and 512) and returns the valid one with the highest
  * superblock sequence.
  */
 async function readBestSuperblock(storage: Storage, size: number): Promise<SuperblockInfo> {
   let best: SuperblockInfo | undefined;
   let unsupported: number | undefined;
-  const head = await storage.read(0, Math.min(size, MAX_PAGE_SIZE));
-  for (let pageSize = MIN_PAGE_SIZE; pageSize <= MAX_PAGE_SIZE; pageSize *= 2) {
-    for (const slot of [0, 1]) {
-      if (size < (slot + 1) * pageSize) continue;
-      const image = slot === 0 ? head.subarray(0, pageSize) : await storage.read(pageSize, pageSize);
-      const header = readHeader(image);
-      if (header === undefined || header.kind !== KIND_SUPERBLOCK) continue;
-      if (viewOf(image).getUint32(HEADER_SIZE + SB_PAGE_SIZE, true) !== pageSize) continue;
-      if (header.version !== FORMAT_VERSION) {
-        unsupported = header.version;
-        continue;
-      }
-      const info = parseSuperblock(image, header, slot);
-      if (info !== undefined && (best === undefined || info.superblockSeq > best.superblockSeq)) best = info;
+  const head = await storage.read(0, Math.min(size, 2 * SUPERBLOCK_SIZE));
+  for (const slot of [0, 1]) {
+    const image = head.subarray(slot * SUPERBLOCK_SIZE, (slot + 1) * SUPERBLOCK_SIZE);
+    if (image.length < SUPERBLOCK_SIZE) continue;
+    const header = readHeader(image);
+    if (header === undefined || header.kind !== KIND_SUPERBLOCK) continue;
+    if (header.version !== FORMAT_VERSION) {
+      unsupported = Math.max(unsupported ?? 0, header.version);
+      continue;
     }
+    const info = parseSuperblock(image, header, slot);
+    if (info !== undefined && (best === undefined || info.superblockSeq > best.superblockSeq)) best = info;
   }
   if (unsupported !== undefined && (best === undefined || unsupported > FORMAT_VERSION)) {
     throw new StorageError(
@@ -997,7 +999,9 @@ async function readBestSuperblock(storage: Storage, size: number): Promise<Super
 
 function parseSuperblock(image: Uint8Array, header: PageHeader, slot: number): SuperblockInfo | undefined {
   const view = viewOf(image);
-  const pageSize = image.length;
+  const pageSize = view.getUint32(HEADER_SIZE + SB_PAGE_SIZE, true);
+  if (pageSize < MIN_PAGE_SIZE || pageSize > MAX_PAGE_SIZE || (pageSize & (pageSize - 1)) !== 0)
+    return undefined;
   const journalPages = view.getUint32(HEADER_SIZE + SB_JOURNAL_PAGES, true);
   const pageCount = view.getUint32(HEADER_SIZE + SB_PAGE_COUNT, true);
   const superblockSeq = getU53(view, HEADER_SIZE + SB_SEQ);
@@ -1076,7 +1080,7 @@ async function scanJournal(
     if (pos - bufferPos >= buffer.length / pageSize) {
       const slot = pos % journalPages;
       const count = Math.min(BATCH_PAGES, journalPages - slot, tailPos + journalPages - pos);
-      buffer = await storage.read((FIRST_JOURNAL_PAGE + slot) * pageSize, count * pageSize);
+      buffer = await storage.read((layout.journalStart + slot) * pageSize, count * pageSize);
       bufferPos = pos;
     }
     const image = buffer.subarray((pos - bufferPos) * pageSize, (pos - bufferPos + 1) * pageSize);
@@ -1221,7 +1225,7 @@ async function loadSpaceMap(
       const entry = journaled.get(physical);
       if (entry !== undefined) {
         image = await storage.read(
-          (FIRST_JOURNAL_PAGE + (entry.pos % layout.journalPages)) * pageSize,
+          (layout.journalStart + (entry.pos % layout.journalPages)) * pageSize,
           pageSize,
         );
       }

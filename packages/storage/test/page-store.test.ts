@@ -48,11 +48,11 @@ describe('PageStore.create / open', () => {
     const store = await PageStore.create(disk);
     expect(store.pageSize).toBe(4096);
     expect(store.metaPayloadSize).toBe(4096 - 32);
-    expect(store.userDataSize).toBe(4096 - 258);
-    // The largest page count that fits: 224 user pages need a journal of 224 / 8 = 28 pages and one
-    // space-map page; 225 would need 29 journal pages and pass the 256 the storage holds.
-    expect(store.journalPages).toBe(28);
-    expect(store.pageCount).toBe(224);
+    expect(store.userDataSize).toBe(254);
+    // The largest page count that fits: page 0 (both superblocks), a journal of 225 / 8 = 29 pages,
+    // one space-map page and 225 user pages make the 256 pages the storage holds.
+    expect(store.journalPages).toBe(29);
+    expect(store.pageCount).toBe(225);
     expect(store.sequence).toBe(0);
     expect(store.freePageCount()).toBe(store.pageCount);
     expect(store.getUserData()).toEqual(new Uint8Array(0));
@@ -63,8 +63,11 @@ describe('PageStore.create / open', () => {
 
   test('with pageCount the storage grows to fit', async () => {
     const { disk, store } = await small();
-    // superblocks, journal, two space-map pages of 60 entries, the user pages
+    // superblocks (two 512-byte pages), journal, two space-map pages of 60 entries, the user pages
     expect(await disk.size()).toBe((2 + 32 + 2 + 64) * 512);
+    const big = new MemoryStorage();
+    await PageStore.create(big, { pageSize: 4096, pageCount: 64, journalPages: 16 });
+    expect(await big.size()).toBe((1 + 16 + 1 + 64) * 4096); // both superblocks share page 0
     expect(store.pageCount).toBe(64);
     const again = await reopen(disk);
     expect(again.pageCount).toBe(64);
