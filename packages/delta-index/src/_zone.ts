@@ -1,5 +1,5 @@
-// One zone of a delta index (the seed's struct delta_zone): the list memory, the 16-byte-style list
-// headers (start, size, saved search position) kept as parallel typed arrays, the Huffman constants,
+// One zone of a delta index (the seed's struct delta_zone): the list memory, the 16-byte list
+// headers (start, size, saved search position) packed in one Uint32Array, the Huffman constants,
 // the statistics, and the memory management that makes room for a growing list: take free bits from
 // a neighbouring gap, or rebalance every list of the zone (compute_new_list_offsets,
 // rebalance_delta_zone, extend_delta_zone, insert_bits, delete_bits). Also the hot decoder.
@@ -84,7 +84,7 @@ export function decodeDelta(
 /** The mutable or immutable storage of one zone, with its list headers and statistics. */
 export class DeltaZone {
   /** The list memory (for a page: the page itself). */
-  memory: Uint8Array;
+  readonly memory: Uint8Array;
   /** A view of the memory for unaligned 32-bit reads in the decoder. */
   readonly view: DataView;
   /**
