@@ -34,6 +34,8 @@ export interface HeaderFields {
   /** First snapshot table page, or undefined when there are no snapshots. */
   table: number | undefined;
   mask: Uint32Array;
+  /** Ids of deleted snapshots whose bits are still being cleared from the tree. */
+  deleting: Uint32Array;
 }
 
 /** Encodes the header into a fresh payload of `payload` bytes. O(payload). */
@@ -50,8 +52,12 @@ export function encodeHeader(h: HeaderFields, payload: number): Uint8Array {
   dv.setUint32(28, h.snapshotCount, true);
   setU64(dv, 32, h.root);
   setU64(dv, 40, h.table === undefined ? 0 : h.table + 1);
-  for (let k = 0; k < h.mask.length; k++) dv.setUint32(HEADER_FIXED + k * 4, h.mask[k] as number, true);
-  const crcAt = HEADER_FIXED + h.mask.length * 4;
+  const words = h.mask.length;
+  for (let k = 0; k < words; k++) {
+    dv.setUint32(HEADER_FIXED + k * 4, h.mask[k] as number, true);
+    dv.setUint32(HEADER_FIXED + (words + k) * 4, h.deleting[k] as number, true);
+  }
+  const crcAt = HEADER_FIXED + 2 * words * 4;
   dv.setUint32(crcAt, crc32(bytes, 0, crcAt), true);
   return bytes;
 }
@@ -72,17 +78,21 @@ export function decodeHeader(bytes: Uint8Array, page: number): HeaderFields {
   if (maskWidth < 32 || maskWidth > 4096 || maskWidth % 32 !== 0) {
     throw corrupt('header', page, `share-mask width ${maskWidth} is not a multiple of 32 in [32, 4096]`);
   }
-  const crcAt = HEADER_FIXED + maskWidth / 8;
+  const crcAt = HEADER_FIXED + maskWidth / 4;
   if (crcAt + 4 > bytes.length) throw corrupt('header', page, 'share mask overflows the page');
   if (dv.getUint32(crcAt, true) !== crc32(bytes, 0, crcAt))
     throw corrupt('header', page, 'checksum mismatch');
   const valid = dv.getUint32(8, true);
   if (valid > 1) throw corrupt('header', page, `valid flag ${valid}`);
   const mask = new Uint32Array(maskWidth / 32);
+  const deleting = new Uint32Array(maskWidth / 32);
   let bits = 0;
   for (let k = 0; k < mask.length; k++) {
     const w = dv.getUint32(HEADER_FIXED + k * 4, true);
+    const d = dv.getUint32(HEADER_FIXED + (mask.length + k) * 4, true);
+    if ((w & d) !== 0) throw corrupt('header', page, 'a snapshot is both active and being deleted');
     mask[k] = w;
+    deleting[k] = d;
     for (let v = w; v !== 0; v &= v - 1) bits++;
   }
   const snapshotCount = dv.getUint32(28, true);
@@ -105,6 +115,7 @@ export function decodeHeader(bytes: Uint8Array, page: number): HeaderFields {
     root,
     table: tableRaw === 0 ? undefined : tableRaw - 1,
     mask,
+    deleting,
   };
 }
 

@@ -75,6 +75,8 @@ export const DEFAULT_ROOT_NAME = 'exception-store';
 export const DEFAULT_MASK_WIDTH = 64;
 /** Default bound of the page cache, in pages. */
 export const DEFAULT_CACHE_PAGES = 256;
+/** Default leaves a deletion processes per page-layer transaction. */
+export const DEFAULT_DELETE_BATCH_LEAVES = 256;
 
 /** Options of {@link ExceptionStore.open}. */
 export interface ExceptionStoreOptions {
@@ -84,6 +86,13 @@ export interface ExceptionStoreOptions {
   cachePages?: number;
   /** Where exception chunks come from. Default: a {@link PageAllocator} (data pages of the layer). */
   allocator?: ExceptionAllocator;
+  /**
+   * Leaves a snapshot deletion processes per page-layer transaction (each transaction must fit
+   * the layer's journal). Default 256.
+   */
+  deleteBatchLeaves?: number;
+  /** Whether `open` finishes a deletion a crash interrupted (it writes and commits). Default true. */
+  finishDeletes?: boolean;
 }
 
 /** Options of {@link ExceptionStore.create}: the format parameters fixed for the store's life. */
@@ -188,6 +197,8 @@ export class ExceptionStore {
   #level = 1;
   #valid = true;
   #active: Uint32Array;
+  #deleting: Uint32Array;
+  readonly #deleteBatch: number;
   #names = new Map<string, number>();
   #tablePages: number[] = [];
   #headerDirty = false;
@@ -223,6 +234,8 @@ export class ExceptionStore {
       fanout: h.fanout,
     };
     this.#active = new Uint32Array(h.maskWidth / 32);
+    this.#deleting = new Uint32Array(h.maskWidth / 32);
+    this.#deleteBatch = options.deleteBatchLeaves ?? DEFAULT_DELETE_BATCH_LEAVES;
     this.#applyHeader(h);
   }
 
@@ -275,6 +288,7 @@ export class ExceptionStore {
         root: rootPage,
         table: undefined,
         mask: new Uint32Array(maskWidth / 32),
+        deleting: new Uint32Array(maskWidth / 32),
       };
       const store = new ExceptionStore(pages, headerPage, h, options);
       const g = store.#g;
@@ -315,6 +329,7 @@ export class ExceptionStore {
     validateHeader(h, pages, headerPage);
     const store = new ExceptionStore(pages, headerPage, h, options);
     await store.#loadTable(h, (p) => pages.readMeta(p));
+    if ((options.finishDeletes ?? true) && h.deleting.some((w) => w !== 0)) await store.finishDeletes();
     return store;
   }
 
@@ -364,7 +379,7 @@ export class ExceptionStore {
       if (this.#names.has(name))
         throw new ExceptionStoreError('ERR_EXISTS', `snapshot '${name}' already exists`);
       for (let i = 0; i < this.maskWidth; i++) {
-        if (!bitSet(this.#active, i)) {
+        if (!bitSet(this.#active, i) && !bitSet(this.#deleting, i)) {
           id = i;
           break;
         }
@@ -403,18 +418,65 @@ export class ExceptionStore {
     return this.#mutate(
       async () => {
         const id = this.#id(name);
-        const mask = new Uint32Array(this.#g.maskWords);
-        mask[id >>> 5] = (1 << (id & 31)) >>> 0;
-        const freed = await this.#deleteTreeRange(mask);
-        this.#active[id >>> 5] = ((this.#active[id >>> 5] as number) & ~(1 << (id & 31))) >>> 0;
+        const bit = (1 << (id & 31)) >>> 0;
+        this.#active[id >>> 5] = ((this.#active[id >>> 5] as number) & ~bit) >>> 0;
+        this.#deleting[id >>> 5] = ((this.#deleting[id >>> 5] as number) | bit) >>> 0;
         this.#names.delete(name);
         this.#headerDirty = true;
         this.#tableDirty = true;
-        return freed;
+        return this.#runDeletes();
       },
       true,
       () => this.#id(name),
     );
+  }
+
+  /**
+   * Finishes deletions a crash interrupted (their ids stay reserved until then); `open` calls it
+   * unless told not to. Commits, like {@link ExceptionStore.deleteSnapshot}.
+   *
+   * @returns how many exceptions were released.
+   */
+  finishDeletes(): Promise<number> {
+    return this.#mutate(() => this.#runDeletes(), true);
+  }
+
+  /**
+   * Clears the bits of every snapshot being deleted from the whole tree, `deleteBatchLeaves`
+   * leaves per page-layer transaction: each batch is committed (when the store owns the
+   * transaction) with the ids still marked as being deleted, so a crash between batches leaves a
+   * consistent store that finishes the deletion when next opened. Ends with a commit.
+   */
+  async #runDeletes(): Promise<number> {
+    const mask = this.#deleting.slice();
+    let released = 0;
+    let resume: number | undefined = 0;
+    while (resume !== undefined) {
+      const step: { released: number; next: number | undefined } = await this.#deleteTreeRange(
+        mask,
+        resume,
+        this.#external ? Number.POSITIVE_INFINITY : this.#deleteBatch,
+      );
+      released += step.released;
+      resume = step.next;
+      if (resume !== undefined) await this.#commitStep();
+    }
+    for (let k = 0; k < mask.length; k++) {
+      this.#deleting[k] = ((this.#deleting[k] as number) & ~(mask[k] as number)) >>> 0;
+    }
+    this.#headerDirty = true;
+    if (!this.#external) await this.#commitStep();
+    return released;
+  }
+
+  /** Commits the store's own transaction in the middle of an operation and opens the next one. */
+  async #commitStep(): Promise<void> {
+    const txn = this.#t;
+    this.#writeBack();
+    await this.#finish(txn);
+    await txn.commit();
+    this.#fresh.clear();
+    this.#txn = this.pages.begin();
   }
 
   /**
@@ -743,6 +805,7 @@ export class ExceptionStore {
     this.#level = h.treeLevel;
     this.#valid = h.valid;
     this.#active.set(h.mask);
+    this.#deleting.set(h.deleting);
   }
 
   async #loadTable(h: HeaderFields, read: (page: number) => Promise<Uint8Array>): Promise<void> {
@@ -891,6 +954,7 @@ export class ExceptionStore {
       root: this.#root,
       table: this.#tablePages[0],
       mask: this.#active,
+      deleting: this.#deleting,
     };
   }
 
@@ -1090,11 +1154,16 @@ export class ExceptionStore {
   }
 
   /** The seed's delete_tree_range from chunk 0: see {@link ExceptionStore.deleteSnapshot}. */
-  async #deleteTreeRange(mask: Uint32Array): Promise<number> {
+  async #deleteTreeRange(
+    mask: Uint32Array,
+    resume: number,
+    budget: number,
+  ): Promise<{ released: number; next: number | undefined }> {
     const g = this.#g;
     let levels = this.#level;
     let level = levels - 1;
-    const probed = await this.#probe(0);
+    let visited = 0;
+    const probed = await this.#probe(resume);
     const path = probed.path;
     const hold: (CachedPage | undefined)[] = new Array(levels).fill(undefined);
     let leaf: CachedPage = probed.leaf;
@@ -1138,7 +1207,7 @@ export class ExceptionStore {
               hold.shift();
               this.#headerDirty = true;
             }
-            return released;
+            return { released, next: undefined };
           }
           level--;
         } while (finished(level));
@@ -1151,6 +1220,9 @@ export class ExceptionStore {
         } while (level < levels - 1);
       }
       const e = path[level] as PathEntry;
+      // Here every node on the path still has entries to visit and the tree is valid: a batch may
+      // end, to resume from the next leaf's lower bound (entries[0] keys are exact).
+      if (++visited >= budget) return { released, next: nodeKey(e.page.dv, e.next) };
       const leafNo = nodeChild(e.page.dv, e.next);
       e.next++;
       leaf = await this.#get(leafNo, 'leaf');
@@ -1227,7 +1299,7 @@ export class ExceptionStore {
             exceptions++;
             for (let k = 0; k < g.maskWords; k++) {
               const s = dv.getUint32(p + k * 4, true);
-              if ((s & ~(this.#active[k] as number)) !== 0)
+              if ((s & ~((this.#active[k] as number) | (this.#deleting[k] as number))) !== 0)
                 fail('leaf', no, `chunk ${chunk}: share bits outside the active mask`);
               if ((s & (union[k] as number)) !== 0)
                 fail('leaf', no, `chunk ${chunk}: a snapshot uses two exceptions`);

@@ -107,6 +107,10 @@ export class Harness {
   committed: Model = cloneModel(this.model);
   stamp = 1;
   log: string[] = [];
+  /** Called with the expected state before an operation that commits (deleteSnapshot). */
+  beforeCommit: ((model: Model) => void) | undefined;
+  /** Called after it. */
+  afterCommit: (() => void) | undefined;
   /** Coverage counters, so tests can prove they reached the deep paths. */
   static stats = { maxLevel: 0, deepDeletes: 0, levelDrops: 0, freed: 0 };
 
@@ -137,7 +141,8 @@ export class Harness {
   async #reopen(): Promise<void> {
     await this.store.close();
     this.backend = await this.backend.reopen();
-    this.store = await ExceptionStore.open(this.backend.pages, { allocator: this.storeOptions.allocator });
+    const { allocator, deleteBatchLeaves } = this.storeOptions;
+    this.store = await ExceptionStore.open(this.backend.pages, { allocator, deleteBatchLeaves });
   }
 
   originValue(chunk: number, m: Model = this.model): number {
@@ -178,7 +183,13 @@ export class Harness {
         const name = pick(o.name);
         if (name === undefined) return;
         const before = this.store.treeLevel;
+        const next = cloneModel(this.model);
+        next.snaps.delete(name);
+        this.beforeCommit?.(next);
+        // deleteSnapshot commits (in batches of leaves, the last one with the deletion complete)
         Harness.stats.freed += await this.store.deleteSnapshot(name);
+        this.committed = cloneModel(next);
+        this.afterCommit?.();
         if (before >= 2) Harness.stats.deepDeletes++;
         if (this.store.treeLevel < before) Harness.stats.levelDrops++;
         this.model.snaps.delete(name);

@@ -70,7 +70,7 @@ export async function runModel(cfg: Config): Promise<void> {
       async (ops) => {
         const h = new Harness(
           { pageSize: cfg.pageSize, real: cfg.real ?? false },
-          { maskWidth: cfg.maskWidth, fanout: cfg.fanout },
+          { maskWidth: cfg.maskWidth, fanout: cfg.fanout, deleteBatchLeaves: (cfg.seed % 3) + 1 },
         );
         await h.init();
         const touched = new Set<number>();

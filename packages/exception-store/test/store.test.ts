@@ -116,6 +116,65 @@ describe('delete', () => {
   });
 });
 
+describe('deletion in batches', () => {
+  async function bigStore(pages: FakePageStore) {
+    const store = await ExceptionStore.create(pages, { maskWidth: 32, fanout: 3, deleteBatchLeaves: 1 });
+    await store.createSnapshot('a');
+    for (let c = 0; c < 300; c++) await store.prepareOriginWrite(c);
+    await store.createSnapshot('b');
+    for (let c = 0; c < 300; c += 3) await store.prepareOriginWrite(c);
+    await store.commit();
+    return store;
+  }
+
+  it('commits batch by batch; a crash between batches leaves a store that finishes on open', async () => {
+    const pages = new FakePageStore({ pageSize: 512 });
+    const store = await bigStore(pages);
+    const leaves = (await store.check()).leaves;
+    expect(leaves).toBeGreaterThan(10);
+    const before = pages.sequence;
+    // the power fails at the 4th commit of the deletion
+    let commits = 0;
+    const begin = pages.begin.bind(pages);
+    pages.begin = () => {
+      const txn = begin();
+      const commit = txn.commit.bind(txn);
+      txn.commit = async () => {
+        if (++commits === 4) throw Object.assign(new Error('power lost'), { code: 'ERR_CRASHED' });
+        await commit();
+      };
+      return txn;
+    };
+    await expect(store.deleteSnapshot('a')).rejects.toMatchObject({ code: 'ERR_CRASHED' });
+    expect(pages.sequence).toBe(before + 3);
+    // reopened without finishing: 'a' is gone, its id stays reserved, its bits partly cleared
+    const half = await ExceptionStore.open(pages.reopen(), { finishDeletes: false });
+    expect(half.snapshots().map((x) => x.name)).toEqual(['b']);
+    expect(await half.createSnapshot('c')).toBe(2);
+    const partial = await half.check();
+    // opened normally, the deletion completes: only b's exceptions remain
+    const reopened = pages.reopen();
+    const done = await ExceptionStore.open(reopened);
+    const r = await done.check();
+    expect(r.exceptions).toBe(100);
+    expect(partial.exceptions).toBeGreaterThan(r.exceptions);
+    expect(reopened.sequence).toBe(pages.sequence + 1);
+    expect(await done.createSnapshot('c')).toBe(0);
+  });
+
+  it('runs in one pass inside an external transaction', async () => {
+    const pages = new FakePageStore({ pageSize: 512 });
+    const store = await bigStore(pages);
+    const txn = pages.begin();
+    await store.attachTransaction(txn);
+    expect(await store.deleteSnapshot('a')).toBe(300);
+    await store.detachTransaction('commit');
+    await txn.commit();
+    const again = await ExceptionStore.open(pages.reopen());
+    expect((await again.check()).exceptions).toBe(100);
+  });
+});
+
 describe('base_chunk', () => {
   it('stores chunks far apart (beyond 2^32 of each other) and up to 2^53 - 1', async () => {
     const { store } = await fresh();
