@@ -269,8 +269,11 @@ export class PageStore {
   }
 
   /**
-   * Formats `storage` as an empty page store (whatever it held is lost) and opens it. Writes the
-   * superblock, a zeroed journal and the space map, and sizes the storage. O(journal + space map).
+   * Formats `storage` as an empty page store (whatever it held is lost) and opens it: invalidates
+   * any old superblocks (flush), writes a zeroed journal and the space map and sizes the storage
+   * (flush), then the superblock (flush). If it is interrupted, `open` fails with
+   * `ERR_CORRUPT_DATA` (or, before the first flush, finds the old store intact): create again.
+   * O(journal + space map).
    *
    * @param storage - a writable, open adapter; the PageStore owns it from now on.
    * @param options - page size, page count, journal size, cache size.
@@ -302,6 +305,10 @@ export class PageStore {
       throw new RangeError(`page store: ${layout.totalPages} pages in all pass the limit of 2^32 - 1`);
     }
 
+    // First make whatever store was here unopenable, durably: an interrupted create must not leave
+    // an old superblock describing half-formatted pages.
+    await storage.write(0, new Uint8Array(2 * SUPERBLOCK_SIZE));
+    await storage.flush();
     const generation = 1;
     const writes: WriteRequest[] = [];
     const push = async (request: WriteRequest): Promise<void> => {
@@ -309,8 +316,6 @@ export class PageStore {
       if (writes.length >= BATCH_PAGES) await storage.writev(writes.splice(0));
     };
     const zero = new Uint8Array(pageSize);
-    // The other superblock slot: nothing valid.
-    await push({ offset: SUPERBLOCK_SIZE, data: new Uint8Array(SUPERBLOCK_SIZE) });
     for (let slot = 0; slot < layout.journalPages; slot++) {
       await push({ offset: (layout.journalStart + slot) * pageSize, data: zero });
     }

@@ -3,6 +3,8 @@
 // (drop, keep, torn at 512-byte sectors, random subset of unflushed writes), recovered and checked
 // against the model. See test/_page-sweep.ts.
 import { describe, expect, test } from 'vitest';
+import { crashSweep, isStorageError, MemoryStorage, PageStore } from '../src/index';
+import { emptyModel, expectState, runTransactions } from './_page-model';
 import { pageStoreSweep } from './_page-sweep';
 
 describe('PageStore crash sweeps', () => {
@@ -61,5 +63,41 @@ describe('PageStore crash sweeps', () => {
       seed: 42,
     });
     expect(outcome.runs).toBeGreaterThan(100);
+  });
+});
+
+describe('PageStore.create interrupted', () => {
+  test('over an old store: the old store intact, no store (ERR_CORRUPT_DATA), or the new empty one', async () => {
+    const disk = new MemoryStorage();
+    const old = await PageStore.create(disk, { pageSize: 512, pageCount: 30, journalPages: 12 });
+    const model = await runTransactions(old, emptyModel(), 4, 6, { maxOps: 5, abortRate: 0 });
+    await old.close();
+    const image = disk.snapshot();
+    const seen = new Set<string>();
+    await crashSweep({
+      create: () => new MemoryStorage({ data: image }),
+      workload: async (storage) => {
+        await PageStore.create(storage, { pageSize: 1024, pageCount: 20, journalPages: 10 });
+      },
+      reopen: (medium) => new MemoryStorage({ data: (medium as MemoryStorage).snapshot() }),
+      check: async (reopened) => {
+        let store: PageStore;
+        try {
+          store = await PageStore.open(reopened);
+        } catch (error) {
+          expect(isStorageError(error, 'ERR_CORRUPT_DATA')).toBe(true);
+          seen.add('none');
+          return;
+        }
+        if (store.pageSize === 512) {
+          await expectState(store, model);
+          seen.add('old');
+        } else {
+          await expectState(store, emptyModel());
+          seen.add('new');
+        }
+      },
+    });
+    expect([...seen].sort()).toEqual(['new', 'none', 'old']);
   });
 });
