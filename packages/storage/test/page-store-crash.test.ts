@@ -15,7 +15,7 @@ describe('PageStore crash sweeps', () => {
       journalPages: 16,
       cachePages: 2,
       setup: 6,
-      txns: 30,
+      txns: 60,
       plan: { maxOps: 6, abortRate: 0.15 },
       seed: 11,
     });
@@ -30,7 +30,7 @@ describe('PageStore crash sweeps', () => {
       journalPages: 40,
       cachePages: 4,
       setup: 4,
-      txns: 20,
+      txns: 40,
       plan: { maxOps: 14, abortRate: 0.1 },
       seed: 23,
     });
@@ -44,7 +44,7 @@ describe('PageStore crash sweeps', () => {
       journalPages: 12,
       cachePages: 3,
       setup: 8,
-      txns: 25,
+      txns: 50,
       plan: { maxOps: 5, abortRate: 0.1 },
       seed: 5,
     });
@@ -58,7 +58,7 @@ describe('PageStore crash sweeps', () => {
       journalPages: 48,
       cachePages: 8,
       setup: 3,
-      txns: 25,
+      txns: 50,
       plan: { maxOps: 8, abortRate: 0.1 },
       seed: 42,
     });
