@@ -1,9 +1,10 @@
 // A small timing harness for the benchmark: calibrates a batch size so that one sample takes a few
-// milliseconds, warms the JIT up, then reports the median ns per operation over several samples.
-// The machines are shared and noisy, so medians and same-process ratios matter more than absolutes.
+// milliseconds, warms the JIT up, then reports the best ns per operation over several samples. The
+// machines are shared and noisy (load from other processes only adds time), so the best sample and
+// same-process ratios say more than averages.
 
 /**
- * Runs `body(n)` (n operations) and returns the median ns per operation over the samples; `before`
+ * Runs `body(n)` (n operations) and returns the best ns per operation over the samples; `before`
  * runs untimed ahead of every call (to restore a state the body consumes).
  */
 export function measure(
@@ -37,11 +38,11 @@ export function measure(
     body(n);
     per.push((now() - start) / n);
   }
-  per.sort((a, b) => a - b);
-  return per[Math.floor(per.length / 2)]!;
+  // The best sample: bursts of load from other processes only ever add time.
+  return Math.min(...per);
 }
 
-/** Times one call of `fn` (for bulk operations measured as a whole); median of `samples`. */
+/** Times one call of `fn` (for bulk operations measured as a whole); best of `samples`. */
 export function once(fn: () => void, samples = 3): number {
   fn();
   const per: number[] = [];
@@ -50,8 +51,7 @@ export function once(fn: () => void, samples = 3): number {
     fn();
     per.push(now() - t);
   }
-  per.sort((a, b) => a - b);
-  return per[Math.floor(per.length / 2)]!;
+  return Math.min(...per);
 }
 
 function now(): number {

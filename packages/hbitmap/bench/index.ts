@@ -249,7 +249,7 @@ console.log(
     `Node ${process.version} (${os.platform()} ${os.arch()}), load average ${os.loadavg()[0]!.toFixed(2)}`,
 );
 console.log(
-  'each figure is the best of 3 interleaved rounds (a round: median of samples); ratios above 1x mean HBitmap is faster',
+  'each figure is the best of 3 interleaved rounds of 7 samples; ratios above 1x mean HBitmap is faster',
 );
 
 // Warm-up: every contender runs the whole suite once on a small bitmap, unrecorded.

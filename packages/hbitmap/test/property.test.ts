@@ -134,3 +134,33 @@ describe('HBitmap against a flat model', () => {
     });
   }
 });
+
+describe('allocation refills holes through every level', () => {
+  it('allocate returns the holes in order, then -1; invariants hold after each step', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 40000 }),
+        fc.array(frac, { minLength: 1, maxLength: 30 }),
+        fc.integer({ min: 0, max: 3 }),
+        (size, fracs, granularity) => {
+          const hb = new HBitmap(size, granularity);
+          const scale = 2 ** granularity;
+          hb.set(0, size);
+          const groups = Math.ceil(size / scale);
+          const holes = [...new Set(fracs.map((f) => Math.min(groups - 1, Math.floor(f * groups)) * scale))];
+          holes.sort((a, b) => a - b);
+          for (const h of holes) hb.reset(h, Math.min(scale, size - h));
+          checkInvariants(hb);
+          for (const h of holes) {
+            expect(hb.nextZero(0)).toBe(h);
+            expect(hb.allocate()).toBe(h);
+            checkInvariants(hb);
+          }
+          expect(hb.allocate()).toBe(-1);
+          expect(hb.count()).toBe(groups * scale);
+        },
+      ),
+      { seed: 0xa110c, numRuns: 40 },
+    );
+  });
+});
