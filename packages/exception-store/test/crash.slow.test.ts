@@ -3,12 +3,18 @@
 
 import { describe, expect, it } from 'vitest';
 import { sweep } from './_crash';
+import { volumeSweep } from './_volume-crash';
 
 describe('crash sweeps (slow)', () => {
   for (const seed of [1, 2, 3, 4, 5, 6]) {
     it(`seed ${seed}: 6 commits of 20 operations`, async () => {
       const r = await sweep(seed * 7919, 6, 20);
       expect(r.runs).toBe((r.operations + 1) * 4);
+    });
+  }
+  for (const seed of [11, 12, 13]) {
+    it(`volumes, seed ${seed}: 60 operations`, async () => {
+      await volumeSweep(seed, 60);
     });
   }
 });
