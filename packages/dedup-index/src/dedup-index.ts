@@ -322,15 +322,23 @@ export class DedupIndex {
     try {
       const superblock = new Uint8Array(layout.bytesPerPage);
       superblock.set(encodeSuperblock(config, nonce));
-      await storage.writev([
+      const writes = [
         { offset: 0, data: superblock },
         {
           offset: layout.sealOffset,
           data: new Uint8Array(config.geometry.chaptersPerVolume * layout.sealBytes),
         },
-        { offset: layout.saveOffset, data: new Uint8Array(SAVE_HEADER_BYTES) },
-        { offset: layout.saveOffset + layout.slotBytes, data: new Uint8Array(SAVE_HEADER_BYTES) },
-      ]);
+      ];
+      // Saves of an index that was there before must not load: clear their headers, if the store
+      // reaches that far (a fresh store is not grown to its full size at once).
+      if ((await storage.size()) > layout.saveOffset) {
+        writes.push({ offset: layout.saveOffset, data: new Uint8Array(SAVE_HEADER_BYTES) });
+        writes.push({
+          offset: layout.saveOffset + layout.slotBytes,
+          data: new Uint8Array(SAVE_HEADER_BYTES),
+        });
+      }
+      await storage.writev(writes);
       await storage.flush();
     } catch (error) {
       throw storageError('creating the index', error);
