@@ -65,6 +65,8 @@ export function unframe(
       `${what}: version ${found}, this code reads ${version}`,
     );
   }
+  if (view.getUint32(offset + 20, true) !== 0)
+    throw corrupt(`${what}: the frame's reserved word is not zero`);
   const length = view.getUint32(offset + 12, true);
   const start = offset + FRAME_HEADER_BYTES;
   if (start + length > bytes.length) {

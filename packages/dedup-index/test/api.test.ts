@@ -1,0 +1,139 @@
+// The request API: UDS semantics of post / update / query / delete, argument checks, ordering of
+// requests that are not awaited, statistics, close.
+
+import { MemoryStorage } from '@deja/storage';
+import { createConfiguration } from '@deja/volume-geometry';
+import { describe, expect, it } from 'vitest';
+import { DedupIndex, type DedupIndexError } from '../src/index';
+import { hex, makeNames, meta, SMALL } from './_helpers';
+
+async function small(): Promise<DedupIndex> {
+  return DedupIndex.create(new MemoryStorage(), { geometry: SMALL, nonce: 1 });
+}
+
+describe('requests', () => {
+  it('post returns the earlier metadata and keeps it; update replaces it', async () => {
+    const index = await small();
+    const [a] = makeNames(1, 1);
+    expect(await index.post(a!, meta(1))).toBeUndefined();
+    expect(hex(await index.post(a!, meta(2)))).toBe(hex(meta(1)));
+    expect(hex(await index.query(a!))).toBe(hex(meta(1)));
+    expect(hex(await index.update(a!, meta(3)))).toBe(hex(meta(1)));
+    expect(hex(await index.query(a!))).toBe(hex(meta(3)));
+    expect(await index.delete(a!)).toBe(true);
+    expect(await index.delete(a!)).toBe(false);
+    expect(await index.query(a!)).toBeUndefined();
+    expect(await index.update(a!, meta(4))).toBeUndefined();
+    expect(hex(await index.query(a!))).toBe(hex(meta(4)));
+    const stats = index.getStats();
+    expect(stats.postsFound).toBe(1);
+    expect(stats.postsNotFound).toBe(1);
+    expect(stats.updatesFound).toBe(1);
+    expect(stats.updatesNotFound).toBe(1);
+    expect(stats.deletesFound).toBe(1);
+    expect(stats.deletesNotFound).toBe(1);
+    expect(stats.queriesFound).toBe(3);
+    expect(stats.queriesNotFound).toBe(1);
+  });
+
+  it('returned metadata is a copy', async () => {
+    const index = await small();
+    const [a] = makeNames(1, 2);
+    const m = meta(7);
+    await index.post(a!, m);
+    m.fill(0);
+    const got = (await index.query(a!))!;
+    expect(hex(got)).toBe(hex(meta(7)));
+    got.fill(1);
+    expect(hex(await index.query(a!))).toBe(hex(meta(7)));
+  });
+
+  it('a refreshing query keeps a record alive past its chapter; a plain query does not', async () => {
+    const index = await small();
+    const names = makeNames(2000, 3);
+    await index.post(names[0]!, meta(0));
+    await index.post(names[1]!, meta(1));
+    const perChapter = index.geometry.recordsPerChapter;
+    // Fill 6 more chapters, refreshing name 0 now and then.
+    for (let i = 2; i < 2 + 6 * perChapter; i++) {
+      await index.post(names[i]!, meta(i));
+      if (i % perChapter === 0) {
+        expect(hex(await index.query(names[0]!, { refresh: true }))).toBe(hex(meta(0)));
+        expect(hex(await index.query(names[1]!))).toBe(hex(meta(1)));
+      }
+    }
+    // Two more chapters: name 1's chapter expires, name 0 was refreshed recently.
+    for (let i = 2 + 6 * perChapter; i < 2 + 8 * perChapter; i++) await index.post(names[i]!, meta(i));
+    expect(hex(await index.query(names[0]!))).toBe(hex(meta(0)));
+    expect(await index.query(names[1]!)).toBeUndefined();
+    expect(index.getStats().chaptersExpired).toBeGreaterThan(0);
+  });
+
+  it('requests called without awaiting run in call order', async () => {
+    const index = await small();
+    const names = makeNames(700, 4);
+    const posts = names.map((n, i) => index.post(n, meta(i)));
+    const again = names.map((n, i) => index.post(n, meta(i + 1000)));
+    expect((await Promise.all(posts)).every((r) => r === undefined)).toBe(true);
+    const seen = await Promise.all(again);
+    seen.forEach((r, i) => {
+      expect(hex(r)).toBe(hex(meta(i)));
+    });
+    expect(index.getStats().chaptersWritten).toBeGreaterThanOrEqual(5);
+  });
+
+  it('wrong arguments are TypeError / RangeError', async () => {
+    const index = await small();
+    const [a] = makeNames(1, 5);
+    await expect(index.post(new Uint8Array(15), meta(1))).rejects.toBeInstanceOf(RangeError);
+    await expect(index.post('name' as unknown as Uint8Array, meta(1))).rejects.toBeInstanceOf(TypeError);
+    await expect(index.post(a!, new Uint8Array(3))).rejects.toBeInstanceOf(RangeError);
+    await expect(index.update(a!, undefined as unknown as Uint8Array)).rejects.toBeInstanceOf(TypeError);
+    await expect(DedupIndex.create(new MemoryStorage(), {})).rejects.toBeInstanceOf(TypeError);
+    await expect(
+      DedupIndex.create(new MemoryStorage(), { geometry: SMALL, cachePages: 1 }),
+    ).rejects.toBeInstanceOf(RangeError);
+    await expect(
+      DedupIndex.create(new MemoryStorage(), { geometry: SMALL, zoneCount: 17 }),
+    ).rejects.toBeInstanceOf(RangeError);
+  });
+
+  it('a closed index rejects requests with ERR_CLOSED; close is idempotent', async () => {
+    const index = await small();
+    await index.close();
+    await index.close();
+    expect(index.closed).toBe(true);
+    await expect(index.query(makeNames(1, 6)[0]!)).rejects.toMatchObject({ code: 'ERR_CLOSED' });
+  });
+
+  it('a storage failure while writing a chapter is ERR_STORAGE, and the index refuses further work', async () => {
+    const storage = new MemoryStorage({ maxSize: 12_000 });
+    const index = await DedupIndex.create(storage, { geometry: SMALL, nonce: 2 });
+    const names = makeNames(400, 7);
+    let error: DedupIndexError | undefined;
+    for (let i = 0; i < names.length && error === undefined; i++) {
+      await index.post(names[i]!, meta(i)).catch((e: DedupIndexError) => {
+        error = e;
+      });
+    }
+    expect(error?.code).toBe('ERR_STORAGE');
+    await expect(index.query(names[0]!)).rejects.toMatchObject({ code: 'ERR_STORAGE' });
+    await index.close();
+  });
+
+  it('a memory configuration: sizes from volume-geometry, about 3.25 bytes per record', async () => {
+    const storage = new MemoryStorage();
+    const index = await DedupIndex.create(storage, { memorySize: 0.25, cachePages: 64 });
+    expect(index.geometry.recordsPerChapter).toBe(65536);
+    const stats = index.getStats();
+    expect(stats.bytesPerRecord).toBeGreaterThan(3.1);
+    expect(stats.bytesPerRecord).toBeLessThan(3.4);
+    const [a] = makeNames(1, 8);
+    expect(await index.post(a!, meta(1))).toBeUndefined();
+    expect(hex(await index.query(a!))).toBe(hex(meta(1)));
+    const same = await DedupIndex.create(new MemoryStorage(), {
+      configuration: createConfiguration({ memorySize: 0.25, zoneCount: 2 }),
+    });
+    expect(same.config.zoneCount).toBe(2);
+  });
+});
