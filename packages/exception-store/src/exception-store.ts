@@ -717,6 +717,7 @@ export class ExceptionStore {
       const txn = this.#txn;
       if (!txn) return;
       try {
+        this.#writeBack();
         await this.#finish(txn);
         await txn.commit();
       } catch (e) {
@@ -763,6 +764,7 @@ export class ExceptionStore {
       if (!this.#external || !this.#txn)
         throw new ExceptionStoreError('ERR_INVALID_STATE', 'no external transaction');
       if (intent === 'commit') {
+        this.#writeBack();
         await this.#finish(this.#txn);
         this.#txn = undefined;
         this.#external = false;
@@ -879,7 +881,9 @@ export class ExceptionStore {
       if (!this.#txn) this.#txn = this.pages.begin();
       try {
         const r = await fn();
-        this.#writeBack();
+        // Dirty pages stay here until a commit or until they pass half the cache bound, so a leaf
+        // written by many operations of one transaction is handed to the page layer once.
+        if (this.#dirty.size > this.#cachePages / 2) this.#writeBack();
         this.#trim();
         return r;
       } catch (e) {
@@ -921,7 +925,7 @@ export class ExceptionStore {
     await this.#loadTable(h, (p) => this.pages.readMeta(p));
   }
 
-  /** Writes the dirty pages of the operation into the transaction. */
+  /** Writes the dirty pages into the transaction (they move to the clean cache). */
   #writeBack(): void {
     const txn = this.#t;
     for (const [no, p] of this.#dirty) {
@@ -1036,7 +1040,35 @@ export class ExceptionStore {
   }
 
   /** The seed's probe: the path from the root to the leaf whose range holds `chunk`. */
-  async #probe(chunk: number): Promise<{ path: PathEntry[]; leaf: CachedPage }> {
+  #probe(
+    chunk: number,
+  ): Promise<{ path: PathEntry[]; leaf: CachedPage }> | { path: PathEntry[]; leaf: CachedPage } {
+    return this.#probeCached(chunk) ?? this.#probeLoad(chunk);
+  }
+
+  /** The probe without a single await when every page on the path is in memory (the hot path). */
+  #probeCached(chunk: number): { path: PathEntry[]; leaf: CachedPage } | undefined {
+    const levels = this.#level;
+    const path: PathEntry[] = [];
+    let no = this.#root;
+    for (let i = 0; i < levels; i++) {
+      const node = this.#dirty.get(no) ?? this.#cache.get(no);
+      if (node?.kind !== 'node' || nodeLevel(node.dv) !== levels - i) return undefined;
+      const idx = findChild(node.dv, chunk);
+      path.push({ page: node, next: idx + 1 });
+      no = nodeChild(node.dv, idx);
+    }
+    const leaf = this.#dirty.get(no) ?? this.#cache.get(no);
+    if (leaf?.kind !== 'leaf') return undefined;
+    // keep the LRU order honest for the leaf (nodes near the root stay hot anyway)
+    if (this.#cache.get(no) === leaf) {
+      this.#cache.delete(no);
+      this.#cache.set(no, leaf);
+    }
+    return { path, leaf };
+  }
+
+  async #probeLoad(chunk: number): Promise<{ path: PathEntry[]; leaf: CachedPage }> {
     const levels = this.#level;
     const path: PathEntry[] = [];
     let no = this.#root;
