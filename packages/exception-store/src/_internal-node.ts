@@ -3,7 +3,7 @@
 // level); lookups ignore it, as the seed does, but it is kept exact so that a node merged into
 // its left neighbour brings a correct separator key along.
 
-import { type Geometry, getU64, NODE_ENTRY, NODE_HEADER, NODE_MAGIC, setU64 } from './_internal-layout';
+import { getU64, NODE_ENTRY, NODE_HEADER, NODE_MAGIC, setU64 } from './_internal-layout';
 import type { PageBuf } from './_internal-leaf';
 
 export function initNode(p: PageBuf, level: number): void {
@@ -88,11 +88,9 @@ export function moveEntries(src: PageBuf, from: number, dst: PageBuf): void {
   dst.dv.setUint32(4, dcount + n, true);
 }
 
-/** Appends a root entry pair; used by root growth. */
+/** Fills a new root with the old root and its new sibling (root growth). */
 export function setRootEntries(p: PageBuf, oldRoot: number, key: number, child: number): void {
   setEntry(p.dv, 0, 0, oldRoot);
   setEntry(p.dv, 1, key, child);
   p.dv.setUint32(4, 2, true);
 }
-
-export type { Geometry };

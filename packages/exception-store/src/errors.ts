@@ -12,7 +12,6 @@
  * | `ERR_NOT_FOUND` | no store under the root name, or no snapshot with that name |
  * | `ERR_EXISTS` | a store already exists under the root name, or a snapshot name is taken |
  * | `ERR_TOO_MANY_SNAPSHOTS` | every snapshot id of the share mask is in use |
- * | `ERR_NO_SPACE` | the allocator has no free chunk for an exception or a B-tree page |
  * | `ERR_INVALID_STATE` | the store is closed or marked invalid, or a transaction is in an unexpected state |
  */
 export type ExceptionStoreErrorCode =
@@ -20,7 +19,6 @@ export type ExceptionStoreErrorCode =
   | 'ERR_NOT_FOUND'
   | 'ERR_EXISTS'
   | 'ERR_TOO_MANY_SNAPSHOTS'
-  | 'ERR_NO_SPACE'
   | 'ERR_INVALID_STATE';
 
 /** Every code of {@link ExceptionStoreErrorCode}, for exhaustive tests and documentation. */
@@ -29,7 +27,6 @@ export const EXCEPTION_STORE_ERROR_CODES: readonly ExceptionStoreErrorCode[] = O
   'ERR_NOT_FOUND',
   'ERR_EXISTS',
   'ERR_TOO_MANY_SNAPSHOTS',
-  'ERR_NO_SPACE',
   'ERR_INVALID_STATE',
 ]);
 

@@ -10,6 +10,7 @@ export {
 export {
   type CheckReport,
   DEFAULT_CACHE_PAGES,
+  DEFAULT_DELETE_BATCH_LEAVES,
   DEFAULT_MASK_WIDTH,
   DEFAULT_ROOT_NAME,
   ExceptionStore,
