@@ -7,11 +7,16 @@ import type { ChapterIndexPage } from '@deja/chapter-index';
 /** A cached page: an opened chapter index page or the bytes of a record page. */
 export type CachedPage = ChapterIndexPage | Uint8Array;
 
-/** An LRU cache of pages. Map insertion order is the recency order. */
+/**
+ * An LRU cache of pages. A hit only stamps its entry with a counter (no reordering); a miss that
+ * finds the cache full evicts the entry with the oldest stamp, found by a scan: hits are O(1) and
+ * cheap, misses O(capacity), which is small next to the storage read they come with.
+ */
 export class PageCache {
   /** The most pages held. */
   readonly capacity: number;
-  readonly #pages = new Map<number, { chapter: number; page: CachedPage }>();
+  readonly #pages = new Map<number, { chapter: number; page: CachedPage; used: number }>();
+  #clock = 0;
   /** Lookups that found their page. */
   hits = 0;
   /** Lookups that had to read storage. */
@@ -40,19 +45,25 @@ export class PageCache {
   get(key: number, chapter: number): CachedPage | undefined {
     const entry = this.#pages.get(key);
     if (entry === undefined || entry.chapter !== chapter) return undefined;
-    this.#pages.delete(key);
-    this.#pages.set(key, entry);
+    entry.used = ++this.#clock;
     return entry.page;
   }
 
-  /** Add or replace a page, evicting the least recently used one when full. O(1). */
+  /** Add or replace a page, evicting the least recently used one when full. O(capacity) when full. */
   set(key: number, chapter: number, page: CachedPage): void {
     this.#pages.delete(key);
     if (this.#pages.size >= this.capacity) {
-      const oldest = this.#pages.keys().next().value;
-      if (oldest !== undefined) this.#pages.delete(oldest);
+      let oldest = -1;
+      let oldestUse = Number.POSITIVE_INFINITY;
+      for (const [k, entry] of this.#pages) {
+        if (entry.used < oldestUse) {
+          oldestUse = entry.used;
+          oldest = k;
+        }
+      }
+      this.#pages.delete(oldest);
     }
-    this.#pages.set(key, { chapter, page });
+    this.#pages.set(key, { chapter, page, used: ++this.#clock });
   }
 
   /** Forget a page. O(1). */
