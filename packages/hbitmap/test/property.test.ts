@@ -164,3 +164,77 @@ describe('allocation refills holes through every level', () => {
     );
   });
 });
+
+/** A bitmap of `size` items at granularity `g` with random ranges set, and its model. */
+function randomPair(size: number, g: number, ranges: [number, number][]): [HBitmap, Model] {
+  const hb = new HBitmap(size, g);
+  const m = new Model(size, g);
+  for (const [fa, fb] of ranges) {
+    const start = Math.min(size - 1, Math.floor(fa * size));
+    const count = length(fb, size - start);
+    hb.set(start, count);
+    m.set(start, count);
+  }
+  return [hb, m];
+}
+
+describe('merge against the model', () => {
+  it('result group set iff an item of it is set in a or b, at any granularities, aliased or not', () => {
+    const ranges = fc.array(fc.tuple(frac, frac), { maxLength: 8 });
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 5000 }),
+        fc.tuple(
+          fc.integer({ min: 0, max: 4 }),
+          fc.integer({ min: 0, max: 4 }),
+          fc.integer({ min: 0, max: 4 }),
+        ),
+        ranges,
+        ranges,
+        fc.constantFrom('third', 'a', 'b'),
+        (size, [ga, gb, gr], ra, rb, into) => {
+          const [a, ma] = randomPair(size, ga, ra);
+          const [b, mb] = randomPair(size, gb, rb);
+          const result = into === 'a' ? a : into === 'b' ? b : new HBitmap(size, gr);
+          const gres = result.granularity;
+          const want = new Model(size, gres);
+          for (let i = 0; i < size; i++) if (ma.get(i) || mb.get(i)) want.set(i, 1);
+          expect(HBitmap.merge(a, b, result)).toBe(true);
+          checkAgainstModel(result, want);
+        },
+      ),
+      { seed: 0x3e26e, numRuns: 150 },
+    );
+  });
+});
+
+describe('serialization round trip', () => {
+  it('chunked serialize / deserialize reproduces the bitmap and its sha256', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 20000 }),
+        fc.integer({ min: 0, max: 5 }),
+        fc.array(fc.tuple(frac, frac), { maxLength: 8 }),
+        fc.integer({ min: 1, max: 6 }),
+        fc.boolean(),
+        (size, g, ranges, chunkAligns, finishEach) => {
+          const [hb, m] = size === 0 ? [new HBitmap(0, g), new Model(0, g)] : randomPair(size, g, ranges);
+          const copy = new HBitmap(size, g);
+          copy.set(0, size); // overwritten by the chunks
+          const chunk = chunkAligns * hb.serializationAlign();
+          for (let start = 0; start < size; start += chunk) {
+            const count = Math.min(chunk, size - start);
+            const buf = new Uint8Array(hb.serializationSize(start, count));
+            expect(hb.serializePart(buf, start, count)).toBe(buf.length);
+            copy.deserializePart(buf, start, count, finishEach);
+          }
+          // Without finish the levels are rebuilt by the first operation that needs them.
+          expect(copy.empty()).toBe(m.count() === 0);
+          if (size > 0) checkAgainstModel(copy, m);
+          expect(copy.sha256()).toBe(hb.sha256());
+        },
+      ),
+      { seed: 0x5e41, numRuns: 100 },
+    );
+  });
+});
