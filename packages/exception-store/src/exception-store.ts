@@ -1138,15 +1138,22 @@ export class ExceptionStore {
         this.#markDirty(parent);
         return;
       }
-      const half = count >>> 1;
-      const newKey = nodeKey(parent.dv, half);
+      // Split the count + 1 entries (the new one included) evenly: the left node keeps the first
+      // `keep`. (The seed halves the old entries and then inserts, which with a small fanout and
+      // appends at the right edge leaves the right node full, so every append splits up to the
+      // root and the tree grows a level each time.)
+      const keep = Math.ceil((count + 1) / 2);
       const sibling = await this.#newPage('node');
       initNode(sibling, nodeLevel(parent.dv));
-      moveEntries(parent, half, sibling);
-      if (next > half) insertEntry(sibling, next - half, childKey, childPage);
-      else insertEntry(parent, next, childKey, childPage);
+      if (next < keep) {
+        moveEntries(parent, keep - 1, sibling);
+        insertEntry(parent, next, childKey, childPage);
+      } else {
+        moveEntries(parent, keep, sibling);
+        insertEntry(sibling, next - keep, childKey, childPage);
+      }
       this.#markDirty(parent);
-      childKey = newKey;
+      childKey = nodeKey(sibling.dv, 0);
       childPage = sibling.no;
     }
     const root = await this.#newPage('node');

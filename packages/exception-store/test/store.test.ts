@@ -116,6 +116,31 @@ describe('delete', () => {
   });
 });
 
+describe('tree shape', () => {
+  for (const order of ['ascending', 'descending', 'shuffled'] as const) {
+    it(`stays logarithmic with fanout 3 for ${order} origin writes`, async () => {
+      const pages = new FakePageStore({ pageSize: 512, pageCount: 1 << 14 });
+      const store = await ExceptionStore.create(pages, { maskWidth: 32, fanout: 3 });
+      await store.createSnapshot('a');
+      const chunks = Array.from({ length: 2000 }, (_, i) => i);
+      if (order === 'descending') chunks.reverse();
+      if (order === 'shuffled') {
+        let x = 7;
+        for (let i = chunks.length - 1; i > 0; i--) {
+          x = (x * 1103515245 + 12345) >>> 0;
+          const j = x % (i + 1);
+          [chunks[i], chunks[j]] = [chunks[j] as number, chunks[i] as number];
+        }
+      }
+      for (const c of chunks) await store.prepareOriginWrite(c);
+      const r = await store.check();
+      // every split leaves both nodes at least half full, so the height is about log2(leaves)
+      expect(store.treeLevel).toBeLessThanOrEqual(Math.ceil(Math.log2(r.leaves)) + 1);
+      expect(r.nodes).toBeLessThan(r.leaves);
+    });
+  }
+});
+
 describe('deletion in batches', () => {
   async function bigStore(pages: FakePageStore) {
     const store = await ExceptionStore.create(pages, { maskWidth: 32, fanout: 3, deleteBatchLeaves: 1 });
