@@ -460,8 +460,8 @@ export class HBitmap {
   }
 
   /**
-   * @internal Bottom words lo..hi are nonzero and at least one of them was zero: set their bits in
-   * the levels above, climbing while a word there was zero before (QEMU hb_set_between).
+   * @internal Bottom words lo..hi are nonzero: set their bits in the levels above, climbing while a
+   * word there was zero before (QEMU hb_set_between).
    */
   _propagateSet(lo: number, hi: number): void {
     const levels = this._levels;
@@ -809,7 +809,7 @@ export class HBitmap {
     maxDirtyCount = Number.POSITIVE_INFINITY,
     out?: DirtyArea,
   ): DirtyArea | undefined {
-    if (!isIndex(start, MAX_ITEMS) || !isCount(end)) this._badRange('nextDirtyArea', start, end);
+    if (!isIndex(start, MAX_ITEMS) || !isCount(end)) this._badRange('nextDirtyArea', start, end, 'end');
     if (!isCount(maxDirtyCount) || maxDirtyCount === 0) {
       throw rangeError(
         HBitmapErrorCode.OUT_OF_RANGE,
@@ -1252,12 +1252,12 @@ export class HBitmap {
   }
 
   /** @internal */
-  _badRange(fn: string, start: number, count: number): never {
+  _badRange(fn: string, start: number, count: number, countName = 'count'): never {
     checkIndex(fn, 'start', start, MAX_ITEMS);
-    checkCount(fn, 'count', count);
+    checkCount(fn, countName, count);
     throw rangeError(
       HBitmapErrorCode.OUT_OF_RANGE,
-      `HBitmap.${fn}: range start ${start} count ${count} is not within the bitmap (${this._limit} items)`,
+      `HBitmap.${fn}: range start ${start} ${countName} ${count} is not within the bitmap (${this._limit} items)`,
     );
   }
 }
