@@ -105,6 +105,15 @@ function suite(size: number, g: number, r: Results, quick: boolean, rounds = 3):
       }, 1) / visited
     );
   });
+  best('iterate ranges, nextBatch() (ns/set bit)', (c) => {
+    if (!(c instanceof HBitmapContender)) return Number.POSITIVE_INFINITY;
+    let visited = 0;
+    return (
+      once(() => {
+        visited = c.iterateBatch();
+      }, 1) / visited
+    );
+  });
   best('iterate ranges, one next() per item (ns/set bit)', (c) => {
     if (!(c instanceof HBitmapContender)) return Number.POSITIVE_INFINITY;
     let visited = 0;
