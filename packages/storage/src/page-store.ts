@@ -349,7 +349,8 @@ export class PageStore {
    * last transaction whose commit completed — or one whose commit was under way at a crash.
    * O(journal + space map) reads.
    *
-   * @param storage - an open adapter holding a page store; the PageStore owns it from now on.
+   * @param storage - an open adapter holding a page store; the PageStore owns it once open resolves
+   *   (if open rejects, the storage stays open and is the caller's to close).
    * @param options - cache size.
    * @returns the open store.
    * @throws `ERR_CORRUPT_DATA` (no valid superblock, a truncated storage, a damaged space-map page,

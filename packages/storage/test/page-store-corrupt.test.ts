@@ -3,11 +3,17 @@
 // journal transaction before intact ones, and random byte flips over every metadata region. The
 // answer is always a typed error (ERR_CORRUPT_DATA naming the page, or ERR_UNSUPPORTED_VERSION) or
 // a state that some committed transaction produced — never a wrong one.
+import * as fs from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, test } from 'vitest';
 import { createRandom } from '../src/_internal-random';
-import { isStorageError, MemoryStorage, PageStore } from '../src/index';
+import { FileStorage, isStorageError, MemoryStorage, PageStore } from '../src/index';
 import { emptyModel, expectBytes, type Model, randomTransaction } from './_page-model';
+
+const dir = fs.mkdtempSync(join(tmpdir(), 'deja-pagestore-corrupt-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 const PAGE = 512;
 const PAGE_COUNT = 48;
@@ -153,6 +159,26 @@ describe('damaged pages and storage', () => {
     expect(await errorCode(open(home.slice(0, home.length - PAGE)))).toBe('ERR_CORRUPT_DATA');
     expect(await errorCode(open(home.slice(0, 100)))).toBe('ERR_CORRUPT_DATA');
     expect(await errorCode(open(home.slice(0, PAGE * 3)))).toBe('ERR_CORRUPT_DATA');
+  });
+
+  test('a truncated file: ERR_CORRUPT_DATA', async () => {
+    const path = join(dir, 'truncated.img');
+    const store = await PageStore.create(await FileStorage.open(path, { create: true }), {
+      pageSize: 4096,
+      pageCount: 32,
+    });
+    const tx = store.begin();
+    tx.writeMeta(await tx.allocate('meta'), new Uint8Array([1]));
+    await tx.commit();
+    await store.close();
+    fs.truncateSync(path, fs.statSync(path).size - 4096);
+    const file = await FileStorage.open(path);
+    await expect(PageStore.open(file)).rejects.toMatchObject({
+      code: 'ERR_CORRUPT_DATA',
+      message: expect.stringContaining('truncated'),
+    });
+    expect(file.closed).toBe(false); // a failed open leaves the storage to the caller
+    await file.close();
   });
 
   test('a damaged space-map page: ERR_CORRUPT_DATA at open, naming it', async () => {
