@@ -477,3 +477,35 @@ describe('pages inside larger buffers', () => {
     }
   });
 });
+
+describe('zones', () => {
+  it('do not change the packed pages: one zone and three zones pack the same bytes', () => {
+    const one = new DeltaIndex({ listCount: 12, meanDelta: 2048, payloadBits: 5, memorySize: 1 << 16 });
+    const three = new DeltaIndex({
+      zoneCount: 3,
+      listCount: 12,
+      meanDelta: 2048,
+      payloadBits: 5,
+      memorySize: 3 << 16,
+    });
+    const random = mulberry32(21);
+    for (let i = 0; i < 1500; i++) {
+      const list = random() % 12;
+      const key = random() % 40_000;
+      for (const index of [one, three]) {
+        const entry = index.getEntry(list, key);
+        if (entry.atEnd || entry.key !== key) entry.put(key, i & 31);
+      }
+    }
+    expect(three.getZoneForList(11)).toBe(2);
+    for (let first = 0; first < 12; ) {
+      const a = new Uint8Array(2048);
+      const b = new Uint8Array(2048);
+      const count = one.packPage(1n, a, 2n, first);
+      expect(three.packPage(1n, b, 2n, first)).toBe(count);
+      expect(b).toEqual(a);
+      expect(count).toBeGreaterThan(0);
+      first += count;
+    }
+  });
+});
