@@ -15,7 +15,7 @@ describe('PageStore crash sweeps', () => {
       journalPages: 16,
       cachePages: 2,
       setup: 6,
-      txns: 60,
+      txns: 50,
       plan: { maxOps: 6, abortRate: 0.15 },
       seed: 11,
     });
@@ -30,7 +30,7 @@ describe('PageStore crash sweeps', () => {
       journalPages: 40,
       cachePages: 4,
       setup: 4,
-      txns: 40,
+      txns: 30,
       plan: { maxOps: 14, abortRate: 0.1 },
       seed: 23,
     });
