@@ -1168,6 +1168,8 @@ export class DedupIndex {
         const name = page.subarray(r * RECORD_SIZE, r * RECORD_SIZE + RECORD_NAME_SIZE);
         // replay_record: sparse chapters keep only sampled names.
         if (willBeSparse && !vi.isSample(name)) continue;
+        // A name whose index page is damaged could never be found: do not index it.
+        if (this.#badPages[physical * g.pagesPerChapter + this.#indexPageFor(name, physical)] === 1) continue;
         vi.lookup(name, record);
         let update = false;
         if (record.isFound) {
