@@ -66,6 +66,21 @@ export interface DeltaIndexStats {
   usedBits: number;
 }
 
+/** The statistics of one zone. */
+function zoneStats(zone: DeltaZone, memoryAllocated: number): DeltaIndexStats {
+  return {
+    memoryAllocated,
+    rebalanceTime: zone.rebalanceTime,
+    rebalanceCount: zone.rebalanceCount,
+    recordCount: zone.recordCount,
+    collisionCount: zone.collisionCount,
+    discardCount: zone.discardCount,
+    overflowCount: zone.overflowCount,
+    listCount: zone.listCount,
+    usedBits: zone.usedBits(),
+  };
+}
+
 /** Convert a tag option to its byte. */
 function tagByte(tag: number | string | undefined): number {
   if (tag === undefined) return 0x6d;
@@ -264,18 +279,9 @@ export class DeltaIndex {
 
   /** Statistics summed over the zones (uds_get_delta_index_stats). O(lists). */
   getStats(): DeltaIndexStats {
-    const stats: DeltaIndexStats = {
-      memoryAllocated: this.memorySize,
-      rebalanceTime: 0,
-      rebalanceCount: 0,
-      recordCount: 0,
-      collisionCount: 0,
-      discardCount: 0,
-      overflowCount: 0,
-      listCount: 0,
-      usedBits: 0,
-    };
-    for (const zone of this._zones) {
+    const stats = zoneStats(this._zones[0]!, this.memorySize);
+    for (let z = 1; z < this.zoneCount; z++) {
+      const zone = zoneStats(this._zones[z]!, 0);
       stats.rebalanceTime += zone.rebalanceTime;
       stats.rebalanceCount += zone.rebalanceCount;
       stats.recordCount += zone.recordCount;
@@ -283,9 +289,22 @@ export class DeltaIndex {
       stats.discardCount += zone.discardCount;
       stats.overflowCount += zone.overflowCount;
       stats.listCount += zone.listCount;
-      stats.usedBits += zone.usedBits();
+      stats.usedBits += zone.usedBits;
     }
     return stats;
+  }
+
+  /**
+   * Statistics of one zone, for callers that fill zones independently (the volume index decides
+   * early eviction per zone from `usedBits`). `memoryAllocated` is the zone's share, counted as the
+   * seed counts it. O(lists of the zone).
+   * @param zoneNumber - the zone, in [0, zoneCount)
+   * @throws RangeError (ERR_INVALID_ARGUMENT) for a zone out of range
+   */
+  getZoneStats(zoneNumber: number): DeltaIndexStats {
+    checkInteger('zoneNumber', zoneNumber, 0, this.zoneCount - 1);
+    const zone = this._zones[zoneNumber]!;
+    return zoneStats(zone, ZONE_STRUCT_BYTES + zone.size + (zone.listCount + 2) * LIST_HEADER_BYTES);
   }
 
   /**

@@ -509,3 +509,29 @@ describe('zones', () => {
     }
   });
 });
+
+describe('zone statistics', () => {
+  it('split the index statistics by zone', () => {
+    const index = new DeltaIndex({
+      zoneCount: 3,
+      listCount: 7,
+      meanDelta: 256,
+      payloadBits: 4,
+      memorySize: 3 << 16,
+    });
+    index.getEntry(0, 5).put(5, 1);
+    index.getEntry(6, 5).put(5, 1);
+    index.getEntry(6, 5, name(2)).put(5, 2, name(2));
+    const zones = [0, 1, 2].map((z) => index.getZoneStats(z));
+    expect(zones.map((z) => [z.listCount, z.recordCount, z.collisionCount])).toEqual([
+      [3, 1, 0],
+      [3, 0, 0],
+      [1, 2, 1],
+    ]);
+    expect(zones[2]!.usedBits).toBe(index.listBits(6));
+    const total = index.getStats();
+    expect(zones.reduce((n, z) => n + z.memoryAllocated, 0)).toBe(total.memoryAllocated);
+    expect(zones.reduce((n, z) => n + z.usedBits, 0)).toBe(total.usedBits);
+    expect(() => index.getZoneStats(3)).toThrow(RangeError);
+  });
+});
