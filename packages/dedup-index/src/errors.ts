@@ -10,7 +10,6 @@
  *   structure): the superblock, a save part, a chapter page.
  * - `ERR_UNSUPPORTED_VERSION`: a superblock or save written in a format version this code does not know.
  * - `ERR_CLOSED`: an operation on an index that was closed.
- * - `ERR_READ_ONLY`: a change requested on an index opened read-only.
  * - `ERR_STORAGE`: the storage adapter failed; the adapter's error is the `cause`.
  */
 export type DedupIndexErrorCode =
@@ -18,7 +17,6 @@ export type DedupIndexErrorCode =
   | 'ERR_CORRUPT_DATA'
   | 'ERR_UNSUPPORTED_VERSION'
   | 'ERR_CLOSED'
-  | 'ERR_READ_ONLY'
   | 'ERR_STORAGE';
 
 /** The one error class of `@deja/dedup-index`; test `code`, not the message. */

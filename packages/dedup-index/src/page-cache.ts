@@ -8,9 +8,9 @@ import type { ChapterIndexPage } from '@deja/chapter-index';
 export type CachedPage = ChapterIndexPage | Uint8Array;
 
 /**
- * An LRU cache of pages. A hit only stamps its entry with a counter (no reordering); a miss that
- * finds the cache full evicts the entry with the oldest stamp, found by a scan: hits are O(1) and
- * cheap, misses O(capacity), which is small next to the storage read they come with.
+ * An LRU cache of pages, kept in Map insertion order (oldest first). A hit moves its entry to the
+ * end only when the entry has aged past half the capacity since it last moved, so that the
+ * frequent hits on hot pages cost one Map lookup; eviction takes the first entry. Both are O(1).
  */
 export class PageCache {
   /** The most pages held. */
@@ -39,29 +39,27 @@ export class PageCache {
   }
 
   /**
-   * The page `key` if it is cached for `chapter` (it becomes the most recent). O(1).
+   * The page `key` if it is cached for `chapter` (it becomes recently used). O(1).
    * @returns the page, or undefined
    */
   get(key: number, chapter: number): CachedPage | undefined {
     const entry = this.#pages.get(key);
     if (entry === undefined || entry.chapter !== chapter) return undefined;
-    entry.used = ++this.#clock;
+    this.#clock++;
+    if (this.#clock - entry.used > this.capacity >>> 1) {
+      entry.used = this.#clock;
+      this.#pages.delete(key);
+      this.#pages.set(key, entry);
+    }
     return entry.page;
   }
 
-  /** Add or replace a page, evicting the least recently used one when full. O(capacity) when full. */
+  /** Add or replace a page, evicting the least recently used one when full. O(1). */
   set(key: number, chapter: number, page: CachedPage): void {
     this.#pages.delete(key);
     if (this.#pages.size >= this.capacity) {
-      let oldest = -1;
-      let oldestUse = Number.POSITIVE_INFINITY;
-      for (const [k, entry] of this.#pages) {
-        if (entry.used < oldestUse) {
-          oldestUse = entry.used;
-          oldest = k;
-        }
-      }
-      this.#pages.delete(oldest);
+      const oldest = this.#pages.keys().next().value;
+      if (oldest !== undefined) this.#pages.delete(oldest);
     }
     this.#pages.set(key, { chapter, page, used: ++this.#clock });
   }

@@ -121,12 +121,9 @@ export class Model {
     for (let c = first; c < this.newest; c++) {
       const contents = this.chapters.get(c);
       if (contents === undefined) continue;
-      const sparse =
-        this.geometry.sparseChaptersPerVolume > 0 && c + this.geometry.denseChaptersPerVolume <= this.newest;
-      for (const [name, meta] of contents) {
-        if (sparse && !this.isSample(name)) continue;
-        this.entries.set(name, { meta, chapter: c });
-      }
+      // Non-sampled names of sparse chapters are not replayed, but the sparse cache may find them:
+      // visibility() calls them 'maybe'.
+      for (const [name, meta] of contents) this.entries.set(name, { meta, chapter: c });
     }
     for (const zone of this.zones) {
       zone.size = 0;
