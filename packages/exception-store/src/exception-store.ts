@@ -7,10 +7,12 @@
 // uses and merges sparse leaves and nodes (delete_tree_range).
 //
 // Unlike the seed, which rewrites chunks in place and is not crash-safe, every page goes through
-// the transactional page layer of @deja/storage: the store keeps a bounded cache of pages, writes
-// the pages an operation dirtied into the layer's open transaction when the operation ends, and
-// `commit()` commits that transaction atomically. An operation that fails part way rolls the
-// store back to the last commit (it aborts the transaction), so memory never disagrees with disk.
+// the transactional page layer of @deja/storage: the store keeps a bounded cache of pages, hands
+// dirty pages to the layer's open transaction at commit (or when they pass half the cache bound),
+// and `commit()` commits that transaction atomically. Deleting a snapshot commits in batches of
+// leaves (the seed's `resume`), so it fits the layer's journal whatever its size. An operation
+// that fails part way rolls the store back to the last commit (it aborts the transaction), so
+// memory never disagrees with disk.
 
 import {
   decodeHeader,
