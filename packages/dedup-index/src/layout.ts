@@ -35,19 +35,30 @@ export const SAVE_HEADER_BYTES = 512;
 
 /** Byte offsets of every region, from a configuration. */
 export interface StorageLayout {
+  /** The page size. */
   readonly bytesPerPage: number;
+  /** Index and record pages per chapter. */
   readonly pagesPerChapter: number;
+  /** Where the seals start (page 1). */
   readonly sealOffset: number;
+  /** Bytes per seal, a multiple of 512. */
   readonly sealBytes: number;
+  /** Where the chapters start (page-aligned). */
   readonly volumeOffset: number;
+  /** Where save slot 0 starts (4096-aligned); slot 1 follows it. */
   readonly saveOffset: number;
+  /** Bytes per save slot (header and body). */
   readonly slotBytes: number;
+  /** Bytes of the whole index when its volume is full and both slots hold saves. */
   readonly totalBytes: number;
 }
 
 /**
- * Compute the layout. The save slots are sized for the largest save the volume index can produce.
- * O(1).
+ * Compute where each region lives. The save slots are sized for the largest save the volume index
+ * can produce (its delta memory, list sizes and flush marks, plus a full open chapter and page map).
+ * @param config - the index configuration
+ * @param volumeIndex - the volume index built for it
+ * @returns the frozen layout. O(1).
  */
 export function computeStorageLayout(config: IndexConfiguration, volumeIndex: VolumeIndex): StorageLayout {
   const g = config.geometry;

@@ -30,19 +30,27 @@ import {
 import { Reader, Writer } from './_format';
 import { corrupt } from './errors';
 
-/** One sub-index: a delta index with its chapter windows and lazy-flush marks. */
+/** One sub-index: a delta index with its chapter windows and lazy-flush marks (struct volume_sub_index). */
 export class VolumeSubIndex {
+  /** Its shape, from computeVolumeIndexLayout() of @deja/volume-geometry. */
   readonly layout: VolumeSubIndexLayout;
+  /** The delta index: key = address, payload = chapter number modulo 2^chapterBits. */
   readonly delta: DeltaIndex;
+  /** Delta lists. */
   readonly listCount: number;
+  /** Address bits taken from a name's volume-index bytes (20 in UDS configurations). */
   readonly addressBits: number;
+  /** 2^addressBits - 1. */
   readonly addressMask: number;
+  /** 2^chapterBits - 1. */
   readonly chapterMask: number;
   /** chapterMask + 1: the modulus of stored chapter numbers. */
   readonly chapterModulus: number;
   /** Chapters the window covers. */
   readonly chapterCount: number;
+  /** Lists per zone (the last zone may have fewer). */
   readonly listsPerZone: number;
+  /** Zones. */
   readonly zoneCount: number;
   /** Per list, the oldest virtual chapter it may still hold (flush_chapters). */
   readonly flushChapters: Float64Array;
@@ -53,6 +61,11 @@ export class VolumeSubIndex {
   readonly earlyFlushes: Float64Array;
   readonly #walker = new DeltaIndexEntry();
 
+  /**
+   * @param layout - the sub-index's shape
+   * @param tag - the delta index's save tag ('m' non-hook, 'h' hook)
+   * @throws RangeError from the delta index for an impossible shape. Cost: O(memory).
+   */
   constructor(layout: VolumeSubIndexLayout, tag: string) {
     this.layout = layout;
     this.zoneCount = layout.zoneCount;
@@ -199,9 +212,13 @@ const SUB_INDEX_SAVE_MAGIC = 'DJVISUB1';
  * (sparse). Sized by computeVolumeIndexLayout() of @deja/volume-geometry.
  */
 export class VolumeIndex {
+  /** The configuration it is sized for. */
   readonly config: IndexConfiguration;
+  /** The sub-index of non-sampled names (every name when dense). */
   readonly nonHook: VolumeSubIndex;
+  /** The sub-index of sampled names (sparse only). */
   readonly hook: VolumeSubIndex | null;
+  /** One name in this many is sampled (0 when dense). */
   readonly sampleRate: number;
   /** Puts dropped for overflow. */
   overflows = 0;
