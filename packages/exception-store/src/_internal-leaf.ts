@@ -145,12 +145,23 @@ export function findSnapshotException(dv: DataView, g: Geometry, chunk: number, 
   return -1;
 }
 
-/** Whether the exception at `pos` is used by snapshot `snap` alone. O(mask words). */
-export function exceptionUniqueTo(dv: DataView, g: Geometry, pos: number, snap: number): boolean {
+/**
+ * Whether the exception at `pos` is used by snapshot `snap` alone, not counting the bits of
+ * `ignore` (snapshots being deleted). O(mask words).
+ */
+export function exceptionUniqueTo(
+  dv: DataView,
+  g: Geometry,
+  pos: number,
+  snap: number,
+  ignore?: Uint32Array,
+): boolean {
   const word = snap >>> 5;
   const bit = (1 << (snap & 31)) >>> 0;
   for (let k = 0; k < g.maskWords; k++) {
-    const s = dv.getUint32(pos + k * 4, true);
+    const s = ignore
+      ? (dv.getUint32(pos + k * 4, true) & ~(ignore[k] as number)) >>> 0
+      : dv.getUint32(pos + k * 4, true);
     if (k === word ? s !== bit : s !== 0) return false;
   }
   return true;

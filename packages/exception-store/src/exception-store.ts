@@ -668,7 +668,7 @@ export class ExceptionStore {
         for (let i = 0; i < count; i++) {
           const end = mapOffset(dv, i + 1);
           for (let p = mapOffset(dv, i); p < end; p += g.excSize) {
-            if (exceptionUniqueTo(dv, g, p, id)) {
+            if (exceptionUniqueTo(dv, g, p, id, this.#deleting)) {
               chunks.push(base + mapRchunk(dv, i));
               exceptions.push(exceptionChunk(dv, g, p));
             }

@@ -187,6 +187,30 @@ describe('deletion in batches', () => {
     expect(await done.createSnapshot('c')).toBe(0);
   });
 
+  it('an interrupted deletion does not hide what the other snapshots hold alone', async () => {
+    const pages = new FakePageStore({ pageSize: 512 });
+    const store = await ExceptionStore.create(pages, { maskWidth: 32, fanout: 3, deleteBatchLeaves: 1 });
+    await store.createSnapshot('a');
+    await store.createSnapshot('b');
+    for (let c = 0; c < 300; c++) await store.prepareOriginWrite(c); // shared by a and b
+    await store.commit();
+    let commits = 0;
+    const begin = pages.begin.bind(pages);
+    pages.begin = () => {
+      const txn = begin();
+      const commit = txn.commit.bind(txn);
+      txn.commit = async () => {
+        if (++commits === 3) throw Object.assign(new Error('power lost'), { code: 'ERR_CRASHED' });
+        await commit();
+      };
+      return txn;
+    };
+    await expect(store.deleteSnapshot('a')).rejects.toMatchObject({ code: 'ERR_CRASHED' });
+    const half = await ExceptionStore.open(pages.reopen(), { finishDeletes: false });
+    expect((await half.exclusiveChunks('b')).chunks).toHaveLength(300);
+    expect(await half.diff('b', null)).toHaveLength(300);
+  });
+
   it('runs in one pass inside an external transaction', async () => {
     const pages = new FakePageStore({ pageSize: 512 });
     const store = await bigStore(pages);
