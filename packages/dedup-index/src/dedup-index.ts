@@ -244,6 +244,9 @@ export class DedupIndex {
   readonly #listEnds: Uint32Array;
   readonly #counts: Uint32Array;
   readonly #badPages: Uint8Array;
+  // Pages whose checksum matched once since their chapter was written or the index opened: a page
+  // on storage changes only when its slot is rewritten, so a re-read after eviction skips the CRC.
+  readonly #verified: Uint8Array;
   // Pages read for the request in progress, kept until it completes so that it always progresses.
   readonly #fetched = new Map<number, CachedPage>();
   // The sparse cache: chapters whose index pages are all held, most recent last.
@@ -299,6 +302,7 @@ export class DedupIndex {
     this.#listEnds = new Uint32Array(chapters * geometry.indexPagesPerChapter);
     this.#counts = new Uint32Array(chapters * geometry.recordPagesPerChapter);
     this.#badPages = new Uint8Array(chapters * geometry.pagesPerChapter);
+    this.#verified = new Uint8Array(chapters * geometry.pagesPerChapter);
   }
 
   /**
@@ -732,7 +736,10 @@ export class DedupIndex {
       this.#cache.delete(key);
       return corrupt(`${where}: ${message}`, cause);
     };
-    if (crc32(bytes) !== this.#crcs[key]) throw bad('checksum mismatch');
+    if (this.#verified[key] === 0) {
+      if (crc32(bytes) !== this.#crcs[key]) throw bad('checksum mismatch');
+      this.#verified[key] = 1;
+    }
     if (page >= g.indexPagesPerChapter) return bytes;
     let opened: ChapterIndexPage;
     try {
@@ -893,6 +900,7 @@ export class DedupIndex {
       const key = physical * g.pagesPerChapter + p;
       this.#cache.delete(key);
       this.#badPages[key] = 0;
+      this.#verified[key] = 0;
     }
   }
 
