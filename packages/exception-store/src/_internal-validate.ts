@@ -42,7 +42,7 @@ export function validateLeaf(dv: DataView, g: Geometry, page: number): void {
     if (r <= prev) throw corrupt('leaf', page, `map entry ${i}: rchunk ${r} not above ${prev}`);
     if (base + r > MAX_CHUNK) throw corrupt('leaf', page, `map entry ${i}: chunk beyond 2^53`);
     prev = r;
-    if (next <= off || (next - off) % g.excSize !== 0) {
+    if (next <= off || next > g.payload || (next - off) % g.excSize !== 0) {
       throw corrupt('leaf', page, `map entry ${i}: exception list [${off}, ${next}) is empty or misaligned`);
     }
     for (let p = off; p < next; p += g.excSize) {

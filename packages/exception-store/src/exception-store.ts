@@ -1000,7 +1000,25 @@ export class ExceptionStore {
         this.#cache.delete(no);
         this.#cache.set(no, p);
       } else {
-        const raw = this.#txn ? await this.#txn.readMeta(no) : await this.pages.readMeta(no);
+        if (no >= this.pages.pageCount)
+          throw corrupt('B-tree page', no, `beyond the ${this.pages.pageCount} pages of the layer`);
+        let raw: Uint8Array;
+        try {
+          raw = this.#txn ? await this.#txn.readMeta(no) : await this.pages.readMeta(no);
+        } catch (cause) {
+          // a page the layer does not hold (free, or a data page) named by a B-tree node: the node
+          // is corrupt; the layer's own errors (checksums, I/O) keep their codes
+          if (cause instanceof RangeError || cause instanceof TypeError) {
+            throw new ExceptionStoreError(
+              'ERR_CORRUPT_DATA',
+              `B-tree page ${no} is not a live metadata page`,
+              {
+                cause,
+              },
+            );
+          }
+          throw cause;
+        }
         if (raw.length !== this.#g.payload)
           throw corrupt('B-tree page', no, `payload of ${raw.length} bytes`);
         const bytes = raw.slice();

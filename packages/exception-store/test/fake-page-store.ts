@@ -104,11 +104,13 @@ export class FakePageStore implements PageStoreLike {
     return this.freeCount;
   }
 
-  /** Test hook: changes a committed metadata payload in place. */
+  /** Test hook: changes a committed metadata payload (a copy: other handles keep theirs). */
   corruptMeta(page: number, edit: (bytes: Uint8Array) => void): void {
     const p = this.state.meta.get(page);
     if (!p) throw new Error(`no meta page ${page}`);
-    edit(p);
+    const copy = p.slice();
+    edit(copy);
+    this.state.meta.set(page, copy);
   }
 }
 
