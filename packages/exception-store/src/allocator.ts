@@ -17,6 +17,13 @@ export interface AllocationRequest {
 /** Source of the chunks exceptions point to. Calls happen inside the store's open transaction. */
 export interface ExceptionAllocator {
   /**
+   * Whether a chunk this allocator returned for a snapshot may be overwritten in place by that
+   * snapshot's later writes in the same transaction (`prepareSnapshotWrite` then answers
+   * `source: 'self'`). True for fresh private pages; leave it unset for an allocator whose chunks
+   * may be shared (deduplicated), so every snapshot write gets a new chunk.
+   */
+  readonly inPlaceWrites?: boolean;
+  /**
    * A chunk for a new exception, with one reference owned by the exception.
    *
    * @param txn - the store's open transaction.
@@ -40,6 +47,9 @@ export interface ExceptionAllocator {
  * through the layer. O(1) amortized per call (the layer keeps an hbitmap of free pages).
  */
 export class PageAllocator implements ExceptionAllocator {
+  /** Fresh data pages are private to their exception: a snapshot may rewrite its own in place. */
+  readonly inPlaceWrites = true;
+
   /** @returns a data page free at the last commit. */
   allocate(txn: PageTransactionLike): Promise<number> {
     return txn.allocate('data');

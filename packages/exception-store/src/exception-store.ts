@@ -551,7 +551,8 @@ export class ExceptionStore {
         if (pos >= 0) {
           const old = exceptionChunk(leaf.dv, g, pos);
           if (exceptionUniqueTo(leaf.dv, g, pos, id)) {
-            if (this.#fresh.has(old)) return { chunk: old, source: 'self' };
+            if (this.allocator.inPlaceWrites === true && this.#fresh.has(old))
+              return { chunk: old, source: 'self' };
             const ex = await this.#allocate({ chunk, kind: 'snapshot' });
             setExceptionChunk(leaf.dv, g, pos, ex);
             this.#markDirty(leaf as CachedPage);

@@ -4,7 +4,12 @@
 // checking, typed errors for corrupt pages and headers, and the format parameters.
 
 import { describe, expect, it } from 'vitest';
-import { ExceptionStore, isExceptionStoreError, type PageTransactionLike } from '../src/index';
+import {
+  type ExceptionAllocator,
+  ExceptionStore,
+  isExceptionStoreError,
+  type PageTransactionLike,
+} from '../src/index';
 import { readStamp, stampPage } from './_harness';
 import { FakePageStore } from './fake-page-store';
 
@@ -64,6 +69,43 @@ describe('origin and snapshot writes (the seed semantics)', () => {
     const plan = await store.prepareSnapshotWrite('a', 3);
     expect(plan.source).toBe('origin');
     expect(await store.originWriteNeedsCopy(3)).toBe(false);
+  });
+});
+
+describe('a custom allocator (the store app keeps references to deduplicated chunks)', () => {
+  it('takes chunks from the allocator, releases them on delete, never writes them in place', async () => {
+    const pages = new FakePageStore({ pageSize: 512 });
+    // "physical" chunks with reference counts; copy-on-write of origin chunk c refers to 1000 + c % 3,
+    // so several exceptions share one physical chunk, as deduplicated data does
+    const refs = new Map<number, number>();
+    const calls: string[] = [];
+    const allocator: ExceptionAllocator = {
+      async allocate(_txn, request) {
+        const physical = request.kind === 'origin' ? 1000 + (request.chunk % 3) : 5000 + refs.size;
+        refs.set(physical, (refs.get(physical) ?? 0) + 1);
+        calls.push(`${request.kind}:${request.chunk}`);
+        return physical;
+      },
+      release(_txn, chunk) {
+        refs.set(chunk, (refs.get(chunk) as number) - 1);
+      },
+    };
+    const store = await ExceptionStore.create(pages, { maskWidth: 32, allocator });
+    await store.createSnapshot('a');
+    for (let c = 0; c < 9; c++) expect(await store.prepareOriginWrite(c)).toBe(1000 + (c % 3));
+    const first = await store.prepareSnapshotWrite('a', 20);
+    const second = await store.prepareSnapshotWrite('a', 20);
+    expect(second.source).toBe('exception'); // not 'self': the chunk may be shared
+    expect(second.sourceChunk).toBe(first.chunk);
+    // shared chunks: fine by default with a custom allocator, a violation when uniqueness is asked for
+    await expect(store.check({ uniqueChunks: true })).rejects.toMatchObject({ code: 'ERR_CORRUPT_DATA' });
+    const r = await store.check();
+    expect(r.exceptions).toBe(10);
+    await store.commit(); // releases the replaced chunk of the second snapshot write
+    expect(refs.get(first.chunk)).toBe(0);
+    await store.deleteSnapshot('a');
+    expect([...refs.values()].every((n) => n === 0)).toBe(true);
+    expect(calls.filter((c) => c.startsWith('origin'))).toHaveLength(9);
   });
 });
 
@@ -477,6 +519,44 @@ describe('corrupt pages and headers give typed errors', () => {
     }
     expect(caught).toBeGreaterThan(100);
     expect(harmless).toBeGreaterThan(0); // padding bytes past the used part of a page
+  });
+
+  it('random multi-byte damage to any page gives ERR_CORRUPT_DATA or a store that still works', async () => {
+    const pages = new FakePageStore({ pageSize: 512 });
+    const store = await ExceptionStore.create(pages, { maskWidth: 32, fanout: 3 });
+    await store.createSnapshot('a');
+    await store.createSnapshot('b');
+    for (let c = 0; c < 150; c++) await store.prepareOriginWrite(c * 5);
+    for (let c = 0; c < 150; c += 4) await store.prepareSnapshotWrite('b', c * 5);
+    await store.commit();
+    const meta = (await store.check()).metaPages;
+    let x = 0x9e3779b9;
+    const rnd = (n: number) => {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return (x >>> 0) % n;
+    };
+    let caught = 0;
+    for (let run = 0; run < 300; run++) {
+      const p = pages.reopen();
+      p.corruptMeta(meta[rnd(meta.length)] as number, (b) => {
+        for (let k = 1 + rnd(4); k > 0; k--) b[rnd(b.length)] = rnd(256);
+      });
+      try {
+        const s = await ExceptionStore.open(p);
+        await s.check();
+        for (let c = 0; c < 760; c += 7) await s.lookup('b', c);
+        await s.diff('a', 'b');
+        await s.prepareOriginWrite(3);
+        await s.deleteSnapshot('a');
+        await s.check();
+      } catch (e) {
+        if ((e as { code?: unknown }).code !== 'ERR_CORRUPT_DATA') throw e;
+        caught++;
+      }
+    }
+    expect(caught).toBeGreaterThan(50);
   });
 
   it('every byte of every leaf, flipped, is caught or harmless', async () => {
