@@ -212,6 +212,8 @@ export class ExceptionStore {
   #fresh = new Set<number>();
   #pendingRelease: number[] = [];
   #tail: Promise<unknown> = Promise.resolve();
+  /** Operations queued or running; 0 lets a lookup answer from the cache at once. */
+  #inflight = 0;
   #closed = false;
 
   private constructor(
@@ -490,6 +492,16 @@ export class ExceptionStore {
   lookup(name: string, chunk: number): Promise<number | undefined> {
     checkName(name);
     checkChunk(chunk);
+    // Fast path: nothing queued and the whole path cached, so the answer is the same as after the
+    // queue; no page read, no await.
+    const known = this.#names.get(name);
+    if (this.#inflight === 0 && !this.#closed && known !== undefined) {
+      const hit = this.#probeCached(chunk);
+      if (hit) {
+        const pos = findSnapshotException(hit.leaf.dv, this.#g, chunk, known);
+        return Promise.resolve(pos < 0 ? undefined : exceptionChunk(hit.leaf.dv, this.#g, pos));
+      }
+    }
     return this.#read(async () => {
       const id = this.#id(name);
       const { leaf } = await this.#probe(chunk);
@@ -856,8 +868,17 @@ export class ExceptionStore {
   }
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {
+    this.#inflight++;
     const run = this.#tail.then(fn);
-    this.#tail = run.catch(() => undefined);
+    const settled = run.then(
+      () => {
+        this.#inflight--;
+      },
+      () => {
+        this.#inflight--;
+      },
+    );
+    this.#tail = settled;
     return run;
   }
 
