@@ -1,4 +1,4 @@
-// MemoryStorage: the Storage contract over a growable byte array in this process. It is the
+// MemoryStorage: the Storage contract over sparse 64 KiB blocks in this process. It is the
 // reference adapter (the conformance suite's simplest target), the default medium under
 // FaultyStorage in crash tests, and a fast store for tests of the layers above. It persists nothing
 // by itself; `snapshot()` hands out its bytes so a test can "reopen" them in a new MemoryStorage.
@@ -16,9 +16,11 @@ export interface MemoryStorageOptions {
 }
 
 /**
- * A store held in memory. Every operation completes synchronously underneath (the returned
- * promises are already settled), so its cost is the copy: O(length) per read or write, amortised
- * O(1) per byte of growth (the buffer doubles). `flush()` does nothing; nothing survives the process.
+ * A store held in memory, sparse: bytes live in 64 KiB blocks allocated on first write, so a write
+ * far past the end (an index laying out a volume of gigabytes, say) costs only the blocks it
+ * touches and holes cost nothing. Every operation completes synchronously underneath (the returned
+ * promises are already settled), so its cost is the copy: O(length) per read or write.
+ * `flush()` does nothing; nothing survives the process.
  *
  * @example
  * ```ts
@@ -28,9 +30,14 @@ export interface MemoryStorageOptions {
  * await store.read(4094, 4); // Uint8Array [0, 0, 1, 2]
  * ```
  */
+/** Bytes per block of a {@link MemoryStorage}. */
+const BLOCK_BITS = 16;
+const BLOCK_SIZE = 1 << BLOCK_BITS;
+
 export class MemoryStorage extends AbstractStorage {
-  #bytes: Uint8Array;
-  /** Bytes of `#bytes` in use; everything past it is zero. */
+  /** Block number -> its bytes; a missing block reads as zeros. */
+  readonly #blocks = new Map<number, Uint8Array>();
+  /** The store's size; everything past it is zero. */
   #length: number;
 
   /**
@@ -53,7 +60,8 @@ export class MemoryStorage extends AbstractStorage {
     if (maxSize !== undefined && maxSize < size) {
       throw new RangeError(`MemoryStorage: options.data (${size} bytes) is larger than maxSize (${maxSize})`);
     }
-    this.#bytes = data === undefined ? new Uint8Array(0) : data.slice();
+    this.#length = 0;
+    if (data !== undefined) this._write(0, data);
     this.#length = size;
   }
 
@@ -63,23 +71,37 @@ export class MemoryStorage extends AbstractStorage {
    * @returns a new array holding the current contents.
    */
   snapshot(): Uint8Array {
-    return this.#bytes.slice(0, this.#length);
+    return this._read(0, this.#length);
   }
 
   protected _read(offset: number, length: number): Uint8Array {
     const out = new Uint8Array(length);
-    if (offset < this.#length) out.set(this.#bytes.subarray(offset, Math.min(offset + length, this.#length)));
+    const end = Math.min(offset + length, this.#length);
+    for (let at = offset; at < end; ) {
+      const block = Math.floor(at / BLOCK_SIZE);
+      const within = at - block * BLOCK_SIZE;
+      const n = Math.min(BLOCK_SIZE - within, end - at);
+      const bytes = this.#blocks.get(block);
+      if (bytes !== undefined) out.set(bytes.subarray(within, within + n), at - offset);
+      at += n;
+    }
     return out;
   }
 
   protected _write(offset: number, data: Uint8Array): void {
     const end = offset + data.length;
-    if (end > this.#bytes.length) {
-      const grown = new Uint8Array(Math.max(end, Math.min(this.#bytes.length * 2, end + (1 << 30))));
-      grown.set(this.#bytes.subarray(0, this.#length));
-      this.#bytes = grown;
+    for (let at = offset; at < end; ) {
+      const block = Math.floor(at / BLOCK_SIZE);
+      const within = at - block * BLOCK_SIZE;
+      const n = Math.min(BLOCK_SIZE - within, end - at);
+      let bytes = this.#blocks.get(block);
+      if (bytes === undefined) {
+        bytes = new Uint8Array(BLOCK_SIZE);
+        this.#blocks.set(block, bytes);
+      }
+      bytes.set(data.subarray(at - offset, at - offset + n), within);
+      at += n;
     }
-    this.#bytes.set(data, offset);
     if (end > this.#length) this.#length = end;
   }
 

@@ -23,6 +23,18 @@ describe('MemoryStorage', () => {
     expect(store.snapshot()).toEqual(new Uint8Array([0, 0, 7, 8]));
   });
 
+  test('is sparse: a write far past the end costs only its blocks, and writes spanning blocks round-trip', async () => {
+    const store = new MemoryStorage();
+    const far = 2 ** 40 - 3; // 1 TiB: a dense buffer could not hold it
+    await store.write(far, new Uint8Array([1, 2, 3, 4, 5, 6]));
+    expect(await store.size()).toBe(far + 6);
+    expect(await store.read(far - 2, 8)).toEqual(new Uint8Array([0, 0, 1, 2, 3, 4, 5, 6]));
+    expect(await store.read(12345, 4)).toEqual(new Uint8Array(4));
+    const span = new Uint8Array(3 * 65536 + 17).map((_, i) => (i * 7 + 1) & 0xff);
+    await store.write(65536 - 5, span);
+    expect(await store.read(65536 - 5, span.length)).toEqual(span);
+  });
+
   test('writes past maxSize reject with ERR_NO_SPACE and change nothing', async () => {
     const store = new MemoryStorage({ maxSize: 100 });
     await store.write(90, new Uint8Array(10));
