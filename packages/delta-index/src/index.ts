@@ -16,6 +16,15 @@ export { DeltaIndex, MAX_ZONES, writeGuardDeltaList } from './delta-index';
 export { DeltaIndexEntry } from './entry';
 export type { DeltaIndexErrorCode, InvalidArgumentError } from './errors';
 export { DeltaIndexError } from './errors';
+export {
+  extractChapterIndexBytes,
+  extractSamplingBytes,
+  extractVolumeIndexBytes,
+  hashToChapterDeltaAddress,
+  hashToChapterDeltaList,
+  nameToHashSlot,
+  RECORD_NAME_SIZE,
+} from './hash-utils';
 export { DeltaIndexPage, MAX_PAGE_BYTES, packDeltaIndexPage } from './page';
 export type { RestoreOptions } from './save';
 export { DELTA_INDEX_MAGIC, restoreDeltaIndex, saveDeltaIndexZone } from './save';
