@@ -15,7 +15,7 @@ import {
 import { DeltaIndexEntry } from './entry';
 import { checkInteger, invalidArgument } from './errors';
 import { packDeltaIndexPage } from './page';
-import { type RestoreOptions, restoreDeltaIndex, saveDeltaIndexZone } from './save';
+import { type RestoreOptions, restoreDeltaIndex, saveDeltaIndexZone, writeGuardDeltaList } from './save';
 
 /** The most zones an index may have (the seed's MAX_ZONES). */
 export const MAX_ZONES = 16;
@@ -366,11 +366,4 @@ export class DeltaIndex {
   restore(streams: readonly Uint8Array[], options?: RestoreOptions): number[] {
     return restoreDeltaIndex(this, streams, options);
   }
-}
-
-/** The 8-byte guard record that closes save streams (uds_write_guard_delta_list). O(1). */
-export function writeGuardDeltaList(): Uint8Array {
-  const out = new Uint8Array(8);
-  out[0] = 0x7a; // 'z'
-  return out;
 }

@@ -12,7 +12,7 @@ export {
   PAGE_HEADER_BYTES,
 } from './coding';
 export type { DeltaIndexOptions, DeltaIndexStats } from './delta-index';
-export { DeltaIndex, MAX_ZONES, writeGuardDeltaList } from './delta-index';
+export { DeltaIndex, MAX_ZONES } from './delta-index';
 export { DeltaIndexEntry } from './entry';
 export type { DeltaIndexErrorCode, InvalidArgumentError } from './errors';
 export { DeltaIndexError } from './errors';
@@ -27,4 +27,4 @@ export {
 } from './hash-utils';
 export { DeltaIndexPage, MAX_PAGE_BYTES, packDeltaIndexPage } from './page';
 export type { RestoreOptions } from './save';
-export { DELTA_INDEX_MAGIC, restoreDeltaIndex, saveDeltaIndexZone } from './save';
+export { DELTA_INDEX_MAGIC, restoreDeltaIndex, saveDeltaIndexZone, writeGuardDeltaList } from './save';

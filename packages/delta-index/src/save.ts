@@ -87,6 +87,13 @@ export function saveDeltaIndexZone(index: DeltaIndex, zoneNumber: number): Uint8
   return out;
 }
 
+/** The 8-byte guard record that closes save streams: 'z' and 7 zeros (uds_write_guard_delta_list). O(1). */
+export function writeGuardDeltaList(): Uint8Array {
+  const out = new Uint8Array(SAVE_INFO_BYTES);
+  out[0] = GUARD_TAG;
+  return out;
+}
+
 /** Options of {@link restoreDeltaIndex}. */
 export interface RestoreOptions {
   /** Expect and check a guard record at the end of each stream (default true). */
