@@ -6,13 +6,18 @@
 // the header, so names survive reopen and no one has to hunt for a free id.
 
 import { crc32 } from './_internal-crc32';
-import { getU64, MAX_CHUNK, setU64 } from './_internal-layout';
-import { corrupt } from './errors';
+import { getU64, MAX_CHUNK, MAX_MASK_WIDTH, setU64 } from './_internal-layout';
+import { corrupt, ExceptionStoreError } from './errors';
 
 /** The seed's SHARED_EXCEPTION_MAGIC. */
 export const HEADER_MAGIC = 0x10161974;
-/** Format version (the seed's is 1; this layout is 2). */
-export const HEADER_VERSION = 2;
+/**
+ * Format version (the seed's is 1; 2 stored every share mask in leaves as a full bitmap; 3 stores
+ * them compactly, see _internal-leaf.ts). The header layout of 2 and 3 is the same.
+ */
+export const HEADER_VERSION = 3;
+/** The previous format version, recognised to refuse it with ERR_UNSUPPORTED_VERSION. */
+export const OLD_HEADER_VERSION = 2;
 /** Bytes of the header's fixed fields, before the snapshot mask. */
 export const HEADER_FIXED = 48;
 /** Snapshot table page magic ('SNAP'). */
@@ -73,15 +78,28 @@ export function decodeHeader(bytes: Uint8Array, page: number): HeaderFields {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (dv.getUint32(0, true) !== HEADER_MAGIC) throw corrupt('header', page, 'bad magic');
   const version = dv.getUint32(4, true);
-  if (version !== HEADER_VERSION) throw corrupt('header', page, `unknown version ${version}`);
+  if (version !== HEADER_VERSION && version !== OLD_HEADER_VERSION)
+    throw corrupt('header', page, `unknown version ${version}`);
   const maskWidth = dv.getUint32(16, true);
-  if (maskWidth < 32 || maskWidth > 4096 || maskWidth % 32 !== 0) {
-    throw corrupt('header', page, `share-mask width ${maskWidth} is not a multiple of 32 in [32, 4096]`);
+  if (maskWidth < 32 || maskWidth > MAX_MASK_WIDTH || maskWidth % 32 !== 0) {
+    throw corrupt(
+      'header',
+      page,
+      `share-mask width ${maskWidth} is not a multiple of 32 in [32, ${MAX_MASK_WIDTH}]`,
+    );
   }
   const crcAt = HEADER_FIXED + maskWidth / 4;
   if (crcAt + 4 > bytes.length) throw corrupt('header', page, 'share mask overflows the page');
   if (dv.getUint32(crcAt, true) !== crc32(bytes, 0, crcAt))
     throw corrupt('header', page, 'checksum mismatch');
+  if (version === OLD_HEADER_VERSION) {
+    throw new ExceptionStoreError(
+      'ERR_UNSUPPORTED_VERSION',
+      `header at page ${page}: format version ${version} (full-width share masks in leaves) is not ` +
+        `supported by this release, which reads version ${HEADER_VERSION}; copy the snapshots out with ` +
+        'the release that wrote them',
+    );
+  }
   const valid = dv.getUint32(8, true);
   if (valid > 1) throw corrupt('header', page, `valid flag ${valid}`);
   const mask = new Uint32Array(maskWidth / 32);

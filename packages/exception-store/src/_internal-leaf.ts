@@ -1,7 +1,9 @@
 // B-tree leaves, as in the seed: a header, a map of (offset, rchunk) entries growing from the
 // start, and the exception lists growing from the end of the page. Entry i's exceptions occupy
 // bytes [map[i].offset, map[i+1].offset); a sentinel entry map[count] holds the end of the page.
-// An exception is the share mask (maskWords little-endian u32 words) then the chunk (u64).
+// An exception is a tag byte, the chunk (u64) and the share mask, as a list of snapshot ids or a
+// bitmap, whichever is shorter (format version 2; version 1 stored every mask as a full bitmap, so
+// 4 KiB pages held at most 128 snapshots).
 //
 // Fixed from the seed: the map is binary-searched (`!!! binsearch goes here`); `base_chunk` is used
 // properly (`!!! FIXME the code doesn't use the base_chunk properly`): rchunk = chunk - base_chunk,
@@ -10,12 +12,14 @@
 // ("Should split at middle of data instead of median exception").
 
 import {
+  EXC_HEAD,
   type Geometry,
   getU64,
   LEAF_HEADER,
   LEAF_MAGIC,
   LEAF_VERSION,
   MAP_ENTRY,
+  maskEncodedBytes,
   setU64,
 } from './_internal-layout';
 
@@ -100,19 +104,114 @@ export function findChunk(dv: DataView, chunk: number): number {
   return i < count && mapRchunk(dv, i) === target ? i : -1;
 }
 
-/** The chunk of the exception at byte `pos`. */
-export function exceptionChunk(dv: DataView, g: Geometry, pos: number): number {
-  return getU64(dv, pos + g.maskWords * 4);
+// ---- exceptions -------------------------------------------------------------------------------
+//
+// An exception is a tag byte, the exception chunk (u64) and the share mask, in one of two forms:
+//   tag 0       the bitmap: maskWidth / 8 bytes (the mask's u32 words, little-endian);
+//   tag n > 0   a list of the n snapshot ids using it, strictly increasing, u8 each when the width
+//               is <= 256, else u16 little-endian.
+// The encoder picks the list when it is strictly shorter and n <= 255, else the bitmap; the
+// encoding is canonical and validation rejects any other. The masks of one chunk are disjoint, so
+// its list is at most maskWidth x (9 + idBytes) bytes (worstListBytes in _internal-layout.ts).
+
+/** Bytes of the exception at `pos`. O(1). */
+export function excSize(dv: DataView, g: Geometry, pos: number): number {
+  const tag = dv.getUint8(pos);
+  return EXC_HEAD + (tag === 0 ? g.maskBytes : tag * g.idBytes);
 }
 
-/** Replaces the chunk of the exception at byte `pos`. */
-export function setExceptionChunk(dv: DataView, g: Geometry, pos: number, chunk: number): void {
-  setU64(dv, pos + g.maskWords * 4, chunk);
+/** The chunk of the exception at byte `pos`. */
+export function exceptionChunk(dv: DataView, pos: number): number {
+  return getU64(dv, pos + 1);
+}
+
+/** Replaces the chunk of the exception at byte `pos` (the size does not change). */
+export function setExceptionChunk(dv: DataView, pos: number, chunk: number): void {
+  setU64(dv, pos + 1, chunk);
+}
+
+/** The i-th id of a list-form mask at `pos`. */
+function listId(dv: DataView, g: Geometry, pos: number, i: number): number {
+  return g.idBytes === 1 ? dv.getUint8(pos + EXC_HEAD + i) : dv.getUint16(pos + EXC_HEAD + 2 * i, true);
+}
+
+/** Whether snapshot `snap` uses the exception at `pos`. O(ids) or O(1). */
+export function excHas(dv: DataView, g: Geometry, pos: number, snap: number): boolean {
+  const tag = dv.getUint8(pos);
+  if (tag === 0) return ((dv.getUint8(pos + EXC_HEAD + (snap >>> 3)) >>> (snap & 7)) & 1) !== 0;
+  for (let i = 0; i < tag; i++) {
+    const id = listId(dv, g, pos, i);
+    if (id >= snap) return id === snap;
+  }
+  return false;
+}
+
+/** ORs the share mask of the exception at `pos` into `acc` (maskWords words). O(mask). */
+export function orMask(dv: DataView, g: Geometry, pos: number, acc: Uint32Array): void {
+  const tag = dv.getUint8(pos);
+  if (tag === 0) {
+    for (let k = 0; k < g.maskWords; k++)
+      acc[k] = ((acc[k] as number) | dv.getUint32(pos + EXC_HEAD + k * 4, true)) >>> 0;
+    return;
+  }
+  for (let i = 0; i < tag; i++) {
+    const id = listId(dv, g, pos, i);
+    acc[id >>> 5] = ((acc[id >>> 5] as number) | (1 << (id & 31))) >>> 0;
+  }
+}
+
+/** Decodes the share mask of the exception at `pos` into `out`. O(mask). */
+export function readMask(dv: DataView, g: Geometry, pos: number, out: Uint32Array): void {
+  out.fill(0);
+  orMask(dv, g, pos, out);
+}
+
+function popcount32(v: number): number {
+  let x = v - ((v >>> 1) & 0x55555555);
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  return Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;
+}
+
+/**
+ * Encodes an exception (tag, chunk, share mask in its shorter form) at `pos` of `dv`.
+ * O(mask words + ids).
+ *
+ * @returns the bytes written.
+ */
+export function writeException(
+  dv: DataView,
+  g: Geometry,
+  pos: number,
+  mask: Uint32Array,
+  chunk: number,
+): number {
+  let n = 0;
+  for (let k = 0; k < g.maskWords; k++) n += popcount32(mask[k] as number);
+  const bytes = maskEncodedBytes(g.maskWidth, n);
+  setU64(dv, pos + 1, chunk);
+  if (bytes === g.maskBytes) {
+    dv.setUint8(pos, 0);
+    for (let k = 0; k < g.maskWords; k++) dv.setUint32(pos + EXC_HEAD + k * 4, mask[k] as number, true);
+  } else {
+    dv.setUint8(pos, n);
+    let at = pos + EXC_HEAD;
+    for (let k = 0; k < g.maskWords; k++) {
+      for (let v = mask[k] as number; v !== 0; v &= v - 1) {
+        const id = k * 32 + (31 - Math.clz32(v & -v));
+        if (g.idBytes === 1) dv.setUint8(at++, id);
+        else {
+          dv.setUint16(at, id, true);
+          at += 2;
+        }
+      }
+    }
+  }
+  return EXC_HEAD + bytes;
 }
 
 /**
  * Whether every active snapshot already has an exception for `chunk`, so an origin write needs no
- * copy (the seed's origin_chunk_unique). O(log count + exceptions of the chunk x mask words).
+ * copy (the seed's origin_chunk_unique). O(log count + the chunk's list).
  */
 export function originChunkUnique(dv: DataView, g: Geometry, chunk: number, active: Uint32Array): boolean {
   const i = findChunk(dv, chunk);
@@ -121,12 +220,11 @@ export function originChunkUnique(dv: DataView, g: Geometry, chunk: number, acti
     for (let k = 0; k < w; k++) if (active[k] !== 0) return false;
     return true;
   }
+  const using = g.words;
+  using.fill(0);
   const end = mapOffset(dv, i + 1);
-  for (let k = 0; k < w; k++) {
-    let using = 0;
-    for (let p = mapOffset(dv, i); p < end; p += g.excSize) using |= dv.getUint32(p + k * 4, true);
-    if ((~using & (active[k] as number)) !== 0) return false;
-  }
+  for (let p = mapOffset(dv, i); p < end; p += excSize(dv, g, p)) orMask(dv, g, p, using);
+  for (let k = 0; k < w; k++) if ((~(using[k] as number) & (active[k] as number)) !== 0) return false;
   return true;
 }
 
@@ -137,17 +235,14 @@ export function originChunkUnique(dv: DataView, g: Geometry, chunk: number, acti
 export function findSnapshotException(dv: DataView, g: Geometry, chunk: number, snap: number): number {
   const i = findChunk(dv, chunk);
   if (i < 0) return -1;
-  const at = (snap >>> 5) * 4;
-  const bit = (1 << (snap & 31)) >>> 0;
   const end = mapOffset(dv, i + 1);
-  for (let p = mapOffset(dv, i); p < end; p += g.excSize)
-    if ((dv.getUint32(p + at, true) & bit) !== 0) return p;
+  for (let p = mapOffset(dv, i); p < end; p += excSize(dv, g, p)) if (excHas(dv, g, p, snap)) return p;
   return -1;
 }
 
 /**
  * Whether the exception at `pos` is used by snapshot `snap` alone, not counting the bits of
- * `ignore` (snapshots being deleted). O(mask words).
+ * `ignore` (snapshots being deleted). O(mask).
  */
 export function exceptionUniqueTo(
   dv: DataView,
@@ -156,22 +251,53 @@ export function exceptionUniqueTo(
   snap: number,
   ignore?: Uint32Array,
 ): boolean {
+  const tag = dv.getUint8(pos);
+  if (tag === 1 && !ignore) return listId(dv, g, pos, 0) === snap;
+  const s = g.words;
+  readMask(dv, g, pos, s);
   const word = snap >>> 5;
   const bit = (1 << (snap & 31)) >>> 0;
   for (let k = 0; k < g.maskWords; k++) {
-    const s = ignore
-      ? (dv.getUint32(pos + k * 4, true) & ~(ignore[k] as number)) >>> 0
-      : dv.getUint32(pos + k * 4, true);
-    if (k === word ? s !== bit : s !== 0) return false;
+    const v = ignore ? ((s[k] as number) & ~(ignore[k] as number)) >>> 0 : (s[k] as number);
+    if (k === word ? v !== bit : v !== 0) return false;
   }
   return true;
+}
+
+/**
+ * Replaces the exception list of map entry `i` by `len` bytes of `g.scratch`, moving the lists
+ * before it (lower in the page) by the size difference. With `insert`, a new map entry for
+ * `rchunk` is first made at `i` with an empty list. The caller has checked the free space.
+ */
+function replaceList(p: PageBuf, g: Geometry, i: number, insert: boolean, rchunk: number, len: number): void {
+  const { dv, bytes } = p;
+  const count = leafCount(dv);
+  if (insert) {
+    const mapTop = LEAF_HEADER + (count + 1) * MAP_ENTRY;
+    const at = mapOffset(dv, i);
+    bytes.copyWithin(LEAF_HEADER + (i + 1) * MAP_ENTRY, LEAF_HEADER + i * MAP_ENTRY, mapTop);
+    setMap(dv, i, at, rchunk);
+    dv.setUint32(4, count + 1, true);
+  }
+  const first = mapOffset(dv, 0);
+  const start = mapOffset(dv, i);
+  const end = mapOffset(dv, i + 1);
+  const delta = len - (end - start);
+  if (delta !== 0) {
+    bytes.copyWithin(first - delta, first, start);
+    for (let j = 0; j <= i; j++) setOffset(dv, j, mapOffset(dv, j) - delta);
+    if (delta < 0) bytes.fill(0, first, first - delta);
+  }
+  bytes.set(g.scratch.subarray(0, len), end - len);
 }
 
 /**
  * Adds an exception for `chunk` pointing at `exception` (the seed's add_exception_to_leaf).
  * For the origin (`snap` = -1) the new exception is shared by every active snapshot that has none
  * for the chunk yet; for a snapshot, the snapshot's bit moves from the exception it shared to the
- * new one. O(page size) for the moves.
+ * new one (that exception's mask is re-encoded, never longer). The new exception goes first in the
+ * chunk's list (newest first). The page is unchanged unless the result is ADD_OK.
+ * O(page size) for the moves.
  *
  * @returns ADD_OK, ADD_NO_ROOM (split the leaf) or ADD_OUT_OF_RANGE (chunk - base_chunk >= 2^32).
  */
@@ -187,52 +313,47 @@ export function addException(
   const target = chunk - leafBase(dv);
   if (target < 0 || target > 0xffffffff) return ADD_OUT_OF_RANGE;
   const count = leafCount(dv);
-  const w = g.maskWords;
-  const e = g.excSize;
   const i = lowerBound(dv, count, target);
-  const first = mapOffset(dv, 0);
-  const mapTop = LEAF_HEADER + (count + 1) * MAP_ENTRY;
-  const free = first - mapTop;
-  const share = new Uint32Array(w);
-  let ins: number;
-  if (i === count || mapRchunk(dv, i) !== target) {
-    if (free < e + MAP_ENTRY) return ADD_NO_ROOM;
-    ins = mapOffset(dv, i);
-    bytes.copyWithin(LEAF_HEADER + (i + 1) * MAP_ENTRY, LEAF_HEADER + i * MAP_ENTRY, mapTop);
-    setMap(dv, i, ins, target);
-    dv.setUint32(4, count + 1, true);
-    if (snap < 0) share.set(active);
-    else share[snap >>> 5] = (1 << (snap & 31)) >>> 0;
+  const free = mapOffset(dv, 0) - (LEAF_HEADER + (count + 1) * MAP_ENTRY);
+  const insert = i === count || mapRchunk(dv, i) !== target;
+  const start = mapOffset(dv, i);
+  const end = insert ? start : mapOffset(dv, i + 1);
+  const share = g.words2;
+  const sdv = g.scratchDv;
+  share.fill(0);
+  if (snap < 0) {
+    // Shared by the active snapshots that no exception of the chunk serves yet.
+    const using = g.words;
+    using.fill(0);
+    for (let q = start; q < end; q += excSize(dv, g, q)) orMask(dv, g, q, using);
+    for (let k = 0; k < g.maskWords; k++) share[k] = (~(using[k] as number) & (active[k] as number)) >>> 0;
   } else {
-    if (free < e) return ADD_NO_ROOM;
-    ins = mapOffset(dv, i);
-    const end = mapOffset(dv, i + 1);
-    if (snap < 0) {
-      for (let k = 0; k < w; k++) {
-        let using = 0;
-        for (let q = ins; q < end; q += e) using |= dv.getUint32(q + k * 4, true);
-        share[k] = (~using & (active[k] as number)) >>> 0;
+    share[snap >>> 5] = (1 << (snap & 31)) >>> 0;
+  }
+  let len = writeException(sdv, g, 0, share, exception);
+  if (snap < 0 || insert) {
+    g.scratch.set(bytes.subarray(start, end), len);
+    len += end - start;
+  } else {
+    // Move the snapshot's bit out of the exception it shared.
+    let moved = false;
+    for (let q = start; q < end; ) {
+      const size = excSize(dv, g, q);
+      if (!moved && excHas(dv, g, q, snap)) {
+        moved = true;
+        const m = g.words;
+        readMask(dv, g, q, m);
+        m[snap >>> 5] = ((m[snap >>> 5] as number) & ~(1 << (snap & 31))) >>> 0;
+        len += writeException(sdv, g, len, m, exceptionChunk(dv, q));
+      } else {
+        g.scratch.set(bytes.subarray(q, q + size), len);
+        len += size;
       }
-    } else {
-      const at = (snap >>> 5) * 4;
-      const bit = (1 << (snap & 31)) >>> 0;
-      for (let q = ins; q < end; q += e) {
-        const s = dv.getUint32(q + at, true);
-        if ((s & bit) !== 0) {
-          dv.setUint32(q + at, (s & ~bit) >>> 0, true);
-          break;
-        }
-      }
-      share[snap >>> 5] = bit;
+      q += size;
     }
   }
-  // Exceptions grow toward the map: move every list before the insertion point down by one
-  // exception, then write the new one just before the chunk's list (newest first).
-  bytes.copyWithin(first - e, first, ins);
-  ins -= e;
-  for (let k = 0; k < w; k++) dv.setUint32(ins + k * 4, share[k] as number, true);
-  setU64(dv, ins + w * 4, exception);
-  for (let j = 0; j <= i; j++) setOffset(dv, j, mapOffset(dv, j) - e);
+  if (len - (end - start) + (insert ? MAP_ENTRY : 0) > free) return ADD_NO_ROOM;
+  replaceList(p, g, i, insert, target, len);
   return ADD_OK;
 }
 
@@ -319,7 +440,8 @@ export function mergeLeaves(dst: PageBuf, src: PageBuf): boolean {
 /**
  * Clears the bits of `mask` in every share mask of the leaf, drops exceptions no snapshot uses
  * (their chunks are pushed on `freed`) and map entries left without exceptions (the seed's
- * delete_snapshots_from_leaf). O(page size x mask words).
+ * delete_snapshots_from_leaf). Masks are re-encoded (never longer) and the lists packed toward the
+ * page end. O(page size x mask words).
  *
  * @returns whether any share mask had a bit of `mask` (the leaf changed).
  */
@@ -331,37 +453,39 @@ export function deleteSnapshotsFromLeaf(
 ): boolean {
   const { dv, bytes } = p;
   const count = leafCount(dv);
-  const e = g.excSize;
   const w = g.maskWords;
   const end = mapOffset(dv, count);
-  let dest = end;
-  let pos = end;
+  const s = g.words;
+  const sdv = g.scratchDv;
   let changed = false;
-  const freedBefore = freed.length;
+  // Does any exception carry a bit of the mask? (Most leaves do not, for most deletions.)
+  for (let q = mapOffset(dv, 0); q < end && !changed; q += excSize(dv, g, q)) {
+    readMask(dv, g, q, s);
+    for (let k = 0; k < w; k++) if (((s[k] as number) & (mask[k] as number)) !== 0) changed = true;
+  }
+  if (!changed) return false;
+  // Lists from the last to the first, each re-encoded into the scratch buffer, then written just
+  // below the lists already packed at the page end (never below the list's own start).
+  let dest = end;
+  let stop = end; // the original end of list i (map[i + 1] is already rewritten)
   for (let i = count - 1; i >= 0; i--) {
     const start = mapOffset(dv, i);
-    while (pos > start) {
-      pos -= e;
+    let len = 0;
+    for (let q = start; q < stop; q += excSize(dv, g, q)) {
+      readMask(dv, g, q, s);
       let any = 0;
       for (let k = 0; k < w; k++) {
-        const s = dv.getUint32(pos + k * 4, true);
-        const m = mask[k] as number;
-        if ((s & m) !== 0) {
-          changed = true;
-          dv.setUint32(pos + k * 4, (s & ~m) >>> 0, true);
-        }
-        any |= s & ~m;
+        s[k] = ((s[k] as number) & ~(mask[k] as number)) >>> 0;
+        any |= s[k] as number;
       }
-      if (any !== 0) {
-        dest -= e;
-        if (dest !== pos) bytes.copyWithin(dest, pos, pos + e);
-      } else {
-        freed.push(getU64(dv, pos + w * 4));
-      }
+      if (any !== 0) len += writeException(sdv, g, len, s, exceptionChunk(dv, q));
+      else freed.push(exceptionChunk(dv, q));
     }
+    dest -= len;
+    bytes.set(g.scratch.subarray(0, len), dest);
     setOffset(dv, i, dest);
+    stop = start;
   }
-  if (!changed && freed.length === freedBefore) return false;
   let d = 0;
   for (let i = 0; i < count; i++) {
     if (mapOffset(dv, i) !== mapOffset(dv, i + 1)) {

@@ -4,6 +4,7 @@
 // send a loop out of bounds or return a wrong answer.
 
 import {
+  EXC_HEAD,
   type Geometry,
   getU64,
   LEAF_HEADER,
@@ -11,13 +12,14 @@ import {
   LEAF_VERSION,
   MAP_ENTRY,
   MAX_CHUNK,
+  maskEncodedBytes,
   NODE_ENTRY,
   NODE_HEADER,
   NODE_MAGIC,
 } from './_internal-layout';
 import { corrupt } from './errors';
 
-/** Checks a leaf page's header, map and exception lists. O(page size x mask words). */
+/** Checks a leaf page's header, map and exception lists. O(page size). */
 export function validateLeaf(dv: DataView, g: Geometry, page: number): void {
   if (dv.getUint16(0, true) !== LEAF_MAGIC) throw corrupt('leaf', page, 'bad magic');
   if (dv.getUint16(2, true) !== LEAF_VERSION)
@@ -42,17 +44,48 @@ export function validateLeaf(dv: DataView, g: Geometry, page: number): void {
     if (r <= prev) throw corrupt('leaf', page, `map entry ${i}: rchunk ${r} not above ${prev}`);
     if (base + r > MAX_CHUNK) throw corrupt('leaf', page, `map entry ${i}: chunk beyond 2^53`);
     prev = r;
-    if (next <= off || next > g.payload || (next - off) % g.excSize !== 0) {
-      throw corrupt('leaf', page, `map entry ${i}: exception list [${off}, ${next}) is empty or misaligned`);
+    if (next <= off || next > g.payload) {
+      throw corrupt(
+        'leaf',
+        page,
+        `map entry ${i}: exception list [${off}, ${next}) is empty or out of the page`,
+      );
     }
-    for (let p = off; p < next; p += g.excSize) {
-      let any = 0;
-      for (let k = 0; k < g.maskWords; k++) any |= dv.getUint32(p + k * 4, true);
-      if (any === 0) throw corrupt('leaf', page, `map entry ${i}: exception at ${p} has an empty share mask`);
-      if (getU64(dv, p + g.maskWords * 4) > MAX_CHUNK)
-        throw corrupt('leaf', page, `exception at ${p}: chunk beyond 2^53`);
-    }
+    for (let p = off; p < next; ) p += validateException(dv, g, page, p, next);
   }
+}
+
+/**
+ * Checks one exception (tag, chunk, share mask in canonical form, ending at or before `end`).
+ *
+ * @returns its size in bytes.
+ */
+function validateException(dv: DataView, g: Geometry, page: number, p: number, end: number): number {
+  if (p + EXC_HEAD > end) throw corrupt('leaf', page, `exception at ${p} overruns its list ending at ${end}`);
+  const tag = dv.getUint8(p);
+  const size = EXC_HEAD + (tag === 0 ? g.maskBytes : tag * g.idBytes);
+  if (p + size > end) throw corrupt('leaf', page, `exception at ${p} overruns its list ending at ${end}`);
+  if (getU64(dv, p + 1) > MAX_CHUNK) throw corrupt('leaf', page, `exception at ${p}: chunk beyond 2^53`);
+  let n = 0;
+  if (tag === 0) {
+    for (let k = 0; k < g.maskWords; k++) {
+      for (let v = dv.getUint32(p + EXC_HEAD + k * 4, true); v !== 0; v &= v - 1) n++;
+    }
+    if (n === 0) throw corrupt('leaf', page, `exception at ${p} has an empty share mask`);
+  } else {
+    let prev = -1;
+    for (let j = 0; j < tag; j++) {
+      const at = p + EXC_HEAD + j * g.idBytes;
+      const id = g.idBytes === 1 ? dv.getUint8(at) : dv.getUint16(at, true);
+      if (id <= prev || id >= g.maskWidth)
+        throw corrupt('leaf', page, `exception at ${p}: snapshot id ${id} out of order or beyond the mask`);
+      prev = id;
+    }
+    n = tag;
+  }
+  if (maskEncodedBytes(g.maskWidth, n) !== size - EXC_HEAD)
+    throw corrupt('leaf', page, `exception at ${p}: share mask of ${n} snapshots not in its shortest form`);
+  return size;
 }
 
 /** Checks a node page's header and key order. O(fanout). */

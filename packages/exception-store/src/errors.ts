@@ -13,13 +13,15 @@
  * | `ERR_EXISTS` | a store already exists under the root name, or a snapshot name is taken |
  * | `ERR_TOO_MANY_SNAPSHOTS` | every snapshot id of the share mask is in use |
  * | `ERR_INVALID_STATE` | the store is closed or marked invalid, or a transaction is in an unexpected state |
+ * | `ERR_UNSUPPORTED_VERSION` | the store was written in an older format version (2: full-width masks in leaves) |
  */
 export type ExceptionStoreErrorCode =
   | 'ERR_CORRUPT_DATA'
   | 'ERR_NOT_FOUND'
   | 'ERR_EXISTS'
   | 'ERR_TOO_MANY_SNAPSHOTS'
-  | 'ERR_INVALID_STATE';
+  | 'ERR_INVALID_STATE'
+  | 'ERR_UNSUPPORTED_VERSION';
 
 /** Every code of {@link ExceptionStoreErrorCode}, for exhaustive tests and documentation. */
 export const EXCEPTION_STORE_ERROR_CODES: readonly ExceptionStoreErrorCode[] = Object.freeze([
@@ -28,6 +30,7 @@ export const EXCEPTION_STORE_ERROR_CODES: readonly ExceptionStoreErrorCode[] = O
   'ERR_EXISTS',
   'ERR_TOO_MANY_SNAPSHOTS',
   'ERR_INVALID_STATE',
+  'ERR_UNSUPPORTED_VERSION',
 ]);
 
 /** The error this package throws for bad bytes and for misuse of the store's state. */

@@ -28,8 +28,11 @@ import {
 import {
   type Geometry,
   LEAF_MAGIC,
+  largestMaskWidth,
   leafHoldsWorstCase,
   MAX_CHUNK,
+  MAX_MASK_WIDTH,
+  makeGeometry,
   NODE_MAGIC,
   nodeCapacity,
 } from './_internal-layout';
@@ -41,6 +44,8 @@ import {
   deleteSnapshotsFromLeaf,
   exceptionChunk,
   exceptionUniqueTo,
+  excHas,
+  excSize,
   findSnapshotException,
   initLeaf,
   leafBase,
@@ -50,6 +55,7 @@ import {
   mergeLeaves,
   originChunkUnique,
   type PageBuf,
+  readMask,
   setExceptionChunk,
   splitLeaf,
 } from './_internal-leaf';
@@ -80,6 +86,23 @@ export const DEFAULT_CACHE_PAGES = 256;
 /** Default leaves a deletion processes per page-layer transaction. */
 export const DEFAULT_DELETE_BATCH_LEAVES = 256;
 
+/**
+ * The widest share mask (the most snapshots at once) {@link ExceptionStore.create} accepts on a
+ * page layer whose metadata pages carry `metaPayloadSize` bytes (`pages.metaPayloadSize`: the page
+ * size minus 32 for `PageStore`, so 256 for 4 KiB pages... see the README's limits table). The bound
+ * is a leaf holding one chunk's worst-case exception list: one single-snapshot copy per snapshot,
+ * 9 + 1 bytes each up to 256 snapshots, 9 + 2 bytes above. O(MAX_MASK_WIDTH / 32).
+ *
+ * @param metaPayloadSize - usable bytes of a metadata page.
+ * @returns a multiple of 32, or 0 when not even 32 snapshots fit.
+ * @throws RangeError when `metaPayloadSize` is not a non-negative integer.
+ */
+export function maxMaskWidth(metaPayloadSize: number): number {
+  if (!Number.isInteger(metaPayloadSize) || metaPayloadSize < 0)
+    throw new RangeError(`metaPayloadSize must be a non-negative integer, got ${metaPayloadSize}`);
+  return largestMaskWidth(metaPayloadSize);
+}
+
 /** Options of {@link ExceptionStore.open}. */
 export interface ExceptionStoreOptions {
   /** Root slot of the page layer holding the header page. Default `'exception-store'`. */
@@ -99,7 +122,10 @@ export interface ExceptionStoreOptions {
 
 /** Options of {@link ExceptionStore.create}: the format parameters fixed for the store's life. */
 export interface ExceptionStoreCreateOptions extends ExceptionStoreOptions {
-  /** Share-mask width in bits: the most snapshots at once. A multiple of 32, default 64. */
+  /**
+   * Share-mask width in bits: the most snapshots at once. A multiple of 32, default 64, at most
+   * {@link maxMaskWidth}(pages.metaPayloadSize) (256 on 4 KiB pages... 352 exactly).
+   */
   maskWidth?: number;
   /** Entries per B-tree node; default (and maximum) what a page holds. Small values force splits. */
   fanout?: number;
@@ -230,13 +256,7 @@ export class ExceptionStore {
     this.fanout = h.fanout;
     this.#headerPage = headerPage;
     this.#cachePages = options.cachePages ?? DEFAULT_CACHE_PAGES;
-    this.#g = {
-      payload: pages.metaPayloadSize,
-      maskWidth: h.maskWidth,
-      maskWords: h.maskWidth / 32,
-      excSize: h.maskWidth / 8 + 8,
-      fanout: h.fanout,
-    };
+    this.#g = makeGeometry(pages.metaPayloadSize, h.maskWidth, h.fanout);
     this.#active = new Uint32Array(h.maskWidth / 32);
     this.#deleting = new Uint32Array(h.maskWidth / 32);
     this.#deleteBatch = options.deleteBatchLeaves ?? DEFAULT_DELETE_BATCH_LEAVES;
@@ -249,8 +269,9 @@ export class ExceptionStore {
    * @param pages - the page layer; no transaction may be open on it.
    * @param options - format parameters (`maskWidth`, `fanout`) and runtime options.
    * @returns the open store.
-   * @throws RangeError for a mask width that is not a multiple of 32 in [32, 4096], a leaf too small
-   *   to hold one chunk's worst-case exception list (`maskWidth` exceptions), or a bad fanout.
+   * @throws RangeError for a mask width that is not a multiple of 32 in [32, 16384], a leaf too small
+   *   to hold one chunk's worst-case exception list (wider than {@link maxMaskWidth} of the page
+   *   layer's `metaPayloadSize`), or a bad fanout.
    * @throws ExceptionStoreError `ERR_EXISTS` if the root slot is taken.
    */
   static async create(
@@ -260,13 +281,19 @@ export class ExceptionStore {
     const root = options.root ?? DEFAULT_ROOT_NAME;
     checkOptions(options);
     const maskWidth = options.maskWidth ?? DEFAULT_MASK_WIDTH;
-    if (!Number.isInteger(maskWidth) || maskWidth < 32 || maskWidth > 4096 || maskWidth % 32 !== 0) {
-      throw new RangeError(`maskWidth must be a multiple of 32 in [32, 4096], got ${maskWidth}`);
+    if (
+      !Number.isInteger(maskWidth) ||
+      maskWidth < 32 ||
+      maskWidth > MAX_MASK_WIDTH ||
+      maskWidth % 32 !== 0
+    ) {
+      throw new RangeError(`maskWidth must be a multiple of 32 in [32, ${MAX_MASK_WIDTH}], got ${maskWidth}`);
     }
     const payload = pages.metaPayloadSize;
     if (!leafHoldsWorstCase(payload, maskWidth)) {
       throw new RangeError(
-        `a ${payload}-byte leaf cannot hold ${maskWidth} exceptions of one chunk: use a larger page size or a narrower mask`,
+        `a ${payload}-byte leaf cannot hold the worst-case exception list of one chunk with ${maskWidth} snapshots ` +
+          `(at most ${largestMaskWidth(payload)} fit): use a larger page size or a narrower mask`,
       );
     }
     const cap = nodeCapacity(payload);
@@ -499,14 +526,14 @@ export class ExceptionStore {
       const hit = this.#probeCached(chunk);
       if (hit) {
         const pos = findSnapshotException(hit.leaf.dv, this.#g, chunk, known);
-        return Promise.resolve(pos < 0 ? undefined : exceptionChunk(hit.leaf.dv, this.#g, pos));
+        return Promise.resolve(pos < 0 ? undefined : exceptionChunk(hit.leaf.dv, pos));
       }
     }
     return this.#read(async () => {
       const id = this.#id(name);
       const { leaf } = await this.#probe(chunk);
       const pos = findSnapshotException(leaf.dv, this.#g, chunk, id);
-      return pos < 0 ? undefined : exceptionChunk(leaf.dv, this.#g, pos);
+      return pos < 0 ? undefined : exceptionChunk(leaf.dv, pos);
     });
   }
 
@@ -561,12 +588,12 @@ export class ExceptionStore {
         const { path, leaf } = await this.#probe(chunk);
         const pos = findSnapshotException(leaf.dv, g, chunk, id);
         if (pos >= 0) {
-          const old = exceptionChunk(leaf.dv, g, pos);
+          const old = exceptionChunk(leaf.dv, pos);
           if (exceptionUniqueTo(leaf.dv, g, pos, id)) {
             if (this.allocator.inPlaceWrites === true && this.#fresh.has(old))
               return { chunk: old, source: 'self' };
             const ex = await this.#allocate({ chunk, kind: 'snapshot' });
-            setExceptionChunk(leaf.dv, g, pos, ex);
+            setExceptionChunk(leaf.dv, pos, ex);
             this.#markDirty(leaf as CachedPage);
             this.#pendingRelease.push(old);
             return { chunk: ex, source: 'exception', sourceChunk: old };
@@ -638,10 +665,6 @@ export class ExceptionStore {
       const out: number[] = [];
       if (ia === ib) return out;
       const g = this.#g;
-      const wa = (ia >>> 5) * 4;
-      const ba = ia < 0 ? 0 : (1 << (ia & 31)) >>> 0;
-      const wb = (ib >>> 5) * 4;
-      const bb = ib < 0 ? 0 : (1 << (ib & 31)) >>> 0;
       await this.#walkLeaves((leaf) => {
         const dv = leaf.dv;
         const count = leafCount(dv);
@@ -650,9 +673,9 @@ export class ExceptionStore {
           const end = mapOffset(dv, i + 1);
           let pa = -1;
           let pb = -1;
-          for (let p = mapOffset(dv, i); p < end; p += g.excSize) {
-            if (ba !== 0 && (dv.getUint32(p + wa, true) & ba) !== 0) pa = p;
-            if (bb !== 0 && (dv.getUint32(p + wb, true) & bb) !== 0) pb = p;
+          for (let p = mapOffset(dv, i); p < end; p += excSize(dv, g, p)) {
+            if (ia >= 0 && excHas(dv, g, p, ia)) pa = p;
+            if (ib >= 0 && excHas(dv, g, p, ib)) pb = p;
           }
           if (pa !== pb) out.push(base + mapRchunk(dv, i));
         }
@@ -680,10 +703,10 @@ export class ExceptionStore {
         const base = leafBase(dv);
         for (let i = 0; i < count; i++) {
           const end = mapOffset(dv, i + 1);
-          for (let p = mapOffset(dv, i); p < end; p += g.excSize) {
+          for (let p = mapOffset(dv, i); p < end; p += excSize(dv, g, p)) {
             if (exceptionUniqueTo(dv, g, p, id, this.#deleting)) {
               chunks.push(base + mapRchunk(dv, i));
-              exceptions.push(exceptionChunk(dv, g, p));
+              exceptions.push(exceptionChunk(dv, p));
             }
           }
         }
@@ -1376,17 +1399,19 @@ export class ExceptionStore {
             fail('leaf', no, `chunk ${chunk} outside [${lower}, ${upper})`);
           chunks++;
           const union = new Uint32Array(g.maskWords);
-          for (let p = mapOffset(dv, i); p < mapOffset(dv, i + 1); p += g.excSize) {
+          const mask = new Uint32Array(g.maskWords);
+          for (let p = mapOffset(dv, i); p < mapOffset(dv, i + 1); p += excSize(dv, g, p)) {
             exceptions++;
+            readMask(dv, g, p, mask);
             for (let k = 0; k < g.maskWords; k++) {
-              const s = dv.getUint32(p + k * 4, true);
+              const s = mask[k] as number;
               if ((s & ~((this.#active[k] as number) | (this.#deleting[k] as number))) !== 0)
                 fail('leaf', no, `chunk ${chunk}: share bits outside the active mask`);
               if ((s & (union[k] as number)) !== 0)
                 fail('leaf', no, `chunk ${chunk}: a snapshot uses two exceptions`);
               union[k] = ((union[k] as number) | s) >>> 0;
             }
-            const c = exceptionChunk(dv, g, p);
+            const c = exceptionChunk(dv, p);
             if (uniqueChunks && seenChunks.has(c)) fail('leaf', no, `exception chunk ${c} used twice`);
             seenChunks.add(c);
             exceptionChunks.push(c);

@@ -16,6 +16,7 @@ export {
   ExceptionStore,
   type ExceptionStoreCreateOptions,
   type ExceptionStoreOptions,
+  maxMaskWidth,
   type SnapshotInfo,
   type SnapshotWritePlan,
 } from './exception-store';
