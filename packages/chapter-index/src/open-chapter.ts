@@ -172,6 +172,14 @@ export interface ClosedChapter {
   packing: Omit<PackedChapterIndex, 'pages'>;
   /** Records that could not be put in the chapter index (delta list full). */
   overflowCount: number;
+  /**
+   * One byte per record of the chapter, in collated order: 1 for a live record, 0 for a copy of the
+   * fill record standing in an unused or deleted place. Record `r` of record page `p` is entry
+   * `p * recordsPerPage + r`; a volume that stores only live records reads them from here.
+   */
+  liveRecords: Uint8Array;
+  /** The number of live records (the ones in {@link ClosedChapter.liveRecords}). */
+  liveCount: number;
 }
 
 /**
@@ -183,7 +191,7 @@ export interface ClosedChapter {
  * @param zones - the open chapter zones
  * @param chapterIndex - an open chapter index for the same geometry (emptied here)
  * @param virtualChapterNumber - the chapter being closed (u64)
- * @returns the index pages and record pages
+ * @returns the index pages, the record pages and which of their records are live (not fill copies)
  * @throws {@link ChapterIndexError} `ERR_DUPLICATE_NAME` if a name is in the chapter three times
  *   (two zones holding one name is a caller error), `ERR_OVERFLOW` if packing fails
  * Cost: O(recordsPerChapter * 64) for the index, O(volume of pages) for packing.
@@ -196,7 +204,11 @@ export function closeOpenChapter(
   const geometry = chapterIndex.geometry;
   chapterIndex.empty(virtualChapterNumber);
   let overflowCount = 0;
+  let liveCount = 0;
+  const liveRecords = new Uint8Array(geometry.recordsPerChapter);
   const records = collate(zones, geometry, (bytes, offset, pageNumber) => {
+    liveRecords[offset / RECORD_SIZE] = 1;
+    liveCount++;
     try {
       chapterIndex._putAt(bytes, offset, pageNumber);
     } catch (error) {
@@ -215,6 +227,8 @@ export function closeOpenChapter(
     recordPages,
     packing,
     overflowCount,
+    liveRecords,
+    liveCount,
   };
 }
 

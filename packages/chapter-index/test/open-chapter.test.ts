@@ -131,6 +131,41 @@ describe('collateOpenChapter and closeOpenChapter', () => {
     expect(missing).toBeLessThanOrEqual(dropped);
     expect(dropped > 0).toBe(warnings.length > 0);
   });
+
+  it('reports which collated records are live and which are fill copies', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 0, max: 600 }),
+        fc.nat(),
+        (zoneCount, count, seed) => {
+          const zones = makeOpenChapterZones(geometry, zoneCount);
+          const names = fill(zones, count, new SplitMix64(BigInt(seed)), (n) => n[15]! % zoneCount);
+          const random = mulberry32(seed);
+          for (const name of names) if (random() < 0.2) zones[name[15]! % zoneCount]!.remove(name);
+          const index = new OpenChapterIndex(geometry, 1n, { warn: () => {} });
+          const closed = closeOpenChapter(zones, index, 3);
+          expect(closed.liveRecords).toHaveLength(geometry.recordsPerChapter);
+          let live = 0;
+          for (let i = 0; i < geometry.recordsPerChapter; i++) {
+            const zone = zones[i % zoneCount]!;
+            const n = 1 + Math.floor(i / zoneCount);
+            const expected = n <= zone.size && !zone.isDeleted(n) ? 1 : 0;
+            expect(closed.liveRecords[i]).toBe(expected);
+            if (expected === 1) {
+              live++;
+              const page = closed.recordPages[Math.floor(i / geometry.recordsPerPage)]!;
+              const at = (i % geometry.recordsPerPage) * RECORD_SIZE;
+              expect(toHex(page.subarray(at, at + 16))).toBe(toHex(zone.record(n).name));
+            }
+          }
+          expect(closed.liveCount).toBe(live);
+          expect(live).toBe(zones.reduce((sum, z) => sum + z.size - z.deletions, 0));
+        },
+      ),
+      { seed: SEED, numRuns: 40 },
+    );
+  });
 });
 
 describe('saveOpenChapter / loadOpenChapter', () => {
