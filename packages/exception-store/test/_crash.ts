@@ -10,8 +10,32 @@ import { crashSweep, MemoryStorage, PageStore, type Storage } from '@deja/storag
 import { ExceptionStore } from '../src/index';
 import { cloneModel, Harness, type Model, type Op, RealBackend } from './_harness';
 
-const PAGE = 512;
-const PAGE_OPTIONS = { pageSize: PAGE, pageCount: 160, journalPages: 24, cachePages: 8 };
+/** The store's shape in a sweep: page size, share-mask width, and how much history it has. */
+export interface SweepShape {
+  pageSize: number;
+  pageCount: number;
+  maskWidth: number;
+  /** Names the plan's creates and deletes draw from. */
+  names: number;
+  /** Chunks the plan writes (0 .. span - 1). */
+  span: number;
+  /**
+   * Snapshots the base image holds besides the plan's history, each created before a write to
+   * chunk 1, so chunk 1 has one copy per snapshot (long lists of single-id masks) and the other
+   * chunks wide shared masks.
+   */
+  baseSnapshots: number;
+}
+
+/** The default sweep: 512-byte pages, 32-bit masks, fanout 3. */
+export const SMALL: SweepShape = {
+  pageSize: 512,
+  pageCount: 160,
+  maskWidth: 32,
+  names: 6,
+  span: 40,
+  baseSnapshots: 0,
+};
 
 function xorshift(seed: number): () => number {
   let x = seed | 1;
@@ -24,7 +48,27 @@ function xorshift(seed: number): () => number {
 }
 
 /** A deterministic plan: batches of operations, each followed by a commit. */
-function makePlan(seed: number, batches: number, perBatch: number): Op[][] {
+/** 4 KiB pages with 256-bit masks (1-byte ids) and 200 snapshots. */
+export const WIDE_4K: SweepShape = {
+  pageSize: 4096,
+  pageCount: 480,
+  maskWidth: 256,
+  names: 240,
+  span: 12,
+  baseSnapshots: 200,
+};
+
+/** 1 KiB pages with 96-bit masks (the widest that fits) and every id in use. */
+export const WIDE_1K: SweepShape = {
+  pageSize: 1024,
+  pageCount: 600,
+  maskWidth: 96,
+  names: 100,
+  span: 16,
+  baseSnapshots: 96,
+};
+
+function makePlan(seed: number, batches: number, perBatch: number, shape: SweepShape): Op[][] {
   const rnd = xorshift(seed);
   const int = (n: number) => Math.floor(rnd() * n);
   const plan: Op[][] = [];
@@ -32,36 +76,48 @@ function makePlan(seed: number, batches: number, perBatch: number): Op[][] {
     const ops: Op[] = [];
     for (let i = 0; i < perBatch; i++) {
       const r = rnd();
-      if (r < 0.12) ops.push({ op: 'create', name: int(6) });
-      else if (r < 0.18) ops.push({ op: 'delete', name: int(6) });
-      else if (r < 0.55) ops.push({ op: 'writeOrigin', chunk: int(40) });
-      else if (r < 0.65) ops.push({ op: 'writeOriginRange', chunk: int(40), n: 1 + int(12) });
-      else ops.push({ op: 'writeSnap', name: int(6), chunk: int(40) });
+      const names = shape.names;
+      const span = shape.span;
+      if (r < 0.12) ops.push({ op: 'create', name: int(names) });
+      else if (r < 0.18) ops.push({ op: 'delete', name: int(names) });
+      else if (r < 0.55) ops.push({ op: 'writeOrigin', chunk: int(span) });
+      else if (r < 0.65) ops.push({ op: 'writeOriginRange', chunk: int(span), n: 1 + int(12) });
+      else ops.push({ op: 'writeSnap', name: int(names), chunk: int(span) });
     }
     plan.push(ops);
   }
   return plan;
 }
 
-const TOUCHED = Array.from({ length: 60 }, (_, i) => i);
-
 export async function sweep(
   seed: number,
   batches: number,
   perBatch: number,
   modes?: ('drop' | 'keep' | 'torn' | 'random')[],
+  shape: SweepShape = SMALL,
 ) {
+  const PAGE_OPTIONS = {
+    pageSize: shape.pageSize,
+    pageCount: shape.pageCount,
+    journalPages: 24,
+    cachePages: 8,
+  };
+  const TOUCHED = Array.from({ length: shape.span + 20 }, (_, i) => i);
   // Base image: a store with history (snapshots, exceptions, splits) committed before the sweep.
   const disk = new MemoryStorage();
   const basePages = await PageStore.create(disk, PAGE_OPTIONS);
-  const baseStore = await ExceptionStore.create(basePages, { maskWidth: 32, fanout: 3 });
+  const baseStore = await ExceptionStore.create(basePages, { maskWidth: shape.maskWidth, fanout: 3 });
   const base = Harness.over(
     new RealBackend(basePages, disk),
     baseStore,
     { origin: new Map(), snaps: new Map() },
     1,
   );
-  for (const ops of makePlan(seed ^ 0xabcdef, 3, 25)) {
+  for (let k = 0; k < shape.baseSnapshots; k++) {
+    await base.step({ op: 'create', name: 1000 + k });
+    await base.step({ op: 'writeOrigin', chunk: 1 });
+  }
+  for (const ops of makePlan(seed ^ 0xabcdef, 3, 25, shape)) {
     for (const o of ops) await base.step(o);
     await base.step({ op: 'commit' });
   }
@@ -71,7 +127,7 @@ export async function sweep(
   await basePages.close();
   const baseImage = disk.snapshot();
 
-  const plan = makePlan(seed, batches, perBatch);
+  const plan = makePlan(seed, batches, perBatch, shape);
   let committed: Model = baseModel;
   let pending: { model: Model; sequence: number } | undefined;
   let recoveredPending = 0;
@@ -112,7 +168,7 @@ export async function sweep(
       await h.checkInvariants();
       await h.checkAllReads(TOUCHED);
       // the recovered store takes more work and commits it
-      for (const o of makePlan(seed + 1, 1, 10)[0] as Op[]) await h.step(o);
+      for (const o of makePlan(seed + 1, 1, 10, shape)[0] as Op[]) await h.step(o);
       await store.commit();
       await h.checkInvariants();
       await h.checkAllReads(TOUCHED);

@@ -112,7 +112,7 @@ export class Harness {
   /** Called after it. */
   afterCommit: (() => void) | undefined;
   /** Coverage counters, so tests can prove they reached the deep paths. */
-  static stats = { maxLevel: 0, deepDeletes: 0, levelDrops: 0, freed: 0 };
+  static stats = { maxLevel: 0, deepDeletes: 0, levelDrops: 0, freed: 0, full: 0 };
 
   constructor(
     readonly pageOptions: { pageSize: number; pageCount?: number; real?: boolean },
@@ -170,6 +170,7 @@ export class Harness {
       case 'create': {
         const name = `snap-${o.name}`;
         if (this.model.snaps.has(name) || this.model.snaps.size >= this.store.maskWidth) {
+          if (!this.model.snaps.has(name)) Harness.stats.full++;
           await expect(this.store.createSnapshot(name)).rejects.toMatchObject({
             code: this.model.snaps.has(name) ? 'ERR_EXISTS' : 'ERR_TOO_MANY_SNAPSHOTS',
           });

@@ -61,6 +61,22 @@ interface Config {
   runs: number;
   length: number;
   seed: number;
+  /**
+   * Snapshots created before the random operations (with an origin write to a few chunks after
+   * each, so share masks of every size exist), to reach wide masks and the snapshot limit.
+   */
+  preCreate?: number;
+}
+
+function prefix(n: number): Op[] {
+  const ops: Op[] = [];
+  for (let k = 0; k < n; k++) {
+    ops.push({ op: 'create', name: k });
+    ops.push({ op: 'writeOrigin', chunk: k % 7 });
+    if (k % 5 === 4) ops.push({ op: 'writeSnap', name: k, chunk: (k * 3) % 11 });
+  }
+  if (n > 0) ops.push({ op: 'commit' }); // so that a random 'crash' does not drop them all
+  return ops;
 }
 
 export async function runModel(cfg: Config): Promise<void> {
@@ -74,6 +90,12 @@ export async function runModel(cfg: Config): Promise<void> {
         );
         await h.init();
         const touched = new Set<number>();
+        const pre = prefix(cfg.preCreate ?? 0);
+        for (const [k, o] of pre.entries()) {
+          if ('chunk' in o) touched.add(o.chunk);
+          await h.step(o);
+          if (k % 16 === 0) await h.checkInvariants();
+        }
         for (const o of ops) {
           if ('chunk' in o) for (let i = 0; i < ('n' in o ? o.n : 1); i++) touched.add(o.chunk + i);
           await h.step(o);
@@ -145,5 +167,42 @@ export const CONFIGS: Config[] = [
     runs: 4,
     length: 120,
     seed: 14,
+  },
+  {
+    label: '4 KiB pages, 256-bit masks (1-byte ids), 200 snapshots, fanout 3',
+    pageSize: 4096,
+    maskWidth: 256,
+    fanout: 3,
+    span: 200,
+    names: 270,
+    runs: 2,
+    length: 120,
+    seed: 15,
+    preCreate: 200,
+  },
+  {
+    label: '1 KiB pages, 96-bit masks (the widest that fits), full, fanout 3',
+    pageSize: 1024,
+    maskWidth: 96,
+    fanout: 3,
+    span: 150,
+    names: 300,
+    runs: 3,
+    length: 150,
+    seed: 16,
+    preCreate: 96,
+  },
+  {
+    label: '4 KiB pages, 352-bit masks (2-byte ids, the widest that fits), full, fanout 4',
+    real: true,
+    pageSize: 4096,
+    maskWidth: 352,
+    fanout: 4,
+    span: 150,
+    names: 560,
+    runs: 1,
+    length: 120,
+    seed: 17,
+    preCreate: 352,
   },
 ];
