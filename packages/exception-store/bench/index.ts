@@ -1,10 +1,13 @@
 // Benchmarks of @deja/exception-store (pnpm --filter @deja/exception-store bench), each against an
 // in-memory Map-of-Maps model doing the same bookkeeping in the same process:
-//   - origin writes/s with 1, 8 and 64 active snapshots (each write records one shared exception)
+//   - origin writes/s with 1, 8 and 64 active snapshots (64-bit masks) and 64 and 256 (256-bit
+//     masks: compact share masks let 4 KiB pages hold 256 snapshots) — each write records one
+//     shared exception
 //   - lookups/s of a snapshot's chunks
 //   - deleting a snapshot that has N exceptions (delete_tree_range: clear, free, merge)
 //   - diff of two snapshots over N chunks
-// The store runs on the real PageStore over a MemoryStorage (4 KiB pages, 64-bit share masks) with
+// The store runs on the real PageStore over a MemoryStorage (4 KiB pages, 64-bit share masks unless
+// a case says otherwise) with
 // an allocator that hands out chunk numbers without writing data pages, so the figures are the
 // metadata cost (the B-tree and the page layer's commits), not the data copies of a volume.
 
@@ -80,7 +83,7 @@ class MapModel {
   }
 }
 
-async function newStore(pagesNeeded: number): Promise<ExceptionStore> {
+async function newStore(pagesNeeded: number, maskWidth = 64): Promise<ExceptionStore> {
   const pageCount = Math.max(4096, pagesNeeded);
   const pages = await PageStore.create(new MemoryStorage(), {
     pageSize: 4096,
@@ -88,7 +91,7 @@ async function newStore(pagesNeeded: number): Promise<ExceptionStore> {
     journalPages: Math.min(pageCount, 65536),
     cachePages: 1024,
   });
-  return ExceptionStore.create(pages, { allocator: new CountingAllocator(), cachePages: 1024 });
+  return ExceptionStore.create(pages, { allocator: new CountingAllocator(), cachePages: 1024, maskWidth });
 }
 
 /** Leaf pages for n exceptions with s snapshots sharing each (half-full leaves, 24-byte exceptions). */
@@ -111,8 +114,8 @@ function report(what: string, store: number, model: number, unit: string): void 
   );
 }
 
-async function originWrites(snapshots: number, writes: number): Promise<[number, number]> {
-  const store = await newStore(pagesFor(writes));
+async function originWrites(snapshots: number, writes: number, maskWidth = 64): Promise<[number, number]> {
+  const store = await newStore(pagesFor(writes), maskWidth);
   for (let s = 0; s < snapshots; s++) await store.createSnapshot(`s${s}`);
   await store.commit();
   const sec = await time(async () => {
@@ -143,6 +146,18 @@ async function main(): Promise<void> {
   for (const s of [1, 8, 64]) {
     const [st, mo] = await originWrites(s, WRITES);
     report(`origin writes, ${s} snapshot${s > 1 ? 's' : ''}`, st, mo, 'writes/s');
+  }
+  // 256 snapshots on 4 KiB pages need the compact masks; the model keeps 256 maps, so fewer writes
+  // (its memory grows with snapshots x writes)
+  for (const s of [64, 256]) {
+    const w = s === 256 ? WRITES / 4 : WRITES;
+    const [st, mo] = await originWrites(s, w, 256);
+    report(
+      `origin writes, ${s} snapshots, 256-bit masks (${w.toLocaleString('en-US')} writes)`,
+      st,
+      mo,
+      'writes/s',
+    );
   }
 
   // N exceptions shared by snapshots a and b; then b writes every 4th chunk (unsharing itself).

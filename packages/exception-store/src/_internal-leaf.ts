@@ -160,6 +160,21 @@ export function orMask(dv: DataView, g: Geometry, pos: number, acc: Uint32Array)
   }
 }
 
+/** Whether the share mask of the exception at `pos` has a bit of `mask`. O(mask words) or O(ids). */
+export function excIntersects(dv: DataView, g: Geometry, pos: number, mask: Uint32Array): boolean {
+  const tag = dv.getUint8(pos);
+  if (tag === 0) {
+    for (let k = 0; k < g.maskWords; k++)
+      if ((dv.getUint32(pos + EXC_HEAD + k * 4, true) & (mask[k] as number)) !== 0) return true;
+    return false;
+  }
+  for (let i = 0; i < tag; i++) {
+    const id = listId(dv, g, pos, i);
+    if ((((mask[id >>> 5] as number) >>> (id & 31)) & 1) !== 0) return true;
+  }
+  return false;
+}
+
 /** Decodes the share mask of the exception at `pos` into `out`. O(mask). */
 export function readMask(dv: DataView, g: Geometry, pos: number, out: Uint32Array): void {
   out.fill(0);
@@ -459,10 +474,8 @@ export function deleteSnapshotsFromLeaf(
   const sdv = g.scratchDv;
   let changed = false;
   // Does any exception carry a bit of the mask? (Most leaves do not, for most deletions.)
-  for (let q = mapOffset(dv, 0); q < end && !changed; q += excSize(dv, g, q)) {
-    readMask(dv, g, q, s);
-    for (let k = 0; k < w; k++) if (((s[k] as number) & (mask[k] as number)) !== 0) changed = true;
-  }
+  for (let q = mapOffset(dv, 0); q < end && !changed; q += excSize(dv, g, q))
+    changed = excIntersects(dv, g, q, mask);
   if (!changed) return false;
   // Lists from the last to the first, each re-encoded into the scratch buffer, then written just
   // below the lists already packed at the page end (never below the list's own start).
@@ -471,7 +484,31 @@ export function deleteSnapshotsFromLeaf(
   for (let i = count - 1; i >= 0; i--) {
     const start = mapOffset(dv, i);
     let len = 0;
-    for (let q = start; q < stop; q += excSize(dv, g, q)) {
+    for (let q = start; q < stop; ) {
+      const size = excSize(dv, g, q);
+      if (!excIntersects(dv, g, q, mask)) {
+        // untouched: copied as it is
+        g.scratch.set(bytes.subarray(q, q + size), len);
+        len += size;
+        q += size;
+        continue;
+      }
+      if (dv.getUint8(q) === 0) {
+        // a bitmap: clear the bits in a copy; it stays a bitmap unless few bits are left
+        g.scratch.set(bytes.subarray(q, q + size), len);
+        let n = 0;
+        for (let k = 0; k < w; k++) {
+          const at = len + EXC_HEAD + k * 4;
+          const v = (sdv.getUint32(at, true) & ~(mask[k] as number)) >>> 0;
+          sdv.setUint32(at, v, true);
+          n += popcount32(v);
+        }
+        if (n > 0 && maskEncodedBytes(g.maskWidth, n) === g.maskBytes) {
+          len += size;
+          q += size;
+          continue;
+        }
+      }
       readMask(dv, g, q, s);
       let any = 0;
       for (let k = 0; k < w; k++) {
@@ -480,6 +517,7 @@ export function deleteSnapshotsFromLeaf(
       }
       if (any !== 0) len += writeException(sdv, g, len, s, exceptionChunk(dv, q));
       else freed.push(exceptionChunk(dv, q));
+      q += size;
     }
     dest -= len;
     bytes.set(g.scratch.subarray(0, len), dest);
