@@ -17,6 +17,9 @@ export { DeltaIndexEntry } from './entry';
 export type { DeltaIndexErrorCode, InvalidArgumentError } from './errors';
 export { DeltaIndexError } from './errors';
 export {
+  chapterDeltaAddressAt,
+  chapterDeltaListAt,
+  chapterIndexBytesAt,
   extractChapterIndexBytes,
   extractSamplingBytes,
   extractVolumeIndexBytes,

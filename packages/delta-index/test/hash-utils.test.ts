@@ -1,7 +1,11 @@
 // hash-utils.h against the reference vectors: chapter delta lists and addresses of the chapter index
 // cases, open-chapter hash slots of the open chapter trace, and the byte extractors.
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  chapterDeltaAddressAt,
+  chapterDeltaListAt,
+  chapterIndexBytesAt,
   extractChapterIndexBytes,
   extractSamplingBytes,
   extractVolumeIndexBytes,
@@ -64,5 +68,41 @@ describe('hash utils', () => {
     expect(nameToHashSlot(name, 1000)).toBe(0xf1f2f3f4f5f6 % 1000);
     expect(() => extractChapterIndexBytes(new Uint8Array(15))).toThrow(RangeError);
     expect(() => nameToHashSlot(name, 0)).toThrow(RangeError);
+    expect(() => extractVolumeIndexBytes(new Uint8Array(17))).toThrow(RangeError);
+    expect(() => hashToChapterDeltaList(new Uint8Array(17), 16, 8)).toThrow(RangeError);
+    expect(() => extractSamplingBytes([1, 2] as unknown as Uint8Array)).toThrow(TypeError);
+  });
+
+  it('the unchecked ...At kernels match a bigint model at any offset and width', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 16, maxLength: 40 }),
+        fc.nat(),
+        fc.integer({ min: 0, max: 48 }),
+        fc.integer({ min: 0, max: 31 }),
+        (bytes, at, addressBits, listBits) => {
+          const offset = at % (bytes.length - 15);
+          let chapterBytes = 0n;
+          for (let i = 8; i < 14; i++) chapterBytes = (chapterBytes << 8n) | BigInt(bytes[offset + i]!);
+          expect(BigInt(chapterIndexBytesAt(bytes, offset))).toBe(chapterBytes);
+          expect(BigInt(chapterDeltaListAt(bytes, offset, addressBits, listBits))).toBe(
+            (chapterBytes >> BigInt(addressBits)) & ((1n << BigInt(listBits)) - 1n),
+          );
+          expect(BigInt(chapterDeltaAddressAt(bytes, offset, addressBits))).toBe(
+            chapterBytes & ((1n << BigInt(addressBits)) - 1n),
+          );
+          const name = bytes.slice(offset, offset + 16);
+          if (addressBits <= 32) {
+            expect(hashToChapterDeltaAddress(name, addressBits)).toBe(
+              chapterDeltaAddressAt(bytes, offset, addressBits),
+            );
+          }
+          expect(hashToChapterDeltaList(name, addressBits, listBits)).toBe(
+            chapterDeltaListAt(bytes, offset, addressBits, listBits),
+          );
+        },
+      ),
+      { seed: 0x4a5b, numRuns: 1000 },
+    );
   });
 });
