@@ -10,11 +10,11 @@
 // design) and a warning gives the counts.
 
 import type { DeltaIndexEntry } from '@deja/delta-index';
-import { DeltaIndex } from '@deja/delta-index';
+import { chapterDeltaAddressAt, chapterDeltaListAt, DeltaIndex } from '@deja/delta-index';
 import type { IndexGeometry } from '@deja/volume-geometry';
 import { rethrowDeltaError } from './_wrap';
 import { ChapterIndexError } from './errors';
-import { chapterDeltaAddressAt, chapterDeltaListAt, checkName, RECORD_NAME_SIZE } from './record-name';
+import { checkName, RECORD_NAME_SIZE } from './record-name';
 
 /** The record page returned by the C search when a name is not in the chapter (U16_MAX). */
 export const NO_CHAPTER_INDEX_ENTRY = 0xffff;

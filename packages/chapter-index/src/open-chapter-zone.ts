@@ -10,8 +10,9 @@
 // table has 2^bits_per(2 * capacity) slots, more than twice the capacity, so an insertion always
 // finds a free slot and every record number has a flag.
 
+import { chapterIndexBytesAt } from '@deja/delta-index';
 import { bitsPer } from './_internal';
-import { checkName, nameToHashSlot, RECORD_DATA_SIZE, RECORD_NAME_SIZE, RECORD_SIZE } from './record-name';
+import { checkName, RECORD_DATA_SIZE, RECORD_NAME_SIZE, RECORD_SIZE } from './record-name';
 
 /** Record numbers are 23-bit fields in the seed's slot structure. */
 export const OPEN_CHAPTER_RECORD_NUMBER_BITS = 23;
@@ -102,7 +103,8 @@ export class OpenChapterZone {
     const slots = this._slots;
     const records = this._records;
     const mask = this.slotCount - 1;
-    let slot = nameToHashSlot(name, this.slotCount);
+    // uds_name_to_hash_slot(); the name was checked by the caller.
+    let slot = chapterIndexBytesAt(name, 0) % this.slotCount;
     let attempts = 1;
     for (;;) {
       const recordNumber = slots[slot]!;
@@ -193,7 +195,7 @@ export class OpenChapterZone {
    */
   hashSlotOf(name: Uint8Array): number {
     checkName(name);
-    return nameToHashSlot(name, this.slotCount);
+    return chapterIndexBytesAt(name, 0) % this.slotCount;
   }
 
   /**

@@ -3,11 +3,13 @@
 // the chapter index and the open chapter's hash table, bytes 14..15 (big-endian u16) the sparse
 // sampling decision. The parts are disjoint so that the structures stay statistically independent.
 //
-// Everything here works on plain numbers: the 48-bit chapter index bytes are exact in a double, and
-// the 64-bit volume index bytes are handled as two 32-bit halves.
+// The hash-utils.h functions themselves live in @deja/delta-index (its src/hash-utils.ts, the one
+// port); this file re-exports them and adds the geometry-taking forms, the record sizes and
+// volumeIndexListOf (volume-index.c's extract_dlist_num(), in 32-bit halves).
 
-/** Bytes in a record name. */
-export const RECORD_NAME_SIZE = 16;
+import { chapterDeltaAddressAt, chapterDeltaListAt, RECORD_NAME_SIZE } from '@deja/delta-index';
+
+export { RECORD_NAME_SIZE };
 /** Bytes of metadata stored with each record. */
 export const RECORD_DATA_SIZE = 16;
 /** Bytes of one record: name then metadata. */
@@ -41,44 +43,20 @@ export function checkName(name: Uint8Array, what = 'name'): void {
 }
 
 /**
- * The chapter index bytes of a name: bytes 8..13 as a big-endian 48-bit integer
- * (uds_extract_chapter_index_bytes()). Exact: < 2^48.
- *
- * @param name - a 16-byte record name (not checked, for speed)
- * @returns an integer in [0, 2^48). O(1).
+ * The chapter index bytes, sampling bytes and volume index bytes of a name, and the open chapter
+ * hash slot (uds_extract_*_bytes(), uds_name_to_hash_slot()): re-exported from @deja/delta-index,
+ * the project's one port of hash-utils.h. They validate the name (TypeError / RangeError).
  */
-export function extractChapterIndexBytes(name: Uint8Array): number {
-  const high = (name[8]! << 8) | name[9]!;
-  const low = ((name[10]! << 24) | (name[11]! << 16) | (name[12]! << 8) | name[13]!) >>> 0;
-  return high * 0x1_0000_0000 + low;
-}
-
-/**
- * The volume index bytes of a name: bytes 0..7 as a big-endian u64
- * (uds_extract_volume_index_bytes()). A bigint, for tests and tools; the volume index itself uses
- * {@link volumeIndexListOf}, which stays in 32-bit arithmetic.
- *
- * @param name - a 16-byte record name
- * @returns the u64 value. O(1).
- */
-export function extractVolumeIndexBytes(name: Uint8Array): bigint {
-  checkName(name);
-  return new DataView(name.buffer, name.byteOffset, name.byteLength).getBigUint64(0, false);
-}
-
-/**
- * The sampling bytes of a name: bytes 14..15 as a big-endian u16 (uds_extract_sampling_bytes()).
- *
- * @param name - a 16-byte record name (not checked, for speed)
- * @returns an integer in [0, 65535]. O(1).
- */
-export function extractSamplingBytes(name: Uint8Array): number {
-  return (name[14]! << 8) | name[15]!;
-}
+export {
+  extractChapterIndexBytes,
+  extractSamplingBytes,
+  extractVolumeIndexBytes,
+  nameToHashSlot,
+} from '@deja/delta-index';
 
 /**
  * The chapter delta list of a name: the chapter index bytes above the address bits, masked to the
- * list count (uds_hash_to_chapter_delta_list()).
+ * list count (uds_hash_to_chapter_delta_list(); computed by @deja/delta-index's chapterDeltaListAt).
  *
  * @param name - a 16-byte record name (not checked, for speed)
  * @param geometry - chapterAddressBits and chapterDeltaListBits
@@ -89,57 +67,8 @@ export function hashToChapterDeltaList(name: Uint8Array, geometry: ChapterAddres
 }
 
 /**
- * @internal The chapter delta list of the name at `offset` in `bytes`. With 1 <= addressBits <= 31
- * and listBits <= 31 (every UDS geometry) it stays in 32-bit arithmetic: the list is the low
- * listBits of (chapter bytes >> addressBits), and those bits come from the low 32 bits of
- * (high16 << (32 - addressBits)) | (low32 >>> addressBits). Bits shifted out above bit 31 are not
- * needed.
- */
-export function chapterDeltaListAt(
-  bytes: Uint8Array,
-  offset: number,
-  addressBits: number,
-  listBits: number,
-): number {
-  if (addressBits >= 1 && addressBits <= 31 && listBits <= 31) {
-    const high = (bytes[offset + 8]! << 8) | bytes[offset + 9]!;
-    const low =
-      ((bytes[offset + 10]! << 24) |
-        (bytes[offset + 11]! << 16) |
-        (bytes[offset + 12]! << 8) |
-        bytes[offset + 13]!) >>>
-      0;
-    // A mask of listBits ones (none for a single list); listBits <= 31 keeps the result non-negative.
-    return listBits === 0
-      ? 0
-      : ((high << (32 - addressBits)) | (low >>> addressBits)) & (-1 >>> (32 - listBits));
-  }
-  const x = extractChapterIndexBytes(
-    offset === 0 ? bytes : bytes.subarray(offset, offset + RECORD_NAME_SIZE),
-  );
-  return Math.floor(x / 2 ** addressBits) % 2 ** listBits;
-}
-
-/** @internal The chapter delta address of the name at `offset` in `bytes` (see chapterDeltaListAt). */
-export function chapterDeltaAddressAt(bytes: Uint8Array, offset: number, addressBits: number): number {
-  if (addressBits <= 31) {
-    const low =
-      ((bytes[offset + 10]! << 24) |
-        (bytes[offset + 11]! << 16) |
-        (bytes[offset + 12]! << 8) |
-        bytes[offset + 13]!) >>>
-      0;
-    return addressBits === 0 ? 0 : (low & (-1 >>> (32 - addressBits))) >>> 0;
-  }
-  const x = extractChapterIndexBytes(
-    offset === 0 ? bytes : bytes.subarray(offset, offset + RECORD_NAME_SIZE),
-  );
-  return x % 2 ** addressBits;
-}
-
-/**
  * The chapter delta address of a name: the low chapterAddressBits of its chapter index bytes
- * (uds_hash_to_chapter_delta_address()).
+ * (uds_hash_to_chapter_delta_address(); computed by @deja/delta-index's chapterDeltaAddressAt).
  *
  * @param name - a 16-byte record name (not checked, for speed)
  * @param geometry - chapterAddressBits
@@ -147,18 +76,6 @@ export function chapterDeltaAddressAt(bytes: Uint8Array, offset: number, address
  */
 export function hashToChapterDeltaAddress(name: Uint8Array, geometry: ChapterAddressing): number {
   return chapterDeltaAddressAt(name, 0, geometry.chapterAddressBits);
-}
-
-/**
- * The open chapter hash slot of a name: its chapter index bytes modulo the slot count
- * (uds_name_to_hash_slot()).
- *
- * @param name - a 16-byte record name (not checked, for speed)
- * @param slotCount - the number of hash slots, >= 1
- * @returns the slot, in [0, slotCount). O(1).
- */
-export function nameToHashSlot(name: Uint8Array, slotCount: number): number {
-  return extractChapterIndexBytes(name) % slotCount;
 }
 
 /**
