@@ -493,21 +493,41 @@ export function deleteSnapshotsFromLeaf(
         q += size;
         continue;
       }
-      if (dv.getUint8(q) === 0) {
-        // a bitmap: clear the bits in a copy; it stays a bitmap unless few bits are left
-        g.scratch.set(bytes.subarray(q, q + size), len);
-        let n = 0;
-        for (let k = 0; k < w; k++) {
-          const at = len + EXC_HEAD + k * 4;
-          const v = (sdv.getUint32(at, true) & ~(mask[k] as number)) >>> 0;
-          sdv.setUint32(at, v, true);
-          n += popcount32(v);
+      const tag = dv.getUint8(q);
+      if (tag > 0) {
+        // a list: keep the ids not in the mask (a shorter list is still the shorter form)
+        let kept = 0;
+        const at = len + EXC_HEAD;
+        for (let j = 0; j < tag; j++) {
+          const id = listId(dv, g, q, j);
+          if ((((mask[id >>> 5] as number) >>> (id & 31)) & 1) !== 0) continue;
+          if (g.idBytes === 1) sdv.setUint8(at + kept, id);
+          else sdv.setUint16(at + 2 * kept, id, true);
+          kept++;
         }
-        if (n > 0 && maskEncodedBytes(g.maskWidth, n) === g.maskBytes) {
-          len += size;
-          q += size;
-          continue;
+        if (kept === 0) freed.push(exceptionChunk(dv, q));
+        else {
+          sdv.setUint8(len, kept);
+          g.scratch.set(bytes.subarray(q + 1, q + EXC_HEAD), len + 1);
+          len += EXC_HEAD + kept * g.idBytes;
         }
+        q += size;
+        continue;
+      }
+      // a bitmap: clear the bits in a copy; it stays a bitmap unless few bits are left (then it is
+      // decoded and written as a list below)
+      g.scratch.set(bytes.subarray(q, q + size), len);
+      let n = 0;
+      for (let k = 0; k < w; k++) {
+        const at = len + EXC_HEAD + k * 4;
+        const v = (sdv.getUint32(at, true) & ~(mask[k] as number)) >>> 0;
+        sdv.setUint32(at, v, true);
+        n += popcount32(v);
+      }
+      if (n > 0 && maskEncodedBytes(g.maskWidth, n) === g.maskBytes) {
+        len += size;
+        q += size;
+        continue;
       }
       readMask(dv, g, q, s);
       let any = 0;

@@ -89,9 +89,9 @@ export const DEFAULT_DELETE_BATCH_LEAVES = 256;
 /**
  * The widest share mask (the most snapshots at once) {@link ExceptionStore.create} accepts on a
  * page layer whose metadata pages carry `metaPayloadSize` bytes (`pages.metaPayloadSize`: the page
- * size minus 32 for `PageStore`, so 256 for 4 KiB pages... see the README's limits table). The bound
- * is a leaf holding one chunk's worst-case exception list: one single-snapshot copy per snapshot,
- * 9 + 1 bytes each up to 256 snapshots, 9 + 2 bytes above. O(MAX_MASK_WIDTH / 32).
+ * size minus 32 for `PageStore`; 352 snapshots for 4 KiB pages, see the README's limits table). The
+ * bound is a leaf holding one chunk's worst-case exception list: one single-snapshot copy per
+ * snapshot, 9 + 1 bytes each up to 256 snapshots, 9 + 2 bytes above. O(MAX_MASK_WIDTH / 32).
  *
  * @param metaPayloadSize - usable bytes of a metadata page.
  * @returns a multiple of 32, or 0 when not even 32 snapshots fit.
@@ -124,7 +124,7 @@ export interface ExceptionStoreOptions {
 export interface ExceptionStoreCreateOptions extends ExceptionStoreOptions {
   /**
    * Share-mask width in bits: the most snapshots at once. A multiple of 32, default 64, at most
-   * {@link maxMaskWidth}(pages.metaPayloadSize) (256 on 4 KiB pages... 352 exactly).
+   * {@link maxMaskWidth}(pages.metaPayloadSize): 352 on 4 KiB pages, 5,952 on 64 KiB pages.
    */
   maskWidth?: number;
   /** Entries per B-tree node; default (and maximum) what a page holds. Small values force splits. */
