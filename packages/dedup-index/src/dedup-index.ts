@@ -24,6 +24,7 @@
 import { randomInt } from 'node:crypto';
 import {
   ChapterIndexPage,
+  type ClosedChapter,
   closeOpenChapter,
   hashToChapterDeltaList,
   loadOpenChapter,
@@ -827,7 +828,7 @@ export class DedupIndex {
     const chapter = this.#newest;
     const closed = closeOpenChapter(this.#zones, this.#chapterIndex, chapter);
     this.#stats.chapterIndexDrops += closed.overflowCount + closed.packing.entriesRemoved;
-    const recordPages = this.#buildRecordPages();
+    const recordPages = this.#buildRecordPages(closed);
     const physical = mapToPhysicalChapter(g, chapter);
     const crcs = new Uint32Array(g.pagesPerChapter);
     const listEnds = new Uint32Array(g.indexPagesPerChapter);
@@ -865,28 +866,25 @@ export class DedupIndex {
     this.#stats.chaptersExpired += expire;
   }
 
-  /** The record pages of the open chapter: live records, placed as collation places them, sorted per page. */
-  #buildRecordPages(): { pages: Uint8Array[]; counts: Uint32Array } {
+  /**
+   * The record pages of a closed chapter: each of closeOpenChapter's record pages with its fill
+   * copies left out (its `liveRecords` flags), the live records sorted by name.
+   */
+  #buildRecordPages(closed: ClosedChapter): { pages: Uint8Array[]; counts: Uint32Array } {
     const g = this.geometry;
-    const zones = this.#zones;
-    const zoneCount = zones.length;
     const perPage = g.recordsPerPage;
-    const scratch = new Uint8Array(perPage * RECORD_SIZE);
+    const { liveRecords, recordPages } = closed;
     const offsets = new Uint32Array(perPage);
-    for (let i = 0; i < perPage; i++) offsets[i] = i * RECORD_SIZE;
     const pages: Uint8Array[] = [];
     const counts = new Uint32Array(g.recordPagesPerChapter);
     for (let p = 0; p < g.recordPagesPerChapter; p++) {
       let count = 0;
-      for (let i = p * perPage; i < (p + 1) * perPage; i++) {
-        const zone = zones[i % zoneCount]!;
-        const n = 1 + Math.floor(i / zoneCount);
-        if (n > zone.size || zone._deleted[n] === 1) continue;
-        scratch.set(zone._records.subarray(n * RECORD_SIZE, (n + 1) * RECORD_SIZE), count * RECORD_SIZE);
-        count++;
+      const first = p * perPage;
+      for (let r = 0; r < perPage; r++) {
+        if (liveRecords[first + r] === 1) offsets[count++] = r * RECORD_SIZE;
       }
       const page = new Uint8Array(g.bytesPerPage);
-      encodeRecordPage(page, scratch, offsets, count);
+      encodeRecordPage(page, recordPages[p]!, offsets, count);
       pages.push(page);
       counts[p] = count;
     }

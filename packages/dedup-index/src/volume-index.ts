@@ -121,7 +121,7 @@ export class VolumeSubIndex {
     if (low > virtualChapter) low = virtualChapter;
     this.low[zone] = low;
     this.high[zone] = virtualChapter;
-    const usedBits = this.delta._zones[zone]!.usedBits();
+    const { usedBits } = this.delta.getZoneStats(zone);
     const { maxZoneBits, chapterZoneBits } = this.layout;
     if (usedBits > maxZoneBits && chapterZoneBits > 0) {
       const expire = 1 + Math.floor((usedBits - maxZoneBits) / chapterZoneBits);
