@@ -163,6 +163,20 @@ const PART_PAGE_MAP = 'DJPGMAP1';
 const PART_COUNTERS = 'DJCOUNTS';
 const PART_VERSION = 1;
 const NO_CHAPTER = -1;
+/** The counters a save holds after the newest and oldest chapters, each a u64, in this order. */
+const SAVED_COUNTERS = [
+  'chaptersWritten',
+  'chaptersExpired',
+  'postsFound',
+  'postsNotFound',
+  'updatesFound',
+  'updatesNotFound',
+  'queriesFound',
+  'queriesNotFound',
+  'deletesFound',
+  'deletesNotFound',
+  'chapterIndexDrops',
+] as const;
 
 function checkBytes(value: unknown, what: string): Uint8Array {
   if (!(value instanceof Uint8Array)) throw new TypeError(`${what} must be a Uint8Array`);
@@ -919,22 +933,7 @@ export class DedupIndex {
     const counters = new Writer();
     counters.u64(this.#newest);
     counters.u64(this.#oldest);
-    const s = this.#stats;
-    for (const value of [
-      s.chaptersWritten,
-      s.chaptersExpired,
-      s.postsFound,
-      s.postsNotFound,
-      s.updatesFound,
-      s.updatesNotFound,
-      s.queriesFound,
-      s.queriesNotFound,
-      s.deletesFound,
-      s.deletesNotFound,
-      s.chapterIndexDrops,
-    ]) {
-      counters.u64(value);
-    }
+    for (const counter of SAVED_COUNTERS) counters.u64(this.#stats[counter]);
     const pageMap = new Writer();
     pageMap.bytes(new TextEncoder().encode('ALBIPM02'));
     pageMap.u64(this.#newest);
@@ -1058,7 +1057,7 @@ export class DedupIndex {
     const newest = counters.u64();
     const oldest = counters.u64();
     const values: number[] = [];
-    for (let i = 0; i < 11; i++) values.push(counters.u64());
+    for (let i = 0; i < SAVED_COUNTERS.length; i++) values.push(counters.u64());
     const map = new Reader(pm.payload, 'page map save');
     if (new TextDecoder('latin1').decode(map.bytesOf(8)) !== 'ALBIPM02' || map.u64() !== newest) {
       throw corrupt('page map save: bad magic or chapter');
@@ -1089,20 +1088,9 @@ export class DedupIndex {
     }
     this.#newest = newest;
     this.#oldest = oldest;
-    const s = this.#stats;
-    [
-      s.chaptersWritten,
-      s.chaptersExpired,
-      s.postsFound,
-      s.postsNotFound,
-      s.updatesFound,
-      s.updatesNotFound,
-      s.queriesFound,
-      s.queriesNotFound,
-      s.deletesFound,
-      s.deletesNotFound,
-      s.chapterIndexDrops,
-    ] = values as [number, number, number, number, number, number, number, number, number, number, number];
+    SAVED_COUNTERS.forEach((counter, i) => {
+      this.#stats[counter] = values[i]!;
+    });
     // Chapters the save does not know (newer than its open chapter) cannot be in its window.
     for (let c = 0; c < g.chaptersPerVolume; c++) {
       if (this.#slotChapter[c]! >= newest) this.#forgetSlot(c);
