@@ -72,6 +72,10 @@ export function copyBytes(
 // Each destination byte takes the high (8 - shift) bits of one source byte and the low `shift`
 // bits of the next; for shift > 0 the source byte past the run's first `count` bytes holds the
 // run's last bits, so it is inside `from`.
+//
+// The ascending and descending loops are kept as two copies on purpose: the direction decides
+// which overlapping moves are safe, and a shared loop with a direction parameter costs a branch or
+// an index computation per byte on this hot path.
 
 function shiftBytesAscending(
   from: Uint8Array,
