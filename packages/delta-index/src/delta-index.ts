@@ -13,7 +13,7 @@ import {
   MAX_PAYLOAD_BITS,
 } from './coding';
 import { DeltaIndexEntry } from './entry';
-import { checkInteger, invalidArgument } from './errors';
+import { checkInteger, checkListAndKey, invalidArgument } from './errors';
 import { packDeltaIndexPage } from './page';
 import { type RestoreOptions, restoreDeltaIndex, saveDeltaIndexZone, writeGuardDeltaList } from './save';
 
@@ -225,10 +225,7 @@ export class DeltaIndex {
     key: number,
     entry: DeltaIndexEntry = new DeltaIndexEntry(),
   ): DeltaIndexEntry {
-    if (!(listNumber >= 0 && listNumber < this.listCount && Number.isInteger(listNumber))) {
-      checkInteger('listNumber', listNumber, 0, this.listCount - 1);
-    }
-    if (!(key >= 0 && key <= 0xffff_ffff && Number.isInteger(key))) checkInteger('key', key, 0, 0xffff_ffff);
+    checkListAndKey(listNumber, key, this.listCount);
     const zone = this._zones[Math.floor(listNumber / this.listsPerZone)]!;
     entry._start(zone, listNumber - zone.firstList, key);
     return entry;
@@ -268,10 +265,7 @@ export class DeltaIndex {
    * @throws as {@link getEntry}
    */
   get(listNumber: number, key: number, name: Uint8Array | null = null): number | undefined {
-    if (!(listNumber >= 0 && listNumber < this.listCount && Number.isInteger(listNumber))) {
-      checkInteger('listNumber', listNumber, 0, this.listCount - 1);
-    }
-    if (!(key >= 0 && key <= 0xffff_ffff && Number.isInteger(key))) checkInteger('key', key, 0, 0xffff_ffff);
+    checkListAndKey(listNumber, key, this.listCount);
     const zone = this._zones[Math.floor(listNumber / this.listsPerZone)]!;
     const value = this._scratch._lookup(zone, listNumber - zone.firstList, key, name);
     return value < 0 ? undefined : value;

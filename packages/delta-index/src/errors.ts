@@ -55,3 +55,14 @@ export function checkInteger(name: string, value: number, min: number, max: numb
     throw invalidArgument(`${name} must be an integer in [${min}, ${max}], got ${value}`);
   }
 }
+
+/**
+ * @internal Check a list number in [0, listCount) and a u32 key, the arguments of every lookup. The
+ * inline test is the fast path; checkInteger only runs to build the error.
+ */
+export function checkListAndKey(listNumber: number, key: number, listCount: number): void {
+  if (!(listNumber >= 0 && listNumber < listCount && Number.isInteger(listNumber))) {
+    checkInteger('listNumber', listNumber, 0, listCount - 1);
+  }
+  if (!(key >= 0 && key <= 0xffff_ffff && Number.isInteger(key))) checkInteger('key', key, 0, 0xffff_ffff);
+}

@@ -18,6 +18,17 @@ function checkName(name: Uint8Array): void {
   }
 }
 
+/** Bytes 10–13 of the name at `offset`: the low 32 bits of its chapter index bytes. */
+function chapterLow32At(bytes: Uint8Array, offset: number): number {
+  return (
+    ((bytes[offset + 10]! << 24) |
+      (bytes[offset + 11]! << 16) |
+      (bytes[offset + 12]! << 8) |
+      bytes[offset + 13]!) >>>
+    0
+  );
+}
+
 /**
  * Bytes 8–13 of the name at `offset` in `bytes` as a 48-bit big-endian number, unchecked: the
  * kernel of {@link extractChapterIndexBytes} for callers that validated the name already. O(1).
@@ -27,12 +38,7 @@ function checkName(name: Uint8Array): void {
  */
 export function chapterIndexBytesAt(bytes: Uint8Array, offset: number): number {
   const high = (bytes[offset + 8]! << 8) | bytes[offset + 9]!;
-  const low =
-    ((bytes[offset + 10]! << 24) |
-      (bytes[offset + 11]! << 16) |
-      (bytes[offset + 12]! << 8) |
-      bytes[offset + 13]!) >>>
-    0;
+  const low = chapterLow32At(bytes, offset);
   return high * 0x1_0000_0000 + low;
 }
 
@@ -57,12 +63,7 @@ export function chapterDeltaListAt(
 ): number {
   if (addressBits >= 1 && addressBits <= 31 && listBits <= 31) {
     const high = (bytes[offset + 8]! << 8) | bytes[offset + 9]!;
-    const low =
-      ((bytes[offset + 10]! << 24) |
-        (bytes[offset + 11]! << 16) |
-        (bytes[offset + 12]! << 8) |
-        bytes[offset + 13]!) >>>
-      0;
+    const low = chapterLow32At(bytes, offset);
     // A mask of listBits ones (none for a single list); listBits <= 31 keeps the result non-negative.
     return listBits === 0
       ? 0
@@ -81,12 +82,7 @@ export function chapterDeltaListAt(
  */
 export function chapterDeltaAddressAt(bytes: Uint8Array, offset: number, addressBits: number): number {
   if (addressBits <= 31) {
-    const low =
-      ((bytes[offset + 10]! << 24) |
-        (bytes[offset + 11]! << 16) |
-        (bytes[offset + 12]! << 8) |
-        bytes[offset + 13]!) >>>
-      0;
+    const low = chapterLow32At(bytes, offset);
     return addressBits === 0 ? 0 : (low & (-1 >>> (32 - addressBits))) >>> 0;
   }
   return chapterIndexBytesAt(bytes, offset) % 2 ** addressBits;

@@ -14,7 +14,7 @@ import {
 } from './coding';
 import type { DeltaIndex } from './delta-index';
 import { DeltaIndexEntry } from './entry';
-import { checkInteger, DeltaIndexError, invalidArgument } from './errors';
+import { checkInteger, checkListAndKey, DeltaIndexError, invalidArgument } from './errors';
 
 /** The largest page: list offsets are 19-bit fields, so every bit of the page must be below 2^19. */
 export const MAX_PAGE_BYTES = 1 << 16;
@@ -250,10 +250,7 @@ export class DeltaIndexPage {
     key: number,
     entry: DeltaIndexEntry = new DeltaIndexEntry(),
   ): DeltaIndexEntry {
-    if (!(listNumber >= 0 && listNumber < this.listCount && Number.isInteger(listNumber))) {
-      checkInteger('listNumber', listNumber, 0, this.listCount - 1);
-    }
-    if (!(key >= 0 && key <= 0xffff_ffff && Number.isInteger(key))) checkInteger('key', key, 0, 0xffff_ffff);
+    checkListAndKey(listNumber, key, this.listCount);
     entry._start(this._zone, listNumber, key);
     return entry;
   }
@@ -286,10 +283,7 @@ export class DeltaIndexPage {
    * @throws as {@link getEntry}
    */
   get(listNumber: number, key: number, name: Uint8Array | null = null): number | undefined {
-    if (!(listNumber >= 0 && listNumber < this.listCount && Number.isInteger(listNumber))) {
-      checkInteger('listNumber', listNumber, 0, this.listCount - 1);
-    }
-    if (!(key >= 0 && key <= 0xffff_ffff && Number.isInteger(key))) checkInteger('key', key, 0, 0xffff_ffff);
+    checkListAndKey(listNumber, key, this.listCount);
     const value = this._scratch._lookup(this._zone, listNumber, key, name);
     return value < 0 ? undefined : value;
   }
