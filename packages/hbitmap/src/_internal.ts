@@ -35,6 +35,63 @@ export function maskRange(lo: number, hi: number): number {
 }
 
 /**
+ * Clear bits lo..hi (bit positions, lo <= hi) of the word array `a`; the climb of the upper levels
+ * (_propagateClear, _propagateNotFull) uses it for each level. Small enough for V8 to inline.
+ * @returns whether any bit changed
+ */
+export function clearBits(a: Int32Array, lo: number, hi: number): boolean {
+  const p = lo >>> 5;
+  const q = hi >>> 5;
+  if (p === q) {
+    const o = a[p]!;
+    const v = o & ~maskRange(lo & 31, hi & 31);
+    a[p] = v;
+    return v !== o;
+  }
+  let o = a[p]!;
+  let v = o & ~(-1 << (lo & 31));
+  let changed = v !== o;
+  a[p] = v;
+  for (let i = p + 1; i < q; i++) {
+    if (a[i] !== 0) changed = true;
+    a[i] = 0;
+  }
+  o = a[q]!;
+  v = o & (-2 << (hi & 31));
+  if (v !== o) changed = true;
+  a[q] = v;
+  return changed;
+}
+
+/**
+ * Set bits lo..hi (bit positions, lo <= hi) of the word array `a` (the full tree's climb).
+ * @returns whether any bit changed
+ */
+export function setBits(a: Int32Array, lo: number, hi: number): boolean {
+  const p = lo >>> 5;
+  const q = hi >>> 5;
+  if (p === q) {
+    const o = a[p]!;
+    const v = o | maskRange(lo & 31, hi & 31);
+    a[p] = v;
+    return v !== o;
+  }
+  let o = a[p]!;
+  let v = o | (-1 << (lo & 31));
+  let changed = v !== o;
+  a[p] = v;
+  for (let i = p + 1; i < q; i++) {
+    if (a[i] !== -1) changed = true;
+    a[i] = -1;
+  }
+  o = a[q]!;
+  v = o | (-1 >>> (31 - (hi & 31)));
+  if (v !== o) changed = true;
+  a[q] = v;
+  return changed;
+}
+
+/**
  * Words per level, top level first, for a bottom level of `bits` bits. The bottom level holds a
  * whole number of 64-bit words (QEMU's serialization unit), at least one. Each level above holds one
  * bit per word below; levels are added until the top is a single word with at most 31 bits used, so

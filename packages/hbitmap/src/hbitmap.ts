@@ -23,6 +23,7 @@ import { createHash } from 'node:crypto';
 import {
   checkCount,
   checkIndex,
+  clearBits,
   ctz,
   isCount,
   isIndex,
@@ -31,6 +32,7 @@ import {
   maskRange,
   popcount,
   SENTINEL,
+  setBits,
   wordOf,
 } from './_internal';
 import { MAX_BITS, MAX_ITEMS } from './constants';
@@ -528,27 +530,7 @@ export class HBitmap {
       const a = levels[lv]!;
       const p = lo >>> 5;
       const q = hi >>> 5;
-      let changed: boolean;
-      if (p === q) {
-        const o = a[p]!;
-        const v = o & ~maskRange(lo & 31, hi & 31);
-        changed = v !== o;
-        a[p] = v;
-      } else {
-        let o = a[p]!;
-        let v = o & ~(-1 << (lo & 31));
-        changed = v !== o;
-        a[p] = v;
-        for (let i = p + 1; i < q; i++) {
-          if (a[i] !== 0) changed = true;
-          a[i] = 0;
-        }
-        o = a[q]!;
-        v = o & (-2 << (hi & 31));
-        if (v !== o) changed = true;
-        a[q] = v;
-      }
-      if (!changed) return;
+      if (!clearBits(a, lo, hi)) return;
       // Interior words are now zero; the edge words only if nothing else remains in them.
       lo = a[p] === 0 ? p : p + 1;
       hi = a[q] === 0 ? q : q - 1;
@@ -566,27 +548,7 @@ export class HBitmap {
       const a = full[lv]!;
       const p = lo >>> 5;
       const q = hi >>> 5;
-      let changed: boolean;
-      if (p === q) {
-        const o = a[p]!;
-        const v = o | maskRange(lo & 31, hi & 31);
-        changed = v !== o;
-        a[p] = v;
-      } else {
-        let o = a[p]!;
-        let v = o | (-1 << (lo & 31));
-        changed = v !== o;
-        a[p] = v;
-        for (let i = p + 1; i < q; i++) {
-          if (a[i] !== -1) changed = true;
-          a[i] = -1;
-        }
-        o = a[q]!;
-        v = o | (-1 >>> (31 - (hi & 31)));
-        if (v !== o) changed = true;
-        a[q] = v;
-      }
-      if (!changed) return;
+      if (!setBits(a, lo, hi)) return;
       lo = a[p] === -1 ? p : p + 1;
       hi = a[q] === -1 ? q : q - 1;
       if (lo > hi) return;
@@ -603,27 +565,7 @@ export class HBitmap {
       const a = full[lv]!;
       const p = lo >>> 5;
       const q = hi >>> 5;
-      let changed: boolean;
-      if (p === q) {
-        const o = a[p]!;
-        const v = o & ~maskRange(lo & 31, hi & 31);
-        changed = v !== o;
-        a[p] = v;
-      } else {
-        let o = a[p]!;
-        let v = o & ~(-1 << (lo & 31));
-        changed = v !== o;
-        a[p] = v;
-        for (let i = p + 1; i < q; i++) {
-          if (a[i] !== 0) changed = true;
-          a[i] = 0;
-        }
-        o = a[q]!;
-        v = o & (-2 << (hi & 31));
-        if (v !== o) changed = true;
-        a[q] = v;
-      }
-      if (!changed) return;
+      if (!clearBits(a, lo, hi)) return;
       lo = p;
       hi = q;
     }
