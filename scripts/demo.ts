@@ -63,7 +63,7 @@ async function dedupTour(volume: Uint8Array): Promise<void> {
   console.log(`   ${CHUNKS} chunks: ${zero} all-zero (not stored), ${dup} duplicates, ${stored} stored once`);
   console.log(
     `   index: ${stats.entries} volume-index entries, ${stats.chaptersWritten} chapters written, ` +
-      `${stats.bytesPerRecord.toFixed(2)} bytes of volume-index memory per record`,
+      `${stats.bytesPerRecord.toFixed(2)} bytes of volume-index memory per record so far (this small index is far from full)`,
   );
   await index.close();
 }
