@@ -65,7 +65,13 @@ import {
   type StorageLayout,
 } from './layout';
 import { type CachedPage, PageCache } from './page-cache';
-import { encodeRecordPage, searchRecordPage } from './record-page';
+import {
+  encodeRecordPage,
+  nameKey,
+  searchRecordPage,
+  searchRecordWindow,
+  WINDOW_MISSED,
+} from './record-page';
 import { VolumeIndex, VolumeIndexRecord } from './volume-index';
 
 /** How to size a new index: a memory configuration, or a custom geometry (for tests and small indexes). */
@@ -155,6 +161,15 @@ const enum Kind {
 
 /** Returned by a request that needs a page from storage first. */
 const NEED_PAGE = Symbol('need page');
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Records read around a name's expected place when a verified record page is not cached: 128
+ * records (4 KiB) instead of the whole 32 KiB page. Names are hashes, so a name's place on a page
+ * of n sorted records is within sqrt(n)/2 records of the interpolated one on average; a window
+ * that does not bracket the name (rare) falls back to reading the whole page.
+ */
+const WINDOW_RECORDS = 128;
 type Outcome = Uint8Array | undefined | boolean | typeof NEED_PAGE;
 
 const PART_VOLUME_INDEX = 'DJVOLIDX';
@@ -262,6 +277,17 @@ export class DedupIndex {
   // Pages whose checksum matched once since their chapter was written or the index opened: a page
   // on storage changes only when its slot is rewritten, so a re-read after eviction skips the CRC.
   readonly #verified: Uint8Array;
+  // The first four name bytes (big-endian) of each record page's first and last record, noted when
+  // the page is loaded whole: they steer a window read of a verified page that is not cached.
+  readonly #pageLow: Uint32Array;
+  readonly #pageHigh: Uint32Array;
+  // A window of a record page read for the request in progress (#windowKey -1: none): records
+  // #windowFirst.. of page #windowKey of #windowChapter. #wantFirst >= 0 asks #fetch for one.
+  #windowKey = -1;
+  #windowChapter = -1;
+  #windowFirst = 0;
+  #windowBytes: Uint8Array = EMPTY;
+  #wantFirst = -1;
   // Pages read for the request in progress, kept until it completes so that it always progresses.
   readonly #fetched = new Map<number, CachedPage>();
   // The sparse cache: chapters whose index pages are all held, most recent last.
@@ -318,6 +344,8 @@ export class DedupIndex {
     this.#counts = new Uint32Array(chapters * geometry.recordPagesPerChapter);
     this.#badPages = new Uint8Array(chapters * geometry.pagesPerChapter);
     this.#verified = new Uint8Array(chapters * geometry.pagesPerChapter);
+    this.#pageLow = new Uint32Array(chapters * geometry.recordPagesPerChapter);
+    this.#pageHigh = new Uint32Array(chapters * geometry.recordPagesPerChapter);
   }
 
   /**
@@ -522,11 +550,11 @@ export class DedupIndex {
     try {
       outcome = this.#execute(kind, name, metadata);
     } catch (error) {
-      this.#fetched.clear();
+      this.#release();
       return Promise.reject(error);
     }
     if (outcome !== NEED_PAGE && !this.#closeNeeded) {
-      this.#fetched.clear();
+      this.#release();
       return Promise.resolve(outcome);
     }
     const done = this.#finish(kind, name, metadata, outcome);
@@ -554,7 +582,7 @@ export class DedupIndex {
         outcome = this.#execute(kind, name, metadata);
       }
     } finally {
-      this.#fetched.clear();
+      this.#release();
     }
     if (this.#closeNeeded) {
       this.#closeNeeded = false;
@@ -566,6 +594,13 @@ export class DedupIndex {
       }
     }
     return outcome;
+  }
+
+  /** Drop the pages and the window read for the request that just completed. */
+  #release(): void {
+    this.#fetched.clear();
+    this.#windowKey = -1;
+    this.#windowBytes = EMPTY;
   }
 
   /** Count a request's result in the statistics. */
@@ -675,9 +710,28 @@ export class DedupIndex {
     const recordPageNumber = page.search(name);
     if (recordPageNumber === undefined) return false;
     const bytes = this.#recordPage(physical, recordPageNumber, chapter);
-    if (bytes === NEED_PAGE) return NEED_PAGE;
     if (bytes === null) return false;
-    const count = this.#counts[physical * this.geometry.recordPagesPerChapter + recordPageNumber]!;
+    const g = this.geometry;
+    const slot = physical * g.recordPagesPerChapter + recordPageNumber;
+    const count = this.#counts[slot]!;
+    if (bytes === NEED_PAGE) {
+      // A page whose checksum matched since its chapter was written: read only a window of it.
+      const key = this.#wantKey;
+      if (this.#verified[key] === 0 || count === 0) return NEED_PAGE;
+      if (this.#windowKey !== key || this.#windowChapter !== chapter) {
+        const records = Math.min(WINDOW_RECORDS, count);
+        const low = this.#pageLow[slot]!;
+        const span = this.#pageHigh[slot]! - low + 1;
+        const guess = Math.floor(((nameKey(name) - low) / span) * count);
+        this.#wantFirst = Math.max(0, Math.min(count - records, guess - (records >>> 1)));
+        return NEED_PAGE;
+      }
+      const at = searchRecordWindow(this.#windowBytes, this.#windowFirst, count, name);
+      if (at === WINDOW_MISSED) return NEED_PAGE;
+      if (at < 0) return false;
+      out.set(this.#windowBytes.subarray(at, at + RECORD_DATA_SIZE));
+      return true;
+    }
     const at = searchRecordPage(bytes, count, name);
     if (at < 0) return false;
     out.set(bytes.subarray(at, at + RECORD_DATA_SIZE));
@@ -705,6 +759,7 @@ export class DedupIndex {
     }
     this.#wantKey = key;
     this.#wantChapter = chapter;
+    this.#wantFirst = -1;
     return NEED_PAGE;
   }
 
@@ -729,8 +784,20 @@ export class DedupIndex {
     const physical = Math.floor(key / g.pagesPerChapter);
     const page = key % g.pagesPerChapter;
     this.#cache.misses++;
+    const first = this.#wantFirst;
+    this.#wantFirst = -1;
     let bytes: Uint8Array;
     try {
+      if (first >= 0) {
+        const slot = physical * g.recordPagesPerChapter + page - g.indexPagesPerChapter;
+        const records = Math.min(WINDOW_RECORDS, this.#counts[slot]!);
+        const offset = pageOffset(this.layout, physical, page) + first * RECORD_SIZE;
+        this.#windowBytes = await this.#readRange(offset, records * RECORD_SIZE);
+        this.#windowKey = key;
+        this.#windowChapter = chapter;
+        this.#windowFirst = first;
+        return;
+      }
       bytes = await this.#readRange(pageOffset(this.layout, physical, page), g.bytesPerPage);
     } catch (error) {
       throw storageError(`reading page ${page} of chapter ${chapter}`, error);
@@ -755,7 +822,15 @@ export class DedupIndex {
       if (crc32(bytes) !== this.#crcs[key]) throw bad('checksum mismatch');
       this.#verified[key] = 1;
     }
-    if (page >= g.indexPagesPerChapter) return bytes;
+    if (page >= g.indexPagesPerChapter) {
+      const slot = physical * g.recordPagesPerChapter + page - g.indexPagesPerChapter;
+      const count = this.#counts[slot]!;
+      if (count > 0) {
+        this.#pageLow[slot] = nameKey(bytes);
+        this.#pageHigh[slot] = nameKey(bytes.subarray((count - 1) * RECORD_SIZE));
+      }
+      return bytes;
+    }
     let opened: ChapterIndexPage;
     try {
       opened = ChapterIndexPage.open(bytes, g, this.nonce);
@@ -1198,7 +1273,7 @@ export class DedupIndex {
         }
       }
     } finally {
-      this.#fetched.clear();
+      this.#release();
     }
   }
 }

@@ -23,6 +23,19 @@ function key32(bytes: Uint8Array, at: number): number {
 }
 
 /**
+ * The first four bytes of a name (or of the record at the start of `bytes`) as a big-endian
+ * unsigned integer: the order records are sorted in, to interpolate a name's place. O(1).
+ * @param bytes - at least 4 bytes
+ * @returns an integer in [0, 2^32)
+ */
+export function nameKey(bytes: Uint8Array): number {
+  return key32(bytes, 0);
+}
+
+/** {@link searchRecordWindow}'s answer when the window cannot tell: the whole page is needed. */
+export const WINDOW_MISSED = -2;
+
+/**
  * Sort `count` records held back to back in `source` (32 bytes each, starting at `sourceOffsets[i]`)
  * by name into `page` from byte 0; the rest of the page is zeroed. O(count log count).
  *
@@ -100,4 +113,32 @@ export function checkRecordPageOrder(page: Uint8Array, count: number): number {
     if (compareNames(page, (i - 1) * RECORD_SIZE, page, i * RECORD_SIZE) >= 0) return i;
   }
   return -1;
+}
+
+/**
+ * Find a name in a window of a record page: `window` holds records `first`.. of a page of `count`
+ * sorted records (min(128, count) of them, or fewer if the bytes are shorter). The answer is exact
+ * when the window brackets the name (its first record is the page's first or sorts at or before
+ * the name, its last is the page's last or sorts at or after it); otherwise the name could lie
+ * outside and the answer is WINDOW_MISSED.
+ *
+ * @param window - the window's bytes, whole records
+ * @param first - the page index of the window's first record
+ * @param count - the records on the page
+ * @param name - the 16-byte name
+ * @returns the byte offset in `window` of the record's metadata, -1 if absent, or WINDOW_MISSED.
+ *   O(log window).
+ */
+export function searchRecordWindow(
+  window: Uint8Array,
+  first: number,
+  count: number,
+  name: Uint8Array,
+): number {
+  const records = Math.min(Math.floor(window.length / RECORD_SIZE), count - first);
+  if (records <= 0) return WINDOW_MISSED;
+  if (first > 0 && compareNames(window, 0, name, 0) > 0) return WINDOW_MISSED;
+  const last = (records - 1) * RECORD_SIZE;
+  if (first + records < count && compareNames(window, last, name, 0) < 0) return WINDOW_MISSED;
+  return searchRecordPage(window, records, name);
 }

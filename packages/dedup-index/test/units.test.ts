@@ -13,6 +13,7 @@ import {
   VolumeIndex,
   VolumeIndexRecord,
 } from '../src/index';
+import { searchRecordWindow, WINDOW_MISSED } from '../src/record-page';
 import { hex, makeNames, SMALL } from './_helpers';
 
 function configFor(chapters: number, sparse = 0) {
@@ -55,6 +56,46 @@ describe('record pages', () => {
           expect(searchRecordPage(page, count, absent)).toBe(-1);
       }),
       { seed: 5, numRuns: 200 },
+    );
+  });
+
+  it('a window of a page answers exactly when it brackets the name, else WINDOW_MISSED (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 32 }),
+        fc.nat(1000),
+        fc.nat(31),
+        fc.nat(8),
+        (count, seed, f, w) => {
+          const names = makeNames(count, seed);
+          const source = new Uint8Array(count * 32);
+          names.forEach((n, i) => {
+            source.set(n, i * 32);
+            source[i * 32 + 16] = i;
+          });
+          const offsets = Uint32Array.from({ length: count }, (_, i) => i * 32);
+          const page = new Uint8Array(1024);
+          encodeRecordPage(page, source, offsets, count);
+          const first = f % count;
+          const records = Math.min(w + 1, count - first);
+          const window = page.slice(first * 32, (first + records) * 32);
+          let missed = 0;
+          for (const n of [...names, ...makeNames(5, seed + 5000)]) {
+            const whole = searchRecordPage(page, count, n);
+            const at = searchRecordWindow(window, first, count, n);
+            if (at === WINDOW_MISSED) {
+              missed++;
+              // Only a name that sorts outside the window may miss.
+              if (whole >= 0) expect(whole < first * 32 || whole >= (first + records) * 32).toBe(true);
+            } else {
+              expect(at).toBe(whole < 0 ? -1 : whole - first * 32);
+            }
+          }
+          // A window holding the whole page never misses.
+          if (first === 0 && records === count) expect(missed).toBe(0);
+        },
+      ),
+      { seed: 6, numRuns: 300 },
     );
   });
 

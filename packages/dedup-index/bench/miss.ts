@@ -1,0 +1,60 @@
+// A short benchmark of the page cache miss path: 2M posts into the 0.25 GB configuration, then
+// queries of present names with a page cache far smaller than the pages written (about a quarter of
+// the page lookups miss, as in the 10M run of bench/index.ts). Run: tsx --conditions=@deja/source bench/miss.ts
+
+import os from 'node:os';
+import { MemoryStorage } from '@deja/storage';
+import { createConfiguration } from '@deja/volume-geometry';
+import { DedupIndex } from '../src/index';
+
+const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+console.log(`@deja/dedup-index miss-path bench on ${cpu}, Node ${process.version}`);
+const records = Number(process.env.DEDUP_MISS_RECORDS ?? 2_000_000);
+const cachePages = Number(process.env.DEDUP_MISS_CACHE ?? 1024);
+const queries = 300_000;
+
+function makeNames(count: number, seed: number): Buffer {
+  const out = Buffer.alloc(count * 16);
+  let a = seed >>> 0;
+  for (let i = 0; i < count * 4; i++) {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    out.writeUInt32LE((t ^ (t >>> 14)) >>> 0, i * 4);
+  }
+  return out;
+}
+
+const config = createConfiguration({ memorySize: 0.25 });
+const names = makeNames(records, 1);
+const metadata = new Uint8Array(16);
+const storage = new MemoryStorage();
+const index = await DedupIndex.create(storage, { configuration: config, cachePages });
+for (let i = 0; i < records; i++) await index.post(names.subarray(i * 16, i * 16 + 16), metadata);
+let a = 5;
+const pick = new Uint32Array(queries);
+for (let i = 0; i < queries; i++) {
+  a = (Math.imul(a, 1664525) + 1013904223) >>> 0;
+  pick[i] = a % records;
+}
+// Warm-up: the JIT and the cache.
+for (let i = 0; i < 50_000; i++) await index.query(names.subarray(pick[i]! * 16, pick[i]! * 16 + 16));
+for (let round = 0; round < 3; round++) {
+  const before = index.getStats();
+  const t = performance.now();
+  let found = 0;
+  for (let i = 0; i < queries; i++) {
+    const at = pick[i]! * 16;
+    if ((await index.query(names.subarray(at, at + 16))) !== undefined) found++;
+  }
+  const ms = performance.now() - t;
+  const after = index.getStats();
+  if (found !== queries) throw new Error(`${queries - found} present names not found`);
+  const misses = after.cacheMisses - before.cacheMisses;
+  const lookups = misses + after.cacheHits - before.cacheHits;
+  console.log(
+    `${records / 1e6}M records, ${after.chaptersWritten} chapters, cache ${cachePages} pages: query present ` +
+      `${(((queries / ms) * 1000) / 1e6).toFixed(3)} M/s, page miss rate ${((misses / lookups) * 100).toFixed(1)}%`,
+  );
+}
