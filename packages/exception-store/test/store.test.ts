@@ -341,6 +341,19 @@ describe('names, ids and the share-mask width', () => {
     expect(() => store.writeChunk(1, new Uint8Array(3))).toThrow(RangeError);
   });
 
+  it('measures names in UTF-8 bytes at the 64-byte bound (short names skip the encoding)', async () => {
+    const { store } = await fresh();
+    // 21 three-byte characters (63 bytes) pass the length shortcut; 22 (66 bytes) must be encoded
+    await store.createSnapshot('\u20ac'.repeat(21));
+    expect(() => store.createSnapshot('\u20ac'.repeat(22))).toThrow(RangeError);
+    // 16 surrogate pairs are 32 UTF-16 units and 64 bytes; 17 are 68 bytes
+    await store.createSnapshot('\u{1f600}'.repeat(16));
+    expect(() => store.createSnapshot('\u{1f600}'.repeat(17))).toThrow(RangeError);
+    expect(() => store.lookup('\u20ac'.repeat(22), 1)).toThrow(RangeError);
+    expect(await store.lookup('\u{1f600}'.repeat(16), 1)).toBeUndefined();
+    expect(store.snapshots()).toHaveLength(2);
+  });
+
   it('checks the format parameters', async () => {
     const pages = new FakePageStore({ pageSize: 512 });
     await expect(ExceptionStore.create(pages, { maskWidth: 48 })).rejects.toThrow(RangeError);
