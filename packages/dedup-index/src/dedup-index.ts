@@ -598,9 +598,12 @@ export class DedupIndex {
 
   /** Drop the pages and the window read for the request that just completed. */
   #release(): void {
-    this.#fetched.clear();
-    this.#windowKey = -1;
-    this.#windowBytes = EMPTY;
+    // Map.clear() allocates a new table even when empty: most requests read nothing.
+    if (this.#fetched.size > 0) this.#fetched.clear();
+    if (this.#windowKey >= 0) {
+      this.#windowKey = -1;
+      this.#windowBytes = EMPTY;
+    }
   }
 
   /** Count a request's result in the statistics. */
