@@ -13,7 +13,7 @@
 
 import { cpus } from 'node:os';
 import { MemoryStorage, PageStore } from '@deja/storage';
-import { type ExceptionAllocator, ExceptionStore } from '../src/index';
+import { DEFAULT_CACHE_PAGES, type ExceptionAllocator, ExceptionStore } from '../src/index';
 
 const N = Number(process.env.EXSTORE_BENCH_N ?? 1_000_000);
 const WRITES = Number(process.env.EXSTORE_BENCH_WRITES ?? 100_000);
@@ -92,6 +92,45 @@ async function newStore(pagesNeeded: number, maskWidth = 64): Promise<ExceptionS
     cachePages: 1024,
   });
   return ExceptionStore.create(pages, { allocator: new CountingAllocator(), cachePages: 1024, maskWidth });
+}
+
+/** Random lookups, then lookups of a hot set of N / 20 chunks, on `store`, against the model. */
+async function lookups(store: ExceptionStore, model: MapModel, label: string): Promise<void> {
+  let x = 12345;
+  const keys = new Float64Array(LOOKUPS);
+  for (let i = 0; i < LOOKUPS; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    keys[i] = (x >>> 0) % N;
+  }
+  for (let i = 0; i < 20_000; i++) await store.lookup('b', keys[i] as number);
+  let sink = 0;
+  const ls = await time(async () => {
+    for (let i = 0; i < LOOKUPS; i++) sink += (await store.lookup('b', keys[i] as number)) ?? 0;
+  });
+  const lm = await time(() => {
+    for (let i = 0; i < LOOKUPS; i++) sink -= model.lookup(1, keys[i] as number) ?? 0;
+  });
+  if (sink !== 0) throw new Error('the store and the model disagree on a lookup');
+  report(`lookups (random chunks), ${label}`, LOOKUPS / ls, LOOKUPS / lm, 'lookups/s');
+  // a hot set that fits the store's page cache
+  const hot = Math.floor(N / 20);
+  for (let i = 0; i < LOOKUPS; i++) keys[i] = (keys[i] as number) % hot;
+  for (let i = 0; i < 20_000; i++) await store.lookup('b', keys[i] as number);
+  const hs = await time(async () => {
+    for (let i = 0; i < LOOKUPS; i++) sink += (await store.lookup('b', keys[i] as number)) ?? 0;
+  });
+  const hm = await time(() => {
+    for (let i = 0; i < LOOKUPS; i++) sink -= model.lookup(1, keys[i] as number) ?? 0;
+  });
+  if (sink !== 0) throw new Error('the store and the model disagree on a lookup');
+  report(
+    `lookups (hot ${hot.toLocaleString('en-US')} chunks), ${label}`,
+    LOOKUPS / hs,
+    LOOKUPS / hm,
+    'lookups/s',
+  );
 }
 
 /** Leaf pages for n exceptions with s snapshots sharing each (half-full leaves, 24-byte exceptions). */
@@ -185,40 +224,12 @@ async function main(): Promise<void> {
     `(built ${N.toLocaleString('en-US')} shared exceptions in ${build.toFixed(1)} s; tree level ${store.treeLevel})`,
   );
 
-  // lookups
-  let x = 12345;
-  const keys = new Float64Array(LOOKUPS);
-  for (let i = 0; i < LOOKUPS; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    keys[i] = (x >>> 0) % N;
-  }
-  for (let i = 0; i < 20_000; i++) await store.lookup('b', keys[i] as number);
-  let sink = 0;
-  const ls = await time(async () => {
-    for (let i = 0; i < LOOKUPS; i++) sink += (await store.lookup('b', keys[i] as number)) ?? 0;
-  });
-  const lm = await time(() => {
-    for (let i = 0; i < LOOKUPS; i++) sink += model.lookup(1, keys[i] as number) ?? 0;
-  });
-  report('lookups (random chunks)', LOOKUPS / ls, LOOKUPS / lm, 'lookups/s');
-  // a hot set that fits the store's page cache
-  const hot = Math.floor(N / 20);
-  for (let i = 0; i < LOOKUPS; i++) keys[i] = (keys[i] as number) % hot;
-  for (let i = 0; i < 20_000; i++) await store.lookup('b', keys[i] as number);
-  const hs = await time(async () => {
-    for (let i = 0; i < LOOKUPS; i++) sink += (await store.lookup('b', keys[i] as number)) ?? 0;
-  });
-  const hm = await time(() => {
-    for (let i = 0; i < LOOKUPS; i++) sink += model.lookup(1, keys[i] as number) ?? 0;
-  });
-  report(
-    `lookups (hot ${hot.toLocaleString('en-US')} chunks, cached)`,
-    LOOKUPS / hs,
-    LOOKUPS / hm,
-    'lookups/s',
-  );
+  // lookups with the 1,024-page cache the store was built with, then on a second instance opened
+  // on the same committed page layer with the default cache (16,384 pages: the whole tree fits)
+  await lookups(store, model, '1,024-page cache');
+  const wide = await ExceptionStore.open(store.pages, { allocator: new CountingAllocator() });
+  await lookups(wide, model, `default ${DEFAULT_CACHE_PAGES.toLocaleString('en-US')}-page cache`);
+  await wide.close();
 
   // diff of two snapshots over N chunks
   let ds = 0;
@@ -257,7 +268,6 @@ async function main(): Promise<void> {
     'deletes/s',
   );
   console.log(`  = ${del.toFixed(3)} s for the store, ${delm.toFixed(3)} s for the Map model`);
-  if (sink === -1) console.log(sink);
 
   console.log('\n| case | store | Map-of-Maps model | ratio |\n| --- | --- | --- | --- |');
   for (const r of rows) console.log(`| ${r.join(' | ')} |`);

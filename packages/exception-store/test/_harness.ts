@@ -141,8 +141,8 @@ export class Harness {
   async #reopen(): Promise<void> {
     await this.store.close();
     this.backend = await this.backend.reopen();
-    const { allocator, deleteBatchLeaves } = this.storeOptions;
-    this.store = await ExceptionStore.open(this.backend.pages, { allocator, deleteBatchLeaves });
+    const { allocator, deleteBatchLeaves, cachePages } = this.storeOptions;
+    this.store = await ExceptionStore.open(this.backend.pages, { allocator, deleteBatchLeaves, cachePages });
   }
 
   originValue(chunk: number, m: Model = this.model): number {

@@ -86,7 +86,13 @@ export async function runModel(cfg: Config): Promise<void> {
       async (ops) => {
         const h = new Harness(
           { pageSize: cfg.pageSize, real: cfg.real ?? false },
-          { maskWidth: cfg.maskWidth, fanout: cfg.fanout, deleteBatchLeaves: (cfg.seed % 3) + 1 },
+          {
+            maskWidth: cfg.maskWidth,
+            fanout: cfg.fanout,
+            deleteBatchLeaves: (cfg.seed % 3) + 1,
+            // every other seed runs with the smallest page cache, so evictions and reloads happen
+            cachePages: cfg.seed % 2 === 0 ? 8 : undefined,
+          },
         );
         await h.init();
         const touched = new Set<number>();
