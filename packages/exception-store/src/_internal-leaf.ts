@@ -453,6 +453,15 @@ export function mergeLeaves(dst: PageBuf, src: PageBuf): boolean {
 }
 
 /**
+ * Copies `n` bytes of `src` from `from` to `dst` at `at` (different buffers). A loop, not
+ * `set(subarray(...))`: the copies here are a few bytes each and the view objects cost more
+ * than the bytes (they were most of a snapshot deletion's leaf rewriting).
+ */
+function copyBytes(src: Uint8Array, from: number, n: number, dst: Uint8Array, at: number): void {
+  for (let k = 0; k < n; k++) dst[at + k] = src[from + k] as number;
+}
+
+/**
  * Clears the bits of `mask` in every share mask of the leaf, drops exceptions no snapshot uses
  * (their chunks are pushed on `freed`) and map entries left without exceptions (the seed's
  * delete_snapshots_from_leaf). Masks are re-encoded (never longer) and the lists packed toward the
@@ -488,7 +497,7 @@ export function deleteSnapshotsFromLeaf(
       const size = excSize(dv, g, q);
       if (!excIntersects(dv, g, q, mask)) {
         // untouched: copied as it is
-        g.scratch.set(bytes.subarray(q, q + size), len);
+        copyBytes(bytes, q, size, g.scratch, len);
         len += size;
         q += size;
         continue;
@@ -508,7 +517,7 @@ export function deleteSnapshotsFromLeaf(
         if (kept === 0) freed.push(exceptionChunk(dv, q));
         else {
           sdv.setUint8(len, kept);
-          g.scratch.set(bytes.subarray(q + 1, q + EXC_HEAD), len + 1);
+          copyBytes(bytes, q + 1, EXC_HEAD - 1, g.scratch, len + 1);
           len += EXC_HEAD + kept * g.idBytes;
         }
         q += size;
@@ -516,7 +525,7 @@ export function deleteSnapshotsFromLeaf(
       }
       // a bitmap: clear the bits in a copy; it stays a bitmap unless few bits are left (then it is
       // decoded and written as a list below)
-      g.scratch.set(bytes.subarray(q, q + size), len);
+      copyBytes(bytes, q, size, g.scratch, len);
       let n = 0;
       for (let k = 0; k < w; k++) {
         const at = len + EXC_HEAD + k * 4;
@@ -540,7 +549,7 @@ export function deleteSnapshotsFromLeaf(
       q += size;
     }
     dest -= len;
-    bytes.set(g.scratch.subarray(0, len), dest);
+    copyBytes(g.scratch, 0, len, bytes, dest);
     setOffset(dv, i, dest);
     stop = start;
   }
