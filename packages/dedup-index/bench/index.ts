@@ -10,23 +10,10 @@ import os from 'node:os';
 import { MemoryStorage } from '@deja/storage';
 import { createConfiguration } from '@deja/volume-geometry';
 import { DedupIndex, VolumeIndex, VolumeIndexRecord } from '../src/index';
+import { makeNames } from './_names';
 
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
 console.log(`@deja/dedup-index bench on ${cpu} (${os.cpus().length} cores), Node ${process.version}`);
-
-/** `count` names from a 32-bit PRNG, back to back in one buffer. */
-function makeNames(count: number, seed: number): Buffer {
-  const out = Buffer.alloc(count * 16);
-  let a = seed >>> 0;
-  for (let i = 0; i < count * 4; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out.writeUInt32LE((t ^ (t >>> 14)) >>> 0, i * 4);
-  }
-  return out;
-}
 
 /** A post sequence: `count` posts, a fraction `dup` of which repeat an earlier name. */
 function postOrder(count: number, dup: number, seed: number): Uint32Array {

@@ -6,25 +6,13 @@ import os from 'node:os';
 import { MemoryStorage } from '@deja/storage';
 import { createConfiguration } from '@deja/volume-geometry';
 import { DedupIndex } from '../src/index';
+import { makeNames } from './_names';
 
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
 console.log(`@deja/dedup-index miss-path bench on ${cpu}, Node ${process.version}`);
 const records = Number(process.env.DEDUP_MISS_RECORDS ?? 2_000_000);
 const cachePages = Number(process.env.DEDUP_MISS_CACHE ?? 1024);
 const queries = 300_000;
-
-function makeNames(count: number, seed: number): Buffer {
-  const out = Buffer.alloc(count * 16);
-  let a = seed >>> 0;
-  for (let i = 0; i < count * 4; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out.writeUInt32LE((t ^ (t >>> 14)) >>> 0, i * 4);
-  }
-  return out;
-}
 
 const config = createConfiguration({ memorySize: 0.25 });
 const names = makeNames(records, 1);
@@ -55,6 +43,6 @@ for (let round = 0; round < 3; round++) {
   const lookups = misses + after.cacheHits - before.cacheHits;
   console.log(
     `${records / 1e6}M records, ${after.chaptersWritten} chapters, cache ${cachePages} pages: query present ` +
-      `${(((queries / ms) * 1000) / 1e6).toFixed(3)} M/s, page miss rate ${((misses / lookups) * 100).toFixed(1)}%`,
+      `${(((queries / ms) * 1000) / 1e6).toFixed(3)} M/s, page miss rate ${lookups === 0 ? 'n/a (no page was read)' : `${((misses / lookups) * 100).toFixed(1)}%`}`,
   );
 }
