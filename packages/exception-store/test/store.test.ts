@@ -19,6 +19,21 @@ async function fresh(pageSize = 512, maskWidth = 32, fanout?: number) {
   return { pages, store };
 }
 
+/** Makes the `n`-th commit on `pages` from now fail as a power loss would (ERR_CRASHED, nothing committed). */
+function failCommit(pages: FakePageStore, n: number): void {
+  let commits = 0;
+  const begin = pages.begin.bind(pages);
+  pages.begin = () => {
+    const txn = begin();
+    const commit = txn.commit.bind(txn);
+    txn.commit = async () => {
+      if (++commits === n) throw Object.assign(new Error('power lost'), { code: 'ERR_CRASHED' });
+      await commit();
+    };
+    return txn;
+  };
+}
+
 describe('origin and snapshot writes (the seed semantics)', () => {
   it('an origin write copies once for all snapshots that share the chunk', async () => {
     const { store } = await fresh();
@@ -201,17 +216,7 @@ describe('deletion in batches', () => {
     expect(leaves).toBeGreaterThan(10);
     const before = pages.sequence;
     // the power fails at the 4th commit of the deletion
-    let commits = 0;
-    const begin = pages.begin.bind(pages);
-    pages.begin = () => {
-      const txn = begin();
-      const commit = txn.commit.bind(txn);
-      txn.commit = async () => {
-        if (++commits === 4) throw Object.assign(new Error('power lost'), { code: 'ERR_CRASHED' });
-        await commit();
-      };
-      return txn;
-    };
+    failCommit(pages, 4);
     await expect(store.deleteSnapshot('a')).rejects.toMatchObject({ code: 'ERR_CRASHED' });
     expect(pages.sequence).toBe(before + 3);
     // reopened without finishing: 'a' is gone, its id stays reserved, its bits partly cleared
@@ -236,17 +241,7 @@ describe('deletion in batches', () => {
     await store.createSnapshot('b');
     for (let c = 0; c < 300; c++) await store.prepareOriginWrite(c); // shared by a and b
     await store.commit();
-    let commits = 0;
-    const begin = pages.begin.bind(pages);
-    pages.begin = () => {
-      const txn = begin();
-      const commit = txn.commit.bind(txn);
-      txn.commit = async () => {
-        if (++commits === 3) throw Object.assign(new Error('power lost'), { code: 'ERR_CRASHED' });
-        await commit();
-      };
-      return txn;
-    };
+    failCommit(pages, 3);
     await expect(store.deleteSnapshot('a')).rejects.toMatchObject({ code: 'ERR_CRASHED' });
     const half = await ExceptionStore.open(pages.reopen(), { finishDeletes: false });
     expect((await half.exclusiveChunks('b')).chunks).toHaveLength(300);
