@@ -161,7 +161,6 @@ const enum Kind {
 
 /** Returned by a request that needs a page from storage first. */
 const NEED_PAGE = Symbol('need page');
-const EMPTY = new Uint8Array(0);
 
 /**
  * Records read around a name's expected place when a verified record page is not cached: 128
@@ -171,6 +170,13 @@ const EMPTY = new Uint8Array(0);
  */
 const WINDOW_RECORDS = 128;
 type Outcome = Uint8Array | undefined | boolean | typeof NEED_PAGE;
+
+/** Records `first`.. of a record page of `chapter`, read for the request in progress. */
+interface RecordWindow {
+  readonly chapter: number;
+  readonly first: number;
+  readonly bytes: Uint8Array;
+}
 
 const PART_VOLUME_INDEX = 'DJVOLIDX';
 const PART_OPEN_CHAPTER = 'DJOPENCH';
@@ -281,15 +287,13 @@ export class DedupIndex {
   // the page is loaded whole: they steer a window read of a verified page that is not cached.
   readonly #pageLow: Uint32Array;
   readonly #pageHigh: Uint32Array;
-  // A window of a record page read for the request in progress (#windowKey -1: none): records
-  // #windowFirst.. of page #windowKey of #windowChapter. #wantFirst >= 0 asks #fetch for one.
-  #windowKey = -1;
-  #windowChapter = -1;
-  #windowFirst = 0;
-  #windowBytes: Uint8Array = EMPTY;
+  // #wantFirst >= 0 asks #fetch for a window of the wanted record page starting at that record.
   #wantFirst = -1;
-  // Pages read for the request in progress, kept until it completes so that it always progresses.
+  // Pages, and windows of record pages, read for the request in progress, keyed by page: kept until
+  // it completes, so that every read adds something the request keeps and it always progresses,
+  // however many pages it needs (a sparse-cache search may need a window in each cached chapter).
   readonly #fetched = new Map<number, CachedPage>();
+  readonly #windows = new Map<number, RecordWindow>();
   // The sparse cache: chapters whose index pages are all held, most recent last.
   readonly #sparseCache: { chapter: number; pages: (ChapterIndexPage | null)[] }[] = [];
   #wantKey = -1;
@@ -600,10 +604,7 @@ export class DedupIndex {
   #release(): void {
     // Map.clear() allocates a new table even when empty: most requests read nothing.
     if (this.#fetched.size > 0) this.#fetched.clear();
-    if (this.#windowKey >= 0) {
-      this.#windowKey = -1;
-      this.#windowBytes = EMPTY;
-    }
+    if (this.#windows.size > 0) this.#windows.clear();
   }
 
   /** Count a request's result in the statistics. */
@@ -721,7 +722,8 @@ export class DedupIndex {
       // A page whose checksum matched since its chapter was written: read only a window of it.
       const key = this.#wantKey;
       if (this.#verified[key] === 0 || count === 0) return NEED_PAGE;
-      if (this.#windowKey !== key || this.#windowChapter !== chapter) {
+      const window = this.#windows.get(key);
+      if (window === undefined || window.chapter !== chapter) {
         const records = Math.min(WINDOW_RECORDS, count);
         const low = this.#pageLow[slot]!;
         const span = this.#pageHigh[slot]! - low + 1;
@@ -729,10 +731,11 @@ export class DedupIndex {
         this.#wantFirst = Math.max(0, Math.min(count - records, guess - (records >>> 1)));
         return NEED_PAGE;
       }
-      const at = searchRecordWindow(this.#windowBytes, this.#windowFirst, count, name);
+      const at = searchRecordWindow(window.bytes, window.first, count, name);
+      // A window that does not bracket the name: #cachedPage asked for the whole page.
       if (at === WINDOW_MISSED) return NEED_PAGE;
       if (at < 0) return false;
-      out.set(this.#windowBytes.subarray(at, at + RECORD_DATA_SIZE));
+      out.set(window.bytes.subarray(at, at + RECORD_DATA_SIZE));
       return true;
     }
     const at = searchRecordPage(bytes, count, name);
@@ -795,10 +798,11 @@ export class DedupIndex {
         const slot = physical * g.recordPagesPerChapter + page - g.indexPagesPerChapter;
         const records = Math.min(WINDOW_RECORDS, this.#counts[slot]!);
         const offset = pageOffset(this.layout, physical, page) + first * RECORD_SIZE;
-        this.#windowBytes = await this.#readRange(offset, records * RECORD_SIZE);
-        this.#windowKey = key;
-        this.#windowChapter = chapter;
-        this.#windowFirst = first;
+        this.#windows.set(key, {
+          chapter,
+          first,
+          bytes: await this.#readRange(offset, records * RECORD_SIZE),
+        });
         return;
       }
       bytes = await this.#readRange(pageOffset(this.layout, physical, page), g.bytesPerPage);

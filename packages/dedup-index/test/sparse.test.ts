@@ -2,7 +2,7 @@
 // every chapter, the others only for the dense chapters; a sampled name found in a sparse chapter
 // brings that chapter into the sparse cache, where the other names of that chapter are found again.
 
-import { MemoryStorage } from '@deja/storage';
+import { FaultyStorage, MemoryStorage } from '@deja/storage';
 import { describe, expect, it } from 'vitest';
 import { DedupIndex } from '../src/index';
 import { hex, makeNames, meta } from './_helpers';
@@ -79,5 +79,63 @@ describe('sparse index', () => {
     }
     expect(sampledOld).toBeGreaterThan(0);
     expect(plainOld).toBe(0);
+  });
+
+  it('a search that needs record page windows in two sparse chapters completes (issue 17, item 6)', async () => {
+    // One record page per chapter, 2 dense chapters of 6, a 2-page cache: X and X' (same bytes
+    // 0..13, so the same chapter index address) sit on the record pages of sparse chapters 0 and 1,
+    // both in the sparse cache and both evicted from the page cache. A never-posted twin of X is then
+    // searched for in both chapters, each through a window read of its record page. Reads are
+    // counted: a request that cannot progress fails with an injected I/O error instead of hanging
+    // (on MemoryStorage a hung request would even starve the timers).
+    const rate = 4;
+    let armed = false;
+    let reads = 0;
+    const storage = await FaultyStorage.wrap(new MemoryStorage(), {
+      failWhen: (op) => armed && op.kind === 'read' && ++reads > 20,
+    });
+    const index = await DedupIndex.create(storage, {
+      geometry: {
+        bytesPerPage: 1024,
+        recordPagesPerChapter: 1,
+        chaptersPerVolume: 6,
+        sparseChaptersPerVolume: 4,
+      },
+      sparseSampleRate: rate,
+      cachePages: 2,
+      nonce: 17,
+    });
+    const twinOf = (name: Uint8Array, low: number): Uint8Array => {
+      const twin = name.slice();
+      twin[14] = 0x12;
+      twin[15] = 0x34 - (0x34 % rate) + low; // sampling bytes not divisible by the rate
+      return twin;
+    };
+    const x = twinOf(makeNames(1, 20)[0]!, 1);
+    const x2 = twinOf(x, 2);
+    const twin = twinOf(x, 3);
+    const [s0, s1] = makeNames(2, 21).map((n) => withSampling(n, true, rate));
+    const filler = makeNames(8 * index.geometry.recordsPerChapter, 22);
+    let next = 0;
+    const fillTo = async (chapter: number) => {
+      while (index.getStats().openChapter < chapter) await index.post(filler[next]!, meta(1000 + next++));
+    };
+    await index.post(x, meta(1));
+    await index.post(s0!, meta(2));
+    await fillTo(1);
+    await index.post(x2, meta(3));
+    await index.post(s1!, meta(4));
+    await fillTo(4);
+    const inChapter3 = filler[next - 1]!;
+    // Chapters 0 and 1 enter the sparse cache; then a query of chapter 3 evicts their pages.
+    expect(hex(await index.query(s0!))).toBe(hex(meta(2)));
+    expect(hex(await index.query(s1!))).toBe(hex(meta(4)));
+    expect(hex(await index.query(inChapter3))).toBe(hex(meta(1000 + next - 1)));
+    armed = true;
+    await expect(index.query(twin)).resolves.toBeUndefined();
+    expect(reads).toBeLessThanOrEqual(20);
+    // And the twins that were posted are found in their sparse chapters.
+    expect(hex(await index.query(x2))).toBe(hex(meta(3)));
+    expect(hex(await index.query(x))).toBe(hex(meta(1)));
   });
 });
