@@ -97,7 +97,8 @@ export function getBigField(memory: Uint8Array, offset: number, size: number): n
 /**
  * Writes the low `size` bits of `value` (up to 53) as a field starting at bit `offset` (the seed's
  * `set_big_field`). `value` should be an integer in 0..2^size - 1; a larger or negative integer is
- * reduced modulo 2^size (two's complement), a fraction is truncated. Writes past the end of
+ * reduced modulo 2^size (two's complement), a fraction is first truncated toward zero (-1.5 stores
+ * -1 modulo 2^size, like {@link setField}). Writes past the end of
  * `memory` are dropped.
  *
  * @param value - the field value, exact up to 2^53 - 1
@@ -113,16 +114,19 @@ export function setBigField(value: number, memory: Uint8Array, offset: number, s
     writeBits(value, memory, offset, size);
     return;
   }
-  // Division by a power of two and Math.floor are exact for |value| < 2^53, and `& mask` keeps
-  // the two's complement low bits of each piece, so negative values wrap like setField's.
-  writeBits(value, memory, offset, 24);
-  const high = Math.floor(value / TWO_24);
+  // Truncate first (toward zero, as setField's ToInt32 does): flooring an untruncated negative
+  // fraction would borrow from the high pieces (-16777216.5 must store -16777216, not -33554432).
+  // Then division by a power of two and Math.floor are exact for |value| < 2^53, and `& mask`
+  // keeps the two's complement low bits of each piece, so negative values wrap like setField's.
+  const whole = Math.trunc(value);
+  writeBits(whole, memory, offset, 24);
+  const high = Math.floor(whole / TWO_24);
   if (size <= 48) {
     writeBits(high, memory, offset + 24, size - 24);
     return;
   }
   writeBits(high, memory, offset + 24, 24);
-  writeBits(Math.floor(value / TWO_48), memory, offset + 48, size - 48);
+  writeBits(Math.floor(whole / TWO_48), memory, offset + 48, size - 48);
 }
 
 function checkBig(fn: string, memory: Uint8Array, offset: number, size: number): void {

@@ -121,6 +121,50 @@ describe(`fields (seed ${SEED})`, () => {
     expect(getBigField(memory, 64, 30)).toBe((2 ** 30 - 2 ** 20) >>> 0);
   });
 
+  test('fractions truncate toward zero before wrapping, at every width (negative ones too)', () => {
+    // The issue's case: -16777216.5 is -16777216 (truncated), not -33554432 (floored).
+    const memory = new Uint8Array(16);
+    setBigField(-16777216.5, memory, 0, 53);
+    expect(getBigField(memory, 0, 53)).toBe(2 ** 53 - 16777216);
+    const next = rng(SEED ^ 0x5eed);
+    const values = [
+      -0.5,
+      -1.5,
+      -16777216.5,
+      -16777215.25,
+      -(2 ** 24) - 0.75,
+      -(2 ** 48) - 0.5,
+      -(2 ** 52) + 0.5,
+    ];
+    for (let i = 0; i < 200; i++) {
+      // A random negative or positive value of up to 52 integer bits with a random fraction.
+      const whole = (next() & 0xfffff) * TWO_32 + next();
+      const fraction = ((next() & 0xffff) + 1) / 0x10002;
+      values.push(-(whole + fraction), whole + fraction);
+    }
+    for (const value of values) {
+      const truncated = Math.trunc(value);
+      for (let size = 0; size <= MAX_SAFE_FIELD_BITS; size++) {
+        const modulus = 2 ** size;
+        const remainder = truncated % modulus;
+        const expected = remainder < 0 ? remainder + modulus : remainder + 0; // + 0 turns -0 into 0
+        memory.fill(0xa5);
+        setBigField(value, memory, 3, size);
+        if (getBigField(memory, 3, size) !== expected) {
+          expect({ value, size, got: getBigField(memory, 3, size) }).toEqual({ value, size, got: expected });
+        }
+        expect(getField(memory, 0, 3)).toBe(0b101); // bits below the field unchanged
+        if (size <= MAX_FIELD_BITS) {
+          memory.fill(0xa5);
+          setField(value, memory, 3, size);
+          if (getField(memory, 3, size) !== expected) {
+            expect({ value, size, got: getField(memory, 3, size) }).toEqual({ value, size, got: expected });
+          }
+        }
+      }
+    }
+  });
+
   test('offsets beyond 2^32 bits address the right byte', () => {
     // A sparse view is not possible, so check the arithmetic through reads past the end (zero)
     // and through the exact byte an offset of 2^35 + k names in a buffer that reaches it.
