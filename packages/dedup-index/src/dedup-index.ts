@@ -546,8 +546,17 @@ export class DedupIndex {
     return this.#submit(kind, name, metadata);
   }
 
-  #submit(kind: Kind, name: Uint8Array, metadata: Uint8Array | undefined): Promise<Outcome> {
-    if (this.#gate !== null) return this.#gate.then(() => this.#submit(kind, name, metadata));
+  /**
+   * Run a request now, or after the one in progress. A request that waits (queued, or reading a
+   * page) works on copies of the caller's arrays, taken before the caller can change them; one that
+   * completes synchronously needs none (the open chapter copies what it keeps).
+   */
+  #submit(kind: Kind, name: Uint8Array, metadata: Uint8Array | undefined, copied = false): Promise<Outcome> {
+    if (this.#gate !== null) {
+      const ownName = copied ? name : name.slice();
+      const ownMetadata = copied ? metadata : metadata?.slice();
+      return this.#gate.then(() => this.#submit(kind, ownName, ownMetadata, true));
+    }
     if (this.#closed) return Promise.reject(new DedupIndexError('ERR_CLOSED', 'the index is closed'));
     if (this.#failure !== null) return Promise.reject(this.#failure);
     let outcome: Outcome;
@@ -561,7 +570,10 @@ export class DedupIndex {
       this.#release();
       return Promise.resolve(outcome);
     }
-    const done = this.#finish(kind, name, metadata, outcome);
+    const done =
+      copied || outcome !== NEED_PAGE
+        ? this.#finish(kind, name, metadata, outcome)
+        : this.#finish(kind, name.slice(), metadata?.slice(), outcome);
     const gate: Promise<void> = done.then(
       () => undefined,
       () => undefined,

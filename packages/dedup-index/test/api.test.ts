@@ -82,6 +82,39 @@ describe('requests', () => {
     expect(index.getStats().chaptersWritten).toBeGreaterThanOrEqual(5);
   });
 
+  it('a request that waits uses the name and metadata as they were at the call (issue 17, item 7)', async () => {
+    const storage = new MemoryStorage();
+    const index = await DedupIndex.create(storage, { geometry: SMALL, nonce: 1 });
+    const names = makeNames(200, 30);
+    for (let i = 0; i < names.length; i++) await index.post(names[i]!, meta(i));
+    expect(index.getStats().chaptersWritten).toBe(1);
+    const [queued, other, other2] = makeNames(3, 31);
+    // Name 0 is in closed chapter 0, whose pages are not cached: its query reads a page, and the
+    // post called meanwhile waits behind it.
+    let buf = queued!.slice();
+    let md = meta(500);
+    const first = index.query(names[0]!);
+    const post = index.post(buf, md);
+    buf.set(other!);
+    md.set(meta(501));
+    expect(hex(await first)).toBe(hex(meta(0)));
+    expect(await post).toBeUndefined();
+    expect(hex(await index.query(queued!))).toBe(hex(meta(500)));
+    expect(await index.query(other!)).toBeUndefined();
+    // A request that reads a page itself: after a reopen nothing is cached, and name 1 is in chapter 0.
+    await index.close();
+    const again = await DedupIndex.open(storage);
+    buf = names[1]!.slice();
+    md = meta(600);
+    const update = again.update(buf, md);
+    buf.set(other2!);
+    md.set(meta(601));
+    expect(hex(await update)).toBe(hex(meta(1)));
+    expect(hex(await again.query(names[1]!))).toBe(hex(meta(600)));
+    expect(await again.query(other2!)).toBeUndefined();
+    expect(again.getStats().cacheMisses).toBeGreaterThan(0);
+  });
+
   it('wrong arguments are TypeError / RangeError', async () => {
     const index = await small();
     const [a] = makeNames(1, 5);
