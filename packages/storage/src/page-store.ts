@@ -663,6 +663,10 @@ export class PageStore {
 
   async #readSpilled(tx: Transaction, user: number): Promise<Uint8Array> {
     const pos = tx.spilled.get(user)!;
+    // The spill write was not awaited: wait for it, and report its failure as itself (the slot
+    // holds unknown bytes after a failed write; that is not corrupt data).
+    await tx.spillWrites.get(pos);
+    if (tx.failure !== undefined) throw tx.failure;
     const image = await this.storage.read(this.#slotOffset(pos), this.pageSize);
     const header = readHeader(image);
     if (header === undefined || header.txn !== tx.id || header.page !== this.#layout.userStart + user) {
@@ -697,13 +701,19 @@ export class PageStore {
       sealPage(image, KIND_META, this.#layout.userStart + user, this.#generation, tx.id);
       tx.slotChecksums.set(pos, pageChecksum(image));
       this.stats.journalWrites++;
-      this.storage.write(this.#slotOffset(pos), image).catch((error: unknown) => {
-        tx.failure ??= error;
-      });
+      tx.spillWrites.set(
+        pos,
+        this.storage.write(this.#slotOffset(pos), image).catch((error: unknown) => {
+          tx.failure ??= error;
+        }),
+      );
     }
   }
 
   async #commit(tx: Transaction): Promise<void> {
+    // A write the transaction started without awaiting (a spill) may still be running: settle them
+    // all first, so that a failure among them is seen before the commit writes anything.
+    await Promise.all(tx.spillWrites.values());
     if (tx.failure !== undefined) {
       this.#abortCommit(tx);
       throw tx.failure;
@@ -1091,6 +1101,16 @@ async function scanJournal(
     }
     const image = buffer.subarray((pos - bufferPos) * pageSize, (pos - bufferPos + 1) * pageSize);
     const header = readHeader(image);
+    // A generation is bumped by a writable open, which writes a superblock of the new generation
+    // (and flushes) before any journal page of it: a journal page of a newer generation than the
+    // chosen superblock proves that a newer superblock existed and is damaged. Replaying from the
+    // older one would silently roll back whatever that newer run committed.
+    if (header?.version === FORMAT_VERSION && header.generation > generation) {
+      throw corrupt(
+        `journal slot ${pos % journalPages} holds generation ${header.generation}, newer than the ` +
+          `superblock's ${generation}: the newest superblock is damaged`,
+      );
+    }
     // A page of this generation from a transaction after the one expected means a committed
     // transaction before it is unreadable: damage, not a crash (a crash only cuts the last one).
     // Refuse rather than roll back past it.

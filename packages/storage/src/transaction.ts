@@ -131,6 +131,8 @@ export class Transaction implements PageTransaction {
   readonly dirty = new Map<number, Uint8Array>();
   /** Pages spilled to the journal: user page -> journal position. */
   readonly spilled = new Map<number, number>();
+  /** The unawaited spill write of each journal position (settled: failures land in `failure`). */
+  readonly spillWrites = new Map<number, Promise<void>>();
   /** CRC-32 of the record at each journal position this transaction wrote. */
   readonly slotChecksums = new Map<number, number>();
   /** Reference counts changed by this transaction: user page -> new count. */

@@ -128,12 +128,19 @@ describe('damaged superblocks', () => {
     expect(await outcome(damaged, history)).toBe('state');
   });
 
-  test('the newest superblock damaged: the other one, or a typed error — never a wrong state', async () => {
+  test('the newest superblock damaged: the other one and the journal give the latest state, or a typed error — never a rollback', async () => {
     for (const seed of [1, 2, 3, 4]) {
-      const { history, home, journaled } = await build(seed);
-      for (const image of [home, journaled]) {
+      const { history, home, homeSequence, journaled } = await build(seed);
+      for (const [image, latest] of [
+        [home, homeSequence],
+        [journaled, history.length - 1],
+      ] as const) {
         const newest = newestSuperblock(image);
-        for (const at of [0, 5, 40, 70, PAGE - 1]) await outcome(flip(image, newest * PAGE + at), history);
+        for (const at of [0, 5, 40, 70, PAGE - 1]) {
+          const damaged = flip(image, newest * PAGE + at);
+          if ((await outcome(damaged, history)) === 'state')
+            expect((await open(damaged)).sequence).toBe(latest);
+        }
       }
     }
   });
