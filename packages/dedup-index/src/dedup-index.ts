@@ -15,8 +15,8 @@
 // and one that fills the open chapter writes the chapter before it resolves. Requests called
 // meanwhile wait their turn.
 //
-// Persistence: close() saves the volume index, the open chapter, the page map and the counters into
-// one of two save slots and flushes; open() loads the newest valid save and invalidates the saves
+// Persistence: close() flushes the chapters written, saves the volume index, the open chapter, the
+// page map and the counters into one of two save slots and flushes again; open() loads the newest valid save and invalidates the saves
 // before any change, so a later crash cannot load a stale one. Without a valid save, open() rebuilds
 // the volume index by replaying the sealed chapters on storage, oldest first (newest wins); the
 // records of the open chapter at the crash are lost, which only costs deduplication.
@@ -519,7 +519,8 @@ export class DedupIndex {
   }
 
   /**
-   * Wait for the requests in progress, save the index into a save slot and flush; later requests
+   * Wait for the requests in progress, flush the chapters written, save the index into a save slot
+   * and flush again; later requests
    * reject with ERR_CLOSED. The storage adapter stays open (the caller owns it). After a failure
    * (ERR_STORAGE) nothing is saved: the next open rebuilds. Calling close() again is harmless.
    * @throws DedupIndexError ERR_STORAGE when the save cannot be written
@@ -1021,7 +1022,10 @@ export class DedupIndex {
 
   // ---- save, load, rebuild -----------------------------------------------------------------
 
-  /** Write a save into the next slot and flush. */
+  /**
+   * Flush the chapters written since the last flush, then write a save into the next slot and flush
+   * again: a save that loads never stands over chapter pages that did not reach the medium.
+   */
   async #save(): Promise<void> {
     const g = this.geometry;
     const counters = new Writer();
@@ -1056,6 +1060,11 @@ export class DedupIndex {
     this.#saveSequence++;
     const slot = this.#saveSequence % 2;
     const base = this.layout.saveOffset + slot * this.layout.slotBytes;
+    try {
+      await this.#storage.flush();
+    } catch (error) {
+      throw storageError('flushing the chapters before the save', error);
+    }
     try {
       await this.#storage.writev([
         { offset: base + SAVE_HEADER_BYTES, data: body },
