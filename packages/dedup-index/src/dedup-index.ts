@@ -139,7 +139,7 @@ export interface DedupIndexStats {
   /** Deletes that removed a record, and those that found nothing. */
   deletesFound: number;
   deletesNotFound: number;
-  /** Volume index entries dropped (delta list overflow). */
+  /** Volume index entries dropped (delta list or zone memory full), each counted once. */
   overflows: number;
   /** Chapter index entries dropped when a chapter closed (list overflow or packing). */
   chapterIndexDrops: number;

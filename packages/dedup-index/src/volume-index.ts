@@ -195,7 +195,7 @@ export interface VolumeIndexStats {
   collisions: number;
   /** Entries removed (expiry, deletes). */
   discards: number;
-  /** Puts dropped because a delta list would overflow. */
+  /** Puts dropped (a delta list or its zone full, a duplicate collision), each counted once. */
   overflows: number;
   /** Chapters expired early for lack of memory. */
   earlyFlushes: number;
@@ -220,7 +220,10 @@ export class VolumeIndex {
   readonly hook: VolumeSubIndex | null;
   /** One name in this many is sampled (0 when dense). */
   readonly sampleRate: number;
-  /** Puts dropped for overflow. */
+  /**
+   * Puts dropped: a delta list or its zone's memory full, or a duplicate collision. Each drop counts
+   * once, here (the delta index's own overflowCount counts a subset of the same drops).
+   */
   overflows = 0;
 
   /**
@@ -370,7 +373,6 @@ export class VolumeIndex {
       stats.entries += d.recordCount;
       stats.collisions += d.collisionCount;
       stats.discards += d.discardCount;
-      stats.overflows += d.overflowCount;
       stats.usedBits += d.usedBits;
       for (const e of sub.earlyFlushes) stats.earlyFlushes += e;
     }

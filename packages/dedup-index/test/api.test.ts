@@ -115,6 +115,23 @@ describe('requests', () => {
     expect(again.getStats().cacheMisses).toBeGreaterThan(0);
   });
 
+  it('stats.overflows counts each dropped entry once (issue 17, item 9)', async () => {
+    // 800 names with the same bytes 0..7 (one volume index address) in one 1024-record chapter: the
+    // delta list overflows and drops some of their collision entries.
+    const index = await DedupIndex.create(new MemoryStorage(), {
+      geometry: { bytesPerPage: 1024, recordPagesPerChapter: 32, chaptersPerVolume: 8 },
+      nonce: 9,
+    });
+    const names = makeNames(800, 32);
+    for (const name of names) name.set(names[0]!.subarray(0, 8));
+    for (let i = 0; i < names.length; i++) expect(await index.post(names[i]!, meta(i))).toBeUndefined();
+    const stats = index.getStats();
+    expect(stats.postsNotFound).toBe(800);
+    expect(stats.overflows).toBeGreaterThan(0);
+    expect(stats.entries + stats.overflows).toBe(800);
+    expect(index.getStats().openChapterRecords).toBe(stats.entries);
+  });
+
   it('wrong arguments are TypeError / RangeError', async () => {
     const index = await small();
     const [a] = makeNames(1, 5);
