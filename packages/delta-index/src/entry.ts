@@ -437,6 +437,8 @@ export class DeltaIndexEntry {
    * before the cursor's entry (or at the end); its key must lie between the previous key and the
    * cursor's key. With a name it is a collision entry placed right after the cursor's entry, whose
    * key it must equal. Afterwards the cursor refers to the new entry. On failure nothing changes.
+   * A plain entry's key must be greater than the previous entry's key (equal only for key 0 as the
+   * first entry of the list): an equal key needs a name.
    * O(list bits) to shift the list; a rebalance is O(zone bytes).
    *
    * @param key - the key, an integer in [0, 2^32 − 1]
@@ -475,10 +477,20 @@ export class DeltaIndexEntry {
       }
       if (key !== this._key)
         throw invalidArgument(`collision key ${key} differs from entry key ${this._key}`);
-    } else if (this._atEnd) {
-      if (key < this._key) throw invalidArgument(`key ${key} precedes the last key ${this._key}`);
-    } else if (key >= this._key || key < this._key - this._delta) {
-      throw invalidArgument(`key ${key} is not in [${this._key - this._delta}, ${this._key})`);
+    } else {
+      // The new plain entry goes at the cursor's offset, so its key must exceed the previous
+      // entry's: a delta of 0 after the first entry is what marks a collision entry, and an equal
+      // key would read back as a collision with garbage for a name. At offset 0 (the first entry)
+      // the previous key is 0 and a delta of 0 is a plain entry. The seed asserts only
+      // `key >= previous`, which lets the equal key through.
+      const previous = this._atEnd ? this._key : this._key - this._delta;
+      if ((key <= previous && this._offset !== 0) || (!this._atEnd && key >= this._key)) {
+        throw invalidArgument(
+          this._atEnd
+            ? `key ${key} does not follow the last key ${previous} of delta list ${this.listNumber}`
+            : `key ${key} is not in (${previous}, ${this._key}) in delta list ${this.listNumber}`,
+        );
+      }
     }
     if (this._offset < zone.saveOffset(slot)) {
       // The saved position is after the new entry and would be stale: save the insertion point.

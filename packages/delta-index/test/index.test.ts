@@ -317,6 +317,49 @@ describe('misuse', () => {
     expect(() => index.getEntry(1, 10).collisionName(new Uint8Array(4))).toThrow(code('ERR_BAD_STATE'));
   });
 
+  it("refuses a plain put of the previous entry's key, changing nothing (it would read as a collision)", () => {
+    // The issue's repro: a second plain entry with key 5 after the entry 5, at the end of the list.
+    const small = new DeltaIndex({ listCount: 1, meanDelta: 4096, payloadBits: 8, memorySize: 65536 });
+    small.getEntry(0, 5).put(5, 1);
+    const listBits = small.listBits(0);
+    const end = small.getEntry(0, 6);
+    expect(end.atEnd).toBe(true);
+    expect(() => end.put(5, 2)).toThrow(code('ERR_INVALID_ARGUMENT'));
+    expect(() => end.put(5, 2)).toThrow(RangeError);
+    expect(small.listBits(0)).toBe(listBits);
+    checkInvariants(small, [[{ key: 5, value: 1, name: null }]]);
+    // The same before a following entry: entries 5 and 9, cursor on 9, put(5) would split 9's delta
+    // into 0 and 4.
+    small.getEntry(0, 9).put(9, 3);
+    const before = small.getEntry(0, 9);
+    expect(before.key).toBe(9);
+    expect(() => before.put(5, 2)).toThrow(code('ERR_INVALID_ARGUMENT'));
+    const model: Model = [
+      [
+        { key: 5, value: 1, name: null },
+        { key: 9, value: 3, name: null },
+      ],
+    ];
+    checkInvariants(small, model);
+    expect(decodeIndexList(small, 0)).toEqual(model[0]);
+    // The cursor is unchanged and still usable: a key strictly between the neighbours goes in.
+    before.put(6, 4);
+    model[0]!.splice(1, 0, { key: 6, value: 4, name: null });
+    checkInvariants(small, model);
+    // Key 0 is allowed as the first entry of a list (its delta of 0 is a plain entry there) but not
+    // after an entry with key 0.
+    small.getEntry(0, 0).put(0, 7);
+    model[0]!.unshift({ key: 0, value: 7, name: null });
+    checkInvariants(small, model);
+    const second = small.getEntry(0, 1);
+    expect(second.key).toBe(5);
+    expect(() => second.put(0, 1)).toThrow(code('ERR_INVALID_ARGUMENT'));
+    const empty = new DeltaIndex({ listCount: 1, meanDelta: 4096, payloadBits: 8, memorySize: 65536 });
+    empty.getEntry(0, 0).put(0, 1);
+    expect(() => empty.getEntry(0, 1).put(0, 2)).toThrow(code('ERR_INVALID_ARGUMENT'));
+    checkInvariants(empty, [[{ key: 0, value: 1, name: null }]]);
+  });
+
   it('reports cursor misuse as ERR_BAD_STATE', () => {
     const fresh = index.startSearch(1, 0);
     expect(() => fresh.value).toThrow(code('ERR_BAD_STATE'));
