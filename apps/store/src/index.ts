@@ -1,0 +1,22 @@
+// @deja/store: the deduplicating snapshot store for block volumes (the library under the `deja`
+// command line and the NBD server).
+export { isStoreError, STORE_ERROR_CODES, StoreError, type StoreErrorCode } from './errors';
+export {
+  type CheckProblem,
+  type CheckReport,
+  DATA_FILE,
+  INDEX_FILE,
+  type IndexOptions,
+  LIVE,
+  type LongOptions,
+  type Progress,
+  type Range,
+  type SnapshotInfo,
+  type SnapshotUsage,
+  Store,
+  type StoreCreateOptions,
+  type StoreLocation,
+  type StoreOpenOptions,
+  type StoreStats,
+  Volume,
+} from './store';

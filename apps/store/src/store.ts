@@ -1,0 +1,1511 @@
+// The deduplicating snapshot store: one page layer (`@deja/storage`'s PageStore, page size =
+// chunk size) holds the chunks as data pages, with their reference counts in its space map, and
+// the metadata as metadata pages: the header, the block map of the live volume, the name table,
+// the dirty bitmap, the snapshot table and the exception store of `@deja/exception-store`. A
+// dedup index (`@deja/dedup-index`) on a storage of its own gives advice: it is never trusted
+// blindly, and the store opens and rebuilds it when it is lost.
+//
+// How a chunk write flows (DESIGN: "How a write flows"): an all-zero chunk maps to "unmapped";
+// otherwise the chunk's content name (SHA-256/128) is posted to the index with a freshly
+// allocated physical chunk. Advice of an earlier chunk is taken only if that chunk is still live,
+// still carries the name and (with verify) has the same bytes; then it gains a reference and the
+// fresh chunk goes back unused. Otherwise the fresh chunk is written and named. Before the block
+// map changes, snapshots that still share the old content get an exception that keeps a reference
+// to the old physical chunk: copy-on-write without a copy.
+
+import { mkdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DedupIndex } from '@deja/dedup-index';
+import {
+  type AllocationRequest,
+  type ExceptionAllocator,
+  ExceptionStore,
+  maxMaskWidth,
+  type PageTransactionLike,
+} from '@deja/exception-store';
+import { FileStorage, PageStore, type PageTransaction, type Storage } from '@deja/storage';
+import { isZero, NAME_BYTES, nameOf, sameBytes } from './_hash';
+import {
+  CHAIN_HEADER,
+  decodeHeader,
+  decodeTable,
+  EXCEPTIONS_ROOT,
+  encodeHeader,
+  encodeTable,
+  HEADER_ROOT,
+  type Header,
+  type SnapshotRecord,
+} from './_layout';
+import { MetaCache, type MetaHost, RadixArray } from './_meta';
+import { StoreError, wrapError } from './errors';
+
+/** The name that stands for the live volume wherever a version is named. */
+export const LIVE = '@live';
+
+/** File names inside a store directory. */
+export const DATA_FILE = 'data.deja';
+export const INDEX_FILE = 'index.deja';
+
+const MIN_CHUNK = 512;
+const MAX_CHUNK = 65536;
+const MAX_NAME_BYTES = 64;
+
+/** Where a store lives: a directory, or storage adapters (tests, other media). */
+export type StoreLocation = string | { data: Storage; index?: Storage };
+
+/** Sizing of the dedup index. */
+export interface IndexOptions {
+  /** Records (distinct chunks) the index remembers before its oldest chapters expire. Default:
+   * twice the volume's chunks, at least 65,536. */
+  readonly records?: number;
+  /** A sparse index: about ten times the records for the same memory (samples 1 name in 32 for
+   * the older chapters). */
+  readonly sparse?: boolean;
+}
+
+/** Options of {@link Store.create}. */
+export interface StoreCreateOptions {
+  /** Volume size in bytes (0 allowed; grow it later with `resize`). */
+  readonly size: number;
+  /** Chunk size: a power of two from 512 to 65,536 bytes (default 4096). */
+  readonly chunkSize?: number;
+  /** Compare bytes before sharing a chunk the index suggests (default true). */
+  readonly verify?: boolean;
+  /** The dedup index's sizing. */
+  readonly index?: IndexOptions;
+  /** Most snapshots at once (a multiple of 32; default: the most the chunk size allows, at most 256). */
+  readonly maxSnapshots?: number;
+  /** Metadata pages cached in memory (default 1024). */
+  readonly cachePages?: number;
+  /** Initial pages of the page layer (tests). */
+  readonly initialPages?: number;
+}
+
+/** Options of {@link Store.open}. */
+export interface StoreOpenOptions {
+  /** Overrides the verify setting chosen at creation. */
+  readonly verify?: boolean;
+  /** Metadata pages cached in memory (default 1024). */
+  readonly cachePages?: number;
+}
+
+/** A snapshot as listed. */
+export interface SnapshotInfo {
+  readonly name: string;
+  /** Creation time, ms since the epoch. */
+  readonly created: number;
+  /** Logical size in bytes (the volume's size when it was taken). */
+  readonly size: number;
+}
+
+/** What deleting a snapshot would free, and what it shares. */
+export interface SnapshotUsage {
+  readonly name: string;
+  /** Bytes of chunks only this snapshot references (freed by deleting it). */
+  readonly exclusiveBytes: number;
+  /** Bytes of chunks this snapshot has its own copy of but shares with another snapshot. */
+  readonly sharedBytes: number;
+}
+
+/** A byte range of a volume. */
+export interface Range {
+  readonly offset: number;
+  readonly length: number;
+}
+
+/** Figures of {@link Store.stats}. */
+export interface StoreStats {
+  readonly chunkSize: number;
+  /** Live volume size. */
+  readonly logicalBytes: number;
+  /** Live chunks that are zero (unmapped). */
+  readonly zeroChunks: number;
+  /** Live chunks with data. */
+  readonly mappedChunks: number;
+  /** Distinct stored chunks. */
+  readonly distinctChunks: number;
+  /** distinctChunks x chunkSize. */
+  readonly dataBytes: number;
+  /** Metadata pages (block map, names, exceptions, page-layer structures) plus the index file. */
+  readonly metadataBytes: number;
+  /** dataBytes + metadataBytes. */
+  readonly storedBytes: number;
+  /** Non-zero logical bytes over data bytes, across every version. */
+  readonly dedupRatio: number;
+  /** The dedup index's memory per record it can hold, bytes. */
+  readonly indexBytesPerRecord: number;
+  readonly snapshots: number;
+  /** Whether the index is in use (false while lost and not yet rebuilt). */
+  readonly indexAvailable: boolean;
+}
+
+/** One problem {@link Store.check} found. */
+export interface CheckProblem {
+  readonly kind: 'refcount' | 'leak' | 'dangling' | 'name' | 'counter' | 'structure' | 'data';
+  readonly message: string;
+  readonly page?: number;
+}
+
+/** The outcome of {@link Store.check}. */
+export interface CheckReport {
+  readonly ok: boolean;
+  readonly problems: CheckProblem[];
+  /** Data chunks whose bytes were checked against their names (with `data: true`). */
+  readonly chunksVerified: number;
+  /** What `repair` fixed. */
+  readonly repaired: number;
+}
+
+/** Progress of a long operation. */
+export interface Progress {
+  readonly bytes: number;
+  readonly total: number | undefined;
+}
+
+/** Options of long operations. */
+export interface LongOptions {
+  readonly onProgress?: (p: Progress) => void;
+  readonly signal?: AbortSignal;
+}
+
+interface SnapState extends SnapshotRecord {}
+
+/** Allocator handed to the exception store: copy-on-write keeps a reference, never copies. */
+class ReferenceAllocator implements ExceptionAllocator {
+  staged = -1;
+  /** Set once the store exists (the exception store is opened before it). */
+  store: Store | undefined;
+  async allocate(txn: PageTransactionLike, request: AllocationRequest): Promise<number> {
+    if (request.kind === 'snapshot') {
+      const p = this.staged;
+      if (p < 0) throw new StoreError('ERR_INVALID_STATE', 'internal: no staged chunk for a snapshot write');
+      this.staged = -1;
+      return p;
+    }
+    return (this.store as Store)._originChunkForCopy(txn, request.chunk);
+  }
+  release(txn: PageTransactionLike, chunk: number): Promise<void> {
+    return (this.store as Store)._releaseForExceptions(txn, chunk);
+  }
+}
+
+/**
+ * A deduplicating snapshot store. Every method returning a promise rejects (never throws) with
+ * {@link StoreError}, `TypeError` or `RangeError`. Operations run one at a time in call order.
+ */
+export class Store {
+  readonly chunkSize: number;
+  readonly #pages: PageStore;
+  readonly #indexStorage: Storage | undefined;
+  #index: DedupIndex | undefined;
+  readonly #ex: ExceptionStore;
+  readonly #alloc: ReferenceAllocator;
+  readonly #cache: MetaCache;
+  readonly #blockMap: RadixArray;
+  readonly #names: RadixArray;
+  readonly #dirty: RadixArray;
+  #header: Header;
+  #committedHeader: Header;
+  #snapshots: SnapState[];
+  #tableDirty = false;
+  #tx: PageTransaction | undefined;
+  #txData = 0;
+  #txMeta = new Set<number>();
+  #queue: Promise<unknown> = Promise.resolve();
+  #closed = false;
+  #failed: unknown;
+  verify: boolean;
+  readonly #where: string;
+
+  private constructor(
+    pages: PageStore,
+    ex: ExceptionStore,
+    alloc: ReferenceAllocator,
+    header: Header,
+    table: SnapshotRecord[],
+    indexStorage: Storage | undefined,
+    index: DedupIndex | undefined,
+    cachePages: number,
+    verify: boolean,
+    where: string,
+  ) {
+    this.#pages = pages;
+    this.#ex = ex;
+    this.#alloc = alloc;
+    this.#header = header;
+    this.#committedHeader = { ...header };
+    this.#snapshots = table;
+    this.#indexStorage = indexStorage;
+    this.#index = index;
+    this.chunkSize = header.chunkSize;
+    this.verify = verify;
+    this.#where = where;
+    const host: MetaHost = {
+      payload: pages.metaPayloadSize,
+      read: (page) => (this.#tx ? this.#tx.readMeta(page) : pages.readMeta(page)),
+      write: (page, payload) => {
+        this.#txMeta.add(page);
+        this.#txn().writeMeta(page, payload);
+      },
+      allocate: () => this.#txn().allocate('meta'),
+      free: (page) => this.#txn().decRef(page),
+    };
+    this.#cache = new MetaCache(host, cachePages);
+    this.#blockMap = new RadixArray(this.#cache, 4, header.blockMap);
+    this.#names = new RadixArray(this.#cache, NAME_BYTES, header.names);
+    this.#dirty = new RadixArray(this.#cache, 1, header.dirty);
+  }
+
+  // ---- lifecycle ------------------------------------------------------------------------------
+
+  /**
+   * Creates an empty store.
+   *
+   * @param location - a directory (created if missing; it must not hold a store), or storage
+   *   adapters: `data` for the page layer, `index` for the dedup index (omit it to run without).
+   * @throws StoreError `ERR_EXISTS`, `ERR_LOCKED`, `ERR_IO`; RangeError for bad options.
+   */
+  static async create(location: StoreLocation, options: StoreCreateOptions): Promise<Store> {
+    const chunkSize = options.chunkSize ?? 4096;
+    if (
+      !Number.isInteger(chunkSize) ||
+      chunkSize < MIN_CHUNK ||
+      chunkSize > MAX_CHUNK ||
+      (chunkSize & (chunkSize - 1)) !== 0
+    ) {
+      throw new RangeError(
+        `chunkSize must be a power of two from ${MIN_CHUNK} to ${MAX_CHUNK}, got ${chunkSize}`,
+      );
+    }
+    checkSize(options.size, 'size');
+    const cachePages = options.cachePages ?? 1024;
+    const { data, index, where } = await openLocation(location, true);
+    try {
+      const pages = await PageStore.create(data, {
+        pageSize: chunkSize,
+        pageCount: options.initialPages ?? 1 << 20,
+        cachePages: Math.max(64, cachePages >>> 2),
+      });
+      const widthLimit = maxMaskWidth(pages.metaPayloadSize);
+      const maskWidth = options.maxSnapshots ?? Math.min(256, widthLimit);
+      if (!Number.isInteger(maskWidth) || maskWidth < 32 || maskWidth % 32 !== 0 || maskWidth > widthLimit) {
+        throw new RangeError(
+          `maxSnapshots must be a multiple of 32 from 32 to ${widthLimit} with ${chunkSize}-byte chunks, got ${maskWidth}`,
+        );
+      }
+      const chunks = Math.ceil(options.size / chunkSize);
+      const indexRecords = options.index?.records ?? Math.max(65536, 2 * chunks);
+      const tx = pages.begin();
+      const zeroPage = await tx.allocate('data');
+      await tx.writeData(zeroPage, new Uint8Array(chunkSize));
+      const headerPage = await tx.allocate('meta');
+      const header: Header = {
+        chunkSize,
+        verify: options.verify ?? true,
+        size: options.size,
+        created: Date.now(),
+        blockMap: { root: -1, height: 1 },
+        names: { root: -1, height: 1 },
+        dirty: { root: -1, height: 1 },
+        zeroPage,
+        table: -1,
+        mapped: 0,
+        dataChunks: 0,
+        indexRecords,
+        indexSparse: options.index?.sparse ?? false,
+      };
+      tx.writeMeta(headerPage, encodeHeader(header, pages.metaPayloadSize));
+      tx.setRoot(HEADER_ROOT, headerPage);
+      await tx.commit();
+      const alloc = new ReferenceAllocator();
+      const ex = await ExceptionStore.create(pages, {
+        maskWidth,
+        root: EXCEPTIONS_ROOT,
+        allocator: alloc,
+        cachePages: Math.max(64, cachePages),
+      });
+      const dedup = index ? await createIndex(index, header) : undefined;
+      const store = new Store(pages, ex, alloc, header, [], index, dedup, cachePages, header.verify, where);
+      alloc.store = store;
+      return store;
+    } catch (e) {
+      await data.close().catch(() => {});
+      await index?.close().catch(() => {});
+      throw wrapError(e, `create ${where}`);
+    }
+  }
+
+  /**
+   * Opens a store at its last completed flush (recovering from a crash if needed). A lost or
+   * damaged dedup index is rebuilt from the stored chunks' names.
+   *
+   * @throws StoreError `ERR_NOT_FOUND`, `ERR_LOCKED`, `ERR_CORRUPT_DATA` (naming file and page),
+   *   `ERR_UNSUPPORTED_VERSION`, `ERR_IO`.
+   */
+  static async open(location: StoreLocation, options: StoreOpenOptions = {}): Promise<Store> {
+    const cachePages = options.cachePages ?? 1024;
+    const { data, index, where } = await openLocation(location, false);
+    let pages: PageStore | undefined;
+    try {
+      pages = await PageStore.open(data, { cachePages: Math.max(64, cachePages >>> 2) });
+      const headerPage = pages.getRoot(HEADER_ROOT);
+      if (headerPage === undefined)
+        throw new StoreError('ERR_CORRUPT_DATA', `${where}: no store header (root slot '${HEADER_ROOT}')`);
+      const header = decodeHeader(await pages.readMeta(headerPage), headerPage, pages.pageSize, where);
+      const table = header.table >= 0 ? decodeTable(await readChain(pages, header.table), where) : [];
+      const alloc = new ReferenceAllocator();
+      const ex = await ExceptionStore.open(pages, {
+        root: EXCEPTIONS_ROOT,
+        allocator: alloc,
+        cachePages: Math.max(64, cachePages),
+        finishDeletes: false,
+      });
+      const store = new Store(
+        pages,
+        ex,
+        alloc,
+        header,
+        table,
+        index,
+        undefined,
+        cachePages,
+        options.verify ?? header.verify,
+        where,
+      );
+      alloc.store = store;
+      await store.#finishOpen();
+      return store;
+    } catch (e) {
+      if (pages) await pages.close().catch(() => {});
+      else await data.close().catch(() => {});
+      await index?.close().catch(() => {});
+      throw wrapError(e, `open ${where}`);
+    }
+  }
+
+  async #finishOpen(): Promise<void> {
+    // A deletion a crash interrupted: finish it in the exception store's own transactions, then
+    // drop the snapshots the exception store no longer has from our table.
+    await this.#ex.finishDeletes();
+    if (this.#ex.dirty) await this.#ex.commit();
+    const known = new Set(this.#ex.snapshots().map((s) => s.name));
+    const before = this.#snapshots.length;
+    this.#snapshots = this.#snapshots.filter((s) => known.has(s.name));
+    if (this.#snapshots.length !== before) {
+      // A crash hit between the exception store's deletion and our table's commit.
+      this.#tableDirty = true;
+      await this.#recountData();
+      await this.#scrubNames();
+      await this.#commit();
+    }
+    if (this.#indexStorage) {
+      try {
+        this.#index = await DedupIndex.open(this.#indexStorage);
+      } catch {
+        this.#index = undefined;
+      }
+      if (!this.#index) await this.#rebuildIndex();
+    }
+  }
+
+  /** Whether the store is closed. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** The live volume's size in bytes. */
+  get size(): number {
+    return this.#header.size;
+  }
+
+  /** Most snapshots at once. */
+  get maxSnapshots(): number {
+    return this.#ex.maxSnapshots;
+  }
+
+  /**
+   * Makes every acknowledged write durable, in the live volume and every snapshot (one atomic
+   * commit of the page layer).
+   */
+  flush(): Promise<void> {
+    return this.#run(false, () => this.#commit());
+  }
+
+  /** Flushes, saves the dedup index and closes every file. Idempotent. */
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    return this.#enqueue(async () => {
+      if (this.#closed) return;
+      let error: unknown;
+      if (this.#failed === undefined) {
+        try {
+          await this.#commit();
+        } catch (e) {
+          error = e;
+        }
+      }
+      this.#closed = true;
+      await this.#index?.close().catch((e) => {
+        error ??= e;
+      });
+      await this.#indexStorage?.close().catch(() => {});
+      await this.#ex.close().catch(() => {});
+      await this.#pages.close().catch((e) => {
+        error ??= e;
+      });
+      if (error !== undefined) throw wrapError(error, `close ${this.#where}`);
+    });
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  // ---- volumes --------------------------------------------------------------------------------
+
+  /**
+   * A version as a volume: `LIVE` for the live volume or a snapshot's name. Every version reads,
+   * writes, discards and flushes the same way.
+   *
+   * @throws StoreError `ERR_NOT_FOUND` (at the first operation) for an unknown snapshot.
+   */
+  volume(version: string = LIVE): Volume {
+    checkVersion(version);
+    return new Volume(this, version);
+  }
+
+  /** Reads `length` bytes of the live volume at `offset`. */
+  read(offset: number, length: number): Promise<Uint8Array> {
+    return this.volume(LIVE).read(offset, length);
+  }
+
+  /** Writes `data` into the live volume at `offset` (any alignment). */
+  write(offset: number, data: Uint8Array): Promise<void> {
+    return this.volume(LIVE).write(offset, data);
+  }
+
+  /** Unmaps a range of the live volume: it reads back as zeros, and its chunks are freed. */
+  discard(offset: number, length: number): Promise<void> {
+    return this.volume(LIVE).discard(offset, length);
+  }
+
+  /** @internal */
+  _read(version: string, offset: number, length: number): Promise<Uint8Array> {
+    return this.#run(false, async () => {
+      const size = this.#versionSize(version);
+      checkRange(offset, length, size, version);
+      const out = new Uint8Array(length);
+      const cs = this.chunkSize;
+      let pos = offset;
+      const end = offset + length;
+      while (pos < end) {
+        const chunk = Math.floor(pos / cs);
+        const inChunk = pos - chunk * cs;
+        const n = Math.min(cs - inChunk, end - pos);
+        const phys = await this.#resolve(version, chunk);
+        if (phys >= 0) {
+          const bytes = await this.#readData(phys);
+          out.set(bytes.subarray(inChunk, inChunk + n), pos - offset);
+        }
+        pos += n;
+      }
+      return out;
+    });
+  }
+
+  /** @internal */
+  _write(version: string, offset: number, data: Uint8Array | undefined, length: number): Promise<void> {
+    return this.#run(true, async () => {
+      const size = this.#versionSize(version);
+      checkRange(offset, length, size, version);
+      const cs = this.chunkSize;
+      let pos = offset;
+      const end = offset + length;
+      while (pos < end) {
+        const chunk = Math.floor(pos / cs);
+        const inChunk = pos - chunk * cs;
+        const n = Math.min(cs - inChunk, end - pos);
+        let content: Uint8Array | undefined;
+        if (n === cs) {
+          content = data?.subarray(pos - offset, pos - offset + n);
+        } else {
+          // Read-modify-write of a partial chunk.
+          const phys = await this.#resolve(version, chunk);
+          content = phys >= 0 ? (await this.#readData(phys)).slice() : new Uint8Array(cs);
+          if (data) content.set(data.subarray(pos - offset, pos - offset + n), inChunk);
+          else content.fill(0, inChunk, inChunk + n);
+        }
+        await this.#writeChunk(version, chunk, content);
+        pos += n;
+        await this.#maybeCommit();
+      }
+    });
+  }
+
+  /** @internal */
+  _flush(): Promise<void> {
+    return this.flush();
+  }
+
+  /** @internal */
+  _size(version: string): number {
+    return this.#versionSize(version);
+  }
+
+  /**
+   * Grows (or shrinks) the live volume. Shrinking unmaps the chunks past the new end (snapshots
+   * keep theirs); growing adds zeros.
+   */
+  resize(size: number): Promise<void> {
+    return this.#run(true, async () => {
+      checkSize(size, 'size');
+      await this.#resize(size);
+    });
+  }
+
+  // ---- snapshots ------------------------------------------------------------------------------
+
+  /**
+   * Takes a snapshot of the live volume as it is now (every write called before it is in it) and
+   * flushes. O(1) in the volume's size.
+   *
+   * @throws StoreError `ERR_EXISTS`, `ERR_TOO_MANY_SNAPSHOTS`.
+   */
+  createSnapshot(name: string): Promise<SnapshotInfo> {
+    return this.#run(true, async () => {
+      checkSnapshotName(name);
+      if (this.#find(name)) throw new StoreError('ERR_EXISTS', `snapshot '${name}' already exists`);
+      await this.#ensureTx();
+      await this.#ex.createSnapshot(name);
+      const record: SnapState = { name, created: Date.now(), size: this.#header.size };
+      this.#snapshots.push(record);
+      this.#tableDirty = true;
+      // Changes are now counted from this snapshot.
+      await this.#dirty.clear();
+      await this.#commit();
+      return { ...record };
+    });
+  }
+
+  /** The snapshots, oldest first. */
+  listSnapshots(): SnapshotInfo[] {
+    this.#checkOpen();
+    return this.#snapshots.map((s) => ({ name: s.name, created: s.created, size: s.size }));
+  }
+
+  /**
+   * What each snapshot holds alone (freed by deleting it) and holds as its own copy but shares
+   * with other snapshots. O(exception-store leaves) per snapshot.
+   */
+  snapshotUsage(name: string): Promise<SnapshotUsage> {
+    return this.#run(false, async () => {
+      this.#snap(name);
+      const { exceptions } = await this.#ex.exclusiveChunks(name);
+      const perPhys = new Map<number, number>();
+      for (const p of exceptions) perPhys.set(p, (perPhys.get(p) ?? 0) + 1);
+      let exclusive = 0;
+      let shared = 0;
+      for (const [p, n] of perPhys) {
+        if (p === this.#header.zeroPage) continue;
+        if (this.#refCount(p) === n) exclusive++;
+        else shared++;
+      }
+      return { name, exclusiveBytes: exclusive * this.chunkSize, sharedBytes: shared * this.chunkSize };
+    });
+  }
+
+  /**
+   * Deletes a snapshot and frees, at once, every chunk only it held. Flushes first.
+   *
+   * @returns the bytes freed.
+   * @throws StoreError `ERR_NOT_FOUND`.
+   */
+  deleteSnapshot(name: string): Promise<number> {
+    return this.#run(true, async () => {
+      this.#snap(name);
+      await this.#commit();
+      const freeBefore = this.#pages.freePageCount();
+      await this.#ex.deleteSnapshot(name);
+      if (this.#ex.dirty) await this.#ex.commit();
+      // The exception store committed its own transactions; our table follows in ours.
+      this.#snapshots = this.#snapshots.filter((s) => s.name !== name);
+      this.#tableDirty = true;
+      await this.#recountData();
+      await this.#commit();
+      const freed = this.#pages.freePageCount() - freeBefore;
+      return Math.max(0, freed) * this.chunkSize;
+    });
+  }
+
+  /**
+   * Rolls the live volume back to a snapshot (the snapshot stays, as with `zfs rollback`); the
+   * live volume's current content is gone unless snapshotted first. Flushes. O(chunks the
+   * snapshot holds its own copy of).
+   */
+  rollback(name: string): Promise<void> {
+    return this.#run(true, async () => {
+      const snap = this.#snap(name);
+      const chunks = await this.#ex.diff(name, null);
+      if (snap.size > this.#header.size) await this.#resize(snap.size);
+      for (const chunk of chunks) {
+        if (chunk * this.chunkSize >= snap.size) continue;
+        const phys = (await this.#ex.lookup(name, chunk)) as number;
+        const target = phys === this.#header.zeroPage ? -1 : phys;
+        if (target >= 0) this.#txn().incRef(target);
+        await this.#setLive(chunk, target);
+        await this.#maybeCommit();
+      }
+      if (snap.size < this.#header.size) await this.#resize(snap.size);
+      await this.#commit();
+    });
+  }
+
+  // ---- diffs ----------------------------------------------------------------------------------
+
+  /**
+   * The byte ranges where two versions differ (LIVE or snapshot names), sorted and merged, in one
+   * pass over the exception store. Ranges past the smaller version's end count as changed.
+   */
+  diff(a: string, b: string): Promise<Range[]> {
+    return this.#run(false, async () => {
+      const chunks = await this.#diffChunks(a, b);
+      return this.#toRanges(chunks, Math.max(this.#versionSize(a), this.#versionSize(b)));
+    });
+  }
+
+  /** The live volume's ranges written since the newest snapshot (from the dirty bitmap). */
+  changedSinceSnapshot(): Promise<Range[]> {
+    return this.#run(false, async () => {
+      const chunks: number[] = [];
+      await this.#dirty.forEachLeaf((first, buf) => {
+        for (let i = 0; i < buf.length; i++) {
+          const b = buf[i] as number;
+          if (b === 0) continue;
+          for (let k = 0; k < 8; k++) if ((b >>> k) & 1) chunks.push((first + i) * 8 + k);
+        }
+      });
+      return this.#toRanges(
+        chunks.filter((c) => c * this.chunkSize < this.#header.size),
+        this.#header.size,
+      );
+    });
+  }
+
+  async #diffChunks(a: string, b: string): Promise<number[]> {
+    checkVersion(a);
+    checkVersion(b);
+    const sa = this.#versionSize(a);
+    const sb = this.#versionSize(b);
+    if (a === b) return [];
+    // Past the smaller version's end everything counts as changed, from the chunk holding its end.
+    const minChunks =
+      sa === sb ? Math.ceil(sa / this.chunkSize) : Math.floor(Math.min(sa, sb) / this.chunkSize);
+    const maxChunks = Math.ceil(Math.max(sa, sb) / this.chunkSize);
+    const out: number[] = [];
+    if (a !== LIVE || b !== LIVE) {
+      const candidates = await this.#ex.diff(a === LIVE ? null : a, b === LIVE ? null : b);
+      for (const c of candidates) {
+        if (c >= minChunks) break;
+        const pa = await this.#resolve(a, c);
+        const pb = await this.#resolve(b, c);
+        if (pa !== pb) out.push(c);
+      }
+    }
+    for (let c = minChunks; c < maxChunks; c++) out.push(c);
+    return out;
+  }
+
+  #toRanges(chunks: number[], size: number): Range[] {
+    const out: { offset: number; length: number }[] = [];
+    const cs = this.chunkSize;
+    for (const c of chunks) {
+      const offset = c * cs;
+      const length = Math.min(cs, size - offset);
+      if (length <= 0) continue;
+      const last = out[out.length - 1];
+      if (last && last.offset + last.length === offset) last.length += length;
+      else out.push({ offset, length });
+    }
+    return out;
+  }
+
+  // ---- stats and check ------------------------------------------------------------------------
+
+  /** Space and dedup figures. O(snapshots) (no scan). */
+  stats(): Promise<StoreStats> {
+    return this.#run(false, async () => {
+      const h = this.#header;
+      const cs = this.chunkSize;
+      const usedPages = this.#pages.pageCount - this.#pages.freePageCount();
+      const metaPages = Math.max(0, usedPages - h.dataChunks - 1);
+      const indexBytes = this.#indexStorage ? await this.#indexStorage.size() : 0;
+      const dataBytes = h.dataChunks * cs;
+      const metadataBytes = metaPages * cs + indexBytes;
+      const totalChunks = Math.ceil(h.size / cs);
+      const idx = this.#index?.getStats();
+      return {
+        chunkSize: cs,
+        logicalBytes: h.size,
+        zeroChunks: totalChunks - h.mapped,
+        mappedChunks: h.mapped,
+        distinctChunks: h.dataChunks,
+        dataBytes,
+        metadataBytes,
+        storedBytes: dataBytes + metadataBytes,
+        dedupRatio: dataBytes === 0 ? 0 : (h.mapped * cs) / dataBytes,
+        indexBytesPerRecord: idx ? idx.bytesPerRecord : 0,
+        snapshots: this.#snapshots.length,
+        indexAvailable: this.#index !== undefined,
+      };
+    });
+  }
+
+  /**
+   * Checks the whole store: every reference count equals the references to its chunk (live block
+   * map and exceptions), no page leaked, every structure's invariants, the counters; with
+   * `data: true` every chunk's bytes against its name. With `repair: true` it fixes reference
+   * counts and leaks and rebuilds the dedup index. Flushes first.
+   */
+  check(options: { data?: boolean; repair?: boolean } & LongOptions = {}): Promise<CheckReport> {
+    return this.#run(options.repair === true, () => this.#check(options));
+  }
+
+  async #check(options: { data?: boolean; repair?: boolean } & LongOptions): Promise<CheckReport> {
+    await this.#commit();
+    const problems: CheckProblem[] = [];
+    const h = this.#header;
+    const cs = this.chunkSize;
+    const pageCount = this.#pages.pageCount;
+    const refs = new Map<number, number>();
+    const meta = new Set<number>();
+    const add = (p: number) => refs.set(p, (refs.get(p) ?? 0) + 1);
+    const headerPage = this.#pages.getRoot(HEADER_ROOT) as number;
+    meta.add(headerPage);
+    // Live block map.
+    const chunks = Math.ceil(h.size / cs);
+    let mapped = 0;
+    await this.#blockMap.forEachLeaf((first, buf) => {
+      const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+      for (let i = 0; i < this.#blockMap.perLeaf; i++) {
+        const v = dv.getUint32(i * 4, true);
+        if (v === 0) continue;
+        const chunk = first + i;
+        if (chunk >= chunks) {
+          problems.push({
+            kind: 'structure',
+            message: `block map maps chunk ${chunk} past the volume's end`,
+          });
+          continue;
+        }
+        mapped++;
+        if (v - 1 >= pageCount)
+          problems.push({
+            kind: 'dangling',
+            message: `chunk ${chunk} maps page ${v - 1}, past the end`,
+            page: v - 1,
+          });
+        else add(v - 1);
+      }
+    });
+    if (mapped !== h.mapped)
+      problems.push({
+        kind: 'counter',
+        message: `header counts ${h.mapped} mapped chunks, the block map has ${mapped}`,
+      });
+    for (const tree of [this.#blockMap, this.#names, this.#dirty])
+      for (const p of await tree.pages()) meta.add(p);
+    if (h.table >= 0) for (const p of await chainPages(this.#pages, h.table)) meta.add(p);
+    // Exceptions.
+    try {
+      const report = await this.#ex.check({ uniqueChunks: false });
+      for (const p of report.metaPages) meta.add(p);
+      for (const p of report.exceptionChunks) add(p);
+      for (const p of report.pendingReleases) add(p);
+    } catch (e) {
+      problems.push({ kind: 'structure', message: `exception store: ${(e as Error).message}` });
+    }
+    add(h.zeroPage);
+    // Every page.
+    let dataChunks = 0;
+    const fixes: { page: number; delta: number }[] = [];
+    for (let p = 0; p < pageCount; p++) {
+      const rc = this.#pages.refCount(p);
+      const expected = meta.has(p) ? 1 : (refs.get(p) ?? 0);
+      if (!meta.has(p) && expected > 0 && p !== h.zeroPage) dataChunks++;
+      if (rc === expected) continue;
+      if (meta.has(p) && refs.has(p)) {
+        problems.push({ kind: 'structure', message: `page ${p} is both metadata and a data chunk`, page: p });
+        continue;
+      }
+      if (expected === 0)
+        problems.push({
+          kind: 'leak',
+          message: `page ${p} has ${rc} references but nothing refers to it`,
+          page: p,
+        });
+      else if (rc === 0)
+        problems.push({
+          kind: 'dangling',
+          message: `page ${p} is referenced ${expected} times but free`,
+          page: p,
+        });
+      else
+        problems.push({
+          kind: 'refcount',
+          message: `page ${p} counts ${rc} references, ${expected} exist`,
+          page: p,
+        });
+      if (rc > 0 || expected === 0) fixes.push({ page: p, delta: expected - rc });
+    }
+    if (dataChunks !== h.dataChunks)
+      problems.push({
+        kind: 'counter',
+        message: `header counts ${h.dataChunks} data chunks, ${dataChunks} are referenced`,
+      });
+    // Names and data.
+    let verified = 0;
+    if (options.data) {
+      let done = 0;
+      const total = refs.size;
+      for (const p of refs.keys()) {
+        if (options.signal?.aborted) throw new StoreError('ERR_INVALID_STATE', 'check aborted');
+        if (p !== h.zeroPage && p < pageCount && this.#pages.refCount(p) > 0) {
+          const bytes = await this.#pages.readData(p);
+          const want = await this.#nameAt(p);
+          if (!sameBytes(nameOf(bytes), want))
+            problems.push({
+              kind: 'data',
+              message: `chunk at page ${p}: its bytes do not match its name`,
+              page: p,
+            });
+          verified++;
+        }
+        done++;
+        if ((done & 1023) === 0) options.onProgress?.({ bytes: done * cs, total: total * cs });
+      }
+    }
+    let repaired = 0;
+    if (options.repair && (fixes.length > 0 || problems.some((q) => q.kind === 'counter'))) {
+      const tx = this.#txn();
+      for (const f of fixes) {
+        for (let k = 0; k < f.delta; k++) tx.incRef(f.page);
+        for (let k = 0; k > f.delta; k--) tx.decRef(f.page);
+        repaired++;
+      }
+      this.#header.mapped = mapped;
+      this.#header.dataChunks = dataChunks;
+      await this.#commit();
+      await this.#rebuildIndex();
+      repaired++;
+    }
+    return { ok: problems.length === 0, problems, chunksVerified: verified, repaired };
+  }
+
+  // ---- the write path -------------------------------------------------------------------------
+
+  async #writeChunk(version: string, chunk: number, content: Uint8Array | undefined): Promise<void> {
+    const zero = content === undefined || isZero(content);
+    if (version === LIVE) {
+      if (zero) {
+        await this.#setLive(chunk, -1);
+        return;
+      }
+      const data = content as Uint8Array;
+      const name = nameOf(data);
+      // Rewriting a chunk with the content it already has costs nothing.
+      const old = await this.#liveChunk(chunk);
+      if (old >= 0 && sameBytes(await this.#nameAt(old), name)) return;
+      const phys = await this.#store(data, name);
+      await this.#setLive(chunk, phys);
+      return;
+    }
+    // A snapshot: its own exception, with a reference to the stored (or zero) chunk.
+    let phys: number;
+    if (zero) {
+      phys = this.#header.zeroPage;
+      this.#txn().incRef(phys);
+    } else {
+      const data = content as Uint8Array;
+      const name = nameOf(data);
+      const current = await this.#resolve(version, chunk);
+      if (current >= 0 && sameBytes(await this.#nameAt(current), name)) return;
+      phys = await this.#store(data, name);
+    }
+    await this.#ensureTx();
+    this.#alloc.staged = phys;
+    try {
+      await this.#ex.prepareSnapshotWrite(version, chunk);
+    } finally {
+      this.#alloc.staged = -1;
+    }
+  }
+
+  /**
+   * A physical chunk holding `data`, with one reference for the caller: an existing one the index
+   * points to (live, same name, same bytes when verifying), or a new one.
+   */
+  async #store(data: Uint8Array, name: Uint8Array): Promise<number> {
+    const tx = this.#txn();
+    const fresh = await tx.allocate('data');
+    const meta = new Uint8Array(16);
+    new DataView(meta.buffer).setUint32(0, fresh, true);
+    let earlier: Uint8Array | undefined;
+    if (this.#index) {
+      try {
+        earlier = await this.#index.post(name, meta);
+      } catch {
+        // The index is advice; a failing index is dropped until the next open rebuilds it.
+        this.#index = undefined;
+      }
+    }
+    if (earlier !== undefined) {
+      const cand = new DataView(earlier.buffer, earlier.byteOffset, 16).getUint32(0, true);
+      if (await this.#usable(cand, name, data)) {
+        tx.decRef(fresh);
+        tx.incRef(cand);
+        return cand;
+      }
+      try {
+        await this.#index?.update(name, meta);
+      } catch {
+        this.#index = undefined;
+      }
+    }
+    await tx.writeData(fresh, data);
+    this.#txData++;
+    const slot = (await this.#names.leaf(fresh, true)) as { page: number; buf: Uint8Array; off: number };
+    slot.buf.set(name, slot.off);
+    this.#names.markDirty(slot.page);
+    this.#header.dataChunks++;
+    return fresh;
+  }
+
+  /** Whether index advice `cand` may be shared for `name`/`data`. */
+  async #usable(cand: number, name: Uint8Array, data: Uint8Array): Promise<boolean> {
+    const tx = this.#txn();
+    if (cand === this.#header.zeroPage || cand >= this.#pages.pageCount) return false;
+    if (tx.refCount(cand) <= 0) return false;
+    if (!sameBytes(await this.#nameAt(cand), name)) return false;
+    if (this.verify) return sameBytes(await tx.readData(cand), data);
+    return true;
+  }
+
+  /**
+   * Points live chunk `chunk` at `phys` (-1: unmapped), whose reference the caller hands over.
+   * Snapshots that still share the old content get an exception keeping it.
+   */
+  async #setLive(chunk: number, phys: number): Promise<void> {
+    const tx = this.#txn();
+    const old = await this.#liveChunk(chunk);
+    if (old === phys) {
+      if (phys >= 0) tx.decRef(phys);
+      return;
+    }
+    if (this.#snapshots.length > 0 && !(await this.#isDirty(chunk))) {
+      await this.#ensureTx();
+      await this.#ex.prepareOriginWrite(chunk);
+    }
+    const slot = (await this.#blockMap.leaf(chunk, true)) as { page: number; buf: Uint8Array; off: number };
+    new DataView(slot.buf.buffer, slot.buf.byteOffset, slot.buf.byteLength).setUint32(
+      slot.off,
+      phys + 1,
+      true,
+    );
+    this.#blockMap.markDirty(slot.page);
+    if (old >= 0) await this.#release(old);
+    this.#header.mapped += (phys >= 0 ? 1 : 0) - (old >= 0 ? 1 : 0);
+    await this.#markDirty(chunk);
+  }
+
+  /** Drops one reference to a data chunk. */
+  async #release(phys: number): Promise<void> {
+    const tx = this.#txn();
+    tx.decRef(phys);
+    if (tx.refCount(phys) === 0) await this.#freed(phys);
+  }
+
+  /** @internal The exception store's allocator releases a chunk an exception no longer holds. */
+  async _releaseForExceptions(txn: PageTransactionLike, chunk: number): Promise<void> {
+    txn.decRef(chunk);
+    if (chunk !== this.#header.zeroPage && (txn as PageTransaction).refCount(chunk) === 0)
+      await this.#freed(chunk);
+  }
+
+  /**
+   * A data chunk's last reference went: it leaves the distinct count and its name is cleared, so
+   * advice naming it can never match whatever reuses the page.
+   */
+  async #freed(phys: number): Promise<void> {
+    this.#header.dataChunks--;
+    const slot = await this.#names.leaf(phys, false);
+    if (slot) {
+      slot.buf.fill(0, slot.off, slot.off + NAME_BYTES);
+      this.#names.markDirty(slot.page);
+    }
+  }
+
+  /** Clears the names of free pages (after a crash between a deletion's commits). O(names). */
+  async #scrubNames(): Promise<void> {
+    const names = this.#names;
+    await names.forEachLeaf((first, buf, page) => {
+      for (let i = 0; i < names.perLeaf; i++) {
+        const p = first + i;
+        const off = i * NAME_BYTES;
+        if (buf[off] === 0 && isZero(buf.subarray(off, off + NAME_BYTES))) continue;
+        if (p >= this.#pages.pageCount || this.#refCount(p) === 0) {
+          buf.fill(0, off, off + NAME_BYTES);
+          names.markDirty(page);
+        }
+      }
+    });
+  }
+
+  /**
+   * Recounts the distinct data chunks from the page layer: pages in use minus metadata pages
+   * minus the zero chunk. After a snapshot deletion, whose releases the exception store commits
+   * in transactions of its own. O(metadata pages).
+   */
+  async #recountData(): Promise<void> {
+    const meta = new Set<number>([this.#pages.getRoot(HEADER_ROOT) as number]);
+    for (const tree of [this.#blockMap, this.#names, this.#dirty])
+      for (const p of await tree.pages()) meta.add(p);
+    if (this.#header.table >= 0)
+      for (const p of await chainPages(this.#pages, this.#header.table)) meta.add(p);
+    const report = await this.#ex.check({ uniqueChunks: false });
+    for (const p of report.metaPages) meta.add(p);
+    const used = this.#pages.pageCount - this.#pages.freePageCount();
+    this.#header.dataChunks = used - meta.size - 1;
+  }
+
+  /** @internal The exception store's allocator, for an origin write: keep the old chunk. */
+  async _originChunkForCopy(txn: PageTransactionLike, chunk: number): Promise<number> {
+    const old = await this.#liveChunk(chunk);
+    const phys = old >= 0 ? old : this.#header.zeroPage;
+    txn.incRef(phys);
+    return phys;
+  }
+
+  async #resize(size: number): Promise<void> {
+    const cs = this.chunkSize;
+    const oldSize = this.#header.size;
+    if (size < oldSize) {
+      const first = Math.ceil(size / cs);
+      const last = Math.ceil(oldSize / cs);
+      for (let c = first; c < last; c++) {
+        if ((await this.#liveChunk(c)) >= 0 || this.#snapshots.length > 0) await this.#setLive(c, -1);
+        await this.#maybeCommit();
+      }
+      // The tail of a partial last chunk must read as zeros if the volume grows again.
+      if (size % cs !== 0) {
+        const c = Math.floor(size / cs);
+        const phys = await this.#liveChunk(c);
+        if (phys >= 0) {
+          const bytes = (await this.#readData(phys)).slice();
+          bytes.fill(0, size - c * cs);
+          this.#header.size = size;
+          await this.#writeChunk(LIVE, c, bytes);
+        }
+      }
+    }
+    this.#header.size = size;
+  }
+
+  // ---- lookups --------------------------------------------------------------------------------
+
+  /** The physical chunk live chunk `chunk` maps, or -1. */
+  async #liveChunk(chunk: number): Promise<number> {
+    const slot = await this.#blockMap.leaf(chunk, false);
+    if (!slot) return -1;
+    return (
+      new DataView(slot.buf.buffer, slot.buf.byteOffset, slot.buf.byteLength).getUint32(slot.off, true) - 1
+    );
+  }
+
+  /** The physical chunk `version` reads for `chunk`, or -1 for zeros. */
+  async #resolve(version: string, chunk: number): Promise<number> {
+    if (version !== LIVE) {
+      const ex = await this.#ex.lookup(version, chunk);
+      if (ex !== undefined) return ex === this.#header.zeroPage ? -1 : ex;
+    }
+    return this.#liveChunk(chunk);
+  }
+
+  async #nameAt(phys: number): Promise<Uint8Array> {
+    const slot = await this.#names.leaf(phys, false);
+    if (!slot) return new Uint8Array(NAME_BYTES);
+    return slot.buf.subarray(slot.off, slot.off + NAME_BYTES);
+  }
+
+  async #readData(phys: number): Promise<Uint8Array> {
+    return this.#tx ? this.#tx.readData(phys) : this.#pages.readData(phys);
+  }
+
+  #refCount(phys: number): number {
+    return this.#tx ? this.#tx.refCount(phys) : this.#pages.refCount(phys);
+  }
+
+  async #isDirty(chunk: number): Promise<boolean> {
+    const slot = await this.#dirty.leaf(chunk >>> 3, false);
+    if (!slot) return false;
+    return (((slot.buf[slot.off] as number) >>> (chunk & 7)) & 1) === 1;
+  }
+
+  async #markDirty(chunk: number): Promise<void> {
+    const slot = (await this.#dirty.leaf(Math.floor(chunk / 8), true)) as {
+      page: number;
+      buf: Uint8Array;
+      off: number;
+    };
+    const bit = 1 << (chunk & 7);
+    const b = slot.buf[slot.off] as number;
+    if ((b & bit) === 0) {
+      slot.buf[slot.off] = b | bit;
+      this.#dirty.markDirty(slot.page);
+    }
+  }
+
+  #versionSize(version: string): number {
+    if (version === LIVE) return this.#header.size;
+    return this.#snap(version).size;
+  }
+
+  #find(name: string): SnapState | undefined {
+    return this.#snapshots.find((s) => s.name === name);
+  }
+
+  #snap(name: string): SnapState {
+    checkSnapshotName(name);
+    const s = this.#find(name);
+    if (!s) throw new StoreError('ERR_NOT_FOUND', `no snapshot '${name}' in ${this.#where}`);
+    return s;
+  }
+
+  // ---- transactions ---------------------------------------------------------------------------
+
+  #txn(): PageTransaction {
+    if (!this.#tx) {
+      this.#tx = this.#pages.begin();
+      this.#txData = 0;
+      this.#txMeta.clear();
+    }
+    return this.#tx;
+  }
+
+  /** Opens the transaction and runs the exception store inside it. */
+  async #ensureTx(): Promise<void> {
+    const had = this.#tx !== undefined && this.#exAttached;
+    if (had) return;
+    const tx = this.#txn();
+    await this.#ex.attachTransaction(tx);
+    this.#exAttached = true;
+  }
+  #exAttached = false;
+
+  /** Commits the open transaction (the store's flush). */
+  async #commit(): Promise<void> {
+    if (this.#exAttached) {
+      await this.#ex.detachTransaction('commit');
+      this.#exAttached = false;
+    }
+    const h = this.#header;
+    h.blockMap = this.#blockMap.root;
+    h.names = this.#names.root;
+    h.dirty = this.#dirty.root;
+    const headerChanged = !sameHeader(h, this.#committedHeader);
+    if (!this.#tx && !headerChanged && !this.#tableDirty) return;
+    const tx = this.#txn();
+    if (this.#tableDirty) {
+      h.table = await writeChain(tx, this.#pages, h.table, encodeTable(this.#snapshots));
+      this.#tableDirty = false;
+    }
+    this.#cache.writeBack();
+    if (!sameHeader(h, this.#committedHeader)) {
+      tx.writeMeta(this.#pages.getRoot(HEADER_ROOT) as number, encodeHeader(h, this.#pages.metaPayloadSize));
+    }
+    this.#tx = undefined;
+    await tx.commit();
+    this.#committedHeader = { ...h };
+    this.#cache.trim();
+  }
+
+  /** Commits on its own when the transaction nears what the page layer's journal can take. */
+  async #maybeCommit(): Promise<void> {
+    this.#cache.trim();
+    if (!this.#tx) return;
+    const journal = this.#pages.journalPages;
+    const perList = Math.floor((this.chunkSize - 36) / 8);
+    const used = this.#txMeta.size + this.#cache.size / 4 + this.#txData / perList + this.#txData / 64;
+    if (used >= journal / 4) await this.#commit();
+  }
+
+  async #rebuildIndex(): Promise<void> {
+    if (!this.#indexStorage) return;
+    await this.#index?.close().catch(() => {});
+    this.#index = undefined;
+    const index = await createIndex(this.#indexStorage, this.#header);
+    const meta = new Uint8Array(16);
+    const dv = new DataView(meta.buffer);
+    const names = this.#names;
+    await names.forEachLeaf(async (first, buf) => {
+      for (let i = 0; i < names.perLeaf; i++) {
+        const p = first + i;
+        if (p >= this.#pages.pageCount || this.#pages.refCount(p) === 0 || p === this.#header.zeroPage)
+          continue;
+        const name = buf.subarray(i * NAME_BYTES, (i + 1) * NAME_BYTES);
+        if (isZero(name)) continue;
+        dv.setUint32(0, p, true);
+        await index.update(name, meta);
+      }
+    });
+    this.#index = index;
+  }
+
+  // ---- the queue ------------------------------------------------------------------------------
+
+  #checkOpen(): void {
+    if (this.#closed) throw new StoreError('ERR_CLOSED', `${this.#where} is closed`);
+  }
+
+  #enqueue<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.#queue.then(fn, fn);
+    this.#queue = next.catch(() => {});
+    return next;
+  }
+
+  /** Runs an operation alone. A mutation that fails half way leaves the store refusing further
+   * use (close and reopen: it opens at the last flush), as a crash would. */
+  #run<T>(mutates: boolean, fn: () => Promise<T>): Promise<T> {
+    return this.#enqueue(async () => {
+      this.#checkOpen();
+      if (this.#failed !== undefined) {
+        throw new StoreError(
+          'ERR_IO',
+          `${this.#where}: an earlier operation failed; close and reopen the store`,
+          { cause: this.#failed },
+        );
+      }
+      try {
+        return await fn();
+      } catch (e) {
+        if (mutates && !(e instanceof TypeError) && !(e instanceof RangeError) && !isRefusal(e))
+          this.#failed = e;
+        throw wrapError(e, this.#where);
+      }
+    });
+  }
+}
+
+/** Errors raised before anything changed. */
+function isRefusal(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return (
+    code === 'ERR_NOT_FOUND' ||
+    code === 'ERR_EXISTS' ||
+    code === 'ERR_OUT_OF_RANGE' ||
+    code === 'ERR_TOO_MANY_SNAPSHOTS'
+  );
+}
+
+/**
+ * One version of the store's volume: the live volume or a snapshot. All versions answer the same
+ * calls; every call runs through the store's queue.
+ */
+export class Volume {
+  readonly #store: Store;
+  /** `LIVE` or the snapshot's name. */
+  readonly version: string;
+
+  /** @internal Use {@link Store.volume}. */
+  constructor(store: Store, version: string) {
+    this.#store = store;
+    this.version = version;
+  }
+
+  /** The version's size in bytes. @throws StoreError `ERR_NOT_FOUND` for a deleted snapshot. */
+  get size(): number {
+    return this.#store._size(this.version);
+  }
+
+  /** The chunk size. */
+  get chunkSize(): number {
+    return this.#store.chunkSize;
+  }
+
+  /** Reads `length` bytes at `offset`. @throws StoreError `ERR_OUT_OF_RANGE`, `ERR_NOT_FOUND`. */
+  read(offset: number, length: number): Promise<Uint8Array> {
+    return this.#store._read(this.version, offset, length);
+  }
+
+  /** Writes `data` at `offset` (any alignment; partial chunks are read-modify-write). */
+  write(offset: number, data: Uint8Array): Promise<void> {
+    if (!(data instanceof Uint8Array)) return Promise.reject(new TypeError('data must be a Uint8Array'));
+    return this.#store._write(this.version, offset, data, data.length);
+  }
+
+  /** Unmaps a range: it reads back as zeros and frees what only it held. */
+  discard(offset: number, length: number): Promise<void> {
+    return this.#store._write(this.version, offset, undefined, length);
+  }
+
+  /** Makes every acknowledged write of every version durable. */
+  flush(): Promise<void> {
+    return this.#store._flush();
+  }
+}
+
+// ---- helpers -------------------------------------------------------------------------------------
+
+function checkSize(size: unknown, what: string): void {
+  if (typeof size !== 'number') throw new TypeError(`${what} must be a number`);
+  if (!Number.isSafeInteger(size) || size < 0)
+    throw new RangeError(`${what} must be a non-negative safe integer, got ${size}`);
+}
+
+function checkRange(offset: unknown, length: unknown, size: number, version: string): void {
+  if (typeof offset !== 'number' || typeof length !== 'number')
+    throw new TypeError('offset and length must be numbers');
+  if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) {
+    throw new RangeError(`offset and length must be non-negative safe integers, got ${offset}, ${length}`);
+  }
+  if (offset + length > size) {
+    throw new StoreError(
+      'ERR_OUT_OF_RANGE',
+      `bytes ${offset}..${offset + length} are past the end of ${version === LIVE ? 'the live volume' : `snapshot '${version}'`} (${size} bytes)`,
+    );
+  }
+}
+
+function checkSnapshotName(name: unknown): asserts name is string {
+  if (typeof name !== 'string') throw new TypeError('a snapshot name must be a string');
+  const n = Buffer.byteLength(name, 'utf8');
+  if (n === 0 || n > MAX_NAME_BYTES)
+    throw new RangeError(`a snapshot name has 1..${MAX_NAME_BYTES} UTF-8 bytes, got ${n}`);
+  if (name.startsWith('@'))
+    throw new RangeError(`snapshot names starting with '@' are reserved ('${LIVE}' is the live volume)`);
+}
+
+function checkVersion(version: unknown): asserts version is string {
+  if (version === LIVE) return;
+  checkSnapshotName(version);
+}
+
+function sameHeader(a: Header, b: Header): boolean {
+  return Buffer.from(encodeHeader(a, 128)).equals(Buffer.from(encodeHeader(b, 128)));
+}
+
+async function openLocation(
+  location: StoreLocation,
+  create: boolean,
+): Promise<{ data: Storage; index: Storage | undefined; where: string }> {
+  if (typeof location !== 'string') {
+    if (typeof location !== 'object' || location === null || typeof location.data !== 'object') {
+      throw new TypeError('location must be a directory path or { data, index? } storage adapters');
+    }
+    return { data: location.data, index: location.index, where: 'the store' };
+  }
+  const where = `store ${location}`;
+  const dataPath = join(location, DATA_FILE);
+  if (create) {
+    await mkdir(location, { recursive: true });
+    const exists = await stat(dataPath).then(
+      () => true,
+      () => false,
+    );
+    if (exists) throw new StoreError('ERR_EXISTS', `${where} already holds a store (${DATA_FILE})`);
+  } else {
+    const exists = await stat(dataPath).then(
+      () => true,
+      () => false,
+    );
+    if (!exists) throw new StoreError('ERR_NOT_FOUND', `no store at ${location} (${DATA_FILE} is missing)`);
+  }
+  let data: Storage;
+  try {
+    data = await FileStorage.open(dataPath, { create });
+  } catch (e) {
+    throw wrapError(e, `${where}: ${DATA_FILE}`);
+  }
+  let index: Storage;
+  try {
+    index = await FileStorage.open(join(location, INDEX_FILE), { create: true });
+  } catch (e) {
+    await data.close().catch(() => {});
+    throw wrapError(e, `${where}: ${INDEX_FILE}`);
+  }
+  return { data, index, where };
+}
+
+async function createIndex(storage: Storage, header: Header): Promise<DedupIndex> {
+  const recordsPerChapter = 16384;
+  const chapters = Math.max(4, Math.ceil(header.indexRecords / recordsPerChapter));
+  const sparse = header.indexSparse && chapters >= 20;
+  return DedupIndex.create(storage, {
+    geometry: {
+      bytesPerPage: 32768,
+      recordPagesPerChapter: recordsPerChapter / 1024,
+      chaptersPerVolume: sparse ? chapters * 10 : chapters,
+      ...(sparse ? { sparseChaptersPerVolume: Math.floor(chapters * 9.5) } : {}),
+    },
+  });
+}
+
+/** Reads a blob chain. */
+async function readChain(pages: PageStore, first: number): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  let page = first;
+  let guard = 0;
+  while (page >= 0) {
+    if (++guard > 1 << 16)
+      throw new StoreError('ERR_CORRUPT_DATA', `snapshot table chain loops at page ${page}`);
+    const buf = await pages.readMeta(page);
+    const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    const next = dv.getUint32(0, true) - 1;
+    const len = dv.getUint32(4, true);
+    if (len > buf.length - CHAIN_HEADER)
+      throw new StoreError('ERR_CORRUPT_DATA', `snapshot table page ${page}: length ${len}`);
+    parts.push(buf.subarray(CHAIN_HEADER, CHAIN_HEADER + len));
+    page = next;
+  }
+  return Buffer.concat(parts);
+}
+
+async function chainPages(pages: PageStore, first: number): Promise<number[]> {
+  const out: number[] = [];
+  let page = first;
+  while (page >= 0 && out.length < 1 << 16) {
+    out.push(page);
+    const buf = await pages.readMeta(page);
+    page = new DataView(buf.buffer, buf.byteOffset, buf.byteLength).getUint32(0, true) - 1;
+  }
+  return out;
+}
+
+/** Rewrites a blob chain: frees the old pages, writes new ones. Returns the first page. */
+async function writeChain(
+  tx: PageTransaction,
+  pages: PageStore,
+  first: number,
+  bytes: Uint8Array,
+): Promise<number> {
+  let page = first;
+  while (page >= 0) {
+    const buf = await tx.readMeta(page);
+    const next = new DataView(buf.buffer, buf.byteOffset, buf.byteLength).getUint32(0, true) - 1;
+    tx.decRef(page);
+    page = next;
+  }
+  const per = pages.metaPayloadSize - CHAIN_HEADER;
+  const count = Math.max(1, Math.ceil(bytes.length / per));
+  const list: number[] = [];
+  for (let i = 0; i < count; i++) list.push(await tx.allocate('meta'));
+  for (let i = 0; i < count; i++) {
+    const part = bytes.subarray(i * per, (i + 1) * per);
+    const buf = new Uint8Array(pages.metaPayloadSize);
+    const dv = new DataView(buf.buffer);
+    dv.setUint32(0, i + 1 < count ? (list[i + 1] as number) + 1 : 0, true);
+    dv.setUint32(4, part.length, true);
+    buf.set(part, CHAIN_HEADER);
+    tx.writeMeta(list[i] as number, buf);
+  }
+  return list[0] as number;
+}
