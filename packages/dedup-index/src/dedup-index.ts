@@ -50,7 +50,7 @@ import {
   mapToPhysicalChapter,
 } from '@deja/volume-geometry';
 import { crc32, frame, Reader, unframe, Writer } from './_format';
-import { corrupt, DedupIndexError } from './errors';
+import { corrupt, DedupIndexError, invalidArgument, invalidType } from './errors';
 import {
   type ChapterSeal,
   computeStorageLayout,
@@ -90,13 +90,16 @@ export interface CreateOptions {
   readonly sparseSampleRate?: number;
   /** The volume nonce written into every page (default: random). A non-negative safe integer. */
   readonly nonce?: number;
-  /** Pages held by the page cache (default: the configuration's cached chapters' worth, at most 4096). */
+  /**
+   * Pages held by the page cache, an integer of at least 2 (default: the configuration's cached
+   * chapters' worth, at least 16 and at most 4096).
+   */
   readonly cachePages?: number;
 }
 
 /** Options of {@link DedupIndex.open}. */
 export interface OpenOptions {
-  /** Pages held by the page cache (default as in {@link CreateOptions.cachePages}). */
+  /** Pages held by the page cache, at least 2 (default as in {@link CreateOptions.cachePages}). */
   readonly cachePages?: number;
 }
 
@@ -106,7 +109,11 @@ export interface DedupIndexStats {
   entries: number;
   /** Collision entries in the volume index. */
   collisions: number;
-  /** Records in the open chapter, deleted ones included. */
+  /**
+   * Records in the open chapter, deleted ones included: a deleted record keeps its place until the
+   * chapter closes. A save keeps only live records, so after close() and open() the deleted ones no
+   * longer count (nor take places).
+   */
   openChapterRecords: number;
   /** The open chapter's virtual number. */
   openChapter: number;
@@ -118,7 +125,10 @@ export interface DedupIndexStats {
   earlyFlushes: number;
   /** Bytes of memory the volume index allocated. */
   volumeIndexBytes: number;
-  /** Bits its delta lists use. */
+  /**
+   * Bits its delta lists use. Divided by `entries` it is the cost of an entry only near full density:
+   * on nearly empty lists the deltas are longer (see the README's performance section).
+   */
   volumeIndexUsedBits: number;
   /** volumeIndexBytes / recordsPerVolume: the memory cost of a record in a full index. */
   bytesPerRecord: number;
@@ -200,10 +210,19 @@ const SAVED_COUNTERS = [
 ] as const;
 
 function checkBytes(value: unknown, what: string): Uint8Array {
-  if (!(value instanceof Uint8Array)) throw new TypeError(`${what} must be a Uint8Array`);
+  if (!(value instanceof Uint8Array)) throw invalidType(`${what} must be a Uint8Array`);
   if (value.length !== RECORD_NAME_SIZE)
-    throw new RangeError(`${what} must be 16 bytes, got ${value.length}`);
+    throw invalidArgument(`${what} must be 16 bytes, got ${value.length}`);
   return value;
+}
+
+/** The page cache size: unset (the default), or an integer of at least 2 pages. */
+function checkCachePages(value: unknown): void {
+  if (value === undefined) return;
+  if (typeof value !== 'number') throw invalidType(`cachePages must be a number, got ${typeof value}`);
+  if (!Number.isSafeInteger(value) || value < 2) {
+    throw invalidArgument(`cachePages must be an integer of at least 2, got ${value}`);
+  }
 }
 
 function storageError(what: string, error: unknown): DedupIndexError {
@@ -218,12 +237,12 @@ function configurationFrom(options: CreateOptions): IndexConfiguration {
     const geometry = createGeometry(options.geometry);
     const zoneCount = options.zoneCount ?? 1;
     if (!Number.isInteger(zoneCount) || zoneCount < 1 || zoneCount > 16) {
-      throw new RangeError(`zoneCount must be an integer in [1, 16], got ${zoneCount}`);
+      throw invalidArgument(`zoneCount must be an integer in [1, 16], got ${zoneCount}`);
     }
     const sparse = isSparseGeometry(geometry);
     const rate = options.sparseSampleRate ?? 32;
     if (!Number.isInteger(rate) || rate < 1 || rate > 65536) {
-      throw new RangeError(`sparseSampleRate must be an integer in [1, 65536], got ${rate}`);
+      throw invalidArgument(`sparseSampleRate must be an integer in [1, 65536], got ${rate}`);
     }
     return Object.freeze({
       geometry,
@@ -237,7 +256,7 @@ function configurationFrom(options: CreateOptions): IndexConfiguration {
     });
   }
   if (options.memorySize === undefined) {
-    throw new TypeError('create() needs a configuration, a memorySize or a geometry');
+    throw invalidType('create() needs a configuration, a memorySize or a geometry');
   }
   return createConfiguration({
     memorySize: options.memorySize,
@@ -327,7 +346,7 @@ export class DedupIndex {
   private constructor(storage: Storage, config: IndexConfiguration, nonce: number, cachePages?: number) {
     const geometry = config.geometry;
     if (geometry.deltaListsPerChapter > 0xffff) {
-      throw new RangeError(
+      throw invalidArgument(
         `a chapter of ${geometry.deltaListsPerChapter} delta lists is too large for the page map`,
       );
     }
@@ -358,16 +377,18 @@ export class DedupIndex {
    * @param storage - the storage adapter (not closed by the index)
    * @param options - the size: a configuration, a memorySize, or a custom geometry
    * @returns the open index
-   * @throws TypeError / RangeError for bad options; VolumeGeometryError for an impossible geometry;
+   * @throws TypeError (ERR_INVALID_ARG_TYPE) / RangeError (ERR_INVALID_ARGUMENT) for bad options
+   *   (`cachePages` below 2, `zoneCount` outside 1..16, ...); VolumeGeometryError for an impossible geometry;
    *   DedupIndexError ERR_STORAGE when the storage fails
    * Cost: O(volume index memory) to allocate, O(chapters) bytes written.
    */
   static async create(storage: Storage, options: CreateOptions): Promise<DedupIndex> {
-    if (typeof options !== 'object' || options === null) throw new TypeError('create() needs options');
+    if (typeof options !== 'object' || options === null) throw invalidType('create() needs options');
+    checkCachePages(options.cachePages);
     const config = configurationFrom(options);
     const nonce = options.nonce ?? randomInt(1, 2 ** 47);
     if (!Number.isSafeInteger(nonce) || nonce < 0)
-      throw new RangeError(`nonce must be a safe integer, got ${nonce}`);
+      throw invalidArgument(`nonce must be a safe integer, got ${nonce}`);
     const index = new DedupIndex(storage, config, nonce, options.cachePages);
     const { layout } = index;
     try {
@@ -405,11 +426,13 @@ export class DedupIndex {
    * @param storage - the storage adapter holding an index
    * @param options - the page cache size
    * @returns the open index
-   * @throws DedupIndexError ERR_NO_INDEX (no superblock), ERR_CORRUPT_DATA / ERR_UNSUPPORTED_VERSION
+   * @throws RangeError (ERR_INVALID_ARGUMENT) for `cachePages` below 2; DedupIndexError ERR_NO_INDEX
+   *   (no superblock), ERR_CORRUPT_DATA / ERR_UNSUPPORTED_VERSION
    *   (bad superblock), ERR_STORAGE
    * Cost: O(chapters) seal reads; a rebuild reads every chapter in the window.
    */
   static async open(storage: Storage, options: OpenOptions = {}): Promise<DedupIndex> {
+    checkCachePages(options.cachePages);
     let head: Uint8Array;
     try {
       const size = await storage.size();
@@ -439,7 +462,8 @@ export class DedupIndex {
    * @param name - the 16-byte record name
    * @param metadata - 16 bytes to remember (Deja stores a chunk address)
    * @returns the earlier metadata, or undefined for a new name
-   * @throws TypeError / RangeError for bad arguments; DedupIndexError ERR_CLOSED, ERR_STORAGE,
+   * @throws TypeError (ERR_INVALID_ARG_TYPE) / RangeError (ERR_INVALID_ARGUMENT) for bad arguments;
+   *   DedupIndexError ERR_CLOSED, ERR_STORAGE,
    *   ERR_CORRUPT_DATA (a damaged page, reported once and skipped afterwards)
    * Cost: O(1) expected in memory; one or two page reads on a cache miss; a chapter write when the
    * open chapter fills.

@@ -1,6 +1,7 @@
 // The error class of @deja/dedup-index and its stable codes. Wrong use of the API (a name that is
-// not 16 bytes, an option out of range) throws TypeError / RangeError; what comes from storage (a
-// page, a save, the superblock) or from the state of the index throws DedupIndexError.
+// not 16 bytes, an option out of range) throws TypeError / RangeError, tagged with a code as Node's
+// own errors are (`ERR_INVALID_ARG_TYPE`, `ERR_INVALID_ARGUMENT` as in @deja/delta-index); what comes
+// from storage (a page, a save, the superblock) or from the state of the index throws DedupIndexError.
 
 /**
  * Stable error codes of {@link DedupIndexError}.
@@ -34,6 +35,26 @@ export class DedupIndexError extends Error {
     this.name = 'DedupIndexError';
     this.code = code;
   }
+}
+
+/** A RangeError for an argument out of range, tagged `ERR_INVALID_ARGUMENT`. */
+export type InvalidArgumentError = RangeError & { code: 'ERR_INVALID_ARGUMENT' };
+
+/** A TypeError for an argument of the wrong type, tagged `ERR_INVALID_ARG_TYPE`. */
+export type InvalidTypeError = TypeError & { code: 'ERR_INVALID_ARG_TYPE' };
+
+/** @internal The RangeError thrown for an argument out of range. */
+export function invalidArgument(message: string): InvalidArgumentError {
+  const error = new RangeError(message) as InvalidArgumentError;
+  error.code = 'ERR_INVALID_ARGUMENT';
+  return error;
+}
+
+/** @internal The TypeError thrown for an argument of the wrong type. */
+export function invalidType(message: string): InvalidTypeError {
+  const error = new TypeError(message) as InvalidTypeError;
+  error.code = 'ERR_INVALID_ARG_TYPE';
+  return error;
 }
 
 /** @internal A corrupt-data error. */

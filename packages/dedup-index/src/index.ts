@@ -7,7 +7,12 @@ export {
   type DedupIndexStats,
   type OpenOptions,
 } from './dedup-index';
-export { DedupIndexError, type DedupIndexErrorCode } from './errors';
+export {
+  DedupIndexError,
+  type DedupIndexErrorCode,
+  type InvalidArgumentError,
+  type InvalidTypeError,
+} from './errors';
 export {
   computeStorageLayout,
   SAVE_HEADER_MAGIC,

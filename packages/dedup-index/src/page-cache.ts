@@ -3,6 +3,7 @@
 // it belonged to so that a page of an expired chapter is never returned for a newer one.
 
 import type { ChapterIndexPage } from '@deja/chapter-index';
+import { invalidArgument } from './errors';
 
 /** A cached page: an opened chapter index page or the bytes of a record page. */
 export type CachedPage = ChapterIndexPage | Uint8Array;
@@ -28,7 +29,7 @@ export class PageCache {
    */
   constructor(capacity: number) {
     if (!Number.isSafeInteger(capacity) || capacity < 2) {
-      throw new RangeError(`the page cache needs at least 2 pages, got ${capacity}`);
+      throw invalidArgument(`the page cache needs at least 2 pages, got ${capacity}`);
     }
     this.capacity = capacity;
   }

@@ -28,7 +28,7 @@ import {
   type VolumeSubIndexLayout,
 } from '@deja/volume-geometry';
 import { Reader, Writer } from './_format';
-import { corrupt } from './errors';
+import { corrupt, invalidArgument } from './errors';
 
 /** One sub-index: a delta index with its chapter windows and lazy-flush marks (struct volume_sub_index). */
 export class VolumeSubIndex {
@@ -308,7 +308,7 @@ export class VolumeIndex {
   put(record: VolumeIndexRecord, virtualChapter: number): boolean {
     const sub = record.sub!;
     if (!this.isIndexed(record, virtualChapter)) {
-      throw new RangeError(
+      throw invalidArgument(
         `cannot put a record into chapter ${virtualChapter}, outside [${sub.low[record.zone]}, ${sub.high[record.zone]}]`,
       );
     }
@@ -338,7 +338,9 @@ export class VolumeIndex {
   setChapter(record: VolumeIndexRecord, virtualChapter: number): void {
     const sub = record.sub!;
     if (!this.isIndexed(record, virtualChapter)) {
-      throw new RangeError(`cannot set chapter ${virtualChapter}, outside the window of zone ${record.zone}`);
+      throw invalidArgument(
+        `cannot set chapter ${virtualChapter}, outside the window of zone ${record.zone}`,
+      );
     }
     record.entry.setValue(virtualChapter % sub.chapterModulus);
     record.virtualChapter = virtualChapter;

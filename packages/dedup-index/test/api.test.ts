@@ -148,6 +148,56 @@ describe('requests', () => {
     ).rejects.toBeInstanceOf(RangeError);
   });
 
+  it('cachePages below 2 is a RangeError with code ERR_INVALID_ARGUMENT (issue 17, item 10)', async () => {
+    const storage = new MemoryStorage();
+    for (const cachePages of [1, 0, 2.5, Number.NaN]) {
+      await expect(DedupIndex.create(storage, { geometry: SMALL, cachePages })).rejects.toMatchObject({
+        name: 'RangeError',
+        code: 'ERR_INVALID_ARGUMENT',
+      });
+    }
+    await (await DedupIndex.create(storage, { geometry: SMALL, cachePages: 2 })).close();
+    await expect(DedupIndex.open(storage, { cachePages: 1 })).rejects.toMatchObject({
+      name: 'RangeError',
+      code: 'ERR_INVALID_ARGUMENT',
+    });
+    const index = await DedupIndex.open(storage, { cachePages: 2 });
+    expect(index.getStats().rebuilt).toBe(false);
+    // The other wrong arguments carry codes too.
+    await expect(index.post(new Uint8Array(15), meta(1))).rejects.toMatchObject({
+      code: 'ERR_INVALID_ARGUMENT',
+    });
+    await expect(index.query('name' as unknown as Uint8Array)).rejects.toMatchObject({
+      name: 'TypeError',
+      code: 'ERR_INVALID_ARG_TYPE',
+    });
+  });
+
+  it('deleted records count in openChapterRecords until a close and open (issue 17, item 10)', async () => {
+    const storage = new MemoryStorage();
+    const index = await DedupIndex.create(storage, { geometry: SMALL, nonce: 10 });
+    const names = makeNames(3, 33);
+    for (let i = 0; i < names.length; i++) await index.post(names[i]!, meta(i));
+    expect(await index.delete(names[1]!)).toBe(true);
+    expect(index.getStats().openChapterRecords).toBe(3);
+    await index.close();
+    const again = await DedupIndex.open(storage);
+    expect(again.getStats().openChapterRecords).toBe(2);
+    expect(await again.query(names[1]!)).toBeUndefined();
+  });
+
+  it('a name deleted from a closed chapter comes back after a rebuild, with its metadata (issue 17, item 10)', async () => {
+    const storage = new MemoryStorage();
+    const index = await DedupIndex.create(storage, { geometry: SMALL, nonce: 11 });
+    const names = makeNames(200, 34);
+    for (let i = 0; i < names.length; i++) await index.post(names[i]!, meta(i));
+    expect(await index.delete(names[0]!)).toBe(true);
+    expect(await index.query(names[0]!)).toBeUndefined();
+    const rebuilt = await DedupIndex.open(storage); // no close: a crash
+    expect(rebuilt.getStats().rebuilt).toBe(true);
+    expect(hex(await rebuilt.query(names[0]!))).toBe(hex(meta(0)));
+  });
+
   it('a closed index rejects requests with ERR_CLOSED; close is idempotent', async () => {
     const index = await small();
     await index.close();
