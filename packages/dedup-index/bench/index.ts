@@ -1,7 +1,8 @@
 // Benchmarks of @deja/dedup-index: post throughput with 10% and 50% duplicate names, query
 // throughput for present and absent names, the volume index lookup alone, memory per record (and
-// bits per entry at full density) and storage per record, each with a Map-based index measured in the same process as the baseline
-// (the machines are shared and noisy; absolute figures drift, ratios less so).
+// bits per entry at full density) and storage per record, each with a Map-based index measured in
+// the same process as the baseline (the machines are shared and noisy; absolute figures drift,
+// ratios less so).
 //
 // Sizes: 1M records on the real 0.25 GB dense configuration (65536-record chapters); 10M records
 // on the same configuration. Storage is a MemoryStorage. Set DEDUP_BENCH_10M=0 to skip the 10M run,

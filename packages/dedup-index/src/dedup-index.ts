@@ -13,11 +13,12 @@
 // Requests run one at a time in call order. A request that finds everything in memory completes
 // synchronously (its promise is already resolved); one that needs a page reads it and runs again,
 // and one that fills the open chapter writes the chapter before it resolves. Requests called
-// meanwhile wait their turn.
+// meanwhile wait their turn, on copies of their name and metadata. A request keeps every page and
+// window it read until it completes, so it progresses whatever pages it needs.
 //
 // Persistence: close() flushes the chapters written, saves the volume index, the open chapter, the
-// page map and the counters into one of two save slots and flushes again; open() loads the newest valid save and invalidates the saves
-// before any change, so a later crash cannot load a stale one. Without a valid save, open() rebuilds
+// page map and the counters into one of two save slots and flushes again; open() loads the newest
+// valid save and invalidates the saves before any change, so a later crash cannot load a stale one. Without a valid save, open() rebuilds
 // the volume index by replaying the sealed chapters on storage, oldest first (newest wins); the
 // records of the open chapter at the crash are lost, which only costs deduplication.
 
@@ -378,8 +379,8 @@ export class DedupIndex {
    * @param options - the size: a configuration, a memorySize, or a custom geometry
    * @returns the open index
    * @throws TypeError (ERR_INVALID_ARG_TYPE) / RangeError (ERR_INVALID_ARGUMENT) for bad options
-   *   (`cachePages` below 2, `zoneCount` outside 1..16, ...); VolumeGeometryError for an impossible geometry;
-   *   DedupIndexError ERR_STORAGE when the storage fails
+   *   (`cachePages` below 2, `zoneCount` outside 1..16, ...); VolumeGeometryError for an impossible
+   *   geometry; DedupIndexError ERR_STORAGE when the storage fails
    * Cost: O(volume index memory) to allocate, O(chapters) bytes written.
    */
   static async create(storage: Storage, options: CreateOptions): Promise<DedupIndex> {
@@ -427,8 +428,7 @@ export class DedupIndex {
    * @param options - the page cache size
    * @returns the open index
    * @throws RangeError (ERR_INVALID_ARGUMENT) for `cachePages` below 2; DedupIndexError ERR_NO_INDEX
-   *   (no superblock), ERR_CORRUPT_DATA / ERR_UNSUPPORTED_VERSION
-   *   (bad superblock), ERR_STORAGE
+   *   (no superblock), ERR_CORRUPT_DATA / ERR_UNSUPPORTED_VERSION (bad superblock), ERR_STORAGE
    * Cost: O(chapters) seal reads; a rebuild reads every chapter in the window.
    */
   static async open(storage: Storage, options: OpenOptions = {}): Promise<DedupIndex> {
@@ -463,8 +463,8 @@ export class DedupIndex {
    * @param metadata - 16 bytes to remember (Deja stores a chunk address)
    * @returns the earlier metadata, or undefined for a new name
    * @throws TypeError (ERR_INVALID_ARG_TYPE) / RangeError (ERR_INVALID_ARGUMENT) for bad arguments;
-   *   DedupIndexError ERR_CLOSED, ERR_STORAGE,
-   *   ERR_CORRUPT_DATA (a damaged page, reported once and skipped afterwards)
+   *   DedupIndexError ERR_CLOSED, ERR_STORAGE, ERR_CORRUPT_DATA (a damaged page, reported once and
+   *   skipped afterwards)
    * Cost: O(1) expected in memory; one or two page reads on a cache miss; a chapter write when the
    * open chapter fills.
    */
@@ -544,8 +544,7 @@ export class DedupIndex {
 
   /**
    * Wait for the requests in progress, flush the chapters written, save the index into a save slot
-   * and flush again; later requests
-   * reject with ERR_CLOSED. The storage adapter stays open (the caller owns it). After a failure
+   * and flush again; later requests reject with ERR_CLOSED. The storage adapter stays open (the caller owns it). After a failure
    * (ERR_STORAGE) nothing is saved: the next open rebuilds. Calling close() again is harmless.
    * @throws DedupIndexError ERR_STORAGE when the save cannot be written
    * Cost: O(volume index memory).

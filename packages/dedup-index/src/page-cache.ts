@@ -25,7 +25,7 @@ export class PageCache {
 
   /**
    * @param capacity - the most pages held, at least 2
-   * @throws RangeError for a capacity below 2 or not an integer
+   * @throws RangeError (ERR_INVALID_ARGUMENT) for a capacity below 2 or not an integer
    */
   constructor(capacity: number) {
     if (!Number.isSafeInteger(capacity) || capacity < 2) {

@@ -303,7 +303,7 @@ export class VolumeIndex {
    * Add an entry for the record's name in `virtualChapter` (uds_put_volume_index_record): a plain
    * entry, or a collision entry carrying the name when an entry with its address exists.
    * @returns false when the entry was dropped (delta list overflow, duplicate collision)
-   * @throws RangeError when the chapter is outside the zone's window
+   * @throws RangeError (ERR_INVALID_ARGUMENT) when the chapter is outside the zone's window
    */
   put(record: VolumeIndexRecord, virtualChapter: number): boolean {
     const sub = record.sub!;
