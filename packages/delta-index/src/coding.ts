@@ -32,8 +32,17 @@ export const PAGE_HEADER_BYTES = 20;
 /** Each list on an immutable page costs one 19-bit start offset (the seed's IMMUTABLE_HEADER_SIZE). */
 export const IMMUTABLE_HEADER_SIZE = 19;
 
-/** Bytes of the per-zone save header: magic, zone number, zone count, first list, list count, counts. */
-export const SAVE_HEADER_BYTES = 40;
+/**
+ * Bytes of the seed's per-zone save header (DI-00002): magic, zone number, zone count, first list,
+ * list count, record and collision counts.
+ */
+export const SEED_SAVE_HEADER_BYTES = 40;
+
+/** Bytes DI-00003 adds after the seed's header: mean delta (u32), payload bits (u8), 3 zero bytes. */
+export const SAVE_PARAMETERS_BYTES = 8;
+
+/** Bytes of this port's per-zone save header (DI-00003). */
+export const SAVE_HEADER_BYTES = SEED_SAVE_HEADER_BYTES + SAVE_PARAMETERS_BYTES;
 
 /** Bytes of the per-list save record (tag, bit offset, byte count, list number). */
 export const SAVE_INFO_BYTES = 8;
@@ -149,7 +158,9 @@ export function getZoneMemorySize(zoneCount: number, memorySize: number): number
 /**
  * The bytes to reserve for saving a delta index (the seed's `uds_compute_delta_index_save_bytes`):
  * one 40-byte header, 9 bytes per list and the memory of a single zone (one zone needs at least as
- * much as any other zone count).
+ * much as any other zone count). This is the seed's figure for its DI-00002 streams, kept as is so
+ * that index geometries match the C; this port's DI-00003 streams carry 8 more header bytes per zone
+ * (the coding parameters), well inside the slack the zone memory term leaves in practice.
  *
  * @param listCount - the number of delta lists, an integer in [0, 2^32 − 1]
  * @param memorySize - the list memory given to the index, in bytes
@@ -160,5 +171,5 @@ export function getZoneMemorySize(zoneCount: number, memorySize: number): number
 export function computeDeltaIndexSaveBytes(listCount: number, memorySize: number): number {
   checkInteger('listCount', listCount, 0, U32_MAX);
   checkInteger('memorySize', memorySize, 0, Number.MAX_SAFE_INTEGER / 8);
-  return SAVE_HEADER_BYTES + listCount * (SAVE_INFO_BYTES + 1) + getZoneMemorySize(1, memorySize);
+  return SEED_SAVE_HEADER_BYTES + listCount * (SAVE_INFO_BYTES + 1) + getZoneMemorySize(1, memorySize);
 }

@@ -322,7 +322,8 @@ export class DeltaIndex {
   }
 
   /**
-   * Save one zone in the DI-00002 format (uds_start_saving_delta_index and
+   * Save one zone in the DI-00003 format, the seed's DI-00002 with the coding parameters
+   * (uds_start_saving_delta_index and
    * uds_finish_saving_delta_index). Follow the streams with {@link writeGuardDeltaList} (or use
    * {@link save}). O(zone bytes).
    * @param zoneNumber - the zone, in [0, zoneCount)
@@ -355,7 +356,8 @@ export class DeltaIndex {
    * @param streams - one stream per saved zone, in zone order
    * @param options - `guard: false` when the streams carry no guard record
    * @returns the bytes read from each stream
-   * @throws DeltaIndexError ERR_CORRUPT_DATA for a bad stream; ERR_OVERFLOW when the lists do not fit
+   * @throws DeltaIndexError ERR_PARAMETER_MISMATCH when the streams were saved with another mean delta
+   *   or payload width; ERR_CORRUPT_DATA for a bad stream; ERR_OVERFLOW when the lists do not fit
    */
   restore(streams: readonly Uint8Array[], options?: RestoreOptions): number[] {
     return restoreDeltaIndex(this, streams, options);

@@ -14,12 +14,16 @@
  *   reading past the end of a list or changing an immutable page (the seed's `UDS_BAD_STATE`).
  * - `ERR_DUPLICATE_NAME`: a collision entry was put on a collision entry (the seed's
  *   `UDS_DUPLICATE_NAME`).
+ * - `ERR_PARAMETER_MISMATCH`: a save stream was written by an index with another mean delta or
+ *   payload width than the index restoring it (no seed counterpart: the seed's format does not
+ *   record them).
  */
 export type DeltaIndexErrorCode =
   | 'ERR_OVERFLOW'
   | 'ERR_CORRUPT_DATA'
   | 'ERR_BAD_STATE'
-  | 'ERR_DUPLICATE_NAME';
+  | 'ERR_DUPLICATE_NAME'
+  | 'ERR_PARAMETER_MISMATCH';
 
 /** The one error class of `@deja/delta-index`; test `code`, not the message. */
 export class DeltaIndexError extends Error {

@@ -30,4 +30,10 @@ export {
 } from './hash-utils';
 export { DeltaIndexPage, MAX_PAGE_BYTES, packDeltaIndexPage } from './page';
 export type { RestoreOptions } from './save';
-export { DELTA_INDEX_MAGIC, restoreDeltaIndex, saveDeltaIndexZone, writeGuardDeltaList } from './save';
+export {
+  DELTA_INDEX_MAGIC,
+  DELTA_INDEX_SEED_MAGIC,
+  restoreDeltaIndex,
+  saveDeltaIndexZone,
+  writeGuardDeltaList,
+} from './save';

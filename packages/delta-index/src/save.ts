@@ -1,19 +1,26 @@
-// Saving and restoring a mutable delta index in the seed's DI-00002 stream format: per zone, a
-// 40-byte header, the u16 size of every list, then each non-empty list as an 8-byte save record
-// (tag, bit offset, byte count, list number) followed by its bytes; a guard record ('z') closes the
-// streams. Restoring accepts a different zone count and memory size, and validates everything it
-// reads: a damaged stream gives ERR_CORRUPT_DATA, never a hang, a wrong entry or an overrun.
+// Saving and restoring a mutable delta index. The stream format is the seed's DI-00002 with the
+// coding parameters added, DI-00003: per zone, a 40-byte header, the mean delta and payload width
+// (8 bytes), the u16 size of every list, then each non-empty list as an 8-byte save record (tag, bit
+// offset, byte count, list number) followed by its bytes; a guard record ('z') closes the streams.
+// The seed records no coding parameters, so its streams restored into an index with another mean or
+// payload width are caught only when the lists fail to decode (if they do); DI-00003 refuses them
+// up front. Restoring reads both versions, accepts a different zone count and memory size, and
+// validates everything it reads: a damaged stream gives ERR_CORRUPT_DATA, never a hang, a wrong
+// entry or an overrun.
 
 import { moveBits } from '@deja/bitfield';
 import type { DeltaZone } from './_zone';
 import { MAX_LIST_BITS } from './_zone';
-import { SAVE_HEADER_BYTES, SAVE_INFO_BYTES } from './coding';
+import { SAVE_HEADER_BYTES, SAVE_INFO_BYTES, SAVE_PARAMETERS_BYTES, SEED_SAVE_HEADER_BYTES } from './coding';
 import type { DeltaIndex } from './delta-index';
 import { DeltaIndexEntry } from './entry';
 import { checkInteger, DeltaIndexError } from './errors';
 
-/** The magic of a saved zone ("DI" for delta index, 00002 the format version). */
-export const DELTA_INDEX_MAGIC = 'DI-00002';
+/** The magic of a saved zone as this port writes it ("DI" for delta index, 00003 the format version). */
+export const DELTA_INDEX_MAGIC = 'DI-00003';
+
+/** The magic of the seed's format (no coding parameters), which restore still reads. */
+export const DELTA_INDEX_SEED_MAGIC = 'DI-00002';
 
 /** The tag of the guard record written after the lists. */
 const GUARD_TAG = 0x7a; // 'z'
@@ -70,6 +77,8 @@ export function saveDeltaIndexZone(index: DeltaIndex, zoneNumber: number): Uint8
   view.setUint32(20, n, true);
   view.setBigUint64(24, BigInt(zone.recordCount), true);
   view.setBigUint64(32, BigInt(zone.collisionCount), true);
+  view.setUint32(SEED_SAVE_HEADER_BYTES, index.meanDelta, true);
+  out[SEED_SAVE_HEADER_BYTES + 4] = index.payloadBits; // then 3 reserved zero bytes
   let at = SAVE_HEADER_BYTES;
   for (let i = 1; i <= n; i++, at += 2) view.setUint16(at, zone.listSize(i), true);
   for (let i = 1; i <= n; i++) {
@@ -103,17 +112,20 @@ export interface RestoreOptions {
 /**
  * Restore an index from one save stream per saved zone (uds_start_restoring_delta_index,
  * uds_finish_restoring_delta_index and uds_check_guard_delta_lists). The index may have a different
- * zone count and memory size from the saved one, but the same list count, code and payload.
- * Beyond the seed's checks, every list must be restored exactly once, must fit in its zone, and must
- * decode cleanly with as many entries and collisions as the headers claim. On failure the index is
- * left empty. O(stream bytes + lists).
+ * zone count and memory size from the saved one, but the same list count, code and payload. Reads
+ * this port's DI-00003 streams, whose mean delta and payload width must equal the index's, and the
+ * seed's DI-00002 streams, which do not record them (a mismatch there surfaces only as lists that
+ * fail to decode, ERR_CORRUPT_DATA, and is not guaranteed to). Beyond the seed's checks, every list
+ * must be restored exactly once, must fit in its zone, and must decode cleanly with as many entries
+ * and collisions as the headers claim. On failure the index is left empty. O(stream bytes + lists).
  *
  * @param index - the index to fill
  * @param streams - the streams, in zone order
  * @param options - see {@link RestoreOptions}
  * @returns the bytes read from each stream
- * @throws DeltaIndexError ERR_CORRUPT_DATA for a bad stream; ERR_OVERFLOW when the saved lists do not
- *   fit in a zone of this index
+ * @throws DeltaIndexError ERR_PARAMETER_MISMATCH when a DI-00003 stream was written by an index with
+ *   another mean delta or payload width; ERR_CORRUPT_DATA for a bad stream; ERR_OVERFLOW when the
+ *   saved lists do not fit in a zone of this index
  */
 export function restoreDeltaIndex(
   index: DeltaIndex,
@@ -138,12 +150,14 @@ function restore(index: DeltaIndex, streams: readonly Uint8Array[], guard: boole
   let listNext = 0;
   for (const reader of readers) {
     const z = reader.zone;
-    const at = reader.need(SAVE_HEADER_BYTES, 'the header');
-    for (let i = 0; i < DELTA_INDEX_MAGIC.length; i++) {
-      if (reader.bytes[at + i] !== DELTA_INDEX_MAGIC.charCodeAt(i)) {
-        throw corrupt(`save stream ${z} has a bad magic number`);
-      }
+    const at = reader.need(SEED_SAVE_HEADER_BYTES, 'the header');
+    const seedFormat = hasMagic(reader.bytes, at, DELTA_INDEX_SEED_MAGIC);
+    if (!seedFormat && !hasMagic(reader.bytes, at, DELTA_INDEX_MAGIC)) {
+      throw corrupt(
+        `save stream ${z} has a bad magic number (neither ${DELTA_INDEX_MAGIC} nor ${DELTA_INDEX_SEED_MAGIC})`,
+      );
     }
+    if (!seedFormat) checkParameters(index, reader);
     const view = reader.view;
     const zoneNumber = view.getUint32(at + 8, true);
     const savedZoneCount = view.getUint32(at + 12, true);
@@ -235,6 +249,30 @@ function restore(index: DeltaIndex, streams: readonly Uint8Array[], guard: boole
     );
   }
   return consumed;
+}
+
+function hasMagic(bytes: Uint8Array, at: number, magic: string): boolean {
+  for (let i = 0; i < magic.length; i++) if (bytes[at + i] !== magic.charCodeAt(i)) return false;
+  return true;
+}
+
+/** Read the coding parameters of a DI-00003 stream and check them against the index. */
+function checkParameters(index: DeltaIndex, reader: StreamReader): void {
+  const at = reader.need(SAVE_PARAMETERS_BYTES, 'the coding parameters');
+  const bytes = reader.bytes;
+  if (bytes[at + 5] !== 0 || bytes[at + 6] !== 0 || bytes[at + 7] !== 0) {
+    throw corrupt(`save stream ${reader.zone} has nonzero reserved bytes at byte ${at + 5}`);
+  }
+  const meanDelta = reader.view.getUint32(at, true);
+  const payloadBits = bytes[at + 4]!;
+  if (meanDelta !== index.meanDelta || payloadBits !== index.payloadBits) {
+    throw new DeltaIndexError(
+      'ERR_PARAMETER_MISMATCH',
+      `save stream ${reader.zone} was written by a delta index with mean delta ${meanDelta} and ` +
+        `${payloadBits}-bit payloads; this index has mean delta ${index.meanDelta} and ` +
+        `${index.payloadBits}-bit payloads`,
+    );
+  }
 }
 
 /** Read one save record and its bytes, and put the list in place (restore_delta_list_data). */

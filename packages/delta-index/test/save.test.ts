@@ -1,7 +1,14 @@
-// Save and restore: the DI-00002 layout, multi-zone round trips into other zone counts and memory
-// sizes, and every validation the seed performs plus the ones this port adds.
+// Save and restore: the DI-00003 layout (the seed's DI-00002 plus the coding parameters), reading
+// the seed's DI-00002, multi-zone round trips into other zone counts and memory sizes, a restore into
+// an index with other coding parameters, and every validation the seed performs plus this port's.
 import { describe, expect, it } from 'vitest';
-import { computeDeltaIndexSaveBytes, DELTA_INDEX_MAGIC, DeltaIndex, writeGuardDeltaList } from '../src/index';
+import {
+  computeDeltaIndexSaveBytes,
+  DELTA_INDEX_MAGIC,
+  DELTA_INDEX_SEED_MAGIC,
+  DeltaIndex,
+  writeGuardDeltaList,
+} from '../src/index';
 import { checkInvariants, decodeIndexList, type Model } from './_model';
 import { mulberry32 } from './_rng';
 
@@ -53,10 +60,12 @@ function fresh(zoneCount: number, memorySize = 1 << 17, exact = false): DeltaInd
 }
 
 describe('save format', () => {
-  it('writes the DI-00002 header, the list sizes and one record per non-empty list', () => {
+  it('writes the DI-00003 header (with the coding parameters), the list sizes and one record per non-empty list', () => {
     const { index } = populated(2);
     const stream = index.saveZone(1);
     const view = new DataView(stream.buffer);
+    expect(DELTA_INDEX_MAGIC).toBe('DI-00003');
+    expect(DELTA_INDEX_SEED_MAGIC).toBe('DI-00002');
     expect(Buffer.from(stream.subarray(0, 8)).toString('latin1')).toBe(DELTA_INDEX_MAGIC);
     const zone = index._zones[1]!;
     expect([
@@ -67,7 +76,9 @@ describe('save format', () => {
     ]).toEqual([1, 2, 5, 5]);
     expect(view.getBigUint64(24, true)).toBe(BigInt(zone.recordCount));
     expect(view.getBigUint64(32, true)).toBe(BigInt(zone.collisionCount));
-    let at = 40;
+    expect(view.getUint32(40, true)).toBe(512); // mean delta
+    expect([...stream.subarray(44, 48)]).toEqual([6, 0, 0, 0]); // payload bits, 3 reserved zero bytes
+    let at = 48;
     for (let i = 0; i < 5; i++, at += 2) expect(view.getUint16(at, true)).toBe(index.listBits(5 + i));
     for (let i = 0; i < 4; i++) {
       const list = 5 + i;
@@ -117,6 +128,53 @@ describe('restore', () => {
     }
   }
 
+  it('refuses streams of an index with another mean delta or payload width (ERR_PARAMETER_MISMATCH), leaving the index empty', () => {
+    const { index, model } = populated(2);
+    const streams = index.save();
+    for (const [meanDelta, payloadBits] of [
+      [511, 6],
+      [1024, 6],
+      [512, 5],
+      [512, 7],
+      [256, 12],
+    ] as const) {
+      const target = new DeltaIndex({
+        zoneCount: 2,
+        listCount: LISTS,
+        meanDelta,
+        payloadBits,
+        memorySize: 1 << 17,
+      });
+      target.getEntry(0, 1).put(1, 1);
+      expect(() => target.restore(streams), `${meanDelta}/${payloadBits}`).toThrow(
+        code('ERR_PARAMETER_MISMATCH'),
+      );
+      expect(target.getStats().recordCount).toBe(0);
+      checkInvariants(
+        target,
+        Array.from({ length: LISTS }, () => []),
+      );
+    }
+    // The same parameters restore (the control).
+    const target = fresh(2);
+    target.restore(streams);
+    checkInvariants(target, model);
+  });
+
+  it("reads the seed's DI-00002 streams (no coding parameters: a mismatch there is caught only by decoding)", () => {
+    const { index, model } = populated(2);
+    const legacy = index.save().map((stream) => {
+      const out = new Uint8Array(stream.length - 8);
+      out.set(stream.subarray(0, 40));
+      out.set(stream.subarray(48), 40);
+      for (let i = 0; i < 8; i++) out[i] = DELTA_INDEX_SEED_MAGIC.charCodeAt(i);
+      return out;
+    });
+    const target = fresh(3);
+    expect(target.restore(legacy)).toEqual(legacy.map((s) => s.length));
+    checkInvariants(target, model);
+  });
+
   it('restores streams without guard records when asked', () => {
     const { index, model } = populated(2);
     const target = fresh(1);
@@ -139,13 +197,15 @@ describe('restore', () => {
     const { index } = populated(2);
     const streams = index.save();
     const header = (z: number) => new DataView(streams[z]!.buffer);
-    const firstRecord = 40 + 2 * 5;
+    const firstRecord = 48 + 2 * 5;
     const poke = (z: number, at: number, value: number) => (s: Uint8Array[]) => {
       s[z]![at] = value;
       return s;
     };
     const cases: [string, (s: Uint8Array[]) => Uint8Array[]][] = [
       ['bad magic', poke(0, 3, 0x41)],
+      ['unknown format version', poke(0, 7, 0x34)],
+      ['reserved byte set', poke(1, 46, 1)],
       ['wrong zone count', (s) => s.slice(0, 1)],
       ['zones swapped', (s) => [s[1]!, s[0]!]],
       [
@@ -210,7 +270,8 @@ describe('restore', () => {
         },
       ],
       ['truncated header', (s) => [s[0]!.subarray(0, 30), s[1]!]],
-      ['truncated sizes', (s) => [s[0]!.subarray(0, 45), s[1]!]],
+      ['truncated parameters', (s) => [s[0]!.subarray(0, 45), s[1]!]],
+      ['truncated sizes', (s) => [s[0]!.subarray(0, 53), s[1]!]],
       ['truncated list', (s) => [s[0]!, s[1]!.subarray(0, s[1]!.length - 20)]],
       ['missing guard', (s) => [s[0]!, s[1]!.subarray(0, s[1]!.length - 8)]],
       [
