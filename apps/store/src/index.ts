@@ -5,6 +5,7 @@ export {
   type CheckProblem,
   type CheckReport,
   DATA_FILE,
+  type Extent,
   INDEX_FILE,
   type IndexOptions,
   LIVE,
@@ -20,3 +21,13 @@ export {
   type StoreStats,
   Volume,
 } from './store';
+export {
+  applyDiff,
+  type ByteSink,
+  type ByteSource,
+  type DiffInfo,
+  exportDiff,
+  exportVersion,
+  type ImportResult,
+  importImage,
+} from './transfer';

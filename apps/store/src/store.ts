@@ -107,6 +107,14 @@ export interface SnapshotUsage {
   readonly sharedBytes: number;
 }
 
+/** A run of a volume that is all zeros (unmapped) or holds data. */
+export interface Extent {
+  readonly offset: number;
+  readonly length: number;
+  /** True for unmapped (zero) chunks: they cost no storage and export as holes. */
+  readonly zero: boolean;
+}
+
 /** A byte range of a volume. */
 export interface Range {
   readonly offset: number;
@@ -295,6 +303,15 @@ export class Store {
       }
       const chunks = Math.ceil(options.size / chunkSize);
       const indexRecords = options.index?.records ?? Math.max(65536, 2 * chunks);
+      // The exception store commits first; the header, committed last, marks a complete store
+      // (a crash before it leaves none: open says ERR_NOT_FOUND, create again).
+      const alloc = new ReferenceAllocator();
+      const ex = await ExceptionStore.create(pages, {
+        maskWidth,
+        root: EXCEPTIONS_ROOT,
+        allocator: alloc,
+        cachePages: Math.max(64, cachePages),
+      });
       const tx = pages.begin();
       const zeroPage = await tx.allocate('data');
       await tx.writeData(zeroPage, new Uint8Array(chunkSize));
@@ -317,13 +334,6 @@ export class Store {
       tx.writeMeta(headerPage, encodeHeader(header, pages.metaPayloadSize));
       tx.setRoot(HEADER_ROOT, headerPage);
       await tx.commit();
-      const alloc = new ReferenceAllocator();
-      const ex = await ExceptionStore.create(pages, {
-        maskWidth,
-        root: EXCEPTIONS_ROOT,
-        allocator: alloc,
-        cachePages: Math.max(64, cachePages),
-      });
       const dedup = index ? await createIndex(index, header) : undefined;
       const store = new Store(pages, ex, alloc, header, [], index, dedup, cachePages, header.verify, where);
       alloc.store = store;
@@ -513,14 +523,15 @@ export class Store {
     });
   }
 
-  /** @internal */
-  _write(version: string, offset: number, data: Uint8Array | undefined, length: number): Promise<void> {
+  /** @internal Writes (or with no data, discards); resolves to the chunks whose content changed. */
+  _write(version: string, offset: number, data: Uint8Array | undefined, length: number): Promise<number> {
     return this.#run(true, async () => {
       const size = this.#versionSize(version);
       checkRange(offset, length, size, version);
       const cs = this.chunkSize;
       let pos = offset;
       const end = offset + length;
+      let changed = 0;
       while (pos < end) {
         const chunk = Math.floor(pos / cs);
         const inChunk = pos - chunk * cs;
@@ -535,10 +546,33 @@ export class Store {
           if (data) content.set(data.subarray(pos - offset, pos - offset + n), inChunk);
           else content.fill(0, inChunk, inChunk + n);
         }
-        await this.#writeChunk(version, chunk, content);
+        if (await this.#writeChunk(version, chunk, content)) changed++;
         pos += n;
         await this.#maybeCommit();
       }
+      return changed;
+    });
+  }
+
+  /** @internal */
+  _allocation(version: string, offset: number, length: number): Promise<Extent[]> {
+    return this.#run(false, async () => {
+      const size = this.#versionSize(version);
+      checkRange(offset, length, size, version);
+      const out: Extent[] = [];
+      const cs = this.chunkSize;
+      let pos = offset;
+      const end = offset + length;
+      while (pos < end) {
+        const chunk = Math.floor(pos / cs);
+        const n = Math.min((chunk + 1) * cs, end) - pos;
+        const zero = (await this.#resolve(version, chunk)) < 0;
+        const last = out[out.length - 1];
+        if (last && last.zero === zero) (last as { length: number }).length += n;
+        else out.push({ offset: pos, length: n, zero });
+        pos += n;
+      }
+      return out;
     });
   }
 
@@ -903,32 +937,30 @@ export class Store {
 
   // ---- the write path -------------------------------------------------------------------------
 
-  async #writeChunk(version: string, chunk: number, content: Uint8Array | undefined): Promise<void> {
+  /** Writes one whole chunk of a version; whether its content changed. */
+  async #writeChunk(version: string, chunk: number, content: Uint8Array | undefined): Promise<boolean> {
     const zero = content === undefined || isZero(content);
     if (version === LIVE) {
-      if (zero) {
-        await this.#setLive(chunk, -1);
-        return;
-      }
+      if (zero) return this.#setLive(chunk, -1);
       const data = content as Uint8Array;
       const name = nameOf(data);
       // Rewriting a chunk with the content it already has costs nothing.
       const old = await this.#liveChunk(chunk);
-      if (old >= 0 && sameBytes(await this.#nameAt(old), name)) return;
+      if (old >= 0 && sameBytes(await this.#nameAt(old), name)) return false;
       const phys = await this.#store(data, name);
-      await this.#setLive(chunk, phys);
-      return;
+      return this.#setLive(chunk, phys);
     }
     // A snapshot: its own exception, with a reference to the stored (or zero) chunk.
     let phys: number;
+    const current = await this.#resolve(version, chunk);
     if (zero) {
+      if (current < 0) return false;
       phys = this.#header.zeroPage;
       this.#txn().incRef(phys);
     } else {
       const data = content as Uint8Array;
       const name = nameOf(data);
-      const current = await this.#resolve(version, chunk);
-      if (current >= 0 && sameBytes(await this.#nameAt(current), name)) return;
+      if (current >= 0 && sameBytes(await this.#nameAt(current), name)) return false;
       phys = await this.#store(data, name);
     }
     await this.#ensureTx();
@@ -938,6 +970,7 @@ export class Store {
     } finally {
       this.#alloc.staged = -1;
     }
+    return true;
   }
 
   /**
@@ -994,12 +1027,12 @@ export class Store {
    * Points live chunk `chunk` at `phys` (-1: unmapped), whose reference the caller hands over.
    * Snapshots that still share the old content get an exception keeping it.
    */
-  async #setLive(chunk: number, phys: number): Promise<void> {
+  async #setLive(chunk: number, phys: number): Promise<boolean> {
     const tx = this.#txn();
     const old = await this.#liveChunk(chunk);
     if (old === phys) {
       if (phys >= 0) tx.decRef(phys);
-      return;
+      return false;
     }
     if (this.#snapshots.length > 0 && !(await this.#isDirty(chunk))) {
       await this.#ensureTx();
@@ -1015,6 +1048,7 @@ export class Store {
     if (old >= 0) await this.#release(old);
     this.#header.mapped += (phys >= 0 ? 1 : 0) - (old >= 0 ? 1 : 0);
     await this.#markDirty(chunk);
+    return true;
   }
 
   /** Drops one reference to a data chunk. */
@@ -1337,14 +1371,31 @@ export class Volume {
   }
 
   /** Writes `data` at `offset` (any alignment; partial chunks are read-modify-write). */
-  write(offset: number, data: Uint8Array): Promise<void> {
-    if (!(data instanceof Uint8Array)) return Promise.reject(new TypeError('data must be a Uint8Array'));
-    return this.#store._write(this.version, offset, data, data.length);
+  async write(offset: number, data: Uint8Array): Promise<void> {
+    if (!(data instanceof Uint8Array)) throw new TypeError('data must be a Uint8Array');
+    await this.#store._write(this.version, offset, data, data.length);
   }
 
   /** Unmaps a range: it reads back as zeros and frees what only it held. */
-  discard(offset: number, length: number): Promise<void> {
-    return this.#store._write(this.version, offset, undefined, length);
+  async discard(offset: number, length: number): Promise<void> {
+    await this.#store._write(this.version, offset, undefined, length);
+  }
+
+  /**
+   * Changes the size: the live volume grows or shrinks (see {@link Store.resize}); a snapshot's
+   * size is fixed (`ERR_INVALID_STATE`).
+   */
+  async resize(size: number): Promise<void> {
+    if (this.version !== LIVE)
+      throw new StoreError('ERR_INVALID_STATE', `snapshot '${this.version}' has a fixed size`);
+    await this.#store.resize(size);
+  }
+
+  /**
+   * Which parts of a range hold data and which are zeros (unmapped), as merged extents. O(chunks).
+   */
+  allocation(offset: number, length: number): Promise<Extent[]> {
+    return this.#store._allocation(this.version, offset, length);
   }
 
   /** Makes every acknowledged write of every version durable. */

@@ -1,0 +1,399 @@
+// Moving whole volumes and their differences in and out of a store: import of an image (file or
+// stream) into the live volume, export of any version to a sparse file or a stream, and the diff
+// stream (`exportDiff` / `applyDiff`) that ships the changes between two versions to another
+// store or onto an image file.
+//
+// Diff stream format (version 1, little-endian):
+//
+//   header  "DEJADIFF" | u32 version (1) | u32 chunk size | u64 target size
+//           | u16 length + UTF-8 of the base version | u16 length + UTF-8 of the target version
+//           | u32 CRC-32 of the header bytes before it
+//   record  u8 type (1 data, 2 zero) | u64 offset | u32 length | data (type 1 only)
+//           | u32 CRC-32 of the record's bytes before it
+//   end     u8 type (3) | u64 records | u32 0 | u32 CRC-32 of those 13 bytes
+//
+// A record's CRC is checked before it is applied, so a damaged stream never writes damaged bytes;
+// a stream cut short fails at its end with ERR_BAD_STREAM after applying the records before it
+// (apply the same stream again once it is whole: applying is idempotent).
+
+import { createReadStream, createWriteStream } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
+import type { Writable } from 'node:stream';
+import { crc32 } from 'node:zlib';
+import { StoreError } from './errors';
+import { LIVE, type LongOptions, type Store, type Volume } from './store';
+
+const MAGIC = 'DEJADIFF';
+const VERSION = 1;
+const T_DATA = 1;
+const T_ZERO = 2;
+const T_END = 3;
+/** Bytes moved per step of import and export. */
+const STEP = 1 << 20;
+
+/** A source of bytes: a file path, or any async iterable of byte chunks (a Node Readable). */
+export type ByteSource = string | AsyncIterable<Uint8Array>;
+/** A sink: a file path, or a Node Writable. */
+export type ByteSink = string | Writable;
+
+/** What an import did. */
+export interface ImportResult {
+  /** Bytes read from the image (the live volume's new size). */
+  readonly bytes: number;
+  /** Chunks whose content changed. */
+  readonly changedChunks: number;
+}
+
+function aborted(options: LongOptions): void {
+  if (options.signal?.aborted) throw new StoreError('ERR_INVALID_STATE', 'aborted');
+}
+
+async function* chunksOf(source: ByteSource): AsyncGenerator<Uint8Array> {
+  if (typeof source === 'string') {
+    for await (const b of createReadStream(source, { highWaterMark: STEP })) yield b as Uint8Array;
+  } else {
+    for await (const b of source) {
+      if (!(b instanceof Uint8Array)) throw new TypeError('a stream source must yield Uint8Array chunks');
+      yield b;
+    }
+  }
+}
+
+/** Regroups a byte stream into pieces of exactly `size` bytes (the last may be shorter). */
+async function* regroup(source: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Uint8Array> {
+  let buf = new Uint8Array(size);
+  let fill = 0;
+  for await (const piece of source) {
+    let at = 0;
+    while (at < piece.length) {
+      const n = Math.min(size - fill, piece.length - at);
+      buf.set(piece.subarray(at, at + n), fill);
+      fill += n;
+      at += n;
+      if (fill === size) {
+        yield buf;
+        buf = new Uint8Array(size);
+        fill = 0;
+      }
+    }
+  }
+  if (fill > 0) yield buf.subarray(0, fill);
+}
+
+/**
+ * Makes an image the live volume: writes it over the live volume (only changed chunks cost a
+ * write; zero chunks unmap), sets the volume's size to the image's, and flushes.
+ */
+export async function importImage(
+  store: Store,
+  source: ByteSource,
+  options: LongOptions = {},
+): Promise<ImportResult> {
+  const total = typeof source === 'string' ? (await stat(source)).size : undefined;
+  if (total !== undefined && total > store.size) await store.resize(total);
+  let offset = 0;
+  let changed = 0;
+  for await (const piece of regroup(chunksOf(source), STEP)) {
+    aborted(options);
+    if (offset + piece.length > store.size) await store.resize(offset + piece.length);
+    changed += await store._write(LIVE, offset, piece, piece.length);
+    offset += piece.length;
+    options.onProgress?.({ bytes: offset, total });
+  }
+  if (offset !== store.size) await store.resize(offset);
+  await store.flush();
+  return { bytes: offset, changedChunks: changed };
+}
+
+/**
+ * Writes a version to a file (sparse: zero chunks become holes; an existing file is replaced) or
+ * to a stream (every byte).
+ */
+export async function exportVersion(
+  store: Store,
+  version: string,
+  sink: ByteSink,
+  options: LongOptions = {},
+): Promise<number> {
+  const vol = store.volume(version);
+  const size = vol.size;
+  if (typeof sink === 'string') {
+    const fh = await open(sink, 'w');
+    try {
+      await fh.truncate(size);
+      for (let offset = 0; offset < size; offset += STEP) {
+        aborted(options);
+        const n = Math.min(STEP, size - offset);
+        for (const ext of await vol.allocation(offset, n)) {
+          if (ext.zero) continue;
+          const bytes = await vol.read(ext.offset, ext.length);
+          await fh.write(bytes, 0, bytes.length, ext.offset);
+        }
+        options.onProgress?.({ bytes: offset + n, total: size });
+      }
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    return size;
+  }
+  for (let offset = 0; offset < size; offset += STEP) {
+    aborted(options);
+    const n = Math.min(STEP, size - offset);
+    await writeTo(sink, await vol.read(offset, n));
+    options.onProgress?.({ bytes: offset + n, total: size });
+  }
+  return size;
+}
+
+function writeTo(sink: Writable, bytes: Uint8Array): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (e: Error) => reject(e);
+    sink.once('error', onError);
+    const ok = sink.write(bytes, (e) => {
+      sink.off('error', onError);
+      if (e) reject(e);
+      else if (ok) resolve();
+    });
+    if (!ok) sink.once('drain', () => resolve());
+  });
+}
+
+function withCrc(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(bytes.length + 4);
+  out.set(bytes);
+  new DataView(out.buffer).setUint32(bytes.length, crc32(bytes), true);
+  return out;
+}
+
+function setU64(dv: DataView, off: number, v: number): void {
+  dv.setUint32(off, v % 2 ** 32, true);
+  dv.setUint32(off + 4, Math.floor(v / 2 ** 32), true);
+}
+function getU64(dv: DataView, off: number): number {
+  return dv.getUint32(off, true) + dv.getUint32(off + 4, true) * 2 ** 32;
+}
+
+/**
+ * Writes the changes from version `base` to version `target` as a diff stream: applying it to a
+ * copy of `base` gives `target`. O(changed chunks).
+ *
+ * @returns the number of records written.
+ */
+export async function exportDiff(
+  store: Store,
+  base: string,
+  target: string,
+  sink: ByteSink,
+  options: LongOptions = {},
+): Promise<number> {
+  const out = typeof sink === 'string' ? createWriteStream(sink) : sink;
+  try {
+    const vol = store.volume(target);
+    const ranges = await store.diff(base, target);
+    const enc = new TextEncoder();
+    const b = enc.encode(base);
+    const t = enc.encode(target);
+    const head = new Uint8Array(8 + 4 + 4 + 8 + 2 + b.length + 2 + t.length);
+    const hv = new DataView(head.buffer);
+    head.set(enc.encode(MAGIC), 0);
+    hv.setUint32(8, VERSION, true);
+    hv.setUint32(12, store.chunkSize, true);
+    setU64(hv, 16, vol.size);
+    hv.setUint16(24, b.length, true);
+    head.set(b, 26);
+    hv.setUint16(26 + b.length, t.length, true);
+    head.set(t, 28 + b.length);
+    await writeTo(out, withCrc(head));
+    let records = 0;
+    let done = 0;
+    const total = ranges.reduce((n, r) => n + r.length, 0);
+    for (const range of ranges) {
+      const end = Math.min(range.offset + range.length, vol.size);
+      for (let pos = range.offset; pos < end; pos += STEP) {
+        aborted(options);
+        const n = Math.min(STEP, end - pos);
+        for (const ext of await vol.allocation(pos, n)) {
+          const data = ext.zero ? undefined : await vol.read(ext.offset, ext.length);
+          const rec = new Uint8Array(13 + (data ? data.length : 0));
+          const rv = new DataView(rec.buffer);
+          rec[0] = data ? T_DATA : T_ZERO;
+          setU64(rv, 1, ext.offset);
+          rv.setUint32(9, ext.length, true);
+          if (data) rec.set(data, 13);
+          await writeTo(out, withCrc(rec));
+          records++;
+        }
+        done += n;
+        options.onProgress?.({ bytes: done, total });
+      }
+    }
+    const end = new Uint8Array(13);
+    end[0] = T_END;
+    setU64(new DataView(end.buffer), 1, records);
+    await writeTo(out, withCrc(end));
+    return records;
+  } finally {
+    if (typeof sink === 'string')
+      await new Promise<void>((resolve, reject) =>
+        out.end((e?: Error | null) => (e ? reject(e) : resolve())),
+      );
+  }
+}
+
+/** Reads exact byte counts from a stream. */
+class Reader {
+  readonly #it: AsyncIterator<Uint8Array>;
+  #buf: Uint8Array = new Uint8Array(0);
+  #at = 0;
+  consumed = 0;
+  constructor(source: AsyncIterable<Uint8Array>) {
+    this.#it = source[Symbol.asyncIterator]();
+  }
+  async take(n: number, what: string): Promise<Uint8Array> {
+    const out = new Uint8Array(n);
+    let fill = 0;
+    while (fill < n) {
+      if (this.#at === this.#buf.length) {
+        const next = await this.#it.next();
+        if (next.done)
+          throw new StoreError(
+            'ERR_BAD_STREAM',
+            `diff stream: truncated in ${what} at byte ${this.consumed + fill}`,
+          );
+        this.#buf = next.value;
+        this.#at = 0;
+      }
+      const k = Math.min(n - fill, this.#buf.length - this.#at);
+      out.set(this.#buf.subarray(this.#at, this.#at + k), fill);
+      this.#at += k;
+      fill += k;
+    }
+    this.consumed += n;
+    return out;
+  }
+}
+
+function checkCrc(bytes: Uint8Array, crc: Uint8Array, what: string, at: number): void {
+  const want = new DataView(crc.buffer, crc.byteOffset, 4).getUint32(0, true);
+  if (crc32(bytes) !== want)
+    throw new StoreError('ERR_BAD_STREAM', `diff stream: ${what} at byte ${at} fails its CRC`);
+}
+
+/** What a diff stream said about itself. */
+export interface DiffInfo {
+  readonly base: string;
+  readonly target: string;
+  readonly chunkSize: number;
+  readonly size: number;
+  readonly records: number;
+}
+
+/**
+ * Applies a diff stream to a volume of a store (its live volume, usually) or to an image file
+ * (created if missing). The target is resized to the stream's target size. Flushes (or fsyncs).
+ *
+ * @throws StoreError `ERR_BAD_STREAM` for a malformed, damaged or truncated stream.
+ */
+export async function applyDiff(
+  source: ByteSource,
+  target: Volume | string,
+  options: LongOptions = {},
+): Promise<DiffInfo> {
+  const r = new Reader(chunksOf(source));
+  const fixed = await r.take(26, 'the header');
+  const dec = new TextDecoder();
+  if (dec.decode(fixed.subarray(0, 8)) !== MAGIC)
+    throw new StoreError('ERR_BAD_STREAM', 'diff stream: bad magic (not a Deja diff)');
+  const hv = new DataView(fixed.buffer);
+  const version = hv.getUint32(8, true);
+  if (version !== VERSION)
+    throw new StoreError('ERR_BAD_STREAM', `diff stream: version ${version} is not supported`);
+  const chunkSize = hv.getUint32(12, true);
+  const size = getU64(hv, 16);
+  const bl = hv.getUint16(24, true);
+  const bBytes = await r.take(bl + 2, 'the header');
+  const tl = new DataView(bBytes.buffer).getUint16(bl, true);
+  const tBytes = await r.take(tl, 'the header');
+  const headCrc = await r.take(4, 'the header');
+  const head = new Uint8Array(26 + bl + 2 + tl);
+  head.set(fixed);
+  head.set(bBytes, 26);
+  head.set(tBytes, 28 + bl);
+  checkCrc(head, headCrc, 'the header', 0);
+  const info = { base: dec.decode(bBytes.subarray(0, bl)), target: dec.decode(tBytes), chunkSize, size };
+  const file =
+    typeof target === 'string'
+      ? await open(target, 'a+').then(async (fh) => {
+          await fh.close();
+          return open(target, 'r+');
+        })
+      : undefined;
+  try {
+    const vol = typeof target === 'string' ? undefined : target;
+    if (vol) {
+      if (vol.size !== size && vol.version !== LIVE)
+        throw new StoreError(
+          'ERR_INVALID_STATE',
+          `diff stream: target size ${size} differs from snapshot '${vol.version}' (${vol.size} bytes)`,
+        );
+    }
+    const resize = async (n: number) => {
+      if (file) await file.truncate(n);
+      else if (vol && vol.size !== n) await vol.resize(n);
+    };
+    // Grow first so every record fits; shrink at the end.
+    const current = file ? (await file.stat()).size : (vol as Volume).size;
+    if (size > current) await resize(size);
+    let records = 0;
+    let bytes = 0;
+    for (;;) {
+      aborted(options);
+      const at = r.consumed;
+      const rec = await r.take(13, 'a record header');
+      const rv = new DataView(rec.buffer);
+      const type = rec[0];
+      const offset = getU64(rv, 1);
+      const length = rv.getUint32(9, true);
+      if (type === T_END) {
+        checkCrc(rec, await r.take(4, 'the end record'), 'the end record', at);
+        if (offset !== records)
+          throw new StoreError(
+            'ERR_BAD_STREAM',
+            `diff stream: the end record counts ${offset} records, ${records} were read`,
+          );
+        break;
+      }
+      if ((type !== T_DATA && type !== T_ZERO) || offset + length > size) {
+        throw new StoreError(
+          'ERR_BAD_STREAM',
+          `diff stream: bad record at byte ${at} (type ${type}, ${offset}+${length} of ${size})`,
+        );
+      }
+      if (type === T_DATA && length > 1 << 26)
+        throw new StoreError('ERR_BAD_STREAM', `diff stream: record at byte ${at} is too long (${length})`);
+      const data = type === T_DATA ? await r.take(length, 'record data') : undefined;
+      const whole = new Uint8Array(13 + (data ? data.length : 0));
+      whole.set(rec);
+      if (data) whole.set(data, 13);
+      checkCrc(whole, await r.take(4, 'a record'), 'a record', at);
+      if (file) {
+        const bytesOut = data ?? new Uint8Array(Math.min(length, STEP));
+        for (let pos = 0; pos < length; pos += bytesOut.length) {
+          const n = Math.min(bytesOut.length, length - pos);
+          await file.write(bytesOut, 0, n, offset + pos);
+        }
+      } else if (data) await (vol as Volume).write(offset, data);
+      else await (vol as Volume).discard(offset, length);
+      records++;
+      bytes += length;
+      options.onProgress?.({ bytes, total: undefined });
+    }
+    await resize(size);
+    if (file) await file.sync();
+    else await (vol as Volume).flush();
+    return { ...info, records };
+  } finally {
+    await file?.close();
+  }
+}

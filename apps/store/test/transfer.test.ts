@@ -1,0 +1,137 @@
+// Import, export and diff streams, with files in a temporary directory and streams in memory.
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { applyDiff, exportDiff, exportVersion, importImage, isStoreError, LIVE, Store } from '../src/index';
+import { content, expectBytes, MemStore, prng } from './_helpers';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'deja-transfer-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+function image(seed: number, chunks: number, cs: number, zeroEvery = 3): Uint8Array {
+  const rand = prng(seed);
+  const out = new Uint8Array(chunks * cs);
+  for (let c = 0; c < chunks; c++) {
+    if (c % zeroEvery === 0) continue;
+    out.set(content(rand, cs, 4), c * cs);
+  }
+  return out;
+}
+
+async function collect(fn: (sink: PassThrough) => Promise<unknown>): Promise<Uint8Array> {
+  const sink = new PassThrough();
+  const parts: Buffer[] = [];
+  sink.on('data', (b: Buffer) => parts.push(b));
+  await fn(sink);
+  sink.end();
+  return new Uint8Array(Buffer.concat(parts));
+}
+
+describe('import and export', () => {
+  test('an image file becomes the live volume; unchanged chunks cost nothing; export is sparse', async () => {
+    const m = await MemStore.create({ size: 0, chunkSize: 4096 });
+    const img = image(1, 256, 4096);
+    const path = join(dir, 'v1.img');
+    await writeFile(path, img);
+    const progress: number[] = [];
+    const r1 = await importImage(m.store, path, { onProgress: (p) => progress.push(p.bytes) });
+    expect(r1.bytes).toBe(img.length);
+    expect(progress[progress.length - 1]).toBe(img.length);
+    expect(m.store.size).toBe(img.length);
+    expectBytes(await m.store.read(0, img.length), img, 'imported');
+    await m.store.createSnapshot('v1');
+    // A second version: 3 chunks changed, and 100 bytes longer.
+    const img2 = new Uint8Array(img.length + 100);
+    img2.set(img);
+    img2.fill(0xee, 5 * 4096, 5 * 4096 + 10);
+    img2.fill(0xdd, 100 * 4096, 101 * 4096);
+    img2.fill(0x11, img.length, img.length + 100);
+    const r2 = await importImage(m.store, Readable.from([img2.subarray(0, 7000), img2.subarray(7000)]));
+    expect(r2.changedChunks).toBe(3);
+    expectBytes(await m.store.read(0, img2.length), img2, 'second import');
+    expectBytes(await m.store.volume('v1').read(0, img.length), img, 'v1 intact');
+    const out = join(dir, 'out.img');
+    await exportVersion(m.store, 'v1', out);
+    expectBytes(new Uint8Array(await readFile(out)), img, 'exported v1');
+    const st = await stat(out);
+    expect(st.blocks * 512).toBeLessThan(img.length); // holes for the zero chunks
+    const streamed = await collect((sink) => exportVersion(m.store, LIVE, sink));
+    expectBytes(streamed, img2, 'streamed live');
+    expect((await m.store.check({ data: true })).problems).toEqual([]);
+    await m.store.close();
+  });
+
+  test('a diff stream ships the changes to another store and onto an image file', async () => {
+    const a = await MemStore.create({ size: 0, chunkSize: 1024 });
+    const v1 = image(2, 100, 1024);
+    await importImage(a.store, Readable.from([v1]));
+    await a.store.createSnapshot('v1');
+    const rand = prng(9);
+    for (let i = 0; i < 20; i++) {
+      const off = Math.floor(rand() * (v1.length - 3000));
+      await a.store.write(off, content(rand, 1 + Math.floor(rand() * 3000)));
+    }
+    await a.store.discard(10 * 1024, 5 * 1024);
+    await a.store.resize(v1.length + 5000);
+    await a.store.createSnapshot('v2');
+    const v2 = await a.store.volume('v2').read(0, v1.length + 5000);
+    // The receiving store holds v1.
+    const b = await MemStore.create({ size: 0, chunkSize: 1024 });
+    await importImage(b.store, Readable.from([v1]));
+    const full = await collect((sink) => exportDiff(a.store, 'v1', 'v2', sink));
+    const info = await applyDiff(Readable.from([full]), b.store.volume(LIVE));
+    expect(info.base).toBe('v1');
+    expect(info.target).toBe('v2');
+    expectBytes(await b.store.read(0, v2.length), v2, 'store after apply');
+    // Onto an image file of v1.
+    const file = join(dir, 'v1.img');
+    await writeFile(file, v1);
+    await applyDiff(Readable.from([full]), file);
+    expectBytes(new Uint8Array(await readFile(file)), v2, 'file after apply');
+    // Applying twice is harmless.
+    await applyDiff(Readable.from([full]), file);
+    expectBytes(new Uint8Array(await readFile(file)), v2, 'file after second apply');
+    // A damaged byte anywhere, or a cut, is ERR_BAD_STREAM, and no damaged bytes land.
+    for (const at of [3, 30, 60, Math.floor(full.length / 2), full.length - 2]) {
+      const bad = full.slice();
+      bad[at] = (bad[at] as number) ^ 0x40;
+      const err = await applyDiff(Readable.from([bad]), join(dir, `bad${at}.img`)).catch((e) => e);
+      expect(isStoreError(err, 'ERR_BAD_STREAM'), `flip at ${at}: ${err}`).toBe(true);
+    }
+    for (const cut of [0, 10, 40, full.length - 1]) {
+      const err = await applyDiff(Readable.from([full.subarray(0, cut)]), join(dir, `cut${cut}.img`)).catch(
+        (e) => e,
+      );
+      expect(isStoreError(err, 'ERR_BAD_STREAM'), `cut at ${cut}: ${err}`).toBe(true);
+    }
+    await a.store.close();
+    await b.store.close();
+  });
+});
+
+describe('a store in a directory', () => {
+  test('create, reopen, lock, exists, not found', async () => {
+    const path = join(dir, 'store');
+    const s = await Store.create(path, { size: 1 << 20, initialPages: 1024 });
+    await s.write(0, new Uint8Array(4096).fill(3));
+    const locked = await Store.open(path).catch((e) => e);
+    expect(isStoreError(locked, 'ERR_LOCKED')).toBe(true);
+    const exists = await Store.create(path, { size: 1 }).catch((e) => e);
+    expect(isStoreError(exists, 'ERR_EXISTS')).toBe(true);
+    await s.close();
+    const again = await Store.open(path);
+    expect((await again.read(0, 1))[0]).toBe(3);
+    await again.close();
+    const missing = await Store.open(join(dir, 'nothing')).catch((e) => e);
+    expect(isStoreError(missing, 'ERR_NOT_FOUND')).toBe(true);
+    const closed = await again.read(0, 1).catch((e) => e);
+    expect(isStoreError(closed, 'ERR_CLOSED')).toBe(true);
+  });
+});
