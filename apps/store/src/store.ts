@@ -87,6 +87,8 @@ export interface StoreOpenOptions {
   readonly verify?: boolean;
   /** Metadata pages cached in memory (default 1024). */
   readonly cachePages?: number;
+  /** Check every chunk read against its content name (default true). */
+  readonly verifyReads?: boolean;
 }
 
 /** A snapshot as listed. */
@@ -222,7 +224,10 @@ export class Store {
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
   #failed: unknown;
+  /** Compare bytes before sharing a chunk the index suggests. */
   verify: boolean;
+  /** Check every chunk read against its content name (default true). */
+  verifyReads: boolean;
   readonly #where: string;
 
   private constructor(
@@ -247,6 +252,7 @@ export class Store {
     this.#index = index;
     this.chunkSize = header.chunkSize;
     this.verify = verify;
+    this.verifyReads = true;
     this.#where = where;
     const host: MetaHost = {
       payload: pages.metaPayloadSize,
@@ -383,6 +389,7 @@ export class Store {
         where,
       );
       alloc.store = store;
+      store.verifyReads = options.verifyReads ?? true;
       await store.#finishOpen();
       return store;
     } catch (e) {
@@ -514,7 +521,7 @@ export class Store {
         const n = Math.min(cs - inChunk, end - pos);
         const phys = await this.#resolve(version, chunk);
         if (phys >= 0) {
-          const bytes = await this.#readData(phys);
+          const bytes = await this.#readChunk(phys, chunk);
           out.set(bytes.subarray(inChunk, inChunk + n), pos - offset);
         }
         pos += n;
@@ -542,7 +549,7 @@ export class Store {
         } else {
           // Read-modify-write of a partial chunk.
           const phys = await this.#resolve(version, chunk);
-          content = phys >= 0 ? (await this.#readData(phys)).slice() : new Uint8Array(cs);
+          content = phys >= 0 ? (await this.#readChunk(phys, chunk)).slice() : new Uint8Array(cs);
           if (data) content.set(data.subarray(pos - offset, pos - offset + n), inChunk);
           else content.fill(0, inChunk, inChunk + n);
         }
@@ -1134,7 +1141,7 @@ export class Store {
         const c = Math.floor(size / cs);
         const phys = await this.#liveChunk(c);
         if (phys >= 0) {
-          const bytes = (await this.#readData(phys)).slice();
+          const bytes = (await this.#readChunk(phys, c)).slice();
           bytes.fill(0, size - c * cs);
           this.#header.size = size;
           await this.#writeChunk(LIVE, c, bytes);
@@ -1168,6 +1175,27 @@ export class Store {
     const slot = await this.#names.leaf(phys, false);
     if (!slot) return new Uint8Array(NAME_BYTES);
     return slot.buf.subarray(slot.off, slot.off + NAME_BYTES);
+  }
+
+  /**
+   * A chunk's bytes, checked against its name unless `verifyReads` is off: a damaged chunk is
+   * ERR_CORRUPT_DATA naming the page, never wrong bytes.
+   */
+  async #readChunk(phys: number, chunk: number): Promise<Uint8Array> {
+    if (phys >= this.#pages.pageCount) {
+      throw new StoreError(
+        'ERR_CORRUPT_DATA',
+        `${this.#where}: chunk ${chunk} maps page ${phys}, past the end of ${DATA_FILE}`,
+      );
+    }
+    const bytes = await this.#readData(phys);
+    if (this.verifyReads && !sameBytes(nameOf(bytes), await this.#nameAt(phys))) {
+      throw new StoreError(
+        'ERR_CORRUPT_DATA',
+        `${this.#where}: ${DATA_FILE} page ${phys} (chunk ${chunk}): its bytes do not match their content name`,
+      );
+    }
+    return bytes;
   }
 
   async #readData(phys: number): Promise<Uint8Array> {
