@@ -1,6 +1,6 @@
 // The on-disk format of the page layer (PageStore): the 32-byte header every metadata page carries,
 // the superblock, the space-map, data-list and commit pages of the redo journal, and the encoding
-// of the named roots and user data. Kept apart from the logic so the README's format tables have
+// of the named roots, the page count and the user data. Kept apart from the logic so the README's format tables have
 // one place to match. Everything is little-endian; checksums are CRC-32 (zlib's, native in Node).
 //
 // Header (every page the layer writes, 32 bytes):
@@ -23,8 +23,12 @@ import { StorageError } from './errors';
 export const HEADER_SIZE = 32;
 /** The header magic, 'DJ' little-endian. */
 export const PAGE_MAGIC = 0x4a44;
-/** The format version this code reads and writes. */
-export const FORMAT_VERSION = 1;
+/**
+ * The format version this code reads and writes. Version 2: space-map pages interleaved with the
+ * user pages they describe (the store can grow), the page kind in every space-map entry, the page
+ * count in every commit page. Version 1 was never released; it is refused.
+ */
+export const FORMAT_VERSION = 2;
 
 export const KIND_SUPERBLOCK = 1;
 export const KIND_META = 2;
@@ -43,6 +47,8 @@ export const SUPERBLOCK_SIZE = 512;
 export const MAX_ROOTS = 8;
 /** Bytes of a root name (UTF-8), at most. */
 export const ROOT_NAME_SIZE = 16;
+/** Offset of the u32 page count inside the payload of a superblock or commit page. */
+export const PAGE_COUNT_OFFSET = 16;
 /** Offset of the state (roots, user data) inside the payload of a superblock or commit page. */
 export const STATE_OFFSET = 64;
 const ROOT_SLOT_SIZE = ROOT_NAME_SIZE + 4;
@@ -68,8 +74,10 @@ export interface PageHeader {
   readonly aux: number;
 }
 
-/** The state a superblock or commit page carries: named roots and the user data. */
+/** The state a superblock or commit page carries: the page count, named roots and the user data. */
 export interface StoreState {
+  /** User pages in the store at this state (it grows with transactions). */
+  readonly pageCount: number;
   readonly roots: ReadonlyMap<string, number>;
   readonly userData: Uint8Array;
 }
@@ -79,9 +87,20 @@ export function viewOf(page: Uint8Array): DataView {
   return new DataView(page.buffer, page.byteOffset, page.byteLength);
 }
 
-/** The u32 the layer stores to tie a metadata page to the transaction that wrote it (never 0). */
+/** Space-map tag of a free page. */
+export const TAG_FREE = 0;
+/** Space-map tag of a data page (raw bytes, never read as metadata). */
+export const TAG_DATA = 1;
+/** Space-map tag of a metadata page allocated and never written (reads as zeros). */
+export const TAG_META_EMPTY = 2;
+
+/**
+ * The space-map tag of a metadata page written by transaction `txn`: 3 .. 2^32 - 1, so it ties the
+ * page to the transaction that wrote it (a stale or misdirected copy fails the match) and never
+ * collides with the three tags above.
+ */
 export function metaTag(txn: number): number {
-  return (txn % 0xffffffff) + 1;
+  return (txn % 0xfffffffd) + 3;
 }
 
 /** Writes the header (and the checksum over the whole page, so call it last). */
@@ -155,15 +174,20 @@ export function encodeState(page: Uint8Array, state: StoreState): void {
   }
   view.setUint16(base + USER_DATA_LENGTH_OFFSET, state.userData.length, true);
   page.set(state.userData, base + USER_DATA_OFFSET);
+  view.setUint32(base + PAGE_COUNT_OFFSET, state.pageCount, true);
 }
 
 /**
  * Reads the state back; throws ERR_CORRUPT_DATA for impossible values (the page checksum held,
  * so this means a bug or a forged page, never a torn one).
  */
-export function decodeState(page: Uint8Array, where: string, pageCount: number): StoreState {
+export function decodeState(page: Uint8Array, where: string, maxPageCount: number): StoreState {
   const view = viewOf(page);
   const base = HEADER_SIZE;
+  const pageCount = view.getUint32(base + PAGE_COUNT_OFFSET, true);
+  if (pageCount < 1 || pageCount > maxPageCount) {
+    throw corrupt(`${where}: page count ${pageCount} outside [1, ${maxPageCount}]`);
+  }
   const decoder = new TextDecoder('utf-8', { fatal: false });
   const roots = new Map<string, number>();
   for (let slot = 0; slot < MAX_ROOTS; slot++) {
@@ -181,7 +205,7 @@ export function decodeState(page: Uint8Array, where: string, pageCount: number):
     throw corrupt(`${where}: user data length ${length} passes the page end`);
   }
   const userData = page.slice(base + USER_DATA_OFFSET, base + USER_DATA_OFFSET + length);
-  return { roots, userData };
+  return { pageCount, roots, userData };
 }
 
 /** Reads a 53-bit number stored as two u32 halves. */

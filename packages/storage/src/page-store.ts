@@ -9,13 +9,19 @@
 // a copy-on-write tree with its own allocator — while a journal keeps every page at home and costs
 // one flush per commit.
 //
-// Storage layout, in pages of `pageSize`:
+// Storage layout, in pages of `pageSize` (format version 2):
 //
 //   bytes 0 and 512           two alternating 512-byte superblocks (geometry, generation, state), in
 //                             page 0 (pages 0 and 1 when pages are 512 bytes): F = 1 (or 2) pages
 //   F .. F+J-1                the journal: a ring of J slots, addressed by ever-growing positions
-//   next S pages              the space map: (refcount u32, meta tag u32) per user page
-//   next P pages              user pages 0 .. P-1, metadata and data alike
+//   then groups of E + 1      group g: one space-map page ((refcount u32, tag u32) for E user
+//                             pages), then user pages gE .. gE+E-1 — metadata and data alike
+//
+// The store grows by whole or partial groups at its end, so no page ever moves and nothing is
+// sized for a maximum up front: a transaction that finds no free page writes the empty space-map
+// pages of the new groups and extends the storage (one flush), and its commit page carries the new
+// page count. An abort or a crash before the commit leaves the old count; the pages past it are
+// never read.
 //
 // A commit writes every dirty metadata page of the transaction (and the space-map pages it changed,
 // and data-list pages naming the data pages it wrote with their CRC-32) to the next journal slots,
@@ -26,7 +32,8 @@
 // journal from its tail while pages carry the expected generation and transaction ids and every
 // commit seals its records, and checks the data pages of the last transaction against their CRCs
 // (a commit whose flush never completed may have its commit page on disk but not its data). A
-// writable open then checkpoints and bumps the generation, so nothing of an older run replays.
+// writable open then checkpoints and bumps the generation, so nothing of an older run replays. What
+// open found (transactions replayed, one dropped and why) is kept in `recovery` for the caller.
 
 import { crc32 } from 'node:zlib';
 
@@ -44,6 +51,7 @@ import {
   KIND_SPACE_MAP,
   KIND_SUPERBLOCK,
   metaTag,
+  PAGE_MAGIC,
   type PageHeader,
   pageChecksum,
   readHeader,
@@ -53,6 +61,9 @@ import {
   SUPERBLOCK_SIZE,
   sealPage,
   setU53,
+  TAG_DATA,
+  TAG_FREE,
+  TAG_META_EMPTY,
   viewOf,
 } from './_internal-page-format';
 import { StorageError } from './errors';
@@ -64,9 +75,17 @@ import { type PageTransaction, Transaction, type TransactionHost } from './trans
 export interface PageStoreCreateOptions {
   /** Bytes per page: a power of two from 512 to 65536. Default 4096. */
   readonly pageSize?: number;
-  /** User pages (metadata and data). Default: as many as fit in the storage's current size. */
+  /**
+   * User pages (metadata and data) to start with; the store grows from there as pages are
+   * allocated. Default: as many as fit in the storage's current size, or 16 on an empty storage.
+   */
   readonly pageCount?: number;
-  /** Pages in the redo journal. Default: pageCount / 8, clamped to 16..1024. At least 8. */
+  /**
+   * User pages the store may grow to; `allocate` fails with `ERR_NO_SPACE` past it. Default (and
+   * largest): what keeps every page number below 2^32 - 1.
+   */
+  readonly maxPageCount?: number;
+  /** Pages in the redo journal. Default 1024 (4 MiB with 4 KiB pages). At least 8. */
   readonly journalPages?: number;
   /** Metadata pages cached (and dirty pages buffered per transaction). Default 256; at least 2. */
   readonly cachePages?: number;
@@ -92,6 +111,55 @@ export interface PageStoreStats {
   homeWrites: number;
   /** Data pages written. */
   dataWrites: number;
+  /** Times a transaction grew the store (committed or not). */
+  growths: number;
+}
+
+/**
+ * What `PageStore.open` found and did, for the caller to log or show (`deja check`). A crash never
+ * loses an acknowledged commit, but damage to the medium can cost the last journaled transaction:
+ * `dropped` says so.
+ */
+export interface PageStoreRecovery {
+  /** The superblock slot (0 or 1) the store was opened from. */
+  readonly superblockSlot: number;
+  /**
+   * Whether the other superblock slot holds bytes that are neither a valid superblock nor never
+   * written: damage (a crash cannot cause it: a superblock is one atomic sector).
+   */
+  readonly otherSuperblockDamaged: boolean;
+  /** The transaction sequence the superblock's checkpoint covers. */
+  readonly checkpointSequence: number;
+  /** Committed transactions replayed from the journal on top of it. */
+  readonly replayed: number;
+  /** The recovered sequence: `checkpointSequence + replayed`. */
+  readonly sequence: number;
+  /**
+   * A transaction found in the journal and not recovered, or `undefined`. It is either a commit
+   * that was under way at a crash (never acknowledged) or — indistinguishably — an acknowledged
+   * commit whose journal pages or data pages were damaged afterwards, before the next checkpoint.
+   */
+  readonly dropped: PageStoreDroppedTransaction | undefined;
+  /** Whether open checkpointed (a writable open does: the journal is empty afterwards). */
+  readonly checkpointed: boolean;
+}
+
+/** The transaction recovery left out, and why. */
+export interface PageStoreDroppedTransaction {
+  /** Its id (`sequence + 1`). */
+  readonly transaction: number;
+  /**
+   * - `'data-mismatch'`: its commit page and records are intact, but data pages it wrote do not hold
+   *   the contents its data lists checksummed.
+   * - `'journal-mismatch'`: its commit page is intact, but a record it seals is missing or fails its
+   *   check (or is of another transaction).
+   * - `'commit-unreadable'`: a page with its commit page's header fails its checksum.
+   */
+  readonly reason: 'data-mismatch' | 'journal-mismatch' | 'commit-unreadable';
+  /** `'data-mismatch'`: the user pages that differ; otherwise the journal slot of the commit page. */
+  readonly pages: readonly number[];
+  /** A sentence for a log. */
+  readonly detail: string;
 }
 
 const MIN_PAGE_SIZE = 512;
@@ -99,16 +167,25 @@ const MAX_PAGE_SIZE = 65536;
 const DEFAULT_PAGE_SIZE = 4096;
 const DEFAULT_CACHE_PAGES = 256;
 const MIN_JOURNAL_PAGES = 8;
+const DEFAULT_JOURNAL_PAGES = 1024;
+/** Initial user pages on an empty storage without `pageCount`. */
+const DEFAULT_INITIAL_PAGES = 16;
+/** Smallest growth step, in pages. */
+const MIN_GROWTH_PAGES = 8;
+/** Largest growth step: this many space-map groups ... */
+const MAX_GROWTH_GROUPS = 256;
+/** ... or this many bytes, whichever is less (but at least one group). */
+const MAX_GROWTH_BYTES = 2 ** 30;
 const MAX_TOTAL_PAGES = 0xffffffff;
 /** Pages read or written per batch at open, create and checkpoint. */
 const BATCH_PAGES = 64;
 
-// Superblock payload fields (offsets from the end of the header).
+// Superblock payload fields (offsets from the end of the header; the page count, at 16, is part of
+// the state, as in a commit page).
 const SB_PAGE_SIZE = 0;
-const SB_TOTAL_PAGES = 4;
-const SB_JOURNAL_PAGES = 8;
-const SB_SPACE_MAP_PAGES = 12;
-const SB_PAGE_COUNT = 16;
+const SB_JOURNAL_PAGES = 4;
+const SB_MAX_PAGE_COUNT = 8;
+const SB_ENTRIES_PER_GROUP = 12;
 const SB_SEQ = 24;
 const SB_TAIL = 32;
 // Commit payload fields.
@@ -116,44 +193,104 @@ const CM_RECORDS = 0;
 const CM_CHAIN = 4;
 const CM_START = 8;
 
-/** Where everything lives; derived from (pageSize, pageCount, journalPages). */
+/** Where everything lives; derived from (pageSize, journalPages, maxPageCount). */
 interface Layout {
   readonly pageSize: number;
   /** The first journal page: the superblocks take the first 1024 bytes. */
   readonly journalStart: number;
   readonly journalPages: number;
-  readonly spaceMapStart: number;
-  readonly spaceMapPages: number;
-  readonly userStart: number;
-  readonly pageCount: number;
-  readonly totalPages: number;
-  readonly entriesPerSpaceMapPage: number;
+  /** The first page of group 0 (its space-map page). */
+  readonly groupStart: number;
+  /** User pages per group: the entries of one space-map page, E = (pageSize - 32) / 8. */
+  readonly entriesPerGroup: number;
   readonly entriesPerDataList: number;
+  readonly maxPageCount: number;
 }
 
-function layoutFor(pageSize: number, pageCount: number, journalPages: number): Layout {
+function baseLayout(pageSize: number, journalPages: number): Layout {
   const payload = pageSize - HEADER_SIZE;
-  const entriesPerSpaceMapPage = Math.floor(payload / SPACE_MAP_ENTRY_SIZE);
-  const spaceMapPages = Math.ceil(pageCount / entriesPerSpaceMapPage);
   const journalStart = Math.ceil((2 * SUPERBLOCK_SIZE) / pageSize);
-  const spaceMapStart = journalStart + journalPages;
-  const userStart = spaceMapStart + spaceMapPages;
   return {
     pageSize,
     journalStart,
     journalPages,
-    spaceMapStart,
-    spaceMapPages,
-    userStart,
-    pageCount,
-    totalPages: userStart + pageCount,
-    entriesPerSpaceMapPage,
+    groupStart: journalStart + journalPages,
+    entriesPerGroup: Math.floor(payload / SPACE_MAP_ENTRY_SIZE),
     entriesPerDataList: Math.floor((payload - 4) / DATA_LIST_ENTRY_SIZE),
+    maxPageCount: 0,
   };
 }
 
-function defaultJournalPages(pageCount: number): number {
-  return Math.min(1024, Math.max(16, Math.ceil(pageCount / 8)));
+/** Groups (space-map pages) that `pageCount` user pages need. */
+function groupsFor(layout: Layout, pageCount: number): number {
+  return Math.ceil(pageCount / layout.entriesPerGroup);
+}
+
+/** Pages of storage a store of `pageCount` user pages spans. */
+function totalPagesFor(layout: Layout, pageCount: number): number {
+  return layout.groupStart + groupsFor(layout, pageCount) + pageCount;
+}
+
+/** The physical page of a user page. */
+function userPhysical(layout: Layout, user: number): number {
+  const group = Math.floor(user / layout.entriesPerGroup);
+  return layout.groupStart + group * (layout.entriesPerGroup + 1) + 1 + (user % layout.entriesPerGroup);
+}
+
+/** The physical page of a group's space-map page. */
+function spaceMapPhysical(layout: Layout, group: number): number {
+  return layout.groupStart + group * (layout.entriesPerGroup + 1);
+}
+
+/** The user page at a physical page, or -1 (a superblock, journal or space-map page). */
+function userOf(layout: Layout, physical: number): number {
+  if (physical < layout.groupStart) return -1;
+  const entries = layout.entriesPerGroup;
+  const at = (physical - layout.groupStart) % (entries + 1);
+  return at === 0 ? -1 : Math.floor((physical - layout.groupStart) / (entries + 1)) * entries + at - 1;
+}
+
+/** The group whose space-map page is at a physical page, or -1. */
+function groupOf(layout: Layout, physical: number): number {
+  if (physical < layout.groupStart) return -1;
+  const stride = layout.entriesPerGroup + 1;
+  return (physical - layout.groupStart) % stride === 0 ? (physical - layout.groupStart) / stride : -1;
+}
+
+/** The largest page count whose pages all fit in `totalPages` pages of storage (0 if none). */
+function largestPageCount(layout: Layout, totalPages: number): number {
+  const entries = layout.entriesPerGroup;
+  const room = totalPages - layout.groupStart;
+  if (room < 2) return 0;
+  let count = Math.floor((room * entries) / (entries + 1));
+  while (count > 0 && totalPagesFor(layout, count) > totalPages) count--;
+  while (totalPagesFor(layout, count + 1) <= totalPages) count++;
+  return count;
+}
+
+/** The layout with its maximum page count; `undefined` if that maximum is impossible. */
+function layoutFor(pageSize: number, journalPages: number, maxPageCount?: number): Layout | undefined {
+  const base = baseLayout(pageSize, journalPages);
+  const limit = largestPageCount(base, MAX_TOTAL_PAGES);
+  const max = maxPageCount ?? limit;
+  if (limit < 1 || max < 1 || max > limit) return undefined;
+  return { ...base, maxPageCount: max };
+}
+
+/**
+ * The page count to grow to from `pageCount` when no page is free: doubling (at least
+ * MIN_GROWTH_PAGES more), by at most MAX_GROWTH_GROUPS groups or MAX_GROWTH_BYTES (but at least one
+ * group) per step, never past the maximum. `undefined` at the maximum.
+ */
+function nextGrowth(layout: Layout, pageCount: number): number | undefined {
+  if (pageCount >= layout.maxPageCount) return undefined;
+  const entries = layout.entriesPerGroup;
+  const maxStep = Math.max(
+    entries,
+    Math.min(MAX_GROWTH_GROUPS * entries, Math.floor(MAX_GROWTH_BYTES / layout.pageSize)),
+  );
+  const step = Math.min(Math.max(pageCount, MIN_GROWTH_PAGES), maxStep);
+  return Math.min(layout.maxPageCount, pageCount + step);
 }
 
 /** A journaled page: where its latest committed image sits and which transaction wrote it. */
@@ -200,8 +337,8 @@ export class PageStore {
   readonly pageSize: number;
   /** Bytes of a metadata page its user owns: `pageSize - 32`. */
   readonly metaPayloadSize: number;
-  /** User pages, numbered 0 .. pageCount - 1 (metadata and data share them). */
-  readonly pageCount: number;
+  /** User pages the store may grow to (`allocate` fails with `ERR_NO_SPACE` past it). */
+  readonly maxPageCount: number;
   /** Bytes of the user-data area in the superblock: 254. */
   readonly userDataSize: number;
   /** Slots of the redo journal. */
@@ -216,7 +353,10 @@ export class PageStore {
     journalWrites: 0,
     homeWrites: 0,
     dataWrites: 0,
+    growths: 0,
   };
+  /** What open found and did (for `create`: an empty report). */
+  readonly recovery: PageStoreRecovery;
 
   readonly #layout: Layout;
   readonly #space: SpaceMap;
@@ -248,13 +388,14 @@ export class PageStore {
       tailPos: number;
       state: StoreState;
       space: SpaceMap;
+      recovery: PageStoreRecovery;
     },
   ) {
     this.storage = storage;
     this.#layout = layout;
     this.pageSize = layout.pageSize;
     this.metaPayloadSize = layout.pageSize - HEADER_SIZE;
-    this.pageCount = layout.pageCount;
+    this.maxPageCount = layout.maxPageCount;
     this.userDataSize = SUPERBLOCK_SIZE - HEADER_SIZE - STATE_FIXED;
     this.journalPages = layout.journalPages;
     this.cachePages = cachePages;
@@ -265,44 +406,56 @@ export class PageStore {
     this.#headPos = init.tailPos;
     this.#state = init.state;
     this.#space = init.space;
+    this.recovery = init.recovery;
     this.#host = this.#makeHost();
   }
 
   /**
    * Formats `storage` as an empty page store (whatever it held is lost) and opens it: invalidates
-   * any old superblocks (flush), writes a zeroed journal and the space map and sizes the storage
-   * (flush), then the superblock (flush). If it is interrupted, `open` fails with
-   * `ERR_CORRUPT_DATA` (or, before the first flush, finds the old store intact): create again.
-   * O(journal + space map).
+   * any old superblocks (flush), writes a zeroed journal, the space-map pages of the initial groups
+   * and sizes the storage (flush), then the superblock (flush). If it is interrupted, `open` fails
+   * with `ERR_CORRUPT_DATA` (or, before the first flush, finds the old store intact): create again.
+   * O(journal + pageCount / entries per space-map page).
    *
    * @param storage - a writable, open adapter; the PageStore owns it from now on.
-   * @param options - page size, page count, journal size, cache size.
+   * @param options - page size, initial and maximum page count, journal size, cache size.
    * @returns the open, empty store (sequence 0).
-   * @throws RangeError/TypeError for bad options (or no `pageCount` on an empty storage);
-   *   `ERR_READ_ONLY`; the medium's errors.
+   * @throws RangeError/TypeError for bad options (or a non-empty storage too small for one page
+   *   without `pageCount`); `ERR_READ_ONLY`; the medium's errors.
    */
   static async create(storage: Storage, options: PageStoreCreateOptions = {}): Promise<PageStore> {
     const pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
     checkPageSize(pageSize);
     const cachePages = checkCachePages(options.cachePages);
-    if (options.journalPages !== undefined) {
-      checkInteger(options.journalPages, 'journalPages', MIN_JOURNAL_PAGES, MAX_TOTAL_PAGES);
+    const journalPages = options.journalPages ?? DEFAULT_JOURNAL_PAGES;
+    checkInteger(journalPages, 'journalPages', MIN_JOURNAL_PAGES, MAX_TOTAL_PAGES);
+    const base = layoutFor(pageSize, journalPages);
+    if (base === undefined) {
+      throw new RangeError(`page store: a journal of ${journalPages} pages leaves no room for user pages`);
     }
+    if (options.maxPageCount !== undefined) {
+      checkInteger(options.maxPageCount, 'maxPageCount', 1, base.maxPageCount);
+    }
+    const layout =
+      options.maxPageCount === undefined ? base : { ...base, maxPageCount: options.maxPageCount };
     if (storage.readOnly)
       throw new StorageError('ERR_READ_ONLY', 'page store: create on a read-only storage');
-    let layout: Layout;
+    let pageCount: number;
     if (options.pageCount !== undefined) {
-      checkInteger(options.pageCount, 'pageCount', 1, MAX_TOTAL_PAGES);
-      layout = layoutFor(
-        pageSize,
-        options.pageCount,
-        options.journalPages ?? defaultJournalPages(options.pageCount),
-      );
+      checkInteger(options.pageCount, 'pageCount', 1, layout.maxPageCount);
+      pageCount = options.pageCount;
     } else {
-      layout = fitLayout(pageSize, Math.floor((await storage.size()) / pageSize), options.journalPages);
-    }
-    if (layout.totalPages > MAX_TOTAL_PAGES) {
-      throw new RangeError(`page store: ${layout.totalPages} pages in all pass the limit of 2^32 - 1`);
+      const available = Math.floor((await storage.size()) / pageSize);
+      if (available === 0) pageCount = Math.min(DEFAULT_INITIAL_PAGES, layout.maxPageCount);
+      else {
+        pageCount = Math.min(largestPageCount(layout, available), layout.maxPageCount);
+        if (pageCount < 1) {
+          throw new RangeError(
+            `page store: the storage holds ${available} pages of ${pageSize} bytes, too few for a page store ` +
+              `with a journal of ${journalPages} pages; pass pageCount (the storage grows) or size it first`,
+          );
+        }
+      }
     }
 
     // First make whatever store was here unopenable, durably: an interrupted create must not leave
@@ -319,18 +472,18 @@ export class PageStore {
     for (let slot = 0; slot < layout.journalPages; slot++) {
       await push({ offset: (layout.journalStart + slot) * pageSize, data: zero });
     }
-    for (let i = 0; i < layout.spaceMapPages; i++) {
-      const page = layout.spaceMapStart + i;
+    for (let group = 0; group < groupsFor(layout, pageCount); group++) {
+      const page = spaceMapPhysical(layout, group);
       await push({
         offset: page * pageSize,
         data: sealPage(new Uint8Array(pageSize), KIND_SPACE_MAP, page, generation, 0),
       });
     }
     // Size the storage: reads of never-written user pages must be in range.
-    await push({ offset: (layout.totalPages - 1) * pageSize, data: zero });
+    await push({ offset: (totalPagesFor(layout, pageCount) - 1) * pageSize, data: zero });
     await storage.writev(writes);
     await storage.flush();
-    const state: StoreState = { roots: new Map(), userData: new Uint8Array(0) };
+    const state: StoreState = { pageCount, roots: new Map(), userData: new Uint8Array(0) };
     await storage.write(0, superblockImage(layout, 0, generation, 0, 0, state));
     await storage.flush();
     return new PageStore(storage, layout, cachePages, {
@@ -339,53 +492,85 @@ export class PageStore {
       superblockSeq: 0,
       tailPos: 0,
       state,
-      space: new SpaceMap(layout.pageCount),
+      space: new SpaceMap(pageCount),
+      recovery: {
+        superblockSlot: 0,
+        otherSuperblockDamaged: false,
+        checkpointSequence: 0,
+        replayed: 0,
+        sequence: 0,
+        dropped: undefined,
+        checkpointed: false,
+      },
     });
   }
 
   /**
    * Opens a page store: picks the newest valid superblock, replays the journal, loads the space map
    * and, on a writable storage, checkpoints (so the journal starts empty). The state is exactly the
-   * last transaction whose commit completed — or one whose commit was under way at a crash.
-   * O(journal + space map) reads.
+   * last transaction whose commit completed — or one whose commit was under way at a crash. What it
+   * found is in {@link PageStore.recovery}: log it, a dropped transaction may be a loss.
+   * O(journal + pageCount / entries per space-map page) reads; memory O(pageCount) bits.
    *
    * @param storage - an open adapter holding a page store; the PageStore owns it once open resolves
    *   (if open rejects, the storage stays open and is the caller's to close).
    * @param options - cache size.
    * @returns the open store.
    * @throws `ERR_CORRUPT_DATA` (no valid superblock, a truncated storage, a damaged space-map page,
-   *   pages newer than the recovered state); `ERR_UNSUPPORTED_VERSION` for a format version this code
-   *   does not know; the medium's errors.
+   *   a damaged transaction before intact ones, pages newer than the recovered state: the newest
+   *   superblock is damaged); `ERR_UNSUPPORTED_VERSION` for a format version this code does not know
+   *   (version 1 included); the medium's errors.
    */
   static async open(storage: Storage, options: PageStoreOpenOptions = {}): Promise<PageStore> {
     const cachePages = checkCachePages(options.cachePages);
     const size = await storage.size();
     const sb = await readBestSuperblock(storage, size);
     const layout = sb.layout;
-    if (size < layout.totalPages * layout.pageSize) {
-      throw corrupt(
-        `storage is truncated: ${size} bytes, the superblock describes ${layout.totalPages} pages of ${layout.pageSize}`,
-      );
-    }
-    const txns = await scanJournal(storage, layout, sb.generation, sb.sequence, sb.tailPos);
+    checkSize(layout, size, sb.state.pageCount); // before reading the journal (counts only grow)
+    const { txns, dropped: found } = await scanJournal(storage, layout, sb);
+    let dropped = found;
     const last = txns.at(-1);
-    if (last !== undefined && !(await dataIntact(storage, layout, last))) txns.pop();
+    if (last !== undefined) {
+      const damaged = await damagedDataPages(storage, layout, last);
+      if (damaged.length > 0) {
+        txns.pop();
+        dropped = {
+          transaction: last.txn,
+          reason: 'data-mismatch',
+          pages: damaged,
+          detail:
+            `transaction ${last.txn} was not recovered: ${damaged.length} data page(s) it wrote ` +
+            `(${damaged.slice(0, 8).join(', ')}${damaged.length > 8 ? ', ...' : ''}) do not hold what ` +
+            'its commit recorded (a crash during its commit, or damaged data pages)',
+        };
+      }
+    }
     const sequence = sb.sequence + txns.length;
     const state = txns.at(-1)?.state ?? sb.state;
+    checkSize(layout, size, state.pageCount);
     const journaled = new Map<number, JournalEntry>();
     for (const txn of txns) {
       for (const record of txn.records) {
         if (record.kind !== KIND_DATA_LIST) journaled.set(record.page, { pos: record.pos, txn: txn.txn });
       }
     }
-    const { space, tags } = await loadSpaceMap(storage, layout, journaled, sequence);
+    const { space, tags } = await loadSpaceMap(storage, layout, state.pageCount, journaled, sequence);
     // A journaled metadata page whose page was freed (or rewritten) later is not replayed: its home
     // may hold a data page now (the journal's "revoke").
     for (const [page, entry] of journaled) {
-      if (page < layout.userStart) continue;
-      const user = page - layout.userStart;
+      const user = userOf(layout, page);
+      if (user < 0) continue;
       if (space.count(user) === 0 || tags.get(user) !== metaTag(entry.txn)) journaled.delete(page);
     }
+    const recovery = {
+      superblockSlot: sb.slot,
+      otherSuperblockDamaged: sb.otherDamaged,
+      checkpointSequence: sb.sequence,
+      replayed: txns.length,
+      sequence,
+      dropped,
+      checkpointed: !storage.readOnly,
+    };
     const store = new PageStore(storage, layout, cachePages, {
       sequence,
       generation: sb.generation,
@@ -393,6 +578,7 @@ export class PageStore {
       tailPos: sb.tailPos,
       state,
       space,
+      recovery,
     });
     store.#journaled = journaled;
     store.#headPos = txns.at(-1)?.end ?? sb.tailPos;
@@ -402,6 +588,11 @@ export class PageStore {
       store.#headPos = 0;
     }
     return store;
+  }
+
+  /** User pages at the last commit, numbered 0 .. pageCount - 1 (metadata and data share them). */
+  get pageCount(): number {
+    return this.#state.pageCount;
   }
 
   /** The id of the last committed transaction (0 for a new store). */
@@ -427,7 +618,7 @@ export class PageStore {
     if (this.#tx !== undefined) {
       throw new StorageError('ERR_BUSY', `page store: transaction ${this.#tx.id} is still open`);
     }
-    this.#tx = new Transaction(this.#host, this.#sequence + 1, this.#headPos);
+    this.#tx = new Transaction(this.#host, this.#sequence + 1, this.#headPos, this.pageCount);
     return this.#tx;
   }
 
@@ -435,15 +626,18 @@ export class PageStore {
    * Reads a committed metadata page, verified: checksum, kind, page number, and the transaction
    * that wrote it against the space map (a stale or misdirected write fails). A page allocated and
    * never written reads as zeros. O(pageSize) on a cache miss.
-   * @param page - a page live at the last commit.
+   * @param page - a metadata page live at the last commit.
    * @returns a copy of its `metaPayloadSize` payload bytes.
-   * @throws RangeError for a page outside the store or not allocated; `ERR_CORRUPT_DATA` naming the
-   *   page; `ERR_CLOSED`; the medium's errors.
+   * @throws RangeError for a page outside the store or not allocated; TypeError for a data page;
+   *   `ERR_CORRUPT_DATA` naming the page; `ERR_CLOSED`; the medium's errors.
    */
   async readMeta(page: number): Promise<Uint8Array> {
     this.#checkOpen();
     this.#checkUserPage(page, 'readMeta');
     if (this.#space.count(page) === 0) throw new RangeError(`readMeta: page ${page} is not allocated`);
+    if (this.#space.isData(page)) {
+      throw new TypeError(`readMeta: page ${page} is a data page, not a metadata page`);
+    }
     return this.#readCommittedMeta(page);
   }
 
@@ -456,7 +650,7 @@ export class PageStore {
     this.#checkOpen();
     this.#checkUserPage(page, 'readData');
     if (this.#space.count(page) === 0) throw new RangeError(`readData: page ${page} is not allocated`);
-    return this.storage.read((this.#layout.userStart + page) * this.pageSize, this.pageSize);
+    return this.storage.read(userPhysical(this.#layout, page) * this.pageSize, this.pageSize);
   }
 
   /** The committed page of a named root, or `undefined`. O(1). */
@@ -483,7 +677,10 @@ export class PageStore {
     return this.#space.count(page);
   }
 
-  /** Pages free for allocation now (free at the last commit, not taken by the open transaction). O(1). */
+  /**
+   * Pages free for allocation now without growing: free at the last commit (or added by the open
+   * transaction's growth) and not taken by the open transaction. O(1).
+   */
   freePageCount(): number {
     return this.#space.free;
   }
@@ -498,20 +695,30 @@ export class PageStore {
     const problem = this.#space.check();
     if (problem !== undefined) throw corrupt(`free-page index: ${problem}`);
     const layout = this.#layout;
-    for (let i = 0; i < layout.spaceMapPages; i++) {
-      const image = await this.#committedImage(layout.spaceMapStart + i, KIND_SPACE_MAP);
+    const pageCount = this.pageCount;
+    const entries = layout.entriesPerGroup;
+    for (let group = 0; group < groupsFor(layout, pageCount); group++) {
+      const image = await this.#committedImage(spaceMapPhysical(layout, group), KIND_SPACE_MAP);
       const view = viewOf(image);
-      const first = i * layout.entriesPerSpaceMapPage;
-      const last = Math.min(layout.pageCount, first + layout.entriesPerSpaceMapPage);
-      for (let user = first; user < last; user++) {
+      const first = group * entries;
+      for (let user = first; user < first + entries; user++) {
         const at = HEADER_SIZE + (user - first) * SPACE_MAP_ENTRY_SIZE;
         const count = view.getUint32(at, true);
+        const tag = view.getUint32(at + 4, true);
+        if (user >= pageCount) {
+          if (count !== 0 || tag !== TAG_FREE)
+            throw corrupt(`space map: page ${user} past the end is not free`);
+          continue;
+        }
         if (count !== this.#space.count(user)) {
           throw corrupt(
             `space map: page ${user} has count ${count} on storage, ${this.#space.count(user)} in memory`,
           );
         }
-        if (count > 0 && view.getUint32(at + 4, true) !== 0) await this.#readCommittedMeta(user);
+        if (count > 0 && (tag === TAG_DATA) !== this.#space.isData(user)) {
+          throw corrupt(`space map: page ${user} has another kind on storage than in memory`);
+        }
+        if (count > 0 && tag !== TAG_DATA) await this.#readCommittedMeta(user);
       }
     }
   }
@@ -534,25 +741,31 @@ export class PageStore {
     return {
       pageSize: this.pageSize,
       metaPayloadSize: this.metaPayloadSize,
-      pageCount: this.pageCount,
+      maxPageCount: this.maxPageCount,
       userDataSize: this.userDataSize,
       committedCount: (page) => this.#space.count(page),
+      committedData: (page) => this.#space.count(page) > 0 && this.#space.isData(page),
+      growthTarget: (pageCount) => nextGrowth(this.#layout, pageCount),
+      grow: (tx, pageCount) => this.#grow(tx, pageCount),
       committedRoots: () => this.#state.roots,
       committedUserData: () => this.#state.userData,
       reserve: () => this.#space.reserve(),
       release: (page) => this.#space.release(page),
       readCommittedMeta: (page) => this.#readCommittedMeta(page),
       readSpilled: (tx, page) => this.#readSpilled(tx, page),
-      readData: (page) => this.storage.read((this.#layout.userStart + page) * this.pageSize, this.pageSize),
+      readData: (page) => this.storage.read(userPhysical(this.#layout, page) * this.pageSize, this.pageSize),
       writeData: async (page, data) => {
         this.#checkUsable();
         this.stats.dataWrites++;
-        await this.storage.write((this.#layout.userStart + page) * this.pageSize, data);
+        await this.storage.write(userPhysical(this.#layout, page) * this.pageSize, data);
       },
       afterWriteMeta: (tx) => this.#spillExcess(tx),
       commit: (tx) => this.#commit(tx),
       finish: (tx) => {
-        if (this.#tx === tx) this.#tx = undefined;
+        if (this.#tx !== tx) return;
+        this.#tx = undefined;
+        // A growth that did not commit is forgotten (its pages were released).
+        this.#space.resize(this.pageCount);
       },
       checkUsable: () => this.#checkUsable(),
     };
@@ -571,6 +784,7 @@ export class PageStore {
     }
   }
 
+  /** Checks a page number against the committed page count. */
   #checkUserPage(page: number, what: string): void {
     if (typeof page !== 'number') throw new TypeError(`${what}: page must be a number`);
     if (!Number.isInteger(page) || page < 0 || page >= this.pageCount) {
@@ -583,7 +797,7 @@ export class PageStore {
   }
 
   #spaceMapPageOf(user: number): number {
-    return this.#layout.spaceMapStart + Math.floor(user / this.#layout.entriesPerSpaceMapPage);
+    return spaceMapPhysical(this.#layout, Math.floor(user / this.#layout.entriesPerGroup));
   }
 
   /** Reads a committed metadata payload; retries if a commit or checkpoint moved pages meanwhile. */
@@ -592,12 +806,14 @@ export class PageStore {
       const epoch = this.#epoch;
       try {
         const sm = await this.#committedImage(this.#spaceMapPageOf(user), KIND_SPACE_MAP);
-        const entry = HEADER_SIZE + (user % this.#layout.entriesPerSpaceMapPage) * SPACE_MAP_ENTRY_SIZE;
+        const entry = HEADER_SIZE + (user % this.#layout.entriesPerGroup) * SPACE_MAP_ENTRY_SIZE;
         const tag = viewOf(sm).getUint32(entry + 4, true);
         let payload: Uint8Array;
-        if (tag === 0) payload = new Uint8Array(this.metaPayloadSize);
+        if (tag === TAG_DATA)
+          throw new TypeError(`readMeta: page ${user} is a data page, not a metadata page`);
+        if (tag === TAG_FREE || tag === TAG_META_EMPTY) payload = new Uint8Array(this.metaPayloadSize);
         else {
-          const image = await this.#committedImage(this.#layout.userStart + user, KIND_META);
+          const image = await this.#committedImage(userPhysical(this.#layout, user), KIND_META);
           const txn = readHeader(image)?.txn ?? -1;
           if (metaTag(txn) !== tag) {
             throw corrupt(
@@ -654,11 +870,7 @@ export class PageStore {
   }
 
   #describe(physical: number): string {
-    const layout = this.#layout;
-    if (physical >= layout.userStart) return `page ${physical - layout.userStart}`;
-    if (physical >= layout.spaceMapStart) return `space-map page ${physical - layout.spaceMapStart}`;
-    if (physical >= layout.journalStart) return `journal slot ${physical - layout.journalStart}`;
-    return `superblock page ${physical}`;
+    return describePage(this.#layout, physical);
   }
 
   async #readSpilled(tx: Transaction, user: number): Promise<Uint8Array> {
@@ -669,7 +881,7 @@ export class PageStore {
     if (tx.failure !== undefined) throw tx.failure;
     const image = await this.storage.read(this.#slotOffset(pos), this.pageSize);
     const header = readHeader(image);
-    if (header === undefined || header.txn !== tx.id || header.page !== this.#layout.userStart + user) {
+    if (header === undefined || header.txn !== tx.id || header.page !== userPhysical(this.#layout, user)) {
       throw corrupt(
         `journal slot ${pos % this.journalPages}: the spilled copy of page ${user} does not read back`,
       );
@@ -698,7 +910,7 @@ export class PageStore {
         tx.spilled.set(user, pos);
       }
       tx.dirty.delete(user);
-      sealPage(image, KIND_META, this.#layout.userStart + user, this.#generation, tx.id);
+      sealPage(image, KIND_META, userPhysical(this.#layout, user), this.#generation, tx.id);
       tx.slotChecksums.set(pos, pageChecksum(image));
       this.stats.journalWrites++;
       tx.spillWrites.set(
@@ -729,6 +941,11 @@ export class PageStore {
     // Space-map pages the transaction changes (read-modify-write of their committed images).
     const touched = new Set<number>([...tx.refs.keys(), ...tx.metaWritten]);
     const smImages = new Map<number, Uint8Array>();
+    // The committed kind of each touched page after this transaction: data or not.
+    const isData = (user: number): boolean => {
+      const allocated = tx.allocated.get(user);
+      return allocated === undefined ? this.#space.isData(user) : allocated === 'data';
+    };
     try {
       for (const user of [...touched].sort((a, b) => a - b)) {
         const physical = this.#spaceMapPageOf(user);
@@ -738,11 +955,13 @@ export class PageStore {
           smImages.set(physical, image);
         }
         const view = viewOf(image);
-        const at = HEADER_SIZE + (user % layout.entriesPerSpaceMapPage) * SPACE_MAP_ENTRY_SIZE;
+        const at = HEADER_SIZE + (user % layout.entriesPerGroup) * SPACE_MAP_ENTRY_SIZE;
         const count = finalCount(user);
         const oldTag = view.getUint32(at + 4, true);
-        const tag =
-          count === 0 ? 0 : tx.metaWritten.has(user) ? metaTag(tx.id) : tx.allocated.has(user) ? 0 : oldTag;
+        let tag = oldTag;
+        if (count === 0) tag = TAG_FREE;
+        else if (tx.metaWritten.has(user)) tag = metaTag(tx.id);
+        else if (tx.allocated.has(user)) tag = isData(user) ? TAG_DATA : TAG_META_EMPTY;
         view.setUint32(at, count, true);
         view.setUint32(at + 4, tag, true);
       }
@@ -780,7 +999,7 @@ export class PageStore {
       };
       for (const user of liveDirty) {
         const image = tx.dirty.get(user)!;
-        const physical = layout.userStart + user;
+        const physical = userPhysical(layout, user);
         sealPage(image, KIND_META, physical, this.#generation, tx.id);
         let pos = tx.spilled.get(user);
         if (pos === undefined) {
@@ -819,6 +1038,7 @@ export class PageStore {
         place(pos, image);
       }
       const state: StoreState = {
+        pageCount: tx.pageCount,
         roots: tx.roots ?? this.#state.roots,
         userData: tx.userData ?? this.#state.userData,
       };
@@ -845,8 +1065,8 @@ export class PageStore {
       this.#headPos = commitPos + 1;
       for (const user of touched) {
         const count = finalCount(user);
-        this.#space.setCount(user, count);
-        const physical = layout.userStart + user;
+        this.#space.setCount(user, count, isData(user));
+        const physical = userPhysical(layout, user);
         if (count === 0) {
           this.#journaled.delete(physical);
           this.#cache.delete(physical);
@@ -854,7 +1074,7 @@ export class PageStore {
       }
       for (const [user, pos] of tx.spilled) {
         if (finalCount(user) === 0) continue;
-        const physical = layout.userStart + user;
+        const physical = userPhysical(layout, user);
         this.#journaled.set(physical, { pos, txn: tx.id });
         const image = images.get(physical);
         if (image === undefined) this.#cache.delete(physical);
@@ -879,6 +1099,54 @@ export class PageStore {
         this.#fail(error);
       }
     }
+  }
+
+  /**
+   * Grows the store to `pageCount` pages for the open transaction `tx`: writes the empty space-map
+   * pages of the new groups (sealed with the committed sequence, so they pass the open-time check
+   * that no home page is newer than the recovered state) and extends the storage to the new end,
+   * then flushes, so the commit that names the new page count finds them durable. The pages past the
+   * committed count are never read by anyone else, so this changes no committed state: an abort or a
+   * crash leaves them unused and a later growth writes them again. A failed write leaves the store
+   * and the transaction as they were; a failed flush fails the store (the adapter refuses writes
+   * after it).
+   */
+  async #grow(tx: Transaction, pageCount: number): Promise<void> {
+    this.#checkUsable();
+    const layout = this.#layout;
+    const pageSize = this.pageSize;
+    const firstGroup = groupsFor(layout, tx.pageCount);
+    const endGroup = groupsFor(layout, pageCount);
+    const end = totalPagesFor(layout, pageCount) * pageSize;
+    for (let group = firstGroup; group < endGroup; group += BATCH_PAGES) {
+      const writes: WriteRequest[] = [];
+      for (let g = group; g < Math.min(endGroup, group + BATCH_PAGES); g++) {
+        const physical = spaceMapPhysical(layout, g);
+        const image = sealPage(
+          new Uint8Array(pageSize),
+          KIND_SPACE_MAP,
+          physical,
+          this.#generation,
+          this.#sequence,
+        );
+        writes.push({ offset: physical * pageSize, data: image });
+        this.#cache.delete(physical);
+      }
+      await this.storage.writev(writes);
+    }
+    if ((await this.storage.size()) < end) {
+      await this.storage.write(end - pageSize, new Uint8Array(pageSize));
+    }
+    try {
+      await this.#flush();
+    } catch (error) {
+      this.#fail(error);
+      throw error;
+    }
+    this.stats.growths++;
+    if (this.#tx !== tx) return; // aborted meanwhile
+    tx.pageCount = pageCount;
+    this.#space.resize(pageCount);
   }
 
   /** A commit that wrote nothing durable: release the transaction's pages. */
@@ -953,11 +1221,34 @@ export class PageStore {
 
 interface SuperblockInfo {
   readonly layout: Layout;
+  readonly slot: number;
+  /** The other slot holds neither a valid superblock nor zeros. */
+  readonly otherDamaged: boolean;
   readonly superblockSeq: number;
   readonly generation: number;
   readonly sequence: number;
   readonly tailPos: number;
   readonly state: StoreState;
+}
+
+/** Refuses a storage too short for a store of `pageCount` pages. */
+function checkSize(layout: Layout, size: number, pageCount: number): void {
+  const totalPages = totalPagesFor(layout, pageCount);
+  if (size < totalPages * layout.pageSize) {
+    throw corrupt(
+      `storage is truncated: ${size} bytes, the store spans ${totalPages} pages of ${layout.pageSize}`,
+    );
+  }
+}
+
+/** A human-readable name of a physical page, for error messages. */
+function describePage(layout: Layout, physical: number): string {
+  const group = groupOf(layout, physical);
+  if (group >= 0) return `space-map page ${group}`;
+  const user = userOf(layout, physical);
+  if (user >= 0) return `page ${user}`;
+  if (physical >= layout.journalStart) return `journal slot ${physical - layout.journalStart}`;
+  return `superblock page ${physical}`;
 }
 
 function superblockImage(
@@ -971,10 +1262,9 @@ function superblockImage(
   const image = new Uint8Array(SUPERBLOCK_SIZE);
   const view = viewOf(image);
   view.setUint32(HEADER_SIZE + SB_PAGE_SIZE, layout.pageSize, true);
-  view.setUint32(HEADER_SIZE + SB_TOTAL_PAGES, layout.totalPages, true);
   view.setUint32(HEADER_SIZE + SB_JOURNAL_PAGES, layout.journalPages, true);
-  view.setUint32(HEADER_SIZE + SB_SPACE_MAP_PAGES, layout.spaceMapPages, true);
-  view.setUint32(HEADER_SIZE + SB_PAGE_COUNT, layout.pageCount, true);
+  view.setUint32(HEADER_SIZE + SB_MAX_PAGE_COUNT, layout.maxPageCount, true);
+  view.setUint32(HEADER_SIZE + SB_ENTRIES_PER_GROUP, layout.entriesPerGroup, true);
   setU53(view, HEADER_SIZE + SB_SEQ, superblockSeq);
   setU53(view, HEADER_SIZE + SB_TAIL, tailPos);
   encodeState(image, state);
@@ -990,6 +1280,7 @@ async function readBestSuperblock(storage: Storage, size: number): Promise<Super
   let best: SuperblockInfo | undefined;
   let unsupported: number | undefined;
   const head = await storage.read(0, Math.min(size, 2 * SUPERBLOCK_SIZE));
+  const valid = [false, false];
   for (const slot of [0, 1]) {
     const image = head.subarray(slot * SUPERBLOCK_SIZE, (slot + 1) * SUPERBLOCK_SIZE);
     if (image.length < SUPERBLOCK_SIZE) continue;
@@ -997,10 +1288,13 @@ async function readBestSuperblock(storage: Storage, size: number): Promise<Super
     if (header === undefined || header.kind !== KIND_SUPERBLOCK) continue;
     if (header.version !== FORMAT_VERSION) {
       unsupported = Math.max(unsupported ?? 0, header.version);
+      valid[slot] = true;
       continue;
     }
     const info = parseSuperblock(image, header, slot);
-    if (info !== undefined && (best === undefined || info.superblockSeq > best.superblockSeq)) best = info;
+    if (info === undefined) continue;
+    valid[slot] = true;
+    if (best === undefined || info.superblockSeq > best.superblockSeq) best = info;
   }
   if (unsupported !== undefined && (best === undefined || unsupported > FORMAT_VERSION)) {
     throw new StorageError(
@@ -1010,7 +1304,10 @@ async function readBestSuperblock(storage: Storage, size: number): Promise<Super
   }
   if (best === undefined)
     throw corrupt('no valid superblock (not a page store, or both superblocks are damaged)');
-  return best;
+  const other = 1 - best.slot;
+  const otherImage = head.subarray(other * SUPERBLOCK_SIZE, (other + 1) * SUPERBLOCK_SIZE);
+  const otherDamaged = !valid[other] && otherImage.some((byte) => byte !== 0);
+  return { ...best, otherDamaged };
 }
 
 function parseSuperblock(image: Uint8Array, header: PageHeader, slot: number): SuperblockInfo | undefined {
@@ -1019,25 +1316,27 @@ function parseSuperblock(image: Uint8Array, header: PageHeader, slot: number): S
   if (pageSize < MIN_PAGE_SIZE || pageSize > MAX_PAGE_SIZE || (pageSize & (pageSize - 1)) !== 0)
     return undefined;
   const journalPages = view.getUint32(HEADER_SIZE + SB_JOURNAL_PAGES, true);
-  const pageCount = view.getUint32(HEADER_SIZE + SB_PAGE_COUNT, true);
+  const maxPageCount = view.getUint32(HEADER_SIZE + SB_MAX_PAGE_COUNT, true);
   const superblockSeq = getU53(view, HEADER_SIZE + SB_SEQ);
   if (header.page !== slot || header.aux !== slot || superblockSeq % 2 !== slot) return undefined;
-  if (journalPages < MIN_JOURNAL_PAGES || pageCount < 1) return undefined;
-  const layout = layoutFor(pageSize, pageCount, journalPages);
+  if (journalPages < MIN_JOURNAL_PAGES) return undefined;
+  const layout = layoutFor(pageSize, journalPages, maxPageCount);
   if (
-    layout.totalPages !== view.getUint32(HEADER_SIZE + SB_TOTAL_PAGES, true) ||
-    layout.spaceMapPages !== view.getUint32(HEADER_SIZE + SB_SPACE_MAP_PAGES, true)
+    layout === undefined ||
+    layout.entriesPerGroup !== view.getUint32(HEADER_SIZE + SB_ENTRIES_PER_GROUP, true)
   ) {
     return undefined;
   }
   let state: StoreState;
   try {
-    state = decodeState(image, `superblock ${slot}`, pageCount);
+    state = decodeState(image, `superblock ${slot}`, layout.maxPageCount);
   } catch {
     return undefined;
   }
   return {
     layout,
+    slot,
+    otherDamaged: false,
     superblockSeq,
     generation: header.generation,
     sequence: header.txn,
@@ -1071,24 +1370,93 @@ function chainChecksum(checksums: ReadonlyMap<number, number>, from: number, to:
 }
 
 /**
- * Reads the journal from `tailPos`: complete transactions of this generation with consecutive ids,
- * each a run of records sealed by a commit page. The replay ends at the first slot that does not
- * continue the run (an older transaction, another generation, a torn or missing page); the rest of
- * the ring is still read, to refuse a journal with a damaged transaction before intact later ones.
+ * Whether a page that fails its checksum still carries, in its header, the magic, kind, version,
+ * generation and transaction of the commit page expected next: a damaged (or torn) commit page.
+ * A guess for the recovery report only; nothing is decided on it.
+ */
+function looksLikeCommit(image: Uint8Array, generation: number, txn: number): boolean {
+  const view = viewOf(image);
+  return (
+    view.getUint16(4, true) === PAGE_MAGIC &&
+    view.getUint8(6) === KIND_COMMIT &&
+    view.getUint8(7) === FORMAT_VERSION &&
+    view.getUint32(12, true) === generation &&
+    getU53(view, 16) === txn
+  );
+}
+
+/**
+ * Reads the journal from the superblock's tail: complete transactions of its generation with
+ * consecutive ids, each a run of records sealed by a commit page. The replay ends at the first slot
+ * that does not continue the run (an older transaction, another generation, a torn or missing
+ * page). The rest of the ring is still read: to refuse a journal with a damaged transaction before
+ * intact later ones, or pages of a newer generation (a newer superblock existed and is damaged),
+ * and to find the commit page of a transaction that did not replay (reported as dropped).
  */
 async function scanJournal(
   storage: Storage,
   layout: Layout,
-  generation: number,
-  sequence: number,
-  tailPos: number,
-): Promise<ScannedTxn[]> {
+  sb: SuperblockInfo,
+): Promise<{ txns: ScannedTxn[]; dropped: PageStoreDroppedTransaction | undefined }> {
   const { pageSize, journalPages } = layout;
+  const { generation, tailPos } = sb;
   const txns: ScannedTxn[] = [];
-  let expect = sequence + 1;
+  let expect = sb.sequence + 1;
   let start = tailPos;
+  let pageCount = sb.state.pageCount;
   let records: ScannedRecord[] = [];
   const checksums = new Map<number, number>();
+  let dropped: PageStoreDroppedTransaction | undefined;
+
+  /** Takes the page at `pos` into the replay; false if it does not continue it. */
+  const accept = (pos: number, image: Uint8Array, header: PageHeader | undefined): boolean => {
+    if (header === undefined || header.version !== FORMAT_VERSION) return false;
+    if (header.generation !== generation || header.txn !== expect) return false;
+    const slot = pos % journalPages;
+    if (header.kind === KIND_META) {
+      const user = userOf(layout, header.page);
+      if (user < 0 || user >= layout.maxPageCount) return false;
+      records.push({ pos, kind: header.kind, page: header.page });
+    } else if (header.kind === KIND_SPACE_MAP) {
+      if (groupOf(layout, header.page) < 0 || header.page >= MAX_TOTAL_PAGES) return false;
+      records.push({ pos, kind: header.kind, page: header.page });
+    } else if (header.kind === KIND_DATA_LIST) {
+      if (header.aux !== slot) return false;
+      const data = parseDataList(image, layout);
+      if (data === undefined) return false;
+      records.push({ pos, kind: header.kind, page: header.page, data });
+    } else if (header.kind === KIND_COMMIT) {
+      const view = viewOf(image);
+      if (header.aux !== slot || getU53(view, HEADER_SIZE + CM_START) !== start) return false;
+      if (view.getUint32(HEADER_SIZE + CM_RECORDS, true) !== records.length) return false;
+      if (view.getUint32(HEADER_SIZE + CM_CHAIN, true) !== chainChecksum(checksums, start, pos)) return false;
+      let state: StoreState;
+      try {
+        state = decodeState(image, `commit of transaction ${expect}`, layout.maxPageCount);
+      } catch {
+        return false;
+      }
+      // The page count never shrinks, and every record lies inside the store the commit describes
+      // (the checksums held, so a failure here is a bug or a forged page, not a torn write).
+      if (state.pageCount < pageCount) return false;
+      const groups = groupsFor(layout, state.pageCount);
+      for (const record of records) {
+        if (record.kind === KIND_META && userOf(layout, record.page) >= state.pageCount) return false;
+        if (record.kind === KIND_SPACE_MAP && groupOf(layout, record.page) >= groups) return false;
+        if (record.data?.some(([user]) => user >= state.pageCount)) return false;
+      }
+      txns.push({ txn: expect, records, state, end: pos + 1 });
+      expect++;
+      start = pos + 1;
+      pageCount = state.pageCount;
+      records = [];
+      checksums.clear();
+      return true;
+    } else return false;
+    checksums.set(pos, pageChecksum(image));
+    return true;
+  };
+
   let buffer: Uint8Array = new Uint8Array(0);
   let bufferPos = tailPos;
   let ended = false;
@@ -1101,92 +1469,61 @@ async function scanJournal(
     }
     const image = buffer.subarray((pos - bufferPos) * pageSize, (pos - bufferPos + 1) * pageSize);
     const header = readHeader(image);
-    // A generation is bumped by a writable open, which writes a superblock of the new generation
-    // (and flushes) before any journal page of it: a journal page of a newer generation than the
-    // chosen superblock proves that a newer superblock existed and is damaged. Replaying from the
-    // older one would silently roll back whatever that newer run committed.
-    if (header?.version === FORMAT_VERSION && header.generation > generation) {
-      throw corrupt(
-        `journal slot ${pos % journalPages} holds generation ${header.generation}, newer than the ` +
-          `superblock's ${generation}: the newest superblock is damaged`,
-      );
-    }
-    // A page of this generation from a transaction after the one expected means a committed
-    // transaction before it is unreadable: damage, not a crash (a crash only cuts the last one).
-    // Refuse rather than roll back past it.
-    if (header?.version === FORMAT_VERSION && header.generation === generation && header.txn > expect) {
-      throw corrupt(
-        `journal slot ${pos % journalPages} holds transaction ${header.txn}, but transaction ${expect} ` +
-          'before it is damaged',
-      );
-    }
-    if (ended) continue;
-    if (header === undefined || header.version !== FORMAT_VERSION) {
-      ended = true;
-      continue;
-    }
-    if (header.generation !== generation || header.txn !== expect) {
-      ended = true;
-      continue;
-    }
     const slot = pos % journalPages;
-    if (header.kind === KIND_META) {
-      if (header.page < layout.userStart || header.page >= layout.totalPages) {
-        ended = true;
-        continue;
+    if (header?.version === FORMAT_VERSION) {
+      // A generation is bumped by a writable open, which writes a superblock of the new generation
+      // (and flushes) before any journal page of it: a journal page of a newer generation than the
+      // chosen superblock proves that a newer superblock existed and is damaged. Replaying from the
+      // older one would silently roll back whatever that newer run committed.
+      if (header.generation > generation) {
+        throw corrupt(
+          `journal slot ${slot} holds generation ${header.generation}, newer than the ` +
+            `superblock's ${generation}: the newest superblock is damaged`,
+        );
       }
-      records.push({ pos, kind: header.kind, page: header.page });
-    } else if (header.kind === KIND_SPACE_MAP) {
-      if (header.page < layout.spaceMapStart || header.page >= layout.userStart) {
-        ended = true;
-        continue;
+      // A page of this generation from a transaction after the one expected means a committed
+      // transaction before it is unreadable: damage, not a crash (a crash only cuts the last one).
+      // Refuse rather than roll back past it.
+      if (header.generation === generation && header.txn > expect) {
+        throw corrupt(
+          `journal slot ${slot} holds transaction ${header.txn}, but transaction ${expect} before it is damaged`,
+        );
       }
-      records.push({ pos, kind: header.kind, page: header.page });
-    } else if (header.kind === KIND_DATA_LIST) {
-      if (header.aux !== slot) {
-        ended = true;
-        continue;
-      }
-      const data = parseDataList(image, layout);
-      if (data === undefined) {
-        ended = true;
-        continue;
-      }
-      records.push({ pos, kind: header.kind, page: header.page, data });
-    } else if (header.kind === KIND_COMMIT) {
-      const view = viewOf(image);
-      if (header.aux !== slot || getU53(view, HEADER_SIZE + CM_START) !== start) {
-        ended = true;
-        continue;
-      }
-      if (view.getUint32(HEADER_SIZE + CM_RECORDS, true) !== records.length) {
-        ended = true;
-        continue;
-      }
-      if (view.getUint32(HEADER_SIZE + CM_CHAIN, true) !== chainChecksum(checksums, start, pos)) {
-        ended = true;
-        continue;
-      }
-      let txnState: StoreState;
-      try {
-        txnState = decodeState(image, `commit of transaction ${expect}`, layout.pageCount);
-      } catch {
-        ended = true;
-        continue;
-      }
-      txns.push({ txn: expect, records, state: txnState, end: pos + 1 });
-      expect++;
-      start = pos + 1;
-      records = [];
-      checksums.clear();
-      continue;
-    } else {
-      ended = true;
-      continue;
     }
-    checksums.set(pos, pageChecksum(image));
+    if (!ended) {
+      if (accept(pos, image, header)) continue;
+      ended = true;
+    }
+    // Past the replay's end: a commit page of the next transaction means it was being committed
+    // (a crash) or was committed and then damaged. Spilled records of an aborted transaction carry
+    // the same id but never a commit page.
+    if (dropped !== undefined) continue;
+    if (
+      header?.version === FORMAT_VERSION &&
+      header.kind === KIND_COMMIT &&
+      header.generation === generation &&
+      header.txn === expect
+    ) {
+      dropped = {
+        transaction: expect,
+        reason: 'journal-mismatch',
+        pages: [slot],
+        detail:
+          `transaction ${expect} was not recovered: its commit page (journal slot ${slot}) is intact but ` +
+          'the records it seals are not (a crash during its commit, or damaged journal pages)',
+      };
+    } else if (header === undefined && looksLikeCommit(image, generation, expect)) {
+      dropped = {
+        transaction: expect,
+        reason: 'commit-unreadable',
+        pages: [slot],
+        detail:
+          `transaction ${expect} was not recovered: its commit page (journal slot ${slot}) fails its ` +
+          'checksum (a crash during its commit, or a damaged journal page)',
+      };
+    }
   }
-  return txns;
+  return { txns, dropped };
 }
 
 function parseDataList(image: Uint8Array, layout: Layout): [number, number][] | undefined {
@@ -1196,51 +1533,67 @@ function parseDataList(image: Uint8Array, layout: Layout): [number, number][] | 
   const entries: [number, number][] = [];
   for (let k = 0; k < count; k++) {
     const user = view.getUint32(HEADER_SIZE + 4 + k * DATA_LIST_ENTRY_SIZE, true);
-    if (user >= layout.pageCount) return undefined;
+    if (user >= layout.maxPageCount) return undefined;
     entries.push([user, view.getUint32(HEADER_SIZE + 8 + k * DATA_LIST_ENTRY_SIZE, true)]);
   }
   return entries;
 }
 
-/** Whether every data page the transaction wrote holds what its data list says (its flush completed). */
-async function dataIntact(storage: Storage, layout: Layout, txn: ScannedTxn): Promise<boolean> {
+/**
+ * The data pages the transaction wrote that do not hold what its data lists say (none when its
+ * commit's flush completed and nothing damaged them since).
+ */
+async function damagedDataPages(storage: Storage, layout: Layout, txn: ScannedTxn): Promise<number[]> {
   const entries = txn.records.flatMap((record) => record.data ?? []);
+  const damaged: number[] = [];
+  const size = await storage.size();
   for (let i = 0; i < entries.length; i += BATCH_PAGES) {
     const batch = entries.slice(i, i + BATCH_PAGES);
+    const inRange = batch.filter(([user]) => (userPhysical(layout, user) + 1) * layout.pageSize <= size);
+    for (const [user] of batch) if (!inRange.some(([u]) => u === user)) damaged.push(user);
     const pages = await storage.readv(
-      batch.map(([user]) => ({
-        offset: (layout.userStart + user) * layout.pageSize,
+      inRange.map(([user]) => ({
+        offset: userPhysical(layout, user) * layout.pageSize,
         length: layout.pageSize,
       })),
     );
-    for (let k = 0; k < batch.length; k++) if (crc32(pages[k]!) !== batch[k]![1]) return false;
+    for (let k = 0; k < inRange.length; k++)
+      if (crc32(pages[k]!) !== inRange[k]![1]) damaged.push(inRange[k]![0]);
   }
-  return true;
+  return damaged;
 }
 
 /**
- * Reads every space-map page (the journaled image where there is one) into a SpaceMap, and the
- * meta tags of the journaled user pages. A home page written by a transaction newer than the
- * recovered state means the superblock that described it is damaged and an older one was taken:
- * that is refused, not silently mixed.
+ * Reads the space-map page of every group (the journaled image where there is one) into a SpaceMap,
+ * and the meta tags of the journaled user pages. A home page written by a transaction newer than
+ * the recovered state means the superblock that described it is damaged and an older one was taken:
+ * that is refused, not silently mixed. O(groups) reads, in batches.
  */
 async function loadSpaceMap(
   storage: Storage,
   layout: Layout,
+  pageCount: number,
   journaled: ReadonlyMap<number, JournalEntry>,
   sequence: number,
 ): Promise<{ space: SpaceMap; tags: Map<number, number> }> {
-  const { pageSize, spaceMapStart, spaceMapPages, entriesPerSpaceMapPage, pageCount } = layout;
+  const { pageSize, entriesPerGroup } = layout;
+  const groups = groupsFor(layout, pageCount);
   const space = new SpaceMap(pageCount);
   // Meta tags are only needed for the journaled user pages (the revoke check).
   const tags = new Map<number, number>();
-  for (let first = 0; first < spaceMapPages; first += BATCH_PAGES) {
-    const count = Math.min(BATCH_PAGES, spaceMapPages - first);
-    const home = await storage.read((spaceMapStart + first) * pageSize, count * pageSize);
+  for (let first = 0; first < groups; first += BATCH_PAGES) {
+    const count = Math.min(BATCH_PAGES, groups - first);
+    const homes = await storage.readv(
+      Array.from({ length: count }, (_, i) => ({
+        offset: spaceMapPhysical(layout, first + i) * pageSize,
+        length: pageSize,
+      })),
+    );
     for (let i = 0; i < count; i++) {
-      const physical = spaceMapStart + first + i;
-      const what = `space-map page ${first + i}`;
-      let image = home.subarray(i * pageSize, (i + 1) * pageSize);
+      const group = first + i;
+      const physical = spaceMapPhysical(layout, group);
+      const what = `space-map page ${group}`;
+      let image = homes[i]!;
       const homeHeader = readHeader(image);
       if (homeHeader !== undefined && homeHeader.txn > sequence) {
         throw corrupt(
@@ -1264,15 +1617,18 @@ async function loadSpaceMap(
       if (entry !== undefined && header.txn !== entry.txn)
         throw corrupt(`${what}: journal copy is not the committed one`);
       const view = viewOf(image);
-      const base = (first + i) * entriesPerSpaceMapPage;
-      const last = Math.min(pageCount, base + entriesPerSpaceMapPage);
-      for (let user = base; user < last; user++) {
+      const base = group * entriesPerGroup;
+      for (let user = base; user < base + entriesPerGroup; user++) {
         const at = HEADER_SIZE + (user - base) * SPACE_MAP_ENTRY_SIZE;
         const refs = view.getUint32(at, true);
         const tag = view.getUint32(at + 4, true);
-        if (refs === 0 && tag !== 0) throw corrupt(`${what}: free page ${user} carries a meta tag`);
-        if (refs > 0) space.setCount(user, refs);
-        if (journaled.has(layout.userStart + user)) tags.set(user, tag);
+        if (refs === 0 && tag !== TAG_FREE) throw corrupt(`${what}: free page ${user} carries a tag`);
+        if (refs === 0) continue;
+        if (user >= pageCount) throw corrupt(`${what}: page ${user} past the end (${pageCount}) is in use`);
+        if (tag === TAG_FREE) throw corrupt(`${what}: page ${user} is in use but has no kind`);
+        space.setCount(user, refs, tag === TAG_DATA);
+        const home = userPhysical(layout, user);
+        if (journaled.has(home)) tags.set(user, tag);
       }
     }
   }
@@ -1299,26 +1655,4 @@ function checkCachePages(cachePages: unknown): number {
   if (cachePages === undefined) return DEFAULT_CACHE_PAGES;
   checkInteger(cachePages, 'cachePages', 2, 2 ** 30);
   return cachePages;
-}
-
-/** The largest layout that fits `available` pages. */
-function fitLayout(pageSize: number, available: number, journalPages: number | undefined): Layout {
-  const fits = (count: number): Layout | undefined => {
-    const layout = layoutFor(pageSize, count, journalPages ?? defaultJournalPages(count));
-    return layout.totalPages <= available ? layout : undefined;
-  };
-  if (fits(1) === undefined) {
-    throw new RangeError(
-      `page store: the storage holds ${available} pages of ${pageSize} bytes, too few for a page store; ` +
-        'pass pageCount (the storage grows) or size it first',
-    );
-  }
-  let low = 1;
-  let high = Math.min(available, MAX_TOTAL_PAGES);
-  while (low < high) {
-    const mid = Math.ceil((low + high) / 2);
-    if (fits(mid) !== undefined) low = mid;
-    else high = mid - 1;
-  }
-  return fits(low)!;
 }

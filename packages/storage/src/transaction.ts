@@ -2,8 +2,9 @@
 // what the change is — metadata page images (bounded by the cache, the excess spilled to the redo
 // journal as uncommitted records), reference-count changes over the committed counts, pages
 // allocated, data pages written (with their checksums, so recovery can tell whether they reached
-// the disk), the roots and the user data — and hands it to its PageStore to commit. All I/O and
-// the journal live in page-store.ts; this file checks arguments and keeps the overlay.
+// the disk), the page count it grew to, the roots and the user data — and hands it to its
+// PageStore to commit. All I/O and the journal live in page-store.ts; this file checks arguments
+// and keeps the overlay.
 
 import { crc32 } from 'node:zlib';
 import { HEADER_SIZE, MAX_ROOTS, ROOT_NAME_SIZE } from './_internal-page-format';
@@ -23,20 +24,28 @@ export interface PageTransaction {
   /** Whether commit() or abort() was called (the transaction takes no more calls). */
   readonly finished: boolean;
   /**
+   * User pages as this transaction sees them: the committed `PageStore.pageCount`, or more after
+   * the transaction grew the store (`allocate` with no free page, or `grow`).
+   */
+  readonly pageCount: number;
+  /**
    * Reads a metadata page's payload as this transaction sees it (its own writes included).
    * A page allocated and not yet written reads as zeros.
-   * @param page - a page live in this transaction.
+   * @param page - a metadata page live in this transaction.
    * @returns a copy of the `metaPayloadSize` payload bytes.
-   * @throws RangeError for a page that is not allocated; `ERR_CORRUPT_DATA` naming the page when
-   *   its bytes fail a check; `ERR_CLOSED` after commit/abort.
+   * @throws RangeError for a page that is not allocated; TypeError for a data page;
+   *   `ERR_CORRUPT_DATA` naming the page when its bytes fail a check; `ERR_CLOSED` after
+   *   commit/abort; the error of a failed spill write of this page.
    */
   readMeta(page: number): Promise<Uint8Array>;
   /**
    * Replaces a metadata page's payload (shorter payloads are zero-padded). Buffered until commit;
    * past `cachePages` dirty pages the oldest go to the journal. O(pageSize).
-   * @param page - a page live in this transaction, not allocated as `'data'` in it.
+   * @param page - a metadata page live in this transaction (not a data page, committed or
+   *   allocated in it).
    * @param payload - at most `metaPayloadSize` bytes (copied).
-   * @throws TypeError/RangeError for bad arguments; `ERR_CLOSED` after commit/abort.
+   * @throws TypeError for a data page or bad arguments; RangeError for a page that is not
+   *   allocated or a payload too long; `ERR_CLOSED` after commit/abort.
    */
   writeMeta(page: number, payload: Uint8Array): void;
   /**
@@ -55,13 +64,31 @@ export interface PageTransaction {
    */
   writeData(page: number, data: Uint8Array): Promise<void>;
   /**
-   * Takes a page that was free at the last commit and not taken since; its count becomes 1.
-   * O(levels of the free-page hbitmap), also on a nearly full device.
+   * Takes a page that was free at the last commit and not taken since; its count becomes 1. When
+   * no page is free the transaction grows the store first (as {@link PageTransaction.grow} does):
+   * by the page count again, at least 8 pages, at most a bounded step (see the README), never past
+   * `PageStore.maxPageCount`. O(levels of the free-page hbitmap), also on a nearly full device; a
+   * growth adds one write per new space-map page and one flush.
    * @param kind - `'meta'` (written with writeMeta) or `'data'` (written with writeData).
    * @returns the page number, in `[0, pageCount)`.
-   * @throws `ERR_NO_SPACE` when no page is free.
+   * @throws `ERR_NO_SPACE` when no page is free and the store is at `maxPageCount`, or when the
+   *   medium is full (the transaction and the store stay usable, without the growth); the medium's
+   *   other errors.
    */
   allocate(kind: PageKind): Promise<number>;
+  /**
+   * Grows the store to `pageCount` user pages as part of this transaction: durable with its commit,
+   * gone with an abort or a crash before it. New pages are free; page numbers never move. Writes
+   * (and flushes) the empty space-map pages of the new page groups and extends the storage to its
+   * new end before it resolves, so a full medium is reported here. A count at or below the
+   * transaction's `pageCount` changes nothing. O(new pages / entries per space-map page) writes.
+   * @param pageCount - the new number of user pages.
+   * @throws TypeError/RangeError for a count that is not an integer in `[1, 2^32 - 1]`;
+   *   `ERR_NO_SPACE` past `PageStore.maxPageCount` or when the medium is full (nothing changed; the
+   *   transaction and the store stay usable); after a failed flush, that error (the store then
+   *   refuses further use with `ERR_IO`).
+   */
+  grow(pageCount: number): Promise<void>;
   /**
    * Adds a reference to a live page (a shared data chunk, say). O(1).
    * @throws RangeError for a free page or a count at 2^32 - 1.
@@ -93,9 +120,12 @@ export interface PageTransaction {
   /**
    * Commits: atomic and durable when it resolves (one storage flush; a journal checkpoint now and
    * then adds two). A transaction that changed nothing commits without I/O.
-   * @throws `ERR_NO_SPACE` if the transaction needs more journal pages than the journal has (then it
-   *   is aborted; nothing changed); a StorageError of the medium, after which the store refuses
-   *   further use (`ERR_IO`) — close and reopen it: the state is the old or the new one.
+   * @throws `ERR_NO_SPACE` if the transaction needs more journal pages than the journal has; the
+   *   error of a write the transaction made before (a spill, `writeData`) or of reading space-map
+   *   pages — in these cases it is aborted, nothing changed, the store stays usable. A failure of the
+   *   commit's own writes or flush rejects with that error, after which the store refuses further
+   *   use (`ERR_IO`, with the error as `cause`) — close and reopen it: the state is the old or the
+   *   new one.
    */
   commit(): Promise<void>;
   /** Drops the transaction: nothing of it becomes visible; pages it allocated are free again. */
@@ -106,9 +136,15 @@ export interface PageTransaction {
 export interface TransactionHost {
   readonly pageSize: number;
   readonly metaPayloadSize: number;
-  readonly pageCount: number;
+  readonly maxPageCount: number;
   readonly userDataSize: number;
   committedCount(page: number): number;
+  /** Whether a live committed page is a data page. */
+  committedData(page: number): boolean;
+  /** The page count to grow to when no page is free, or `undefined` at the maximum. */
+  growthTarget(pageCount: number): number | undefined;
+  /** Grows the store for `tx` (sets `tx.pageCount` when done). */
+  grow(tx: Transaction, pageCount: number): Promise<void>;
   committedRoots(): ReadonlyMap<string, number>;
   committedUserData(): Uint8Array;
   reserve(): number;
@@ -126,7 +162,13 @@ export interface TransactionHost {
 /** @internal The transaction behind {@link PageTransaction}; its fields are PageStore's to read. */
 export class Transaction implements PageTransaction {
   readonly id: number;
+  /** The committed page count at begin(). */
+  readonly basePageCount: number;
+  /** Pages as this transaction sees them (set by the host when it grows). */
+  pageCount: number;
   readonly #host: TransactionHost;
+  /** A growth under way (allocations wait for it rather than grow twice). */
+  #growing: Promise<void> | undefined;
   /** Dirty metadata images (full pages, header unsealed), oldest write first; key: user page. */
   readonly dirty = new Map<number, Uint8Array>();
   /** Pages spilled to the journal: user page -> journal position. */
@@ -155,9 +197,11 @@ export class Transaction implements PageTransaction {
   failure: unknown;
   #finished = false;
 
-  constructor(host: TransactionHost, id: number, startPos: number) {
+  constructor(host: TransactionHost, id: number, startPos: number, pageCount: number) {
     this.#host = host;
     this.id = id;
+    this.basePageCount = pageCount;
+    this.pageCount = pageCount;
     this.startPos = startPos;
     this.nextPos = startPos;
   }
@@ -172,7 +216,8 @@ export class Transaction implements PageTransaction {
       this.refs.size === 0 &&
       this.metaWritten.size === 0 &&
       this.roots === undefined &&
-      this.userData === undefined
+      this.userData === undefined &&
+      this.pageCount === this.basePageCount
     );
   }
 
@@ -184,6 +229,7 @@ export class Transaction implements PageTransaction {
   async readMeta(page: number): Promise<Uint8Array> {
     this.#checkOpen();
     this.#checkLive(page, 'readMeta');
+    this.#checkNotData(page, 'readMeta');
     const image = this.dirty.get(page);
     if (image !== undefined) return image.slice(HEADER_SIZE);
     if (this.spilled.has(page)) return (await this.#host.readSpilled(this, page)).slice(HEADER_SIZE);
@@ -200,9 +246,7 @@ export class Transaction implements PageTransaction {
         `writeMeta: payload of ${payload.length} bytes passes metaPayloadSize ${this.#host.metaPayloadSize}`,
       );
     }
-    if (this.allocated.get(page) === 'data') {
-      throw new TypeError(`writeMeta: page ${page} was allocated as a data page in this transaction`);
-    }
+    this.#checkNotData(page, 'writeMeta');
     const image = new Uint8Array(this.#host.pageSize);
     image.set(payload, HEADER_SIZE);
     this.dirty.delete(page);
@@ -241,13 +285,53 @@ export class Transaction implements PageTransaction {
   async allocate(kind: PageKind): Promise<number> {
     this.#checkOpen();
     if (kind !== 'meta' && kind !== 'data') throw new TypeError(`allocate: kind must be 'meta' or 'data'`);
-    const page = this.#host.reserve();
-    if (page < 0) {
-      throw new StorageError('ERR_NO_SPACE', `page store: no free page (all ${this.#host.pageCount} in use)`);
+    for (;;) {
+      if (this.#growing === undefined) {
+        const page = this.#host.reserve();
+        if (page >= 0) {
+          this.allocated.set(page, kind);
+          this.refs.set(page, 1);
+          return page;
+        }
+        const target = this.#host.growthTarget(this.pageCount);
+        if (target === undefined) {
+          throw new StorageError(
+            'ERR_NO_SPACE',
+            `page store: no free page (all ${this.pageCount} in use, the maximum page count)`,
+          );
+        }
+        await this.grow(target);
+      } else {
+        // Another allocate of this transaction is growing the store: use its pages.
+        await this.#growing.catch(() => {});
+      }
+      this.#checkOpen();
     }
-    this.allocated.set(page, kind);
-    this.refs.set(page, 1);
-    return page;
+  }
+
+  async grow(pageCount: number): Promise<void> {
+    this.#checkOpen();
+    if (typeof pageCount !== 'number') throw new TypeError('grow: pageCount must be a number');
+    if (!Number.isInteger(pageCount) || pageCount < 1 || pageCount > 0xffffffff) {
+      throw new RangeError(`grow: pageCount must be an integer in [1, 2^32 - 1], got ${pageCount}`);
+    }
+    while (this.#growing !== undefined) await this.#growing.catch(() => {});
+    this.#checkOpen();
+    if (this.failure !== undefined) throw this.failure;
+    if (pageCount <= this.pageCount) return;
+    if (pageCount > this.#host.maxPageCount) {
+      throw new StorageError(
+        'ERR_NO_SPACE',
+        `page store: cannot grow to ${pageCount} pages, the maximum is ${this.#host.maxPageCount}`,
+      );
+    }
+    const growing = this.#host.grow(this, pageCount);
+    this.#growing = growing;
+    try {
+      await growing;
+    } finally {
+      this.#growing = undefined;
+    }
   }
 
   incRef(page: number): void {
@@ -303,6 +387,7 @@ export class Transaction implements PageTransaction {
     this.#host.checkUsable();
     this.#finished = true;
     try {
+      while (this.#growing !== undefined) await this.#growing.catch(() => {});
       await this.#host.commit(this);
     } finally {
       this.#host.finish(this);
@@ -329,8 +414,16 @@ export class Transaction implements PageTransaction {
 
   #checkPage(page: number, what: string): void {
     if (typeof page !== 'number') throw new TypeError(`${what}: page must be a number`);
-    if (!Number.isInteger(page) || page < 0 || page >= this.#host.pageCount) {
-      throw new RangeError(`${what}: page ${page} is outside [0, ${this.#host.pageCount})`);
+    if (!Number.isInteger(page) || page < 0 || page >= this.pageCount) {
+      throw new RangeError(`${what}: page ${page} is outside [0, ${this.pageCount})`);
+    }
+  }
+
+  /** Refuses a data page (committed, or allocated as data here) where metadata is expected. */
+  #checkNotData(page: number, what: string): void {
+    const allocated = this.allocated.get(page);
+    if (allocated === 'data' || (allocated === undefined && this.#host.committedData(page))) {
+      throw new TypeError(`${what}: page ${page} is a data page, not a metadata page`);
     }
   }
 

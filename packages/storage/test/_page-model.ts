@@ -1,5 +1,5 @@
 // A naive model of a PageStore's committed state (a Map of pages with their kind, reference count
-// and bytes, the roots and the user data), a seeded random transaction generator that drives a
+// and bytes, the page count, the roots and the user data), a seeded random transaction generator that drives a
 // real store and the model side by side, and a checker that compares a store with a model page by
 // page. Shared by the unit, crash and slow tests.
 import { expect } from 'vitest';
@@ -14,18 +14,21 @@ export interface ModelPage {
 
 export interface Model {
   sequence: number;
+  /** The committed page count (`undefined`: not known yet, not checked). */
+  pageCount?: number | undefined;
   pages: Map<number, ModelPage>;
   roots: Map<string, number>;
   userData: Uint8Array;
 }
 
-export function emptyModel(): Model {
-  return { sequence: 0, pages: new Map(), roots: new Map(), userData: new Uint8Array(0) };
+export function emptyModel(pageCount?: number): Model {
+  return { sequence: 0, pageCount, pages: new Map(), roots: new Map(), userData: new Uint8Array(0) };
 }
 
 export function cloneModel(model: Model): Model {
   return {
     sequence: model.sequence,
+    pageCount: model.pageCount,
     pages: new Map([...model.pages].map(([page, p]) => [page, { ...p }])),
     roots: new Map(model.roots),
     userData: model.userData,
@@ -39,6 +42,8 @@ export interface TxnPlan {
   maxOps: number;
   /** Probability (0..1) that a transaction aborts instead of committing. */
   abortRate: number;
+  /** Probability (0..1) that an operation is an explicit `tx.grow` by a few pages. */
+  growRate?: number;
 }
 
 /**
@@ -63,8 +68,19 @@ export async function randomTransaction(
     const choice = random() % 100;
     const pages = live();
     const pick = () => pages[random() % pages.length]!;
+    if (plan.growRate !== undefined && random() % 1000 < plan.growRate * 1000) {
+      const target = tx.pageCount + 1 + (random() % 5);
+      if (target > store.maxPageCount) {
+        expect((await tx.grow(target).catch((error: { code?: string }) => error))?.code).toBe('ERR_NO_SPACE');
+      } else {
+        await tx.grow(target);
+        expect(tx.pageCount).toBe(target);
+      }
+      changed ||= tx.pageCount !== store.pageCount;
+      continue;
+    }
     if (choice < 30 || pages.length === 0) {
-      if (store.freePageCount() === 0) {
+      if (store.freePageCount() === 0 && tx.pageCount >= store.maxPageCount) {
         tx.setUserData(randomBytes(random, random() % 8));
         next.userData = tx.getUserData();
         changed = true;
@@ -94,6 +110,9 @@ export async function randomTransaction(
         p.bytes = bytes;
       } else {
         expectBytes(await tx.readData(page), p.bytes, `tx.readData(${page})`);
+        // A data page is not metadata: both directions are refused (issue 17, item 4).
+        expect(() => tx.writeMeta(page, new Uint8Array(1))).toThrow(TypeError);
+        await expect(tx.readMeta(page)).rejects.toBeInstanceOf(TypeError);
         continue;
       }
     } else if (choice < 65) {
@@ -130,6 +149,8 @@ export async function randomTransaction(
     tx.abort();
     return undefined;
   }
+  if (tx.pageCount !== store.pageCount) changed = true;
+  next.pageCount = tx.pageCount;
   if (changed) next.sequence++;
   onCommit(next);
   await tx.commit();
@@ -139,6 +160,7 @@ export async function randomTransaction(
 /** Asserts that `store`'s committed state is exactly `model` (every page, roots, user data, counts). */
 export async function expectState(store: PageStore, model: Model): Promise<void> {
   expect(store.sequence).toBe(model.sequence);
+  if (model.pageCount !== undefined) expect(store.pageCount, 'pageCount').toBe(model.pageCount);
   let live = 0;
   for (let page = 0; page < store.pageCount; page++) {
     const p = model.pages.get(page);
@@ -147,7 +169,12 @@ export async function expectState(store: PageStore, model: Model): Promise<void>
     if (p === undefined) continue;
     live++;
     if (p.kind === 'meta') expectBytes(await store.readMeta(page), p.bytes, `readMeta(${page})`);
-    else expectBytes(await store.readData(page), p.bytes, `readData(${page})`);
+    else {
+      expectBytes(await store.readData(page), p.bytes, `readData(${page})`);
+      await expect(store.readMeta(page), `readMeta(${page}) of a data page`).rejects.toBeInstanceOf(
+        TypeError,
+      );
+    }
   }
   expect(store.freePageCount()).toBe(store.pageCount - live);
   expect(store.roots()).toEqual(model.roots);

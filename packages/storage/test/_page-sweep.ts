@@ -18,7 +18,9 @@ import {
 
 export interface SweepConfig {
   readonly pageSize: number;
+  /** The initial page count (the store grows from it). */
   readonly pageCount: number;
+  readonly maxPageCount?: number;
   readonly journalPages: number;
   readonly cachePages: number;
   /** Transactions committed before the sweep (the base image's history). */
@@ -37,6 +39,10 @@ export interface SweepOutcome {
   readonly runs: number;
   /** Runs that recovered the state of a commit that was under way at the crash. */
   readonly recoveredPending: number;
+  /** Growths of the store in the workload (committed or not), counted in the run without a crash. */
+  readonly growths: number;
+  /** Runs whose recovery report named a dropped transaction (always the commit under way). */
+  readonly reportedDropped: number;
 }
 
 export async function pageStoreSweep(config: SweepConfig): Promise<SweepOutcome> {
@@ -44,16 +50,25 @@ export async function pageStoreSweep(config: SweepConfig): Promise<SweepOutcome>
   const setupStore = await PageStore.create(disk, {
     pageSize: config.pageSize,
     pageCount: config.pageCount,
+    ...(config.maxPageCount !== undefined && { maxPageCount: config.maxPageCount }),
     journalPages: config.journalPages,
     cachePages: config.cachePages,
   });
-  const baseModel = await runTransactions(setupStore, emptyModel(), config.seed, config.setup, config.plan);
+  const baseModel = await runTransactions(
+    setupStore,
+    emptyModel(config.pageCount),
+    config.seed,
+    config.setup,
+    config.plan,
+  );
   await setupStore.close();
   const baseImage = disk.snapshot();
 
   let committed: Model = baseModel;
   let pending: Model | undefined;
   let recoveredPending = 0;
+  let reportedDropped = 0;
+  let growths = 0;
   const stride = config.stride ?? 1;
   let operations = 0;
   const workload = async (storage: Storage): Promise<void> => {
@@ -61,12 +76,16 @@ export async function pageStoreSweep(config: SweepConfig): Promise<SweepOutcome>
     pending = undefined;
     const store = await PageStore.open(storage, { cachePages: config.cachePages });
     const random = createRandom(config.seed ^ 0x5bd1e995);
-    for (let t = 0; t < config.txns; t++) {
-      const next = await randomTransaction(store, committed, random, config.plan, (model) => {
-        pending = model;
-      });
-      if (next !== undefined) committed = next;
-      pending = undefined;
+    try {
+      for (let t = 0; t < config.txns; t++) {
+        const next = await randomTransaction(store, committed, random, config.plan, (model) => {
+          pending = model;
+        });
+        if (next !== undefined) committed = next;
+        pending = undefined;
+      }
+    } finally {
+      growths = Math.max(growths, store.stats.growths);
     }
   };
   // Count the operations once to pick the points (every `stride`-th, and always the last ones).
@@ -91,6 +110,16 @@ export async function pageStoreSweep(config: SweepConfig): Promise<SweepOutcome>
       const store = await PageStore.open(image, { cachePages: config.cachePages });
       const expected = pending !== undefined && store.sequence === pending.sequence ? pending : committed;
       if (expected === pending) recoveredPending++;
+      // The report: only a commit under way at the crash can be dropped, and then it was not
+      // recovered.
+      const { dropped } = store.recovery;
+      if (dropped !== undefined) {
+        reportedDropped++;
+        expect(pending, `dropped ${JSON.stringify(dropped)} with no commit under way`).toBeDefined();
+        expect(expected).toBe(committed);
+        expect(dropped.transaction).toBe(committed.sequence + 1);
+      }
+      expect(store.recovery.sequence).toBe(store.sequence);
       await expectState(store, expected);
       // The recovered store takes new transactions and keeps its space map straight.
       const after = await runTransactions(store, expected, info.seed, 2, config.plan);
@@ -103,6 +132,8 @@ export async function pageStoreSweep(config: SweepConfig): Promise<SweepOutcome>
   });
   expect(result.runs).toBeGreaterThan(0);
   if (process.env.DEJA_SWEEP_LOG)
-    console.log(JSON.stringify({ ...config, plan: undefined, ...result, recoveredPending }));
-  return { operations: result.operations, runs: result.runs, recoveredPending };
+    console.log(
+      JSON.stringify({ ...config, plan: undefined, ...result, recoveredPending, growths, reportedDropped }),
+    );
+  return { operations: result.operations, runs: result.runs, recoveredPending, growths, reportedDropped };
 }

@@ -150,13 +150,17 @@ describe('damaged superblocks', () => {
     expect(await errorCode(open(flip(flip(home, 60), PAGE + 60)))).toBe('ERR_CORRUPT_DATA');
   });
 
-  test('an unknown format version (with a valid checksum): ERR_UNSUPPORTED_VERSION', async () => {
+  test('an unknown format version (with a valid checksum), or version 1: ERR_UNSUPPORTED_VERSION', async () => {
     const { home } = await build(3);
-    const image = home.slice();
-    const newest = newestSuperblock(image) * PAGE;
-    image[newest + 7] = 2;
-    new DataView(image.buffer).setUint32(newest, crc32(image.subarray(newest + 4, newest + PAGE)), true);
-    expect(await errorCode(open(image))).toBe('ERR_UNSUPPORTED_VERSION');
+    for (const version of [3, 1]) {
+      const image = home.slice();
+      for (const slot of [0, 1]) {
+        const at = slot * PAGE;
+        image[at + 7] = version;
+        new DataView(image.buffer).setUint32(at, crc32(image.subarray(at + 4, at + PAGE)), true);
+      }
+      expect(await errorCode(open(image))).toBe('ERR_UNSUPPORTED_VERSION');
+    }
   });
 });
 

@@ -41,6 +41,7 @@ describe('PageStore crash sweeps', () => {
     const outcome = await pageStoreSweep({
       pageSize: 512,
       pageCount: 12,
+      maxPageCount: 12,
       journalPages: 12,
       cachePages: 3,
       setup: 8,
@@ -63,6 +64,41 @@ describe('PageStore crash sweeps', () => {
       seed: 42,
     });
     expect(outcome.runs).toBeGreaterThan(100);
+  });
+});
+
+describe('PageStore growth under crashes', () => {
+  test('a store created with 4 pages grows several times (explicit grow too); every crash point in every mode', async () => {
+    const outcome = await pageStoreSweep({
+      pageSize: 512,
+      pageCount: 4,
+      maxPageCount: 200,
+      journalPages: 16,
+      cachePages: 2,
+      setup: 2,
+      txns: 45,
+      plan: { maxOps: 7, abortRate: 0.15, growRate: 0.05 },
+      seed: 31,
+    });
+    // 512-byte pages: 60 pages per space-map group, so the growths cross group boundaries.
+    expect(outcome.growths).toBeGreaterThanOrEqual(4);
+    expect(outcome.recoveredPending).toBeGreaterThan(0);
+    expect(outcome.reportedDropped).toBeGreaterThan(0);
+  });
+
+  test('growth up to maxPageCount, then ERR_NO_SPACE', async () => {
+    const outcome = await pageStoreSweep({
+      pageSize: 1024,
+      pageCount: 2,
+      maxPageCount: 30,
+      journalPages: 16,
+      cachePages: 3,
+      setup: 3,
+      txns: 40,
+      plan: { maxOps: 6, abortRate: 0.1, growRate: 0.05 },
+      seed: 8,
+    });
+    expect(outcome.growths).toBeGreaterThanOrEqual(2);
   });
 });
 

@@ -140,3 +140,111 @@ describe('issue 17.3: a failed write surfaces as itself, not as ERR_CORRUPT_DATA
     expect((refusal as { cause?: unknown }).cause).toBe(caught);
   });
 });
+
+describe('issue 17.2: open reports what recovery replayed and dropped', () => {
+  const GEOMETRY = { pageSize: 512, pageCount: 40, journalPages: 32 };
+  // 512-byte pages: superblocks in pages 0-1, journal in 2..33, group 0's space-map page at 34 and
+  // its user pages from 35 on.
+  const JOURNAL_START = 2;
+  const userOffset = (page: number) => (35 + page) * 512;
+
+  /** Two committed transactions, the second writing a data page and a metadata page; not checkpointed. */
+  async function twoTransactions() {
+    const disk = new MemoryStorage();
+    const store = await PageStore.create(disk, GEOMETRY);
+    await commitOne(store, 1);
+    const tx = store.begin();
+    const data = await tx.allocate('data');
+    await tx.writeData(data, new Uint8Array(512).fill(0xd7));
+    const meta = await tx.allocate('meta');
+    tx.writeMeta(meta, payload(9));
+    await tx.commit();
+    return { image: disk.snapshot(), data, meta };
+  }
+
+  test('a clean open: every committed transaction replayed, nothing dropped; a writable open checkpoints', async () => {
+    const { image } = await twoTransactions();
+    const store = await PageStore.open(new MemoryStorage({ data: image }));
+    expect(store.recovery).toEqual({
+      superblockSlot: 0,
+      otherSuperblockDamaged: false,
+      checkpointSequence: 0,
+      replayed: 2,
+      sequence: 2,
+      dropped: undefined,
+      checkpointed: true,
+    });
+    const readOnly = await PageStore.open(new MemoryStorage({ data: image, readOnly: true }));
+    expect(readOnly.recovery.checkpointed).toBe(false);
+    // After the checkpoint the journal is empty: the next open replays nothing, from slot 1.
+    const again = await PageStore.open(
+      new MemoryStorage({ data: (store.storage as MemoryStorage).snapshot() }),
+    );
+    expect(again.recovery).toMatchObject({
+      superblockSlot: 1,
+      checkpointSequence: 2,
+      replayed: 0,
+      sequence: 2,
+    });
+  });
+
+  test('a flipped bit in a data page of the last transaction: dropped, reported with the page', async () => {
+    const { image, data } = await twoTransactions();
+    image[userOffset(data) + 100]! ^= 0x04;
+    const store = await PageStore.open(new MemoryStorage({ data: image }));
+    expect(store.sequence).toBe(1);
+    expect(store.recovery.replayed).toBe(1);
+    expect(store.recovery.dropped).toMatchObject({ transaction: 2, reason: 'data-mismatch', pages: [data] });
+    expect(store.recovery.dropped!.detail).toContain('transaction 2');
+  });
+
+  test('a flipped bit in a journal record of the last transaction: dropped, reported', async () => {
+    const { image } = await twoTransactions();
+    // Transaction 1: its page, its space-map page, its commit (slots 0-2). Transaction 2 from slot 3:
+    // the metadata page, the space-map page, a data list, the commit page (slot 6).
+    image[(JOURNAL_START + 3) * 512 + 200]! ^= 0x01;
+    let store = await PageStore.open(new MemoryStorage({ data: image.slice() }));
+    expect(store.sequence).toBe(1);
+    expect(store.recovery.dropped).toMatchObject({ transaction: 2, reason: 'journal-mismatch', pages: [6] });
+    // The commit page itself damaged.
+    const { image: other } = await twoTransactions();
+    other[(JOURNAL_START + 6) * 512 + 300]! ^= 0x01;
+    store = await PageStore.open(new MemoryStorage({ data: other }));
+    expect(store.sequence).toBe(1);
+    expect(store.recovery.dropped).toMatchObject({ transaction: 2, reason: 'commit-unreadable', pages: [6] });
+  });
+
+  test('a damaged older superblock is reported', async () => {
+    const { image } = await twoTransactions();
+    const store = await PageStore.open(new MemoryStorage({ data: image }));
+    const checkpointed = (store.storage as MemoryStorage).snapshot(); // superblocks 0 (old) and 1 (new)
+    checkpointed[100]! ^= 0x20;
+    const reopened = await PageStore.open(new MemoryStorage({ data: checkpointed }));
+    expect(reopened.recovery).toMatchObject({ superblockSlot: 1, otherSuperblockDamaged: true, sequence: 2 });
+  });
+});
+
+describe('issue 17.4: data pages are not metadata pages, also after reopen', () => {
+  test('readMeta of a committed data page and writeMeta over it are TypeErrors; kinds survive reopen', async () => {
+    const disk = new MemoryStorage();
+    const store = await PageStore.create(disk, { pageSize: 512, pageCount: 16, journalPages: 16 });
+    const tx = store.begin();
+    const data = await tx.allocate('data');
+    await tx.writeData(data, new Uint8Array(512).fill(1));
+    const unwritten = await tx.allocate('data'); // allocated, never written: still a data page
+    const empty = await tx.allocate('meta'); // never written: reads as zeros
+    await tx.commit();
+    for (const current of [store, await PageStore.open(new MemoryStorage({ data: disk.snapshot() }))]) {
+      for (const page of [data, unwritten]) {
+        expect(await code(current.readMeta(page))).toBe('TypeError');
+        const next = current.begin();
+        expect(await code(() => next.writeMeta(page, payload(2)))).toBe('TypeError');
+        expect(await code(next.readMeta(page))).toBe('TypeError');
+        next.abort();
+      }
+      expect(await current.readMeta(empty)).toEqual(new Uint8Array(480));
+      await current.verify();
+    }
+    expect((await store.readData(data))[0]).toBe(1);
+  });
+});

@@ -8,9 +8,24 @@ import { pageStoreSweep } from './_page-sweep';
 const CONFIGS = [
   { pageSize: 512, pageCount: 40, journalPages: 16, cachePages: 2, plan: { maxOps: 6, abortRate: 0.15 } },
   { pageSize: 1024, pageCount: 120, journalPages: 40, cachePages: 4, plan: { maxOps: 14, abortRate: 0.1 } },
-  { pageSize: 512, pageCount: 12, journalPages: 12, cachePages: 3, plan: { maxOps: 5, abortRate: 0.1 } },
+  {
+    pageSize: 512,
+    pageCount: 12,
+    maxPageCount: 12,
+    journalPages: 12,
+    cachePages: 3,
+    plan: { maxOps: 5, abortRate: 0.1 },
+  },
   { pageSize: 4096, pageCount: 64, journalPages: 48, cachePages: 8, plan: { maxOps: 8, abortRate: 0.1 } },
   { pageSize: 2048, pageCount: 300, journalPages: 24, cachePages: 2, plan: { maxOps: 20, abortRate: 0.05 } },
+  {
+    pageSize: 512,
+    pageCount: 4,
+    maxPageCount: 400,
+    journalPages: 16,
+    cachePages: 2,
+    plan: { maxOps: 8, abortRate: 0.1, growRate: 0.05 },
+  },
 ];
 
 describe('PageStore crash sweeps (slow)', () => {

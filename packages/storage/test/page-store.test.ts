@@ -17,7 +17,7 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 const SMALL = { pageSize: 512, pageCount: 64, journalPages: 32, cachePages: 4 };
 
 async function small(
-  options: Partial<typeof SMALL> = {},
+  options: Partial<typeof SMALL> & { maxPageCount?: number } = {},
 ): Promise<{ disk: MemoryStorage; store: PageStore }> {
   const disk = new MemoryStorage();
   const store = await PageStore.create(disk, { ...SMALL, ...options });
@@ -43,21 +43,28 @@ async function code(promise: Promise<unknown> | (() => unknown)): Promise<string
 }
 
 describe('PageStore.create / open', () => {
-  test('defaults: 4 KiB pages, page count from the storage size, empty state', async () => {
-    const disk = new MemoryStorage({ data: new Uint8Array(1 << 20) });
+  test('defaults: 4 KiB pages, a journal of 1024 pages, 16 pages on an empty storage, empty state', async () => {
+    const empty = new MemoryStorage();
+    const small = await PageStore.create(empty);
+    expect(small.pageSize).toBe(4096);
+    expect(small.metaPayloadSize).toBe(4096 - 32);
+    expect(small.userDataSize).toBe(254);
+    expect(small.journalPages).toBe(1024);
+    expect(small.pageCount).toBe(16);
+    // Page 0 (both superblocks), the journal, one space-map page, 16 user pages.
+    expect(await empty.size()).toBe((1 + 1024 + 1 + 16) * 4096);
+    expect(small.maxPageCount).toBe(0xffffffff - 1025 - Math.ceil((0xffffffff - 1025) / 509));
+    // A sized storage: the largest page count that fits. 8 MiB = 2048 pages: page 0, 1024 journal
+    // pages, then 3 groups of a space-map page and up to 508 user pages: 1020 user pages.
+    const disk = new MemoryStorage({ data: new Uint8Array(8 << 20) });
     const store = await PageStore.create(disk);
-    expect(store.pageSize).toBe(4096);
-    expect(store.metaPayloadSize).toBe(4096 - 32);
-    expect(store.userDataSize).toBe(254);
-    // The largest page count that fits: page 0 (both superblocks), a journal of 225 / 8 = 29 pages,
-    // one space-map page and 225 user pages make the 256 pages the storage holds.
-    expect(store.journalPages).toBe(29);
-    expect(store.pageCount).toBe(225);
+    expect(store.pageCount).toBe(1020);
     expect(store.sequence).toBe(0);
     expect(store.freePageCount()).toBe(store.pageCount);
     expect(store.getUserData()).toEqual(new Uint8Array(0));
     expect(store.getRoot('tree')).toBeUndefined();
-    expect(await disk.size()).toBe(1 << 20);
+    expect(await disk.size()).toBe(8 << 20);
+    expect(store.recovery).toMatchObject({ replayed: 0, sequence: 0, dropped: undefined });
     await store.verify();
   });
 
@@ -77,7 +84,12 @@ describe('PageStore.create / open', () => {
 
   test('bad options are TypeError/RangeError; a read-only storage is ERR_READ_ONLY', async () => {
     const disk = () => new MemoryStorage();
-    expect(await code(PageStore.create(disk()))).toBe('RangeError'); // empty, no pageCount
+    // A non-empty storage too small for the journal and one page, without pageCount.
+    expect(await code(PageStore.create(new MemoryStorage({ data: new Uint8Array(8192) })))).toBe(
+      'RangeError',
+    );
+    expect(await code(PageStore.create(disk(), { pageCount: 9, maxPageCount: 8 }))).toBe('RangeError');
+    expect(await code(PageStore.create(disk(), { maxPageCount: 0xffffffff }))).toBe('RangeError');
     for (const pageSize of [256, 1000, 131072, 4096.5]) {
       expect(await code(PageStore.create(disk(), { pageSize, pageCount: 8 }))).toBe('RangeError');
     }
@@ -223,7 +235,7 @@ describe('transactions', () => {
   });
 
   test('reference counts: shared pages, free at zero, reusable only after the commit', async () => {
-    const { disk, store } = await small({ pageCount: 4, journalPages: 16 });
+    const { disk, store } = await small({ pageCount: 4, journalPages: 16, maxPageCount: 4 });
     let tx = store.begin();
     const pages = [];
     for (let i = 0; i < 4; i++) pages.push(await tx.allocate('data'));
@@ -327,7 +339,12 @@ describe('transactions', () => {
   });
 
   test('a nearly full store finds its last free pages', async () => {
-    const { disk, store } = await small({ pageCount: 5000, journalPages: 200, cachePages: 8 });
+    const { disk, store } = await small({
+      pageCount: 5000,
+      journalPages: 200,
+      cachePages: 8,
+      maxPageCount: 5000,
+    });
     let tx = store.begin();
     for (let i = 0; i < 5000; i++) await tx.allocate('data');
     await tx.commit();
