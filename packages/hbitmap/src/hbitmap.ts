@@ -847,7 +847,8 @@ export class HBitmap {
    * Grows or shrinks the bitmap to `size` items (QEMU `hbitmap_truncate`). Shrinking first resets the
    * whole groups past the new end (a partial last group keeps its bit, as in QEMU) and marks them in
    * the meta bitmap; the meta bitmap is truncated too. Iterators stay valid: they restart from where
-   * they stood. O(bits / 32) when the bottom level changes length.
+   * they stood, also after a shrink past them followed by a grow. O(bits / 32) when the bottom level
+   * changes length.
    *
    * @param size - the new number of items, an integer in 0..2^53
    * @throws RangeError `ERR_OUT_OF_RANGE` if `size` is out of range

@@ -2,8 +2,12 @@
 // per level (the "currently active path in the tree": the subtrees still to visit under each node)
 // and the position of the bottom word in use. Each step ANDs its saved word with the live word, so
 // bits reset behind its back are never returned (QEMU's rule: concurrent resets are safe, concurrent
-// sets may be missed). When the bitmap is truncated between two calls, the iterator notices the new
-// layout (a generation number) and restarts from where it stood, so it never reads stale arrays.
+// sets may be missed, ahead of the iterator as well as behind it). When the bitmap is truncated
+// between two calls, the iterator notices the new layout (a generation number) and restarts from
+// where it stood, so it never reads stale arrays. Where it stood is a bottom bit that survives any
+// number of truncates: an iterator whose position lies past the end (after a shrink, or made on an
+// empty bitmap) keeps that position, not the end, so a later grow neither repeats items it returned
+// nor skips the ones it had not reached.
 
 import { ctz, SENTINEL, wordOf } from './_internal';
 import { HBitmapErrorCode, rangeError } from './errors';
@@ -35,6 +39,11 @@ export class HBitmapIter {
   _bits = 0;
   /** @internal The bitmap's layout generation this iterator was set up for. */
   _gen = 0;
+  /**
+   * @internal The bottom bit to restart from after the next truncate when the iterator was set up
+   * past the end of the bitmap (its other state then only says "exhausted"); -1 otherwise.
+   */
+  _resume = -1;
   /** @internal The bitmap's bottom level and scale, cached for the hot path of next(). */
   _bottom: Int32Array;
   /** @internal 2^granularity. */
@@ -74,13 +83,16 @@ export class HBitmapIter {
     this._gen = hb._gen;
     this._bottom = hb._bottom;
     if (pos >= hb._size) {
-      // Exhausted: only the sentinel remains, so the next step reports the end.
+      // Exhausted: only the sentinel remains, so the next step reports the end. Keep the position
+      // itself for a relayout: the bitmap may grow past it again.
       cur.fill(0);
       cur[0] = SENTINEL;
       this._pos = 0;
       this._bits = 0;
+      this._resume = pos;
       return;
     }
+    this._resume = -1;
     this._pos = wordOf(pos);
     // Drop bits representing items before first.
     this._bits = levels[n - 1]![this._pos]! & (-1 << (pos & 31));
@@ -95,12 +107,16 @@ export class HBitmapIter {
 
   /**
    * @internal Restarts after a truncate changed the bitmap's layout, from the next bit still to
-   * visit in the current word, or the start of the next word.
+   * visit in the current word, or the start of the next word, or the position kept by an iterator
+   * set up past the end. The position is not clamped to the new size: _init keeps it when it lies
+   * past the end, so that a later grow resumes there (clamping lost it: the exhausted state then
+   * restarted at bit 32).
    */
   _relayout(): void {
     const bits = this._bits;
-    const resume = bits !== 0 ? this._pos * 32 + ctz(bits) : (this._pos + 1) * 32;
-    this._init(Math.min(resume, this.hb._size));
+    const resume =
+      this._resume >= 0 ? this._resume : bits !== 0 ? this._pos * 32 + ctz(bits) : (this._pos + 1) * 32;
+    this._init(resume);
   }
 
   /**

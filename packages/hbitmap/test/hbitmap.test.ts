@@ -151,6 +151,109 @@ describe('iteration', () => {
     expect(it3.nextWord()).toBe(-1);
   });
 
+  it('restarts from where it stood after a shrink past it and a grow (no repeats)', () => {
+    // The issue's repro: after 100 and 500, a shrink to 200 and a grow back to 1000 must not restart
+    // near the start and return 100 again.
+    const hb = new HBitmap(1000);
+    hb.set(100, 1);
+    hb.set(500, 1);
+    const it = hb.iter(0);
+    expect([it.next(), it.next()]).toEqual([100, 500]);
+    hb.truncate(200);
+    expect(it.next()).toBe(-1);
+    hb.truncate(1000);
+    expect(it.next()).toBe(-1);
+    // Items set again past where it stood are found after the next relayout.
+    hb.set(600, 1);
+    hb.truncate(2000);
+    expect(it.next()).toBe(600);
+    expect(it.next()).toBe(-1);
+    // The same with two shrinks in a row, a partly consumed word and nextBatch / nextWord.
+    const hb2 = new HBitmap(5000, 1);
+    hb2.set(0, 5000);
+    const it2 = hb2.iter(2000);
+    expect(it2.next()).toBe(2000);
+    hb2.truncate(1000);
+    hb2.truncate(300);
+    expect(it2.next()).toBe(-1);
+    hb2.truncate(4000);
+    hb2.set(1900, 200); // groups 950..1049: 1900..2000 are at or before where it stood
+    const out = new Float64Array(10);
+    expect(it2.nextBatch(out)).toBe(10);
+    expect(out[0]).toBe(2002);
+    expect(it2.nextWord()).toBe(31); // the rest of word 31: groups 1011..1023
+    expect(it2.nextWord()).toBe(32);
+  });
+
+  it('made on a size-0 bitmap, finds items 0..31 after the bitmap grows', () => {
+    const hb = new HBitmap(0);
+    const it = hb.iter(0);
+    expect(it.next()).toBe(-1);
+    hb.truncate(100);
+    hb.set(0, 3);
+    hb.set(40, 1);
+    const seen: number[] = [];
+    for (let x = it.next(); x >= 0; x = it.next()) seen.push(x);
+    expect(seen).toEqual([0, 1, 2, 40]);
+    const gran = new HBitmap(0, 2);
+    const it2 = gran.iter(0);
+    gran.truncate(64);
+    gran.set(4, 4);
+    expect([it2.next(), it2.next()]).toEqual([4, -1]);
+  });
+
+  it('never repeats or goes back across random truncates, and returns only set items', () => {
+    for (let seed = 1; seed <= 60; seed++) {
+      const r = rng(seed);
+      const granularity = r(3);
+      const scale = 2 ** granularity;
+      const groups = () => 1 + r(r(2) === 0 ? 64 : 3000);
+      let size = groups() * scale;
+      const hb = new HBitmap(size, granularity);
+      for (let k = 0; k < 20; k++) {
+        const s = r(size);
+        hb.set(s, 1 + r(Math.min(400, size - s)));
+      }
+      const first = r(size);
+      const initial = [...hb.items(0)].filter((x) => x >= Math.floor(first / scale) * scale);
+      const gone = new Set<number>(); // groups reset or truncated away since the start
+      const it = hb.iter(first);
+      let last = -1;
+      const seen = new Set<number>();
+      for (let step = 0; step < 400; step++) {
+        const op = r(10);
+        if (op === 0) {
+          const next = r(4) === 0 ? 0 : groups() * scale;
+          for (let g = next / scale; g < size / scale; g++) gone.add(g);
+          hb.truncate(next);
+          size = next;
+        } else if (op === 1 && size > 0) {
+          const g = r(size / scale);
+          const n = 1 + r(Math.min(50, size / scale - g));
+          for (let k = g; k < g + n; k++) gone.add(k);
+          hb.reset(g * scale, n * scale);
+        } else {
+          const x = it.next();
+          if (x < 0) continue;
+          if (x <= last) throw new Error(`seed ${seed}: ${x} after ${last}`);
+          if (!hb.get(x)) throw new Error(`seed ${seed}: returned ${x}, which is not set`);
+          last = x;
+          seen.add(x);
+        }
+      }
+      checkInvariants(hb);
+      for (let x = it.next(); x >= 0; x = it.next()) {
+        if (x <= last) throw new Error(`seed ${seed}: ${x} after ${last}`);
+        last = x;
+        seen.add(x);
+      }
+      // Items set from the start and never reset or truncated away were all visited.
+      for (const x of initial) {
+        if (!gone.has(x / scale) && !seen.has(x)) throw new Error(`seed ${seed}: missed ${x}`);
+      }
+    }
+  });
+
   it('nextBatch re-checks the live word between batches and follows truncation', () => {
     const hb = new HBitmap(5000);
     hb.set(0, 5000);
@@ -166,6 +269,26 @@ describe('iteration', () => {
     expect(it.nextBatch(out)).toBe(50);
     expect(out[49]).toBe(1149);
     expect(it.nextBatch(out)).toBe(0);
+  });
+
+  it('may miss a set ahead of it, not only behind it (QEMU rule)', () => {
+    // The iterator keeps, per upper level, the subtrees pending when it passed through that level:
+    // a set in a subtree that was empty then is not seen, even past the iterator's position.
+    const hb = new HBitmap(1 << 16);
+    hb.set(0, 1);
+    const it = hb.iter(0);
+    expect(it.next()).toBe(0);
+    hb.set(5000, 1); // ahead of the iterator, under upper-level bits that were clear
+    expect(it.next()).toBe(-1);
+    expect(hb.iter(1).next()).toBe(5000); // a new iterator sees it
+    // Even a set in the bottom word it stands in, past its position, is missed: each step ANDs the
+    // bits it saved with the live word, which drops resets but adds no sets.
+    const hb2 = new HBitmap(1 << 16);
+    hb2.set(0, 1);
+    const it2 = hb2.iter(0);
+    expect(it2.next()).toBe(0);
+    hb2.set(7, 1);
+    expect(it2.next()).toBe(-1); // its saved bits of word 0 no longer include bit 7
   });
 
   it('is iterable', () => {
@@ -318,6 +441,35 @@ describe('meta bitmaps (QEMU 2019 test-hbitmap meta tests)', () => {
     meta.resetAll();
     hb.reset(0, 1); // the word still holds bit 1: the seed's hb_reset_between reported no change
     expect([...meta]).toEqual([0]);
+  });
+
+  it('marks a set whose only changes are in partly set middle words (QEMU does not)', () => {
+    // QEMU's hb_set_between counts a middle word as changed only when it was zero, and its end words
+    // only through hb_set_elem: set(0, 192) over 64-bit words full, partial, full reports no change
+    // and leaves the meta bitmap clear. This port marks the range whenever a bit was added.
+    const hb = new HBitmap(256);
+    const meta = hb.createMeta(1);
+    hb.set(0, 64);
+    hb.set(100, 1);
+    hb.set(128, 64);
+    meta.resetAll();
+    hb.set(0, 192);
+    expect(hb.count()).toBe(192);
+    expect(meta.count()).toBe(192);
+    expect(meta.nextDirtyArea(0)).toEqual({ start: 0, count: 192 });
+    // The same in this port's own 32-bit words (full, partial, full), at a coarser meta chunk.
+    const hb2 = new HBitmap(4096, 1);
+    const meta2 = hb2.createMeta(32);
+    hb2.set(0, 64);
+    hb2.set(64, 10);
+    hb2.set(128, 64);
+    meta2.resetAll();
+    hb2.set(0, 192);
+    expect([...meta2]).toEqual([0, 64, 128]);
+    // A set that changes nothing still marks nothing.
+    meta2.resetAll();
+    hb2.set(0, 192);
+    expect(meta2.count()).toBe(0);
   });
 
   it('marks resetAll, merge and truncate changes; meta granularity adds log2(chunk)', () => {
