@@ -12,6 +12,7 @@ export {
   type LongOptions,
   type Progress,
   type Range,
+  type RecoveryReport,
   type SnapshotInfo,
   type SnapshotUsage,
   Store,

@@ -50,6 +50,9 @@ const MIN_CHUNK = 512;
 const MAX_CHUNK = 65536;
 const MAX_NAME_BYTES = 64;
 
+/** What opening the page layer found (`PageStore.recovery`). */
+export type RecoveryReport = PageStore['recovery'];
+
 /** Where a store lives: a directory, or storage adapters (tests, other media). */
 export type StoreLocation = string | { data: Storage; index?: Storage };
 
@@ -77,8 +80,10 @@ export interface StoreCreateOptions {
   readonly maxSnapshots?: number;
   /** Metadata pages cached in memory (default 1024). */
   readonly cachePages?: number;
-  /** Initial pages of the page layer (tests). */
+  /** Pages of the page layer to start with (it grows as chunks are stored; default 16). */
   readonly initialPages?: number;
+  /** Pages of the page layer's redo journal: the most one commit can carry (default 1024). */
+  readonly journalPages?: number;
 }
 
 /** Options of {@link Store.open}. */
@@ -164,6 +169,11 @@ export interface CheckReport {
   readonly chunksVerified: number;
   /** What `repair` fixed. */
   readonly repaired: number;
+  /**
+   * What opening found: a transaction dropped from the journal (a commit a crash interrupted, or
+   * damage after a flush; the two cannot be told apart) is worth telling the user about.
+   */
+  readonly recovery: RecoveryReport;
 }
 
 /** Progress of a long operation. */
@@ -297,7 +307,8 @@ export class Store {
     try {
       const pages = await PageStore.create(data, {
         pageSize: chunkSize,
-        pageCount: options.initialPages ?? 1 << 20,
+        ...(options.initialPages !== undefined ? { pageCount: options.initialPages } : { pageCount: 16 }),
+        ...(options.journalPages !== undefined ? { journalPages: options.journalPages } : {}),
         cachePages: Math.max(64, cachePages >>> 2),
       });
       const widthLimit = maxMaskWidth(pages.metaPayloadSize);
@@ -423,6 +434,15 @@ export class Store {
       }
       if (!this.#index) await this.#rebuildIndex();
     }
+  }
+
+  /**
+   * What opening found in the page layer's journal: transactions replayed and, if any, the one it
+   * had to drop and why. A crash never costs a flushed write; damage to the medium after a flush
+   * can cost the last flushed transaction, and then `dropped` says so (show it to the user).
+   */
+  get recovery(): RecoveryReport {
+    return this.#pages.recovery;
   }
 
   /** Whether the store is closed. */
@@ -939,7 +959,13 @@ export class Store {
       await this.#rebuildIndex();
       repaired++;
     }
-    return { ok: problems.length === 0, problems, chunksVerified: verified, repaired };
+    return {
+      ok: problems.length === 0,
+      problems,
+      chunksVerified: verified,
+      repaired,
+      recovery: this.#pages.recovery,
+    };
   }
 
   // ---- the write path -------------------------------------------------------------------------

@@ -58,7 +58,7 @@ describe('check and repair', () => {
     const data = new MemoryStorage({ maxSize: 400 * 1024 });
     const store = await Store.create(
       { data, index: new MemoryStorage() },
-      { size: 4 << 20, chunkSize: 1024, initialPages: 256 },
+      { size: 4 << 20, chunkSize: 1024, journalPages: 64 },
     );
     const rand = prng(8);
     await store.write(0, new Uint8Array(1024).fill(4));
