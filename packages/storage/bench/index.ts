@@ -5,7 +5,8 @@
 // and their ratio printed, since the machine is shared and absolute figures drift.
 //
 // Then the page layer (bench/page-store.ts): commit latency, page writes/s and flushes per commit
-// for transactions of 1, 16 and 256 dirty pages, against plain pwrite + fdatasync of the same pages.
+// for transactions of 1, 16 and 256 dirty pages, against plain pwrite + fdatasync of the same pages;
+// free-page search on a nearly full store; the cost of growing a store and of opening it.
 //
 // Run: pnpm --filter @deja/storage bench   (DEJA_BENCH_DIR picks the directory; default os.tmpdir();
 // DEJA_BENCH_ONLY=page-store runs only the page layer part)
@@ -15,7 +16,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { createRandom } from '../src/_internal-random';
 import { FileStorage } from '../src/index';
-import { allocationBench, pageStoreBench } from './page-store';
+import { allocationBench, growthBench, pageStoreBench } from './page-store';
 
 const FILE_SIZE = 64 * 1024 * 1024;
 const PAGE = 4096;
@@ -241,6 +242,8 @@ async function pageLayer(): Promise<void> {
     console.log('\nfree-page search on a nearly full store ...');
     for (const [what, result] of await allocationBench(dir, ROUND_MS, ROUNDS))
       console.log(`${what}: ${result}`);
+    console.log('\ngrowth and open cost ...');
+    for (const [what, result] of await growthBench(dir, ROUNDS)) console.log(`${what}: ${result}`);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -162,6 +162,83 @@ export async function allocationBench(dir: string, roundMs: number, rounds: numb
   ];
 }
 
+/**
+ * Growth: 2^16 data pages of 4 KiB allocated in transactions of 256 pages (allocate only; what
+ * growth adds is the space-map pages, the storage extension and one flush per growth), on a store
+ * created with 16 pages (it grows) against one created with all 2^16 pages, in alternating runs.
+ * Then what the grown store costs to open, against a store created with 2^20 pages of which the
+ * same 2^16 are in use: open time and storage size follow the page count, not the maximum.
+ * @returns rows [case, result].
+ */
+export async function growthBench(dir: string, rounds: number): Promise<string[][]> {
+  const total = 1 << 16;
+  const fill = async (name: string, pageCount: number): Promise<{ ms: number; store: PageStore }> => {
+    const path = join(dir, name);
+    fs.rmSync(path, { force: true });
+    const store = await PageStore.create(await FileStorage.open(path, { create: true }), {
+      pageSize: PAGE,
+      pageCount,
+    });
+    const start = performance.now();
+    for (let done = 0; done < total; done += 256) {
+      const tx = store.begin();
+      for (let k = 0; k < 256; k++) await tx.allocate('data');
+      await tx.commit();
+    }
+    return { ms: performance.now() - start, store };
+  };
+  let grownMs = Number.POSITIVE_INFINITY;
+  let sizedMs = Number.POSITIVE_INFINITY;
+  let growths = 0;
+  for (let round = 0; round < rounds; round++) {
+    const grown = await fill('grown.img', 16);
+    grownMs = Math.min(grownMs, grown.ms);
+    growths = grown.store.stats.growths;
+    await grown.store.close();
+    const sized = await fill('sized.img', total);
+    sizedMs = Math.min(sizedMs, sized.ms);
+    await sized.store.close();
+  }
+  const big = await PageStore.create(await FileStorage.open(join(dir, 'big.img'), { create: true }), {
+    pageSize: PAGE,
+    pageCount: 1 << 20,
+  });
+  for (let done = 0; done < total; done += 256) {
+    const tx = big.begin();
+    for (let k = 0; k < 256; k++) await tx.allocate('data');
+    await tx.commit();
+  }
+  await big.close();
+  const openMs = async (name: string): Promise<number> => {
+    let best = Number.POSITIVE_INFINITY;
+    for (let round = 0; round < rounds; round++) {
+      const start = performance.now();
+      const store = await PageStore.open(await FileStorage.open(join(dir, name)));
+      best = Math.min(best, performance.now() - start);
+      await store.close();
+    }
+    return best;
+  };
+  const mib = (name: string) => (fs.statSync(join(dir, name)).size / 2 ** 20).toFixed(1);
+  const grownOpen = await openMs('grown.img');
+  const bigOpen = await openMs('big.img');
+  return [
+    [
+      `2^16 data pages in transactions of 256, store created with 16 pages (${growths} growths)`,
+      `${fmt(total / (grownMs / 1000))} pages/s (${(sizedMs / grownMs).toFixed(2)}x the pre-sized store)`,
+    ],
+    ['same, store created with 2^16 pages', `${fmt(total / (sizedMs / 1000))} pages/s`],
+    [
+      'open, 2^16 pages (grown store)',
+      `${grownOpen.toFixed(1)} ms, file ${mib('grown.img')} MiB (apparent size)`,
+    ],
+    [
+      'open, 2^20 pages of which 2^16 in use',
+      `${bigOpen.toFixed(1)} ms, file ${mib('big.img')} MiB (apparent size)`,
+    ],
+  ];
+}
+
 function fmt(value: number): string {
   return value >= 100 ? Math.round(value).toLocaleString('en-US') : value.toFixed(1);
 }

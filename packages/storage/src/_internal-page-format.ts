@@ -1,5 +1,7 @@
-// The on-disk format of the page layer (PageStore): the 32-byte header every metadata page carries,
-// the superblock, the space-map, data-list and commit pages of the redo journal, and the encoding
+// The on-disk format of the page layer (PageStore), version 2: the 32-byte header every metadata
+// page carries, the space-map tags (free, data, metadata never written, metadata written by
+// transaction t), the superblock, the space-map, data-list and commit pages of the redo journal, and
+// the encoding
 // of the named roots, the page count and the user data. Kept apart from the logic so the README's format tables have
 // one place to match. Everything is little-endian; checksums are CRC-32 (zlib's, native in Node).
 //
@@ -59,7 +61,7 @@ export const STATE_FIXED = USER_DATA_OFFSET;
 /** "No page" in a root slot. */
 const NO_PAGE = 0xffffffff;
 
-/** Bytes of one space-map entry: u32 reference count, u32 meta tag. */
+/** Bytes of one space-map entry: u32 reference count, u32 tag (the kind; for metadata, its writer). */
 export const SPACE_MAP_ENTRY_SIZE = 8;
 /** Bytes of one data-list entry: u32 user page, u32 crc32 of its contents. */
 export const DATA_LIST_ENTRY_SIZE = 8;

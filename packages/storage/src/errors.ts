@@ -16,7 +16,7 @@
  * | `ERR_CLOSED` | an operation was called after `close()` |
  * | `ERR_IO` | any other I/O failure, an injected failure, or use after a failed flush |
  * | `ERR_CRASHED` | `FaultyStorage` after its simulated power loss |
- * | `ERR_CORRUPT_DATA` | the page layer read bytes that fail a check (checksum, page number, transaction id, layout) |
+ * | `ERR_CORRUPT_DATA` | the page layer read bytes that fail a check (checksum, page number, transaction id, layout), or found a newer superblock damaged |
  * | `ERR_BUSY` | `PageStore.begin()` while another transaction is open |
  * | `ERR_UNSUPPORTED_VERSION` | a page store written in a format version this code does not know |
  */

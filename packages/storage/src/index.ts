@@ -17,7 +17,9 @@ export { MemoryStorage, type MemoryStorageOptions } from './memory-storage';
 export {
   PageStore,
   type PageStoreCreateOptions,
+  type PageStoreDroppedTransaction,
   type PageStoreOpenOptions,
+  type PageStoreRecovery,
   type PageStoreStats,
 } from './page-store';
 export type { ReadRequest, Storage, WriteRequest } from './storage';
