@@ -1,0 +1,4 @@
+// The store's benchmarks: `pnpm --filter @deja/store bench`.
+import { hashBench } from './hash';
+
+await hashBench();
