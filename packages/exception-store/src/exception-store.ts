@@ -10,7 +10,9 @@
 // the transactional page layer of @deja/storage: the store keeps a bounded cache of pages, hands
 // dirty pages to the layer's open transaction at commit (or when they pass half the cache bound),
 // and `commit()` commits that transaction atomically. Deleting a snapshot commits in batches of
-// leaves (the seed's `resume`), so it fits the layer's journal whatever its size. An operation
+// leaves (the seed's `resume`), so it fits the layer's journal whatever its size, and ends with no
+// transaction open (the page layer has one writer at a time; other stores on it must not wait for
+// an empty transaction), which is also why it refuses to run in a caller's transaction. An operation
 // that fails part way rolls the store back to the last commit (it aborts the transaction), so
 // memory never disagrees with disk.
 
@@ -246,6 +248,8 @@ export class ExceptionStore {
   #headerDirty = false;
   #tableDirty = false;
   #txn: PageTransactionLike | undefined;
+  /** Whether the open transaction was handed out for writing since #mutate began it. */
+  #touched = false;
   #external = false;
   #cache = new Map<number, CachedPage>();
   #dirty = new Map<number, CachedPage>();
@@ -388,7 +392,12 @@ export class ExceptionStore {
     return this.#level;
   }
 
-  /** Whether uncommitted changes exist (a transaction is open). */
+  /**
+   * Whether uncommitted changes exist. The store then holds an open page-layer transaction, which
+   * other writers of the same page layer wait for (`ERR_BUSY`) until {@link ExceptionStore.commit}
+   * or {@link ExceptionStore.abort}; a mutation that changes nothing, a `deleteSnapshot` and a
+   * `finishDeletes` leave none open. While attached to an external transaction: that transaction.
+   */
   get dirty(): boolean {
     return this.#txn !== undefined;
   }
@@ -454,9 +463,15 @@ export class ExceptionStore {
    * mask, releases exceptions no snapshot uses any more, merges sparse leaves and nodes and removes
    * empty levels. O(leaves x page size).
    *
+   * Commits: everything pending first, then one page-layer transaction per `deleteBatchLeaves`
+   * leaves; it ends committed with no transaction open ({@link ExceptionStore.dirty} is false).
+   * Refused while the store runs in an external transaction (whose size it could not bound):
+   * detach and commit that transaction first.
+   *
    * @param name - an existing snapshot.
    * @returns how many exceptions were released.
-   * @throws ExceptionStoreError `ERR_NOT_FOUND`.
+   * @throws ExceptionStoreError `ERR_NOT_FOUND`; `ERR_INVALID_STATE` while attached to an external
+   *   transaction (nothing changes).
    */
   deleteSnapshot(name: string): Promise<number> {
     checkName(name);
@@ -472,56 +487,79 @@ export class ExceptionStore {
         return this.#runDeletes();
       },
       true,
-      () => this.#id(name),
+      () => {
+        this.#refuseExternal('deleteSnapshot');
+        this.#id(name);
+      },
     );
   }
 
   /**
    * Finishes deletions a crash interrupted (their ids stay reserved until then); `open` calls it
-   * unless told not to. Commits, like {@link ExceptionStore.deleteSnapshot}.
+   * unless told not to. Commits and ends with no transaction open, like
+   * {@link ExceptionStore.deleteSnapshot}; with no deletion pending it changes nothing.
    *
    * @returns how many exceptions were released.
+   * @throws ExceptionStoreError `ERR_INVALID_STATE` while attached to an external transaction.
    */
   finishDeletes(): Promise<number> {
-    return this.#mutate(() => this.#runDeletes(), true);
+    return this.#mutate(
+      () => this.#runDeletes(),
+      true,
+      () => this.#refuseExternal('finishDeletes'),
+    );
+  }
+
+  /** Throws unless the store runs in its own transactions (deletions commit as they go). */
+  #refuseExternal(operation: string): void {
+    if (this.#external) {
+      throw new ExceptionStoreError(
+        'ERR_INVALID_STATE',
+        `${operation} commits in batches and cannot run in an external transaction: detach it first`,
+      );
+    }
   }
 
   /**
    * Clears the bits of every snapshot being deleted from the whole tree, `deleteBatchLeaves`
-   * leaves per page-layer transaction: each batch is committed (when the store owns the
-   * transaction) with the ids still marked as being deleted, so a crash between batches leaves a
-   * consistent store that finishes the deletion when next opened. Ends with a commit.
+   * leaves per page-layer transaction: each batch is committed with the ids still marked as being
+   * deleted, so a crash between batches leaves a consistent store that finishes the deletion when
+   * next opened. The last commit clears the mark and opens no new transaction.
    */
   async #runDeletes(): Promise<number> {
     const mask = this.#deleting.slice();
+    if (mask.every((w) => w === 0)) return 0;
     let released = 0;
     let resume: number | undefined = 0;
     while (resume !== undefined) {
       const step: { released: number; next: number | undefined } = await this.#deleteTreeRange(
         mask,
         resume,
-        this.#external ? Number.POSITIVE_INFINITY : this.#deleteBatch,
+        this.#deleteBatch,
       );
       released += step.released;
       resume = step.next;
-      if (resume !== undefined) await this.#commitStep();
+      if (resume !== undefined) await this.#commitStep(true);
     }
     for (let k = 0; k < mask.length; k++) {
       this.#deleting[k] = ((this.#deleting[k] as number) & ~(mask[k] as number)) >>> 0;
     }
     this.#headerDirty = true;
-    if (!this.#external) await this.#commitStep();
+    await this.#commitStep(false);
     return released;
   }
 
-  /** Commits the store's own transaction in the middle of an operation and opens the next one. */
-  async #commitStep(): Promise<void> {
+  /**
+   * Commits the store's own transaction in the middle of an operation; with `more`, opens the next
+   * one for the rest of the operation.
+   */
+  async #commitStep(more: boolean): Promise<void> {
     const txn = this.#t;
     this.#writeBack();
     await this.#finish(txn);
     await txn.commit();
     this.#fresh.clear();
-    this.#txn = this.pages.begin();
+    this.#txn = more ? this.pages.begin() : undefined;
   }
 
   /**
@@ -939,9 +977,20 @@ export class ExceptionStore {
         throw new ExceptionStoreError('ERR_INVALID_STATE', 'the exception store is marked invalid');
       }
       precheck?.();
-      if (!this.#txn) this.#txn = this.pages.begin();
+      const began = this.#txn === undefined;
+      if (began) {
+        this.#txn = this.pages.begin();
+        this.#touched = false;
+      }
       try {
         const r = await fn();
+        if (began && this.#txn !== undefined && !this.#touched && !this.#pending()) {
+          // Nothing changed (an origin write that needs no copy, say): close the transaction again,
+          // so that `dirty` stays false and other writers of the page layer are not kept waiting.
+          const txn = this.#txn;
+          this.#txn = undefined;
+          safeAbort(txn);
+        }
         // Dirty pages stay here until a commit or until they pass half the cache bound, so a leaf
         // written by many operations of one transaction is handed to the page layer once.
         if (this.#dirty.size > this.#cachePages / 2) this.#writeBack();
@@ -954,11 +1003,23 @@ export class ExceptionStore {
     });
   }
 
-  /** The open transaction (mutations only). */
+  /** The open transaction, for writing to it (mutations only). */
   get #t(): PageTransactionLike {
     const t = this.#txn;
     if (!t) throw new ExceptionStoreError('ERR_INVALID_STATE', 'no open transaction');
+    this.#touched = true;
     return t;
+  }
+
+  /** Whether changes wait in memory for the next commit (pages, releases, table, header). */
+  #pending(): boolean {
+    return (
+      this.#dirty.size > 0 ||
+      this.#pendingRelease.length > 0 ||
+      this.#fresh.size > 0 ||
+      this.#tableDirty ||
+      this.#headerDirty
+    );
   }
 
   async #allocate(request: AllocationRequest): Promise<number> {

@@ -150,13 +150,12 @@ export class OriginVolume {
     return new SnapshotVolume(this, name);
   }
 
-  /** Deletes a snapshot and commits. @returns exceptions released. */
+  /**
+   * Deletes a snapshot; the exception store commits it (and everything pending) as it goes.
+   * @returns exceptions released.
+   */
   deleteSnapshot(name: string): Promise<number> {
-    return this.locked(async () => {
-      const n = await this.store.deleteSnapshot(name);
-      await this.store.commit();
-      return n;
-    });
+    return this.locked(() => this.store.deleteSnapshot(name));
   }
 
   /** Makes every write so far durable: commits the store, flushes the origin's storage. */

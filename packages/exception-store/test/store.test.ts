@@ -3,6 +3,7 @@
 // (binary search, base_chunk, remove_index bounds, fraction_full, the name table), argument
 // checking, typed errors for corrupt pages and headers, and the format parameters.
 
+import { MemoryStorage, PageStore } from '@deja/storage';
 import { describe, expect, it } from 'vitest';
 import {
   type ExceptionAllocator,
@@ -248,16 +249,117 @@ describe('deletion in batches', () => {
     expect(await half.diff('b', null)).toHaveLength(300);
   });
 
-  it('runs in one pass inside an external transaction', async () => {
+  it('refuses to run inside an external transaction (ERR_INVALID_STATE), changing nothing', async () => {
     const pages = new FakePageStore({ pageSize: 512 });
     const store = await bigStore(pages);
     const txn = pages.begin();
     await store.attachTransaction(txn);
-    expect(await store.deleteSnapshot('a')).toBe(300);
+    const ex = (await store.prepareOriginWrite(400)) as number; // the store's own work in the caller's txn
+    await expect(store.deleteSnapshot('a')).rejects.toMatchObject({ code: 'ERR_INVALID_STATE' });
+    await expect(store.finishDeletes()).rejects.toMatchObject({ code: 'ERR_INVALID_STATE' });
+    expect(store.snapshots().map((x) => x.name)).toEqual(['a', 'b']);
+    expect(store.dirty).toBe(true); // still attached
+    // The caller's transaction is intact: detach, commit, and the earlier write is there.
     await store.detachTransaction('commit');
     await txn.commit();
+    expect(await store.lookup('a', 400)).toBe(ex);
+    // Detached, the deletion runs in the store's own transactions.
+    await expect(store.deleteSnapshot('nope')).rejects.toMatchObject({ code: 'ERR_NOT_FOUND' });
+    expect(await store.deleteSnapshot('a')).toBe(300); // chunk 400's copy is b's too
+    expect(store.dirty).toBe(false);
     const again = await ExceptionStore.open(pages.reopen());
-    expect((await again.check()).exceptions).toBe(100);
+    expect((await again.check()).exceptions).toBe(101);
+  });
+});
+
+describe('the page layer stays free after a commit (two stores on one page layer)', () => {
+  async function two() {
+    const pages = new FakePageStore({ pageSize: 512 });
+    const a = await ExceptionStore.create(pages, {
+      maskWidth: 32,
+      fanout: 3,
+      root: 'a',
+      deleteBatchLeaves: 1,
+    });
+    const b = await ExceptionStore.create(pages, { maskWidth: 32, root: 'b' });
+    await a.createSnapshot('s1');
+    await a.createSnapshot('s2');
+    for (let c = 0; c < 60; c++) await a.prepareOriginWrite(c);
+    await a.commit();
+    return { pages, a, b };
+  }
+
+  it('deleteSnapshot ends committed, with no transaction open: the other store can write', async () => {
+    const { pages, a, b } = await two();
+    expect(a.dirty).toBe(false);
+    expect(await a.deleteSnapshot('s1')).toBe(0); // s2 still shares every exception
+    expect(a.dirty).toBe(false);
+    expect(await a.deleteSnapshot('s2')).toBe(60); // several batches (fanout 3, one leaf a batch)
+    expect(a.dirty).toBe(false);
+    expect(await b.createSnapshot('x')).toBe(0); // was ERR_BUSY: a held an empty transaction
+    expect(b.dirty).toBe(true);
+    await b.commit();
+    expect(b.dirty).toBe(false);
+    const reopened = pages.reopen();
+    expect((await ExceptionStore.open(reopened, { root: 'a' })).snapshots()).toEqual([]);
+    expect((await ExceptionStore.open(reopened, { root: 'b' })).snapshots()).toEqual([{ name: 'x', id: 0 }]);
+  });
+
+  it('with pending changes, deleteSnapshot commits them too and still ends with none open', async () => {
+    const { pages, a, b } = await two();
+    await a.createSnapshot('s3');
+    expect(a.dirty).toBe(true);
+    await a.deleteSnapshot('s1');
+    expect(a.dirty).toBe(false);
+    await b.createSnapshot('x');
+    await b.commit();
+    const again = await ExceptionStore.open(pages.reopen(), { root: 'a' });
+    expect(again.snapshots().map((x) => x.name)).toEqual(['s2', 's3']);
+  });
+
+  it('finishDeletes (and open, which runs it) ends with no transaction open', async () => {
+    const { pages, a } = await two();
+    failCommit(pages, 3);
+    await expect(a.deleteSnapshot('s2')).rejects.toMatchObject({ code: 'ERR_CRASHED' });
+    const reopened = pages.reopen();
+    const a2 = await ExceptionStore.open(reopened, { root: 'a' }); // finishes the deletion
+    expect(a2.dirty).toBe(false);
+    const b2 = await ExceptionStore.open(reopened, { root: 'b' });
+    expect(await b2.createSnapshot('x')).toBe(0);
+    await b2.commit();
+    const half = await ExceptionStore.open(pages.reopen(), { root: 'a', finishDeletes: false });
+    expect(await half.finishDeletes()).toBeGreaterThanOrEqual(0);
+    expect(half.dirty).toBe(false);
+    expect(await half.finishDeletes()).toBe(0); // nothing left: no transaction either
+    expect(half.dirty).toBe(false);
+  });
+
+  it('a mutation that changes nothing leaves no transaction open', async () => {
+    const { a, b } = await two();
+    expect(await a.prepareOriginWrite(5)).toBeUndefined(); // every snapshot already has a copy
+    expect(a.dirty).toBe(false);
+    expect(await b.createSnapshot('x')).toBe(0);
+    await b.commit();
+  });
+
+  it('works the same over the real PageStore of @deja/storage', async () => {
+    const disk = new MemoryStorage();
+    const pages = await PageStore.create(disk, {
+      pageSize: 512,
+      pageCount: 2048,
+      journalPages: 64,
+      cachePages: 32,
+    });
+    const a = await ExceptionStore.create(pages, { maskWidth: 32, root: 'a' });
+    const b = await ExceptionStore.create(pages, { maskWidth: 32, root: 'b' });
+    await a.createSnapshot('s1');
+    for (let c = 0; c < 20; c++) await a.prepareOriginWrite(c);
+    await a.commit();
+    expect(await a.deleteSnapshot('s1')).toBe(20);
+    expect(a.dirty).toBe(false);
+    expect(await b.createSnapshot('x')).toBe(0);
+    await b.commit();
+    expect(pages.freePageCount()).toBeGreaterThan(0);
   });
 });
 
