@@ -1,139 +1,90 @@
-// `pnpm demo`: a short tour of the Deja packages working together, until the store app (apps/store)
-// exists to demo the whole product. A volume image with repeated content is cut into 4 KiB chunks;
-// the dedup index finds the repeats, an hbitmap tracks which chunks changed since a snapshot, the
-// exception store keeps a snapshot of the volume across overwrites and deletes it again, and the page
-// layer survives a simulated power loss at the last commit.
-import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+// `pnpm demo`: the store at work. It generates a seeded history of a VM-like disk image (5 versions
+// of 256 MiB: about 35% zero chunks, 25% duplicates, 3% rewritten per version), imports each
+// version into a store in a temporary directory and snapshots it, then shows what it cost, a diff,
+// what deleting the oldest snapshot frees, and an export of the newest checked byte for byte.
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DedupIndex } from '@deja/dedup-index';
-import { ExceptionStore, OriginVolume } from '@deja/exception-store';
-import { HBitmap } from '@deja/hbitmap';
-import { FaultyStorage, FileStorage, MemoryStorage, PageStore } from '@deja/storage';
-import { createGeometry } from '@deja/volume-geometry';
+import { exportVersion, importImage, Store } from '@deja/store';
+import { ImageHistory } from '../apps/store/bench/generator.ts';
 
-const CHUNK = 4096;
-const CHUNKS = 2048; // an 8 MiB volume
+const MiB = 1 << 20;
+const VERSIONS = 5;
+const SIZE = Number(process.env.DEJA_DEMO_MIB ?? 256) * MiB;
 
-/** A deterministic volume image: 2048 chunks drawn from 600 distinct contents, some all-zero. */
-function makeVolume(): Uint8Array {
-  const volume = new Uint8Array(CHUNK * CHUNKS);
-  let state = 0x9e3779b9;
-  const next = () => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return state >>> 0;
+const fmt = (n: number) => (n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(2)} GiB` : `${(n / MiB).toFixed(1)} MiB`);
+
+function progress(label: string) {
+  const tty = process.stderr.isTTY;
+  const t0 = performance.now();
+  return {
+    update(bytes: number, total: number | undefined) {
+      if (!tty) return;
+      const s = (performance.now() - t0) / 1000;
+      const pct = total ? ` ${((bytes / total) * 100).toFixed(0).padStart(3)}%` : '';
+      process.stderr.write(`\r  ${label}${pct} ${fmt(bytes)} ${(bytes / MiB / Math.max(s, 1e-3)).toFixed(0)} MB/s `);
+    },
+    done() {
+      if (tty) process.stderr.write('\r\x1b[K');
+    },
   };
-  for (let c = 0; c < CHUNKS; c++) {
-    const content = next() % 600;
-    if (content < 20) continue; // leave it zero
-    const chunk = volume.subarray(c * CHUNK, (c + 1) * CHUNK);
-    chunk.fill(content & 0xff);
-    new DataView(chunk.buffer, chunk.byteOffset).setUint32(0, content, true);
-  }
-  return volume;
 }
 
-const recordName = (chunk: Uint8Array) => createHash('sha256').update(chunk).digest().subarray(0, 16);
-const isZero = (chunk: Uint8Array) => chunk.every((b) => b === 0);
-
-async function dedupTour(volume: Uint8Array): Promise<void> {
-  console.log('1. Deduplication: @deja/dedup-index (UDS volume index, open chapter, chapters on storage)');
-  const storage = new MemoryStorage();
-  const geometry = createGeometry({ bytesPerPage: 4096, recordPagesPerChapter: 4, chaptersPerVolume: 16 });
-  const index = await DedupIndex.create(storage, { geometry });
-  let zero = 0;
-  let dup = 0;
-  let stored = 0;
-  for (let c = 0; c < CHUNKS; c++) {
-    const chunk = volume.subarray(c * CHUNK, (c + 1) * CHUNK);
-    if (isZero(chunk)) {
-      zero++;
-      continue;
-    }
-    const where = new Uint8Array(16);
-    new DataView(where.buffer).setUint32(0, stored, true);
-    const earlier = await index.post(recordName(chunk), where);
-    if (earlier === undefined) stored++;
-    else dup++;
-  }
-  const stats = index.getStats();
-  console.log(`   ${CHUNKS} chunks: ${zero} all-zero (not stored), ${dup} duplicates, ${stored} stored once`);
-  console.log(
-    `   index: ${stats.entries} volume-index entries, ${stats.chaptersWritten} chapters written, ` +
-      `${stats.bytesPerRecord.toFixed(2)} bytes of volume-index memory per record so far (this small index is far from full)`,
-  );
-  await index.close();
-}
-
-async function snapshotTour(volume: Uint8Array, dir: string): Promise<void> {
-  console.log(
-    '2. Snapshots: @deja/exception-store on the @deja/storage page layer, dirty tracking with @deja/hbitmap',
-  );
-  const pages = await PageStore.create(await FileStorage.open(join(dir, 'cow.img'), { create: true }), {
-    pageSize: CHUNK,
-    pageCount: 4096,
-  });
-  const store = await ExceptionStore.create(pages, { maskWidth: 64 });
-  const disk = await FileStorage.open(join(dir, 'volume.img'), { create: true });
-  const origin = new OriginVolume(store, disk, { size: volume.length });
-  await origin.write(0, volume);
-  const monday = await origin.createSnapshot('monday');
-  const dirty = new HBitmap(CHUNKS);
-
-  // Overwrite every 16th chunk of the live volume; the snapshot keeps the old content.
-  const changed = new Uint8Array(CHUNK).fill(0xee);
-  for (let c = 0; c < CHUNKS; c += 16) {
-    await origin.write(c * CHUNK, changed);
-    dirty.set(c, 1);
-  }
-  await origin.flush();
-  const old = await monday.read(16 * CHUNK, CHUNK);
-  const same = Buffer.compare(Buffer.from(old), Buffer.from(volume.subarray(16 * CHUNK, 17 * CHUNK))) === 0;
-  console.log(`   snapshot 'monday' still reads the old chunk 16 after the overwrite: ${same}`);
-  console.log(`   chunks changed since 'monday' (hbitmap): ${dirty.count()}`);
-  const diff = await store.diff('monday', null);
-  console.log(`   chunks where 'monday' differs from the live volume (B-tree pass): ${diff.length}`);
-  const exclusive = await store.exclusiveChunks('monday');
-  console.log(`   'monday' alone holds ${exclusive.exceptions.length} exceptions (what deleting it frees)`);
-  const freeBefore = pages.freePageCount();
-  await store.deleteSnapshot('monday');
-  console.log(`   free pages: ${freeBefore} before the delete, ${pages.freePageCount()} after`);
-  await store.close();
-  await pages.close();
-  await disk.close();
-}
-
-async function crashTour(): Promise<void> {
-  console.log('3. Crash safety: the @deja/storage page layer under a simulated power loss');
-  const medium = new MemoryStorage();
-  const faulty = await FaultyStorage.wrap(medium, { seed: 7 });
-  const pages = await PageStore.create(faulty, { pageSize: 4096, pageCount: 256 });
-  const txn = pages.begin();
-  const page = await txn.allocate('meta');
-  txn.writeMeta(page, new Uint8Array(pages.metaPayloadSize).fill(1));
-  txn.setRoot('demo', page);
-  await txn.commit();
-  const lost = pages.begin();
-  lost.writeMeta(page, new Uint8Array(pages.metaPayloadSize).fill(2));
-  await faulty.crash('torn'); // power fails before the second transaction commits
-  const again = await PageStore.open(new MemoryStorage({ data: medium.snapshot() }));
-  const root = again.getRoot('demo');
-  const payload = root === undefined ? undefined : await again.readMeta(root);
-  console.log(
-    `   after the crash the store opens at its last commit: page holds ${payload?.[0]} (1 = committed)`,
-  );
-  await again.close();
+async function dirBytes(dir: string): Promise<number> {
+  let n = 0;
+  for (const f of ['data.deja', 'index.deja']) n += (await stat(join(dir, f))).blocks * 512;
+  return n;
 }
 
 const dir = await mkdtemp(join(tmpdir(), 'deja-demo-'));
 try {
-  const volume = makeVolume();
-  await dedupTour(volume);
-  await snapshotTour(volume, dir);
-  await crashTour();
+  const history = new ImageHistory({ size: SIZE, seed: 2026 });
+  console.log(`Deja demo: ${VERSIONS} versions of a ${fmt(SIZE)} VM-like disk image into a store at ${dir}\n`);
+  const store = await Store.create(join(dir, 'store'), { size: SIZE });
+  const storeDir = join(dir, 'store');
+  let before = 0;
+  console.log('version  import      MB/s   new bytes on disk   chunks changed');
+  for (let v = 0; v < VERSIONS; v++) {
+    const bar = progress(`importing v${v + 1}`);
+    const t0 = performance.now();
+    const r = await importImage(store, history.stream(v), { onProgress: (p) => bar.update(p.bytes, SIZE) });
+    await store.createSnapshot(`v${v + 1}`);
+    const s = (performance.now() - t0) / 1000;
+    bar.done();
+    const onDisk = await dirBytes(storeDir);
+    console.log(
+      `v${v + 1}       ${s.toFixed(2).padStart(6)} s ${(SIZE / MiB / s).toFixed(0).padStart(6)}   ${fmt(onDisk - before).padStart(17)}   ${String(r.changedChunks).padStart(14)}`,
+    );
+    before = onDisk;
+  }
+  const stats = await store.stats();
+  const logical = VERSIONS * SIZE;
+  const onDisk = await dirBytes(storeDir);
+  console.log(`\n${fmt(logical)} of logical data (${VERSIONS} versions) in ${fmt(onDisk)} on disk: ${(logical / onDisk).toFixed(1)}x`);
+  console.log(
+    `  ${stats.distinctChunks} distinct chunks (${fmt(stats.dataBytes)}), ${stats.zeroChunks} zero chunks in the live volume (stored as nothing), metadata ${fmt(stats.metadataBytes)}`,
+  );
+  const diff = await store.diff('v4', 'v5');
+  const changed = diff.reduce((n, r) => n + r.length, 0);
+  console.log(`\ndiff v4 -> v5: ${diff.length} ranges, ${fmt(changed)} changed; the first: ${diff.slice(0, 3).map((r) => `${r.offset}+${r.length}`).join(', ')}`);
+  const usage = await store.snapshotUsage('v1');
+  const t1 = performance.now();
+  const freed = await store.deleteSnapshot('v1');
+  console.log(`delete v1: ${fmt(freed)} freed in ${((performance.now() - t1) / 1000).toFixed(2)} s (snapshotUsage said ${fmt(usage.exclusiveBytes)})`);
+  const out = join(dir, 'v5.img');
+  const bar = progress('exporting v5');
+  const t2 = performance.now();
+  await exportVersion(store, 'v5', out, { onProgress: (p) => bar.update(p.bytes, p.total) });
+  bar.done();
+  const exportS = (performance.now() - t2) / 1000;
+  const exported = new Uint8Array(await readFile(out));
+  const expected = history.version(VERSIONS - 1);
+  const same = Buffer.from(exported).equals(Buffer.from(expected));
+  console.log(`export v5: ${(SIZE / MiB / exportS).toFixed(0)} MB/s, sparse file of ${fmt((await stat(out)).blocks * 512)}, byte for byte ${same ? 'identical' : 'DIFFERENT'} to the generated image`);
+  const report = await store.check();
+  console.log(`check: ${report.ok ? 'ok' : report.problems.map((p) => p.message).join('; ')}`);
+  await store.close();
+  if (!same || !report.ok) process.exitCode = 1;
 } finally {
   await rm(dir, { recursive: true, force: true });
 }
