@@ -12,7 +12,8 @@ const MiB = 1 << 20;
 const VERSIONS = 5;
 const SIZE = Number(process.env.DEJA_DEMO_MIB ?? 256) * MiB;
 
-const fmt = (n: number) => (n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(2)} GiB` : `${(n / MiB).toFixed(1)} MiB`);
+const fmt = (n: number) =>
+  n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(2)} GiB` : `${(n / MiB).toFixed(1)} MiB`;
 
 function progress(label: string) {
   const tty = process.stderr.isTTY;
@@ -22,7 +23,9 @@ function progress(label: string) {
       if (!tty) return;
       const s = (performance.now() - t0) / 1000;
       const pct = total ? ` ${((bytes / total) * 100).toFixed(0).padStart(3)}%` : '';
-      process.stderr.write(`\r  ${label}${pct} ${fmt(bytes)} ${(bytes / MiB / Math.max(s, 1e-3)).toFixed(0)} MB/s `);
+      process.stderr.write(
+        `\r  ${label}${pct} ${fmt(bytes)} ${(bytes / MiB / Math.max(s, 1e-3)).toFixed(0)} MB/s `,
+      );
     },
     done() {
       if (tty) process.stderr.write('\r\x1b[K');
@@ -39,7 +42,9 @@ async function dirBytes(dir: string): Promise<number> {
 const dir = await mkdtemp(join(tmpdir(), 'deja-demo-'));
 try {
   const history = new ImageHistory({ size: SIZE, seed: 2026 });
-  console.log(`Deja demo: ${VERSIONS} versions of a ${fmt(SIZE)} VM-like disk image into a store at ${dir}\n`);
+  console.log(
+    `Deja demo: ${VERSIONS} versions of a ${fmt(SIZE)} VM-like disk image into a store at ${dir}\n`,
+  );
   const store = await Store.create(join(dir, 'store'), { size: SIZE });
   const storeDir = join(dir, 'store');
   let before = 0;
@@ -60,17 +65,26 @@ try {
   const stats = await store.stats();
   const logical = VERSIONS * SIZE;
   const onDisk = await dirBytes(storeDir);
-  console.log(`\n${fmt(logical)} of logical data (${VERSIONS} versions) in ${fmt(onDisk)} on disk: ${(logical / onDisk).toFixed(1)}x`);
+  console.log(
+    `\n${fmt(logical)} of logical data (${VERSIONS} versions) in ${fmt(onDisk)} on disk: ${(logical / onDisk).toFixed(1)}x`,
+  );
   console.log(
     `  ${stats.distinctChunks} distinct chunks (${fmt(stats.dataBytes)}), ${stats.zeroChunks} zero chunks in the live volume (stored as nothing), metadata ${fmt(stats.metadataBytes)}`,
   );
   const diff = await store.diff('v4', 'v5');
   const changed = diff.reduce((n, r) => n + r.length, 0);
-  console.log(`\ndiff v4 -> v5: ${diff.length} ranges, ${fmt(changed)} changed; the first: ${diff.slice(0, 3).map((r) => `${r.offset}+${r.length}`).join(', ')}`);
+  console.log(
+    `\ndiff v4 -> v5: ${diff.length} ranges, ${fmt(changed)} changed; the first: ${diff
+      .slice(0, 3)
+      .map((r) => `${r.offset}+${r.length}`)
+      .join(', ')}`,
+  );
   const usage = await store.snapshotUsage('v1');
   const t1 = performance.now();
   const freed = await store.deleteSnapshot('v1');
-  console.log(`delete v1: ${fmt(freed)} freed in ${((performance.now() - t1) / 1000).toFixed(2)} s (snapshotUsage said ${fmt(usage.exclusiveBytes)})`);
+  console.log(
+    `delete v1: ${fmt(freed)} freed in ${((performance.now() - t1) / 1000).toFixed(2)} s (snapshotUsage said ${fmt(usage.exclusiveBytes)})`,
+  );
   const out = join(dir, 'v5.img');
   const bar = progress('exporting v5');
   const t2 = performance.now();
@@ -80,7 +94,9 @@ try {
   const exported = new Uint8Array(await readFile(out));
   const expected = history.version(VERSIONS - 1);
   const same = Buffer.from(exported).equals(Buffer.from(expected));
-  console.log(`export v5: ${(SIZE / MiB / exportS).toFixed(0)} MB/s, sparse file of ${fmt((await stat(out)).blocks * 512)}, byte for byte ${same ? 'identical' : 'DIFFERENT'} to the generated image`);
+  console.log(
+    `export v5: ${(SIZE / MiB / exportS).toFixed(0)} MB/s, sparse file of ${fmt((await stat(out)).blocks * 512)}, byte for byte ${same ? 'identical' : 'DIFFERENT'} to the generated image`,
+  );
   const report = await store.check();
   console.log(`check: ${report.ok ? 'ok' : report.problems.map((p) => p.message).join('; ')}`);
   await store.close();
