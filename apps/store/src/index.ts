@@ -29,6 +29,7 @@ export {
   type DiffInfo,
   exportDiff,
   exportVersion,
+  type ImportOptions,
   type ImportResult,
   importImage,
 } from './transfer';

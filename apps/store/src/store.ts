@@ -25,6 +25,7 @@ import {
 } from '@deja/exception-store';
 import { FileStorage, PageStore, type PageTransaction, type Storage } from '@deja/storage';
 import { isZero, NAME_BYTES, nameOf, sameBytes } from './_hash';
+import type { BatchNames } from './_hash-pool';
 import {
   CHAIN_HEADER,
   decodeHeader,
@@ -550,8 +551,19 @@ export class Store {
     });
   }
 
-  /** @internal Writes (or with no data, discards); resolves to the chunks whose content changed. */
-  _write(version: string, offset: number, data: Uint8Array | undefined, length: number): Promise<number> {
+  /**
+   * @internal Writes (or with no data, discards); resolves to the chunks whose content changed.
+   * `hashed` carries the names of the whole chunks of `data` (from a HashPool), when the caller
+   * hashed them already: `hashed.names` 16 bytes and `hashed.zero` one flag per chunk of
+   * `data`, which must then start on a chunk boundary.
+   */
+  _write(
+    version: string,
+    offset: number,
+    data: Uint8Array | undefined,
+    length: number,
+    hashed?: BatchNames,
+  ): Promise<number> {
     return this.#run(true, async () => {
       const size = this.#versionSize(version);
       checkRange(offset, length, size, version);
@@ -559,23 +571,41 @@ export class Store {
       let pos = offset;
       const end = offset + length;
       let changed = 0;
-      while (pos < end) {
-        const chunk = Math.floor(pos / cs);
-        const inChunk = pos - chunk * cs;
-        const n = Math.min(cs - inChunk, end - pos);
-        let content: Uint8Array | undefined;
-        if (n === cs) {
-          content = data?.subarray(pos - offset, pos - offset + n);
-        } else {
-          // Read-modify-write of a partial chunk.
-          const phys = await this.#resolve(version, chunk);
-          content = phys >= 0 ? (await this.#readChunk(phys, chunk)).slice() : new Uint8Array(cs);
-          if (data) content.set(data.subarray(pos - offset, pos - offset + n), inChunk);
-          else content.fill(0, inChunk, inChunk + n);
+      // Data pages are written without waiting for each (the storage keeps call order, so a
+      // later read sees them); the batch is awaited every so often and at the end.
+      const writes: Promise<void>[] = [];
+      try {
+        while (pos < end) {
+          const chunk = Math.floor(pos / cs);
+          const inChunk = pos - chunk * cs;
+          const n = Math.min(cs - inChunk, end - pos);
+          let content: Uint8Array | undefined;
+          let known: { name: Uint8Array | undefined } | undefined;
+          if (n === cs) {
+            content = data?.subarray(pos - offset, pos - offset + n);
+            if (hashed) {
+              const i = (pos - offset) / cs;
+              known = {
+                name:
+                  hashed.zero[i] === 1
+                    ? undefined
+                    : hashed.names.subarray(i * NAME_BYTES, (i + 1) * NAME_BYTES),
+              };
+            }
+          } else {
+            // Read-modify-write of a partial chunk.
+            const phys = await this.#resolve(version, chunk);
+            content = phys >= 0 ? (await this.#readChunk(phys, chunk)).slice() : new Uint8Array(cs);
+            if (data) content.set(data.subarray(pos - offset, pos - offset + n), inChunk);
+            else content.fill(0, inChunk, inChunk + n);
+          }
+          if (await this.#writeChunk(version, chunk, content, known, writes)) changed++;
+          pos += n;
+          if (writes.length >= 256) await settle(writes);
+          await this.#maybeCommit(writes);
         }
-        if (await this.#writeChunk(version, chunk, content)) changed++;
-        pos += n;
-        await this.#maybeCommit();
+      } finally {
+        await settle(writes);
       }
       return changed;
     });
@@ -970,17 +1000,27 @@ export class Store {
 
   // ---- the write path -------------------------------------------------------------------------
 
-  /** Writes one whole chunk of a version; whether its content changed. */
-  async #writeChunk(version: string, chunk: number, content: Uint8Array | undefined): Promise<boolean> {
-    const zero = content === undefined || isZero(content);
+  /**
+   * Writes one whole chunk of a version; whether its content changed. `known` carries its name
+   * when the caller hashed it already (undefined name: all zeros); data-page writes go into
+   * `writes` unawaited.
+   */
+  async #writeChunk(
+    version: string,
+    chunk: number,
+    content: Uint8Array | undefined,
+    known: { name: Uint8Array | undefined } | undefined,
+    writes: Promise<void>[],
+  ): Promise<boolean> {
+    const zero = known ? known.name === undefined : content === undefined || isZero(content);
     if (version === LIVE) {
       if (zero) return this.#setLive(chunk, -1);
       const data = content as Uint8Array;
-      const name = nameOf(data);
+      const name = known?.name ?? nameOf(data);
       // Rewriting a chunk with the content it already has costs nothing.
       const old = await this.#liveChunk(chunk);
       if (old >= 0 && sameBytes(await this.#nameAt(old), name)) return false;
-      const phys = await this.#store(data, name);
+      const phys = await this.#store(data, name, writes);
       return this.#setLive(chunk, phys);
     }
     // A snapshot: its own exception, with a reference to the stored (or zero) chunk.
@@ -992,9 +1032,9 @@ export class Store {
       this.#txn().incRef(phys);
     } else {
       const data = content as Uint8Array;
-      const name = nameOf(data);
+      const name = known?.name ?? nameOf(data);
       if (current >= 0 && sameBytes(await this.#nameAt(current), name)) return false;
-      phys = await this.#store(data, name);
+      phys = await this.#store(data, name, writes);
     }
     await this.#ensureTx();
     this.#alloc.staged = phys;
@@ -1010,7 +1050,7 @@ export class Store {
    * A physical chunk holding `data`, with one reference for the caller: an existing one the index
    * points to (live, same name, same bytes when verifying), or a new one.
    */
-  async #store(data: Uint8Array, name: Uint8Array): Promise<number> {
+  async #store(data: Uint8Array, name: Uint8Array, writes?: Promise<void>[]): Promise<number> {
     const tx = this.#txn();
     const fresh = await tx.allocate('data');
     const meta = new Uint8Array(16);
@@ -1037,7 +1077,9 @@ export class Store {
         this.#index = undefined;
       }
     }
-    await tx.writeData(fresh, data);
+    const written = tx.writeData(fresh, data);
+    if (writes) writes.push(written);
+    else await written;
     this.#txData++;
     const slot = (await this.#names.leaf(fresh, true)) as { page: number; buf: Uint8Array; off: number };
     slot.buf.set(name, slot.off);
@@ -1170,7 +1212,9 @@ export class Store {
           const bytes = (await this.#readChunk(phys, c)).slice();
           bytes.fill(0, size - c * cs);
           this.#header.size = size;
-          await this.#writeChunk(LIVE, c, bytes);
+          const writes: Promise<void>[] = [];
+          await this.#writeChunk(LIVE, c, bytes, undefined, writes);
+          await settle(writes);
         }
       }
     }
@@ -1317,13 +1361,16 @@ export class Store {
   }
 
   /** Commits on its own when the transaction nears what the page layer's journal can take. */
-  async #maybeCommit(): Promise<void> {
+  async #maybeCommit(writes?: Promise<void>[]): Promise<void> {
     this.#cache.trim();
     if (!this.#tx) return;
     const journal = this.#pages.journalPages;
     const perList = Math.floor((this.chunkSize - 36) / 8);
     const used = this.#txMeta.size + this.#cache.size / 4 + this.#txData / perList + this.#txData / 64;
-    if (used >= journal / 4) await this.#commit();
+    if (used >= journal / 4) {
+      if (writes) await settle(writes);
+      await this.#commit();
+    }
   }
 
   async #rebuildIndex(): Promise<void> {
@@ -1381,6 +1428,13 @@ export class Store {
       }
     });
   }
+}
+
+/** Waits for every promise of `writes` (emptying it); rethrows the first failure. */
+async function settle(writes: Promise<void>[]): Promise<void> {
+  if (writes.length === 0) return;
+  const results = await Promise.allSettled(writes.splice(0));
+  for (const r of results) if (r.status === 'rejected') throw r.reason;
 }
 
 /** Errors raised before anything changed. */

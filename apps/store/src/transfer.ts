@@ -18,8 +18,10 @@
 
 import { createReadStream, createWriteStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import type { Writable } from 'node:stream';
 import { crc32 } from 'node:zlib';
+import { type BatchNames, HashPool } from './_hash-pool';
 import { StoreError } from './errors';
 import { LIVE, type LongOptions, type Store, type Volume } from './store';
 
@@ -35,6 +37,12 @@ const STEP = 1 << 20;
 export type ByteSource = string | AsyncIterable<Uint8Array>;
 /** A sink: a file path, or a Node Writable. */
 export type ByteSink = string | Writable;
+
+/** Options of {@link importImage}. */
+export interface ImportOptions extends LongOptions {
+  /** Hashing worker threads (default: one per core beyond the first, at most 3; 0 hashes inline). */
+  readonly workers?: number;
+}
 
 /** What an import did. */
 export interface ImportResult {
@@ -82,27 +90,53 @@ async function* regroup(source: AsyncIterable<Uint8Array>, size: number): AsyncG
 
 /**
  * Makes an image the live volume: writes it over the live volume (only changed chunks cost a
- * write; zero chunks unmap), sets the volume's size to the image's, and flushes.
+ * write; zero chunks unmap), sets the volume's size to the image's, and flushes. Chunks are hashed
+ * on worker threads, ahead of the store taking them.
  */
 export async function importImage(
   store: Store,
   source: ByteSource,
-  options: LongOptions = {},
+  options: ImportOptions = {},
 ): Promise<ImportResult> {
   const total = typeof source === 'string' ? (await stat(source)).size : undefined;
   if (total !== undefined && total > store.size) await store.resize(total);
+  const pool = new HashPool(options.workers ?? defaultWorkers());
   let offset = 0;
   let changed = 0;
-  for await (const piece of regroup(chunksOf(source), STEP)) {
-    aborted(options);
-    if (offset + piece.length > store.size) await store.resize(offset + piece.length);
-    changed += await store._write(LIVE, offset, piece, piece.length);
-    offset += piece.length;
-    options.onProgress?.({ bytes: offset, total });
+  // Hash up to DEPTH pieces ahead on the pool while the store takes the current one.
+  const DEPTH = 3;
+  const ahead: { piece: Uint8Array; names: Promise<BatchNames> }[] = [];
+  const pieces = regroup(chunksOf(source), STEP);
+  try {
+    let done = false;
+    for (;;) {
+      while (!done && ahead.length < DEPTH) {
+        const next = await pieces.next();
+        if (next.done) done = true;
+        else ahead.push({ piece: next.value, names: pool.hash(next.value, store.chunkSize) });
+      }
+      const item = ahead.shift();
+      if (!item) break;
+      aborted(options);
+      const { piece } = item;
+      if (offset + piece.length > store.size) await store.resize(offset + piece.length);
+      changed += await store._write(LIVE, offset, piece, piece.length, await item.names);
+      offset += piece.length;
+      options.onProgress?.({ bytes: offset, total });
+    }
+  } finally {
+    // Settle what is still hashing, so no rejection goes unhandled.
+    await Promise.allSettled(ahead.map((a) => a.names));
+    await pool.close();
   }
   if (offset !== store.size) await store.resize(offset);
   await store.flush();
   return { bytes: offset, changedChunks: changed };
+}
+
+/** Hashing workers by default: one per core beyond the first, at most 3. */
+function defaultWorkers(): number {
+  return Math.max(0, Math.min(3, availableParallelism() - 1));
 }
 
 /**

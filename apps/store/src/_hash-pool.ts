@@ -1,0 +1,109 @@
+// Content names for many chunks at once, on worker threads: hashing is the one part of the write
+// path that does not need the store's state, so an import hashes the next batch on another core
+// while the main thread stores the previous one. A pool of zero workers hashes in the calling
+// thread (same results).
+
+import { Worker } from 'node:worker_threads';
+import { isZero, NAME_BYTES, nameOf } from './_hash';
+
+/** Names of a batch: `names` holds 16 bytes per chunk (zeros for an all-zero chunk). */
+export interface BatchNames {
+  readonly names: Uint8Array;
+  /** 1 where the chunk is all zeros. */
+  readonly zero: Uint8Array;
+}
+
+// The worker's code, as plain JavaScript (it runs the same way from sources and from dist).
+const WORKER = `
+const { parentPort } = require('node:worker_threads');
+const { hash } = require('node:crypto');
+const zeros = new Uint8Array(65536);
+parentPort.on('message', ({ id, data, chunkSize }) => {
+  const n = Math.ceil(data.length / chunkSize);
+  const names = new Uint8Array(n * 16);
+  const zero = new Uint8Array(n);
+  const z = Buffer.from(zeros.buffer, 0, chunkSize);
+  for (let i = 0; i < n; i++) {
+    const c = Buffer.from(data.buffer, data.byteOffset + i * chunkSize, Math.min(chunkSize, data.length - i * chunkSize));
+    if (c.length === chunkSize && c.equals(z)) { zero[i] = 1; continue; }
+    names.set(hash('sha256', c, 'buffer').subarray(0, 16), i * 16);
+  }
+  parentPort.postMessage({ id, names, zero }, [names.buffer, zero.buffer]);
+});
+`;
+
+/** Hashes chunks in the calling thread. */
+export function hashBatch(data: Uint8Array, chunkSize: number): BatchNames {
+  const n = Math.ceil(data.length / chunkSize);
+  const names = new Uint8Array(n * NAME_BYTES);
+  const zero = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const c = data.subarray(i * chunkSize, Math.min(data.length, (i + 1) * chunkSize));
+    if (c.length === chunkSize && isZero(c)) {
+      zero[i] = 1;
+      continue;
+    }
+    names.set(nameOf(c), i * NAME_BYTES);
+  }
+  return { names, zero };
+}
+
+interface Pending {
+  resolve: (r: BatchNames) => void;
+  reject: (e: unknown) => void;
+}
+
+/**
+ * A small pool of hashing workers. `hash(data, chunkSize)` resolves to the batch's names; batches
+ * are spread over the workers round-robin. `close()` ends the workers (idempotent).
+ */
+export class HashPool {
+  readonly #workers: Worker[] = [];
+  readonly #pending = new Map<number, Pending>();
+  #next = 0;
+  #id = 0;
+  #closed = false;
+
+  /** @param workers - worker threads (0: hash in the calling thread). */
+  constructor(workers: number) {
+    for (let i = 0; i < workers; i++) {
+      const w = new Worker(WORKER, { eval: true });
+      w.unref();
+      w.on('message', (m: { id: number; names: Uint8Array; zero: Uint8Array }) => {
+        const p = this.#pending.get(m.id);
+        this.#pending.delete(m.id);
+        p?.resolve({ names: m.names, zero: m.zero });
+      });
+      w.on('error', (e) => this.#failAll(e));
+      this.#workers.push(w);
+    }
+  }
+
+  get size(): number {
+    return this.#workers.length;
+  }
+
+  /** Names of every chunk of `data` (the last may be short: it is hashed as it is). */
+  hash(data: Uint8Array, chunkSize: number): Promise<BatchNames> {
+    if (this.#workers.length === 0 || this.#closed) return Promise.resolve(hashBatch(data, chunkSize));
+    const id = this.#id++;
+    const w = this.#workers[this.#next++ % this.#workers.length] as Worker;
+    return new Promise<BatchNames>((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      // Copied, not transferred: the caller keeps its bytes to store them.
+      w.postMessage({ id, data, chunkSize });
+    });
+  }
+
+  #failAll(e: unknown): void {
+    for (const p of this.#pending.values()) p.reject(e);
+    this.#pending.clear();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.all(this.#workers.map((w) => w.terminate()));
+    this.#failAll(new Error('hash pool closed'));
+  }
+}
