@@ -1,4 +1,7 @@
-// The store's benchmarks: `pnpm --filter @deja/store bench`.
+// The store's benchmarks: `pnpm --filter @deja/store bench`. DEJA_BENCH_ONLY=hash|peer runs one.
 import { hashBench } from './hash';
+import { peerBench } from './peer';
 
-await hashBench();
+const only = process.env.DEJA_BENCH_ONLY;
+if (!only || only === 'hash') await hashBench();
+if (!only || only === 'peer') await peerBench();
