@@ -321,6 +321,8 @@ export class Store {
       }
       const chunks = Math.ceil(options.size / chunkSize);
       const indexRecords = options.index?.records ?? Math.max(65536, 2 * chunks);
+      if (!Number.isSafeInteger(indexRecords) || indexRecords < 256)
+        throw new RangeError(`index.records must be an integer of at least 256, got ${indexRecords}`);
       // The exception store commits first; the header, committed last, marks a complete store
       // (a crash before it leaves none: open says ERR_NOT_FOUND, create again).
       const alloc = new ReferenceAllocator();
@@ -1595,13 +1597,18 @@ async function openLocation(
 }
 
 async function createIndex(storage: Storage, header: Header): Promise<DedupIndex> {
-  const recordsPerChapter = 16384;
-  const chapters = Math.max(4, Math.ceil(header.indexRecords / recordsPerChapter));
+  // 16,384 records per chapter (32 KiB pages) for real volumes; small indexes (tests, tiny
+  // volumes) get 4 KiB pages and 256-record chapters, so chapters close and expire there too.
+  const small = header.indexRecords < 65536;
+  const bytesPerPage = small ? 4096 : 32768;
+  const recordPagesPerChapter = small ? 2 : 16;
+  const perChapter = (bytesPerPage / 32) * recordPagesPerChapter;
+  const chapters = Math.max(4, Math.ceil(header.indexRecords / perChapter));
   const sparse = header.indexSparse && chapters >= 20;
   return DedupIndex.create(storage, {
     geometry: {
-      bytesPerPage: 32768,
-      recordPagesPerChapter: recordsPerChapter / 1024,
+      bytesPerPage,
+      recordPagesPerChapter,
       chaptersPerVolume: sparse ? chapters * 10 : chapters,
       ...(sparse ? { sparseChaptersPerVolume: Math.floor(chapters * 9.5) } : {}),
     },

@@ -1,0 +1,11 @@
+// The crash sweep (see _crash.ts) over more seeds: `pnpm test:slow`.
+import { describe, expect, test } from 'vitest';
+import { sweep } from './_crash';
+
+describe('crash at every storage operation (slow)', () => {
+  for (let seed = 2; seed <= 9; seed++) {
+    test(`seed ${seed}, every point and mode`, async () => {
+      expect(await sweep(seed)).toBeGreaterThan(20);
+    }, 600_000);
+  }
+});
