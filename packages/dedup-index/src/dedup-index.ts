@@ -180,7 +180,17 @@ const NEED_PAGE = Symbol('need page');
  * that does not bracket the name (rare) falls back to reading the whole page.
  */
 const WINDOW_RECORDS = 128;
-type Outcome = Uint8Array | undefined | boolean | typeof NEED_PAGE;
+/** A request's result: the metadata found (post, update, query) or whether a delete found the name. */
+type Outcome = Uint8Array | undefined | boolean;
+
+/**
+ * What `#execute` reports: the name was not found, it was found (its metadata is in `#old`), or
+ * the request needs a page from storage first and has changed nothing yet.
+ */
+type Status = 0 | 1 | 2;
+const NOT_FOUND = 0;
+const FOUND = 1;
+const WAIT = 2;
 
 /** Records `first`.. of a record page of `chapter`, read for the request in progress. */
 interface RecordWindow {
@@ -217,6 +227,68 @@ function checkBytes(value: unknown, what: string): Uint8Array {
   return value;
 }
 
+/** The number of 16-byte entries in a batch argument. */
+function checkBatch(value: unknown, what: string): number {
+  if (!(value instanceof Uint8Array)) throw invalidType(`${what} must be a Uint8Array`);
+  if (value.length % RECORD_NAME_SIZE !== 0) {
+    throw invalidArgument(`${what} must be a multiple of 16 bytes, got ${value.length}`);
+  }
+  return value.length / RECORD_NAME_SIZE;
+}
+
+/** Copy the 16 bytes at `from` of `source` into `out` (no subarray allocated). */
+function copy16(source: Uint8Array, from: number, out: Uint8Array): void {
+  for (let i = 0; i < 16; i++) out[i] = source[from + i]!;
+}
+
+/** Records of metadata per result buffer of a batch: found metadata are views of 4 KiB buffers. */
+const RESULT_CHUNK_RECORDS = 256;
+
+/** A batch request in progress: its arguments, the next request to run and the results so far. */
+class Batch {
+  readonly kind: Kind;
+  names: Uint8Array;
+  metadata: Uint8Array | undefined;
+  /** Whether names and metadata are the index's own copies. */
+  copied: boolean;
+  /** The next request to run (the ones before it completed). */
+  next = 0;
+  readonly results: Outcome[];
+  #chunk: Uint8Array | null = null;
+  #used = 0;
+
+  constructor(kind: Kind, names: Uint8Array, metadata: Uint8Array | undefined, copied: boolean) {
+    this.kind = kind;
+    this.names = names;
+    this.metadata = metadata;
+    this.copied = copied;
+    this.results = new Array<Outcome>(names.length / RECORD_NAME_SIZE);
+  }
+
+  /** A copy of `metadata`, in a buffer shared with other results of the batch. */
+  keep(metadata: Uint8Array): Uint8Array {
+    let chunk = this.#chunk;
+    if (chunk === null || this.#used === chunk.length) {
+      const left = this.results.length - this.next;
+      chunk = new Uint8Array(Math.min(left, RESULT_CHUNK_RECORDS) * RECORD_DATA_SIZE);
+      this.#chunk = chunk;
+      this.#used = 0;
+    }
+    const at = this.#used;
+    chunk.set(metadata, at);
+    this.#used = at + RECORD_DATA_SIZE;
+    return chunk.subarray(at, at + RECORD_DATA_SIZE);
+  }
+
+  /** Take copies of the caller's arrays before the batch first waits. */
+  own(): void {
+    if (this.copied) return;
+    this.names = this.names.slice();
+    this.metadata = this.metadata?.slice();
+    this.copied = true;
+  }
+}
+
 /** The page cache size: unset (the default), or an integer of at least 2 pages. */
 function checkCachePages(value: unknown): void {
   if (value === undefined) return;
@@ -224,6 +296,19 @@ function checkCachePages(value: unknown): void {
   if (!Number.isSafeInteger(value) || value < 2) {
     throw invalidArgument(`cachePages must be an integer of at least 2, got ${value}`);
   }
+}
+
+/**
+ * The error a batch rejects with when its request `batch.next` failed: one of the same code naming
+ * that request (`batchIndex`), the original as `cause`. Other errors (wrong use) pass unchanged.
+ */
+function batchError(error: unknown, batch: Batch): unknown {
+  if (!(error instanceof DedupIndexError)) return error;
+  const count = batch.results.length;
+  return new DedupIndexError(error.code, `request ${batch.next} of a batch of ${count}: ${error.message}`, {
+    cause: error,
+    batchIndex: batch.next,
+  });
 }
 
 function storageError(what: string, error: unknown): DedupIndexError {
@@ -294,6 +379,9 @@ export class DedupIndex {
   readonly #cache: PageCache;
   readonly #record = new VolumeIndexRecord();
   readonly #old = new Uint8Array(RECORD_DATA_SIZE);
+  // The name and metadata of the batch request in progress, copied out of the batch's arrays.
+  readonly #batchName = new Uint8Array(RECORD_NAME_SIZE);
+  readonly #batchMetadata = new Uint8Array(RECORD_DATA_SIZE);
   // Seals: the virtual chapter in each physical slot (NO_CHAPTER if none), then per page.
   readonly #slotChapter: Float64Array;
   readonly #crcs: Uint32Array;
@@ -505,6 +593,60 @@ export class DedupIndex {
   }
 
   /**
+   * Post many records in one call: the same as {@link post} of each name in order, with the
+   * per-request costs (argument checks, promise, copies) paid once per batch. The batch runs as one
+   * request: requests called meanwhile wait for all of it, and it works on the arrays as they are at
+   * the call (copies, if it has to wait).
+   *
+   * @param names - n record names back to back (n × 16 bytes)
+   * @param metadata - n metadata back to back (n × 16 bytes), the i-th for the i-th name
+   * @returns per name, in order, the earlier metadata (a 16-byte view of a buffer shared with other
+   *   results of this batch, never reused by the index) or undefined for a new name
+   * @throws TypeError (ERR_INVALID_ARG_TYPE) / RangeError (ERR_INVALID_ARGUMENT) for arrays that are not
+   *   Uint8Arrays of a multiple of 16 bytes, or of different lengths; DedupIndexError ERR_CLOSED,
+   *   ERR_STORAGE, ERR_CORRUPT_DATA as {@link post}: a request that fails stops the batch, which
+   *   rejects with an error of the same code whose `batchIndex` is that request's position and whose
+   *   `cause` is the original error (the requests before it took effect, those after it did not run)
+   * Cost: that of n posts, less about one promise and two copies per name.
+   */
+  postMany(names: Uint8Array, metadata: Uint8Array): Promise<(Uint8Array | undefined)[]> {
+    return this.#requestMany(Kind.Post, names, metadata) as Promise<(Uint8Array | undefined)[]>;
+  }
+
+  /**
+   * {@link update} of many names in one call; see {@link postMany} for the batch's rules.
+   * @param names - n record names back to back (n × 16 bytes)
+   * @param metadata - n metadata back to back (n × 16 bytes)
+   * @returns per name, in order, the earlier metadata or undefined
+   * @throws as {@link postMany}
+   */
+  updateMany(names: Uint8Array, metadata: Uint8Array): Promise<(Uint8Array | undefined)[]> {
+    return this.#requestMany(Kind.Update, names, metadata) as Promise<(Uint8Array | undefined)[]>;
+  }
+
+  /**
+   * {@link query} of many names in one call; see {@link postMany} for the batch's rules.
+   * @param names - n record names back to back (n × 16 bytes)
+   * @param options - `refresh: true` for UDS_QUERY
+   * @returns per name, in order, its metadata or undefined
+   * @throws as {@link postMany}
+   */
+  queryMany(names: Uint8Array, options?: { refresh?: boolean }): Promise<(Uint8Array | undefined)[]> {
+    const kind = options?.refresh === true ? Kind.QueryRefresh : Kind.Query;
+    return this.#requestMany(kind, names, undefined) as Promise<(Uint8Array | undefined)[]>;
+  }
+
+  /**
+   * {@link delete} of many names in one call; see {@link postMany} for the batch's rules.
+   * @param names - n record names back to back (n × 16 bytes)
+   * @returns per name, in order, whether a record was found and removed
+   * @throws as {@link postMany}
+   */
+  deleteMany(names: Uint8Array): Promise<boolean[]> {
+    return this.#requestMany(Kind.Delete, names, undefined) as Promise<boolean[]>;
+  }
+
+  /**
    * Statistics. O(volume index lists).
    * @returns a fresh object
    */
@@ -583,21 +725,101 @@ export class DedupIndex {
     }
     if (this.#closed) return Promise.reject(new DedupIndexError('ERR_CLOSED', 'the index is closed'));
     if (this.#failure !== null) return Promise.reject(this.#failure);
-    let outcome: Outcome;
+    let status: Status;
     try {
-      outcome = this.#execute(kind, name, metadata);
+      status = this.#execute(kind, name, metadata);
     } catch (error) {
       this.#release();
       return Promise.reject(error);
     }
-    if (outcome !== NEED_PAGE && !this.#closeNeeded) {
+    if (status !== WAIT && !this.#closeNeeded) {
       this.#release();
-      return Promise.resolve(outcome);
+      return Promise.resolve(this.#outcome(kind, status));
     }
     const done =
-      copied || outcome !== NEED_PAGE
-        ? this.#finish(kind, name, metadata, outcome)
-        : this.#finish(kind, name.slice(), metadata?.slice(), outcome);
+      copied || status !== WAIT
+        ? this.#finish(kind, name, metadata, status)
+        : this.#finish(kind, name.slice(), metadata?.slice(), status);
+    this.#hold(done);
+    return done;
+  }
+
+  #requestMany(kind: Kind, names: Uint8Array, metadata: Uint8Array | undefined): Promise<Outcome[]> {
+    try {
+      const count = checkBatch(names, 'names');
+      if (kind === Kind.Post || kind === Kind.Update) {
+        const given = checkBatch(metadata, 'metadata');
+        if (given !== count) {
+          throw invalidArgument(`${count} names need ${count} metadata, got ${given}`);
+        }
+      }
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#submitMany(new Batch(kind, names, metadata, false));
+  }
+
+  /** Run a batch now, or after the request in progress (on copies of the caller's arrays). */
+  #submitMany(batch: Batch): Promise<Outcome[]> {
+    if (this.#gate !== null) {
+      batch.own();
+      return this.#gate.then(() => this.#submitMany(batch));
+    }
+    if (this.#closed) return Promise.reject(new DedupIndexError('ERR_CLOSED', 'the index is closed'));
+    if (this.#failure !== null) return Promise.reject(this.#failure);
+    try {
+      if (this.#runMany(batch)) return Promise.resolve(batch.results);
+    } catch (error) {
+      this.#release();
+      return Promise.reject(batchError(error, batch));
+    }
+    batch.own();
+    const done = this.#finishMany(batch);
+    this.#hold(done);
+    return done;
+  }
+
+  /**
+   * Run the requests of a batch from `batch.next` on, synchronously, until one needs a page (it
+   * stays next) or fills the open chapter (it completes).
+   * @returns true when the whole batch completed
+   */
+  #runMany(batch: Batch): boolean {
+    const { kind, results } = batch;
+    const name = this.#batchName;
+    const metadata = batch.metadata === undefined ? undefined : this.#batchMetadata;
+    while (batch.next < results.length) {
+      const i = batch.next;
+      copy16(batch.names, i * RECORD_NAME_SIZE, name);
+      if (metadata !== undefined) copy16(batch.metadata!, i * RECORD_DATA_SIZE, metadata);
+      const status = this.#execute(kind, name, metadata);
+      if (status === WAIT) return false;
+      this.#release();
+      results[i] =
+        kind === Kind.Delete ? status === FOUND : status === FOUND ? batch.keep(this.#old) : undefined;
+      batch.next = i + 1;
+      if (this.#closeNeeded) return false;
+    }
+    return true;
+  }
+
+  /** The rest of a batch that waits: read the page or close the chapter, and run on. */
+  async #finishMany(batch: Batch): Promise<Outcome[]> {
+    try {
+      do {
+        if (this.#closeNeeded) await this.#closeFullChapter();
+        else await this.#fetch(this.#wantKey, this.#wantChapter);
+      } while (!this.#runMany(batch));
+    } catch (error) {
+      throw batchError(error, batch);
+    } finally {
+      this.#release();
+    }
+    return batch.results;
+  }
+
+  /** Make later requests wait until `done` settles. */
+  #hold(done: Promise<unknown>): void {
     const gate: Promise<void> = done.then(
       () => undefined,
       () => undefined,
@@ -606,34 +828,38 @@ export class DedupIndex {
       if (this.#gate === clear) this.#gate = null;
     });
     this.#gate = clear;
-    return done;
   }
 
   async #finish(
     kind: Kind,
     name: Uint8Array,
     metadata: Uint8Array | undefined,
-    first: Outcome,
+    first: Status,
   ): Promise<Outcome> {
-    let outcome = first;
+    let status = first;
     try {
-      while (outcome === NEED_PAGE) {
+      while (status === WAIT) {
         await this.#fetch(this.#wantKey, this.#wantChapter);
-        outcome = this.#execute(kind, name, metadata);
+        status = this.#execute(kind, name, metadata);
       }
     } finally {
       this.#release();
     }
-    if (this.#closeNeeded) {
-      this.#closeNeeded = false;
-      try {
-        await this.#closeChapter();
-      } catch (error) {
-        this.#failure = storageError(`writing chapter ${this.#newest}`, error);
-        throw this.#failure;
-      }
-    }
+    // Copy the metadata found before a chapter close runs other code.
+    const outcome = this.#outcome(kind, status);
+    if (this.#closeNeeded) await this.#closeFullChapter();
     return outcome;
+  }
+
+  /** Close the chapter a request filled; a failure fails every later request. */
+  async #closeFullChapter(): Promise<void> {
+    this.#closeNeeded = false;
+    try {
+      await this.#closeChapter();
+    } catch (error) {
+      this.#failure = storageError(`writing chapter ${this.#newest}`, error);
+      throw this.#failure;
+    }
   }
 
   /** Drop the pages and the window read for the request that just completed. */
@@ -657,7 +883,7 @@ export class DedupIndex {
    * lookup comes before every change, so a request that returns NEED_PAGE has changed nothing but
    * the volume index's lazy flushing, and can run again once the page is cached.
    */
-  #execute(kind: Kind, name: Uint8Array, metadata: Uint8Array | undefined): Outcome {
+  #execute(kind: Kind, name: Uint8Array, metadata: Uint8Array | undefined): Status {
     const vi = this.#volumeIndex;
     const newest = this.#newest;
     const old = this.#old;
@@ -670,24 +896,24 @@ export class DedupIndex {
       this.#isSparse(record.virtualChapter) &&
       this.#cacheSparseChapter(record.virtualChapter) === NEED_PAGE
     ) {
-      return NEED_PAGE;
+      return WAIT;
     }
     let found = false;
     if (record.isFound) {
       const result = this.#searchChapter(name, record.virtualChapter, record.zone, old);
-      if (result === NEED_PAGE) return NEED_PAGE;
+      if (result === NEED_PAGE) return WAIT;
       found = result;
     }
     if (kind === Kind.Delete) {
       if (!record.isFound || (!record.isCollision && !found)) {
         this.#count(kind, false);
-        return false;
+        return NOT_FOUND;
       }
       const chapter = record.virtualChapter;
       vi.remove(record);
       if (chapter === newest) this.#zones[record.zone]!.remove(name);
       this.#count(kind, true);
-      return true;
+      return FOUND;
     }
     // A collision entry whose record is not in its chapter: the record overflowed a chapter index.
     const overflowRecord = record.isFound && record.isCollision && !found;
@@ -700,7 +926,7 @@ export class DedupIndex {
     } else {
       if (vi.hook !== null && !vi.isSample(name)) {
         const result = this.#searchSparseCache(name, old);
-        if (result === NEED_PAGE) return NEED_PAGE;
+        if (result === NEED_PAGE) return WAIT;
         found = result;
       }
       if (kind === Kind.Query || (kind === Kind.QueryRefresh && !found)) return this.#answer(kind, found);
@@ -712,9 +938,16 @@ export class DedupIndex {
     return this.#answer(kind, found);
   }
 
-  #answer(kind: Kind, found: boolean): Uint8Array | undefined {
+  /** Count the request and return its status (the metadata found is in #old). */
+  #answer(kind: Kind, found: boolean): Status {
     this.#count(kind, found);
-    return found ? this.#old.slice() : undefined;
+    return found ? FOUND : NOT_FOUND;
+  }
+
+  /** A single request's result: a copy of the metadata found, or whether a delete found the name. */
+  #outcome(kind: Kind, status: Status): Outcome {
+    if (kind === Kind.Delete) return status === FOUND;
+    return status === FOUND ? this.#old.slice() : undefined;
   }
 
   /**

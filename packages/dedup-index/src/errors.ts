@@ -24,16 +24,26 @@ export type DedupIndexErrorCode =
 export class DedupIndexError extends Error {
   /** The stable code, see {@link DedupIndexErrorCode}. */
   readonly code: DedupIndexErrorCode;
+  /**
+   * For the rejection of a batch (`postMany`, ...): the position of the request that failed. The
+   * requests before it took effect; it and those after it did not complete.
+   */
+  readonly batchIndex: number | undefined;
 
   /**
    * @param code - the stable code
    * @param message - what went wrong and where (chapter, page, byte offset)
-   * @param options - `cause` when wrapping an error of a lower layer
+   * @param options - `cause` when wrapping an error of a lower layer; `batchIndex` for a batch
    */
-  constructor(code: DedupIndexErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(
+    code: DedupIndexErrorCode,
+    message: string,
+    options?: { cause?: unknown; batchIndex?: number },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'DedupIndexError';
     this.code = code;
+    this.batchIndex = options?.batchIndex;
   }
 }
 
