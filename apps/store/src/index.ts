@@ -27,6 +27,7 @@ export {
   type ByteSink,
   type ByteSource,
   type DiffInfo,
+  type ExportOptions,
   exportDiff,
   exportVersion,
   type ImportOptions,

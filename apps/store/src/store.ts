@@ -25,7 +25,7 @@ import {
 } from '@deja/exception-store';
 import { FileStorage, PageStore, type PageTransaction, type Storage } from '@deja/storage';
 import { isZero, NAME_BYTES, nameOf, sameBytes } from './_hash';
-import type { BatchNames } from './_hash-pool';
+import { type BatchNames, hashBatch } from './_hash-pool';
 import {
   CHAIN_HEADER,
   decodeHeader,
@@ -534,23 +534,51 @@ export class Store {
     return this.#run(false, async () => {
       const size = this.#versionSize(version);
       checkRange(offset, length, size, version);
-      const out = new Uint8Array(length);
       const cs = this.chunkSize;
-      let pos = offset;
-      const end = offset + length;
-      while (pos < end) {
-        const chunk = Math.floor(pos / cs);
-        const inChunk = pos - chunk * cs;
-        const n = Math.min(cs - inChunk, end - pos);
-        const phys = await this.#resolve(version, chunk);
-        if (phys >= 0) {
-          const bytes = await this.#readChunk(phys, chunk);
-          out.set(bytes.subarray(inChunk, inChunk + n), pos - offset);
-        }
-        pos += n;
-      }
-      return out;
+      const first = Math.floor(offset / cs);
+      const raw = await this.#readRaw(version, first, Math.ceil((offset + length) / cs) - first);
+      if (this.verifyReads) verifyBatch(raw, hashBatch(raw.bytes, cs), first, this.#where);
+      const from = offset - first * cs;
+      return from === 0 && length === raw.bytes.length ? raw.bytes : raw.bytes.slice(from, from + length);
     });
+  }
+
+  /**
+   * @internal Chunks `first .. first + count - 1` of a version, unverified, with the names they
+   * must have (undefined: zeros): for callers that verify on a HashPool (export).
+   */
+  _readRaw(version: string, first: number, count: number): Promise<RawChunks> {
+    return this.#run(false, async () => {
+      const size = this.#versionSize(version);
+      const cs = this.chunkSize;
+      checkRange(first * cs, Math.min(count * cs, Math.max(0, size - first * cs)), size, version);
+      return this.#readRaw(version, first, count);
+    });
+  }
+
+  async #readRaw(version: string, first: number, count: number): Promise<RawChunks> {
+    const cs = this.chunkSize;
+    const bytes = new Uint8Array(count * cs);
+    const expected: (Uint8Array | undefined)[] = new Array(count);
+    const physical: number[] = new Array(count).fill(-1);
+    const reads: Promise<void>[] = [];
+    for (let i = 0; i < count; i++) {
+      const chunk = first + i;
+      const phys = await this.#resolve(version, chunk);
+      if (phys < 0) continue;
+      physical[i] = phys;
+      if (phys >= this.#pages.pageCount) {
+        throw new StoreError(
+          'ERR_CORRUPT_DATA',
+          `${this.#where}: chunk ${chunk} maps page ${phys}, past the end of ${DATA_FILE}`,
+        );
+      }
+      expected[i] = (await this.#nameAt(phys)).slice();
+      // Reads run without waiting for each; the storage keeps them in order.
+      reads.push(this.#readData(phys).then((b) => bytes.set(b, i * cs)));
+    }
+    await settle(reads);
+    return { bytes, expected, physical };
   }
 
   /**
@@ -1429,6 +1457,35 @@ export class Store {
         throw wrapError(e, this.#where);
       }
     });
+  }
+}
+
+/** Chunks read without verification, and the names they must have. */
+export interface RawChunks {
+  /** The chunks' bytes, back to back (zeros where unmapped). */
+  readonly bytes: Uint8Array;
+  /** Per chunk, the name its bytes must hash to; undefined for zeros. */
+  readonly expected: (Uint8Array | undefined)[];
+  /** Per chunk, the page it was read from (-1: zeros). */
+  readonly physical: number[];
+}
+
+/**
+ * Checks chunks read against their names.
+ * @throws StoreError `ERR_CORRUPT_DATA` naming the first damaged chunk.
+ */
+export function verifyBatch(raw: RawChunks, hashed: BatchNames, first: number, where: string): void {
+  for (let i = 0; i < raw.expected.length; i++) {
+    const want = raw.expected[i];
+    if (want === undefined) continue;
+    const got =
+      hashed.zero[i] === 1 ? undefined : hashed.names.subarray(i * NAME_BYTES, (i + 1) * NAME_BYTES);
+    if (got === undefined || !sameBytes(got, want)) {
+      throw new StoreError(
+        'ERR_CORRUPT_DATA',
+        `${where}: ${DATA_FILE} page ${raw.physical[i]} (chunk ${first + i}): its bytes do not match their content name`,
+      );
+    }
   }
 }
 

@@ -16,14 +16,14 @@
 // a stream cut short fails at its end with ERR_BAD_STREAM after applying the records before it
 // (apply the same stream again once it is whole: applying is idempotent).
 
-import { createReadStream, createWriteStream } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { createReadStream, createWriteStream, writeSync } from 'node:fs';
+import { type FileHandle, open, stat, unlink } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import type { Writable } from 'node:stream';
 import { crc32 } from 'node:zlib';
 import { type BatchNames, HashPool } from './_hash-pool';
 import { StoreError } from './errors';
-import { LIVE, type LongOptions, type Store, type Volume } from './store';
+import { LIVE, type LongOptions, type RawChunks, type Store, type Volume, verifyBatch } from './store';
 
 const MAGIC = 'DEJADIFF';
 const VERSION = 1;
@@ -41,6 +41,12 @@ export type ByteSink = string | Writable;
 /** Options of {@link importImage}. */
 export interface ImportOptions extends LongOptions {
   /** Hashing worker threads (default: one per core beyond the first, at most 3; 0 hashes inline). */
+  readonly workers?: number;
+}
+
+/** Options of {@link exportVersion}. */
+export interface ExportOptions extends LongOptions {
+  /** Worker threads that check chunks against their names (default as for imports). */
   readonly workers?: number;
 }
 
@@ -140,42 +146,80 @@ function defaultWorkers(): number {
 }
 
 /**
- * Writes a version to a file (sparse: zero chunks become holes; an existing file is replaced) or
- * to a stream (every byte).
+ * Writes a version to a file (sparse: zero chunks become holes; an existing file is replaced; not
+ * fsynced), to a device or pipe named by a path, or to a stream (every byte). Chunks are checked against their names on worker threads
+ * (unless the store's `verifyReads` is off) while the next ones are read.
  */
 export async function exportVersion(
   store: Store,
   version: string,
   sink: ByteSink,
-  options: LongOptions = {},
+  options: ExportOptions = {},
 ): Promise<number> {
   const vol = store.volume(version);
   const size = vol.size;
+  const cs = store.chunkSize;
+  const per = STEP / cs;
+  const chunks = Math.ceil(size / cs);
+  const pool = new HashPool(store.verifyReads ? (options.workers ?? defaultWorkers()) : 0);
+  let fh: FileHandle | undefined;
+  let sparse = false;
   if (typeof sink === 'string') {
-    const fh = await open(sink, 'w');
-    try {
-      await fh.truncate(size);
-      for (let offset = 0; offset < size; offset += STEP) {
-        aborted(options);
-        const n = Math.min(STEP, size - offset);
-        for (const ext of await vol.allocation(offset, n)) {
-          if (ext.zero) continue;
-          const bytes = await vol.read(ext.offset, ext.length);
-          await fh.write(bytes, 0, bytes.length, ext.offset);
-        }
-        options.onProgress?.({ bytes: offset + n, total: size });
-      }
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    return size;
+    // A regular file is replaced by a new, sparse one (unlinked first: truncating a big file in
+    // place makes ext4 write the old data out first). Anything else (a block device, a pipe,
+    // /dev/null) gets every byte, in order.
+    const st = await stat(sink).catch(() => undefined);
+    sparse = st === undefined || st.isFile();
+    if (st?.isFile()) await unlink(sink);
+    fh = await open(sink, sparse ? 'wx' : 'r+');
   }
-  for (let offset = 0; offset < size; offset += STEP) {
-    aborted(options);
-    const n = Math.min(STEP, size - offset);
-    await writeTo(sink, await vol.read(offset, n));
-    options.onProgress?.({ bytes: offset + n, total: size });
+  // Read the next step while the pool checks the current one against its names.
+  const pending: { first: number; raw: RawChunks; names: Promise<BatchNames> | undefined }[] = [];
+  try {
+    if (fh && sparse) await fh.truncate(size);
+    let next = 0;
+    for (;;) {
+      while (next < chunks && pending.length < 2) {
+        aborted(options);
+        const count = Math.min(per, chunks - next);
+        const raw = await store._readRaw(version, next, count);
+        pending.push({ first: next, raw, names: store.verifyReads ? pool.hash(raw.bytes, cs) : undefined });
+        next += count;
+      }
+      const item = pending.shift();
+      if (!item) break;
+      const { first, raw } = item;
+      if (item.names) verifyBatch(raw, await item.names, first, `export of ${version}`);
+      const start = first * cs;
+      const end = Math.min(size, start + raw.bytes.length);
+      if (fh && !sparse) {
+        writeSync(fh.fd, raw.bytes, 0, end - start, start);
+      } else if (fh) {
+        // Sparse: only runs of chunks that hold data are written.
+        let i = 0;
+        while (i < raw.expected.length) {
+          if (raw.expected[i] === undefined) {
+            i++;
+            continue;
+          }
+          let j = i;
+          while (j < raw.expected.length && raw.expected[j] !== undefined) j++;
+          const from = i * cs;
+          const to = Math.min(j * cs, end - start);
+          // Synchronous positional writes: one system call each, no thread-pool round trip
+          // (the file system's page cache takes them; the export is not fsynced).
+          writeSync(fh.fd, raw.bytes, from, to - from, start + from);
+          i = j;
+        }
+      } else {
+        await writeTo(sink as Writable, raw.bytes.subarray(0, end - start));
+      }
+      options.onProgress?.({ bytes: end, total: size });
+    }
+  } finally {
+    await Promise.allSettled(pending.map((p) => p.names));
+    await pool.close();
+    await fh?.close();
   }
   return size;
 }
