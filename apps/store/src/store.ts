@@ -641,6 +641,23 @@ export class Store {
     });
   }
 
+  /**
+   * @internal Grows the page layer ahead of `chunks` new chunks (an import of a known size), so
+   * it grows once instead of doubling step by step (each growth costs a flush).
+   */
+  _reserve(chunks: number): Promise<void> {
+    return this.#run(true, async () => {
+      const tx = this.#txn();
+      const used = tx.pageCount - this.#pages.freePageCount();
+      // Only a first import into a nearly empty store knows it needs about that many pages;
+      // a later one mostly rewrites chunks it has, and doubling growth covers the rest.
+      if (used > chunks / 8) return;
+      // Metadata comes on top: names (1/250 of the chunks), block map (1/1000), slack.
+      const want = used + chunks + Math.ceil(chunks / 64) + 64;
+      if (want > tx.pageCount) await tx.grow(want);
+    });
+  }
+
   /** @internal */
   _allocation(version: string, offset: number, length: number): Promise<Extent[]> {
     return this.#run(false, async () => {

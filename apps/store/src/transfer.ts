@@ -106,6 +106,7 @@ export async function importImage(
 ): Promise<ImportResult> {
   const total = typeof source === 'string' ? (await stat(source)).size : undefined;
   if (total !== undefined && total > store.size) await store.resize(total);
+  if (total !== undefined) await store._reserve(Math.ceil(total / store.chunkSize));
   const pool = new HashPool(options.workers ?? defaultWorkers());
   let offset = 0;
   let changed = 0;
