@@ -1,6 +1,19 @@
 // @deja/store: the deduplicating snapshot store for block volumes (the library under the `deja`
 // command line and the NBD server).
 export { isStoreError, STORE_ERROR_CODES, StoreError, type StoreErrorCode } from './errors';
+export { Store } from './store';
+export {
+  applyDiff,
+  type ByteSink,
+  type ByteSource,
+  type DiffInfo,
+  type ExportOptions,
+  exportDiff,
+  exportVersion,
+  type ImportOptions,
+  type ImportResult,
+  importImage,
+} from './transfer';
 export {
   type CheckProblem,
   type CheckReport,
@@ -15,22 +28,9 @@ export {
   type RecoveryReport,
   type SnapshotInfo,
   type SnapshotUsage,
-  Store,
   type StoreCreateOptions,
   type StoreLocation,
   type StoreOpenOptions,
   type StoreStats,
-  Volume,
-} from './store';
-export {
-  applyDiff,
-  type ByteSink,
-  type ByteSource,
-  type DiffInfo,
-  type ExportOptions,
-  exportDiff,
-  exportVersion,
-  type ImportOptions,
-  type ImportResult,
-  importImage,
-} from './transfer';
+} from './types';
+export { Volume } from './volume';

@@ -13,8 +13,6 @@
 // map changes, snapshots that still share the old content get an exception that keeps a reference
 // to the old physical chunk: copy-on-write without a copy.
 
-import { mkdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { DedupIndex } from '@deja/dedup-index';
 import {
   type AllocationRequest,
@@ -23,11 +21,11 @@ import {
   maxMaskWidth,
   type PageTransactionLike,
 } from '@deja/exception-store';
-import { FileStorage, PageStore, type PageTransaction, type Storage } from '@deja/storage';
+import { PageStore, type PageTransaction, type Storage } from '@deja/storage';
+import { chainPages, createIndex, openLocation, readChain, writeChain } from './_files';
 import { isZero, NAME_BYTES, nameOf, sameBytes } from './_hash';
 import { type BatchNames, hashBatch } from './_hash-pool';
 import {
-  CHAIN_HEADER,
   decodeHeader,
   decodeTable,
   EXCEPTIONS_ROOT,
@@ -38,156 +36,37 @@ import {
   type SnapshotRecord,
 } from './_layout';
 import { MetaCache, type MetaHost, RadixArray } from './_meta';
+import {
+  checkRange,
+  checkSize,
+  checkSnapshotName,
+  checkVersion,
+  isRefusal,
+  type RawChunks,
+  sameHeader,
+  settle,
+  verifyBatch,
+} from './_util';
 import { StoreError, wrapError } from './errors';
-
-/** The name that stands for the live volume wherever a version is named. */
-export const LIVE = '@live';
-
-/** File names inside a store directory. */
-export const DATA_FILE = 'data.deja';
-export const INDEX_FILE = 'index.deja';
-
-const MIN_CHUNK = 512;
-const MAX_CHUNK = 65536;
-const MAX_NAME_BYTES = 64;
-
-/** What opening the page layer found (`PageStore.recovery`). */
-export type RecoveryReport = PageStore['recovery'];
-
-/** Where a store lives: a directory, or storage adapters (tests, other media). */
-export type StoreLocation = string | { data: Storage; index?: Storage };
-
-/** Sizing of the dedup index. */
-export interface IndexOptions {
-  /** Records (distinct chunks) the index remembers before its oldest chapters expire. Default:
-   * twice the volume's chunks, at least 65,536. */
-  readonly records?: number;
-  /** A sparse index: about ten times the records for the same memory (samples 1 name in 32 for
-   * the older chapters). */
-  readonly sparse?: boolean;
-}
-
-/** Options of {@link Store.create}. */
-export interface StoreCreateOptions {
-  /** Volume size in bytes (0 allowed; grow it later with `resize`). */
-  readonly size: number;
-  /** Chunk size: a power of two from 512 to 65,536 bytes (default 4096). */
-  readonly chunkSize?: number;
-  /** Compare bytes before sharing a chunk the index suggests (default true). */
-  readonly verify?: boolean;
-  /** The dedup index's sizing. */
-  readonly index?: IndexOptions;
-  /** Most snapshots at once (a multiple of 32; default: the most the chunk size allows, at most 256). */
-  readonly maxSnapshots?: number;
-  /** Metadata pages cached in memory (default 1024). */
-  readonly cachePages?: number;
-  /** Pages of the page layer to start with (it grows as chunks are stored; default 16). */
-  readonly initialPages?: number;
-  /** Pages of the page layer's redo journal: the most one commit can carry (default 1024). */
-  readonly journalPages?: number;
-}
-
-/** Options of {@link Store.open}. */
-export interface StoreOpenOptions {
-  /** Overrides the verify setting chosen at creation. */
-  readonly verify?: boolean;
-  /** Metadata pages cached in memory (default 1024). */
-  readonly cachePages?: number;
-  /** Check every chunk read against its content name (default true). */
-  readonly verifyReads?: boolean;
-}
-
-/** A snapshot as listed. */
-export interface SnapshotInfo {
-  readonly name: string;
-  /** Creation time, ms since the epoch. */
-  readonly created: number;
-  /** Logical size in bytes (the volume's size when it was taken). */
-  readonly size: number;
-}
-
-/** What deleting a snapshot would free, and what it shares. */
-export interface SnapshotUsage {
-  readonly name: string;
-  /** Bytes of chunks only this snapshot references (freed by deleting it). */
-  readonly exclusiveBytes: number;
-  /** Bytes of chunks this snapshot has its own copy of but shares with another snapshot. */
-  readonly sharedBytes: number;
-}
-
-/** A run of a volume that is all zeros (unmapped) or holds data. */
-export interface Extent {
-  readonly offset: number;
-  readonly length: number;
-  /** True for unmapped (zero) chunks: they cost no storage and export as holes. */
-  readonly zero: boolean;
-}
-
-/** A byte range of a volume. */
-export interface Range {
-  readonly offset: number;
-  readonly length: number;
-}
-
-/** Figures of {@link Store.stats}. */
-export interface StoreStats {
-  readonly chunkSize: number;
-  /** Live volume size. */
-  readonly logicalBytes: number;
-  /** Live chunks that are zero (unmapped). */
-  readonly zeroChunks: number;
-  /** Live chunks with data. */
-  readonly mappedChunks: number;
-  /** Distinct stored chunks. */
-  readonly distinctChunks: number;
-  /** distinctChunks x chunkSize. */
-  readonly dataBytes: number;
-  /** Metadata pages (block map, names, exceptions, page-layer structures) plus the index file. */
-  readonly metadataBytes: number;
-  /** dataBytes + metadataBytes. */
-  readonly storedBytes: number;
-  /** Non-zero logical bytes over data bytes, across every version. */
-  readonly dedupRatio: number;
-  /** The dedup index's memory per record it can hold, bytes. */
-  readonly indexBytesPerRecord: number;
-  readonly snapshots: number;
-  /** Whether the index is in use (false while lost and not yet rebuilt). */
-  readonly indexAvailable: boolean;
-}
-
-/** One problem {@link Store.check} found. */
-export interface CheckProblem {
-  readonly kind: 'refcount' | 'leak' | 'dangling' | 'name' | 'counter' | 'structure' | 'data';
-  readonly message: string;
-  readonly page?: number;
-}
-
-/** The outcome of {@link Store.check}. */
-export interface CheckReport {
-  readonly ok: boolean;
-  readonly problems: CheckProblem[];
-  /** Data chunks whose bytes were checked against their names (with `data: true`). */
-  readonly chunksVerified: number;
-  /** What `repair` fixed. */
-  readonly repaired: number;
-  /**
-   * What opening found: a transaction dropped from the journal (a commit a crash interrupted, or
-   * damage after a flush; the two cannot be told apart) is worth telling the user about.
-   */
-  readonly recovery: RecoveryReport;
-}
-
-/** Progress of a long operation. */
-export interface Progress {
-  readonly bytes: number;
-  readonly total: number | undefined;
-}
-
-/** Options of long operations. */
-export interface LongOptions {
-  readonly onProgress?: (p: Progress) => void;
-  readonly signal?: AbortSignal;
-}
+import {
+  type CheckProblem,
+  type CheckReport,
+  DATA_FILE,
+  type Extent,
+  LIVE,
+  type LongOptions,
+  MAX_CHUNK,
+  MIN_CHUNK,
+  type Range,
+  type RecoveryReport,
+  type SnapshotInfo,
+  type SnapshotUsage,
+  type StoreCreateOptions,
+  type StoreLocation,
+  type StoreOpenOptions,
+  type StoreStats,
+} from './types';
+import { Volume } from './volume';
 
 interface SnapState extends SnapshotRecord {}
 
@@ -1475,277 +1354,4 @@ export class Store {
       }
     });
   }
-}
-
-/** Chunks read without verification, and the names they must have. */
-export interface RawChunks {
-  /** The chunks' bytes, back to back (zeros where unmapped). */
-  readonly bytes: Uint8Array;
-  /** Per chunk, the name its bytes must hash to; undefined for zeros. */
-  readonly expected: (Uint8Array | undefined)[];
-  /** Per chunk, the page it was read from (-1: zeros). */
-  readonly physical: number[];
-}
-
-/**
- * Checks chunks read against their names.
- * @throws StoreError `ERR_CORRUPT_DATA` naming the first damaged chunk.
- */
-export function verifyBatch(raw: RawChunks, hashed: BatchNames, first: number, where: string): void {
-  for (let i = 0; i < raw.expected.length; i++) {
-    const want = raw.expected[i];
-    if (want === undefined) continue;
-    const got =
-      hashed.zero[i] === 1 ? undefined : hashed.names.subarray(i * NAME_BYTES, (i + 1) * NAME_BYTES);
-    if (got === undefined || !sameBytes(got, want)) {
-      throw new StoreError(
-        'ERR_CORRUPT_DATA',
-        `${where}: ${DATA_FILE} page ${raw.physical[i]} (chunk ${first + i}): its bytes do not match their content name`,
-      );
-    }
-  }
-}
-
-/** Waits for every promise of `writes` (emptying it); rethrows the first failure. */
-async function settle(writes: Promise<void>[]): Promise<void> {
-  if (writes.length === 0) return;
-  const results = await Promise.allSettled(writes.splice(0));
-  for (const r of results) if (r.status === 'rejected') throw r.reason;
-}
-
-/** Errors raised before anything changed. */
-function isRefusal(e: unknown): boolean {
-  const code = (e as { code?: unknown } | null)?.code;
-  return (
-    code === 'ERR_NOT_FOUND' ||
-    code === 'ERR_EXISTS' ||
-    code === 'ERR_OUT_OF_RANGE' ||
-    code === 'ERR_TOO_MANY_SNAPSHOTS'
-  );
-}
-
-/**
- * One version of the store's volume: the live volume or a snapshot. All versions answer the same
- * calls; every call runs through the store's queue.
- */
-export class Volume {
-  readonly #store: Store;
-  /** `LIVE` or the snapshot's name. */
-  readonly version: string;
-
-  /** @internal Use {@link Store.volume}. */
-  constructor(store: Store, version: string) {
-    this.#store = store;
-    this.version = version;
-  }
-
-  /** The version's size in bytes. @throws StoreError `ERR_NOT_FOUND` for a deleted snapshot. */
-  get size(): number {
-    return this.#store._size(this.version);
-  }
-
-  /** The chunk size. */
-  get chunkSize(): number {
-    return this.#store.chunkSize;
-  }
-
-  /** Reads `length` bytes at `offset`. @throws StoreError `ERR_OUT_OF_RANGE`, `ERR_NOT_FOUND`. */
-  read(offset: number, length: number): Promise<Uint8Array> {
-    return this.#store._read(this.version, offset, length);
-  }
-
-  /** Writes `data` at `offset` (any alignment; partial chunks are read-modify-write). */
-  async write(offset: number, data: Uint8Array): Promise<void> {
-    if (!(data instanceof Uint8Array)) throw new TypeError('data must be a Uint8Array');
-    await this.#store._write(this.version, offset, data, data.length);
-  }
-
-  /** Unmaps a range: it reads back as zeros and frees what only it held. */
-  async discard(offset: number, length: number): Promise<void> {
-    await this.#store._write(this.version, offset, undefined, length);
-  }
-
-  /**
-   * Changes the size: the live volume grows or shrinks (see {@link Store.resize}); a snapshot's
-   * size is fixed (`ERR_INVALID_STATE`).
-   */
-  async resize(size: number): Promise<void> {
-    if (this.version !== LIVE)
-      throw new StoreError('ERR_INVALID_STATE', `snapshot '${this.version}' has a fixed size`);
-    await this.#store.resize(size);
-  }
-
-  /**
-   * Which parts of a range hold data and which are zeros (unmapped), as merged extents. O(chunks).
-   */
-  allocation(offset: number, length: number): Promise<Extent[]> {
-    return this.#store._allocation(this.version, offset, length);
-  }
-
-  /** Makes every acknowledged write of every version durable. */
-  flush(): Promise<void> {
-    return this.#store._flush();
-  }
-}
-
-// ---- helpers -------------------------------------------------------------------------------------
-
-function checkSize(size: unknown, what: string): void {
-  if (typeof size !== 'number') throw new TypeError(`${what} must be a number`);
-  if (!Number.isSafeInteger(size) || size < 0)
-    throw new RangeError(`${what} must be a non-negative safe integer, got ${size}`);
-}
-
-function checkRange(offset: unknown, length: unknown, size: number, version: string): void {
-  if (typeof offset !== 'number' || typeof length !== 'number')
-    throw new TypeError('offset and length must be numbers');
-  if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) {
-    throw new RangeError(`offset and length must be non-negative safe integers, got ${offset}, ${length}`);
-  }
-  if (offset + length > size) {
-    throw new StoreError(
-      'ERR_OUT_OF_RANGE',
-      `bytes ${offset}..${offset + length} are past the end of ${version === LIVE ? 'the live volume' : `snapshot '${version}'`} (${size} bytes)`,
-    );
-  }
-}
-
-function checkSnapshotName(name: unknown): asserts name is string {
-  if (typeof name !== 'string') throw new TypeError('a snapshot name must be a string');
-  const n = Buffer.byteLength(name, 'utf8');
-  if (n === 0 || n > MAX_NAME_BYTES)
-    throw new RangeError(`a snapshot name has 1..${MAX_NAME_BYTES} UTF-8 bytes, got ${n}`);
-  if (name.startsWith('@'))
-    throw new RangeError(`snapshot names starting with '@' are reserved ('${LIVE}' is the live volume)`);
-}
-
-function checkVersion(version: unknown): asserts version is string {
-  if (version === LIVE) return;
-  checkSnapshotName(version);
-}
-
-function sameHeader(a: Header, b: Header): boolean {
-  return Buffer.from(encodeHeader(a, 128)).equals(Buffer.from(encodeHeader(b, 128)));
-}
-
-async function openLocation(
-  location: StoreLocation,
-  create: boolean,
-): Promise<{ data: Storage; index: Storage | undefined; where: string }> {
-  if (typeof location !== 'string') {
-    if (typeof location !== 'object' || location === null || typeof location.data !== 'object') {
-      throw new TypeError('location must be a directory path or { data, index? } storage adapters');
-    }
-    return { data: location.data, index: location.index, where: 'the store' };
-  }
-  const where = `store ${location}`;
-  const dataPath = join(location, DATA_FILE);
-  if (create) {
-    await mkdir(location, { recursive: true });
-    const exists = await stat(dataPath).then(
-      () => true,
-      () => false,
-    );
-    if (exists) throw new StoreError('ERR_EXISTS', `${where} already holds a store (${DATA_FILE})`);
-  } else {
-    const exists = await stat(dataPath).then(
-      () => true,
-      () => false,
-    );
-    if (!exists) throw new StoreError('ERR_NOT_FOUND', `no store at ${location} (${DATA_FILE} is missing)`);
-  }
-  let data: Storage;
-  try {
-    data = await FileStorage.open(dataPath, { create });
-  } catch (e) {
-    throw wrapError(e, `${where}: ${DATA_FILE}`);
-  }
-  let index: Storage;
-  try {
-    index = await FileStorage.open(join(location, INDEX_FILE), { create: true });
-  } catch (e) {
-    await data.close().catch(() => {});
-    throw wrapError(e, `${where}: ${INDEX_FILE}`);
-  }
-  return { data, index, where };
-}
-
-async function createIndex(storage: Storage, header: Header): Promise<DedupIndex> {
-  // 16,384 records per chapter (32 KiB pages) for real volumes; small indexes (tests, tiny
-  // volumes) get 4 KiB pages and 256-record chapters, so chapters close and expire there too.
-  const small = header.indexRecords < 65536;
-  const bytesPerPage = small ? 4096 : 32768;
-  const recordPagesPerChapter = small ? 2 : 16;
-  const perChapter = (bytesPerPage / 32) * recordPagesPerChapter;
-  const chapters = Math.max(4, Math.ceil(header.indexRecords / perChapter));
-  const sparse = header.indexSparse && chapters >= 20;
-  return DedupIndex.create(storage, {
-    geometry: {
-      bytesPerPage,
-      recordPagesPerChapter,
-      chaptersPerVolume: sparse ? chapters * 10 : chapters,
-      ...(sparse ? { sparseChaptersPerVolume: Math.floor(chapters * 9.5) } : {}),
-    },
-  });
-}
-
-/** Reads a blob chain. */
-async function readChain(pages: PageStore, first: number): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  let page = first;
-  let guard = 0;
-  while (page >= 0) {
-    if (++guard > 1 << 16)
-      throw new StoreError('ERR_CORRUPT_DATA', `snapshot table chain loops at page ${page}`);
-    const buf = await pages.readMeta(page);
-    const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-    const next = dv.getUint32(0, true) - 1;
-    const len = dv.getUint32(4, true);
-    if (len > buf.length - CHAIN_HEADER)
-      throw new StoreError('ERR_CORRUPT_DATA', `snapshot table page ${page}: length ${len}`);
-    parts.push(buf.subarray(CHAIN_HEADER, CHAIN_HEADER + len));
-    page = next;
-  }
-  return Buffer.concat(parts);
-}
-
-async function chainPages(pages: PageStore, first: number): Promise<number[]> {
-  const out: number[] = [];
-  let page = first;
-  while (page >= 0 && out.length < 1 << 16) {
-    out.push(page);
-    const buf = await pages.readMeta(page);
-    page = new DataView(buf.buffer, buf.byteOffset, buf.byteLength).getUint32(0, true) - 1;
-  }
-  return out;
-}
-
-/** Rewrites a blob chain: frees the old pages, writes new ones. Returns the first page. */
-async function writeChain(
-  tx: PageTransaction,
-  pages: PageStore,
-  first: number,
-  bytes: Uint8Array,
-): Promise<number> {
-  let page = first;
-  while (page >= 0) {
-    const buf = await tx.readMeta(page);
-    const next = new DataView(buf.buffer, buf.byteOffset, buf.byteLength).getUint32(0, true) - 1;
-    tx.decRef(page);
-    page = next;
-  }
-  const per = pages.metaPayloadSize - CHAIN_HEADER;
-  const count = Math.max(1, Math.ceil(bytes.length / per));
-  const list: number[] = [];
-  for (let i = 0; i < count; i++) list.push(await tx.allocate('meta'));
-  for (let i = 0; i < count; i++) {
-    const part = bytes.subarray(i * per, (i + 1) * per);
-    const buf = new Uint8Array(pages.metaPayloadSize);
-    const dv = new DataView(buf.buffer);
-    dv.setUint32(0, i + 1 < count ? (list[i + 1] as number) + 1 : 0, true);
-    dv.setUint32(4, part.length, true);
-    buf.set(part, CHAIN_HEADER);
-    tx.writeMeta(list[i] as number, buf);
-  }
-  return list[0] as number;
 }

@@ -22,8 +22,11 @@ import { availableParallelism } from 'node:os';
 import type { Writable } from 'node:stream';
 import { crc32 } from 'node:zlib';
 import { type BatchNames, HashPool } from './_hash-pool';
+import { type RawChunks, verifyBatch } from './_util';
 import { StoreError } from './errors';
-import { LIVE, type LongOptions, type RawChunks, type Store, type Volume, verifyBatch } from './store';
+import type { Store } from './store';
+import { LIVE, type LongOptions } from './types';
+import type { Volume } from './volume';
 
 const MAGIC = 'DEJADIFF';
 const VERSION = 1;

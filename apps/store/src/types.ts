@@ -1,0 +1,156 @@
+// The store's public types and constants: options, what it reports, and the name of the live
+// volume. Kept apart from the Store class so the CLI, the NBD server and the transfer functions
+// can name them without the class.
+
+import type { PageStore, Storage } from '@deja/storage';
+
+/** The name that stands for the live volume wherever a version is named. */
+export const LIVE = '@live';
+
+/** File names inside a store directory. */
+export const DATA_FILE = 'data.deja';
+export const INDEX_FILE = 'index.deja';
+
+/** Chunk sizes a store accepts. */
+export const MIN_CHUNK = 512;
+export const MAX_CHUNK = 65536;
+/** Longest snapshot name, in UTF-8 bytes. */
+export const MAX_NAME_BYTES = 64;
+
+/** What opening the page layer found (`PageStore.recovery`). */
+export type RecoveryReport = PageStore['recovery'];
+
+/** Where a store lives: a directory, or storage adapters (tests, other media). */
+export type StoreLocation = string | { data: Storage; index?: Storage };
+
+/** Sizing of the dedup index. */
+export interface IndexOptions {
+  /** Records (distinct chunks) the index remembers before its oldest chapters expire. Default:
+   * twice the volume's chunks, at least 65,536. */
+  readonly records?: number;
+  /** A sparse index: about ten times the records for the same memory (samples 1 name in 32 for
+   * the older chapters). */
+  readonly sparse?: boolean;
+}
+
+/** Options of {@link Store.create}. */
+export interface StoreCreateOptions {
+  /** Volume size in bytes (0 allowed; grow it later with `resize`). */
+  readonly size: number;
+  /** Chunk size: a power of two from 512 to 65,536 bytes (default 4096). */
+  readonly chunkSize?: number;
+  /** Compare bytes before sharing a chunk the index suggests (default true). */
+  readonly verify?: boolean;
+  /** The dedup index's sizing. */
+  readonly index?: IndexOptions;
+  /** Most snapshots at once (a multiple of 32; default: the most the chunk size allows, at most 256). */
+  readonly maxSnapshots?: number;
+  /** Metadata pages cached in memory (default 1024). */
+  readonly cachePages?: number;
+  /** Pages of the page layer to start with (it grows as chunks are stored; default 16). */
+  readonly initialPages?: number;
+  /** Pages of the page layer's redo journal: the most one commit can carry (default 1024). */
+  readonly journalPages?: number;
+}
+
+/** Options of {@link Store.open}. */
+export interface StoreOpenOptions {
+  /** Overrides the verify setting chosen at creation. */
+  readonly verify?: boolean;
+  /** Metadata pages cached in memory (default 1024). */
+  readonly cachePages?: number;
+  /** Check every chunk read against its content name (default true). */
+  readonly verifyReads?: boolean;
+}
+
+/** A snapshot as listed. */
+export interface SnapshotInfo {
+  readonly name: string;
+  /** Creation time, ms since the epoch. */
+  readonly created: number;
+  /** Logical size in bytes (the volume's size when it was taken). */
+  readonly size: number;
+}
+
+/** What deleting a snapshot would free, and what it shares. */
+export interface SnapshotUsage {
+  readonly name: string;
+  /** Bytes of chunks only this snapshot references (freed by deleting it). */
+  readonly exclusiveBytes: number;
+  /** Bytes of chunks this snapshot has its own copy of but shares with another snapshot. */
+  readonly sharedBytes: number;
+}
+
+/** A run of a volume that is all zeros (unmapped) or holds data. */
+export interface Extent {
+  readonly offset: number;
+  readonly length: number;
+  /** True for unmapped (zero) chunks: they cost no storage and export as holes. */
+  readonly zero: boolean;
+}
+
+/** A byte range of a volume. */
+export interface Range {
+  readonly offset: number;
+  readonly length: number;
+}
+
+/** Figures of {@link Store.stats}. */
+export interface StoreStats {
+  readonly chunkSize: number;
+  /** Live volume size. */
+  readonly logicalBytes: number;
+  /** Live chunks that are zero (unmapped). */
+  readonly zeroChunks: number;
+  /** Live chunks with data. */
+  readonly mappedChunks: number;
+  /** Distinct stored chunks. */
+  readonly distinctChunks: number;
+  /** distinctChunks x chunkSize. */
+  readonly dataBytes: number;
+  /** Metadata pages (block map, names, exceptions, page-layer structures) plus the index file. */
+  readonly metadataBytes: number;
+  /** dataBytes + metadataBytes. */
+  readonly storedBytes: number;
+  /** Non-zero logical bytes over data bytes, across every version. */
+  readonly dedupRatio: number;
+  /** The dedup index's memory per record it can hold, bytes. */
+  readonly indexBytesPerRecord: number;
+  readonly snapshots: number;
+  /** Whether the index is in use (false while lost and not yet rebuilt). */
+  readonly indexAvailable: boolean;
+}
+
+/** One problem {@link Store.check} found. */
+export interface CheckProblem {
+  readonly kind: 'refcount' | 'leak' | 'dangling' | 'name' | 'counter' | 'structure' | 'data';
+  readonly message: string;
+  readonly page?: number;
+}
+
+/** The outcome of {@link Store.check}. */
+export interface CheckReport {
+  readonly ok: boolean;
+  readonly problems: CheckProblem[];
+  /** Data chunks whose bytes were checked against their names (with `data: true`). */
+  readonly chunksVerified: number;
+  /** What `repair` fixed. */
+  readonly repaired: number;
+  /**
+   * What opening found: a transaction dropped from the journal (a commit a crash interrupted, or
+   * damage after a flush; the two cannot be told apart) is worth telling the user about.
+   */
+  readonly recovery: RecoveryReport;
+}
+
+/** Progress of a long operation. */
+export interface Progress {
+  readonly bytes: number;
+  readonly total: number | undefined;
+}
+
+/** Options of long operations. */
+export interface LongOptions {
+  readonly onProgress?: (p: Progress) => void;
+  readonly signal?: AbortSignal;
+}
