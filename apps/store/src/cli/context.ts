@@ -65,7 +65,7 @@ export class Context {
     if (!this.io.signal.aborted) return undefined;
     const reason = String(this.io.signal.reason ?? 'SIGINT');
     const code = reason === 'SIGTERM' ? 143 : EXIT.INTERRUPTED;
-    return new CliFailure(`interrupted: ${what}`, code, 'ERR_INTERRUPTED');
+    return new CliFailure(what, code, 'ERR_INTERRUPTED');
   }
 }
 
@@ -177,7 +177,9 @@ export function localTime(ms: number): string {
 /** A simple left-aligned table (the last column may be right-aligned numbers too). */
 export function table(rows: readonly (readonly string[])[], rightAligned: readonly number[] = []): string {
   const widths: number[] = [];
-  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  for (const row of rows) {
+    for (const [i, cell] of row.entries()) widths[i] = Math.max(widths[i] ?? 0, cell.length);
+  }
   return rows
     .map((row) =>
       row

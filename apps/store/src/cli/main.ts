@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+// The `deja` executable: binds the program (program.ts) to this process. The first Ctrl-C
+// (SIGINT) or SIGTERM aborts the running command through the library's AbortSignal: it stops at
+// the next step, flushes and closes the store, says what state things are in and exits 130 (143).
+// A second one exits at once: the store is left at its last completed flush, as after a crash.
+
+import { EXIT } from './errors';
+import { run } from './program';
+
+const controller = new AbortController();
+let signals = 0;
+const onSignal = (name: 'SIGINT' | 'SIGTERM') => {
+  signals++;
+  if (signals === 1) {
+    controller.abort(name);
+    return;
+  }
+  process.stderr.write('\ndeja: stopped at once; the store is at its last completed flush\n');
+  process.exit(name === 'SIGTERM' ? 143 : EXIT.INTERRUPTED);
+};
+process.on('SIGINT', () => onSignal('SIGINT'));
+process.on('SIGTERM', () => onSignal('SIGTERM'));
+// A reader that goes away (`deja export ... - | head`) is reported by the write that fails;
+// this listener keeps a late EPIPE from crashing the process with a stack.
+process.stdout.on('error', () => {});
+
+const code = await run(process.argv.slice(2), {
+  stdout: process.stdout,
+  stderr: process.stderr,
+  stdin: process.stdin,
+  signal: controller.signal,
+});
+process.exitCode = code;
+// Do not wait for a stdin that may never end (an aborted import from a pipe).
+if (code !== EXIT.OK) process.stdin.destroy();
