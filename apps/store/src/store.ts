@@ -70,6 +70,9 @@ import { Volume } from './volume';
 
 interface SnapState extends SnapshotRecord {}
 
+/** Whole chunks a batched write takes at a time (one dedup-index request per batch). */
+const BATCH_CHUNKS = 256;
+
 /** Allocator handed to the exception store: copy-on-write keeps a reference, never copies. */
 class ReferenceAllocator implements ExceptionAllocator {
   staged = -1;
@@ -490,6 +493,23 @@ export class Store {
           const n = Math.min(cs - inChunk, end - pos);
           let content: Uint8Array | undefined;
           let known: { name: Uint8Array | undefined } | undefined;
+          if (version === LIVE && hashed && data && n === cs && this.#index) {
+            // The import path: whole chunks with names known, many at a time.
+            const i = (pos - offset) / cs;
+            const count = Math.min(Math.floor((end - pos) / cs), BATCH_CHUNKS);
+            changed += await this.#writeLiveBatch(
+              chunk,
+              data.subarray(pos - offset, pos - offset + count * cs),
+              hashed,
+              i,
+              count,
+              writes,
+            );
+            pos += count * cs;
+            await settle(writes);
+            await this.#maybeCommit(writes);
+            continue;
+          }
           if (n === cs) {
             content = data?.subarray(pos - offset, pos - offset + n);
             if (hashed) {
@@ -970,6 +990,102 @@ export class Store {
       this.#alloc.staged = -1;
     }
     return true;
+  }
+
+  /**
+   * Writes `count` whole chunks of the live volume from `first`, their names known (`hashed`, from
+   * position `at`), with one batch request to the dedup index: unchanged chunks cost nothing, zero
+   * chunks unmap, the others take verified advice or a new chunk. Same effect as one #writeChunk
+   * per chunk, in order.
+   * @returns the chunks whose content changed.
+   */
+  async #writeLiveBatch(
+    first: number,
+    data: Uint8Array,
+    hashed: BatchNames,
+    at: number,
+    count: number,
+    writes: Promise<void>[],
+  ): Promise<number> {
+    const cs = this.chunkSize;
+    const tx = this.#txn();
+    let changed = 0;
+    // 1. Zero chunks unmap; unchanged chunks are done; the rest need a physical chunk.
+    const need: number[] = [];
+    for (let k = 0; k < count; k++) {
+      const chunk = first + k;
+      if (hashed.zero[at + k] === 1) {
+        if (await this.#setLive(chunk, -1)) changed++;
+        continue;
+      }
+      const name = hashed.names.subarray((at + k) * NAME_BYTES, (at + k + 1) * NAME_BYTES);
+      const old = await this.#liveChunk(chunk);
+      if (old >= 0 && sameBytes(await this.#nameAt(old), name)) continue;
+      need.push(k);
+    }
+    if (need.length === 0) return changed;
+    // 2. A fresh chunk for each, and one batch post of (name, fresh chunk) to the index.
+    const names = new Uint8Array(need.length * NAME_BYTES);
+    const metas = new Uint8Array(need.length * 16);
+    const metaView = new DataView(metas.buffer);
+    const fresh: number[] = [];
+    for (let j = 0; j < need.length; j++) {
+      const k = need[j] as number;
+      names.set(hashed.names.subarray((at + k) * NAME_BYTES, (at + k + 1) * NAME_BYTES), j * NAME_BYTES);
+      const page = await tx.allocate('data');
+      fresh.push(page);
+      metaView.setUint32(j * 16, page, true);
+    }
+    let advice: (Uint8Array | undefined)[] = [];
+    try {
+      advice = await (this.#index as DedupIndex).postMany(names, metas);
+    } catch {
+      this.#index = undefined;
+    }
+    // 3. In order: verified advice is shared (the fresh chunk goes back), else the fresh chunk is
+    // written and named; refused advice is corrected in the index afterwards.
+    const fixes: number[] = [];
+    for (let j = 0; j < need.length; j++) {
+      const k = need[j] as number;
+      const name = names.subarray(j * NAME_BYTES, (j + 1) * NAME_BYTES);
+      const bytes = data.subarray(k * cs, (k + 1) * cs);
+      const page = fresh[j] as number;
+      const earlier = advice[j];
+      let phys = page;
+      if (earlier !== undefined) {
+        const cand = new DataView(earlier.buffer, earlier.byteOffset, 16).getUint32(0, true);
+        if (await this.#usable(cand, name, bytes)) {
+          tx.decRef(page);
+          tx.incRef(cand);
+          phys = cand;
+        } else {
+          fixes.push(j);
+        }
+      }
+      if (phys === page) {
+        writes.push(tx.writeData(page, bytes));
+        this.#txData++;
+        const slot = (await this.#names.leaf(page, true)) as { page: number; buf: Uint8Array; off: number };
+        slot.buf.set(name, slot.off);
+        this.#names.markDirty(slot.page);
+        this.#header.dataChunks++;
+      }
+      if (await this.#setLive(first + k, phys)) changed++;
+    }
+    if (fixes.length > 0 && this.#index) {
+      const n2 = new Uint8Array(fixes.length * NAME_BYTES);
+      const m2 = new Uint8Array(fixes.length * 16);
+      fixes.forEach((j, x) => {
+        n2.set(names.subarray(j * NAME_BYTES, (j + 1) * NAME_BYTES), x * NAME_BYTES);
+        m2.set(metas.subarray(j * 16, (j + 1) * 16), x * 16);
+      });
+      try {
+        await this.#index.updateMany(n2, m2);
+      } catch {
+        this.#index = undefined;
+      }
+    }
+    return changed;
   }
 
   /**
