@@ -12,6 +12,7 @@ import { DATA_FILE, INDEX_FILE, type StoreLocation } from './types';
 export async function openLocation(
   location: StoreLocation,
   create: boolean,
+  readOnly = false,
 ): Promise<{ data: Storage; index: Storage | undefined; where: string }> {
   if (typeof location !== 'string') {
     if (typeof location !== 'object' || location === null || typeof location.data !== 'object') {
@@ -37,10 +38,12 @@ export async function openLocation(
   }
   let data: Storage;
   try {
-    data = await FileStorage.open(dataPath, { create });
+    data = await FileStorage.open(dataPath, { create, readOnly });
   } catch (e) {
     throw wrapError(e, `${where}: ${DATA_FILE}`);
   }
+  // A read-only store needs no dedup advice (and must not write the index's save).
+  if (readOnly) return { data, index: undefined, where };
   let index: Storage;
   try {
     index = await FileStorage.open(join(location, INDEX_FILE), { create: true });

@@ -256,13 +256,18 @@ export class Store {
    */
   static async open(location: StoreLocation, options: StoreOpenOptions = {}): Promise<Store> {
     const cachePages = options.cachePages ?? 1024;
-    const { data, index, where } = await openLocation(location, false);
+    const readOnly = options.readOnly === true;
+    const { data, index, where } = await openLocation(location, false, readOnly);
     let pages: PageStore | undefined;
     try {
       pages = await PageStore.open(data, { cachePages: Math.max(64, cachePages >>> 2) });
       const headerPage = pages.getRoot(HEADER_ROOT);
-      if (headerPage === undefined)
-        throw new StoreError('ERR_CORRUPT_DATA', `${where}: no store header (root slot '${HEADER_ROOT}')`);
+      if (headerPage === undefined) {
+        throw new StoreError(
+          'ERR_NOT_FOUND',
+          `${where}: no store (no header: its creation did not complete; create it again)`,
+        );
+      }
       const header = decodeHeader(await pages.readMeta(headerPage), headerPage, pages.pageSize, where);
       const table = header.table >= 0 ? decodeTable(await readChain(pages, header.table), where) : [];
       const alloc = new ReferenceAllocator();
@@ -286,6 +291,7 @@ export class Store {
       );
       alloc.store = store;
       store.verifyReads = options.verifyReads ?? true;
+      store.#readOnly = readOnly || data.readOnly;
       await store.#finishOpen();
       return store;
     } catch (e) {
@@ -297,6 +303,13 @@ export class Store {
   }
 
   async #finishOpen(): Promise<void> {
+    if (this.#readOnly) {
+      // Nothing is written: a deletion a crash interrupted stays for the next writer to finish;
+      // the table just hides what the exception store no longer has.
+      const known = new Set(this.#ex.snapshots().map((s) => s.name));
+      this.#snapshots = this.#snapshots.filter((s) => known.has(s.name));
+      return;
+    }
     // A deletion a crash interrupted: finish it in the exception store's own transactions, then
     // drop the snapshots the exception store no longer has from our table.
     await this.#ex.finishDeletes();
@@ -330,6 +343,12 @@ export class Store {
     return this.#pages.recovery;
   }
 
+  /** Whether the store was opened read-only (mutations reject with `ERR_READ_ONLY`). */
+  get readOnly(): boolean {
+    return this.#readOnly;
+  }
+  #readOnly = false;
+
   /** Whether the store is closed. */
   get closed(): boolean {
     return this.#closed;
@@ -359,7 +378,7 @@ export class Store {
     return this.#enqueue(async () => {
       if (this.#closed) return;
       let error: unknown;
-      if (this.#failed === undefined) {
+      if (this.#failed === undefined && !this.#readOnly) {
         try {
           await this.#commit();
         } catch (e) {
@@ -1454,6 +1473,8 @@ export class Store {
   #run<T>(mutates: boolean, fn: () => Promise<T>): Promise<T> {
     return this.#enqueue(async () => {
       this.#checkOpen();
+      if (mutates && this.#readOnly)
+        throw new StoreError('ERR_READ_ONLY', `${this.#where} is open read-only`);
       if (this.#failed !== undefined) {
         throw new StoreError(
           'ERR_IO',

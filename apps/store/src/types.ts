@@ -61,6 +61,11 @@ export interface StoreOpenOptions {
   readonly cachePages?: number;
   /** Check every chunk read against its content name (default true). */
   readonly verifyReads?: boolean;
+  /**
+   * Open for reading only, under a shared lock: readers coexist, no writer can open meanwhile;
+   * every mutation rejects with `ERR_READ_ONLY`. Needs no dedup index.
+   */
+  readonly readOnly?: boolean;
 }
 
 /** A snapshot as listed. */

@@ -126,6 +126,17 @@ describe('a store in a directory', () => {
     const exists = await Store.create(path, { size: 1 }).catch((e) => e);
     expect(isStoreError(exists, 'ERR_EXISTS')).toBe(true);
     await s.close();
+    // Readers share the store; a writer cannot open meanwhile; readers cannot write.
+    const r1 = await Store.open(path, { readOnly: true });
+    const r2 = await Store.open(path, { readOnly: true });
+    expect((await r2.read(0, 1))[0]).toBe(3);
+    expect(r1.readOnly).toBe(true);
+    expect(isStoreError(await r1.write(0, new Uint8Array(1)).catch((e) => e), 'ERR_READ_ONLY')).toBe(true);
+    expect(isStoreError(await r1.createSnapshot('x').catch((e) => e), 'ERR_READ_ONLY')).toBe(true);
+    expect(isStoreError(await Store.open(path).catch((e) => e), 'ERR_LOCKED')).toBe(true);
+    expect((await r1.check()).ok).toBe(true);
+    await r1.close();
+    await r2.close();
     const again = await Store.open(path);
     expect((await again.read(0, 1))[0]).toBe(3);
     await again.close();
