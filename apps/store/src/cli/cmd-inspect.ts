@@ -10,6 +10,7 @@ import {
   type Context,
   checkVersion,
   openStore,
+  readStore,
   since,
   table,
   withStore,
@@ -47,7 +48,7 @@ export function registerInspect(program: Command, ctx: Context, act: Act): void 
       act(async (path: string, a: string, b: string, _opts: CommonOptions) => {
         checkVersion(a);
         checkVersion(b);
-        return withStore(path, async (store) => {
+        return readStore(path, async (store) => {
           const ranges = await store.diff(a, b);
           const changedBytes = ranges.reduce((n, r) => n + r.length, 0);
           const summary = `${formatCount(ranges.length)} ${ranges.length === 1 ? 'range' : 'ranges'}, ${formatSize(changedBytes)} changed between '${a}' and '${b}'`;

@@ -6,9 +6,17 @@ import type { Command } from 'commander';
 import { LIVE, type Store } from '../index';
 import { timeName } from './cmd-transfer';
 import { type Act, examples } from './command';
-import { type CommonOptions, type Context, checkSnapshotName, localTime, table, withStore } from './context';
+import {
+  type CommonOptions,
+  type Context,
+  checkSnapshotName,
+  localTime,
+  readStore,
+  table,
+  withStore,
+} from './context';
 import { CliFailure, EXIT } from './errors';
-import { formatSize } from './size';
+import { formatCount, formatSize } from './size';
 
 /** A snapshot with its usage, as `snapshot list --json` and `du --json` print it. */
 export interface SnapshotRow {
@@ -90,7 +98,7 @@ export function registerSnapshots(program: Command, _ctx: Context, act: Act): vo
     .addHelpText('after', examples([['deja snapshot list /srv/deja/vm1 --json', 'for scripts']]))
     .action(
       act(async (path: string, _opts: CommonOptions) =>
-        withStore(path, async (store) => {
+        readStore(path, async (store) => {
           const list = await rows(store);
           const text =
             list.length === 0
@@ -189,7 +197,7 @@ export function registerSnapshots(program: Command, _ctx: Context, act: Act): vo
     .addHelpText('after', examples([['deja du /srv/deja/vm1', 'which snapshot to delete for space']]))
     .action(
       act(async (path: string, _opts: CommonOptions) =>
-        withStore(path, async (store) => {
+        readStore(path, async (store) => {
           const list = await rows(store);
           const stats = await store.stats();
           const exclusiveBytes = list.reduce((n, r) => n + r.exclusiveBytes, 0);
@@ -199,7 +207,6 @@ export function registerSnapshots(program: Command, _ctx: Context, act: Act): vo
             exclusiveBytes,
             sharedBytes,
             dataBytes: stats.dataBytes,
-            storedBytes: stats.storedBytes,
           };
           const text = [
             table(
@@ -216,7 +223,7 @@ export function registerSnapshots(program: Command, _ctx: Context, act: Act): vo
               ],
               [2, 3, 4],
             ),
-            `data stored: ${formatSize(stats.dataBytes)} (with metadata: ${formatSize(stats.storedBytes)})`,
+            `data stored: ${formatSize(stats.dataBytes)} in ${formatCount(stats.distinctChunks)} distinct chunks (deja stats adds the metadata)`,
           ].join('\n');
           return { json, text };
         }),

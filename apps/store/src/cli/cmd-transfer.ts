@@ -16,6 +16,7 @@ import {
   isDirectory,
   isStore,
   openStore,
+  readStore,
   since,
   withStore,
 } from './context';
@@ -187,7 +188,7 @@ export function registerTransfer(program: Command, ctx: Context, act: Act): void
       act(async (path: string, out: string, opts: ExportOptions) => {
         const version = checkVersion(opts.snapshot ?? LIVE);
         if (out === '-') dataToStdout(ctx);
-        return withStore(path, async (store) => {
+        return readStore(path, async (store) => {
           requireVersion(store, version);
           const existed = out === '-' || (await exists(out));
           const start = performance.now();
@@ -249,7 +250,7 @@ export function registerTransfer(program: Command, ctx: Context, act: Act): void
         checkVersion(a);
         checkVersion(b);
         if (out === '-') dataToStdout(ctx);
-        return withStore(path, async (store) => {
+        return readStore(path, async (store) => {
           requireVersion(store, a);
           requireVersion(store, b);
           const existed = out === '-' || (await exists(out));

@@ -73,9 +73,9 @@ export class Context {
  * Opens the store at `path`, turning the usual mistakes into one clear line: no store there
  * (`ERR_NOT_FOUND`), the store in use by another process (`ERR_LOCKED`).
  */
-export async function openStore(path: string): Promise<Store> {
+export async function openStore(path: string, options: { readOnly?: boolean } = {}): Promise<Store> {
   try {
-    return await Store.open(path);
+    return await Store.open(path, options.readOnly ? { readOnly: true } : {});
   } catch (e) {
     if (isStoreError(e, 'ERR_NOT_FOUND')) {
       const what = (await isDirectory(path))
@@ -95,10 +95,15 @@ export async function openStore(path: string): Promise<Store> {
 
 /**
  * Opens the store, runs `fn`, closes the store (which flushes). When `fn` fails the store is
- * still closed, and a failure to close does not hide the first error.
+ * still closed, and a failure to close does not hide the first error. `readOnly` opens with a
+ * shared lock, so commands that only read run side by side (never beside a writer).
  */
-export async function withStore<T>(path: string, fn: (store: Store) => Promise<T>): Promise<T> {
-  const store = await openStore(path);
+export async function withStore<T>(
+  path: string,
+  fn: (store: Store) => Promise<T>,
+  options: { readOnly?: boolean } = {},
+): Promise<T> {
+  const store = await openStore(path, options);
   let result: T;
   try {
     result = await fn(store);
@@ -191,4 +196,9 @@ export function table(rows: readonly (readonly string[])[], rightAligned: readon
         .join('  '),
     )
     .join('\n');
+}
+
+/** {@link withStore} with a read-only open: for commands that only read (list, du, diff, export). */
+export function readStore<T>(path: string, fn: (store: Store) => Promise<T>): Promise<T> {
+  return withStore(path, fn, { readOnly: true });
 }
