@@ -12,7 +12,8 @@
 // metadata cost (the B-tree and the page layer's commits), not the data copies of a volume.
 
 import { cpus } from 'node:os';
-import { MemoryStorage, PageStore } from '@deja/storage';
+import { PageStore } from '@deja/page-store';
+import { MemoryStorage } from '@deja/storage';
 import { DEFAULT_CACHE_PAGES, type ExceptionAllocator, ExceptionStore } from '../src/index';
 
 const N = Number(process.env.EXSTORE_BENCH_N ?? 1_000_000);

@@ -7,7 +7,7 @@
 // uses and merges sparse leaves and nodes (delete_tree_range).
 //
 // Unlike the seed, which rewrites chunks in place and is not crash-safe, every page goes through
-// the transactional page layer of @deja/storage: the store keeps a bounded cache of pages, hands
+// the transactional page layer of @deja/page-store: the store keeps a bounded cache of pages, hands
 // dirty pages to the layer's open transaction at commit (or when they pass half the cache bound),
 // and `commit()` commits that transaction atomically. Deleting a snapshot commits in batches of
 // leaves (the seed's `resume`), so it fits the layer's journal whatever its size, and ends with no

@@ -1,4 +1,4 @@
-// The part of @deja/storage's transactional page layer (PageStore, PageTransaction) this package
+// The part of @deja/page-store's transactional page layer (PageStore, PageTransaction) this package
 // uses, as structural types: the exception store is written against the contract, not against one
 // class, so a test double or another implementation of the contract plugs in unchanged.
 

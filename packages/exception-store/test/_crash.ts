@@ -6,7 +6,9 @@
 // of every chunk equal to the model, the tree checker passing and every live page accounted for;
 // then the recovered store must take more work.
 
-import { crashSweep, MemoryStorage, PageStore, type Storage } from '@deja/storage';
+import { PageStore } from '@deja/page-store';
+import { MemoryStorage, type Storage } from '@deja/storage';
+import { crashSweep } from '@deja/storage/testing';
 import { ExceptionStore } from '../src/index';
 import { cloneModel, Harness, type Model, type Op, RealBackend } from './_harness';
 

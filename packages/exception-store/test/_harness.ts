@@ -2,7 +2,8 @@
 // would, a naive model (per snapshot, a map from chunk to content) and the invariant checks run
 // after every step. Content is a stamp number written into the first bytes of a chunk.
 
-import { MemoryStorage, PageStore } from '@deja/storage';
+import { PageStore } from '@deja/page-store';
+import { MemoryStorage } from '@deja/storage';
 import { expect } from 'vitest';
 import { ExceptionStore, type ExceptionStoreCreateOptions, type PageStoreLike } from '../src/index';
 import { FakePageStore } from './fake-page-store';

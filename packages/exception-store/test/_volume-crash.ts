@@ -6,7 +6,9 @@
 // origin, so no crash can show a snapshot the origin's new data. The origin itself may hold, per
 // byte, its last flushed value or any value written since.
 
-import { AbstractStorage, crashSweep, MemoryStorage, PageStore, type Storage } from '@deja/storage';
+import { PageStore } from '@deja/page-store';
+import { AbstractStorage, MemoryStorage, type Storage } from '@deja/storage';
+import { crashSweep } from '@deja/storage/testing';
 import { expect } from 'vitest';
 import { ExceptionStore, OriginVolume } from '../src/index';
 

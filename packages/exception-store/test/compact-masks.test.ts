@@ -4,7 +4,8 @@
 // snapshot id) built by origin writes and by snapshot writes, wide shared masks shrinking across
 // the list/bitmap threshold, byte flips in leaves with both forms, and the refusal of format 2.
 
-import { MemoryStorage, PageStore } from '@deja/storage';
+import { PageStore } from '@deja/page-store';
+import { MemoryStorage } from '@deja/storage';
 import { describe, expect, it } from 'vitest';
 import { crc32 } from '../src/_internal-crc32';
 import {

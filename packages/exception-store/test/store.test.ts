@@ -3,7 +3,8 @@
 // (binary search, base_chunk, remove_index bounds, fraction_full, the name table), argument
 // checking, typed errors for corrupt pages and headers, and the format parameters.
 
-import { MemoryStorage, PageStore } from '@deja/storage';
+import { PageStore } from '@deja/page-store';
+import { MemoryStorage } from '@deja/storage';
 import { describe, expect, it } from 'vitest';
 import {
   type ExceptionAllocator,

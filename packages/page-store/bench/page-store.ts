@@ -6,7 +6,8 @@
 
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { FileStorage, PageStore } from '../src/index';
+import { FileStorage } from '@deja/storage-file';
+import { PageStore } from '../src/index';
 
 const PAGE = 4096;
 const PAGE_COUNT = 4096; // 16 MiB of user pages

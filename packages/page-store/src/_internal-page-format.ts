@@ -19,7 +19,7 @@
 //  28  u32 reserved (0)
 
 import { crc32 } from 'node:zlib';
-import { StorageError } from './errors';
+import { StorageError } from '@deja/storage';
 
 /** Bytes of the header at the start of every page the layer formats. */
 export const HEADER_SIZE = 32;

@@ -36,7 +36,7 @@
 // open found (transactions replayed, one dropped and why) is kept in `recovery` for the caller.
 
 import { crc32 } from 'node:zlib';
-
+import { type Storage, StorageError, type WriteRequest } from '@deja/storage';
 import {
   corrupt,
   DATA_LIST_ENTRY_SIZE,
@@ -66,9 +66,7 @@ import {
   TAG_META_EMPTY,
   viewOf,
 } from './_internal-page-format';
-import { StorageError } from './errors';
 import { SpaceMap } from './space-map';
-import type { Storage, WriteRequest } from './storage';
 import { type PageTransaction, Transaction, type TransactionHost } from './transaction';
 
 /** Options of {@link PageStore.create}. */

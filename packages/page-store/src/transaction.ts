@@ -7,8 +7,8 @@
 // and keeps the overlay.
 
 import { crc32 } from 'node:zlib';
+import { StorageError } from '@deja/storage';
 import { HEADER_SIZE, MAX_ROOTS, ROOT_NAME_SIZE } from './_internal-page-format';
-import { StorageError } from './errors';
 import { MAX_REF_COUNT } from './space-map';
 
 /** What an allocated page holds: layer-checked metadata or raw data. */

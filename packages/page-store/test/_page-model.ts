@@ -2,8 +2,9 @@
 // and bytes, the page count, the roots and the user data), a seeded random transaction generator that drives a
 // real store and the model side by side, and a checker that compares a store with a model page by
 // page. Shared by the unit, crash and slow tests.
+
+import { splitmix32 } from '@deja/test-helpers';
 import { expect } from 'vitest';
-import { createRandom } from '../src/_internal-random';
 import type { PageStore } from '../src/index';
 
 export interface ModelPage {
@@ -190,7 +191,7 @@ export async function runTransactions(
   count: number,
   plan: TxnPlan,
 ): Promise<Model> {
-  const random = createRandom(seed);
+  const random = splitmix32(seed);
   let current = model;
   for (let t = 0; t < count; t++) {
     current = (await randomTransaction(store, current, random, plan, () => {})) ?? current;

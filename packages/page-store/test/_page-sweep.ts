@@ -4,9 +4,12 @@
 // last committed state exactly — or, for a crash while commit() was under way, the state that
 // commit would have produced — page by page, with the space map recounted against the model and
 // verified on storage; finally commit a little more on the recovered store.
+
+import { MemoryStorage, type Storage } from '@deja/storage';
+import { type CrashMode, crashSweep, FaultyStorage } from '@deja/storage/testing';
+import { splitmix32 } from '@deja/test-helpers';
 import { expect } from 'vitest';
-import { createRandom } from '../src/_internal-random';
-import { type CrashMode, crashSweep, MemoryStorage, PageStore, type Storage } from '../src/index';
+import { PageStore } from '../src/index';
 import {
   emptyModel,
   expectState,
@@ -75,7 +78,7 @@ export async function pageStoreSweep(config: SweepConfig): Promise<SweepOutcome>
     committed = baseModel;
     pending = undefined;
     const store = await PageStore.open(storage, { cachePages: config.cachePages });
-    const random = createRandom(config.seed ^ 0x5bd1e995);
+    const random = splitmix32(config.seed ^ 0x5bd1e995);
     try {
       for (let t = 0; t < config.txns; t++) {
         const next = await randomTransaction(store, committed, random, config.plan, (model) => {
@@ -90,7 +93,6 @@ export async function pageStoreSweep(config: SweepConfig): Promise<SweepOutcome>
   };
   // Count the operations once to pick the points (every `stride`-th, and always the last ones).
   if (stride > 1) {
-    const { FaultyStorage } = await import('../src/index');
     const probe = await FaultyStorage.wrap(new MemoryStorage({ data: baseImage }));
     await workload(probe);
     operations = probe.operations;

@@ -7,9 +7,11 @@ import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
+import { isStorageError, MemoryStorage } from '@deja/storage';
+import { FileStorage } from '@deja/storage-file';
+import { splitmix32 } from '@deja/test-helpers';
 import { afterAll, describe, expect, test } from 'vitest';
-import { createRandom } from '../src/_internal-random';
-import { FileStorage, isStorageError, MemoryStorage, PageStore } from '../src/index';
+import { PageStore } from '../src/index';
 import { emptyModel, expectBytes, type Model, randomTransaction } from './_page-model';
 
 const dir = fs.mkdtempSync(join(tmpdir(), 'deja-pagestore-corrupt-'));
@@ -36,7 +38,7 @@ interface Built {
 async function build(seed: number): Promise<Built> {
   const disk = new MemoryStorage();
   let store = await PageStore.create(disk, { pageSize: PAGE, pageCount: PAGE_COUNT, journalPages: JOURNAL });
-  const random = createRandom(seed);
+  const random = splitmix32(seed);
   const history: Model[] = [emptyModel()];
   const commit = async (count: number) => {
     for (let i = 0; i < count; i++) {
@@ -273,7 +275,7 @@ describe('damaged pages and storage', () => {
   });
 
   test('random byte flips in metadata regions: a typed error or a committed state, every time', async () => {
-    const random = createRandom(99);
+    const random = splitmix32(99);
     let errors = 0;
     let states = 0;
     for (const seed of [7, 8]) {

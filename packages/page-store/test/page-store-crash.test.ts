@@ -2,8 +2,11 @@
 // many more): every storage operation of a random transactional workload, in every crash mode
 // (drop, keep, torn at 512-byte sectors, random subset of unflushed writes), recovered and checked
 // against the model. See test/_page-sweep.ts.
+
+import { isStorageError, MemoryStorage } from '@deja/storage';
+import { crashSweep } from '@deja/storage/testing';
 import { describe, expect, test } from 'vitest';
-import { crashSweep, isStorageError, MemoryStorage, PageStore } from '../src/index';
+import { PageStore } from '../src/index';
 import { emptyModel, expectState, runTransactions } from './_page-model';
 import { pageStoreSweep } from './_page-sweep';
 

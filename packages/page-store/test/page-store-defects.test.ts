@@ -1,9 +1,12 @@
 // Regression tests for the page-layer defects of issue 17 (items 1-4): a damaged superblock must not
 // roll committed transactions back, a dropped transaction is reported, a failed write surfaces as
 // itself, and data pages are not metadata. Each test failed before its fix.
+
+import { MemoryStorage } from '@deja/storage';
+import { FaultyStorage } from '@deja/storage/testing';
+import { splitmix32 } from '@deja/test-helpers';
 import { describe, expect, test } from 'vitest';
-import { createRandom } from '../src/_internal-random';
-import { FaultyStorage, MemoryStorage, PageStore } from '../src/index';
+import { PageStore } from '../src/index';
 
 function payload(byte: number, length = 16): Uint8Array {
   return new Uint8Array(length).fill(byte);
@@ -47,7 +50,7 @@ describe('issue 17.1: a damaged superblock never rolls committed transactions ba
   });
 
   test('random superblock damage over stores with several generations and checkpoints: the latest state or ERR_CORRUPT_DATA', async () => {
-    const random = createRandom(1717);
+    const random = splitmix32(1717);
     let errors = 0;
     let latest = 0;
     for (let seed = 0; seed < 12; seed++) {

@@ -3,8 +3,11 @@
 // a full medium while growing; page numbers and contents stable across growths and reopens; open
 // cost and storage size that follow the pages in use, not the maximum. Crash sweeps over growing
 // workloads are in page-store-crash.test.ts.
+
+import { MemoryStorage } from '@deja/storage';
+import { FaultyStorage } from '@deja/storage/testing';
 import { describe, expect, test } from 'vitest';
-import { FaultyStorage, MemoryStorage, PageStore } from '../src/index';
+import { PageStore } from '../src/index';
 import { emptyModel, expectState, runTransactions } from './_page-model';
 
 async function code(promise: Promise<unknown> | (() => unknown)): Promise<string | undefined> {

@@ -5,10 +5,13 @@
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { MemoryStorage, type Storage } from '@deja/storage';
+import { FaultyStorage } from '@deja/storage/testing';
+import { FileStorage } from '@deja/storage-file';
+import { splitmix32 } from '@deja/test-helpers';
 import fc from 'fast-check';
 import { afterAll, describe, expect, test } from 'vitest';
-import { createRandom } from '../src/_internal-random';
-import { FaultyStorage, FileStorage, MemoryStorage, PageStore, type Storage } from '../src/index';
+import { PageStore } from '../src/index';
 import { emptyModel, expectBytes, expectState, randomTransaction, runTransactions } from './_page-model';
 
 const dir = fs.mkdtempSync(join(tmpdir(), 'deja-pagestore-'));
@@ -444,7 +447,7 @@ describe('property: random transactions against the model', () => {
         async (seed, pageSize, cachePages) => {
           let disk: Storage = new MemoryStorage();
           let store = await PageStore.create(disk, { pageSize, pageCount: 48, journalPages: 24, cachePages });
-          const random = createRandom(seed);
+          const random = splitmix32(seed);
           let model = emptyModel();
           for (let step = 0; step < 12; step++) {
             model =

@@ -4,19 +4,14 @@
 // baseline and the adapter in alternating rounds after a warm-up; the best round of each is kept
 // and their ratio printed, since the machine is shared and absolute figures drift.
 //
-// Then the page layer (bench/page-store.ts): commit latency, page writes/s and flushes per commit
-// for transactions of 1, 16 and 256 dirty pages, against plain pwrite + fdatasync of the same pages;
-// free-page search on a nearly full store; the cost of growing a store and of opening it.
-//
-// Run: pnpm --filter @deja/storage bench   (DEJA_BENCH_DIR picks the directory; default os.tmpdir();
-// DEJA_BENCH_ONLY=page-store runs only the page layer part)
+// Run: pnpm --filter @deja/storage-file bench   (DEJA_BENCH_DIR picks the directory; default
+// os.tmpdir()). The page layer's benchmark over files is in @deja/page-store.
 
 import * as fs from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { createRandom } from '../src/_internal-random';
+import { splitmix32 } from '@deja/test-helpers';
 import { FileStorage } from '../src/index';
-import { allocationBench, growthBench, pageStoreBench } from './page-store';
 
 const FILE_SIZE = 64 * 1024 * 1024;
 const PAGE = 4096;
@@ -74,20 +69,19 @@ function fmt(value: number, unit: string): string {
 
 async function main(): Promise<void> {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-  console.log('@deja/storage benchmark: FileStorage vs plain node:fs on the same file');
+  console.log('@deja/storage-file benchmark: FileStorage vs plain node:fs on the same file');
   console.log(
     `machine: ${cpu} x ${os.cpus().length}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.platform()} ${os.release()}`,
   );
   console.log(`node ${process.version}`);
-  if (process.env.DEJA_BENCH_ONLY !== 'page-store') await adapters();
-  await pageLayer();
+  await adapters();
 }
 
 async function adapters(): Promise<void> {
   const dir = fs.mkdtempSync(join(process.env.DEJA_BENCH_DIR ?? os.tmpdir(), 'deja-storage-bench-'));
   console.log(`file: ${FILE_SIZE / 2 ** 20} MiB in ${dir} (page cache warm; random offsets 4 KiB aligned)\n`);
   const path = join(dir, 'bench.img');
-  const random = createRandom(42);
+  const random = splitmix32(42);
   const offsets = Uint32Array.from({ length: 1 << 16 }, () => (random() % (FILE_SIZE / PAGE)) * PAGE);
   const at = (i: number): number => offsets[i & 0xffff]!;
 
@@ -214,39 +208,6 @@ async function adapters(): Promise<void> {
   console.log(
     '\nratio = FileStorage rate / baseline rate (best of 3 alternating rounds each, after warm-up)',
   );
-}
-
-async function pageLayer(): Promise<void> {
-  const dir = fs.mkdtempSync(join(process.env.DEJA_BENCH_DIR ?? os.tmpdir(), 'deja-pagestore-bench-'));
-  console.log(
-    `\nPageStore commits on FileStorage (4 KiB pages, journal of 2048 pages) vs plain fs in ${dir}`,
-  );
-  try {
-    const results = await pageStoreBench(dir, ROUND_MS * 2, ROUNDS);
-    const header = [
-      'transaction',
-      'fs.writeSync x N + fdatasync',
-      'PageStore commit',
-      'commit latency',
-      'flushes/commit',
-      'ratio',
-    ];
-    const widths = header.map((h, c) => Math.max(h.length, ...results.map((r) => r[c]!.length)));
-    const line = (cells: string[]) => `| ${cells.map((cell, c) => cell.padEnd(widths[c]!)).join(' | ')} |`;
-    console.log(`\n${line(header)}\n${line(widths.map((w) => '-'.repeat(w)))}`);
-    for (const row of results) console.log(line(row));
-    console.log(
-      '\nratio = PageStore commits/s / plain writes+fdatasync per second (best of 3 alternating rounds each);' +
-        '\nflushes/commit averages the checkpoints (2 flushes each) over the commits measured',
-    );
-    console.log('\nfree-page search on a nearly full store ...');
-    for (const [what, result] of await allocationBench(dir, ROUND_MS, ROUNDS))
-      console.log(`${what}: ${result}`);
-    console.log('\ngrowth and open cost ...');
-    for (const [what, result] of await growthBench(dir, ROUNDS)) console.log(`${what}: ${result}`);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
 }
 
 await main();

@@ -4,7 +4,7 @@
 
 import * as nodeFs from 'node:fs';
 import { createRequire } from 'node:module';
-import { StorageError, type StorageErrorCode } from './errors';
+import { StorageError, type StorageErrorCode } from '@deja/storage';
 
 /** The `node:fs` functions FileStorage uses; `node:fs` itself is one. */
 export type FsLayer = Pick<

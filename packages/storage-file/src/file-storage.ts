@@ -9,11 +9,11 @@
 // always asynchronous (fdatasync on the pool), in both modes.
 
 import { dirname } from 'node:path';
+import { AbstractStorage, StorageError, type WriteRequest } from '@deja/storage';
 import { defaultFs, type FsLayer, fromFsError, tryLock } from './_internal-fs';
-import type { Awaitable } from './_internal-validate';
-import { AbstractStorage } from './abstract-storage';
-import { StorageError } from './errors';
-import type { WriteRequest } from './storage';
+
+/** A value or a promise of it: what the raw primitives of an adapter may return. */
+type Awaitable<T> = T | Promise<T>;
 
 /** How a {@link FileStorage} issues reads and writes; see the file's header comment. */
 export type FileIoMode = 'sync' | 'async';

@@ -1,15 +1,9 @@
-// Runs the exported conformance suite against all three adapters of the package: MemoryStorage,
-// FileStorage in both I/O modes, and FaultyStorage (no faults scheduled) over memory and over a file.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, test } from 'vitest';
+// Runs the exported conformance suite against the adapters of the package: MemoryStorage and
+// FaultyStorage (no faults scheduled) over memory. @deja/storage-file runs it over files.
+import { test } from 'vitest';
 import { storageConformance } from '../src/conformance';
-import { FaultyStorage, FileStorage, MemoryStorage, type Storage } from '../src/index';
-
-const dir = mkdtempSync(join(tmpdir(), 'deja-storage-conformance-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-let files = 0;
+import { MemoryStorage, type Storage } from '../src/index';
+import { FaultyStorage } from '../src/testing';
 
 storageConformance(test, {
   prefix: 'MemoryStorage',
@@ -19,16 +13,6 @@ storageConformance(test, {
     new MemoryStorage({ data: (closed as MemoryStorage).snapshot(), readOnly: true }),
   seed: 11,
 });
-
-for (const io of ['sync', 'async'] as const) {
-  storageConformance(test, {
-    prefix: `FileStorage (io: ${io})`,
-    create: () => FileStorage.open(join(dir, `file-${io}-${files++}`), { create: true, io }),
-    reopen: (closed) => FileStorage.open((closed as FileStorage).path, { io }),
-    reopenReadOnly: (closed) => FileStorage.open((closed as FileStorage).path, { io, readOnly: true }),
-    seed: io === 'sync' ? 12 : 13,
-  });
-}
 
 const innerOf = (closed: Storage): Storage => (closed as FaultyStorage).inner;
 
@@ -40,14 +24,4 @@ storageConformance(test, {
       seed: 5,
     }),
   seed: 14,
-});
-
-storageConformance(test, {
-  prefix: 'FaultyStorage over a file',
-  create: async () =>
-    FaultyStorage.wrap(await FileStorage.open(join(dir, `faulty-${files++}`), { create: true })),
-  reopen: async (closed) => FaultyStorage.wrap(await FileStorage.open((innerOf(closed) as FileStorage).path)),
-  reopenReadOnly: async (closed) =>
-    FaultyStorage.wrap(await FileStorage.open((innerOf(closed) as FileStorage).path, { readOnly: true })),
-  seed: 15,
 });

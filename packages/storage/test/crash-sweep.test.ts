@@ -1,14 +1,9 @@
 // crashSweep: a correct two-superblock commit protocol survives a crash at every operation in
 // every mode; the same protocol without its flush barrier is caught (so the sweep can fail); a
-// nondeterministic or failing workload is reported; and the sweep runs over real files.
-import * as fs from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, test } from 'vitest';
-import { crashSweep, FileStorage, MemoryStorage, type Storage } from '../src/index';
-
-const dir = fs.mkdtempSync(join(tmpdir(), 'deja-sweep-'));
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+// nondeterministic or failing workload is reported. (@deja/storage-file sweeps over real files.)
+import { describe, expect, test } from 'vitest';
+import { MemoryStorage, type Storage } from '../src/index';
+import { crashSweep } from '../src/testing';
 
 const PAGE = 1024;
 const SUPER = 64; // superblock: [seq u32][page slot u32] ... [check u32 at byte 40]
@@ -163,23 +158,5 @@ describe('crashSweep', () => {
       check: () => {},
     });
     await expect(flaky).rejects.toThrow(/the workload failed before the crash/);
-  });
-
-  test('over real files, with dispose removing each run', async () => {
-    let n = 0;
-    const acknowledged = { version: 0 };
-    const result = await crashSweep({
-      create: () => FileStorage.open(join(dir, `sweep-${n++}`), { create: true }),
-      workload: commitWorkload(2, true, acknowledged),
-      reopen: (medium) => FileStorage.open((medium as FileStorage).path),
-      check: async (image) => {
-        expect(await recoveredVersion(image)).toBeGreaterThanOrEqual(acknowledged.version);
-      },
-      dispose: (medium) => fs.rmSync((medium as FileStorage).path, { force: true }),
-      modes: ['drop', 'torn'],
-      seed: 8,
-    });
-    expect(result.runs).toBe(9 * 2);
-    expect(fs.readdirSync(dir)).toEqual([]);
   });
 });

@@ -1,0 +1,12 @@
+// @deja/page-store: the transactional page layer of Deja — fixed-size pages at stable numbers over
+// any @deja/storage adapter, transactions that commit atomically and durably (a redo journal), a
+// crash-safe space map of reference counts, named roots, a user-data area and a page cache.
+export {
+  PageStore,
+  type PageStoreCreateOptions,
+  type PageStoreDroppedTransaction,
+  type PageStoreOpenOptions,
+  type PageStoreRecovery,
+  type PageStoreStats,
+} from './page-store';
+export type { PageKind, PageTransaction } from './transaction';

@@ -1,0 +1,3 @@
+import { slowConfig } from '../../vitest.shared.ts';
+
+export default slowConfig('page-store');
