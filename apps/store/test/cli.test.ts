@@ -4,6 +4,7 @@
 import { copyFile, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { FileStorage, PageStore } from '@deja/storage';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   type BuiltCli,
@@ -424,6 +425,32 @@ describe('failures', () => {
     });
     const img = await deja('import', p('missing'), p('no-such.img'));
     expectError(img, 1, 'ENOENT');
+  });
+
+  test('a leaked page: check exits 3 and names it; --repair fixes it and exits 0', async () => {
+    const L = p('leaky');
+    await runJson(cli, ['init', L, '--size', '0']);
+    await writeFile(p('leaky.img'), makeImage(8, 256));
+    await runJson(cli, ['import', L, p('leaky.img'), '--snapshot', 'l']);
+    // Leak a data page behind the store's back, through its page layer.
+    const pages = await PageStore.open(await FileStorage.open(join(L, 'data.deja')));
+    const tx = pages.begin();
+    const leaked = await tx.allocate('data');
+    await tx.writeData(leaked, new Uint8Array(CS).fill(1));
+    await tx.commit();
+    await pages.close();
+    const found = await deja('check', L);
+    expect(found.code).toBe(3);
+    expect(found.stdout).toContain(`leak: page ${leaked} has 1 references but nothing refers to it`);
+    const fixed = await deja('check', L, '--repair', '--json');
+    expect(fixed.code).toBe(0);
+    const doc = JSON.parse(fixed.stdout);
+    expect(doc).toMatchObject({ ok: true, problemsAfterRepair: [] });
+    expect(doc.problems.map((q: { kind: string; page?: number }) => `${q.kind}@${q.page}`)).toContain(
+      `leak@${leaked}`,
+    );
+    expect(doc.repaired).toBeGreaterThan(0);
+    expect((await deja('check', L, '--data')).code).toBe(0);
   });
 
   test('damage: check exits 3 (also after --repair when the damage is in the data); a store that cannot open is damage', async () => {
