@@ -4,6 +4,7 @@
 // mistakes, argument checks that are usage errors, and the progress bar switch.
 
 import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { InvalidArgumentError } from 'commander';
 import { DATA_FILE, isStoreError, LIVE, Store } from '../index';
@@ -47,7 +48,7 @@ export class Context {
   json = false;
   /** Whether stdout carries the command's data (then messages go to stderr). */
   stdoutIsData = false;
-  /** What the command printed, for the runner. */
+  /** The exit code the command finished with, for the runner. */
   exitCode: number = EXIT.OK;
 
   constructor(io: Io) {
@@ -60,7 +61,10 @@ export class Context {
     return progressBar(this.io.stderr, label, enabled);
   }
 
-  /** Throws the interruption as a failure with exit code 130 when the signal fired. */
+  /**
+   * When the signal fired: the interruption as a failure to throw (exit 130, 143 for SIGTERM),
+   * with `what` saying what state things are left in. Otherwise undefined.
+   */
   interrupted(what: string): CliFailure | undefined {
     if (!this.io.signal.aborted) return undefined;
     const reason = String(this.io.signal.reason ?? 'SIGINT');
@@ -125,7 +129,7 @@ export async function isDirectory(path: string): Promise<boolean> {
 
 /** Whether `path` is a directory holding a store. */
 export async function isStore(path: string): Promise<boolean> {
-  return stat(`${path}/${DATA_FILE}`).then(
+  return stat(join(path, DATA_FILE)).then(
     (s) => s.isFile(),
     () => false,
   );
@@ -179,7 +183,7 @@ export function localTime(ms: number): string {
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
 }
 
-/** A simple left-aligned table (the last column may be right-aligned numbers too). */
+/** A plain-text table: columns two spaces apart, the `rightAligned` ones padded on the left. */
 export function table(rows: readonly (readonly string[])[], rightAligned: readonly number[] = []): string {
   const widths: number[] = [];
   for (const row of rows) {

@@ -66,7 +66,6 @@ export interface Described {
  * Turns any thrown value into one line and an exit code.
  *
  * @param error - what an action threw.
- * @param store - the store path the command was working on, to name it in the message.
  */
 export function describe(error: unknown): Described {
   if (error instanceof UsageError) {
