@@ -468,7 +468,7 @@ export class Store {
       const phys = await this.#resolve(version, chunk);
       if (phys < 0) continue;
       physical[i] = phys;
-      if (phys >= this.#pages.pageCount) {
+      if (phys >= this.#pageCount()) {
         throw new StoreError(
           'ERR_CORRUPT_DATA',
           `${this.#where}: chunk ${chunk} maps page ${phys}, past the end of ${DATA_FILE}`,
@@ -1152,7 +1152,7 @@ export class Store {
   /** Whether index advice `cand` may be shared for `name`/`data`. */
   async #usable(cand: number, name: Uint8Array, data: Uint8Array): Promise<boolean> {
     const tx = this.#txn();
-    if (cand === this.#header.zeroPage || cand >= this.#pages.pageCount) return false;
+    if (cand === this.#header.zeroPage || cand >= this.#pageCount()) return false;
     if (tx.refCount(cand) <= 0) return false;
     if (!sameBytes(await this.#nameAt(cand), name)) return false;
     if (this.verify) return sameBytes(await tx.readData(cand), data);
@@ -1222,7 +1222,7 @@ export class Store {
         const p = first + i;
         const off = i * NAME_BYTES;
         if (buf[off] === 0 && isZero(buf.subarray(off, off + NAME_BYTES))) continue;
-        if (p >= this.#pages.pageCount || this.#refCount(p) === 0) {
+        if (p >= this.#pageCount() || this.#refCount(p) === 0) {
           buf.fill(0, off, off + NAME_BYTES);
           names.markDirty(page);
         }
@@ -1313,7 +1313,7 @@ export class Store {
    * ERR_CORRUPT_DATA naming the page, never wrong bytes.
    */
   async #readChunk(phys: number, chunk: number): Promise<Uint8Array> {
-    if (phys >= this.#pages.pageCount) {
+    if (phys >= this.#pageCount()) {
       throw new StoreError(
         'ERR_CORRUPT_DATA',
         `${this.#where}: chunk ${chunk} maps page ${phys}, past the end of ${DATA_FILE}`,
@@ -1331,6 +1331,11 @@ export class Store {
 
   async #readData(phys: number): Promise<Uint8Array> {
     return this.#tx ? this.#tx.readData(phys) : this.#pages.readData(phys);
+  }
+
+  /** Pages of the page layer as the open transaction sees them (it may have grown the layer). */
+  #pageCount(): number {
+    return this.#tx ? this.#tx.pageCount : this.#pages.pageCount;
   }
 
   #refCount(phys: number): number {
