@@ -42,8 +42,14 @@ export async function openLocation(
   } catch (e) {
     throw wrapError(e, `${where}: ${DATA_FILE}`);
   }
-  // A read-only store needs no dedup advice (and must not write the index's save).
-  if (readOnly) return { data, index: undefined, where };
+  // A read-only store needs no dedup advice and must not write the index's save: the index file
+  // is opened read-only, for its size only (and not at all if it is missing).
+  if (readOnly) {
+    const index = await FileStorage.open(join(location, INDEX_FILE), { readOnly: true }).catch(
+      () => undefined,
+    );
+    return { data, index, where };
+  }
   let index: Storage;
   try {
     index = await FileStorage.open(join(location, INDEX_FILE), { create: true });

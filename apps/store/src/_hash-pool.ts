@@ -88,11 +88,14 @@ export class HashPool {
     if (this.#workers.length === 0 || this.#closed) return Promise.resolve(hashBatch(data, chunkSize));
     const id = this.#id++;
     const w = this.#workers[this.#next++ % this.#workers.length] as Worker;
-    return new Promise<BatchNames>((resolve, reject) => {
+    const p = new Promise<BatchNames>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
       // Copied, not transferred: the caller keeps its bytes to store them.
       w.postMessage({ id, data, chunkSize });
     });
+    // A caller that stops early (an abort) may drop a batch: its rejection at close is expected.
+    p.catch(() => {});
+    return p;
   }
 
   #failAll(e: unknown): void {

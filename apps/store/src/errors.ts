@@ -20,6 +20,7 @@
  * | `ERR_IO` | the medium failed; the store refuses further writes: close and reopen |
  * | `ERR_INVALID_STATE` | an operation the store's state does not allow (rolling back to a snapshot being written, a bad diff stream for this store) |
  * | `ERR_BAD_STREAM` | a diff stream or image stream that is malformed or truncated |
+ * | `ERR_ABORTED` | a long operation stopped by its `AbortSignal` |
  */
 export type StoreErrorCode =
   | 'ERR_NOT_FOUND'
@@ -34,7 +35,8 @@ export type StoreErrorCode =
   | 'ERR_CLOSED'
   | 'ERR_IO'
   | 'ERR_INVALID_STATE'
-  | 'ERR_BAD_STREAM';
+  | 'ERR_BAD_STREAM'
+  | 'ERR_ABORTED';
 
 /** Every code of {@link StoreErrorCode}. */
 export const STORE_ERROR_CODES: readonly StoreErrorCode[] = Object.freeze([
@@ -51,6 +53,7 @@ export const STORE_ERROR_CODES: readonly StoreErrorCode[] = Object.freeze([
   'ERR_IO',
   'ERR_INVALID_STATE',
   'ERR_BAD_STREAM',
+  'ERR_ABORTED',
 ]);
 
 const MARKER = Symbol.for('@deja/store.error');

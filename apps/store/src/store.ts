@@ -372,13 +372,23 @@ export class Store {
     return this.#run(false, () => this.#commit());
   }
 
-  /** Flushes, saves the dedup index and closes every file. Idempotent. */
-  close(): Promise<void> {
+  /**
+   * Flushes, saves the dedup index and closes every file. Idempotent. With `discard: true` it
+   * does not flush: what the last flush did not cover is dropped (the store reopens at that
+   * flush), as after Ctrl-C.
+   */
+  close(options: { discard?: boolean } = {}): Promise<void> {
     if (this.#closed) return Promise.resolve();
     return this.#enqueue(async () => {
       if (this.#closed) return;
       let error: unknown;
-      if (this.#failed === undefined && !this.#readOnly) {
+      if (options.discard === true) {
+        // Drop what the last flush did not cover: the store stays at that flush.
+        if (this.#exAttached) await this.#ex.detachTransaction('abort').catch(() => {});
+        this.#exAttached = false;
+        this.#tx?.abort();
+        this.#tx = undefined;
+      } else if (this.#failed === undefined && !this.#readOnly) {
         try {
           await this.#commit();
         } catch (e) {
@@ -810,6 +820,8 @@ export class Store {
         storedBytes: dataBytes + metadataBytes,
         dedupRatio: dataBytes === 0 ? 0 : (h.mapped * cs) / dataBytes,
         indexBytesPerRecord: idx ? idx.bytesPerRecord : 0,
+        indexRecords: idx ? (this.#index?.geometry.recordsPerVolume ?? h.indexRecords) : h.indexRecords,
+        indexSparse: idx ? (this.#index?.geometry.sparseChaptersPerVolume ?? 0) > 0 : h.indexSparse,
         snapshots: this.#snapshots.length,
         indexAvailable: this.#index !== undefined,
       };
@@ -924,7 +936,7 @@ export class Store {
       let done = 0;
       const total = refs.size;
       for (const p of refs.keys()) {
-        if (options.signal?.aborted) throw new StoreError('ERR_INVALID_STATE', 'check aborted');
+        if (options.signal?.aborted) throw new StoreError('ERR_ABORTED', 'check aborted');
         if (p !== h.zeroPage && p < pageCount && this.#pages.refCount(p) > 0) {
           const bytes = await this.#pages.readData(p);
           const want = await this.#nameAt(p);

@@ -62,7 +62,7 @@ export interface ImportResult {
 }
 
 function aborted(options: LongOptions): void {
-  if (options.signal?.aborted) throw new StoreError('ERR_INVALID_STATE', 'aborted');
+  if (options.signal?.aborted) throw new StoreError('ERR_ABORTED', 'aborted by its signal');
 }
 
 async function* chunksOf(source: ByteSource): AsyncGenerator<Uint8Array> {

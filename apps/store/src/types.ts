@@ -119,8 +119,12 @@ export interface StoreStats {
   readonly storedBytes: number;
   /** Non-zero logical bytes over data bytes, across every version. */
   readonly dedupRatio: number;
-  /** The dedup index's memory per record it can hold, bytes. */
+  /** The dedup index's memory per record it can hold, bytes (0 when no index is open). */
   readonly indexBytesPerRecord: number;
+  /** Records the dedup index holds before its oldest chapters expire. */
+  readonly indexRecords: number;
+  /** Whether the dedup index is sparse. */
+  readonly indexSparse: boolean;
   readonly snapshots: number;
   /** Whether the index is in use (false while lost and not yet rebuilt). */
   readonly indexAvailable: boolean;

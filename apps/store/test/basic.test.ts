@@ -72,3 +72,40 @@ describe('dedup advice is never trusted blindly', () => {
     await s.close();
   });
 });
+
+describe('closing and aborting', () => {
+  test('close({ discard: true }) leaves the store at its last flush', async () => {
+    const m = await MemStore.create({ size: 8 * 4096, chunkSize: 4096 });
+    await m.store.write(0, new Uint8Array(4096).fill(1));
+    await m.store.createSnapshot('a');
+    await m.store.flush();
+    await m.store.write(0, new Uint8Array(4096).fill(2));
+    await m.store.write(4096, new Uint8Array(4096).fill(3));
+    await m.store.close({ discard: true });
+    const { Store } = await import('../src/index');
+    const { MemoryStorage } = await import('@deja/storage');
+    const again = await Store.open({
+      data: new MemoryStorage({ data: m.data.snapshot() }),
+      index: new MemoryStorage({ data: m.index.snapshot() }),
+    });
+    expect((await again.read(0, 1))[0]).toBe(1);
+    expect((await again.read(4096, 1))[0]).toBe(0);
+    expect((await again.check({ data: true })).problems).toEqual([]);
+    await again.close();
+  });
+
+  test('an aborted import or export is ERR_ABORTED and changes nothing', async () => {
+    const { exportVersion, importImage } = await import('../src/index');
+    const { PassThrough, Readable } = await import('node:stream');
+    const m = await MemStore.create({ size: 0, chunkSize: 4096 });
+    const signal = AbortSignal.abort();
+    const err = await importImage(m.store, Readable.from([new Uint8Array(4096).fill(7)]), { signal }).catch(
+      (e) => e,
+    );
+    expect(isStoreError(err, 'ERR_ABORTED')).toBe(true);
+    expect(m.store.size).toBe(0);
+    const err2 = await exportVersion(m.store, '@live', new PassThrough(), { signal }).catch((e) => e);
+    expect(isStoreError(err2 ?? { code: 'none' }, 'ERR_ABORTED') || err2 === 0).toBe(true);
+    await m.store.close();
+  });
+});

@@ -96,7 +96,7 @@ test('SIGKILL in the middle of an import: the store opens at its last flush and 
   expect(again.bytes).toBe(v1.length);
 });
 
-test('Ctrl-C (SIGINT) during an import: exit 130, the store flushed and closed, and the message says so', async () => {
+test('Ctrl-C (SIGINT) during an import: exit 130, the store closed at its last flush, and the message says so', async () => {
   const S = p('interrupted');
   await runJson(cli, ['init', S, '--size', '0']);
   const v1 = makeImage(21, 1024);
@@ -111,7 +111,7 @@ test('Ctrl-C (SIGINT) during an import: exit 130, the store flushed and closed, 
   const r = await done;
   expect(r.code).toBe(130);
   expect(r.stderr).toMatch(
-    /^deja: interrupted: the import stopped after [\d.]+ \w+\. The store is flushed and closed/,
+    /^deja: interrupted: the import stopped after [\d.]+ \w+\. The store is closed at its last flush/,
   );
   expect(r.stderr).toContain('no snapshot was taken');
   expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);

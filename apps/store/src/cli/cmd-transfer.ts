@@ -134,10 +134,10 @@ export function registerTransfer(program: Command, ctx: Context, act: Act): void
           } catch (e) {
             bar.stop();
             const stop = ctx.interrupted(
-              `the import stopped after ${formatSize(done)}${total ? ` of ${formatSize(total)}` : ''}. The store is flushed and closed: the live volume holds part of the image, no snapshot was taken, existing snapshots are intact. Run the import again to finish it.`,
+              `the import stopped after ${formatSize(done)}${total ? ` of ${formatSize(total)}` : ''}. The store is closed at its last flush: the live volume holds the part of the image committed so far (a long import commits along the way), no snapshot was taken, existing snapshots are intact. Run the import again to finish it.`,
             );
             if (stop) {
-              await store.close();
+              await store.close({ discard: true });
               throw stop;
             }
             throw e;
