@@ -14,7 +14,7 @@ import { chapterDeltaAddressAt, chapterDeltaListAt, DeltaIndex } from '@deja/del
 import type { IndexGeometry } from '@deja/volume-geometry';
 import { rethrowDeltaError } from './_wrap';
 import { ChapterIndexError } from './errors';
-import { checkName, RECORD_NAME_SIZE } from './record-name';
+import { checkName, RECORD_NAME_SIZE, RECORD_SIZE } from './record-name';
 
 /** The record page returned by the C search when a name is not in the chapter (U16_MAX). */
 export const NO_CHAPTER_INDEX_ENTRY = 0xffff;
@@ -87,6 +87,10 @@ export class OpenChapterIndex {
   #virtualChapterNumber = 0n;
   readonly #warn: (message: string) => void;
   readonly #entry: DeltaIndexEntry;
+  // Scratch of _fill: each name's list and address, and the names in (list, address) order.
+  #lists = new Uint32Array(0);
+  #addresses = new Uint32Array(0);
+  #order = new Uint32Array(0);
 
   /**
    * Makes an empty open chapter index (uds_make_open_chapter_index()). Its memory is one page more
@@ -170,6 +174,11 @@ export class OpenChapterIndex {
     const { chapterAddressBits, chapterDeltaListBits } = this.geometry;
     const address = chapterDeltaAddressAt(bytes, offset, chapterAddressBits);
     const list = chapterDeltaListAt(bytes, offset, chapterAddressBits, chapterDeltaListBits);
+    this.#put(list, address, bytes, offset, pageNumber);
+  }
+
+  /** _putAt() with the name's list and address already computed from its bytes. */
+  #put(list: number, address: number, bytes: Uint8Array, offset: number, pageNumber: number): void {
     try {
       let entry = this.deltaIndex.getEntry(list, address, null, this.#entry);
       let found = !entry.atEnd && entry.key === address;
@@ -193,6 +202,93 @@ export class OpenChapterIndex {
       if (error instanceof ChapterIndexError) throw error;
       rethrowDeltaError(error, `chapter ${this.#virtualChapterNumber}, delta list ${list}`);
     }
+  }
+
+  /**
+   * @internal Put the names of `count` records of a closing chapter (fill_delta_chapter_index()):
+   * the record at byte `offsets[k]` of `bytes` goes to record page `offsets[k] / 32 /
+   * recordsPerPage`. The result is exactly that of {@link _putAt} for each record in the order
+   * given, but each name is put after the names of its delta list with smaller addresses: it lands
+   * at the end of its list, where the search starts from the remembered position and the insertion
+   * moves no bits, instead of walking and shifting half a list. Names of one address keep their
+   * order, so the plain entry and the collision entries come out as in the given order. Should a put overflow or
+   * find a duplicate name, the index is emptied and the records are put again in the given order,
+   * which decides exactly which names are dropped and which duplicate is reported.
+   *
+   * @returns the names dropped because their list or the index memory was full (ERR_OVERFLOW)
+   * @throws {@link ChapterIndexError} `ERR_DUPLICATE_NAME` as {@link put}
+   * Cost: O(count + lists × longest list) plus O(m²) per list of m names (about 64).
+   */
+  _fill(bytes: Uint8Array, offsets: Uint32Array, count: number): number {
+    const { chapterAddressBits, chapterDeltaListBits, deltaListsPerChapter, recordsPerPage } = this.geometry;
+    if (this.#order.length < count) {
+      this.#lists = new Uint32Array(count);
+      this.#addresses = new Uint32Array(count);
+      this.#order = new Uint32Array(count);
+    }
+    const lists = this.#lists;
+    const addresses = this.#addresses;
+    const order = this.#order;
+    // Counting sort by list (stable), then insertion sort by address within each list (stable).
+    const starts = new Uint32Array(deltaListsPerChapter + 1);
+    for (let k = 0; k < count; k++) {
+      const offset = offsets[k]!;
+      const list = chapterDeltaListAt(bytes, offset, chapterAddressBits, chapterDeltaListBits);
+      lists[k] = list;
+      addresses[k] = chapterDeltaAddressAt(bytes, offset, chapterAddressBits);
+      starts[list + 1]!++;
+    }
+    for (let list = 0; list < deltaListsPerChapter; list++) starts[list + 1]! += starts[list]!;
+    const next = starts.slice(0, deltaListsPerChapter);
+    for (let k = 0; k < count; k++) order[next[lists[k]!]!++] = k;
+    for (let list = 0; list < deltaListsPerChapter; list++) {
+      const end = starts[list + 1]!;
+      for (let i = starts[list]! + 1; i < end; i++) {
+        const k = order[i]!;
+        const address = addresses[k]!;
+        let j = i - 1;
+        while (j >= starts[list]! && addresses[order[j]!]! > address) {
+          order[j + 1] = order[j]!;
+          j--;
+        }
+        order[j + 1] = k;
+      }
+    }
+    // Put the names round by round: the first name of every list, then the second of every list,
+    // and so on. Each put appends to its list, and the lists grow evenly, as they do in chapter
+    // order, so the gaps between them seldom run out (filling one list after the other would
+    // rebalance the zone again and again).
+    let longest = 0;
+    for (let list = 0; list < deltaListsPerChapter; list++) {
+      longest = Math.max(longest, starts[list + 1]! - starts[list]!);
+    }
+    const perPage = recordsPerPage * RECORD_SIZE;
+    try {
+      for (let round = 0; round < longest; round++) {
+        for (let list = 0; list < deltaListsPerChapter; list++) {
+          const i = starts[list]! + round;
+          if (i >= starts[list + 1]!) continue;
+          const k = order[i]!;
+          const offset = offsets[k]!;
+          this.#put(list, addresses[k]!, bytes, offset, Math.floor(offset / perPage));
+        }
+      }
+      return 0;
+    } catch (error) {
+      if (!(error instanceof ChapterIndexError)) throw error;
+    }
+    this.empty(this.#virtualChapterNumber);
+    let overflows = 0;
+    for (let k = 0; k < count; k++) {
+      const offset = offsets[k]!;
+      try {
+        this._putAt(bytes, offset, Math.floor(offset / perPage));
+      } catch (error) {
+        if (error instanceof ChapterIndexError && error.code === 'ERR_OVERFLOW') overflows++;
+        else throw error;
+      }
+    }
+    return overflows;
   }
 
   /**

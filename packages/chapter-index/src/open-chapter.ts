@@ -203,19 +203,15 @@ export function closeOpenChapter(
 ): ClosedChapter {
   const geometry = chapterIndex.geometry;
   chapterIndex.empty(virtualChapterNumber);
-  let overflowCount = 0;
   let liveCount = 0;
   const liveRecords = new Uint8Array(geometry.recordsPerChapter);
-  const records = collate(zones, geometry, (bytes, offset, pageNumber) => {
+  const offsets = new Uint32Array(geometry.recordsPerChapter);
+  const records = collate(zones, geometry, (_bytes, offset) => {
     liveRecords[offset / RECORD_SIZE] = 1;
-    liveCount++;
-    try {
-      chapterIndex._putAt(bytes, offset, pageNumber);
-    } catch (error) {
-      if (error instanceof ChapterIndexError && error.code === 'ERR_OVERFLOW') overflowCount++;
-      else throw error;
-    }
+    offsets[liveCount++] = offset;
   });
+  // The names go into the chapter index in chapter order (the seed's order), or an equivalent one.
+  const overflowCount = chapterIndex._fill(records, offsets, liveCount);
   const { pages, ...packing } = chapterIndex.packPages();
   const pageBytes = geometry.bytesPerPage;
   const recordPages = Array.from({ length: geometry.recordPagesPerChapter }, (_, p) =>

@@ -132,6 +132,73 @@ describe('collateOpenChapter and closeOpenChapter', () => {
     expect(dropped > 0).toBe(warnings.length > 0);
   });
 
+  it('builds the index pages that putting every live record in chapter order builds (model)', () => {
+    // closeOpenChapter puts the names in (list, address) order; the seed puts them in chapter order.
+    // Same pages, same drops, same errors: with address collisions (names sharing bytes 8..15),
+    // names in two zones, three times (ERR_DUPLICATE_NAME), deletions and packing drops.
+    const small = createGeometry({ bytesPerPage: 256, recordPagesPerChapter: 8, chaptersPerVolume: 16 });
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 3 }), fc.integer(), fc.nat(600), (zoneCount, seed, count) => {
+        for (const g of [geometry, small]) {
+          const rng = new SplitMix64(BigInt(seed >>> 0));
+          const random = mulberry32(seed);
+          const zones = makeOpenChapterZones(g, zoneCount);
+          const pool: Uint8Array[] = [];
+          for (let i = 0; i < count; i++) {
+            const r = random();
+            let name: Uint8Array;
+            if (pool.length > 0 && r < 0.1) {
+              name = rng.name(); // same list and address as an earlier name, other name
+              name.set(pool[Math.floor(random() * pool.length)]!.subarray(8), 8);
+            } else if (pool.length > 0 && r < 0.13) {
+              name = pool[Math.floor(random() * pool.length)]!; // the same name again
+            } else {
+              name = rng.name();
+            }
+            pool.push(name);
+            const zone = zones[Math.floor(random() * zoneCount)]!;
+            if (zone.isFull) continue;
+            if (random() < 0.05 && zone.search(name) !== undefined) zone.remove(name);
+            else zone.put(name, dataOf(i));
+          }
+          const run = (build: () => unknown) => {
+            try {
+              return build();
+            } catch (error) {
+              return { code: (error as { code?: string }).code, message: (error as Error).message };
+            }
+          };
+          const got = run(() => {
+            const index = new OpenChapterIndex(g, 77n, { warn: () => {} });
+            const closed = closeOpenChapter(zones, index, 5);
+            return {
+              pages: closed.indexPages.map(toHex),
+              packing: closed.packing,
+              overflows: closed.overflowCount,
+            };
+          });
+          const want = run(() => {
+            const index = new OpenChapterIndex(g, 77n, { warn: () => {} });
+            index.empty(5);
+            let overflows = 0;
+            collateOpenChapter(zones, g, (name, page) => {
+              try {
+                index.put(name, page);
+              } catch (error) {
+                if ((error as { code?: string }).code === 'ERR_OVERFLOW') overflows++;
+                else throw error;
+              }
+            });
+            const { pages, ...packing } = index.packPages();
+            return { pages: pages.map(toHex), packing, overflows };
+          });
+          expect(got).toEqual(want);
+        }
+      }),
+      { numRuns: 60, seed: SEED },
+    );
+  });
+
   it('reports which collated records are live and which are fill copies', () => {
     fc.assert(
       fc.property(
