@@ -4,7 +4,9 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DedupIndex } from '@deja/dedup-index';
-import { FileStorage, type PageStore, type PageTransaction, type Storage } from '@deja/storage';
+import type { PageStore, PageTransaction } from '@deja/page-store';
+import type { Storage } from '@deja/storage';
+import { FileStorage } from '@deja/storage-file';
 import { CHAIN_HEADER, type Header } from './_layout';
 import { StoreError, wrapError } from './errors';
 import { DATA_FILE, INDEX_FILE, type StoreLocation } from './types';

@@ -21,7 +21,8 @@ import {
   maxMaskWidth,
   type PageTransactionLike,
 } from '@deja/exception-store';
-import { PageStore, type PageTransaction, type Storage } from '@deja/storage';
+import { PageStore, type PageTransaction } from '@deja/page-store';
+import type { Storage } from '@deja/storage';
 import { chainPages, createIndex, openLocation, readChain, writeChain } from './_files';
 import { isZero, NAME_BYTES, nameOf, sameBytes } from './_hash';
 import { type BatchNames, hashBatch } from './_hash-pool';

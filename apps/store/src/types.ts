@@ -2,7 +2,8 @@
 // volume. Kept apart from the Store class so the CLI, the NBD server and the transfer functions
 // can name them without the class.
 
-import type { PageStore, Storage } from '@deja/storage';
+import type { PageStore } from '@deja/page-store';
+import type { Storage } from '@deja/storage';
 
 /** The name that stands for the live volume wherever a version is named. */
 export const LIVE = '@live';

@@ -4,7 +4,8 @@
 // every version, check() passes and no chunk leaked. The dedup index lives on a
 // medium that does not crash but is copied as it was at the crash: its advice may name chunks the
 // crash took back, which the store must refuse.
-import { crashSweep, type FaultyStorage, MemoryStorage } from '@deja/storage';
+import { MemoryStorage } from '@deja/storage';
+import { crashSweep, type FaultyStorage } from '@deja/storage/testing';
 import { expect } from 'vitest';
 import { LIVE, Store } from '../src/index';
 import { content, prng } from './_helpers';

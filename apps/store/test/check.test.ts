@@ -1,6 +1,7 @@
 // check() finds damaged reference counts and leaked pages and says where; repair fixes them and
 // rebuilds the dedup index. Errors for a full device and for bad snapshot names.
-import { MemoryStorage, PageStore } from '@deja/storage';
+import { PageStore } from '@deja/page-store';
+import { MemoryStorage } from '@deja/storage';
 import { describe, expect, test } from 'vitest';
 import { isStoreError, LIVE, Store } from '../src/index';
 import { content, expectBytes, prng } from './_helpers';

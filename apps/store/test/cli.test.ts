@@ -4,7 +4,8 @@
 import { copyFile, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FileStorage, PageStore } from '@deja/storage';
+import { PageStore } from '@deja/page-store';
+import { FileStorage } from '@deja/storage-file';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   type BuiltCli,
