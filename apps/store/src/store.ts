@@ -21,6 +21,7 @@ import {
   maxMaskWidth,
   type PageTransactionLike,
 } from '@deja/exception-store';
+import { HBitmap } from '@deja/hbitmap';
 import { PageStore, type PageTransaction } from '@deja/page-store';
 import type { Storage } from '@deja/storage';
 import { chainPages, createIndex, openLocation, readChain, writeChain } from './_files';
@@ -107,7 +108,13 @@ export class Store {
   readonly #cache: MetaCache;
   readonly #blockMap: RadixArray;
   readonly #names: RadixArray;
+  /** The dirty map on disk (radix pages of bits, written with every commit). */
   readonly #dirty: RadixArray;
+  /**
+   * The same bits in memory: an hbitmap (one bit per live chunk), for O(1) tests on the write path
+   * and fast iteration. Its size only grows (to the most chunks the volume had).
+   */
+  #dirtyBits: HBitmap;
   #header: Header;
   #committedHeader: Header;
   #snapshots: SnapState[];
@@ -162,6 +169,7 @@ export class Store {
     this.#blockMap = new RadixArray(this.#cache, 4, header.blockMap);
     this.#names = new RadixArray(this.#cache, NAME_BYTES, header.names);
     this.#dirty = new RadixArray(this.#cache, 1, header.dirty);
+    this.#dirtyBits = new HBitmap(Math.max(1, Math.ceil(header.size / header.chunkSize)));
   }
 
   // ---- lifecycle ------------------------------------------------------------------------------
@@ -304,6 +312,7 @@ export class Store {
   }
 
   async #finishOpen(): Promise<void> {
+    await this.#loadDirty();
     if (this.#readOnly) {
       // Nothing is written: a deletion a crash interrupted stays for the next writer to finish;
       // the table just hides what the exception store no longer has.
@@ -649,6 +658,7 @@ export class Store {
       this.#tableDirty = true;
       // Changes are now counted from this snapshot.
       await this.#dirty.clear();
+      this.#dirtyBits.resetAll();
       await this.#commit();
       return { ...record };
     });
@@ -740,21 +750,15 @@ export class Store {
     });
   }
 
-  /** The live volume's ranges written since the newest snapshot (from the dirty bitmap). */
+  /** The live volume's ranges written since the newest snapshot (from the dirty map). */
   changedSinceSnapshot(): Promise<Range[]> {
     return this.#run(false, async () => {
       const chunks: number[] = [];
-      await this.#dirty.forEachLeaf((first, buf) => {
-        for (let i = 0; i < buf.length; i++) {
-          const b = buf[i] as number;
-          if (b === 0) continue;
-          for (let k = 0; k < 8; k++) if ((b >>> k) & 1) chunks.push((first + i) * 8 + k);
-        }
-      });
-      return this.#toRanges(
-        chunks.filter((c) => c * this.chunkSize < this.#header.size),
-        this.#header.size,
-      );
+      const limit = Math.ceil(this.#header.size / this.chunkSize);
+      for (let c = this.#dirtyBits.nextDirty(0); c >= 0 && c < limit; c = this.#dirtyBits.nextDirty(c + 1)) {
+        chunks.push(c);
+      }
+      return this.#toRanges(chunks, this.#header.size);
     });
   }
 
@@ -1183,7 +1187,7 @@ export class Store {
       if (phys >= 0) tx.decRef(phys);
       return false;
     }
-    if (this.#snapshots.length > 0 && !(await this.#isDirty(chunk))) {
+    if (this.#snapshots.length > 0 && !this.#isDirty(chunk)) {
       await this.#ensureTx();
       await this.#ex.prepareOriginWrite(chunk);
     }
@@ -1355,24 +1359,40 @@ export class Store {
     return this.#tx ? this.#tx.refCount(phys) : this.#pages.refCount(phys);
   }
 
-  async #isDirty(chunk: number): Promise<boolean> {
-    const slot = await this.#dirty.leaf(chunk >>> 3, false);
-    if (!slot) return false;
-    return (((slot.buf[slot.off] as number) >>> (chunk & 7)) & 1) === 1;
+  #isDirty(chunk: number): boolean {
+    return chunk < this.#dirtyBits.size && this.#dirtyBits.get(chunk);
   }
 
+  /** Marks a live chunk written since the newest snapshot, in memory and in the dirty map. */
   async #markDirty(chunk: number): Promise<void> {
+    if (this.#isDirty(chunk)) return;
+    if (chunk >= this.#dirtyBits.size)
+      this.#dirtyBits.truncate(Math.max(chunk + 1, this.#dirtyBits.size * 2));
+    this.#dirtyBits.set(chunk, 1);
     const slot = (await this.#dirty.leaf(Math.floor(chunk / 8), true)) as {
       page: number;
       buf: Uint8Array;
       off: number;
     };
-    const bit = 1 << (chunk & 7);
-    const b = slot.buf[slot.off] as number;
-    if ((b & bit) === 0) {
-      slot.buf[slot.off] = b | bit;
-      this.#dirty.markDirty(slot.page);
-    }
+    slot.buf[slot.off] = (slot.buf[slot.off] as number) | (1 << (chunk & 7));
+    this.#dirty.markDirty(slot.page);
+  }
+
+  /** Loads the dirty map into memory. O(pages of the dirty map). */
+  async #loadDirty(): Promise<void> {
+    const bits = this.#dirtyBits;
+    await this.#dirty.forEachLeaf((first, buf) => {
+      for (let i = 0; i < buf.length; i++) {
+        const b = buf[i] as number;
+        if (b === 0) continue;
+        for (let k = 0; k < 8; k++) {
+          if (((b >>> k) & 1) === 0) continue;
+          const c = (first + i) * 8 + k;
+          if (c >= bits.size) bits.truncate(Math.max(c + 1, bits.size * 2));
+          bits.set(c, 1);
+        }
+      }
+    });
   }
 
   #versionSize(version: string): number {

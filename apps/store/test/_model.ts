@@ -37,6 +37,7 @@ export async function run(seed: number, steps: number): Promise<void> {
   });
   const model = new Map<string, Uint8Array>([[LIVE, new Uint8Array(size)]]);
   let counter = 0;
+  let baseline: Uint8Array | undefined;
   const log: string[] = [];
   const snaps = () => [...model.keys()].filter((k) => k !== LIVE);
   const pick = () => {
@@ -103,6 +104,7 @@ export async function run(seed: number, steps: number): Promise<void> {
         }
         log.push(`snapshot ${name}`);
         await s.createSnapshot(name);
+        baseline = (model.get(LIVE) as Uint8Array).slice();
         model.set(name, (model.get(LIVE) as Uint8Array).slice());
       } else if (r < 0.65) {
         const name = pick();
@@ -167,17 +169,15 @@ export async function run(seed: number, steps: number): Promise<void> {
         const report = await m.store.check({ data: true });
         expect(report.problems).toEqual([]);
       } else {
-        // changedSinceSnapshot covers every chunk that differs from the newest snapshot.
-        const names = snaps();
-        const newest = names[names.length - 1];
-        if (newest === undefined) continue;
+        // changedSinceSnapshot covers every live chunk that differs from the live volume as it
+        // was when the last snapshot was taken (deleting that snapshot does not reset it).
+        if (baseline === undefined) continue;
         const ranges = await s.changedSinceSnapshot();
         const live = model.get(LIVE) as Uint8Array;
-        const snap = model.get(newest) as Uint8Array;
-        for (let c = 0; c < Math.ceil(live.length / CS); c++) {
-          if (c * CS < snap.length && chunkDiffers(live, resized(snap, live.length), c)) {
-            // Only chunks the live volume wrote count; snapshot writes do not mark it.
-          }
+        const base = resized(baseline, live.length);
+        for (let c = 0; c < Math.ceil(Math.min(live.length, baseline.length) / CS); c++) {
+          if (chunkDiffers(live, base, c))
+            expect(covered(ranges, c * CS), `dirty map misses chunk ${c}`).toBe(true);
         }
         expect(ranges.every((x) => x.offset + x.length <= live.length)).toBe(true);
       }
