@@ -315,10 +315,12 @@ export class DeltaZone {
     }
     this.setListSize(i, totalSize + size);
     const start = this.listStart(i);
+    // An insertion at either end of a list (an empty list, a key above the others: most inserts into
+    // a volume index that is far from full) moves nothing: skip the call.
     if (beforeFlag) {
       this.setListStart(i, start - size);
-      moveBits(this.memory, start, this.memory, start - size, beforeSize);
-    } else {
+      if (beforeSize > 0) moveBits(this.memory, start, this.memory, start - size, beforeSize);
+    } else if (afterSize > 0) {
       const source = start + offset;
       moveBits(this.memory, source, this.memory, source + size, afterSize);
     }
@@ -336,8 +338,8 @@ export class DeltaZone {
     const start = this.listStart(i);
     if (beforeFlag) {
       this.setListStart(i, start + size);
-      moveBits(this.memory, start, this.memory, start + size, beforeSize);
-    } else {
+      if (beforeSize > 0) moveBits(this.memory, start, this.memory, start + size, beforeSize);
+    } else if (afterSize > 0) {
       const destination = start + offset;
       moveBits(this.memory, destination + size, this.memory, destination, afterSize);
     }
