@@ -72,10 +72,30 @@ export function encodeRecordPage(
     order[j + 1] = current;
   }
   page.fill(0);
-  for (let i = 0; i < count; i++) {
-    const from = sourceOffsets[order[i]!]!;
-    page.set(source.subarray(from, from + RECORD_SIZE), i * RECORD_SIZE);
+  if (page.byteOffset % 4 === 0 && source.byteOffset % 4 === 0) {
+    // Whole 32-bit words when both arrays allow it (the usual case: a record is 8 words at a
+    // multiple of 32 bytes); a subarray per record would cost an allocation each.
+    const to = new Uint32Array(page.buffer, page.byteOffset, Math.floor(page.length / 4));
+    const from = new Uint32Array(source.buffer, source.byteOffset, Math.floor(source.length / 4));
+    const words = RECORD_SIZE / 4;
+    for (let i = 0; i < count; i++) {
+      const offset = sourceOffsets[order[i]!]!;
+      if (offset % 4 !== 0) {
+        copyRecord(page, i * RECORD_SIZE, source, offset);
+        continue;
+      }
+      const src = offset / 4;
+      const dst = i * words;
+      for (let w = 0; w < words; w++) to[dst + w] = from[src + w]!;
+    }
+    return;
   }
+  for (let i = 0; i < count; i++) copyRecord(page, i * RECORD_SIZE, source, sourceOffsets[order[i]!]!);
+}
+
+/** Copy the 32-byte record at `from` of `source` to `at` of `page`. */
+function copyRecord(page: Uint8Array, at: number, source: Uint8Array, from: number): void {
+  for (let b = 0; b < RECORD_SIZE; b++) page[at + b] = source[from + b]!;
 }
 
 /**

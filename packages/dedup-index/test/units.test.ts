@@ -33,28 +33,37 @@ function configFor(chapters: number, sparse = 0) {
 describe('record pages', () => {
   it('sorts records by name and finds each by binary search (property)', () => {
     fc.assert(
-      fc.property(fc.nat(32), fc.nat(1000), fc.boolean(), (count, seed, shareWord) => {
-        const names = makeNames(count, seed);
-        // Names sharing their first word exercise the tie-break on the whole name.
-        if (shareWord) for (const n of names) n.set([1, 2, 3, 4]);
-        const source = new Uint8Array(count * 32);
-        names.forEach((n, i) => {
-          source.set(n, i * 32);
-          source[i * 32 + 16] = i;
-        });
-        const offsets = Uint32Array.from({ length: count }, (_, i) => i * 32);
-        const page = new Uint8Array(1024).fill(7);
-        encodeRecordPage(page, source, offsets, count);
-        expect(checkRecordPageOrder(page, count)).toBe(-1);
-        expect(page.subarray(count * 32).every((b) => b === 0)).toBe(true);
-        names.forEach((n, i) => {
-          const at = searchRecordPage(page, count, n);
-          expect(at).toBeGreaterThanOrEqual(0);
-          expect(page[at]).toBe(i);
-        });
-        for (const absent of makeNames(5, seed + 5000))
-          expect(searchRecordPage(page, count, absent)).toBe(-1);
-      }),
+      fc.property(
+        fc.nat(32),
+        fc.nat(1000),
+        fc.boolean(),
+        fc.nat(3),
+        fc.nat(3),
+        (count, seed, shareWord, skew, pad) => {
+          const names = makeNames(count, seed);
+          // Names sharing their first word exercise the tie-break on the whole name.
+          if (shareWord) for (const n of names) n.set([1, 2, 3, 4]);
+          // A source that does not start at a multiple of 4 bytes, or records that do not (`skew`,
+          // `pad`), take the byte-copy path.
+          const source = new Uint8Array(count * 32 + 8).subarray(skew);
+          names.forEach((n, i) => {
+            source.set(n, i * 32 + pad);
+            source[i * 32 + pad + 16] = i;
+          });
+          const offsets = Uint32Array.from({ length: count }, (_, i) => i * 32 + pad);
+          const page = new Uint8Array(1024).fill(7);
+          encodeRecordPage(page, source, offsets, count);
+          expect(checkRecordPageOrder(page, count)).toBe(-1);
+          expect(page.subarray(count * 32).every((b) => b === 0)).toBe(true);
+          names.forEach((n, i) => {
+            const at = searchRecordPage(page, count, n);
+            expect(at).toBeGreaterThanOrEqual(0);
+            expect(page[at]).toBe(i);
+          });
+          for (const absent of makeNames(5, seed + 5000))
+            expect(searchRecordPage(page, count, absent)).toBe(-1);
+        },
+      ),
       { seed: 5, numRuns: 200 },
     );
   });
