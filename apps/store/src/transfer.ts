@@ -76,9 +76,44 @@ async function* chunksOf(source: ByteSource): AsyncGenerator<Uint8Array> {
   }
 }
 
+/**
+ * A buffer in shared memory: handed to a hashing worker without a copy (the worker only reads
+ * it, and the import keeps it until the store took it).
+ */
+function sharedBytes(size: number): Uint8Array {
+  return new Uint8Array(new SharedArrayBuffer(size));
+}
+
+/**
+ * Pieces of exactly `size` bytes (the last may be shorter) in shared memory: a file is read
+ * straight into them; a stream's chunks are copied in.
+ */
+async function* pieces(source: ByteSource, size: number): AsyncGenerator<Uint8Array> {
+  if (typeof source === 'string') {
+    const fh = await open(source, 'r');
+    try {
+      for (let position = 0; ; ) {
+        const buf = sharedBytes(size);
+        let fill = 0;
+        while (fill < size) {
+          const { bytesRead } = await fh.read(buf, fill, size - fill, position + fill);
+          if (bytesRead === 0) break;
+          fill += bytesRead;
+        }
+        if (fill > 0) yield fill === size ? buf : buf.subarray(0, fill);
+        if (fill < size) return;
+        position += fill;
+      }
+    } finally {
+      await fh.close();
+    }
+  }
+  yield* regroup(chunksOf(source), size);
+}
+
 /** Regroups a byte stream into pieces of exactly `size` bytes (the last may be shorter). */
 async function* regroup(source: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Uint8Array> {
-  let buf = new Uint8Array(size);
+  let buf = sharedBytes(size);
   let fill = 0;
   for await (const piece of source) {
     let at = 0;
@@ -89,7 +124,7 @@ async function* regroup(source: AsyncIterable<Uint8Array>, size: number): AsyncG
       at += n;
       if (fill === size) {
         yield buf;
-        buf = new Uint8Array(size);
+        buf = sharedBytes(size);
         fill = 0;
       }
     }
@@ -116,12 +151,12 @@ export async function importImage(
   // Hash up to DEPTH pieces ahead on the pool while the store takes the current one.
   const DEPTH = 3;
   const ahead: { piece: Uint8Array; names: Promise<BatchNames> }[] = [];
-  const pieces = regroup(chunksOf(source), STEP);
+  const input = pieces(source, STEP);
   try {
     let done = false;
     for (;;) {
       while (!done && ahead.length < DEPTH) {
-        const next = await pieces.next();
+        const next = await input.next();
         if (next.done) done = true;
         else ahead.push({ piece: next.value, names: pool.hash(next.value, store.chunkSize) });
       }
