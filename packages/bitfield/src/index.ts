@@ -9,7 +9,12 @@ export {
   MAX_SAFE_FIELD_BITS,
   POST_FIELD_GUARD_BYTES,
 } from './constants';
-export { type BitfieldArgumentError, BitfieldErrorCode } from './errors';
+export {
+  BITFIELD_ERROR_CODES,
+  type BitfieldArgumentError,
+  BitfieldErrorCode,
+  isBitfieldError,
+} from './errors';
 export { getBigField, getField, setBigField, setField } from './field';
 export { moveBits, moveBitsDown, moveBitsUp } from './move';
 export { setZero } from './zero';

@@ -1,9 +1,12 @@
 // Wrong use of the API throws TypeError / RangeError with a stable `code`; tests assert on the code.
 
+import { fileURLToPath } from 'node:url';
 import {
+  BITFIELD_ERROR_CODES,
   BitfieldErrorCode,
   getBigField,
   getField,
+  isBitfieldError,
   moveBits,
   moveBitsDown,
   moveBitsUp,
@@ -11,6 +14,7 @@ import {
   setField,
   setZero,
 } from '@deja/bitfield';
+import { readmeErrorCodes } from '@deja/test-helpers';
 import { describe, expect, test } from 'vitest';
 
 function codeOf(fn: () => unknown): { type: string; code: unknown } {
@@ -29,6 +33,20 @@ const offset = { type: 'RangeError', code: BitfieldErrorCode.BIT_OFFSET };
 const size = { type: 'RangeError', code: BitfieldErrorCode.BIT_SIZE };
 
 describe('argument errors', () => {
+  test('the README table lists exactly the exported codes; the guard knows them by their marker', () => {
+    const readme = fileURLToPath(new URL('../README.md', import.meta.url));
+    expect(readmeErrorCodes(readme)).toEqual([...BITFIELD_ERROR_CODES]);
+    let thrown: unknown;
+    try {
+      getField(notMemory, 0, 1);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(isBitfieldError(thrown, 'ERR_INVALID_ARG_TYPE')).toBe(true);
+    expect(isBitfieldError(thrown, 'ERR_BIT_SIZE')).toBe(false);
+    expect(isBitfieldError(Object.assign(new TypeError('x'), { code: 'ERR_INVALID_ARG_TYPE' }))).toBe(false);
+  });
+
   test('codes are stable strings', () => {
     expect(BitfieldErrorCode).toEqual({
       INVALID_ARG_TYPE: 'ERR_INVALID_ARG_TYPE',

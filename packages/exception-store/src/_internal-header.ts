@@ -5,7 +5,7 @@
 // maps each snapshot's name to its id (its bit in the share masks), in a chain of pages named by
 // the header, so names survive reopen and no one has to hunt for a free id.
 
-import { crc32 } from './_internal-crc32';
+import { crc32 } from 'node:zlib';
 import { getU64, MAX_CHUNK, MAX_MASK_WIDTH, setU64 } from './_internal-layout';
 import { corrupt, ExceptionStoreError } from './errors';
 
@@ -63,7 +63,7 @@ export function encodeHeader(h: HeaderFields, payload: number): Uint8Array {
     dv.setUint32(HEADER_FIXED + (words + k) * 4, h.deleting[k] as number, true);
   }
   const crcAt = HEADER_FIXED + 2 * words * 4;
-  dv.setUint32(crcAt, crc32(bytes, 0, crcAt), true);
+  dv.setUint32(crcAt, crc32(bytes.subarray(0, crcAt)), true);
   return bytes;
 }
 
@@ -90,7 +90,7 @@ export function decodeHeader(bytes: Uint8Array, page: number): HeaderFields {
   }
   const crcAt = HEADER_FIXED + maskWidth / 4;
   if (crcAt + 4 > bytes.length) throw corrupt('header', page, 'share mask overflows the page');
-  if (dv.getUint32(crcAt, true) !== crc32(bytes, 0, crcAt))
+  if (dv.getUint32(crcAt, true) !== crc32(bytes.subarray(0, crcAt)))
     throw corrupt('header', page, 'checksum mismatch');
   if (version === OLD_HEADER_VERSION) {
     throw new ExceptionStoreError(

@@ -53,6 +53,17 @@ export function mapRchunk(dv: DataView, i: number): number {
   return dv.getUint32(LEAF_HEADER + i * MAP_ENTRY + 4, true);
 }
 
+/**
+ * Calls `visit(chunk, first, end)` for each chunk of a leaf, in key order: the chunk's exceptions
+ * lie at offsets `first`, `first + excSize(...)`, ... below `end`. The one walk over a leaf's
+ * entries that diff, exclusiveChunks and the checker share.
+ */
+export function forEachChunk(dv: DataView, visit: (chunk: number, first: number, end: number) => void): void {
+  const count = leafCount(dv);
+  const base = leafBase(dv);
+  for (let i = 0; i < count; i++) visit(base + mapRchunk(dv, i), mapOffset(dv, i), mapOffset(dv, i + 1));
+}
+
 function setMap(dv: DataView, i: number, offset: number, rchunk: number): void {
   dv.setUint32(LEAF_HEADER + i * MAP_ENTRY, offset, true);
   dv.setUint32(LEAF_HEADER + i * MAP_ENTRY + 4, rchunk, true);

@@ -49,6 +49,7 @@ import {
   excHas,
   excSize,
   findSnapshotException,
+  forEachChunk,
   initLeaf,
   leafBase,
   leafCount,
@@ -76,7 +77,7 @@ import {
 } from './_internal-node';
 import { validateLeaf, validateNode } from './_internal-validate';
 import { type AllocationRequest, type ExceptionAllocator, PageAllocator } from './allocator';
-import { corrupt, ExceptionStoreError } from './errors';
+import { corrupt, ExceptionStoreError, fromLowerError } from './errors';
 import type { PageStoreLike, PageTransactionLike } from './page-layer';
 
 /** Default root slot name under which the header page is registered in the page layer. */
@@ -296,6 +297,14 @@ export class ExceptionStore {
     pages: PageStoreLike,
     options: ExceptionStoreCreateOptions = {},
   ): Promise<ExceptionStore> {
+    try {
+      return await ExceptionStore.#create(pages, options);
+    } catch (error) {
+      throw fromLowerError(error);
+    }
+  }
+
+  static async #create(pages: PageStoreLike, options: ExceptionStoreCreateOptions): Promise<ExceptionStore> {
     const root = options.root ?? DEFAULT_ROOT_NAME;
     checkOptions(options);
     const maskWidth = options.maskWidth ?? DEFAULT_MASK_WIDTH;
@@ -368,6 +377,14 @@ export class ExceptionStore {
    *   snapshot table), or the page layer's error for a page it cannot verify.
    */
   static async open(pages: PageStoreLike, options: ExceptionStoreOptions = {}): Promise<ExceptionStore> {
+    try {
+      return await ExceptionStore.#open(pages, options);
+    } catch (error) {
+      throw fromLowerError(error);
+    }
+  }
+
+  static async #open(pages: PageStoreLike, options: ExceptionStoreOptions): Promise<ExceptionStore> {
     checkOptions(options);
     const root = options.root ?? DEFAULT_ROOT_NAME;
     const headerPage = pages.getRoot(root);
@@ -426,7 +443,7 @@ export class ExceptionStore {
    * @returns the snapshot's id.
    * @throws ExceptionStoreError `ERR_EXISTS`, `ERR_TOO_MANY_SNAPSHOTS`, `ERR_INVALID_STATE`.
    */
-  createSnapshot(name: string): Promise<number> {
+  async createSnapshot(name: string): Promise<number> {
     checkName(name);
     let id = -1;
     const precheck = (): void => {
@@ -473,7 +490,7 @@ export class ExceptionStore {
    * @throws ExceptionStoreError `ERR_NOT_FOUND`; `ERR_INVALID_STATE` while attached to an external
    *   transaction (nothing changes).
    */
-  deleteSnapshot(name: string): Promise<number> {
+  async deleteSnapshot(name: string): Promise<number> {
     checkName(name);
     return this.#mutate(
       async () => {
@@ -568,7 +585,7 @@ export class ExceptionStore {
    * @returns the exception chunk, or undefined when the snapshot reads the origin's chunk.
    * @throws ExceptionStoreError `ERR_NOT_FOUND` for an unknown snapshot. O(levels x log fanout).
    */
-  lookup(name: string, chunk: number): Promise<number | undefined> {
+  async lookup(name: string, chunk: number): Promise<number | undefined> {
     checkName(name);
     checkChunk(chunk);
     // Fast path: nothing queued and the whole path cached, so the answer is the same as after the
@@ -578,7 +595,7 @@ export class ExceptionStore {
       const leaf = this.#leafCached(chunk);
       if (leaf) {
         const pos = findSnapshotException(leaf.dv, this.#g, chunk, known);
-        return Promise.resolve(pos < 0 ? undefined : exceptionChunk(leaf.dv, pos));
+        return pos < 0 ? undefined : exceptionChunk(leaf.dv, pos);
       }
     }
     return this.#read(async () => {
@@ -593,7 +610,7 @@ export class ExceptionStore {
    * Whether an origin write to `chunk` needs a copy first: some active snapshot has no exception
    * for it (the negation of the seed's origin_chunk_unique). O(levels x log fanout).
    */
-  originWriteNeedsCopy(chunk: number): Promise<boolean> {
+  async originWriteNeedsCopy(chunk: number): Promise<boolean> {
     checkChunk(chunk);
     return this.#read(async () => {
       const { leaf } = await this.#probe(chunk);
@@ -610,7 +627,7 @@ export class ExceptionStore {
    * @returns the new exception chunk, or undefined when no copy is needed.
    * @throws the allocator's error when it has no space (the transaction is rolled back).
    */
-  prepareOriginWrite(chunk: number): Promise<number | undefined> {
+  async prepareOriginWrite(chunk: number): Promise<number | undefined> {
     checkChunk(chunk);
     return this.#mutate(async () => {
       const { path, leaf } = await this.#probe(chunk);
@@ -630,7 +647,7 @@ export class ExceptionStore {
    * @returns where to write and where the current content is.
    * @throws ExceptionStoreError `ERR_NOT_FOUND` for an unknown snapshot.
    */
-  prepareSnapshotWrite(name: string, chunk: number): Promise<SnapshotWritePlan> {
+  async prepareSnapshotWrite(name: string, chunk: number): Promise<SnapshotWritePlan> {
     checkName(name);
     checkChunk(chunk);
     return this.#mutate(
@@ -669,7 +686,7 @@ export class ExceptionStore {
    * @param chunk - an exception chunk (a data page of the page layer).
    * @returns pageSize bytes.
    */
-  readChunk(chunk: number): Promise<Uint8Array> {
+  async readChunk(chunk: number): Promise<Uint8Array> {
     checkChunk(chunk);
     return this.#read(() => (this.#txn ? this.#txn.readData(chunk) : this.pages.readData(chunk)));
   }
@@ -683,7 +700,7 @@ export class ExceptionStore {
    * @throws ExceptionStoreError `ERR_INVALID_STATE` when no transaction is open or the chunk was
    *   not allocated in it.
    */
-  writeChunk(chunk: number, data: Uint8Array): Promise<void> {
+  async writeChunk(chunk: number, data: Uint8Array): Promise<void> {
     checkChunk(chunk);
     if (!(data instanceof Uint8Array)) throw new TypeError('data must be a Uint8Array');
     if (data.length !== this.chunkSize)
@@ -708,7 +725,7 @@ export class ExceptionStore {
    * @param b - a snapshot name, or null for the origin.
    * @returns sorted chunk numbers.
    */
-  diff(a: string | null, b: string | null): Promise<number[]> {
+  async diff(a: string | null, b: string | null): Promise<number[]> {
     if (a !== null) checkName(a);
     if (b !== null) checkName(b);
     return this.#read(async () => {
@@ -717,21 +734,17 @@ export class ExceptionStore {
       const out: number[] = [];
       if (ia === ib) return out;
       const g = this.#g;
-      await this.#walkLeaves((leaf) => {
-        const dv = leaf.dv;
-        const count = leafCount(dv);
-        const base = leafBase(dv);
-        for (let i = 0; i < count; i++) {
-          const end = mapOffset(dv, i + 1);
+      await this.#walkLeaves(({ dv }) =>
+        forEachChunk(dv, (chunk, first, end) => {
           let pa = -1;
           let pb = -1;
-          for (let p = mapOffset(dv, i); p < end; p += excSize(dv, g, p)) {
+          for (let p = first; p < end; p += excSize(dv, g, p)) {
             if (ia >= 0 && excHas(dv, g, p, ia)) pa = p;
             if (ib >= 0 && excHas(dv, g, p, ib)) pb = p;
           }
-          if (pa !== pb) out.push(base + mapRchunk(dv, i));
-        }
-      });
+          if (pa !== pb) out.push(chunk);
+        }),
+      );
       return out;
     });
   }
@@ -742,27 +755,23 @@ export class ExceptionStore {
    *
    * @returns parallel arrays: origin chunk numbers (sorted) and their exception chunks.
    */
-  exclusiveChunks(name: string): Promise<{ chunks: number[]; exceptions: number[] }> {
+  async exclusiveChunks(name: string): Promise<{ chunks: number[]; exceptions: number[] }> {
     checkName(name);
     return this.#read(async () => {
       const id = this.#id(name);
       const g = this.#g;
       const chunks: number[] = [];
       const exceptions: number[] = [];
-      await this.#walkLeaves((leaf) => {
-        const dv = leaf.dv;
-        const count = leafCount(dv);
-        const base = leafBase(dv);
-        for (let i = 0; i < count; i++) {
-          const end = mapOffset(dv, i + 1);
-          for (let p = mapOffset(dv, i); p < end; p += excSize(dv, g, p)) {
+      await this.#walkLeaves(({ dv }) =>
+        forEachChunk(dv, (chunk, first, end) => {
+          for (let p = first; p < end; p += excSize(dv, g, p)) {
             if (exceptionUniqueTo(dv, g, p, id, this.#deleting)) {
-              chunks.push(base + mapRchunk(dv, i));
+              chunks.push(chunk);
               exceptions.push(exceptionChunk(dv, p));
             }
           }
-        }
-      });
+        }),
+      );
       return { chunks, exceptions };
     });
   }
@@ -835,7 +844,7 @@ export class ExceptionStore {
    *
    * @throws ExceptionStoreError `ERR_INVALID_STATE` when the store has its own open transaction.
    */
-  attachTransaction(txn: PageTransactionLike): Promise<void> {
+  async attachTransaction(txn: PageTransactionLike): Promise<void> {
     return this.#serial(async () => {
       this.#checkOpen();
       if (this.#txn) throw new ExceptionStoreError('ERR_INVALID_STATE', 'a transaction is already open');
@@ -849,7 +858,7 @@ export class ExceptionStore {
    * snapshot table and releases into it (the caller then commits it); with `'abort'` it drops
    * everything the store did in it (the caller then aborts it).
    */
-  detachTransaction(intent: 'commit' | 'abort'): Promise<void> {
+  async detachTransaction(intent: 'commit' | 'abort'): Promise<void> {
     return this.#serial(async () => {
       if (!this.#external || !this.#txn)
         throw new ExceptionStoreError('ERR_INVALID_STATE', 'no external transaction');
@@ -873,12 +882,15 @@ export class ExceptionStore {
    *
    * @throws ExceptionStoreError `ERR_CORRUPT_DATA` describing the first violation.
    */
-  check(options: { uniqueChunks?: boolean } = {}): Promise<CheckReport> {
+  async check(options: { uniqueChunks?: boolean } = {}): Promise<CheckReport> {
     const unique = options.uniqueChunks ?? this.allocator instanceof PageAllocator;
     return this.#read(() => this.#check(unique));
   }
 
-  /** Closes the store, dropping uncommitted changes (the page layer is left open). */
+  /**
+   * Closes the store, dropping uncommitted changes. Leaves the page layer open: whoever opened it
+   * closes it, after this. Idempotent.
+   */
   close(): Promise<void> {
     return this.#serial(async () => {
       if (this.#closed) return;
@@ -888,6 +900,11 @@ export class ExceptionStore {
       this.#cache.clear();
       this.#dirty.clear();
     });
+  }
+
+  /** `await using store = await ExceptionStore.open(...)` closes the store (not its page layer). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 
   // ---- internals -------------------------------------------------------------------------------
@@ -933,7 +950,7 @@ export class ExceptionStore {
   }
 
   #checkOpen(): void {
-    if (this.#closed) throw new ExceptionStoreError('ERR_INVALID_STATE', 'the exception store is closed');
+    if (this.#closed) throw new ExceptionStoreError('ERR_CLOSED', 'the exception store is closed');
   }
 
   #id(name: string): number {
@@ -942,9 +959,12 @@ export class ExceptionStore {
     return id;
   }
 
+  /** Runs `fn` after every operation queued before it; a failure of a lower package is wrapped. */
   #serial<T>(fn: () => Promise<T>): Promise<T> {
     this.#inflight++;
-    const run = this.#tail.then(fn);
+    const run = this.#tail.then(fn).catch((error: unknown) => {
+      throw fromLowerError(error);
+    });
     const settled = run.then(
       () => {
         this.#inflight--;

@@ -1,12 +1,12 @@
 // Snapshot volumes: what dm-snapshot builds around an exception store, so a plain volume gets
-// working snapshots from this package and @deja/storage alone. The origin volume lives on a
+// working snapshots from this package, @deja/page-store and a @deja/storage adapter. The origin volume lives on a
 // storage adapter; before it overwrites a chunk that some snapshot still needs, it copies the old
 // content into a new exception chunk and commits the exception store (so the copy and its
 // exception are durable before the origin changes). Snapshot volumes read through their
 // exceptions to the origin and can be written (their writes land in private exceptions).
 
 import type { Storage } from '@deja/storage';
-import { ExceptionStoreError } from './errors';
+import { ExceptionStoreError, fromLowerError } from './errors';
 import type { ExceptionStore } from './exception-store';
 
 /** Options of {@link OriginVolume}. */
@@ -49,8 +49,12 @@ export class OriginVolume {
   /** Bytes of a chunk (the store's chunk size). */
   readonly chunkSize: number;
   readonly #lock = new Lock();
+  #closed = false;
 
   /**
+   * Neither `store` nor `storage` becomes the volume's: {@link OriginVolume.close} leaves both open
+   * for whoever opened them to close, after the volume.
+   *
    * @param store - an open exception store.
    * @param storage - the origin's medium (chunk c at byte c x chunkSize).
    * @param options - the volume size.
@@ -75,9 +79,40 @@ export class OriginVolume {
     return out;
   }
 
-  /** @internal Runs `fn` under the volume's lock. */
+  /**
+   * @internal Runs `fn` under the volume's lock, once the operations before it are done; rejects
+   * with `ERR_CLOSED` after {@link OriginVolume.close}; wraps a failure of the storage.
+   */
   locked<T>(fn: () => Promise<T>): Promise<T> {
-    return this.#lock.run(fn);
+    return this.#lock
+      .run(() => {
+        if (this.#closed) throw new ExceptionStoreError('ERR_CLOSED', 'the origin volume is closed');
+        return fn();
+      })
+      .catch((error: unknown) => {
+        throw fromLowerError(error);
+      });
+  }
+
+  /** Whether {@link OriginVolume.close} was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Waits for the operations called before it, then refuses every later one (of the origin and of
+   * its snapshot volumes) with `ERR_CLOSED`. Does not flush, and leaves the exception store and the
+   * storage open: close them after the volume. Idempotent.
+   */
+  close(): Promise<void> {
+    return this.#lock.run(async () => {
+      this.#closed = true;
+    });
+  }
+
+  /** `await using volume = new OriginVolume(...)` closes the volume (not its store or storage). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 
   /**
@@ -85,7 +120,7 @@ export class OriginVolume {
    *
    * @throws RangeError outside the volume.
    */
-  read(offset: number, length: number): Promise<Uint8Array> {
+  async read(offset: number, length: number): Promise<Uint8Array> {
     if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`bad length ${length}`);
     checkRange(offset, length, this.size);
     return this.locked(async () => {
@@ -104,7 +139,7 @@ export class OriginVolume {
    *
    * @throws RangeError outside the volume; the store's or the storage's errors.
    */
-  write(offset: number, data: Uint8Array): Promise<void> {
+  async write(offset: number, data: Uint8Array): Promise<void> {
     if (!(data instanceof Uint8Array)) throw new TypeError('data must be a Uint8Array');
     checkRange(offset, data.length, this.size);
     return this.locked(async () => {
@@ -129,7 +164,7 @@ export class OriginVolume {
    * @param name - the snapshot's name (1..64 UTF-8 bytes).
    * @returns its volume.
    */
-  createSnapshot(name: string): Promise<SnapshotVolume> {
+  async createSnapshot(name: string): Promise<SnapshotVolume> {
     return this.locked(async () => {
       await this.storage.flush();
       await this.store.createSnapshot(name);
@@ -154,12 +189,12 @@ export class OriginVolume {
    * Deletes a snapshot; the exception store commits it (and everything pending) as it goes.
    * @returns exceptions released.
    */
-  deleteSnapshot(name: string): Promise<number> {
+  async deleteSnapshot(name: string): Promise<number> {
     return this.locked(() => this.store.deleteSnapshot(name));
   }
 
   /** Makes every write so far durable: commits the store, flushes the origin's storage. */
-  flush(): Promise<void> {
+  async flush(): Promise<void> {
     return this.locked(async () => {
       await this.store.commit();
       await this.storage.flush();
@@ -188,7 +223,7 @@ export class SnapshotVolume {
    *
    * @throws RangeError outside the volume; ExceptionStoreError `ERR_NOT_FOUND` once deleted.
    */
-  read(offset: number, length: number): Promise<Uint8Array> {
+  async read(offset: number, length: number): Promise<Uint8Array> {
     if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`bad length ${length}`);
     checkRange(offset, length, this.size);
     const o = this.origin;
@@ -214,7 +249,7 @@ export class SnapshotVolume {
    * exception the snapshot owns alone, copied first from what it read before when the write is
    * partial.
    */
-  write(offset: number, data: Uint8Array): Promise<void> {
+  async write(offset: number, data: Uint8Array): Promise<void> {
     if (!(data instanceof Uint8Array)) throw new TypeError('data must be a Uint8Array');
     checkRange(offset, data.length, this.size);
     const o = this.origin;
@@ -241,7 +276,7 @@ export class SnapshotVolume {
   }
 
   /** Commits the store (the snapshot's writes) and flushes the origin's storage. */
-  flush(): Promise<void> {
+  async flush(): Promise<void> {
     return this.origin.flush();
   }
 }

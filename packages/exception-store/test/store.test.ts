@@ -219,7 +219,10 @@ describe('deletion in batches', () => {
     const before = pages.sequence;
     // the power fails at the 4th commit of the deletion
     failCommit(pages, 4);
-    await expect(store.deleteSnapshot('a')).rejects.toMatchObject({ code: 'ERR_CRASHED' });
+    await expect(store.deleteSnapshot('a')).rejects.toMatchObject({
+      code: 'ERR_IO',
+      cause: { code: 'ERR_CRASHED' },
+    });
     expect(pages.sequence).toBe(before + 3);
     // reopened without finishing: 'a' is gone, its id stays reserved, its bits partly cleared
     const half = await ExceptionStore.open(pages.reopen(), { finishDeletes: false });
@@ -244,7 +247,10 @@ describe('deletion in batches', () => {
     for (let c = 0; c < 300; c++) await store.prepareOriginWrite(c); // shared by a and b
     await store.commit();
     failCommit(pages, 3);
-    await expect(store.deleteSnapshot('a')).rejects.toMatchObject({ code: 'ERR_CRASHED' });
+    await expect(store.deleteSnapshot('a')).rejects.toMatchObject({
+      code: 'ERR_IO',
+      cause: { code: 'ERR_CRASHED' },
+    });
     const half = await ExceptionStore.open(pages.reopen(), { finishDeletes: false });
     expect((await half.exclusiveChunks('b')).chunks).toHaveLength(300);
     expect(await half.diff('b', null)).toHaveLength(300);
@@ -321,7 +327,10 @@ describe('the page layer stays free after a commit (two stores on one page layer
   it('finishDeletes (and open, which runs it) ends with no transaction open', async () => {
     const { pages, a } = await two();
     failCommit(pages, 3);
-    await expect(a.deleteSnapshot('s2')).rejects.toMatchObject({ code: 'ERR_CRASHED' });
+    await expect(a.deleteSnapshot('s2')).rejects.toMatchObject({
+      code: 'ERR_IO',
+      cause: { code: 'ERR_CRASHED' },
+    });
     const reopened = pages.reopen();
     const a2 = await ExceptionStore.open(reopened, { root: 'a' }); // finishes the deletion
     expect(a2.dirty).toBe(false);
@@ -430,24 +439,24 @@ describe('names, ids and the share-mask width', () => {
     await expect(store.createSnapshot('a')).rejects.toMatchObject({ code: 'ERR_EXISTS' });
     await expect(store.deleteSnapshot('zz')).rejects.toMatchObject({ code: 'ERR_NOT_FOUND' });
     await expect(store.lookup('zz', 1)).rejects.toMatchObject({ code: 'ERR_NOT_FOUND' });
-    expect(() => store.createSnapshot('')).toThrow(RangeError);
-    expect(() => store.createSnapshot('x'.repeat(65))).toThrow(RangeError);
-    expect(() => store.createSnapshot(7 as unknown as string)).toThrow(TypeError);
-    expect(() => store.lookup('a', -1)).toThrow(RangeError);
-    expect(() => store.lookup('a', 1.5)).toThrow(RangeError);
-    expect(() => store.lookup('a', '1' as unknown as number)).toThrow(TypeError);
-    expect(() => store.writeChunk(1, new Uint8Array(3))).toThrow(RangeError);
+    await expect(store.createSnapshot('')).rejects.toThrow(RangeError);
+    await expect(store.createSnapshot('x'.repeat(65))).rejects.toThrow(RangeError);
+    await expect(store.createSnapshot(7 as unknown as string)).rejects.toThrow(TypeError);
+    await expect(store.lookup('a', -1)).rejects.toThrow(RangeError);
+    await expect(store.lookup('a', 1.5)).rejects.toThrow(RangeError);
+    await expect(store.lookup('a', '1' as unknown as number)).rejects.toThrow(TypeError);
+    await expect(store.writeChunk(1, new Uint8Array(3))).rejects.toThrow(RangeError);
   });
 
   it('measures names in UTF-8 bytes at the 64-byte bound (short names skip the encoding)', async () => {
     const { store } = await fresh();
     // 21 three-byte characters (63 bytes) pass the length shortcut; 22 (66 bytes) must be encoded
     await store.createSnapshot('\u20ac'.repeat(21));
-    expect(() => store.createSnapshot('\u20ac'.repeat(22))).toThrow(RangeError);
+    await expect(store.createSnapshot('\u20ac'.repeat(22))).rejects.toThrow(RangeError);
     // 16 surrogate pairs are 32 UTF-16 units and 64 bytes; 17 are 68 bytes
     await store.createSnapshot('\u{1f600}'.repeat(16));
-    expect(() => store.createSnapshot('\u{1f600}'.repeat(17))).toThrow(RangeError);
-    expect(() => store.lookup('\u20ac'.repeat(22), 1)).toThrow(RangeError);
+    await expect(store.createSnapshot('\u{1f600}'.repeat(17))).rejects.toThrow(RangeError);
+    await expect(store.lookup('\u20ac'.repeat(22), 1)).rejects.toThrow(RangeError);
     expect(await store.lookup('\u{1f600}'.repeat(16), 1)).toBeUndefined();
     expect(store.snapshots()).toHaveLength(2);
   });
@@ -548,7 +557,8 @@ describe('transactions', () => {
   it('a closed store refuses operations', async () => {
     const { store } = await fresh();
     await store.close();
-    await expect(store.createSnapshot('a')).rejects.toMatchObject({ code: 'ERR_INVALID_STATE' });
+    await expect(store.createSnapshot('a')).rejects.toMatchObject({ code: 'ERR_CLOSED' });
+    await expect(store.lookup('a', 0)).rejects.toMatchObject({ code: 'ERR_CLOSED' });
   });
 });
 

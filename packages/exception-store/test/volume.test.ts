@@ -122,9 +122,9 @@ describe('OriginVolume / SnapshotVolume', () => {
   it('rejects ranges outside the volume and bad data', async () => {
     const store = await ExceptionStore.create(new FakePageStore({ pageSize: CS }), { maskWidth: 32 });
     const origin = new OriginVolume(store, new MemoryStorage(), { size: SIZE });
-    expect(() => origin.read(SIZE, 1)).toThrow(RangeError);
-    expect(() => origin.write(-1, new Uint8Array(1))).toThrow(RangeError);
-    expect(() => origin.write(0, [1, 2] as unknown as Uint8Array)).toThrow(TypeError);
+    await expect(origin.read(SIZE, 1)).rejects.toThrow(RangeError);
+    await expect(origin.write(-1, new Uint8Array(1))).rejects.toThrow(RangeError);
+    await expect(origin.write(0, [1, 2] as unknown as Uint8Array)).rejects.toThrow(TypeError);
     expect(() => origin.snapshot('nope')).toThrow(expect.objectContaining({ code: 'ERR_NOT_FOUND' }));
     expect(() => new OriginVolume(store, new MemoryStorage(), { size: -1 })).toThrow(RangeError);
   });

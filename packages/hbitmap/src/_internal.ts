@@ -3,7 +3,7 @@
 // checks shared by every public method. Words are 32-bit and held in Int32Array, so a full word
 // reads as -1 and an empty one as 0; every operator below works on int32 values.
 
-import { HBitmapErrorCode, rangeError } from './errors';
+import { rangeError } from './errors';
 
 /** The sentinel kept in the top level (bit 31 of levels[0][0]); see HBitmapIter.skipWords. */
 export const SENTINEL = -0x80000000;
@@ -119,7 +119,7 @@ export function isIndex(x: number, max: number): boolean {
 export function checkIndex(fn: string, name: string, x: number, max: number): void {
   if (!isIndex(x, max)) {
     throw rangeError(
-      HBitmapErrorCode.OUT_OF_RANGE,
+      'ERR_OUT_OF_RANGE',
       `HBitmap.${fn}: ${name} must be an integer in 0..${max}, got ${String(x)}`,
     );
   }
@@ -134,7 +134,7 @@ export function isCount(x: number): boolean {
 export function checkCount(fn: string, name: string, x: number): void {
   if (!isCount(x)) {
     throw rangeError(
-      HBitmapErrorCode.OUT_OF_RANGE,
+      'ERR_OUT_OF_RANGE',
       `HBitmap.${fn}: ${name} must be an integer >= 0 or Infinity, got ${String(x)}`,
     );
   }

@@ -3,29 +3,52 @@
 // stable string `code`, the way Node's own argument errors do. Wrong use of the bitmap's state (a
 // second meta bitmap, freeing a meta bitmap that does not exist, serializing a bitmap whose
 // granularity is too coarse to serialize) throws the package's own HBitmapError, also with a code.
+// Codes for concepts every Deja package shares (already there, not there) have the shared names.
 
-/** Stable codes carried by the errors this package throws. */
-export const HBitmapErrorCode = {
-  /** An argument has the wrong type (a buffer that is not a Uint8Array). Thrown as a TypeError. */
+/**
+ * The stable error codes of `@deja/hbitmap`, in one frozen list. Argument errors are TypeErrors and
+ * RangeErrors carrying the code; state errors are {@link HBitmapError}s.
+ *
+ * | code | class | when |
+ * | --- | --- | --- |
+ * | `ERR_INVALID_ARG_TYPE` | TypeError | a buffer is not a Uint8Array |
+ * | `ERR_OUT_OF_RANGE` | RangeError | a size, position, count or granularity out of range |
+ * | `ERR_MISALIGNED` | RangeError | a range breaks an alignment rule (reset, serialization chunks) |
+ * | `ERR_BUFFER_TOO_SMALL` | RangeError | a caller's buffer is too small for the serialized chunk |
+ * | `ERR_EXISTS` | HBitmapError | `createMeta` on a bitmap that already has a meta bitmap |
+ * | `ERR_NOT_FOUND` | HBitmapError | `freeMeta` on a bitmap without a meta bitmap |
+ * | `ERR_NOT_SERIALIZABLE` | HBitmapError | serialization of a bitmap whose granularity is 58 or more |
+ */
+export const HBITMAP_ERROR_CODES = Object.freeze([
+  'ERR_INVALID_ARG_TYPE',
+  'ERR_OUT_OF_RANGE',
+  'ERR_MISALIGNED',
+  'ERR_BUFFER_TOO_SMALL',
+  'ERR_EXISTS',
+  'ERR_NOT_FOUND',
+  'ERR_NOT_SERIALIZABLE',
+] as const);
+
+/** One of {@link HBITMAP_ERROR_CODES}. */
+export type HBitmapErrorCode = (typeof HBITMAP_ERROR_CODES)[number];
+
+/**
+ * @deprecated Use the code strings (listed in {@link HBITMAP_ERROR_CODES}); goes in the next minor
+ * release. The meta-bitmap codes are now the shared `ERR_EXISTS` and `ERR_NOT_FOUND`.
+ */
+export const HBitmapErrorCode = Object.freeze({
   INVALID_ARG_TYPE: 'ERR_INVALID_ARG_TYPE',
-  /** A size, position, count or granularity is not an integer in its allowed range. RangeError. */
   OUT_OF_RANGE: 'ERR_OUT_OF_RANGE',
-  /** A range breaks an alignment rule (reset, serialization chunks). Thrown as a RangeError. */
   MISALIGNED: 'ERR_MISALIGNED',
-  /** A caller's buffer is too small for the serialized chunk. Thrown as a RangeError. */
   BUFFER_TOO_SMALL: 'ERR_BUFFER_TOO_SMALL',
-  /** `createMeta` on a bitmap that already has a meta bitmap. Thrown as an HBitmapError. */
-  META_EXISTS: 'ERR_META_EXISTS',
-  /** `freeMeta` on a bitmap without a meta bitmap. Thrown as an HBitmapError. */
-  NO_META: 'ERR_NO_META',
-  /** Serialization on a bitmap whose granularity is 58 or more. Thrown as an HBitmapError. */
+  META_EXISTS: 'ERR_EXISTS',
+  NO_META: 'ERR_NOT_FOUND',
   NOT_SERIALIZABLE: 'ERR_NOT_SERIALIZABLE',
-} as const;
+} as const);
 
-/** One of the codes in {@link HBitmapErrorCode}. */
-export type HBitmapErrorCode = (typeof HBitmapErrorCode)[keyof typeof HBitmapErrorCode];
+/** Marks HBitmapErrors of every copy of this package (a registered symbol is the same in all). */
+const MARKER = Symbol.for('@deja/hbitmap.error');
 
-/** The error class of this package: misuse of a bitmap's state, with a stable `code`. */
 export class HBitmapError extends Error {
   /** The stable code: one of {@link HBitmapErrorCode}. */
   readonly code: HBitmapErrorCode;
@@ -39,10 +62,26 @@ export class HBitmapError extends Error {
     super(message, options);
     this.name = 'HBitmapError';
     this.code = code;
+    Object.defineProperty(this, MARKER, { value: true });
   }
 }
 
 /** A TypeError or RangeError with the stable `code` of this package. */
+/**
+ * Whether `value` is an {@link HBitmapError} (a state error), optionally with a given code. It looks
+ * for a `Symbol.for` marker rather than using `instanceof`, so it also recognises errors from
+ * another copy of the package. Argument errors are plain TypeErrors/RangeErrors: check their `code`.
+ *
+ * @param value - anything caught.
+ * @param code - the code to require, if any.
+ * @returns `true` if `value` is an HBitmapError (with that code).
+ */
+export function isHBitmapError(value: unknown, code?: HBitmapErrorCode): value is HBitmapError {
+  if (typeof value !== 'object' || value === null) return false;
+  if ((value as Record<symbol, unknown>)[MARKER] !== true) return false;
+  return code === undefined || (value as HBitmapError).code === code;
+}
+
 export type HBitmapArgumentError = (TypeError | RangeError) & { readonly code: HBitmapErrorCode };
 
 /** @internal A RangeError carrying `code`. */

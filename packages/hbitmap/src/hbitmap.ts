@@ -36,7 +36,7 @@ import {
   wordOf,
 } from './_internal';
 import { MAX_BITS, MAX_ITEMS } from './constants';
-import { HBitmapError, HBitmapErrorCode, rangeError, typeError } from './errors';
+import { HBitmapError, rangeError, typeError } from './errors';
 import { HBitmapIter } from './iter';
 
 /** A dirty area found by {@link HBitmap.nextDirtyArea}: `count` items from `start`. */
@@ -119,7 +119,7 @@ export class HBitmap {
     const bits = Math.ceil(size * this._inv);
     if (bits > MAX_BITS) {
       throw rangeError(
-        HBitmapErrorCode.OUT_OF_RANGE,
+        'ERR_OUT_OF_RANGE',
         `HBitmap.constructor: ${size} items at granularity ${granularity} need ${bits} bits, more than 2^37`,
       );
     }
@@ -307,7 +307,7 @@ export class HBitmap {
     const scale = this._scale;
     if (start % scale !== 0 || (count % scale !== 0 && start + count !== this._origSize)) {
       throw rangeError(
-        HBitmapErrorCode.MISALIGNED,
+        'ERR_MISALIGNED',
         `HBitmap.reset: start ${start} and count ${count} must be multiples of ${scale} ` +
           `(granularity ${this._granularity}) unless the range ends at size ${this._origSize}`,
       );
@@ -754,7 +754,7 @@ export class HBitmap {
     if (!isIndex(start, MAX_ITEMS) || !isCount(end)) this._badRange('nextDirtyArea', start, end, 'end');
     if (!isCount(maxDirtyCount) || maxDirtyCount === 0) {
       throw rangeError(
-        HBitmapErrorCode.OUT_OF_RANGE,
+        'ERR_OUT_OF_RANGE',
         `HBitmap.nextDirtyArea: maxDirtyCount must be an integer > 0 or Infinity, got ${String(maxDirtyCount)}`,
       );
     }
@@ -857,7 +857,7 @@ export class HBitmap {
     checkIndex('truncate', 'size', size, trustedSize ? Number.MAX_VALUE : MAX_ITEMS);
     const bits = Math.ceil(size * this._inv);
     if (bits > MAX_BITS) {
-      throw rangeError(HBitmapErrorCode.OUT_OF_RANGE, `HBitmap.truncate: ${size} items need ${bits} bits`);
+      throw rangeError('ERR_OUT_OF_RANGE', `HBitmap.truncate: ${size} items need ${bits} bits`);
     }
     if (this._pending) this.deserializeFinish();
     this._origSize = size;
@@ -948,15 +948,12 @@ export class HBitmap {
    */
   createMeta(chunkSize: number): HBitmap {
     if (this._meta !== undefined) {
-      throw new HBitmapError(
-        HBitmapErrorCode.META_EXISTS,
-        'HBitmap.createMeta: the bitmap already has a meta bitmap',
-      );
+      throw new HBitmapError('ERR_EXISTS', 'HBitmap.createMeta: the bitmap already has a meta bitmap');
     }
     const shift = typeof chunkSize === 'number' ? Math.log2(chunkSize) : Number.NaN;
     if (!Number.isInteger(shift) || shift < 0 || this._granularity + shift > 63) {
       throw rangeError(
-        HBitmapErrorCode.OUT_OF_RANGE,
+        'ERR_OUT_OF_RANGE',
         `HBitmap.createMeta: chunkSize must be a power of two up to 2^${63 - this._granularity}, got ${String(chunkSize)}`,
       );
     }
@@ -976,7 +973,7 @@ export class HBitmap {
    */
   freeMeta(): void {
     if (this._meta === undefined) {
-      throw new HBitmapError(HBitmapErrorCode.NO_META, 'HBitmap.freeMeta: the bitmap has no meta bitmap');
+      throw new HBitmapError('ERR_NOT_FOUND', 'HBitmap.freeMeta: the bitmap has no meta bitmap');
     }
     this._meta = undefined;
   }
@@ -1013,7 +1010,7 @@ export class HBitmap {
     if (lastBit >= this._size) this._badRange(fn, start, count);
     if (start % align !== 0 || (lastBit !== this._size - 1 && count % align !== 0)) {
       throw rangeError(
-        HBitmapErrorCode.MISALIGNED,
+        'ERR_MISALIGNED',
         `HBitmap.${fn}: chunk start ${start} and count ${count} must be multiples of ${align} ` +
           '(serializationAlign) unless the chunk ends the bitmap',
       );
@@ -1163,7 +1160,7 @@ export class HBitmap {
   _checkSerializable(fn: string): void {
     if (this._granularity >= 58) {
       throw new HBitmapError(
-        HBitmapErrorCode.NOT_SERIALIZABLE,
+        'ERR_NOT_SERIALIZABLE',
         `HBitmap.${fn}: granularity ${this._granularity} is too coarse to serialize (must be below 58)`,
       );
     }
@@ -1172,7 +1169,7 @@ export class HBitmap {
   /** @internal */
   _checkBuffer(fn: string, buf: Uint8Array): void {
     if (!(buf instanceof Uint8Array)) {
-      throw typeError(HBitmapErrorCode.INVALID_ARG_TYPE, `HBitmap.${fn}: buf must be a Uint8Array`);
+      throw typeError('ERR_INVALID_ARG_TYPE', `HBitmap.${fn}: buf must be a Uint8Array`);
     }
   }
 
@@ -1180,7 +1177,7 @@ export class HBitmap {
   _checkRoom(fn: string, buf: Uint8Array, bytes: number): void {
     if (buf.length < bytes) {
       throw rangeError(
-        HBitmapErrorCode.BUFFER_TOO_SMALL,
+        'ERR_BUFFER_TOO_SMALL',
         `HBitmap.${fn}: the chunk takes ${bytes} bytes, buf holds ${buf.length}`,
       );
     }
@@ -1189,7 +1186,7 @@ export class HBitmap {
   /** @internal */
   _badItem(fn: string, item: number): never {
     throw rangeError(
-      HBitmapErrorCode.OUT_OF_RANGE,
+      'ERR_OUT_OF_RANGE',
       `HBitmap.${fn}: item must be an integer in 0..${this._limit - 1}, got ${String(item)}`,
     );
   }
@@ -1199,7 +1196,7 @@ export class HBitmap {
     checkIndex(fn, 'start', start, MAX_ITEMS);
     checkCount(fn, countName, count);
     throw rangeError(
-      HBitmapErrorCode.OUT_OF_RANGE,
+      'ERR_OUT_OF_RANGE',
       `HBitmap.${fn}: range start ${start} ${countName} ${count} is not within the bitmap (${this._limit} items)`,
     );
   }

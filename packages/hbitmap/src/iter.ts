@@ -10,7 +10,7 @@
 // nor skips the ones it had not reached.
 
 import { ctz, SENTINEL, wordOf } from './_internal';
-import { HBitmapErrorCode, rangeError } from './errors';
+import { rangeError } from './errors';
 import type { HBitmap } from './hbitmap';
 
 /**
@@ -65,7 +65,7 @@ export class HBitmapIter {
     const pos = typeof first === 'number' && first >= 0 ? Math.floor(first * hb._inv) : -1;
     if (pos < 0 || Math.floor(first) !== first || (pos >= hb._size && first !== 0)) {
       throw rangeError(
-        HBitmapErrorCode.OUT_OF_RANGE,
+        'ERR_OUT_OF_RANGE',
         `HBitmapIter: first must be an integer in 0..${hb._limit - 1}, got ${String(first)}`,
       );
     }

@@ -44,9 +44,9 @@ describe('argument errors', () => {
     expect(codeOf(() => hb.iter(100))).toBe('ERR_OUT_OF_RANGE');
     expect(codeOf(() => hb.truncate(-5))).toBe('ERR_OUT_OF_RANGE');
     expect(codeOf(() => hb.createMeta(3))).toBe('ERR_OUT_OF_RANGE');
-    expect(codeOf(() => hb.freeMeta())).toBe('ERR_NO_META');
+    expect(codeOf(() => hb.freeMeta())).toBe('ERR_NOT_FOUND');
     hb.createMeta(4);
-    expect(codeOf(() => hb.createMeta(4))).toBe('ERR_META_EXISTS');
+    expect(codeOf(() => hb.createMeta(4))).toBe('ERR_EXISTS');
     expect(() => hb.createMeta(4)).toThrow(HBitmapError);
     expect(codeOf(() => hb.serializePart('x' as unknown as Uint8Array, 0, 100))).toBe('ERR_INVALID_ARG_TYPE');
     expect(codeOf(() => hb.serializePart(new Uint8Array(4), 0, 100))).toBe('ERR_BUFFER_TOO_SMALL');

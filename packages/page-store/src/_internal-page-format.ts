@@ -19,7 +19,7 @@
 //  28  u32 reserved (0)
 
 import { crc32 } from 'node:zlib';
-import { StorageError } from '@deja/storage';
+import { corrupt } from './errors';
 
 /** Bytes of the header at the start of every page the layer formats. */
 export const HEADER_SIZE = 32;
@@ -149,11 +149,6 @@ export function readHeader(page: Uint8Array): PageHeader | undefined {
     txn: view.getUint32(16, true) + view.getUint32(20, true) * 2 ** 32,
     aux: view.getUint32(24, true),
   };
-}
-
-/** A typed corrupt-data error. */
-export function corrupt(message: string): StorageError {
-  return new StorageError('ERR_CORRUPT_DATA', `page store: ${message}`);
 }
 
 /** Writes `state` into the payload area of a superblock or commit page. */

@@ -36,9 +36,9 @@
 // open found (transactions replayed, one dropped and why) is kept in `recovery` for the caller.
 
 import { crc32 } from 'node:zlib';
-import { type Storage, StorageError, type WriteRequest } from '@deja/storage';
+import type { Storage, WriteRequest } from '@deja/storage';
+import { checkedStorage } from './_internal-io';
 import {
-  corrupt,
   DATA_LIST_ENTRY_SIZE,
   decodeState,
   encodeState,
@@ -66,6 +66,7 @@ import {
   TAG_META_EMPTY,
   viewOf,
 } from './_internal-page-format';
+import { corrupt, PageStoreError } from './errors';
 import { SpaceMap } from './space-map';
 import { type PageTransaction, Transaction, type TransactionHost } from './transaction';
 
@@ -329,8 +330,10 @@ interface ScannedTxn {
  * ```
  */
 export class PageStore {
-  /** The medium (owned: `close()` closes it). */
+  /** The medium, as given to `create` or `open` (`close()` closes it; see there). */
   readonly storage: Storage;
+  /** The medium with its failures turned into PageStoreErrors; every read and write goes here. */
+  readonly #io: Storage;
   /** Bytes per page. */
   readonly pageSize: number;
   /** Bytes of a metadata page its user owns: `pageSize - 32`. */
@@ -390,6 +393,7 @@ export class PageStore {
     },
   ) {
     this.storage = storage;
+    this.#io = checkedStorage(storage);
     this.#layout = layout;
     this.pageSize = layout.pageSize;
     this.metaPayloadSize = layout.pageSize - HEADER_SIZE;
@@ -419,9 +423,10 @@ export class PageStore {
    * @param options - page size, initial and maximum page count, journal size, cache size.
    * @returns the open, empty store (sequence 0).
    * @throws RangeError/TypeError for bad options (or a non-empty storage too small for one page
-   *   without `pageCount`); `ERR_READ_ONLY`; the medium's errors.
+   *   without `pageCount`); `ERR_READ_ONLY`; a failure of the storage (`ERR_IO`, `ERR_NO_SPACE`, ...; `cause`: the storage's error).
    */
-  static async create(storage: Storage, options: PageStoreCreateOptions = {}): Promise<PageStore> {
+  static async create(given: Storage, options: PageStoreCreateOptions = {}): Promise<PageStore> {
+    const storage = checkedStorage(given);
     const pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
     checkPageSize(pageSize);
     const cachePages = checkCachePages(options.cachePages);
@@ -437,7 +442,7 @@ export class PageStore {
     const layout =
       options.maxPageCount === undefined ? base : { ...base, maxPageCount: options.maxPageCount };
     if (storage.readOnly)
-      throw new StorageError('ERR_READ_ONLY', 'page store: create on a read-only storage');
+      throw new PageStoreError('ERR_READ_ONLY', 'page store: create on a read-only storage');
     let pageCount: number;
     if (options.pageCount !== undefined) {
       checkInteger(options.pageCount, 'pageCount', 1, layout.maxPageCount);
@@ -484,7 +489,7 @@ export class PageStore {
     const state: StoreState = { pageCount, roots: new Map(), userData: new Uint8Array(0) };
     await storage.write(0, superblockImage(layout, 0, generation, 0, 0, state));
     await storage.flush();
-    return new PageStore(storage, layout, cachePages, {
+    return new PageStore(given, layout, cachePages, {
       sequence: 0,
       generation,
       superblockSeq: 0,
@@ -517,9 +522,10 @@ export class PageStore {
    * @throws `ERR_CORRUPT_DATA` (no valid superblock, a truncated storage, a damaged space-map page,
    *   a damaged transaction before intact ones, pages newer than the recovered state: the newest
    *   superblock is damaged); `ERR_UNSUPPORTED_VERSION` for a format version this code does not know
-   *   (version 1 included); the medium's errors.
+   *   (version 1 included); a failure of the storage (`ERR_IO`, `ERR_NO_SPACE`, ...; `cause`: the storage's error).
    */
-  static async open(storage: Storage, options: PageStoreOpenOptions = {}): Promise<PageStore> {
+  static async open(given: Storage, options: PageStoreOpenOptions = {}): Promise<PageStore> {
+    const storage = checkedStorage(given);
     const cachePages = checkCachePages(options.cachePages);
     const size = await storage.size();
     const sb = await readBestSuperblock(storage, size);
@@ -569,7 +575,7 @@ export class PageStore {
       dropped,
       checkpointed: !storage.readOnly,
     };
-    const store = new PageStore(storage, layout, cachePages, {
+    const store = new PageStore(given, layout, cachePages, {
       sequence,
       generation: sb.generation,
       superblockSeq: sb.superblockSeq,
@@ -612,9 +618,9 @@ export class PageStore {
   begin(): PageTransaction {
     this.#checkUsable();
     if (this.storage.readOnly)
-      throw new StorageError('ERR_READ_ONLY', 'page store: begin() on a read-only store');
+      throw new PageStoreError('ERR_READ_ONLY', 'page store: begin() on a read-only store');
     if (this.#tx !== undefined) {
-      throw new StorageError('ERR_BUSY', `page store: transaction ${this.#tx.id} is still open`);
+      throw new PageStoreError('ERR_BUSY', `page store: transaction ${this.#tx.id} is still open`);
     }
     this.#tx = new Transaction(this.#host, this.#sequence + 1, this.#headPos, this.pageCount);
     return this.#tx;
@@ -627,7 +633,7 @@ export class PageStore {
    * @param page - a metadata page live at the last commit.
    * @returns a copy of its `metaPayloadSize` payload bytes.
    * @throws RangeError for a page outside the store or not allocated; TypeError for a data page;
-   *   `ERR_CORRUPT_DATA` naming the page; `ERR_CLOSED`; the medium's errors.
+   *   `ERR_CORRUPT_DATA` naming the page; `ERR_CLOSED`; a failure of the storage (`ERR_IO`, `ERR_NO_SPACE`, ...; `cause`: the storage's error).
    */
   async readMeta(page: number): Promise<Uint8Array> {
     this.#checkOpen();
@@ -642,13 +648,13 @@ export class PageStore {
   /**
    * Reads a committed data page raw (its integrity is the caller's: a content hash, say).
    * @returns a new array of `pageSize` bytes.
-   * @throws RangeError for a page outside the store or not allocated; the medium's errors.
+   * @throws RangeError for a page outside the store or not allocated; a failure of the storage (`ERR_IO`, `ERR_NO_SPACE`, ...; `cause`: the storage's error).
    */
   async readData(page: number): Promise<Uint8Array> {
     this.#checkOpen();
     this.#checkUserPage(page, 'readData');
     if (this.#space.count(page) === 0) throw new RangeError(`readData: page ${page} is not allocated`);
-    return this.storage.read(userPhysical(this.#layout, page) * this.pageSize, this.pageSize);
+    return this.#io.read(userPhysical(this.#layout, page) * this.pageSize, this.pageSize);
   }
 
   /** The committed page of a named root, or `undefined`. O(1). */
@@ -725,12 +731,22 @@ export class PageStore {
    * Aborts an open transaction, waits for nothing else (a commit in progress is the caller's to
    * await), and closes the storage. Does not checkpoint: the next open replays the journal.
    * Idempotent.
+   *
+   * Closing the storage departs from the rule of the other Deja packages (close what you open;
+   * closing something never closes what you handed it). It stays until the store app closes its
+   * storage itself, and changes in a minor release: close the storage after the store (closing it
+   * twice is harmless) and your code works before and after.
    */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#tx?.abort();
     this.#closed = true;
     await this.storage.close();
+  }
+
+  /** `await using store = await PageStore.open(...)` closes the store (and, for now, its storage) at scope end. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 
   // ---- internals ----
@@ -751,11 +767,11 @@ export class PageStore {
       release: (page) => this.#space.release(page),
       readCommittedMeta: (page) => this.#readCommittedMeta(page),
       readSpilled: (tx, page) => this.#readSpilled(tx, page),
-      readData: (page) => this.storage.read(userPhysical(this.#layout, page) * this.pageSize, this.pageSize),
+      readData: (page) => this.#io.read(userPhysical(this.#layout, page) * this.pageSize, this.pageSize),
       writeData: async (page, data) => {
         this.#checkUsable();
         this.stats.dataWrites++;
-        await this.storage.write(userPhysical(this.#layout, page) * this.pageSize, data);
+        await this.#io.write(userPhysical(this.#layout, page) * this.pageSize, data);
       },
       afterWriteMeta: (tx) => this.#spillExcess(tx),
       commit: (tx) => this.#commit(tx),
@@ -770,13 +786,13 @@ export class PageStore {
   }
 
   #checkOpen(): void {
-    if (this.#closed) throw new StorageError('ERR_CLOSED', 'page store: used after close()');
+    if (this.#closed) throw new PageStoreError('ERR_CLOSED', 'page store: used after close()');
   }
 
   #checkUsable(): void {
     this.#checkOpen();
     if (this.#failure !== undefined) {
-      throw new StorageError('ERR_IO', 'page store: a commit failed; close and reopen the store', {
+      throw new PageStoreError('ERR_IO', 'page store: a commit failed; close and reopen the store', {
         cause: this.#failure,
       });
     }
@@ -842,7 +858,7 @@ export class PageStore {
     const epoch = this.#epoch;
     const journaled = this.#journaled.get(physical);
     const offset = journaled === undefined ? physical * this.pageSize : this.#slotOffset(journaled.pos);
-    const image = await this.storage.read(offset, this.pageSize);
+    const image = await this.#io.read(offset, this.pageSize);
     const what = this.#describe(physical);
     const header = checkedHeader(image, what);
     if (header.kind !== kind || header.page !== physical) {
@@ -877,7 +893,7 @@ export class PageStore {
     // holds unknown bytes after a failed write; that is not corrupt data).
     await tx.spillWrites.get(pos);
     if (tx.failure !== undefined) throw tx.failure;
-    const image = await this.storage.read(this.#slotOffset(pos), this.pageSize);
+    const image = await this.#io.read(this.#slotOffset(pos), this.pageSize);
     const header = readHeader(image);
     if (header === undefined || header.txn !== tx.id || header.page !== userPhysical(this.#layout, user)) {
       throw corrupt(
@@ -913,7 +929,7 @@ export class PageStore {
       this.stats.journalWrites++;
       tx.spillWrites.set(
         pos,
-        this.storage.write(this.#slotOffset(pos), image).catch((error: unknown) => {
+        this.#io.write(this.#slotOffset(pos), image).catch((error: unknown) => {
           tx.failure ??= error;
         }),
       );
@@ -978,7 +994,7 @@ export class PageStore {
     const needed = tx.nextPos - tx.startPos + newSlots;
     if (needed > this.journalPages) {
       this.#abortCommit(tx);
-      throw new StorageError(
+      throw new PageStoreError(
         'ERR_NO_SPACE',
         `page store: transaction ${tx.id} needs ${needed} journal pages, the journal has ${this.journalPages}; ` +
           'split it or create the store with more journalPages',
@@ -1052,7 +1068,7 @@ export class PageStore {
       writes.push({ offset: this.#slotOffset(commitPos), data: commitPage });
       this.stats.journalWrites += writes.length;
 
-      await this.storage.writev(writes);
+      await this.#io.writev(writes);
       if (tx.failure !== undefined) throw tx.failure;
       await this.#flush();
       if (tx.failure !== undefined) throw tx.failure;
@@ -1130,10 +1146,10 @@ export class PageStore {
         writes.push({ offset: physical * pageSize, data: image });
         this.#cache.delete(physical);
       }
-      await this.storage.writev(writes);
+      await this.#io.writev(writes);
     }
-    if ((await this.storage.size()) < end) {
-      await this.storage.write(end - pageSize, new Uint8Array(pageSize));
+    if ((await this.#io.size()) < end) {
+      await this.#io.write(end - pageSize, new Uint8Array(pageSize));
     }
     try {
       await this.#flush();
@@ -1158,7 +1174,7 @@ export class PageStore {
 
   async #flush(): Promise<void> {
     this.stats.flushes++;
-    await this.storage.flush();
+    await this.#io.flush();
   }
 
   /**
@@ -1174,7 +1190,7 @@ export class PageStore {
       const read =
         missing.length === 0
           ? []
-          : await this.storage.readv(
+          : await this.#io.readv(
               missing.map(([, entry]) => ({ offset: this.#slotOffset(entry.pos), length: this.pageSize })),
             );
       const fromJournal = new Map<number, Uint8Array>();
@@ -1193,7 +1209,7 @@ export class PageStore {
         data: this.#cache.get(physical) ?? fromJournal.get(physical)!,
       }));
       this.stats.homeWrites += writes.length;
-      await this.storage.writev(writes);
+      await this.#io.writev(writes);
     }
     await this.#flush();
     const superblockSeq = this.#superblockSeq + 1;
@@ -1205,7 +1221,7 @@ export class PageStore {
       newTail,
       this.#state,
     );
-    await this.storage.write((superblockSeq % 2) * SUPERBLOCK_SIZE, image);
+    await this.#io.write((superblockSeq % 2) * SUPERBLOCK_SIZE, image);
     await this.#flush();
     this.#superblockSeq = superblockSeq;
     this.#tailPos = newTail;
@@ -1295,7 +1311,7 @@ async function readBestSuperblock(storage: Storage, size: number): Promise<Super
     if (best === undefined || info.superblockSeq > best.superblockSeq) best = info;
   }
   if (unsupported !== undefined && (best === undefined || unsupported > FORMAT_VERSION)) {
-    throw new StorageError(
+    throw new PageStoreError(
       'ERR_UNSUPPORTED_VERSION',
       `page store: format version ${unsupported}; this code reads version ${FORMAT_VERSION}`,
     );
@@ -1348,7 +1364,7 @@ function checkedHeader(image: Uint8Array, what: string): PageHeader {
   const header = readHeader(image);
   if (header === undefined) throw corrupt(`${what}: bad checksum or magic`);
   if (header.version !== FORMAT_VERSION) {
-    throw new StorageError(
+    throw new PageStoreError(
       'ERR_UNSUPPORTED_VERSION',
       `page store: ${what} has format version ${header.version}`,
     );

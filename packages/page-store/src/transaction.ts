@@ -7,8 +7,8 @@
 // and keeps the overlay.
 
 import { crc32 } from 'node:zlib';
-import { StorageError } from '@deja/storage';
 import { HEADER_SIZE, MAX_ROOTS, ROOT_NAME_SIZE } from './_internal-page-format';
+import { PageStoreError } from './errors';
 import { MAX_REF_COUNT } from './space-map';
 
 /** What an allocated page holds: layer-checked metadata or raw data. */
@@ -59,7 +59,7 @@ export interface PageTransaction {
    * One storage write; the commit makes it reachable. O(pageSize) (a CRC-32 for recovery).
    * @param page - a page allocated as `'data'` in this transaction.
    * @param data - exactly `pageSize` bytes.
-   * @throws RangeError/TypeError for wrong use; a StorageError of the medium (the transaction can
+   * @throws RangeError/TypeError for wrong use; a PageStoreError for a failure of the medium (the transaction can
    *   then only abort).
    */
   writeData(page: number, data: Uint8Array): Promise<void>;
@@ -295,7 +295,7 @@ export class Transaction implements PageTransaction {
         }
         const target = this.#host.growthTarget(this.pageCount);
         if (target === undefined) {
-          throw new StorageError(
+          throw new PageStoreError(
             'ERR_NO_SPACE',
             `page store: no free page (all ${this.pageCount} in use, the maximum page count)`,
           );
@@ -320,7 +320,7 @@ export class Transaction implements PageTransaction {
     if (this.failure !== undefined) throw this.failure;
     if (pageCount <= this.pageCount) return;
     if (pageCount > this.#host.maxPageCount) {
-      throw new StorageError(
+      throw new PageStoreError(
         'ERR_NO_SPACE',
         `page store: cannot grow to ${pageCount} pages, the maximum is ${this.#host.maxPageCount}`,
       );
@@ -408,7 +408,10 @@ export class Transaction implements PageTransaction {
 
   #checkOpen(): void {
     if (this.#finished) {
-      throw new StorageError('ERR_CLOSED', `page store: transaction ${this.id} already committed or aborted`);
+      throw new PageStoreError(
+        'ERR_CLOSED',
+        `page store: transaction ${this.id} already committed or aborted`,
+      );
     }
   }
 

@@ -7,11 +7,11 @@ import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { isStorageError, MemoryStorage } from '@deja/storage';
+import { MemoryStorage } from '@deja/storage';
 import { FileStorage } from '@deja/storage-file';
 import { splitmix32 } from '@deja/test-helpers';
 import { afterAll, describe, expect, test } from 'vitest';
-import { PageStore } from '../src/index';
+import { isPageStoreError, PageStore } from '../src/index';
 import { emptyModel, expectBytes, type Model, randomTransaction } from './_page-model';
 
 const dir = fs.mkdtempSync(join(tmpdir(), 'deja-pagestore-corrupt-'));
@@ -96,7 +96,7 @@ async function outcome(image: Uint8Array, history: Model[]): Promise<'error' | '
     store = await open(image);
   } catch (error) {
     expect(
-      isStorageError(error, 'ERR_CORRUPT_DATA') || isStorageError(error, 'ERR_UNSUPPORTED_VERSION'),
+      isPageStoreError(error, 'ERR_CORRUPT_DATA') || isPageStoreError(error, 'ERR_UNSUPPORTED_VERSION'),
     ).toBe(true);
     return 'error';
   }
@@ -116,7 +116,7 @@ async function outcome(image: Uint8Array, history: Model[]): Promise<'error' | '
     try {
       expectBytes(await store.readMeta(page), p.bytes, `readMeta(${page})`);
     } catch (error) {
-      expect(isStorageError(error, 'ERR_CORRUPT_DATA'), String(error)).toBe(true);
+      expect(isPageStoreError(error, 'ERR_CORRUPT_DATA'), String(error)).toBe(true);
     }
   }
   return 'state';
@@ -176,14 +176,13 @@ describe('damaged pages and storage', () => {
 
   test('a truncated file: ERR_CORRUPT_DATA', async () => {
     const path = join(dir, 'truncated.img');
-    const store = await PageStore.create(await FileStorage.open(path, { create: true }), {
-      pageSize: 4096,
-      pageCount: 32,
-    });
+    const created = await FileStorage.open(path, { create: true });
+    const store = await PageStore.create(created, { pageSize: 4096, pageCount: 32 });
     const tx = store.begin();
     tx.writeMeta(await tx.allocate('meta'), new Uint8Array([1]));
     await tx.commit();
     await store.close();
+    await created.close();
     fs.truncateSync(path, fs.statSync(path).size - 4096);
     const file = await FileStorage.open(path);
     await expect(PageStore.open(file)).rejects.toMatchObject({

@@ -3,10 +3,10 @@
 // (drop, keep, torn at 512-byte sectors, random subset of unflushed writes), recovered and checked
 // against the model. See test/_page-sweep.ts.
 
-import { isStorageError, MemoryStorage } from '@deja/storage';
+import { MemoryStorage } from '@deja/storage';
 import { crashSweep } from '@deja/storage/testing';
 import { describe, expect, test } from 'vitest';
-import { PageStore } from '../src/index';
+import { isPageStoreError, PageStore } from '../src/index';
 import { emptyModel, expectState, runTransactions } from './_page-model';
 import { pageStoreSweep } from './_page-sweep';
 
@@ -124,7 +124,7 @@ describe('PageStore.create interrupted', () => {
         try {
           store = await PageStore.open(reopened);
         } catch (error) {
-          expect(isStorageError(error, 'ERR_CORRUPT_DATA')).toBe(true);
+          expect(isPageStoreError(error, 'ERR_CORRUPT_DATA')).toBe(true);
           seen.add('none');
           return;
         }

@@ -424,16 +424,19 @@ describe('transactions', () => {
 
   test('FileStorage: commits survive close and reopen', async () => {
     const path = join(dir, 'store.img');
-    let store = await PageStore.create(await FileStorage.open(path, { create: true }), {
-      pageSize: 4096,
-      pageCount: 256,
-    });
+    const file = await FileStorage.open(path, { create: true });
+    const store = await PageStore.create(file, { pageSize: 4096, pageCount: 256 });
     const model = await runTransactions(store, emptyModel(), 3, 12, { maxOps: 10, abortRate: 0.1 });
     await expectState(store, model);
     await store.close();
-    store = await PageStore.open(await FileStorage.open(path));
-    await expectState(store, model);
-    await store.close();
+    await file.close();
+    {
+      await using again = await FileStorage.open(path);
+      await using reopened = await PageStore.open(again);
+      await expectState(reopened, model);
+    }
+    // Both were disposed (store first, then its storage), so the file opens again.
+    await (await FileStorage.open(path)).close();
   });
 });
 

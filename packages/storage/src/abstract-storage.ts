@@ -231,6 +231,11 @@ export abstract class AbstractStorage implements Storage {
     return this.#closing;
   }
 
+  /** `await using store = ...` closes the store at the end of the scope (see {@link close}). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
   /**
    * Runs `run` after every operation called before it, and before every operation called after
    * it: for adapter-specific operations that must not interleave (FaultyStorage's `crash()`).

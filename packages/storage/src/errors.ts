@@ -1,9 +1,11 @@
 // The package's one error class, StorageError, and its stable codes. Every adapter maps its
 // failures onto these codes so callers (the page layer, the store) can branch on `code` alone,
-// whatever medium sits underneath.
+// whatever medium sits underneath. The codes a concept shares with the other Deja packages carry
+// the same name everywhere (ERR_CLOSED, ERR_NOT_FOUND, ERR_IO, ...); the rest are this package's own.
 
 /**
- * The stable error codes of `@deja/storage`. Tests and callers branch on these, never on messages.
+ * The stable error codes of `@deja/storage`, in one frozen list. Tests and callers branch on these,
+ * never on messages.
  *
  * | code | meaning |
  * | --- | --- |
@@ -16,26 +18,8 @@
  * | `ERR_CLOSED` | an operation was called after `close()` |
  * | `ERR_IO` | any other I/O failure, an injected failure, or use after a failed flush |
  * | `ERR_CRASHED` | `FaultyStorage` after its simulated power loss |
- * | `ERR_CORRUPT_DATA` | the page layer read bytes that fail a check (checksum, page number, transaction id, layout), or found a newer superblock damaged |
- * | `ERR_BUSY` | `PageStore.begin()` while another transaction is open |
- * | `ERR_UNSUPPORTED_VERSION` | a page store written in a format version this code does not know |
  */
-export type StorageErrorCode =
-  | 'ERR_OUT_OF_RANGE'
-  | 'ERR_NOT_FOUND'
-  | 'ERR_LOCKED'
-  | 'ERR_NO_SPACE'
-  | 'ERR_PERMISSION'
-  | 'ERR_READ_ONLY'
-  | 'ERR_CLOSED'
-  | 'ERR_IO'
-  | 'ERR_CRASHED'
-  | 'ERR_CORRUPT_DATA'
-  | 'ERR_BUSY'
-  | 'ERR_UNSUPPORTED_VERSION';
-
-/** Every code of {@link StorageErrorCode}, for exhaustive tests and documentation. */
-export const STORAGE_ERROR_CODES: readonly StorageErrorCode[] = Object.freeze([
+export const STORAGE_ERROR_CODES = Object.freeze([
   'ERR_OUT_OF_RANGE',
   'ERR_NOT_FOUND',
   'ERR_LOCKED',
@@ -45,18 +29,21 @@ export const STORAGE_ERROR_CODES: readonly StorageErrorCode[] = Object.freeze([
   'ERR_CLOSED',
   'ERR_IO',
   'ERR_CRASHED',
-  'ERR_CORRUPT_DATA',
-  'ERR_BUSY',
-  'ERR_UNSUPPORTED_VERSION',
-]);
+] as const);
+
+/** One of {@link STORAGE_ERROR_CODES}. */
+export type StorageErrorCode = (typeof STORAGE_ERROR_CODES)[number];
+
+/** Marks StorageErrors of every copy of this package (a registered symbol is the same in all). */
+const MARKER = Symbol.for('@deja/storage.error');
 
 /**
- * The error every adapter of this package rejects with for a failure of the medium or of the
- * store's state. Wrong use of the API (a negative offset, a string instead of bytes) is a
- * `RangeError` or `TypeError` instead.
+ * The error every adapter rejects with for a failure of the medium or of the store's state. Wrong
+ * use of the API (a negative offset, a string instead of bytes) is a `RangeError` or `TypeError`
+ * instead.
  */
 export class StorageError extends Error {
-  /** The stable code; see {@link StorageErrorCode}. */
+  /** The stable code; see {@link STORAGE_ERROR_CODES}. */
   readonly code: StorageErrorCode;
 
   /**
@@ -68,20 +55,21 @@ export class StorageError extends Error {
     super(message, options);
     this.name = 'StorageError';
     this.code = code;
+    Object.defineProperty(this, MARKER, { value: true });
   }
 }
 
 /**
- * Whether `value` is a {@link StorageError}, optionally with a given code. It checks `name` and
- * `code` rather than `instanceof`, so it also recognises errors from another copy of the package.
+ * Whether `value` is a {@link StorageError}, optionally with a given code. It looks for a
+ * `Symbol.for` marker rather than using `instanceof`, so it also recognises errors from another
+ * copy of the package (two versions installed side by side).
  *
  * @param value - anything caught.
  * @param code - the code to require, if any.
- * @returns `true` if `value` looks like a StorageError (with that code).
+ * @returns `true` if `value` is a StorageError (with that code).
  */
 export function isStorageError(value: unknown, code?: StorageErrorCode): value is StorageError {
   if (typeof value !== 'object' || value === null) return false;
-  const e = value as { name?: unknown; code?: unknown };
-  if (e.name !== 'StorageError' || typeof e.code !== 'string') return false;
-  return code === undefined || e.code === code;
+  if ((value as Record<symbol, unknown>)[MARKER] !== true) return false;
+  return code === undefined || (value as StorageError).code === code;
 }

@@ -90,4 +90,10 @@ export interface Storage {
 
   /** Waits for pending operations and releases the medium. Does not flush. Idempotent. */
   close(): Promise<void>;
+
+  /**
+   * The same as `close()`, for `await using`. Optional in the interface (a plain object can be a
+   * Storage); every adapter of this package and of `@deja/storage-file` has it.
+   */
+  [Symbol.asyncDispose]?(): Promise<void>;
 }

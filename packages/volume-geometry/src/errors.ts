@@ -2,19 +2,27 @@
 // cannot describe a UDS index volume, so the class extends RangeError (wrong use of the API) and
 // adds a stable string `code` that callers and tests match on.
 
-/** Stable error codes of {@link VolumeGeometryError}. */
-export type VolumeGeometryErrorCode =
-  /** A geometry parameter, or a combination of them, cannot describe an index volume. */
-  | 'ERR_INVALID_GEOMETRY'
-  /** A memory configuration is not one UDS defines (0.25, 0.5, 0.75 GB or 1..1024 whole GB). */
-  | 'ERR_INVALID_MEMORY_SIZE'
-  /** A configuration parameter (zone count, sample rate, mean delta) is out of range. */
-  | 'ERR_INVALID_CONFIGURATION';
-
 /**
- * Thrown when geometry or configuration parameters are invalid. It is a `RangeError`, so code that
- * only distinguishes wrong use from bad data keeps working; `code` says which rule was broken.
+ * The stable error codes of `@deja/volume-geometry`, in one frozen list.
+ *
+ * | code | when |
+ * | --- | --- |
+ * | `ERR_INVALID_GEOMETRY` | a geometry parameter, or a combination of them, cannot describe an index volume |
+ * | `ERR_INVALID_MEMORY_SIZE` | a memory configuration is not one UDS defines (0.25, 0.5, 0.75 GB or 1..1024 whole GB) |
+ * | `ERR_INVALID_CONFIGURATION` | a configuration parameter (zone count, sample rate, mean delta) is out of range |
  */
+export const VOLUME_GEOMETRY_ERROR_CODES = Object.freeze([
+  'ERR_INVALID_GEOMETRY',
+  'ERR_INVALID_MEMORY_SIZE',
+  'ERR_INVALID_CONFIGURATION',
+] as const);
+
+/** One of {@link VOLUME_GEOMETRY_ERROR_CODES}. */
+export type VolumeGeometryErrorCode = (typeof VOLUME_GEOMETRY_ERROR_CODES)[number];
+
+/** Marks VolumeGeometryErrors of every copy of this package (a registered symbol is the same in all). */
+const MARKER = Symbol.for('@deja/volume-geometry.error');
+
 export class VolumeGeometryError extends RangeError {
   /** Stable machine-readable code; see the README's errors table. */
   readonly code: VolumeGeometryErrorCode;
@@ -27,5 +35,24 @@ export class VolumeGeometryError extends RangeError {
     super(message);
     this.name = 'VolumeGeometryError';
     this.code = code;
+    Object.defineProperty(this, MARKER, { value: true });
   }
+}
+
+/**
+ * Whether `value` is a {@link VolumeGeometryError}, optionally with a given code. It looks for a
+ * `Symbol.for` marker rather than using `instanceof`, so it also recognises errors from another
+ * copy of the package.
+ *
+ * @param value - anything caught.
+ * @param code - the code to require, if any.
+ * @returns `true` if `value` is a VolumeGeometryError (with that code).
+ */
+export function isVolumeGeometryError(
+  value: unknown,
+  code?: VolumeGeometryErrorCode,
+): value is VolumeGeometryError {
+  if (typeof value !== 'object' || value === null) return false;
+  if ((value as Record<symbol, unknown>)[MARKER] !== true) return false;
+  return code === undefined || (value as VolumeGeometryError).code === code;
 }

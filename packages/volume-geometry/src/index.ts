@@ -20,7 +20,12 @@ export {
   type MemorySize,
   SMALL_RECORD_PAGES_PER_CHAPTER,
 } from './configuration';
-export { VolumeGeometryError, type VolumeGeometryErrorCode } from './errors';
+export {
+  isVolumeGeometryError,
+  VOLUME_GEOMETRY_ERROR_CODES,
+  VolumeGeometryError,
+  type VolumeGeometryErrorCode,
+} from './errors';
 export {
   BYTES_PER_RECORD,
   createGeometry,

@@ -10,6 +10,7 @@ export {
   splitmix32,
   xorshift32,
 } from './random';
+export { readmeErrorCodes } from './readme-codes';
 export {
   type CrashModel,
   checkCrashImage,
