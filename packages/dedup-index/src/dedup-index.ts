@@ -1004,12 +1004,12 @@ export class DedupIndex {
       // A window that does not bracket the name: #cachedPage asked for the whole page.
       if (at === WINDOW_MISSED) return NEED_PAGE;
       if (at < 0) return false;
-      out.set(window.bytes.subarray(at, at + RECORD_DATA_SIZE));
+      copy16(window.bytes, at, out);
       return true;
     }
     const at = searchRecordPage(bytes, count, name);
     if (at < 0) return false;
-    out.set(bytes.subarray(at, at + RECORD_DATA_SIZE));
+    copy16(bytes, at, out);
     return true;
   }
 
@@ -1025,7 +1025,8 @@ export class DedupIndex {
   /** A cached page, or NEED_PAGE after noting which page to read; null for a known-bad page. */
   #cachedPage(key: number, chapter: number): CachedPage | null | typeof NEED_PAGE {
     if (this.#badPages[key] === 1) return null;
-    const pinned = this.#fetched.get(key);
+    // Most requests read nothing: skip the Map lookup then.
+    const pinned = this.#fetched.size === 0 ? undefined : this.#fetched.get(key);
     if (pinned !== undefined) return pinned;
     const page = this.#cache.get(key, chapter);
     if (page !== undefined) {
