@@ -6,6 +6,25 @@
 // volume's size, and every page keeps its number for life (the page layer's journal makes the
 // in-place rewrites atomic).
 
+/** A little-endian u32 of `buf` at `off`, without a DataView (the write path's hot reads). */
+export function getU32(buf: Uint8Array, off: number): number {
+  return (
+    ((buf[off] as number) |
+      ((buf[off + 1] as number) << 8) |
+      ((buf[off + 2] as number) << 16) |
+      ((buf[off + 3] as number) << 24)) >>>
+    0
+  );
+}
+
+/** Stores a little-endian u32 into `buf` at `off`. */
+export function setU32(buf: Uint8Array, off: number, v: number): void {
+  buf[off] = v & 0xff;
+  buf[off + 1] = (v >>> 8) & 0xff;
+  buf[off + 2] = (v >>> 16) & 0xff;
+  buf[off + 3] = v >>> 24;
+}
+
 /** What the cache needs from the store: the page layer, through the open transaction. */
 export interface MetaHost {
   /** Payload bytes of a metadata page. */
@@ -119,6 +138,13 @@ export class MetaCache {
   }
 }
 
+/** Where an item lives: its leaf page, the leaf's payload and the item's byte offset in it. */
+export interface LeafSlot {
+  page: number;
+  buf: Uint8Array;
+  off: number;
+}
+
 /** Where a radix array lives: its root page (-1: empty) and height (levels, 1 = the root is a leaf). */
 export interface RadixRoot {
   root: number;
@@ -139,6 +165,8 @@ export class RadixArray {
   #root: RadixRoot;
   #lastLeafIndex = -1;
   #lastLeafPage = -1;
+  /** The one result object `leaf` fills (read it before the next call on this array). */
+  readonly #slot: LeafSlot = { page: -1, buf: new Uint8Array(0), off: 0 };
   /** Called when the root or height changed (the store header must be rewritten). */
   onRootChange: () => void = () => {};
 
@@ -171,23 +199,24 @@ export class RadixArray {
   /**
    * The leaf holding item `index` and the item's byte offset in it, or undefined when the leaf
    * does not exist and `create` is false. With `create`, the caller must markDirty(page) after
-   * changing the leaf.
+   * changing the leaf. The result is one object reused by every call on this array: read it
+   * before the next call.
    */
-  async leaf(
-    index: number,
-    create: boolean,
-  ): Promise<{ page: number; buf: Uint8Array; off: number } | undefined> {
+  async leaf(index: number, create: boolean): Promise<LeafSlot | undefined> {
     const leafIndex = Math.floor(index / this.perLeaf);
+    const slot = this.#slot;
     const off = (index - leafIndex * this.perLeaf) * this.itemBytes;
-    if (leafIndex === this.#lastLeafIndex) {
-      const buf = this.#cache.peek(this.#lastLeafPage) ?? (await this.#cache.get(this.#lastLeafPage));
-      return { page: this.#lastLeafPage, buf, off };
+    if (leafIndex !== this.#lastLeafIndex) {
+      const page = await this.#leafPage(leafIndex, create);
+      if (page < 0) return undefined;
+      this.#lastLeafIndex = leafIndex;
+      this.#lastLeafPage = page;
     }
-    const page = await this.#leafPage(leafIndex, create);
-    if (page < 0) return undefined;
-    this.#lastLeafIndex = leafIndex;
-    this.#lastLeafPage = page;
-    return { page, buf: await this.#cache.get(page), off };
+    const page = this.#lastLeafPage;
+    slot.buf = this.#cache.peek(page) ?? (await this.#cache.get(page));
+    slot.page = page;
+    slot.off = off;
+    return slot;
   }
 
   markDirty(page: number): void {
@@ -271,9 +300,8 @@ export class RadixArray {
       const span = this.capacity(level);
       const slot = Math.floor(rest / span);
       rest -= slot * span;
-      const buf = await this.#cache.get(page);
-      const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-      const child = dv.getUint32(slot * 4, true);
+      const buf = this.#cache.peek(page) ?? (await this.#cache.get(page));
+      const child = getU32(buf, slot * 4);
       if (child !== 0) {
         page = child - 1;
         continue;

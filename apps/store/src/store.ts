@@ -37,7 +37,7 @@ import {
   type Header,
   type SnapshotRecord,
 } from './_layout';
-import { MetaCache, type MetaHost, RadixArray } from './_meta';
+import { getU32, MetaCache, type MetaHost, RadixArray, setU32 } from './_meta';
 import {
   checkRange,
   checkSize,
@@ -1089,7 +1089,7 @@ export class Store {
       const earlier = advice[j];
       let phys = page;
       if (earlier !== undefined) {
-        const cand = new DataView(earlier.buffer, earlier.byteOffset, 16).getUint32(0, true);
+        const cand = getU32(earlier, 0);
         if (await this.#usable(cand, name, bytes)) {
           tx.decRef(page);
           tx.incRef(cand);
@@ -1192,11 +1192,7 @@ export class Store {
       await this.#ex.prepareOriginWrite(chunk);
     }
     const slot = (await this.#blockMap.leaf(chunk, true)) as { page: number; buf: Uint8Array; off: number };
-    new DataView(slot.buf.buffer, slot.buf.byteOffset, slot.buf.byteLength).setUint32(
-      slot.off,
-      phys + 1,
-      true,
-    );
+    setU32(slot.buf, slot.off, phys + 1);
     this.#blockMap.markDirty(slot.page);
     if (old >= 0) await this.#release(old);
     this.#header.mapped += (phys >= 0 ? 1 : 0) - (old >= 0 ? 1 : 0);
@@ -1305,9 +1301,7 @@ export class Store {
   async #liveChunk(chunk: number): Promise<number> {
     const slot = await this.#blockMap.leaf(chunk, false);
     if (!slot) return -1;
-    return (
-      new DataView(slot.buf.buffer, slot.buf.byteOffset, slot.buf.byteLength).getUint32(slot.off, true) - 1
-    );
+    return getU32(slot.buf, slot.off) - 1;
   }
 
   /** The physical chunk `version` reads for `chunk`, or -1 for zeros. */
