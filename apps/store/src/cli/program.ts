@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerInit } from './cmd-init';
 import { registerInspect } from './cmd-inspect';
+import { registerServe } from './cmd-serve';
 import { registerSnapshots } from './cmd-snapshot';
 import { registerTransfer } from './cmd-transfer';
 import type { Act } from './command';
@@ -40,6 +41,7 @@ Example session:
   $ deja export /srv/deja/vm1 --snapshot monday monday.img
   $ deja snapshot delete /srv/deja/vm1 monday
   $ deja check /srv/deja/vm1 --data
+  $ deja serve /srv/deja/vm1 --snapshot monday     # nbd://127.0.0.1:10809/monday
 `;
 
 /** Builds the commander program for one run. */
@@ -78,6 +80,7 @@ export function buildProgram(ctx: Context): Command {
   registerTransfer(program, ctx, act);
   registerSnapshots(program, ctx, act);
   registerInspect(program, ctx, act);
+  registerServe(program, ctx, act);
 
   // Every command reports its errors the same way and exits 2 on usage errors; the settings are
   // copied to commands when they are created, so apply them again to the nested ones.
@@ -156,6 +159,7 @@ const COMMANDS = new Set([
   'stats',
   'du',
   'check',
+  'serve',
 ]);
 const SNAPSHOT_COMMANDS = new Set(['create', 'list', 'ls', 'delete', 'rm', 'rollback']);
 

@@ -1,0 +1,916 @@
+// One client connection of the NBD server: the fixed newstyle handshake (options, STARTTLS, meta
+// contexts, INFO/GO), then the transmission phase (requests in, replies out).
+//
+// Robustness is the design constraint: whatever a client sends, the session answers with the
+// protocol's errors or drops this one connection; it never throws out of `run`, never lets a
+// malformed length make it allocate (option data is capped at MAX_OPTION_BYTES, a WRITE payload
+// at MAX_PAYLOAD, and anything larger drops the connection), and bounds what it holds: requests
+// are read only while the bytes in flight (READ and WRITE payloads being served) stay under the
+// connection's budget and the socket's unsent replies under the same bound, so a client that
+// sends requests and never reads the replies stalls on TCP flow control instead of growing the
+// server's memory. The handshake has a deadline, so idle or slow connections go away.
+//
+// Requests of one connection are handled concurrently and may complete out of order (the store
+// runs its operations one at a time, in call order, so a request issued after a write sees it
+// and a FLUSH covers every write acknowledged before it).
+
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { type SecureContext, TLSSocket } from 'node:tls';
+import { isStoreError } from '../errors';
+import type { Store } from '../store';
+import type { Range } from '../types';
+import type { Volume } from '../volume';
+import { ByteReader, EndOfStream } from './_reader';
+import {
+  BASE_ALLOCATION,
+  CMD,
+  CMD_FLAG,
+  DIRTY_BITMAP_PREFIX,
+  decodeString,
+  FLAG_C_FIXED_NEWSTYLE,
+  FLAG_C_NO_ZEROES,
+  FLAG_FIXED_NEWSTYLE,
+  FLAG_NO_ZEROES,
+  IHAVEOPT,
+  INFO,
+  MAX_PAYLOAD,
+  NBD_ERR,
+  NBDMAGIC,
+  OPT,
+  optionReply,
+  REP,
+  REPLY_FLAG_DONE,
+  REPLY_TYPE,
+  REQUEST_BYTES,
+  REQUEST_MAGIC,
+  readU64,
+  STATE_DIRTY,
+  STATE_HOLE,
+  STATE_ZERO,
+  simpleReply,
+  structuredHeader,
+  TFLAG,
+  utf8,
+  writeU64,
+} from './protocol';
+
+/** An export as the server serves it. */
+export interface ServedExport {
+  readonly name: string;
+  readonly version: string;
+  readonly writable: boolean;
+  readonly description: string | undefined;
+  readonly volume: Volume;
+}
+
+/** What a session needs from its server. */
+export interface SessionHost {
+  readonly store: Store;
+  /** Exports by name; the empty name selects {@link defaultExport}. */
+  readonly exports: ReadonlyMap<string, ServedExport>;
+  readonly defaultExport: ServedExport;
+  /** TLS, when the server requires it (every export is TLS-only then). */
+  readonly tls: SessionTls | undefined;
+  readonly handshakeTimeout: number;
+  /** Bytes of READ/WRITE payload in flight per connection before it stops reading requests. */
+  readonly budget: number;
+  /** Whether the server is shutting down. */
+  readonly closing: boolean;
+  /** Takes the one writer slot of a writable export; false when another session holds it. */
+  claimWriter(exp: ServedExport, session: Session): boolean;
+  releaseWriter(session: Session): void;
+  /** A mutation went through the server (cached dirty maps are stale). */
+  mutated(): void;
+  /** The byte ranges where `version` differs from snapshot `base` (cached briefly). */
+  changed(base: string, version: string): Promise<readonly Range[]>;
+  log(message: string): void;
+}
+
+/** TLS settings of a session. */
+export interface SessionTls {
+  readonly context: SecureContext;
+  /** Ask for and verify a client certificate (x509 with a CA). */
+  readonly requestCert: boolean;
+  /** PSK identities and keys. */
+  readonly psk: ReadonlyMap<string, Uint8Array> | undefined;
+}
+
+/** A refusal the session answers by dropping the connection. */
+class Drop extends Error {
+  override name = 'Drop';
+}
+
+/** Option data beyond this drops the connection (the longest legal option is far smaller). */
+const MAX_OPTION_BYTES = 64 * 1024;
+/** Options one connection may send before it is dropped. */
+const MAX_OPTIONS = 1024;
+/** Meta context queries in one option. */
+const MAX_QUERIES = 256;
+/** Requests in flight per connection. */
+const MAX_INFLIGHT = 128;
+/** Bytes of the volume one BLOCK_STATUS base:allocation reply covers at most. */
+const STATUS_SPAN = 256 * 1024 * 1024;
+/** Extents one BLOCK_STATUS chunk carries at most (the protocol's recommendation). */
+const MAX_EXTENTS = 1 << 20;
+
+type Context =
+  | { readonly id: number; readonly name: string; readonly kind: 'allocation' }
+  | { readonly id: number; readonly name: string; readonly kind: 'dirty'; readonly base: string };
+
+interface Transmission {
+  readonly exp: ServedExport;
+  readonly size: number;
+  readonly structured: boolean;
+  readonly contexts: readonly Context[];
+  readonly readOnly: boolean;
+}
+
+interface Request {
+  readonly flags: number;
+  readonly type: number;
+  readonly cookie: Buffer;
+  readonly offset: number;
+  readonly length: number;
+}
+
+/** An error reply: the NBD error value and a message for the client's user. */
+class Failure extends Error {
+  readonly errno: number;
+  constructor(errno: number, message: string) {
+    super(message);
+    this.errno = errno;
+  }
+}
+
+/** One client connection. */
+export class Session {
+  readonly #host: SessionHost;
+  readonly #raw: Socket;
+  #sock: Duplex;
+  #reader: ByteReader;
+  readonly id: number;
+  // Negotiation state.
+  #structured = false;
+  #tlsActive = false;
+  #meta: { exp: ServedExport; contexts: Context[] } | undefined;
+  // Transmission state.
+  #inTransmission = false;
+  #stopping = false;
+  #wake: (() => void) | undefined;
+  #inflightBytes = 0;
+  #inflight = 0;
+
+  constructor(host: SessionHost, socket: Socket, id: number) {
+    this.#host = host;
+    this.#raw = socket;
+    this.#sock = socket;
+    this.id = id;
+    socket.setNoDelay(true);
+    // Errors surface through the reader (close/end); an unhandled 'error' would end the process.
+    socket.on('error', () => {});
+    this.#reader = new ByteReader(socket);
+  }
+
+  /** Serves the connection to its end. Never rejects. */
+  async run(): Promise<void> {
+    const timer = setTimeout(() => {
+      this.#host.log(
+        `connection ${this.id}: no export chosen within ${this.#host.handshakeTimeout} ms; dropped`,
+      );
+      this.#destroy();
+    }, this.#host.handshakeTimeout);
+    try {
+      const t = await this.#handshake();
+      clearTimeout(timer);
+      if (t) await this.#transmission(t);
+    } catch (e) {
+      if (!(e instanceof EndOfStream))
+        this.#host.log(`connection ${this.id}: ${(e as Error).message}; dropped`);
+    } finally {
+      clearTimeout(timer);
+      this.#host.releaseWriter(this);
+      this.#end();
+    }
+  }
+
+  /**
+   * Asks the session to stop: in the handshake it is dropped; in transmission it reads no more
+   * requests, finishes those in flight, then closes.
+   */
+  shutdown(): void {
+    if (!this.#inTransmission) {
+      this.#destroy();
+      return;
+    }
+    this.#stopping = true;
+    this.#wake?.();
+  }
+
+  /** Drops the connection at once. */
+  destroy(): void {
+    this.#destroy();
+  }
+
+  // ---- output -------------------------------------------------------------------------------
+
+  #send(...parts: Uint8Array[]): void {
+    const s = this.#sock;
+    if (s.destroyed || !s.writable) return;
+    if (parts.length > 1) s.cork();
+    for (const p of parts) s.write(p);
+    if (parts.length > 1) s.uncork();
+  }
+
+  #destroy(): void {
+    this.#sock.destroy();
+    if (this.#sock !== this.#raw) this.#raw.destroy();
+  }
+
+  /** Closes after the replies written so far are sent (or at once if the peer is gone). */
+  #end(): void {
+    const s = this.#sock;
+    if (s.destroyed) return;
+    s.end();
+    // A peer that never reads would keep the socket half open: give it a moment, then drop it.
+    setTimeout(() => this.#destroy(), 5000).unref();
+  }
+
+  #reply(option: number, type: number, payload?: Uint8Array): void {
+    this.#send(optionReply(option, type, payload));
+  }
+
+  #refuse(option: number, type: number, message: string): void {
+    this.#reply(option, type, utf8(message));
+  }
+
+  // ---- handshake ----------------------------------------------------------------------------
+
+  async #handshake(): Promise<Transmission | undefined> {
+    const hello = Buffer.alloc(18);
+    NBDMAGIC.copy(hello, 0);
+    IHAVEOPT.copy(hello, 8);
+    hello.writeUInt16BE(FLAG_FIXED_NEWSTYLE | FLAG_NO_ZEROES, 16);
+    this.#send(hello);
+    const clientFlags = (await this.#reader.read(4)).readUInt32BE(0);
+    if ((clientFlags & ~(FLAG_C_FIXED_NEWSTYLE | FLAG_C_NO_ZEROES)) !== 0)
+      throw new Drop(`unknown client flags 0x${clientFlags.toString(16)}`);
+    const fixed = (clientFlags & FLAG_C_FIXED_NEWSTYLE) !== 0;
+    const noZeroes = (clientFlags & FLAG_C_NO_ZEROES) !== 0;
+    const tls = this.#host.tls;
+    if (tls && !fixed) throw new Drop('TLS is required, and the client does not speak fixed newstyle');
+
+    for (let count = 0; ; count++) {
+      if (count >= MAX_OPTIONS) throw new Drop(`more than ${MAX_OPTIONS} options`);
+      const head = await this.#reader.read(16);
+      if (!head.subarray(0, 8).equals(IHAVEOPT)) throw new Drop('an option without the IHAVEOPT magic');
+      const option = head.readUInt32BE(8);
+      const length = head.readUInt32BE(12);
+      if (length > MAX_OPTION_BYTES) throw new Drop(`option ${option} carries ${length} bytes`);
+      const data = await this.#reader.read(length);
+
+      if (option === OPT.ABORT) {
+        this.#reply(option, REP.ACK);
+        return undefined;
+      }
+      if (this.#host.closing) {
+        if (option === OPT.EXPORT_NAME) throw new Drop('shutting down');
+        this.#refuse(option, REP.ERR_SHUTDOWN, 'the server is shutting down');
+        continue;
+      }
+      if (tls && !this.#tlsActive && option !== OPT.STARTTLS) {
+        if (option === OPT.EXPORT_NAME) throw new Drop('NBD_OPT_EXPORT_NAME before STARTTLS');
+        this.#refuse(option, REP.ERR_TLS_REQD, 'this server requires TLS: start it with NBD_OPT_STARTTLS');
+        continue;
+      }
+      switch (option) {
+        case OPT.EXPORT_NAME: {
+          const name = decodeString(data);
+          const exp = name === undefined ? undefined : this.#lookup(name);
+          if (!exp) throw new Drop(`NBD_OPT_EXPORT_NAME of an unknown export`);
+          if (exp.writable && !this.#host.claimWriter(exp, this))
+            throw new Drop(`export '${exp.name}' already has a writer`);
+          const t = this.#enter(exp);
+          const out = Buffer.alloc(noZeroes ? 10 : 134);
+          writeU64(out, t.size, 0);
+          out.writeUInt16BE(this.#transmissionFlags(t), 8);
+          this.#send(out);
+          return t;
+        }
+        case OPT.LIST: {
+          if (length !== 0) {
+            this.#refuse(option, REP.ERR_INVALID, 'NBD_OPT_LIST carries no data');
+            break;
+          }
+          for (const exp of this.#host.exports.values()) {
+            const name = utf8(exp.name);
+            const desc = exp.description ? utf8(exp.description) : Buffer.alloc(0);
+            const payload = Buffer.alloc(4 + name.length + desc.length);
+            payload.writeUInt32BE(name.length, 0);
+            name.copy(payload, 4);
+            desc.copy(payload, 4 + name.length);
+            this.#reply(option, REP.SERVER, payload);
+          }
+          this.#reply(option, REP.ACK);
+          break;
+        }
+        case OPT.STARTTLS: {
+          if (!tls) {
+            this.#refuse(option, REP.ERR_POLICY, 'this server does not offer TLS');
+            break;
+          }
+          if (this.#tlsActive || length !== 0) {
+            this.#refuse(
+              option,
+              REP.ERR_INVALID,
+              this.#tlsActive ? 'TLS is already active' : 'STARTTLS carries no data',
+            );
+            break;
+          }
+          this.#reply(option, REP.ACK);
+          await this.#startTls(tls);
+          // Nothing negotiated before TLS survives it.
+          this.#structured = false;
+          this.#meta = undefined;
+          break;
+        }
+        case OPT.INFO:
+        case OPT.GO: {
+          const t = this.#infoOrGo(option, data);
+          if (t) return t;
+          break;
+        }
+        case OPT.STRUCTURED_REPLY: {
+          if (length !== 0) this.#refuse(option, REP.ERR_INVALID, 'NBD_OPT_STRUCTURED_REPLY carries no data');
+          else if (this.#structured)
+            this.#refuse(option, REP.ERR_INVALID, 'structured replies are already negotiated');
+          else {
+            this.#structured = true;
+            this.#reply(option, REP.ACK);
+          }
+          break;
+        }
+        case OPT.LIST_META_CONTEXT:
+        case OPT.SET_META_CONTEXT:
+          this.#metaContext(option, data);
+          break;
+        default:
+          this.#refuse(option, REP.ERR_UNSUP, `option ${option} is not supported`);
+      }
+    }
+  }
+
+  async #startTls(tls: SessionTls): Promise<void> {
+    const rest = this.#reader.detach();
+    if (rest.length > 0) throw new Drop('data sent after STARTTLS before the TLS handshake');
+    const secure = new TLSSocket(this.#raw, {
+      isServer: true,
+      secureContext: tls.context,
+      requestCert: tls.requestCert,
+      rejectUnauthorized: tls.requestCert,
+      ...(tls.psk
+        ? {
+            pskCallback: (_socket: TLSSocket, identity: string) => {
+              const key = tls.psk?.get(identity);
+              return key ? Buffer.from(key) : null;
+            },
+          }
+        : {}),
+    } as ConstructorParameters<typeof TLSSocket>[1]);
+    secure.on('error', () => {});
+    this.#sock = secure;
+    await new Promise<void>((resolve, reject) => {
+      const fail = (e?: Error) => reject(new Drop(`TLS handshake failed${e ? `: ${e.message}` : ''}`));
+      secure.once('secure', () => {
+        secure.off('error', fail);
+        secure.off('close', fail);
+        resolve();
+      });
+      secure.once('error', fail);
+      secure.once('close', () => fail());
+    });
+    this.#tlsActive = true;
+    this.#reader = new ByteReader(secure);
+  }
+
+  #lookup(name: string): ServedExport | undefined {
+    return name === '' ? this.#host.defaultExport : this.#host.exports.get(name);
+  }
+
+  #infoOrGo(option: number, data: Buffer): Transmission | undefined {
+    if (data.length < 6) {
+      this.#refuse(option, REP.ERR_INVALID, 'option data too short');
+      return undefined;
+    }
+    const nameLength = data.readUInt32BE(0);
+    if (nameLength > data.length - 6) {
+      this.#refuse(option, REP.ERR_INVALID, 'export name longer than the option');
+      return undefined;
+    }
+    const name = decodeString(data.subarray(4, 4 + nameLength));
+    const count = data.readUInt16BE(4 + nameLength);
+    if (name === undefined || 6 + nameLength + 2 * count !== data.length) {
+      this.#refuse(option, REP.ERR_INVALID, 'malformed NBD_OPT_INFO/GO data');
+      return undefined;
+    }
+    const requests = new Set<number>();
+    for (let i = 0; i < count; i++) requests.add(data.readUInt16BE(6 + nameLength + 2 * i));
+    const exp = this.#lookup(name);
+    if (!exp) {
+      this.#refuse(option, REP.ERR_UNKNOWN, `no export named '${name}' (NBD_OPT_LIST lists them)`);
+      return undefined;
+    }
+    let size: number;
+    try {
+      size = exp.volume.size;
+    } catch {
+      this.#refuse(option, REP.ERR_UNKNOWN, `export '${exp.name}': its snapshot no longer exists`);
+      return undefined;
+    }
+    if (option === OPT.GO && exp.writable && !this.#host.claimWriter(exp, this)) {
+      this.#refuse(
+        option,
+        REP.ERR_POLICY,
+        `export '${exp.name}' is writable and already has a writer (one writer per writable export)`,
+      );
+      return undefined;
+    }
+    const t: Transmission = this.#enter(exp, size);
+    const info = Buffer.alloc(12);
+    info.writeUInt16BE(INFO.EXPORT, 0);
+    writeU64(info, size, 2);
+    info.writeUInt16BE(this.#transmissionFlags(t), 10);
+    this.#reply(option, REP.INFO, info);
+    if (requests.has(INFO.NAME) || name === '') {
+      const n = utf8(exp.name);
+      const payload = Buffer.alloc(2 + n.length);
+      payload.writeUInt16BE(INFO.NAME, 0);
+      n.copy(payload, 2);
+      this.#reply(option, REP.INFO, payload);
+    }
+    if (requests.has(INFO.DESCRIPTION) && exp.description) {
+      const d = utf8(exp.description);
+      const payload = Buffer.alloc(2 + d.length);
+      payload.writeUInt16BE(INFO.DESCRIPTION, 0);
+      d.copy(payload, 2);
+      this.#reply(option, REP.INFO, payload);
+    }
+    const block = Buffer.alloc(14);
+    block.writeUInt16BE(INFO.BLOCK_SIZE, 0);
+    block.writeUInt32BE(1, 2);
+    block.writeUInt32BE(Math.max(512, this.#host.store.chunkSize), 6);
+    block.writeUInt32BE(MAX_PAYLOAD, 10);
+    this.#reply(option, REP.INFO, block);
+    this.#reply(option, REP.ACK);
+    return option === OPT.GO ? t : undefined;
+  }
+
+  #enter(exp: ServedExport, size = exp.volume.size): Transmission {
+    const contexts = this.#meta && this.#meta.exp === exp ? this.#meta.contexts : [];
+    return {
+      exp,
+      size,
+      structured: this.#structured,
+      contexts,
+      readOnly: !exp.writable || this.#host.store.readOnly,
+    };
+  }
+
+  #transmissionFlags(t: Transmission): number {
+    let flags =
+      TFLAG.HAS_FLAGS |
+      TFLAG.SEND_FLUSH |
+      TFLAG.SEND_FUA |
+      TFLAG.SEND_TRIM |
+      TFLAG.SEND_WRITE_ZEROES |
+      TFLAG.SEND_FAST_ZERO |
+      TFLAG.SEND_CACHE;
+    if (t.structured) flags |= TFLAG.SEND_DF;
+    // Every connection shares one store whose flush covers all of them; a read-only export can
+    // take many connections of one client (nbdcopy, qemu-img with multi-conn).
+    if (t.readOnly) flags |= TFLAG.READ_ONLY | TFLAG.CAN_MULTI_CONN;
+    return flags;
+  }
+
+  /** NBD_OPT_LIST_META_CONTEXT and NBD_OPT_SET_META_CONTEXT. */
+  #metaContext(option: number, data: Buffer): void {
+    const set = option === OPT.SET_META_CONTEXT;
+    if (set) this.#meta = undefined;
+    if (!this.#structured) {
+      this.#refuse(option, REP.ERR_INVALID, 'negotiate structured replies first');
+      return;
+    }
+    const parsed = parseMetaOption(data);
+    if (typeof parsed === 'string') {
+      this.#refuse(option, REP.ERR_INVALID, parsed);
+      return;
+    }
+    if (parsed.queries.length > MAX_QUERIES) {
+      this.#refuse(option, REP.ERR_TOO_BIG, `more than ${MAX_QUERIES} queries`);
+      return;
+    }
+    const exp = this.#lookup(parsed.name);
+    if (!exp) {
+      this.#refuse(option, REP.ERR_UNKNOWN, `no export named '${parsed.name}'`);
+      return;
+    }
+    const snapshots = this.#host.store.listSnapshots().map((s) => s.name);
+    const names: string[] = [];
+    const add = (n: string) => {
+      if (!names.includes(n)) names.push(n);
+    };
+    if (parsed.queries.length === 0 && !set) {
+      add(BASE_ALLOCATION);
+      for (const s of snapshots) add(DIRTY_BITMAP_PREFIX + s);
+    }
+    for (const q of parsed.queries) {
+      const colon = q.indexOf(':');
+      if (colon <= 0) {
+        this.#refuse(option, REP.ERR_INVALID, `query '${q}' has no namespace`);
+        return;
+      }
+      if (q === BASE_ALLOCATION || (!set && q === 'base:')) add(BASE_ALLOCATION);
+      else if (!set && (q === 'qemu:' || q === DIRTY_BITMAP_PREFIX))
+        for (const s of snapshots) add(DIRTY_BITMAP_PREFIX + s);
+      else if (q.startsWith(DIRTY_BITMAP_PREFIX) && snapshots.includes(q.slice(DIRTY_BITMAP_PREFIX.length)))
+        add(q);
+      // Anything else (another namespace, an unknown leaf) is ignored, as the protocol asks.
+    }
+    const contexts: Context[] = names.map((name, i) =>
+      name === BASE_ALLOCATION
+        ? { id: i + 1, name, kind: 'allocation' }
+        : { id: i + 1, name, kind: 'dirty', base: name.slice(DIRTY_BITMAP_PREFIX.length) },
+    );
+    for (const c of contexts) {
+      const n = utf8(c.name);
+      const payload = Buffer.alloc(4 + n.length);
+      payload.writeUInt32BE(set ? c.id : 0, 0);
+      n.copy(payload, 4);
+      this.#reply(option, REP.META_CONTEXT, payload);
+    }
+    this.#reply(option, REP.ACK);
+    if (set) this.#meta = { exp, contexts };
+  }
+
+  // ---- transmission -------------------------------------------------------------------------
+
+  async #transmission(t: Transmission): Promise<void> {
+    this.#inTransmission = true;
+    this.#host.log(
+      `connection ${this.id}: export '${t.exp.name}' (${t.exp.version}, ${t.readOnly ? 'read-only' : 'writable'})`,
+    );
+    const running = new Set<Promise<void>>();
+    this.#sock.on('drain', () => this.#wake?.());
+    try {
+      for (;;) {
+        if (!(await this.#room())) break;
+        const head = await this.#readOrStop(REQUEST_BYTES);
+        if (!head) break;
+        if (head.readUInt32BE(0) !== REQUEST_MAGIC) throw new Drop('a request with a wrong magic');
+        const req: Request = {
+          flags: head.readUInt16BE(4),
+          type: head.readUInt16BE(6),
+          cookie: Buffer.from(head.subarray(8, 16)),
+          offset: readU64(head, 16),
+          length: head.readUInt32BE(24),
+        };
+        if (req.type === CMD.DISC) break;
+        let payload: Buffer | undefined;
+        if (req.type === CMD.WRITE) {
+          if (req.length > MAX_PAYLOAD) {
+            this.#error(
+              t,
+              req,
+              NBD_ERR.EINVAL,
+              `a write of ${req.length} bytes is over the ${MAX_PAYLOAD}-byte limit`,
+            );
+            throw new Drop(`a WRITE payload of ${req.length} bytes`);
+          }
+          payload = await this.#reader.read(req.length);
+        }
+        const cost = req.type === CMD.READ || req.type === CMD.WRITE ? req.length : 0;
+        this.#inflightBytes += cost;
+        this.#inflight++;
+        const p: Promise<void> = this.#handle(t, req, payload).finally(() => {
+          this.#inflightBytes -= cost;
+          this.#inflight--;
+          running.delete(p);
+          this.#wake?.();
+        });
+        running.add(p);
+      }
+    } finally {
+      // Requests already read are answered before the connection closes.
+      await Promise.allSettled([...running]);
+    }
+  }
+
+  /** Waits until the connection may read another request; false when it is stopping. */
+  async #room(): Promise<boolean> {
+    for (;;) {
+      if (this.#stopping || this.#sock.destroyed) return false;
+      const busy =
+        this.#inflight >= MAX_INFLIGHT ||
+        (this.#inflight > 0 && this.#inflightBytes >= this.#host.budget) ||
+        this.#sock.writableLength >= this.#host.budget;
+      if (!busy) return true;
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+      });
+      this.#wake = undefined;
+    }
+  }
+
+  /** Reads `n` bytes, or undefined if the session is asked to stop first. */
+  async #readOrStop(n: number): Promise<Buffer | undefined> {
+    if (this.#stopping) return undefined;
+    const stop = new Promise<undefined>((resolve) => {
+      this.#wake = () => {
+        if (this.#stopping) resolve(undefined);
+      };
+    });
+    try {
+      return await Promise.race([this.#reader.read(n), stop]);
+    } catch (e) {
+      if (e instanceof EndOfStream) return undefined;
+      throw e;
+    } finally {
+      this.#wake = undefined;
+    }
+  }
+
+  async #handle(t: Transmission, req: Request, payload: Buffer | undefined): Promise<void> {
+    try {
+      await this.#execute(t, req, payload);
+    } catch (e) {
+      const f = toFailure(e, req);
+      this.#error(t, req, f.errno, f.message);
+    }
+  }
+
+  async #execute(t: Transmission, req: Request, payload: Buffer | undefined): Promise<void> {
+    const { type, flags, offset, length } = req;
+    const vol = t.exp.volume;
+    const allowed = (mask: number) => {
+      if ((flags & ~(mask | CMD_FLAG.FUA)) !== 0)
+        throw new Failure(NBD_ERR.EINVAL, `flags 0x${flags.toString(16)} are not valid for command ${type}`);
+    };
+    const inRange = (errno: number) => {
+      if (offset + length > t.size)
+        throw new Failure(
+          errno,
+          `bytes ${offset}..${offset + length} are past the end of the export (${t.size} bytes)`,
+        );
+    };
+    const writable = () => {
+      if (t.readOnly) throw new Failure(NBD_ERR.EPERM, `export '${t.exp.name}' is read-only`);
+    };
+    const fua = async () => {
+      if ((flags & CMD_FLAG.FUA) !== 0) await vol.flush();
+    };
+    switch (type) {
+      case CMD.READ: {
+        allowed(t.structured ? CMD_FLAG.DF : 0);
+        inRange(NBD_ERR.EINVAL);
+        if (length > MAX_PAYLOAD)
+          throw new Failure(
+            NBD_ERR.EINVAL,
+            `a read of ${length} bytes is over the ${MAX_PAYLOAD}-byte limit`,
+          );
+        await this.#read(t, req);
+        return;
+      }
+      case CMD.WRITE: {
+        allowed(0);
+        writable();
+        inRange(NBD_ERR.ENOSPC);
+        if (length > 0) {
+          this.#host.mutated();
+          await vol.write(offset, payload as Buffer);
+          this.#host.mutated();
+        }
+        await fua();
+        break;
+      }
+      case CMD.FLUSH: {
+        allowed(0);
+        if (!t.readOnly) await vol.flush();
+        break;
+      }
+      case CMD.TRIM:
+      case CMD.WRITE_ZEROES: {
+        allowed(type === CMD.TRIM ? 0 : CMD_FLAG.NO_HOLE | CMD_FLAG.FAST_ZERO);
+        writable();
+        inRange(type === CMD.TRIM ? NBD_ERR.EINVAL : NBD_ERR.ENOSPC);
+        // The store keeps no zero chunks: zeros are unmapped chunks, which is also what a trim
+        // leaves. So both are a discard, a metadata update that is faster than writing zeros
+        // (FAST_ZERO succeeds); NO_HOLE cannot be honoured any better (a later write allocates
+        // a new chunk in any case, dedup or not).
+        if (length > 0) {
+          this.#host.mutated();
+          await vol.discard(offset, length);
+          this.#host.mutated();
+        }
+        await fua();
+        break;
+      }
+      case CMD.CACHE: {
+        allowed(0);
+        inRange(NBD_ERR.EINVAL);
+        break;
+      }
+      case CMD.BLOCK_STATUS: {
+        allowed(CMD_FLAG.REQ_ONE);
+        if (!t.structured || t.contexts.length === 0)
+          throw new Failure(NBD_ERR.EINVAL, 'no metadata context was selected (NBD_OPT_SET_META_CONTEXT)');
+        if (length === 0) throw new Failure(NBD_ERR.EINVAL, 'a block status query of 0 bytes');
+        inRange(NBD_ERR.EINVAL);
+        await this.#blockStatus(t, req);
+        return;
+      }
+      default:
+        throw new Failure(NBD_ERR.EINVAL, `unknown command ${type}`);
+    }
+    this.#ok(t, req);
+  }
+
+  async #read(t: Transmission, req: Request): Promise<void> {
+    const { offset, length, cookie } = req;
+    const vol = t.exp.volume;
+    if (!t.structured) {
+      const bytes = length === 0 ? new Uint8Array(0) : await vol.read(offset, length);
+      this.#send(simpleReply(cookie, 0), bytes);
+      return;
+    }
+    if (length === 0) {
+      this.#ok(t, req);
+      return;
+    }
+    if ((req.flags & CMD_FLAG.DF) !== 0) {
+      const bytes = await vol.read(offset, length);
+      this.#send(...dataChunk(cookie, REPLY_FLAG_DONE, offset, bytes));
+      return;
+    }
+    // Both calls enter the store's queue back to back, so they see the same state.
+    const [extents, bytes] = await Promise.all([vol.allocation(offset, length), vol.read(offset, length)]);
+    const parts: Uint8Array[] = [];
+    extents.forEach((e, i) => {
+      const flags = i === extents.length - 1 ? REPLY_FLAG_DONE : 0;
+      if (e.zero) {
+        const p = Buffer.alloc(12);
+        writeU64(p, e.offset, 0);
+        p.writeUInt32BE(e.length, 8);
+        parts.push(structuredHeader(cookie, flags, REPLY_TYPE.OFFSET_HOLE, 12), p);
+      } else {
+        const from = e.offset - offset;
+        parts.push(...dataChunk(cookie, flags, e.offset, bytes.subarray(from, from + e.length)));
+      }
+    });
+    this.#send(...parts);
+  }
+
+  async #blockStatus(t: Transmission, req: Request): Promise<void> {
+    const { offset, cookie } = req;
+    const one = (req.flags & CMD_FLAG.REQ_ONE) !== 0;
+    const length = Math.min(req.length, t.size - offset);
+    const chunks: Buffer[][] = [];
+    for (const ctx of t.contexts) {
+      const extents: [number, number][] = [];
+      if (ctx.kind === 'allocation') {
+        for (const e of await t.exp.volume.allocation(offset, Math.min(length, STATUS_SPAN)))
+          extents.push([e.length, e.zero ? STATE_HOLE | STATE_ZERO : 0]);
+      } else {
+        dirtyExtents(
+          await this.#host.changed(ctx.base, t.exp.version),
+          offset,
+          length,
+          one ? 1 : MAX_EXTENTS,
+          extents,
+        );
+      }
+      if (one) extents.length = 1;
+      const payload = Buffer.alloc(4 + 8 * extents.length);
+      payload.writeUInt32BE(ctx.id, 0);
+      extents.forEach(([len, flags], i) => {
+        payload.writeUInt32BE(len, 4 + 8 * i);
+        payload.writeUInt32BE(flags, 8 + 8 * i);
+      });
+      chunks.push([payload]);
+    }
+    const parts: Uint8Array[] = [];
+    chunks.forEach(([payload], i) => {
+      const flags = i === chunks.length - 1 ? REPLY_FLAG_DONE : 0;
+      parts.push(
+        structuredHeader(cookie, flags, REPLY_TYPE.BLOCK_STATUS, (payload as Buffer).length),
+        payload as Buffer,
+      );
+    });
+    this.#send(...parts);
+  }
+
+  #ok(t: Transmission, req: Request): void {
+    if (t.structured) this.#send(structuredHeader(req.cookie, REPLY_FLAG_DONE, REPLY_TYPE.NONE, 0));
+    else this.#send(simpleReply(req.cookie, 0));
+  }
+
+  #error(t: Transmission, req: Request, errno: number, message: string): void {
+    if (!t.structured) {
+      this.#send(simpleReply(req.cookie, errno));
+      return;
+    }
+    const m = utf8(message);
+    const payload = Buffer.alloc(6 + m.length);
+    payload.writeUInt32BE(errno, 0);
+    payload.writeUInt16BE(m.length, 4);
+    m.copy(payload, 6);
+    this.#send(structuredHeader(req.cookie, REPLY_FLAG_DONE, REPLY_TYPE.ERROR, payload.length), payload);
+  }
+}
+
+/** An OFFSET_DATA chunk: header, offset, data. */
+function dataChunk(cookie: Buffer, flags: number, offset: number, bytes: Uint8Array): Uint8Array[] {
+  const off = Buffer.alloc(8);
+  writeU64(off, offset, 0);
+  return [structuredHeader(cookie, flags, REPLY_TYPE.OFFSET_DATA, 8 + bytes.length), off, bytes];
+}
+
+/**
+ * Appends to `out` the dirty/clean extents of `[offset, offset + length)` given the sorted, merged
+ * changed ranges, at most `max` of them. O(log ranges + extents).
+ */
+export function dirtyExtents(
+  ranges: readonly Range[],
+  offset: number,
+  length: number,
+  max: number,
+  out: [number, number][],
+): void {
+  // The first range ending after offset.
+  let lo = 0;
+  let hi = ranges.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const r = ranges[mid] as Range;
+    if (r.offset + r.length <= offset) lo = mid + 1;
+    else hi = mid;
+  }
+  const end = offset + length;
+  let pos = offset;
+  let i = lo;
+  while (pos < end && out.length < max) {
+    const r = ranges[i];
+    let next: number;
+    let flags: number;
+    if (r && r.offset <= pos) {
+      next = Math.min(r.offset + r.length, end);
+      flags = STATE_DIRTY;
+      i++;
+    } else {
+      next = r ? Math.min(r.offset, end) : end;
+      flags = 0;
+    }
+    out.push([next - pos, flags]);
+    pos = next;
+  }
+}
+
+/** Parses LIST/SET_META_CONTEXT data; a string says what is malformed. */
+function parseMetaOption(data: Buffer): { name: string; queries: string[] } | string {
+  if (data.length < 8) return 'option data too short';
+  const nameLength = data.readUInt32BE(0);
+  if (nameLength > data.length - 8) return 'export name longer than the option';
+  const name = decodeString(data.subarray(4, 4 + nameLength));
+  if (name === undefined) return 'export name is not a valid string';
+  let at = 4 + nameLength;
+  const count = data.readUInt32BE(at);
+  at += 4;
+  if (count > (data.length - at) / 4) return 'more queries than the option holds';
+  const queries: string[] = [];
+  for (let i = 0; i < count; i++) {
+    if (at + 4 > data.length) return 'a query past the end of the option';
+    const n = data.readUInt32BE(at);
+    at += 4;
+    if (n > data.length - at) return 'a query past the end of the option';
+    const q = decodeString(data.subarray(at, at + n));
+    if (q === undefined) return 'a query is not a valid string';
+    queries.push(q);
+    at += n;
+  }
+  if (at !== data.length) return 'bytes after the last query';
+  return { name, queries };
+}
+
+/** The NBD error for what a store operation threw. */
+function toFailure(e: unknown, req: Request): Failure {
+  if (e instanceof Failure) return e;
+  const message = e instanceof Error ? e.message : String(e);
+  if (isStoreError(e, 'ERR_READ_ONLY')) return new Failure(NBD_ERR.EPERM, message);
+  if (isStoreError(e, 'ERR_NO_SPACE')) return new Failure(NBD_ERR.ENOSPC, message);
+  if (isStoreError(e, 'ERR_OUT_OF_RANGE'))
+    return new Failure(
+      req.type === CMD.WRITE || req.type === CMD.WRITE_ZEROES ? NBD_ERR.ENOSPC : NBD_ERR.EINVAL,
+      message,
+    );
+  if (isStoreError(e, 'ERR_CLOSED')) return new Failure(NBD_ERR.ESHUTDOWN, message);
+  return new Failure(NBD_ERR.EIO, message);
+}

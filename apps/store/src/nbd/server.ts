@@ -1,0 +1,366 @@
+// The NBD server over a store: any version (the live volume or a snapshot) as a network block
+// device, read-only or writable, several exports by name from one listener, on a Unix socket or
+// TCP. `serve` checks the exports, listens, and hands back a handle that closes cleanly; each
+// connection is a Session (_session.ts) that speaks the protocol.
+//
+// The server is a thin layer: reads, writes, discards and flushes go to the export's `Volume`,
+// so deduplication, snapshots and durability are the store's (a FLUSH or FUA is `flush()`: after
+// its reply, everything acknowledged before it survives a crash). Every connection shares the
+// caller's one `Store` handle (the store runs operations one at a time), so a store opened
+// read-only serves any number of readers, and one opened for writing serves readers and, per
+// writable export, one writer at a time.
+//
+// Security: the protocol has no authentication of its own and sends the volume's bytes in the
+// clear, so a listener on anything but a Unix socket or a loopback address requires TLS
+// (STARTTLS with an x509 certificate or a PSK); with TLS configured, every option but STARTTLS is
+// refused until TLS is up (the protocol's FORCEDTLS mode).
+
+import { lstat, unlink } from 'node:fs/promises';
+import { createConnection, createServer, isIP, type Server, type Socket } from 'node:net';
+import { createSecureContext } from 'node:tls';
+import { StoreError } from '../errors';
+import type { Store } from '../store';
+import { LIVE, type Range } from '../types';
+import { type ServedExport, Session, type SessionHost, type SessionTls } from './_session';
+import { NbdError } from './errors';
+import { DEFAULT_PORT, MAX_STRING } from './protocol';
+
+/** One export: a version of the store under a name. */
+export interface NbdExportOptions {
+  /** The name clients ask for (default: the version's name, `@live` for the live volume). */
+  readonly name?: string;
+  /** `LIVE` (default) or a snapshot's name. */
+  readonly version?: string;
+  /** Accept writes, trims and zeroing (default false: writes fail with EPERM). */
+  readonly writable?: boolean;
+  /** Shown by NBD_OPT_LIST and NBD_INFO_DESCRIPTION. */
+  readonly description?: string;
+}
+
+/** TLS credentials: an x509 certificate and key, or pre-shared keys (as qemu-nbd takes them). */
+export interface NbdTlsOptions {
+  /** PEM certificate chain of the server. */
+  readonly cert?: string | Uint8Array;
+  /** PEM private key of the server. */
+  readonly key?: string | Uint8Array;
+  /** PEM CA certificates: when given, clients must present a certificate that chains to them. */
+  readonly ca?: string | Uint8Array;
+  /** Pre-shared keys by identity (see {@link parsePskFile} for qemu's `keys.psk`). */
+  readonly psk?: ReadonlyMap<string, Uint8Array>;
+}
+
+/** Options of {@link serve}. */
+export interface ServeOptions {
+  /** The exports (default: the live volume, read-only, named `@live`). The first is also the default export (the empty name). */
+  readonly exports?: readonly NbdExportOptions[];
+  /** Listen on this Unix socket path (a stale socket file there is replaced). */
+  readonly socket?: string;
+  /** Listen on this TCP port (0: any free port; default 10809 when no socket is given). */
+  readonly port?: number;
+  /** TCP address to listen on (default `127.0.0.1`). Anything but loopback requires `tls`. */
+  readonly host?: string;
+  /** Require TLS (STARTTLS) on every connection. */
+  readonly tls?: NbdTlsOptions;
+  /** Connections at once; more are closed as they arrive (default 1024). */
+  readonly maxConnections?: number;
+  /** Milliseconds a connection has to choose an export before it is dropped (default 10,000). */
+  readonly handshakeTimeout?: number;
+  /**
+   * READ/WRITE payload bytes a connection may have in flight (and unsent reply bytes it may hold)
+   * before the server stops reading its requests (default 32 MiB). With the 32 MiB request
+   * limit this bounds a connection's memory at about twice this.
+   */
+  readonly connectionBudget?: number;
+  /** Receives a line per notable event (a connection, a refusal, a dropped client). */
+  readonly log?: (message: string) => void;
+}
+
+/** Where a server listens. */
+export type NbdAddress = { readonly socket: string } | { readonly host: string; readonly port: number };
+
+/** A running server. */
+export interface NbdServer {
+  /** Where it listens. */
+  readonly address: NbdAddress;
+  /** The exports, as resolved (names, versions, whether writable). */
+  readonly exports: readonly { name: string; version: string; writable: boolean }[];
+  /** Connections open now. */
+  readonly connections: number;
+  /** An NBD URI for an export (`nbd://127.0.0.1:10809/name`, `nbd+unix:///name?socket=...`; `nbds` with TLS). */
+  uri(exportName?: string): string;
+  /**
+   * Stops listening, lets connections finish the requests they have in flight, and closes them.
+   * The store stays open (it is the caller's). Idempotent.
+   */
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** How long cached dirty ranges are reused (writes through the server invalidate them at once). */
+const CHANGED_TTL_MS = 1000;
+
+/**
+ * Serves versions of `store` over NBD.
+ *
+ * @param store - an open store; it stays the caller's (close it after the server).
+ * @param options - exports and where to listen; see {@link ServeOptions}.
+ * @returns the running server.
+ * @throws StoreError `ERR_NOT_FOUND` for an export of an unknown snapshot, `ERR_READ_ONLY` for a
+ *   writable export of a store opened read-only.
+ * @throws NbdError `ERR_NBD_TLS_REQUIRED` for a TCP listener beyond loopback without `tls`.
+ * @throws TypeError / RangeError for bad options; the system's error (`EADDRINUSE`, ...) when it cannot listen.
+ */
+export async function serve(store: Store, options: ServeOptions = {}): Promise<NbdServer> {
+  const exports = resolveExports(store, options.exports ?? [{ version: LIVE }]);
+  const maxConnections = positive(options.maxConnections ?? 1024, 'maxConnections');
+  const handshakeTimeout = positive(options.handshakeTimeout ?? 10_000, 'handshakeTimeout');
+  const budget = positive(options.connectionBudget ?? 32 * 1024 * 1024, 'connectionBudget');
+  if (options.socket !== undefined && (options.port !== undefined || options.host !== undefined))
+    throw new TypeError('give either socket, or port and host');
+  const host = options.host ?? '127.0.0.1';
+  const port = options.port ?? DEFAULT_PORT;
+  if (options.socket === undefined) {
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`bad port ${port}`);
+    if (!options.tls && !isLoopback(host))
+      throw new NbdError(
+        'ERR_NBD_TLS_REQUIRED',
+        `listening on ${host} requires TLS (x509 certificate or PSK): NBD has no authentication and sends the volume in the clear; use a Unix socket or a loopback address otherwise`,
+      );
+  }
+  const tls = options.tls ? secureContext(options.tls) : undefined;
+  const core = new Core(store, exports, tls, handshakeTimeout, budget, options.log ?? (() => {}));
+  const server = createServer({ noDelay: true }, (socket) => core.accept(socket));
+  server.maxConnections = maxConnections;
+  server.on('drop', () => core.log(`a connection over the limit of ${maxConnections} was closed`));
+  let address: NbdAddress;
+  if (options.socket !== undefined) {
+    await listenUnix(server, options.socket);
+    address = { socket: options.socket };
+  } else {
+    await listen(server, () => server.listen(port, host));
+    const a = server.address();
+    address = { host, port: typeof a === 'object' && a ? a.port : port };
+  }
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= core.close(server);
+    return closing;
+  };
+  return {
+    address,
+    exports: [...exports.values()].map((e) => ({ name: e.name, version: e.version, writable: e.writable })),
+    get connections() {
+      return core.sessions.size;
+    },
+    uri: (name = exports.values().next().value?.name ?? '') => nbdUri(address, name, tls !== undefined),
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
+
+/**
+ * Parses a PSK file as qemu and GnuTLS write it (`keys.psk`): one `identity:hexkey` per line.
+ *
+ * @throws TypeError for a malformed line (naming its number).
+ */
+export function parsePskFile(text: string): Map<string, Uint8Array> {
+  const keys = new Map<string, Uint8Array>();
+  text.split(/\r?\n/).forEach((line, i) => {
+    if (line.trim() === '') return;
+    const colon = line.lastIndexOf(':');
+    const id = line.slice(0, colon);
+    const hex = line.slice(colon + 1).trim();
+    if (colon <= 0 || !/^(?:[0-9a-fA-F]{2})+$/.test(hex))
+      throw new TypeError(`PSK file line ${i + 1}: expected 'identity:hexkey'`);
+    keys.set(id, Buffer.from(hex, 'hex'));
+  });
+  return keys;
+}
+
+/** Builds an NBD URI (the NBD project's URI format). */
+export function nbdUri(address: NbdAddress, exportName: string, tls = false): string {
+  const path = encodeURIComponent(exportName).replace(/%2F/g, '/').replace(/%40/g, '@');
+  if ('socket' in address)
+    return `nbd${tls ? 's' : ''}+unix:///${path}?socket=${encodeURIComponent(address.socket).replace(/%2F/g, '/')}`;
+  const h = isIP(address.host) === 6 ? `[${address.host}]` : address.host;
+  return `nbd${tls ? 's' : ''}://${h}:${address.port}/${path}`;
+}
+
+/** Whether a host name or address is loopback. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+class Core implements SessionHost {
+  readonly store: Store;
+  readonly exports: ReadonlyMap<string, ServedExport>;
+  readonly defaultExport: ServedExport;
+  readonly tls: SessionTls | undefined;
+  readonly handshakeTimeout: number;
+  readonly budget: number;
+  readonly log: (message: string) => void;
+  readonly sessions = new Set<Session>();
+  closing = false;
+  #ids = 0;
+  #writers = new Map<ServedExport, Session>();
+  #generation = 0;
+  #changed = new Map<string, { generation: number; at: number; ranges: Promise<readonly Range[]> }>();
+  #runs = new Set<Promise<void>>();
+
+  constructor(
+    store: Store,
+    exports: ReadonlyMap<string, ServedExport>,
+    tls: SessionTls | undefined,
+    handshakeTimeout: number,
+    budget: number,
+    log: (message: string) => void,
+  ) {
+    this.store = store;
+    this.exports = exports;
+    this.defaultExport = exports.values().next().value as ServedExport;
+    this.tls = tls;
+    this.handshakeTimeout = handshakeTimeout;
+    this.budget = budget;
+    this.log = log;
+  }
+
+  accept(socket: Socket): void {
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
+    const session = new Session(this, socket, ++this.#ids);
+    this.sessions.add(session);
+    const run = session.run().finally(() => {
+      this.sessions.delete(session);
+      this.#runs.delete(run);
+    });
+    this.#runs.add(run);
+  }
+
+  claimWriter(exp: ServedExport, session: Session): boolean {
+    const holder = this.#writers.get(exp);
+    if (holder && holder !== session) return false;
+    this.#writers.set(exp, session);
+    return true;
+  }
+
+  releaseWriter(session: Session): void {
+    for (const [exp, holder] of this.#writers) if (holder === session) this.#writers.delete(exp);
+  }
+
+  mutated(): void {
+    this.#generation++;
+  }
+
+  changed(base: string, version: string): Promise<readonly Range[]> {
+    const key = `${base}\u0000${version}`;
+    const now = Date.now();
+    const hit = this.#changed.get(key);
+    if (hit && hit.generation === this.#generation && now - hit.at < CHANGED_TTL_MS) return hit.ranges;
+    const ranges = this.store.diff(base, version);
+    this.#changed.set(key, { generation: this.#generation, at: now, ranges });
+    ranges.catch(() => this.#changed.delete(key));
+    return ranges;
+  }
+
+  async close(server: Server): Promise<void> {
+    this.closing = true;
+    const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const s of this.sessions) s.shutdown();
+    // Connections finish what they have in flight; one that does not within 10 s is dropped.
+    const timer = setTimeout(() => {
+      for (const s of this.sessions) s.destroy();
+    }, 10_000);
+    await Promise.allSettled([...this.#runs]);
+    clearTimeout(timer);
+    await stopped;
+    this.#changed.clear();
+  }
+}
+
+function resolveExports(store: Store, list: readonly NbdExportOptions[]): Map<string, ServedExport> {
+  if (!Array.isArray(list) || list.length === 0) throw new TypeError('exports must be a non-empty array');
+  const snapshots = new Set(store.listSnapshots().map((s) => s.name));
+  const out = new Map<string, ServedExport>();
+  for (const e of list) {
+    const version = e.version ?? LIVE;
+    if (typeof version !== 'string') throw new TypeError('an export version must be a string');
+    if (version !== LIVE && !snapshots.has(version))
+      throw new StoreError('ERR_NOT_FOUND', `no snapshot '${version}' to export`);
+    const name = e.name ?? version;
+    if (
+      typeof name !== 'string' ||
+      name === '' ||
+      Buffer.byteLength(name) > MAX_STRING ||
+      name.includes('\u0000')
+    )
+      throw new TypeError(`export name '${name}' must be 1 to ${MAX_STRING} bytes without NUL`);
+    if (out.has(name)) throw new TypeError(`two exports named '${name}'`);
+    const writable = e.writable === true;
+    if (writable && store.readOnly)
+      throw new StoreError('ERR_READ_ONLY', `export '${name}' is writable but the store is open read-only`);
+    out.set(name, { name, version, writable, description: e.description, volume: store.volume(version) });
+  }
+  return out;
+}
+
+function secureContext(options: NbdTlsOptions): SessionTls {
+  const psk = options.psk;
+  const x509 = options.cert !== undefined || options.key !== undefined;
+  if (!x509 && !psk) throw new TypeError('tls needs cert and key, or psk');
+  if (x509 && (options.cert === undefined || options.key === undefined))
+    throw new TypeError('tls needs both cert and key');
+  if (psk && psk.size === 0) throw new TypeError('tls.psk holds no key');
+  const buf = (v: string | Uint8Array | undefined) => (v === undefined ? undefined : Buffer.from(v));
+  const context = createSecureContext({
+    cert: buf(options.cert),
+    key: buf(options.key),
+    ca: buf(options.ca),
+    minVersion: 'TLSv1.2',
+    // PSK suites are off by default in OpenSSL; offer them only with PSK credentials.
+    ...(psk ? { ciphers: x509 ? 'PSK:ECDHE-PSK:DHE-PSK:HIGH:!aNULL' : 'PSK:ECDHE-PSK:DHE-PSK:!aNULL' } : {}),
+  });
+  return { context, requestCert: options.ca !== undefined, psk };
+}
+
+function positive(value: number, name: string): number {
+  if (!Number.isSafeInteger(value) || value <= 0) throw new RangeError(`${name} must be a positive integer`);
+  return value;
+}
+
+function listen(server: Server, start: () => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (e: Error) => reject(e);
+    server.once('error', onError);
+    server.once('listening', () => {
+      server.off('error', onError);
+      resolve();
+    });
+    start();
+  });
+}
+
+/** Listens on a Unix socket, replacing a stale socket file (one nobody answers on). */
+async function listenUnix(server: Server, path: string): Promise<void> {
+  try {
+    await listen(server, () => server.listen(path));
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'EADDRINUSE') throw e;
+    const st = await lstat(path).catch(() => undefined);
+    if (!st?.isSocket() || (await answers(path))) throw e;
+    await unlink(path);
+    await listen(server, () => server.listen(path));
+  }
+}
+
+function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createConnection(path);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
