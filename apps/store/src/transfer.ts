@@ -78,9 +78,13 @@ async function* chunksOf(source: ByteSource): AsyncGenerator<Uint8Array> {
 
 /**
  * A buffer in shared memory: handed to a hashing worker without a copy (the worker only reads
- * it, and the import keeps it until the store took it).
+ * it, and the import keeps it until the store took it). Taken from `spare` (buffers the import
+ * is done with) when it has one, so an import of any size holds a few pieces, not a heap of them
+ * waiting for the garbage collector.
  */
-function sharedBytes(size: number): Uint8Array {
+function sharedBytes(size: number, spare?: Uint8Array[]): Uint8Array {
+  const reused = spare?.pop();
+  if (reused !== undefined && reused.byteLength === size) return reused;
   return new Uint8Array(new SharedArrayBuffer(size));
 }
 
@@ -88,12 +92,12 @@ function sharedBytes(size: number): Uint8Array {
  * Pieces of exactly `size` bytes (the last may be shorter) in shared memory: a file is read
  * straight into them; a stream's chunks are copied in.
  */
-async function* pieces(source: ByteSource, size: number): AsyncGenerator<Uint8Array> {
+async function* pieces(source: ByteSource, size: number, spare: Uint8Array[]): AsyncGenerator<Uint8Array> {
   if (typeof source === 'string') {
     const fh = await open(source, 'r');
     try {
       for (let position = 0; ; ) {
-        const buf = sharedBytes(size);
+        const buf = sharedBytes(size, spare);
         let fill = 0;
         while (fill < size) {
           const { bytesRead } = await fh.read(buf, fill, size - fill, position + fill);
@@ -108,12 +112,16 @@ async function* pieces(source: ByteSource, size: number): AsyncGenerator<Uint8Ar
       await fh.close();
     }
   }
-  yield* regroup(chunksOf(source), size);
+  yield* regroup(chunksOf(source), size, spare);
 }
 
 /** Regroups a byte stream into pieces of exactly `size` bytes (the last may be shorter). */
-async function* regroup(source: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Uint8Array> {
-  let buf = sharedBytes(size);
+async function* regroup(
+  source: AsyncIterable<Uint8Array>,
+  size: number,
+  spare?: Uint8Array[],
+): AsyncGenerator<Uint8Array> {
+  let buf = sharedBytes(size, spare);
   let fill = 0;
   for await (const piece of source) {
     let at = 0;
@@ -124,7 +132,7 @@ async function* regroup(source: AsyncIterable<Uint8Array>, size: number): AsyncG
       at += n;
       if (fill === size) {
         yield buf;
-        buf = sharedBytes(size);
+        buf = sharedBytes(size, spare);
         fill = 0;
       }
     }
@@ -151,7 +159,8 @@ export async function importImage(
   // Hash up to DEPTH pieces ahead on the pool while the store takes the current one.
   const DEPTH = 3;
   const ahead: { piece: Uint8Array; names: Promise<BatchNames> }[] = [];
-  const input = pieces(source, STEP);
+  const spare: Uint8Array[] = [];
+  const input = pieces(source, STEP, spare);
   try {
     let done = false;
     for (;;) {
@@ -167,6 +176,8 @@ export async function importImage(
       if (offset + piece.length > store.size) await store.resize(offset + piece.length);
       changed += await store._write(LIVE, offset, piece, piece.length, await item.names);
       offset += piece.length;
+      // The store has written (or shared) every chunk of the piece: its buffer can take the next.
+      if (piece.byteLength === STEP && piece.byteOffset === 0) spare.push(new Uint8Array(piece.buffer));
       options.onProgress?.({ bytes: offset, total });
     }
   } finally {
