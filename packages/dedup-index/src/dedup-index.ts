@@ -14,7 +14,9 @@
 // synchronously (its promise is already resolved); one that needs a page reads it and runs again,
 // and one that fills the open chapter writes the chapter before it resolves. Requests called
 // meanwhile wait their turn, on copies of their name and metadata. A request keeps every page and
-// window it read until it completes, so it progresses whatever pages it needs.
+// window it read until it completes, so it progresses whatever pages it needs. A batch (postMany,
+// ...) runs its requests one after the other as one request, with one argument check and one
+// promise for all of them.
 //
 // Persistence: close() flushes the chapters written, saves the volume index, the open chapter, the
 // page map and the counters into one of two save slots and flushes again; open() loads the newest
