@@ -34,25 +34,49 @@
 // (a commit whose flush never completed may have its commit page on disk but not its data). A
 // writable open then checkpoints and bumps the generation, so nothing of an older run replays. What
 // open found (transactions replayed, one dropped and why) is kept in `recovery` for the caller.
+//
+// This file holds the class: transactions, the cache, commit, checkpoint and growth. The geometry
+// is in _internal-layout.ts, the superblocks in _internal-superblock.ts, recovery at open (journal
+// scan, data-page checks, space-map load) in _internal-recovery.ts, the page format in
+// _internal-page-format.ts; the transaction object in transaction.ts and the space map in
+// space-map.ts.
 
-import { crc32 } from 'node:zlib';
 import type { Storage, WriteRequest } from '@deja/storage';
 import { checkedStorage } from './_internal-io';
 import {
+  BATCH_PAGES,
+  CM_CHAIN,
+  CM_RECORDS,
+  CM_START,
+  checkCachePages,
+  checkInteger,
+  checkPageSize,
+  checkSize,
+  DEFAULT_INITIAL_PAGES,
+  DEFAULT_JOURNAL_PAGES,
+  DEFAULT_PAGE_SIZE,
+  describePage,
+  groupsFor,
+  type Layout,
+  largestPageCount,
+  layoutFor,
+  MAX_TOTAL_PAGES,
+  MIN_JOURNAL_PAGES,
+  nextGrowth,
+  spaceMapPhysical,
+  totalPagesFor,
+  userOf,
+  userPhysical,
+} from './_internal-layout';
+import {
   DATA_LIST_ENTRY_SIZE,
-  decodeState,
   encodeState,
-  FORMAT_VERSION,
-  getU53,
   HEADER_SIZE,
   KIND_COMMIT,
   KIND_DATA_LIST,
   KIND_META,
   KIND_SPACE_MAP,
-  KIND_SUPERBLOCK,
   metaTag,
-  PAGE_MAGIC,
-  type PageHeader,
   pageChecksum,
   readHeader,
   SPACE_MAP_ENTRY_SIZE,
@@ -66,6 +90,14 @@ import {
   TAG_META_EMPTY,
   viewOf,
 } from './_internal-page-format';
+import {
+  chainChecksum,
+  damagedDataPages,
+  type JournalEntry,
+  loadSpaceMap,
+  scanJournal,
+} from './_internal-recovery';
+import { checkedHeader, readBestSuperblock, superblockImage } from './_internal-superblock';
 import { corrupt, PageStoreError } from './errors';
 import { SpaceMap } from './space-map';
 import { type PageTransaction, Transaction, type TransactionHost } from './transaction';
@@ -159,158 +191,6 @@ export interface PageStoreDroppedTransaction {
   readonly pages: readonly number[];
   /** A sentence for a log. */
   readonly detail: string;
-}
-
-const MIN_PAGE_SIZE = 512;
-const MAX_PAGE_SIZE = 65536;
-const DEFAULT_PAGE_SIZE = 4096;
-const DEFAULT_CACHE_PAGES = 256;
-const MIN_JOURNAL_PAGES = 8;
-const DEFAULT_JOURNAL_PAGES = 1024;
-/** Initial user pages on an empty storage without `pageCount`. */
-const DEFAULT_INITIAL_PAGES = 16;
-/** Smallest growth step, in pages. */
-const MIN_GROWTH_PAGES = 8;
-/** Largest growth step: this many space-map groups ... */
-const MAX_GROWTH_GROUPS = 256;
-/** ... or this many bytes, whichever is less (but at least one group). */
-const MAX_GROWTH_BYTES = 2 ** 30;
-const MAX_TOTAL_PAGES = 0xffffffff;
-/** Pages read or written per batch at open, create and checkpoint. */
-const BATCH_PAGES = 64;
-
-// Superblock payload fields (offsets from the end of the header; the page count, at 16, is part of
-// the state, as in a commit page).
-const SB_PAGE_SIZE = 0;
-const SB_JOURNAL_PAGES = 4;
-const SB_MAX_PAGE_COUNT = 8;
-const SB_ENTRIES_PER_GROUP = 12;
-const SB_SEQ = 24;
-const SB_TAIL = 32;
-// Commit payload fields.
-const CM_RECORDS = 0;
-const CM_CHAIN = 4;
-const CM_START = 8;
-
-/** Where everything lives; derived from (pageSize, journalPages, maxPageCount). */
-interface Layout {
-  readonly pageSize: number;
-  /** The first journal page: the superblocks take the first 1024 bytes. */
-  readonly journalStart: number;
-  readonly journalPages: number;
-  /** The first page of group 0 (its space-map page). */
-  readonly groupStart: number;
-  /** User pages per group: the entries of one space-map page, E = (pageSize - 32) / 8. */
-  readonly entriesPerGroup: number;
-  readonly entriesPerDataList: number;
-  readonly maxPageCount: number;
-}
-
-function baseLayout(pageSize: number, journalPages: number): Layout {
-  const payload = pageSize - HEADER_SIZE;
-  const journalStart = Math.ceil((2 * SUPERBLOCK_SIZE) / pageSize);
-  return {
-    pageSize,
-    journalStart,
-    journalPages,
-    groupStart: journalStart + journalPages,
-    entriesPerGroup: Math.floor(payload / SPACE_MAP_ENTRY_SIZE),
-    entriesPerDataList: Math.floor((payload - 4) / DATA_LIST_ENTRY_SIZE),
-    maxPageCount: 0,
-  };
-}
-
-/** Groups (space-map pages) that `pageCount` user pages need. */
-function groupsFor(layout: Layout, pageCount: number): number {
-  return Math.ceil(pageCount / layout.entriesPerGroup);
-}
-
-/** Pages of storage a store of `pageCount` user pages spans. */
-function totalPagesFor(layout: Layout, pageCount: number): number {
-  return layout.groupStart + groupsFor(layout, pageCount) + pageCount;
-}
-
-/** The physical page of a user page. */
-function userPhysical(layout: Layout, user: number): number {
-  const group = Math.floor(user / layout.entriesPerGroup);
-  return layout.groupStart + group * (layout.entriesPerGroup + 1) + 1 + (user % layout.entriesPerGroup);
-}
-
-/** The physical page of a group's space-map page. */
-function spaceMapPhysical(layout: Layout, group: number): number {
-  return layout.groupStart + group * (layout.entriesPerGroup + 1);
-}
-
-/** The user page at a physical page, or -1 (a superblock, journal or space-map page). */
-function userOf(layout: Layout, physical: number): number {
-  if (physical < layout.groupStart) return -1;
-  const entries = layout.entriesPerGroup;
-  const at = (physical - layout.groupStart) % (entries + 1);
-  return at === 0 ? -1 : Math.floor((physical - layout.groupStart) / (entries + 1)) * entries + at - 1;
-}
-
-/** The group whose space-map page is at a physical page, or -1. */
-function groupOf(layout: Layout, physical: number): number {
-  if (physical < layout.groupStart) return -1;
-  const stride = layout.entriesPerGroup + 1;
-  return (physical - layout.groupStart) % stride === 0 ? (physical - layout.groupStart) / stride : -1;
-}
-
-/** The largest page count whose pages all fit in `totalPages` pages of storage (0 if none). */
-function largestPageCount(layout: Layout, totalPages: number): number {
-  const entries = layout.entriesPerGroup;
-  const room = totalPages - layout.groupStart;
-  if (room < 2) return 0;
-  let count = Math.floor((room * entries) / (entries + 1));
-  while (count > 0 && totalPagesFor(layout, count) > totalPages) count--;
-  while (totalPagesFor(layout, count + 1) <= totalPages) count++;
-  return count;
-}
-
-/** The layout with its maximum page count; `undefined` if that maximum is impossible. */
-function layoutFor(pageSize: number, journalPages: number, maxPageCount?: number): Layout | undefined {
-  const base = baseLayout(pageSize, journalPages);
-  const limit = largestPageCount(base, MAX_TOTAL_PAGES);
-  const max = maxPageCount ?? limit;
-  if (limit < 1 || max < 1 || max > limit) return undefined;
-  return { ...base, maxPageCount: max };
-}
-
-/**
- * The page count to grow to from `pageCount` when no page is free: doubling (at least
- * MIN_GROWTH_PAGES more), by at most MAX_GROWTH_GROUPS groups or MAX_GROWTH_BYTES (but at least one
- * group) per step, never past the maximum. `undefined` at the maximum.
- */
-function nextGrowth(layout: Layout, pageCount: number): number | undefined {
-  if (pageCount >= layout.maxPageCount) return undefined;
-  const entries = layout.entriesPerGroup;
-  const maxStep = Math.max(
-    entries,
-    Math.min(MAX_GROWTH_GROUPS * entries, Math.floor(MAX_GROWTH_BYTES / layout.pageSize)),
-  );
-  const step = Math.min(Math.max(pageCount, MIN_GROWTH_PAGES), maxStep);
-  return Math.min(layout.maxPageCount, pageCount + step);
-}
-
-/** A journaled page: where its latest committed image sits and which transaction wrote it. */
-interface JournalEntry {
-  readonly pos: number;
-  readonly txn: number;
-}
-
-/** One record found while scanning the journal at open. */
-interface ScannedRecord {
-  readonly pos: number;
-  readonly kind: number;
-  readonly page: number;
-  readonly data?: ReadonlyArray<readonly [number, number]>;
-}
-
-interface ScannedTxn {
-  readonly txn: number;
-  readonly records: ScannedRecord[];
-  readonly state: StoreState;
-  readonly end: number;
 }
 
 /**
@@ -1229,444 +1109,4 @@ export class PageStore {
     this.#epoch++;
     this.stats.checkpoints++;
   }
-}
-
-// ---- open: superblock, journal scan, space map ----
-
-interface SuperblockInfo {
-  readonly layout: Layout;
-  readonly slot: number;
-  /** The other slot holds neither a valid superblock nor zeros. */
-  readonly otherDamaged: boolean;
-  readonly superblockSeq: number;
-  readonly generation: number;
-  readonly sequence: number;
-  readonly tailPos: number;
-  readonly state: StoreState;
-}
-
-/** Refuses a storage too short for a store of `pageCount` pages. */
-function checkSize(layout: Layout, size: number, pageCount: number): void {
-  const totalPages = totalPagesFor(layout, pageCount);
-  if (size < totalPages * layout.pageSize) {
-    throw corrupt(
-      `storage is truncated: ${size} bytes, the store spans ${totalPages} pages of ${layout.pageSize}`,
-    );
-  }
-}
-
-/** A human-readable name of a physical page, for error messages. */
-function describePage(layout: Layout, physical: number): string {
-  const group = groupOf(layout, physical);
-  if (group >= 0) return `space-map page ${group}`;
-  const user = userOf(layout, physical);
-  if (user >= 0) return `page ${user}`;
-  if (physical >= layout.journalStart) return `journal slot ${physical - layout.journalStart}`;
-  return `superblock page ${physical}`;
-}
-
-function superblockImage(
-  layout: Layout,
-  superblockSeq: number,
-  generation: number,
-  sequence: number,
-  tailPos: number,
-  state: StoreState,
-): Uint8Array {
-  const image = new Uint8Array(SUPERBLOCK_SIZE);
-  const view = viewOf(image);
-  view.setUint32(HEADER_SIZE + SB_PAGE_SIZE, layout.pageSize, true);
-  view.setUint32(HEADER_SIZE + SB_JOURNAL_PAGES, layout.journalPages, true);
-  view.setUint32(HEADER_SIZE + SB_MAX_PAGE_COUNT, layout.maxPageCount, true);
-  view.setUint32(HEADER_SIZE + SB_ENTRIES_PER_GROUP, layout.entriesPerGroup, true);
-  setU53(view, HEADER_SIZE + SB_SEQ, superblockSeq);
-  setU53(view, HEADER_SIZE + SB_TAIL, tailPos);
-  encodeState(image, state);
-  const slot = superblockSeq % 2;
-  return sealPage(image, KIND_SUPERBLOCK, slot, generation, sequence, slot);
-}
-
-/**
- * Reads both superblock slots (bytes 0 and 512) and returns the valid one with the highest
- * superblock sequence.
- */
-async function readBestSuperblock(storage: Storage, size: number): Promise<SuperblockInfo> {
-  let best: SuperblockInfo | undefined;
-  let unsupported: number | undefined;
-  const head = await storage.read(0, Math.min(size, 2 * SUPERBLOCK_SIZE));
-  const valid = [false, false];
-  for (const slot of [0, 1]) {
-    const image = head.subarray(slot * SUPERBLOCK_SIZE, (slot + 1) * SUPERBLOCK_SIZE);
-    if (image.length < SUPERBLOCK_SIZE) continue;
-    const header = readHeader(image);
-    if (header === undefined || header.kind !== KIND_SUPERBLOCK) continue;
-    if (header.version !== FORMAT_VERSION) {
-      unsupported = Math.max(unsupported ?? 0, header.version);
-      valid[slot] = true;
-      continue;
-    }
-    const info = parseSuperblock(image, header, slot);
-    if (info === undefined) continue;
-    valid[slot] = true;
-    if (best === undefined || info.superblockSeq > best.superblockSeq) best = info;
-  }
-  if (unsupported !== undefined && (best === undefined || unsupported > FORMAT_VERSION)) {
-    throw new PageStoreError(
-      'ERR_UNSUPPORTED_VERSION',
-      `page store: format version ${unsupported}; this code reads version ${FORMAT_VERSION}`,
-    );
-  }
-  if (best === undefined)
-    throw corrupt('no valid superblock (not a page store, or both superblocks are damaged)');
-  const other = 1 - best.slot;
-  const otherImage = head.subarray(other * SUPERBLOCK_SIZE, (other + 1) * SUPERBLOCK_SIZE);
-  const otherDamaged = !valid[other] && otherImage.some((byte) => byte !== 0);
-  return { ...best, otherDamaged };
-}
-
-function parseSuperblock(image: Uint8Array, header: PageHeader, slot: number): SuperblockInfo | undefined {
-  const view = viewOf(image);
-  const pageSize = view.getUint32(HEADER_SIZE + SB_PAGE_SIZE, true);
-  if (pageSize < MIN_PAGE_SIZE || pageSize > MAX_PAGE_SIZE || (pageSize & (pageSize - 1)) !== 0)
-    return undefined;
-  const journalPages = view.getUint32(HEADER_SIZE + SB_JOURNAL_PAGES, true);
-  const maxPageCount = view.getUint32(HEADER_SIZE + SB_MAX_PAGE_COUNT, true);
-  const superblockSeq = getU53(view, HEADER_SIZE + SB_SEQ);
-  if (header.page !== slot || header.aux !== slot || superblockSeq % 2 !== slot) return undefined;
-  if (journalPages < MIN_JOURNAL_PAGES) return undefined;
-  const layout = layoutFor(pageSize, journalPages, maxPageCount);
-  if (
-    layout === undefined ||
-    layout.entriesPerGroup !== view.getUint32(HEADER_SIZE + SB_ENTRIES_PER_GROUP, true)
-  ) {
-    return undefined;
-  }
-  let state: StoreState;
-  try {
-    state = decodeState(image, `superblock ${slot}`, layout.maxPageCount);
-  } catch {
-    return undefined;
-  }
-  return {
-    layout,
-    slot,
-    otherDamaged: false,
-    superblockSeq,
-    generation: header.generation,
-    sequence: header.txn,
-    tailPos: getU53(view, HEADER_SIZE + SB_TAIL),
-    state,
-  };
-}
-
-/** The header of an intact page of the current format, or a typed error naming `what`. */
-function checkedHeader(image: Uint8Array, what: string): PageHeader {
-  const header = readHeader(image);
-  if (header === undefined) throw corrupt(`${what}: bad checksum or magic`);
-  if (header.version !== FORMAT_VERSION) {
-    throw new PageStoreError(
-      'ERR_UNSUPPORTED_VERSION',
-      `page store: ${what} has format version ${header.version}`,
-    );
-  }
-  return header;
-}
-
-function chainChecksum(checksums: ReadonlyMap<number, number>, from: number, to: number): number {
-  const word = new Uint8Array(4);
-  const view = viewOf(word);
-  let chain = 0;
-  for (let pos = from; pos < to; pos++) {
-    view.setUint32(0, checksums.get(pos) ?? 0, true);
-    chain = crc32(word, chain);
-  }
-  return chain;
-}
-
-/**
- * Whether a page that fails its checksum still carries, in its header, the magic, kind, version,
- * generation and transaction of the commit page expected next: a damaged (or torn) commit page.
- * A guess for the recovery report only; nothing is decided on it.
- */
-function looksLikeCommit(image: Uint8Array, generation: number, txn: number): boolean {
-  const view = viewOf(image);
-  return (
-    view.getUint16(4, true) === PAGE_MAGIC &&
-    view.getUint8(6) === KIND_COMMIT &&
-    view.getUint8(7) === FORMAT_VERSION &&
-    view.getUint32(12, true) === generation &&
-    getU53(view, 16) === txn
-  );
-}
-
-/**
- * Reads the journal from the superblock's tail: complete transactions of its generation with
- * consecutive ids, each a run of records sealed by a commit page. The replay ends at the first slot
- * that does not continue the run (an older transaction, another generation, a torn or missing
- * page). The rest of the ring is still read: to refuse a journal with a damaged transaction before
- * intact later ones, or pages of a newer generation (a newer superblock existed and is damaged),
- * and to find the commit page of a transaction that did not replay (reported as dropped).
- */
-async function scanJournal(
-  storage: Storage,
-  layout: Layout,
-  sb: SuperblockInfo,
-): Promise<{ txns: ScannedTxn[]; dropped: PageStoreDroppedTransaction | undefined }> {
-  const { pageSize, journalPages } = layout;
-  const { generation, tailPos } = sb;
-  const txns: ScannedTxn[] = [];
-  let expect = sb.sequence + 1;
-  let start = tailPos;
-  let pageCount = sb.state.pageCount;
-  let records: ScannedRecord[] = [];
-  const checksums = new Map<number, number>();
-  let dropped: PageStoreDroppedTransaction | undefined;
-
-  /** Takes the page at `pos` into the replay; false if it does not continue it. */
-  const accept = (pos: number, image: Uint8Array, header: PageHeader | undefined): boolean => {
-    if (header === undefined || header.version !== FORMAT_VERSION) return false;
-    if (header.generation !== generation || header.txn !== expect) return false;
-    const slot = pos % journalPages;
-    if (header.kind === KIND_META) {
-      const user = userOf(layout, header.page);
-      if (user < 0 || user >= layout.maxPageCount) return false;
-      records.push({ pos, kind: header.kind, page: header.page });
-    } else if (header.kind === KIND_SPACE_MAP) {
-      if (groupOf(layout, header.page) < 0 || header.page >= MAX_TOTAL_PAGES) return false;
-      records.push({ pos, kind: header.kind, page: header.page });
-    } else if (header.kind === KIND_DATA_LIST) {
-      if (header.aux !== slot) return false;
-      const data = parseDataList(image, layout);
-      if (data === undefined) return false;
-      records.push({ pos, kind: header.kind, page: header.page, data });
-    } else if (header.kind === KIND_COMMIT) {
-      const view = viewOf(image);
-      if (header.aux !== slot || getU53(view, HEADER_SIZE + CM_START) !== start) return false;
-      if (view.getUint32(HEADER_SIZE + CM_RECORDS, true) !== records.length) return false;
-      if (view.getUint32(HEADER_SIZE + CM_CHAIN, true) !== chainChecksum(checksums, start, pos)) return false;
-      let state: StoreState;
-      try {
-        state = decodeState(image, `commit of transaction ${expect}`, layout.maxPageCount);
-      } catch {
-        return false;
-      }
-      // The page count never shrinks, and every record lies inside the store the commit describes
-      // (the checksums held, so a failure here is a bug or a forged page, not a torn write).
-      if (state.pageCount < pageCount) return false;
-      const groups = groupsFor(layout, state.pageCount);
-      for (const record of records) {
-        if (record.kind === KIND_META && userOf(layout, record.page) >= state.pageCount) return false;
-        if (record.kind === KIND_SPACE_MAP && groupOf(layout, record.page) >= groups) return false;
-        if (record.data?.some(([user]) => user >= state.pageCount)) return false;
-      }
-      txns.push({ txn: expect, records, state, end: pos + 1 });
-      expect++;
-      start = pos + 1;
-      pageCount = state.pageCount;
-      records = [];
-      checksums.clear();
-      return true;
-    } else return false;
-    checksums.set(pos, pageChecksum(image));
-    return true;
-  };
-
-  let buffer: Uint8Array = new Uint8Array(0);
-  let bufferPos = tailPos;
-  let ended = false;
-  for (let pos = tailPos; pos < tailPos + journalPages; pos++) {
-    if (pos - bufferPos >= buffer.length / pageSize) {
-      const slot = pos % journalPages;
-      const count = Math.min(BATCH_PAGES, journalPages - slot, tailPos + journalPages - pos);
-      buffer = await storage.read((layout.journalStart + slot) * pageSize, count * pageSize);
-      bufferPos = pos;
-    }
-    const image = buffer.subarray((pos - bufferPos) * pageSize, (pos - bufferPos + 1) * pageSize);
-    const header = readHeader(image);
-    const slot = pos % journalPages;
-    if (header?.version === FORMAT_VERSION) {
-      // A generation is bumped by a writable open, which writes a superblock of the new generation
-      // (and flushes) before any journal page of it: a journal page of a newer generation than the
-      // chosen superblock proves that a newer superblock existed and is damaged. Replaying from the
-      // older one would silently roll back whatever that newer run committed.
-      if (header.generation > generation) {
-        throw corrupt(
-          `journal slot ${slot} holds generation ${header.generation}, newer than the ` +
-            `superblock's ${generation}: the newest superblock is damaged`,
-        );
-      }
-      // A page of this generation from a transaction after the one expected means a committed
-      // transaction before it is unreadable: damage, not a crash (a crash only cuts the last one).
-      // Refuse rather than roll back past it.
-      if (header.generation === generation && header.txn > expect) {
-        throw corrupt(
-          `journal slot ${slot} holds transaction ${header.txn}, but transaction ${expect} before it is damaged`,
-        );
-      }
-    }
-    if (!ended) {
-      if (accept(pos, image, header)) continue;
-      ended = true;
-    }
-    // Past the replay's end: a commit page of the next transaction means it was being committed
-    // (a crash) or was committed and then damaged. Spilled records of an aborted transaction carry
-    // the same id but never a commit page.
-    if (dropped !== undefined) continue;
-    if (
-      header?.version === FORMAT_VERSION &&
-      header.kind === KIND_COMMIT &&
-      header.generation === generation &&
-      header.txn === expect
-    ) {
-      dropped = {
-        transaction: expect,
-        reason: 'journal-mismatch',
-        pages: [slot],
-        detail:
-          `transaction ${expect} was not recovered: its commit page (journal slot ${slot}) is intact but ` +
-          'the records it seals are not (a crash during its commit, or damaged journal pages)',
-      };
-    } else if (header === undefined && looksLikeCommit(image, generation, expect)) {
-      dropped = {
-        transaction: expect,
-        reason: 'commit-unreadable',
-        pages: [slot],
-        detail:
-          `transaction ${expect} was not recovered: its commit page (journal slot ${slot}) fails its ` +
-          'checksum (a crash during its commit, or a damaged journal page)',
-      };
-    }
-  }
-  return { txns, dropped };
-}
-
-function parseDataList(image: Uint8Array, layout: Layout): [number, number][] | undefined {
-  const view = viewOf(image);
-  const count = view.getUint32(HEADER_SIZE, true);
-  if (count > layout.entriesPerDataList) return undefined;
-  const entries: [number, number][] = [];
-  for (let k = 0; k < count; k++) {
-    const user = view.getUint32(HEADER_SIZE + 4 + k * DATA_LIST_ENTRY_SIZE, true);
-    if (user >= layout.maxPageCount) return undefined;
-    entries.push([user, view.getUint32(HEADER_SIZE + 8 + k * DATA_LIST_ENTRY_SIZE, true)]);
-  }
-  return entries;
-}
-
-/**
- * The data pages the transaction wrote that do not hold what its data lists say (none when its
- * commit's flush completed and nothing damaged them since).
- */
-async function damagedDataPages(storage: Storage, layout: Layout, txn: ScannedTxn): Promise<number[]> {
-  const entries = txn.records.flatMap((record) => record.data ?? []);
-  const damaged: number[] = [];
-  const size = await storage.size();
-  for (let i = 0; i < entries.length; i += BATCH_PAGES) {
-    const batch = entries.slice(i, i + BATCH_PAGES);
-    const inRange = batch.filter(([user]) => (userPhysical(layout, user) + 1) * layout.pageSize <= size);
-    for (const [user] of batch) if (!inRange.some(([u]) => u === user)) damaged.push(user);
-    const pages = await storage.readv(
-      inRange.map(([user]) => ({
-        offset: userPhysical(layout, user) * layout.pageSize,
-        length: layout.pageSize,
-      })),
-    );
-    for (let k = 0; k < inRange.length; k++)
-      if (crc32(pages[k]!) !== inRange[k]![1]) damaged.push(inRange[k]![0]);
-  }
-  return damaged;
-}
-
-/**
- * Reads the space-map page of every group (the journaled image where there is one) into a SpaceMap,
- * and the meta tags of the journaled user pages. A home page written by a transaction newer than
- * the recovered state means the superblock that described it is damaged and an older one was taken:
- * that is refused, not silently mixed. O(groups) reads, in batches.
- */
-async function loadSpaceMap(
-  storage: Storage,
-  layout: Layout,
-  pageCount: number,
-  journaled: ReadonlyMap<number, JournalEntry>,
-  sequence: number,
-): Promise<{ space: SpaceMap; tags: Map<number, number> }> {
-  const { pageSize, entriesPerGroup } = layout;
-  const groups = groupsFor(layout, pageCount);
-  const space = new SpaceMap(pageCount);
-  // Meta tags are only needed for the journaled user pages (the revoke check).
-  const tags = new Map<number, number>();
-  for (let first = 0; first < groups; first += BATCH_PAGES) {
-    const count = Math.min(BATCH_PAGES, groups - first);
-    const homes = await storage.readv(
-      Array.from({ length: count }, (_, i) => ({
-        offset: spaceMapPhysical(layout, first + i) * pageSize,
-        length: pageSize,
-      })),
-    );
-    for (let i = 0; i < count; i++) {
-      const group = first + i;
-      const physical = spaceMapPhysical(layout, group);
-      const what = `space-map page ${group}`;
-      let image = homes[i]!;
-      const homeHeader = readHeader(image);
-      if (homeHeader !== undefined && homeHeader.txn > sequence) {
-        throw corrupt(
-          `${what} was written by transaction ${homeHeader.txn}, after the recovered state ${sequence}: ` +
-            'the newest superblock is damaged',
-        );
-      }
-      const entry = journaled.get(physical);
-      if (entry !== undefined) {
-        image = await storage.read(
-          (layout.journalStart + (entry.pos % layout.journalPages)) * pageSize,
-          pageSize,
-        );
-      }
-      const header = checkedHeader(image, what);
-      if (header.kind !== KIND_SPACE_MAP || header.page !== physical) {
-        throw corrupt(
-          `${what}: holds a page of kind ${header.kind} for page ${header.page} (misdirected write)`,
-        );
-      }
-      if (entry !== undefined && header.txn !== entry.txn)
-        throw corrupt(`${what}: journal copy is not the committed one`);
-      const view = viewOf(image);
-      const base = group * entriesPerGroup;
-      for (let user = base; user < base + entriesPerGroup; user++) {
-        const at = HEADER_SIZE + (user - base) * SPACE_MAP_ENTRY_SIZE;
-        const refs = view.getUint32(at, true);
-        const tag = view.getUint32(at + 4, true);
-        if (refs === 0 && tag !== TAG_FREE) throw corrupt(`${what}: free page ${user} carries a tag`);
-        if (refs === 0) continue;
-        if (user >= pageCount) throw corrupt(`${what}: page ${user} past the end (${pageCount}) is in use`);
-        if (tag === TAG_FREE) throw corrupt(`${what}: page ${user} is in use but has no kind`);
-        space.setCount(user, refs, tag === TAG_DATA);
-        const home = userPhysical(layout, user);
-        if (journaled.has(home)) tags.set(user, tag);
-      }
-    }
-  }
-  return { space, tags };
-}
-
-// ---- option checks ----
-
-function checkInteger(value: unknown, what: string, min: number, max: number): asserts value is number {
-  if (typeof value !== 'number') throw new TypeError(`page store: ${what} must be a number`);
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(`page store: ${what} must be an integer in [${min}, ${max}], got ${value}`);
-  }
-}
-
-function checkPageSize(pageSize: unknown): asserts pageSize is number {
-  checkInteger(pageSize, 'pageSize', MIN_PAGE_SIZE, MAX_PAGE_SIZE);
-  if ((pageSize & (pageSize - 1)) !== 0) {
-    throw new RangeError(`page store: pageSize must be a power of two, got ${pageSize}`);
-  }
-}
-
-function checkCachePages(cachePages: unknown): number {
-  if (cachePages === undefined) return DEFAULT_CACHE_PAGES;
-  checkInteger(cachePages, 'cachePages', 2, 2 ** 30);
-  return cachePages;
 }
