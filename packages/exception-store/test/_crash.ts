@@ -9,6 +9,7 @@
 import { PageStore } from '@deja/page-store';
 import { MemoryStorage, type Storage } from '@deja/storage';
 import { crashSweep } from '@deja/storage/testing';
+import { fraction, xorshift32 } from '@deja/test-helpers';
 import { ExceptionStore } from '../src/index';
 import { cloneModel, Harness, type Model, type Op, RealBackend } from './_harness';
 
@@ -39,14 +40,10 @@ export const SMALL: SweepShape = {
   baseSnapshots: 0,
 };
 
+/** Uniform numbers in [0, 1) from xorshift32 (the sequence earlier runs recorded their seeds with). */
 function xorshift(seed: number): () => number {
-  let x = seed | 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 0x1_0000_0000;
-  };
+  const next = xorshift32(seed);
+  return () => fraction(next);
 }
 
 /** A deterministic plan: batches of operations, each followed by a commit. */

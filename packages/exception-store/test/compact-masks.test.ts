@@ -7,6 +7,7 @@
 import { crc32 } from 'node:zlib';
 import { PageStore } from '@deja/page-store';
 import { MemoryStorage } from '@deja/storage';
+import { randomBelow, xorshift32 } from '@deja/test-helpers';
 import { describe, expect, it } from 'vitest';
 import {
   EXC_HEAD,
@@ -23,14 +24,10 @@ import { ExceptionStore, isExceptionStoreError, maxMaskWidth } from '../src/inde
 import { Harness, type Op } from './_harness';
 import { FakePageStore } from './fake-page-store';
 
+/** Integers in [0, n) from xorshift32 by remainder (the sequence earlier runs recorded seeds with). */
 function xorshift(seed: number): (n: number) => number {
-  let x = seed | 1;
-  return (n) => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) % n;
-  };
+  const next = xorshift32(seed);
+  return (n) => randomBelow(next, n);
 }
 
 /** A mask of `width` bits with `n` distinct random bits set. */

@@ -2,6 +2,7 @@
 // milliseconds, warms the JIT up, then reports the best ns per operation over several samples. The
 // machines are shared and noisy (load from other processes only adds time), so the best sample and
 // same-process ratios say more than averages.
+import { randomInt, splitmix32 } from '@deja/test-helpers';
 
 /**
  * Runs `body(n)` (n operations) and returns the best ns per operation over the samples; `before`
@@ -60,13 +61,6 @@ function now(): number {
 
 /** A seeded PRNG (splitmix32 finaliser) returning integers in [0, n). */
 export function rng(seed: number): (n: number) => number {
-  let s = seed >>> 0;
-  return (n: number) => {
-    s = (s + 0x9e3779b9) >>> 0;
-    let z = s;
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-    z = (z ^ (z >>> 16)) >>> 0;
-    return Math.floor((z / 4294967296) * n);
-  };
+  const next = splitmix32(seed);
+  return (n: number) => randomInt(next, n);
 }

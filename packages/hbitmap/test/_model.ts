@@ -1,6 +1,7 @@
 // Test helpers: a naive model of an HBitmap (one boolean per granularity group, answers computed by
 // linear scans over items), an invariant checker for the real structure, and a seeded PRNG.
 
+import { randomInt, splitmix32 } from '@deja/test-helpers';
 import { expect } from 'vitest';
 import { levelSizes, popcount } from '../src/_internal';
 import type { HBitmap } from '../src/hbitmap';
@@ -138,13 +139,6 @@ export function checkAgainstModel(hb: HBitmap, m: Model): void {
 
 /** splitmix32-style seeded PRNG returning integers in [0, n). */
 export function rng(seed: number): (n: number) => number {
-  let s = seed >>> 0;
-  return (n: number) => {
-    s = (s + 0x9e3779b9) >>> 0;
-    let z = s;
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-    z = (z ^ (z >>> 16)) >>> 0;
-    return Math.floor((z / 4294967296) * n);
-  };
+  const next = splitmix32(seed);
+  return (n: number) => randomInt(next, n);
 }
