@@ -26,14 +26,14 @@ export function splitmix32(seed: number): Random {
 }
 
 /**
- * Marsaglia's xorshift32 (shifts 13, 17, 5). A zero state would stay zero, so the seed's low bit
- * is forced to 1 (seeds 2k and 2k+1 give the same sequence).
+ * Marsaglia's xorshift32 (shifts 13, 17, 5). A zero state would stay zero, so seed 0 starts from 1;
+ * every other seed gives its own sequence.
  *
  * @param seed - any number; its low 32 bits are used.
  * @returns a generator of unsigned 32-bit integers, never 0.
  */
 export function xorshift32(seed: number): Random {
-  let x = seed | 1;
+  let x = seed >>> 0 || 1;
   return () => {
     x ^= x << 13;
     x ^= x >>> 17;

@@ -17,6 +17,7 @@ describe('random', () => {
     expect([r(), r(), r()]).toEqual([270369, 67634689, 2647435461]);
     const z = xorshift32(0);
     for (let i = 0; i < 1000; i++) expect(z()).not.toBe(0);
+    expect(xorshift32(2)()).not.toBe(xorshift32(3)()); // even seeds are not folded onto odd ones
   });
 
   test('derived draws stay in range and are deterministic', () => {
