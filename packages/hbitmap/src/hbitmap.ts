@@ -19,7 +19,6 @@
 // Positions are plain numbers: items below 2^53, bottom bits below 2^37 (2^32 words, the typed-array
 // limit here); bottom word indexes beyond 2^32 take a floating-point path (see wordOf).
 
-import { createHash } from 'node:crypto';
 import {
   checkCount,
   checkIndex,
@@ -27,7 +26,6 @@ import {
   ctz,
   isCount,
   isIndex,
-  LITTLE_ENDIAN_HOST,
   levelSizes,
   maskRange,
   popcount,
@@ -35,8 +33,16 @@ import {
   setBits,
   wordOf,
 } from './_internal';
+import {
+  checkSerializable,
+  deserializeFill,
+  deserializePart,
+  serializationSize,
+  serializePart,
+  sha256,
+} from './_internal-serialize';
 import { MAX_BITS, MAX_ITEMS } from './constants';
-import { HBitmapError, rangeError, typeError } from './errors';
+import { HBitmapError, rangeError } from './errors';
 import { HBitmapIter } from './iter';
 
 /** A dirty area found by {@link HBitmap.nextDirtyArea}: `count` items from `start`. */
@@ -979,7 +985,7 @@ export class HBitmap {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Serialization
+  // Serialization (the work is in _internal-serialize.ts)
 
   /**
    * Whether the bitmap can be serialized: granularity below 58, so that the alignment
@@ -997,26 +1003,8 @@ export class HBitmap {
    * @throws HBitmapError `ERR_NOT_SERIALIZABLE` if the granularity is 58 or more
    */
   serializationAlign(): number {
-    this._checkSerializable('serializationAlign');
+    checkSerializable(this, 'serializationAlign');
     return 64 * this._scale;
-  }
-
-  /** @internal QEMU serialization_chunk: first 64-bit element and element count of a chunk. */
-  _chunk(fn: string, start: number, count: number): [number, number] {
-    this._checkSerializable(fn);
-    if (!isIndex(start, MAX_ITEMS) || !isIndex(count, MAX_ITEMS)) this._badRange(fn, start, count);
-    const align = 64 * this._scale;
-    const lastBit = Math.floor((start + count - 1) * this._inv);
-    if (lastBit >= this._size) this._badRange(fn, start, count);
-    if (start % align !== 0 || (lastBit !== this._size - 1 && count % align !== 0)) {
-      throw rangeError(
-        'ERR_MISALIGNED',
-        `HBitmap.${fn}: chunk start ${start} and count ${count} must be multiples of ${align} ` +
-          '(serializationAlign) unless the chunk ends the bitmap',
-      );
-    }
-    const firstEl = Math.floor(Math.floor(start * this._inv) / 64);
-    return [firstEl, Math.floor(lastBit / 64) - firstEl + 1];
   }
 
   /**
@@ -1027,9 +1015,7 @@ export class HBitmap {
    *   the chunk is outside the bitmap or misaligned
    */
   serializationSize(start: number, count: number): number {
-    if (count === 0) return 0;
-    const [, elements] = this._chunk('serializationSize', start, count);
-    return elements * 8;
+    return serializationSize(this, start, count);
   }
 
   /**
@@ -1044,19 +1030,7 @@ export class HBitmap {
    *   `ERR_MISALIGNED`; HBitmapError `ERR_NOT_SERIALIZABLE`
    */
   serializePart(buf: Uint8Array, start: number, count: number): number {
-    this._checkBuffer('serializePart', buf);
-    if (count === 0) return 0;
-    const [first, elements] = this._chunk('serializePart', start, count);
-    const bytes = elements * 8;
-    this._checkRoom('serializePart', buf, bytes);
-    const b = this._bottom;
-    if (LITTLE_ENDIAN_HOST) {
-      buf.set(new Uint8Array(b.buffer, b.byteOffset + first * 8, bytes));
-    } else {
-      const view = new DataView(buf.buffer, buf.byteOffset, bytes);
-      for (let i = 0; i < elements * 2; i++) view.setInt32(i * 4, b[first * 2 + i]!, true);
-    }
-    return bytes;
+    return serializePart(this, buf, start, count);
   }
 
   /**
@@ -1072,19 +1046,7 @@ export class HBitmap {
    * @throws as {@link HBitmap.serializePart}
    */
   deserializePart(buf: Uint8Array, start: number, count: number, finish = true): void {
-    this._checkBuffer('deserializePart', buf);
-    if (count === 0) return;
-    const [first, elements] = this._chunk('deserializePart', start, count);
-    const bytes = elements * 8;
-    this._checkRoom('deserializePart', buf, bytes);
-    const b = this._bottom;
-    if (LITTLE_ENDIAN_HOST) {
-      new Uint8Array(b.buffer, b.byteOffset + first * 8, bytes).set(buf.subarray(0, bytes));
-    } else {
-      const view = new DataView(buf.buffer, buf.byteOffset, bytes);
-      for (let i = 0; i < elements * 2; i++) b[first * 2 + i] = view.getInt32(i * 4, true);
-    }
-    this._loaded(finish);
+    deserializePart(this, buf, start, count, finish);
   }
 
   /**
@@ -1094,10 +1056,7 @@ export class HBitmap {
    * @throws as {@link HBitmap.serializePart}, less the buffer errors
    */
   deserializeZeroes(start: number, count: number, finish = true): void {
-    if (count === 0) return;
-    const [first, elements] = this._chunk('deserializeZeroes', start, count);
-    this._bottom.fill(0, first * 2, (first + elements) * 2);
-    this._loaded(finish);
+    deserializeFill(this, 'deserializeZeroes', 0, start, count, finish);
   }
 
   /**
@@ -1107,10 +1066,7 @@ export class HBitmap {
    * @throws as {@link HBitmap.serializePart}, less the buffer errors
    */
   deserializeOnes(start: number, count: number, finish = true): void {
-    if (count === 0) return;
-    const [first, elements] = this._chunk('deserializeOnes', start, count);
-    this._bottom.fill(-1, first * 2, (first + elements) * 2);
-    this._loaded(finish);
+    deserializeFill(this, 'deserializeOnes', -1, start, count, finish);
   }
 
   /**
@@ -1121,67 +1077,16 @@ export class HBitmap {
     this._rebuild();
   }
 
-  /** @internal After a chunk was loaded: clear the bits past the end, then finish or defer. */
-  _loaded(finish: boolean): void {
-    const b = this._bottom;
-    let w = wordOf(this._size);
-    const r = this._size & 31;
-    if (r !== 0) {
-      b[w] = b[w]! & ((1 << r) - 1);
-      w++;
-    }
-    for (; w < b.length; w++) b[w] = 0;
-    if (finish) this._rebuild();
-    else this._pending = true;
-  }
-
   /**
    * SHA-256 of the bottom level as QEMU hashes it (QEMU `hbitmap_sha256`): all of its 64-bit words,
    * little-endian, as a lowercase hex string. O(bits / 8).
    */
   sha256(): string {
-    const b = this._bottom;
-    const hash = createHash('sha256');
-    if (LITTLE_ENDIAN_HOST) {
-      hash.update(new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
-    } else {
-      const bytes = new Uint8Array(b.byteLength);
-      const view = new DataView(bytes.buffer);
-      for (let i = 0; i < b.length; i++) view.setInt32(i * 4, b[i]!, true);
-      hash.update(bytes);
-    }
-    return hash.digest('hex');
+    return sha256(this);
   }
 
   // ---------------------------------------------------------------------------------------------
   // Argument errors
-
-  /** @internal */
-  _checkSerializable(fn: string): void {
-    if (this._granularity >= 58) {
-      throw new HBitmapError(
-        'ERR_NOT_SERIALIZABLE',
-        `HBitmap.${fn}: granularity ${this._granularity} is too coarse to serialize (must be below 58)`,
-      );
-    }
-  }
-
-  /** @internal */
-  _checkBuffer(fn: string, buf: Uint8Array): void {
-    if (!(buf instanceof Uint8Array)) {
-      throw typeError('ERR_INVALID_ARG_TYPE', `HBitmap.${fn}: buf must be a Uint8Array`);
-    }
-  }
-
-  /** @internal */
-  _checkRoom(fn: string, buf: Uint8Array, bytes: number): void {
-    if (buf.length < bytes) {
-      throw rangeError(
-        'ERR_BUFFER_TOO_SMALL',
-        `HBitmap.${fn}: the chunk takes ${bytes} bytes, buf holds ${buf.length}`,
-      );
-    }
-  }
 
   /** @internal */
   _badItem(fn: string, item: number): never {
