@@ -15,7 +15,13 @@
 // an empty transaction), which is also why it refuses to run in a caller's transaction. An operation
 // that fails part way rolls the store back to the last commit (it aborts the transaction), so
 // memory never disagrees with disk.
+//
+// The page formats live in _internal-header.ts (header, snapshot table), _internal-leaf.ts and
+// _internal-node.ts, their validation in _internal-validate.ts, the invariant checker in
+// _internal-check.ts; this file keeps the store's state, its page cache, the operation queue and
+// the tree operations, which share the class's private state.
 
+import { checkTree } from './_internal-check';
 import {
   decodeHeader,
   decodeTablePage,
@@ -32,7 +38,6 @@ import {
   LEAF_MAGIC,
   largestMaskWidth,
   leafHoldsWorstCase,
-  MAX_CHUNK,
   MAX_MASK_WIDTH,
   makeGeometry,
   NODE_MAGIC,
@@ -53,12 +58,9 @@ import {
   initLeaf,
   leafBase,
   leafCount,
-  mapOffset,
-  mapRchunk,
   mergeLeaves,
   originChunkUnique,
   type PageBuf,
-  readMask,
   setExceptionChunk,
   splitLeaf,
 } from './_internal-leaf';
@@ -1487,87 +1489,22 @@ export class ExceptionStore {
     await walk(this.#root, this.#level);
   }
 
-  async #check(uniqueChunks: boolean): Promise<CheckReport> {
-    const g = this.#g;
-    const metaPages: number[] = [this.#headerPage, ...this.#tablePages];
-    const exceptionChunks: number[] = [];
-    const seenPages = new Set<number>(metaPages);
-    const seenChunks = new Set<number>();
-    let nodes = 0;
-    let leaves = 0;
-    let exceptions = 0;
-    let chunks = 0;
-    const fail = (what: string, page: number, detail: string): never => {
-      throw corrupt(what, page, detail);
-    };
-    const visit = async (no: number, level: number, lower: number, upper: number): Promise<void> => {
-      if (seenPages.has(no)) fail('B-tree page', no, 'referenced twice');
-      seenPages.add(no);
-      metaPages.push(no);
-      if (level === 0) {
-        leaves++;
-        const leaf = await this.#get(no, 'leaf');
-        const dv = leaf.dv;
-        validateLeaf(dv, g, no);
-        const base = leafBase(dv);
-        if (base > lower) fail('leaf', no, `base_chunk ${base} above the range start ${lower}`);
-        const count = leafCount(dv);
-        for (let i = 0; i < count; i++) {
-          const chunk = base + mapRchunk(dv, i);
-          if (chunk < lower || chunk >= upper)
-            fail('leaf', no, `chunk ${chunk} outside [${lower}, ${upper})`);
-          chunks++;
-          const union = new Uint32Array(g.maskWords);
-          const mask = new Uint32Array(g.maskWords);
-          for (let p = mapOffset(dv, i); p < mapOffset(dv, i + 1); p += excSize(dv, g, p)) {
-            exceptions++;
-            readMask(dv, g, p, mask);
-            for (let k = 0; k < g.maskWords; k++) {
-              const s = mask[k] as number;
-              if ((s & ~((this.#active[k] as number) | (this.#deleting[k] as number))) !== 0)
-                fail('leaf', no, `chunk ${chunk}: share bits outside the active mask`);
-              if ((s & (union[k] as number)) !== 0)
-                fail('leaf', no, `chunk ${chunk}: a snapshot uses two exceptions`);
-              union[k] = ((union[k] as number) | s) >>> 0;
-            }
-            const c = exceptionChunk(dv, p);
-            if (uniqueChunks && seenChunks.has(c)) fail('leaf', no, `exception chunk ${c} used twice`);
-            seenChunks.add(c);
-            exceptionChunks.push(c);
-          }
-        }
-        return;
-      }
-      nodes++;
-      const node = await this.#node(no, level);
-      const count = nodeCount(node.dv);
-      if (nodeKey(node.dv, 0) !== lower)
-        fail('node', no, `first key ${nodeKey(node.dv, 0)} is not the lower bound ${lower}`);
-      const entries: [number, number][] = [];
-      for (let i = 0; i < count; i++) entries.push([nodeKey(node.dv, i), nodeChild(node.dv, i)]);
-      for (let i = 0; i < count; i++) {
-        const [key, child] = entries[i] as [number, number];
-        const lo = i === 0 ? lower : key;
-        const hi = i + 1 < count ? (entries[i + 1] as [number, number])[0] : upper;
-        if (lo < lower || hi > upper || lo >= hi)
-          fail('node', no, `entry ${i}: range [${lo}, ${hi}) outside [${lower}, ${upper})`);
-        await visit(child, level - 1, lo, hi);
-      }
-    };
-    await visit(this.#root, this.#level, 0, MAX_CHUNK + 1);
-    if (uniqueChunks) {
-      for (const c of exceptionChunks)
-        if (seenPages.has(c)) fail('leaf', c, 'an exception chunk is also a metadata page');
-    }
-    return {
-      metaPages,
-      exceptionChunks,
-      pendingReleases: [...this.#pendingRelease],
-      nodes,
-      leaves,
-      exceptions,
-      chunks,
-    };
+  #check(uniqueChunks: boolean): Promise<CheckReport> {
+    return checkTree(
+      {
+        g: this.#g,
+        headerPage: this.#headerPage,
+        tablePages: this.#tablePages,
+        root: this.#root,
+        level: this.#level,
+        active: this.#active,
+        deleting: this.#deleting,
+        pendingRelease: this.#pendingRelease,
+        leaf: (no) => this.#get(no, 'leaf'),
+        node: (no, level) => this.#node(no, level),
+      },
+      uniqueChunks,
+    );
   }
 }
 
