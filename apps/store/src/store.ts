@@ -1081,6 +1081,10 @@ export class Store {
     // 3. In order: verified advice is shared (the fresh chunk goes back), else the fresh chunk is
     // written and named; refused advice is corrected in the index afterwards.
     const fixes: number[] = [];
+    // New chunks are written together at the end, in one writev; until then a later chunk of the
+    // batch that the index points at one of them compares against its bytes here.
+    const pending = new Map<number, Uint8Array>();
+    const newPages: number[] = [];
     for (let j = 0; j < need.length; j++) {
       const k = need[j] as number;
       const name = names.subarray(j * NAME_BYTES, (j + 1) * NAME_BYTES);
@@ -1090,7 +1094,7 @@ export class Store {
       let phys = page;
       if (earlier !== undefined) {
         const cand = getU32(earlier, 0);
-        if (await this.#usable(cand, name, bytes)) {
+        if (await this.#usable(cand, name, bytes, pending)) {
           tx.decRef(page);
           tx.incRef(cand);
           phys = cand;
@@ -1099,7 +1103,8 @@ export class Store {
         }
       }
       if (phys === page) {
-        writes.push(tx.writeData(page, bytes));
+        pending.set(page, bytes);
+        newPages.push(page);
         this.#txData++;
         const slot = (await this.#names.leaf(page, true)) as { page: number; buf: Uint8Array; off: number };
         slot.buf.set(name, slot.off);
@@ -1107,6 +1112,12 @@ export class Store {
         this.#header.dataChunks++;
       }
       if (await this.#setLive(first + k, phys)) changed++;
+    }
+    if (newPages.length > 0) {
+      const batch = new Uint8Array(newPages.length * cs);
+      for (let i = 0; i < newPages.length; i++)
+        batch.set(pending.get(newPages[i] as number) as Uint8Array, i * cs);
+      writes.push(tx.writeDataMany(newPages, batch));
     }
     if (fixes.length > 0 && this.#index) {
       const n2 = new Uint8Array(fixes.length * NAME_BYTES);
@@ -1167,13 +1178,19 @@ export class Store {
   }
 
   /** Whether index advice `cand` may be shared for `name`/`data`. */
-  async #usable(cand: number, name: Uint8Array, data: Uint8Array): Promise<boolean> {
+  async #usable(
+    cand: number,
+    name: Uint8Array,
+    data: Uint8Array,
+    pending?: Map<number, Uint8Array>,
+  ): Promise<boolean> {
     const tx = this.#txn();
     if (cand === this.#header.zeroPage || cand >= this.#pageCount()) return false;
     if (tx.refCount(cand) <= 0) return false;
     if (!sameBytes(await this.#nameAt(cand), name)) return false;
-    if (this.verify) return sameBytes(await tx.readData(cand), data);
-    return true;
+    if (!this.verify) return true;
+    const unwritten = pending?.get(cand);
+    return sameBytes(unwritten ?? (await tx.readData(cand)), data);
   }
 
   /**

@@ -653,6 +653,17 @@ export class PageStore {
         this.stats.dataWrites++;
         await this.#io.write(userPhysical(this.#layout, page) * this.pageSize, data);
       },
+      writeDataMany: async (pages, data) => {
+        this.#checkUsable();
+        this.stats.dataWrites += pages.length;
+        const size = this.pageSize;
+        await this.#io.writev(
+          pages.map((page, i) => ({
+            offset: userPhysical(this.#layout, page) * size,
+            data: data.subarray(i * size, (i + 1) * size),
+          })),
+        );
+      },
       afterWriteMeta: (tx) => this.#spillExcess(tx),
       commit: (tx) => this.#commit(tx),
       finish: (tx) => {

@@ -64,6 +64,15 @@ export interface PageTransaction {
    */
   writeData(page: number, data: Uint8Array): Promise<void>;
   /**
+   * Writes several data pages in one storage `writev` (one system call per run of neighbouring
+   * pages on a file): the same as {@link PageTransaction.writeData} for each, in order, at a
+   * fraction of the per-page cost. Every page is checked before anything is written.
+   * @param pages - pages allocated as `'data'` in this transaction.
+   * @param data - `pages.length × pageSize` bytes: page i's contents at `i × pageSize`.
+   * @throws as {@link PageTransaction.writeData}
+   */
+  writeDataMany(pages: readonly number[], data: Uint8Array): Promise<void>;
+  /**
    * Takes a page that was free at the last commit and not taken since; its count becomes 1. When
    * no page is free the transaction grows the store first (as {@link PageTransaction.grow} does):
    * by the page count again, at least 8 pages, at most a bounded step (see the README), never past
@@ -153,6 +162,7 @@ export interface TransactionHost {
   readSpilled(tx: Transaction, page: number): Promise<Uint8Array>;
   readData(page: number): Promise<Uint8Array>;
   writeData(page: number, data: Uint8Array): Promise<void>;
+  writeDataMany(pages: readonly number[], data: Uint8Array): Promise<void>;
   afterWriteMeta(tx: Transaction): void;
   commit(tx: Transaction): Promise<void>;
   finish(tx: Transaction): void;
@@ -276,6 +286,36 @@ export class Transaction implements PageTransaction {
     this.dataWritten.set(page, crc32(data));
     try {
       await this.#host.writeData(page, data);
+    } catch (error) {
+      this.failure ??= error;
+      throw error;
+    }
+  }
+
+  async writeDataMany(pages: readonly number[], data: Uint8Array): Promise<void> {
+    this.#checkOpen();
+    if (!Array.isArray(pages)) throw new TypeError('writeDataMany: pages must be an array of page numbers');
+    if (!(data instanceof Uint8Array)) throw new TypeError('writeDataMany: data must be a Uint8Array');
+    const size = this.#host.pageSize;
+    if (data.length !== pages.length * size) {
+      throw new RangeError(
+        `writeDataMany: data must be ${pages.length} x pageSize (${pages.length * size}) bytes, got ${data.length}`,
+      );
+    }
+    for (const page of pages) {
+      this.#checkPage(page, 'writeDataMany');
+      if (this.allocated.get(page) !== 'data' || this.#count(page) === 0) {
+        throw new RangeError(
+          `writeDataMany: page ${page} was not allocated as a data page in this transaction`,
+        );
+      }
+    }
+    if (pages.length === 0) return;
+    for (let i = 0; i < pages.length; i++) {
+      this.dataWritten.set(pages[i] as number, crc32(data.subarray(i * size, (i + 1) * size)));
+    }
+    try {
+      await this.#host.writeDataMany(pages, data);
     } catch (error) {
       this.failure ??= error;
       throw error;
