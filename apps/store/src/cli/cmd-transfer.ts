@@ -4,9 +4,10 @@
 // bar on a terminal and stops cleanly at Ctrl-C: the store is flushed and closed, and the
 // message says what state things are in.
 
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { applyDiff, type DiffInfo, exportDiff, exportVersion, importImage, LIVE, type Store } from '../index';
+import { importNbd } from '../nbd/index';
 import { type Act, examples } from './command';
 import {
   type CommonOptions,
@@ -70,6 +71,13 @@ function dataToStdout(ctx: Context): void {
 
 interface ImportOptions extends CommonOptions {
   readonly snapshot?: string | false;
+  readonly dirtyBitmap?: string;
+  readonly tlsCa?: string;
+}
+
+/** Whether an import source names an NBD export. */
+function isNbdUri(source: string): boolean {
+  return /^nbds?(\+unix)?:\/\//.test(source);
 }
 interface ExportOptions extends CommonOptions {
   readonly snapshot?: string;
@@ -90,8 +98,19 @@ export function registerTransfer(program: Command, ctx: Context, act: Act): void
       'Write a disk image over the live volume (only changed chunks cost a write; zero chunks cost nothing) and set the volume size to the image size, then take a snapshot (default name: the time, ISO 8601 UTC).\nCtrl-C stops the import: the store is flushed and closed with part of the image in the live volume and no new snapshot; run the import again to finish it (chunks already in cost no write).',
     )
     .argument('<store>', 'the store directory')
-    .argument('<image>', "image file or block device, or '-' for stdin")
+    .argument(
+      '<image>',
+      "image file or block device, '-' for stdin, or an NBD export (nbd://host/export, nbd+unix:///export?socket=PATH)",
+    )
     .option('--snapshot <name>', 'name of the snapshot taken after the import')
+    .option(
+      '--dirty-bitmap <name>',
+      'NBD only: read just the ranges the qemu:dirty-bitmap:NAME context marks (the live volume must hold the version the bitmap started from)',
+    )
+    .option(
+      '--tls-ca <file>',
+      'NBD only: connect with TLS, verifying the server against these CA certificates (PEM)',
+    )
     .option('--no-snapshot', 'take no snapshot: only the live volume changes')
     .option('--no-progress', 'no progress bar (there is none with --json or when stderr is not a terminal)')
     .option('--json', 'print the result as JSON')
@@ -101,11 +120,19 @@ export function registerTransfer(program: Command, ctx: Context, act: Act): void
         ['deja import /srv/deja/vm1 vm1.img', 'snapshot named after the time'],
         ['deja import /srv/deja/vm1 vm1.img --snapshot monday', 'a named snapshot'],
         ['zstdcat vm1.img.zst | deja import /srv/deja/vm1 -', 'from stdin'],
+        ['deja import /srv/deja/vm1 nbd+unix:///?socket=/run/vm1.sock', 'from an NBD export (holes skipped)'],
+        [
+          'deja import /srv/deja/vm1 nbd://10.0.0.5/drive0 --dirty-bitmap b1',
+          'only what changed (qemu-nbd -B b1)',
+        ],
       ]),
     )
     .action(
       act(async (path: string, image: string, opts: ImportOptions) => {
         const name = typeof opts.snapshot === 'string' ? checkSnapshotName(opts.snapshot) : undefined;
+        if (isNbdUri(image)) return importFromNbd(ctx, path, image, name, opts);
+        if (opts.dirtyBitmap !== undefined || opts.tlsCa !== undefined)
+          throw new UsageError('--dirty-bitmap and --tls-ca apply to an NBD source (nbd://...)');
         if (image === '-') {
           if (io.stdin.isTTY) throw new UsageError("'-' reads the image from stdin, but stdin is a terminal");
         } else {
@@ -421,4 +448,72 @@ export function registerTransfer(program: Command, ctx: Context, act: Act): void
         }
       }),
     );
+}
+
+/** `deja import STORE nbd://...`: the export becomes the live volume (or its dirty ranges go in). */
+async function importFromNbd(
+  ctx: Context,
+  path: string,
+  uri: string,
+  name: string | undefined,
+  opts: ImportOptions,
+) {
+  const { io } = ctx;
+  const tls = opts.tlsCa !== undefined ? { ca: await readFile(opts.tlsCa) } : undefined;
+  return withStore(path, async (store) => {
+    if (opts.snapshot !== false) canSnapshot(store, name);
+    const before = (await store.stats()).dataBytes;
+    const start = performance.now();
+    const bar = ctx.progress('import', opts);
+    let done = 0;
+    let result: Awaited<ReturnType<typeof importNbd>>;
+    try {
+      result = await importNbd(store, uri, {
+        signal: io.signal,
+        ...(opts.dirtyBitmap !== undefined ? { dirtyBitmap: opts.dirtyBitmap } : {}),
+        ...(tls ? { tls } : {}),
+        onProgress: (p) => {
+          done = p.bytes;
+          bar.update(p.bytes, p.total);
+        },
+      });
+    } catch (e) {
+      bar.stop();
+      const stop = ctx.interrupted(
+        `the import stopped after ${formatSize(done)}. The store is flushed and closed: the live volume holds part of the export, no snapshot was taken. Run the import again to finish it.`,
+      );
+      if (stop) {
+        await store.close();
+        throw stop;
+      }
+      throw e;
+    }
+    bar.stop();
+    const seconds = since(start);
+    const snapshot = opts.snapshot === false ? null : await snapshotAfter(store, name);
+    const after = (await store.stats()).dataBytes;
+    const changedBytes = result.ranges.reduce((n, r) => n + r.length, 0);
+    const json = {
+      store: path,
+      image: uri,
+      bytes: result.bytes,
+      chunkSize: store.chunkSize,
+      dirtyBitmap: opts.dirtyBitmap ?? null,
+      ranges: result.ranges,
+      changedBytes,
+      readBytes: result.readBytes,
+      zeroBytes: result.zeroBytes,
+      dataBytesAdded: after - before,
+      seconds,
+      snapshot,
+    };
+    const what = opts.dirtyBitmap
+      ? `${formatCount(result.ranges.length)} changed ranges (${formatSize(changedBytes)}) of ${formatSize(result.bytes)} from dirty bitmap '${opts.dirtyBitmap}'`
+      : formatSize(result.bytes);
+    const text =
+      `imported ${what} from ${uri} in ${formatDuration(seconds)}: read ${formatSize(result.readBytes)}, ${formatSize(result.zeroBytes)} zeros skipped, ` +
+      `${formatSize(Math.max(0, after - before))} of new data` +
+      (snapshot ? `; snapshot '${snapshot.name}'` : '; no snapshot taken');
+    return { json, text };
+  });
 }
