@@ -144,6 +144,8 @@ export interface PageStoreStats {
   dataWrites: number;
   /** Times a transaction grew the store (committed or not). */
   growths: number;
+  /** Pages of freed data whose blocks were given back to the medium (`Storage.discard`). */
+  blocksReleased: number;
 }
 
 /**
@@ -235,6 +237,7 @@ export class PageStore {
     homeWrites: 0,
     dataWrites: 0,
     growths: 0,
+    blocksReleased: 0,
   };
   /** What open found and did (for `create`: an empty report). */
   readonly recovery: PageStoreRecovery;
@@ -827,6 +830,35 @@ export class PageStore {
     }
   }
 
+  /**
+   * Gives the blocks of data pages the commit freed back to the medium (`Storage.discard`: a hole
+   * in a file), so deleting data shrinks what the store holds on disk. Before the commit resolves,
+   * so no later transaction has reused a page yet. Best effort: a medium that cannot, or fails,
+   * keeps the old bytes in free pages, which is harmless. Neighbouring pages go in one call.
+   */
+  async #releaseBlocks(pages: number[]): Promise<void> {
+    const discard = this.storage.discard?.bind(this.storage);
+    if (discard === undefined || pages.length === 0) return;
+    const physical = pages.map((page) => userPhysical(this.#layout, page)).sort((a, b) => a - b);
+    let start = physical[0] as number;
+    let end = start + 1;
+    const runs: [number, number][] = [];
+    for (let i = 1; i < physical.length; i++) {
+      const p = physical[i] as number;
+      if (p === end) end++;
+      else {
+        runs.push([start, end]);
+        start = p;
+        end = p + 1;
+      }
+    }
+    runs.push([start, end]);
+    for (const [a, b] of runs) {
+      this.stats.blocksReleased += b - a;
+      await discard(a * this.pageSize, (b - a) * this.pageSize).catch(() => {});
+    }
+  }
+
   async #commit(tx: Transaction): Promise<void> {
     // A write the transaction started without awaiting (a spill) may still be running: settle them
     // all first, so that a failure among them is seen before the commit writes anything.
@@ -845,6 +877,7 @@ export class PageStore {
 
     // Space-map pages the transaction changes (read-modify-write of their committed images).
     const touched = new Set<number>([...tx.refs.keys(), ...tx.metaWritten]);
+    const freed: number[] = [];
     const smImages = new Map<number, Uint8Array>();
     // The committed kind of each touched page after this transaction: data or not.
     const isData = (user: number): boolean => {
@@ -970,6 +1003,8 @@ export class PageStore {
       this.#headPos = commitPos + 1;
       for (const user of touched) {
         const count = finalCount(user);
+        // A data page live at the last commit and free now: its blocks can go back to the medium.
+        if (count === 0 && this.#space.count(user) > 0 && this.#space.isData(user)) freed.push(user);
         this.#space.setCount(user, count, isData(user));
         const physical = userPhysical(layout, user);
         if (count === 0) {
@@ -995,6 +1030,7 @@ export class PageStore {
       this.#fail(error);
       throw error;
     }
+    await this.#releaseBlocks(freed);
 
     if (this.#headPos - this.#tailPos > this.journalPages / 2) {
       try {

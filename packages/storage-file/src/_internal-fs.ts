@@ -71,6 +71,7 @@ export function fromFsError(error: unknown, what: string): StorageError {
 
 interface NativeExtensions {
   tryLock(fd: number, options?: { shared?: boolean }): boolean;
+  trimSync(fd: number, offset: number, length: number): void;
 }
 
 let native: NativeExtensions | undefined;
@@ -83,6 +84,21 @@ let native: NativeExtensions | undefined;
  *
  * @returns `false` if another handle holds a conflicting lock.
  */
+/**
+ * Punches a hole (fallocate PUNCH_HOLE | KEEP_SIZE on Linux): the range reads as zeros and its
+ * blocks are freed.
+ * @returns `false` when the file system cannot (the caller writes zeros instead).
+ */
+export function punchHole(fd: number, offset: number, length: number): boolean {
+  try {
+    native ??= createRequire(import.meta.url)('fs-native-extensions') as NativeExtensions;
+    native.trimSync(fd, offset, length);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function tryLock(fd: number, shared: boolean): boolean {
   native ??= createRequire(import.meta.url)('fs-native-extensions') as NativeExtensions;
   return native.tryLock(fd, { shared });

@@ -10,7 +10,7 @@
 
 import { dirname } from 'node:path';
 import { AbstractStorage, StorageError, type WriteRequest } from '@deja/storage';
-import { defaultFs, type FsLayer, fromFsError, tryLock } from './_internal-fs';
+import { defaultFs, type FsLayer, fromFsError, punchHole, tryLock } from './_internal-fs';
 
 /** A value or a promise of it: what the raw primitives of an adapter may return. */
 type Awaitable<T> = T | Promise<T>;
@@ -171,6 +171,12 @@ export class FileStorage extends AbstractStorage {
       };
       step(0);
     });
+  }
+
+  /** Punches a hole where the file system can (its blocks are freed), else writes zeros. */
+  protected override _discard(offset: number, length: number): Awaitable<void> {
+    if (punchHole(this.#fd, offset, length)) return;
+    return this._write(offset, new Uint8Array(length));
   }
 
   protected _write(offset: number, data: Uint8Array): Awaitable<void> {

@@ -190,6 +190,25 @@ export abstract class AbstractStorage implements Storage {
    * read-only store. If it rejects, later writes and flushes reject with `ERR_IO`.
    * @throws `ERR_IO`; `ERR_CLOSED`.
    */
+  /**
+   * Discards a range inside the current size: it reads as zeros afterwards, and an adapter that
+   * can (a file's hole punching) frees its space. Ordered like a write; never changes the size.
+   * @throws `ERR_OUT_OF_RANGE` past the size; `ERR_READ_ONLY`; `ERR_CLOSED`; `ERR_IO`.
+   */
+  discard(offset: number, length: number): Promise<void> {
+    try {
+      checkSpan(offset, length);
+      this.#checkState('write', true);
+      this.#checkBounds(offset, length, '');
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (length === 0) return Promise.resolve();
+    return this.#schedule('write', [[offset, offset + length]], offset + length, () =>
+      this._discard(offset, length),
+    );
+  }
+
   flush(): Promise<void> {
     try {
       this.#checkState('flush', false);
@@ -266,6 +285,11 @@ export abstract class AbstractStorage implements Storage {
   }
 
   /** Writes a batch of non-empty entries in order; default: one `_write` per entry, in sequence. */
+  /** Makes a range read as zeros. Default: writes zeros; adapters that can free space override it. */
+  protected _discard(offset: number, length: number): Awaitable<void> {
+    return this._write(offset, new Uint8Array(length));
+  }
+
   protected _writev(requests: readonly WriteRequest[]): Awaitable<void> {
     const from = (start: number): Awaitable<void> => {
       for (let i = start; i < requests.length; i++) {

@@ -58,6 +58,28 @@ export function storageConformance(test: TestFunction, options: ConformanceOptio
     await rejectsWith(store.read(0, 1), 'ERR_OUT_OF_RANGE');
   });
 
+  it('discard (when the adapter has it) reads as zeros, keeps the size, follows call order', async (store) => {
+    if (store.discard === undefined) return;
+    const a = pattern(120_000, 3);
+    await store.write(0, a);
+    await store.discard(0, 65_536); // a whole 64 KiB block, where a hole can be punched
+    await store.discard(100_000, 10); // a few bytes
+    const expected = a.slice();
+    expected.fill(0, 0, 65_536);
+    expected.fill(0, 100_000, 100_010);
+    assert.equal(await store.size(), 120_000);
+    assert.deepEqual(await store.read(0, 120_000), expected);
+    // Unawaited: a write called after a discard lands after it.
+    const d = store.discard(70_000, 100);
+    const w = store.write(70_000, pattern(10, 4));
+    await Promise.all([d, w]);
+    expected.fill(0, 70_000, 70_100);
+    expected.set(pattern(10, 4), 70_000);
+    assert.deepEqual(await store.read(69_990, 120), expected.subarray(69_990, 70_110));
+    await rejectsWith(store.discard(119_999, 2), 'ERR_OUT_OF_RANGE');
+    await store.discard(10, 0);
+  });
+
   it('read-your-writes: a read returns what was written, at any offset and length', async (store) => {
     const a = pattern(5000, 1);
     const b = pattern(777, 2);

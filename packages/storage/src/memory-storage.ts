@@ -88,6 +88,19 @@ export class MemoryStorage extends AbstractStorage {
     return out;
   }
 
+  /** Zeros the range; whole 64 KiB blocks are dropped (holes cost nothing). */
+  protected override _discard(offset: number, length: number): void {
+    const end = offset + length;
+    for (let at = offset; at < end; ) {
+      const block = Math.floor(at / BLOCK_SIZE);
+      const within = at - block * BLOCK_SIZE;
+      const n = Math.min(BLOCK_SIZE - within, end - at);
+      if (n === BLOCK_SIZE) this.#blocks.delete(block);
+      else this.#blocks.get(block)?.fill(0, within, within + n);
+      at += n;
+    }
+  }
+
   protected _write(offset: number, data: Uint8Array): void {
     const end = offset + data.length;
     for (let at = offset; at < end; ) {

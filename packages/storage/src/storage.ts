@@ -80,6 +80,13 @@ export interface Storage {
   writev(requests: readonly WriteRequest[]): Promise<void>;
 
   /**
+   * Discards a range inside the current size: it reads as zeros afterwards and the medium may
+   * free the space it held (a hole in a file). Ordered and covered by `flush` like a write of
+   * zeros; never changes the size. Optional: callers use it when present.
+   */
+  discard?(offset: number, length: number): Promise<void>;
+
+  /**
    * The durability barrier: resolves once every write called before it is durable.
    * @throws `ERR_IO` (after which the handle refuses writes and flushes); `ERR_CLOSED`.
    */
