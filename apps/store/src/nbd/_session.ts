@@ -111,6 +111,8 @@ const MAX_QUERIES = 256;
 const MAX_INFLIGHT = 128;
 /** Bytes of the volume one BLOCK_STATUS base:allocation reply covers at most. */
 const STATUS_SPAN = 256 * 1024 * 1024;
+/** base:allocation extents after which a reply stops walking the block map. */
+const STATUS_EXTENTS = 1024;
 /** Extents one BLOCK_STATUS chunk carries at most (the protocol's recommendation). */
 const MAX_EXTENTS = 1 << 20;
 
@@ -751,11 +753,13 @@ export class Session {
       this.#send(...dataChunk(cookie, REPLY_FLAG_DONE, offset, bytes));
       return;
     }
-    // Both calls enter the store's queue back to back, so they see the same state.
-    const [extents, bytes] = await Promise.all([vol.allocation(offset, length), vol.read(offset, length)]);
+    // The store keeps no zero chunks: a chunk that reads as zeros is unmapped, so the bytes say
+    // where the holes are without a second walk of the block map.
+    const bytes = await vol.read(offset, length);
     const parts: Uint8Array[] = [];
-    extents.forEach((e, i) => {
-      const flags = i === extents.length - 1 ? REPLY_FLAG_DONE : 0;
+    const runs = zeroRuns(bytes, offset, this.#host.store.chunkSize);
+    runs.forEach((e, i) => {
+      const flags = i === runs.length - 1 ? REPLY_FLAG_DONE : 0;
       if (e.zero) {
         const p = Buffer.alloc(12);
         writeU64(p, e.offset, 0);
@@ -777,8 +781,7 @@ export class Session {
     for (const ctx of t.contexts) {
       const extents: [number, number][] = [];
       if (ctx.kind === 'allocation') {
-        for (const e of await t.exp.volume.allocation(offset, Math.min(length, STATUS_SPAN)))
-          extents.push([e.length, e.zero ? STATE_HOLE | STATE_ZERO : 0]);
+        await this.#allocation(t, offset, length, one, extents);
       } else {
         dirtyExtents(
           await this.#host.changed(ctx.base, t.exp.version),
@@ -808,6 +811,35 @@ export class Session {
     this.#send(...parts);
   }
 
+  /**
+   * base:allocation extents from `offset`: the block map is walked in growing windows until
+   * enough extents are known (a client asks again where a reply stops), so a query over a whole
+   * large export costs what one reply holds, not a walk of every chunk. O(chunks walked).
+   */
+  async #allocation(
+    t: Transmission,
+    offset: number,
+    length: number,
+    one: boolean,
+    out: [number, number][],
+  ): Promise<void> {
+    const end = offset + Math.min(length, STATUS_SPAN);
+    let window = Math.max(64 * this.#host.store.chunkSize, 256 * 1024);
+    let pos = offset;
+    while (pos < end) {
+      const n = Math.min(window, end - pos);
+      for (const e of await t.exp.volume.allocation(pos, n)) {
+        const flags = e.zero ? STATE_HOLE | STATE_ZERO : 0;
+        const last = out[out.length - 1];
+        if (last && last[1] === flags) last[0] += e.length;
+        else out.push([e.length, flags]);
+      }
+      pos += n;
+      if (out.length > (one ? 1 : STATUS_EXTENTS)) break;
+      window = Math.min(window * 2, 64 * 1024 * 1024);
+    }
+  }
+
   #ok(t: Transmission, req: Request): void {
     if (t.structured) this.#send(structuredHeader(req.cookie, REPLY_FLAG_DONE, REPLY_TYPE.NONE, 0));
     else this.#send(simpleReply(req.cookie, 0));
@@ -825,6 +857,31 @@ export class Session {
     m.copy(payload, 6);
     this.#send(structuredHeader(req.cookie, REPLY_FLAG_DONE, REPLY_TYPE.ERROR, payload.length), payload);
   }
+}
+
+/**
+ * Runs of zero chunks and of data in `bytes` (read at `offset`), cut at chunk boundaries. A run of
+ * zeros shorter than a chunk (at the request's ends) counts as data.
+ */
+function zeroRuns(
+  bytes: Uint8Array,
+  offset: number,
+  chunk: number,
+): { offset: number; length: number; zero: boolean }[] {
+  const out: { offset: number; length: number; zero: boolean }[] = [];
+  const zero = Buffer.alloc(chunk);
+  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let pos = 0;
+  while (pos < bytes.length) {
+    const next = Math.min(bytes.length, Math.floor((offset + pos) / chunk) * chunk + chunk - offset);
+    const n = next - pos;
+    const isZero = n === chunk && view.compare(zero, 0, n, pos, next) === 0;
+    const last = out[out.length - 1];
+    if (last && last.zero === isZero) last.length += n;
+    else out.push({ offset: offset + pos, length: n, zero: isZero });
+    pos = next;
+  }
+  return out;
 }
 
 /** An OFFSET_DATA chunk: header, offset, data. */
