@@ -1,6 +1,7 @@
 // The crash-sweep workload and checker shared by the default and the slow crash tests.
 
-import { crashSweep, MemoryStorage, type Storage } from '@deja/storage';
+import { MemoryStorage, type Storage } from '@deja/storage';
+import { crashSweep } from '@deja/storage/testing';
 import type { GeometryParameters } from '@deja/volume-geometry';
 import { expect } from 'vitest';
 import { DedupIndex, DedupIndexError } from '../src/index';

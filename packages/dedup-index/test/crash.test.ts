@@ -3,7 +3,8 @@
 // and keeps working. A crash inside close(): a save that loads never stands over chapter pages that
 // did not reach the disk. Larger sweeps are in crash.slow.test.ts.
 
-import { CRASH_MODES, FaultyStorage, MemoryStorage, type Storage } from '@deja/storage';
+import { MemoryStorage, type Storage } from '@deja/storage';
+import { CRASH_MODES, FaultyStorage } from '@deja/storage/testing';
 import { describe, expect, it } from 'vitest';
 import { DedupIndex } from '../src/index';
 import { runSweep } from './_crash';

@@ -2,7 +2,8 @@
 // every chapter, the others only for the dense chapters; a sampled name found in a sparse chapter
 // brings that chapter into the sparse cache, where the other names of that chapter are found again.
 
-import { FaultyStorage, MemoryStorage } from '@deja/storage';
+import { MemoryStorage } from '@deja/storage';
+import { FaultyStorage } from '@deja/storage/testing';
 import { describe, expect, it } from 'vitest';
 import { DedupIndex } from '../src/index';
 import { hex, makeNames, meta } from './_helpers';
