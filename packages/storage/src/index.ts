@@ -4,10 +4,6 @@
 // crashSweep) are `@deja/storage/testing`. The file adapter is `@deja/storage-file`, the
 // transactional page layer `@deja/page-store`.
 
-// Deprecated re-exports, kept until every user imports from the new places; they go in the next
-// minor release. Evaluation order matters: they come after the modules above, which the re-exported
-// packages import back from this entry point.
-export * from './_deprecated';
 export { AbstractStorage, type AbstractStorageOptions } from './abstract-storage';
 export { isStorageError, STORAGE_ERROR_CODES, StorageError, type StorageErrorCode } from './errors';
 export { MemoryStorage, type MemoryStorageOptions } from './memory-storage';
