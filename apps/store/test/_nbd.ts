@@ -28,6 +28,7 @@ const PACKAGES: Record<string, string> = {
   'qemu-nbd': 'qemu-utils',
   nbdinfo: 'libnbd-bin',
   nbdcopy: 'libnbd-bin',
+  openssl: 'openssl',
 };
 
 /** Whether a program is on the PATH. */
