@@ -1,7 +1,9 @@
-// The store's benchmarks: `pnpm --filter @deja/store bench`. DEJA_BENCH_ONLY=hash|peer runs one.
+// The store's benchmarks: `pnpm --filter @deja/store bench`. DEJA_BENCH_ONLY=hash|peer|nbd runs one.
 import { hashBench } from './hash';
+import { nbdBench } from './nbd';
 import { peerBench } from './peer';
 
 const only = process.env.DEJA_BENCH_ONLY;
 if (!only || only === 'hash') await hashBench();
 if (!only || only === 'peer') await peerBench();
+if (!only || only === 'nbd') await nbdBench();

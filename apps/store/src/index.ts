@@ -1,6 +1,7 @@
 // @deja/store: the deduplicating snapshot store for block volumes (the library under the `deja`
 // command line and the NBD server).
 export { isStoreError, STORE_ERROR_CODES, StoreError, type StoreErrorCode } from './errors';
+export * from './nbd/index';
 export { Store } from './store';
 export {
   applyDiff,
