@@ -1,18 +1,18 @@
-// Translation of @deja/delta-index errors into this package's error class. Errors are matched on
-// their `code` (not instanceof), as the conventions ask across packages.
+// Translation of @deja/delta-index errors into this package's error class. Errors are recognised by
+// the delta index's marker guard (not instanceof), as the conventions ask across packages.
 
+import { isDeltaIndexError } from '@deja/delta-index';
 import { ChapterIndexError, type ChapterIndexErrorCode } from './errors';
 
-/** Rethrows a delta index failure as a ChapterIndexError with `cause`; other errors pass through. */
+/**
+ * Rethrows a delta index failure as a ChapterIndexError of the same concept (`ERR_OVERFLOW`,
+ * `ERR_EXISTS`; anything else met while decoding is `ERR_CORRUPT_DATA`) with `cause`; other errors
+ * pass through.
+ */
 export function rethrowDeltaError(error: unknown, where: string): never {
-  const code = (error as { code?: unknown } | null)?.code;
-  if (error instanceof Error && error.name === 'DeltaIndexError' && typeof code === 'string') {
+  if (isDeltaIndexError(error)) {
     const mapped: ChapterIndexErrorCode =
-      code === 'ERR_OVERFLOW'
-        ? 'ERR_OVERFLOW'
-        : code === 'ERR_DUPLICATE_NAME'
-          ? 'ERR_DUPLICATE_NAME'
-          : 'ERR_CORRUPT_DATA';
+      error.code === 'ERR_OVERFLOW' || error.code === 'ERR_EXISTS' ? error.code : 'ERR_CORRUPT_DATA';
     throw new ChapterIndexError(mapped, `${where}: ${error.message}`, { cause: error });
   }
   throw error;

@@ -3,7 +3,12 @@
 // hash-utils.h). Named re-exports only.
 
 export { ChapterIndexPage } from './chapter-index-page';
-export { ChapterIndexError, type ChapterIndexErrorCode } from './errors';
+export {
+  CHAPTER_INDEX_ERROR_CODES,
+  ChapterIndexError,
+  type ChapterIndexErrorCode,
+  isChapterIndexError,
+} from './errors';
 export {
   type ClosedChapter,
   closeOpenChapter,

@@ -152,7 +152,7 @@ export class OpenChapterIndex {
    * @param name - the 16-byte record name
    * @param pageNumber - the record page within the chapter, in [0, recordPagesPerChapter)
    * @throws TypeError / RangeError for a bad name or page number
-   * @throws {@link ChapterIndexError} `ERR_DUPLICATE_NAME` if the name already has a collision entry
+   * @throws {@link ChapterIndexError} `ERR_EXISTS` if the name already has a collision entry
    *   (it was put twice), `ERR_OVERFLOW` if its delta list or the index memory is full
    * Cost: O(entries in the name's delta list), about 64.
    */
@@ -193,7 +193,7 @@ export class OpenChapterIndex {
       }
       if (found && entry.isCollision) {
         throw new ChapterIndexError(
-          'ERR_DUPLICATE_NAME',
+          'ERR_EXISTS',
           `record name appears more than once in chapter ${this.#virtualChapterNumber} (delta list ${list}, address ${address})`,
         );
       }
@@ -216,7 +216,7 @@ export class OpenChapterIndex {
    * which decides exactly which names are dropped and which duplicate is reported.
    *
    * @returns the names dropped because their list or the index memory was full (ERR_OVERFLOW)
-   * @throws {@link ChapterIndexError} `ERR_DUPLICATE_NAME` as {@link put}
+   * @throws {@link ChapterIndexError} `ERR_EXISTS` as {@link put}
    * Cost: O(count + lists × longest list) plus O(m²) per list of m names (about 64).
    */
   _fill(bytes: Uint8Array, offsets: Uint32Array, count: number): number {

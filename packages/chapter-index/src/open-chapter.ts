@@ -192,7 +192,7 @@ export interface ClosedChapter {
  * @param chapterIndex - an open chapter index for the same geometry (emptied here)
  * @param virtualChapterNumber - the chapter being closed (u64)
  * @returns the index pages, the record pages and which of their records are live (not fill copies)
- * @throws {@link ChapterIndexError} `ERR_DUPLICATE_NAME` if a name is in the chapter three times
+ * @throws {@link ChapterIndexError} `ERR_EXISTS` if a name is in the chapter three times
  *   (two zones holding one name is a caller error), `ERR_OVERFLOW` if packing fails
  * Cost: O(recordsPerChapter * 64) for the index, O(volume of pages) for packing.
  */

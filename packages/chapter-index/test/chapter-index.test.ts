@@ -26,7 +26,7 @@ describe('OpenChapterIndex', () => {
     index.put(name, 2);
     expect(index.recordCount).toBe(2);
     expect(index.collisionCount).toBe(1);
-    expect(codeOf(() => index.put(name, 3))).toBe('ERR_DUPLICATE_NAME');
+    expect(codeOf(() => index.put(name, 3))).toBe('ERR_EXISTS');
     index.empty(4);
     expect(index.recordCount).toBe(0);
     expect(index.virtualChapterNumber).toBe(4n);

@@ -135,7 +135,7 @@ describe('collateOpenChapter and closeOpenChapter', () => {
   it('builds the index pages that putting every live record in chapter order builds (model)', () => {
     // closeOpenChapter puts the names in (list, address) order; the seed puts them in chapter order.
     // Same pages, same drops, same errors: with address collisions (names sharing bytes 8..15),
-    // names in two zones, three times (ERR_DUPLICATE_NAME), deletions and packing drops.
+    // names in two zones, three times (ERR_EXISTS), deletions and packing drops.
     const small = createGeometry({ bytesPerPage: 256, recordPagesPerChapter: 8, chaptersPerVolume: 16 });
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 3 }), fc.integer(), fc.nat(600), (zoneCount, seed, count) => {

@@ -53,7 +53,7 @@ import {
   mapToPhysicalChapter,
 } from '@deja/volume-geometry';
 import { crc32, frame, Reader, unframe, Writer } from './_format';
-import { corrupt, DedupIndexError, invalidArgument, invalidType } from './errors';
+import { corrupt, DedupIndexError, fromStorageError, invalidArgument, invalidType } from './errors';
 import {
   type ChapterSeal,
   computeStorageLayout,
@@ -313,12 +313,6 @@ function batchError(error: unknown, batch: Batch): unknown {
   });
 }
 
-function storageError(what: string, error: unknown): DedupIndexError {
-  if (error instanceof DedupIndexError) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  return new DedupIndexError('ERR_STORAGE', `${what}: ${message}`, { cause: error });
-}
-
 function configurationFrom(options: CreateOptions): IndexConfiguration {
   if (options.configuration !== undefined) return options.configuration;
   if (options.geometry !== undefined) {
@@ -470,7 +464,8 @@ export class DedupIndex {
    * @returns the open index
    * @throws TypeError (ERR_INVALID_ARG_TYPE) / RangeError (ERR_INVALID_ARGUMENT) for bad options
    *   (`cachePages` below 2, `zoneCount` outside 1..16, ...); VolumeGeometryError for an impossible
-   *   geometry; DedupIndexError ERR_STORAGE when the storage fails
+   *   geometry; DedupIndexError ERR_IO (ERR_NO_SPACE, ERR_READ_ONLY, ERR_CLOSED) when the storage fails,
+   *   with its error as `cause`
    * Cost: O(volume index memory) to allocate, O(chapters) bytes written.
    */
   static async create(storage: Storage, options: CreateOptions): Promise<DedupIndex> {
@@ -504,7 +499,7 @@ export class DedupIndex {
       await storage.writev(writes);
       await storage.flush();
     } catch (error) {
-      throw storageError('creating the index', error);
+      throw fromStorageError('creating the index', error);
     }
     index.#volumeIndex.setOpenChapter(0);
     return index;
@@ -517,8 +512,9 @@ export class DedupIndex {
    * @param storage - the storage adapter holding an index
    * @param options - the page cache size
    * @returns the open index
-   * @throws RangeError (ERR_INVALID_ARGUMENT) for `cachePages` below 2; DedupIndexError ERR_NO_INDEX
-   *   (no superblock), ERR_CORRUPT_DATA / ERR_UNSUPPORTED_VERSION (bad superblock), ERR_STORAGE
+   * @throws RangeError (ERR_INVALID_ARGUMENT) for `cachePages` below 2; DedupIndexError ERR_NOT_FOUND
+   *   (no superblock), ERR_CORRUPT_DATA / ERR_UNSUPPORTED_VERSION (bad superblock), ERR_IO (and the
+   *   other storage concepts) when the storage fails
    * Cost: O(chapters) seal reads; a rebuild reads every chapter in the window.
    */
   static async open(storage: Storage, options: OpenOptions = {}): Promise<DedupIndex> {
@@ -526,13 +522,13 @@ export class DedupIndex {
     let head: Uint8Array;
     try {
       const size = await storage.size();
-      if (size < 128) throw new DedupIndexError('ERR_NO_INDEX', `the storage holds ${size} bytes, no index`);
+      if (size < 128) throw new DedupIndexError('ERR_NOT_FOUND', `the storage holds ${size} bytes, no index`);
       head = await storage.read(0, Math.min(size, 4096));
     } catch (error) {
-      throw storageError('reading the superblock', error);
+      throw fromStorageError('reading the superblock', error);
     }
     if (head.subarray(0, 8).every((b) => b === 0)) {
-      throw new DedupIndexError('ERR_NO_INDEX', 'the storage holds no index superblock');
+      throw new DedupIndexError('ERR_NOT_FOUND', 'the storage holds no index superblock');
     }
     const { config, nonce } = decodeSuperblock(head);
     const index = new DedupIndex(storage, config, nonce, options.cachePages);
@@ -553,7 +549,7 @@ export class DedupIndex {
    * @param metadata - 16 bytes to remember (Deja stores a chunk address)
    * @returns the earlier metadata, or undefined for a new name
    * @throws TypeError (ERR_INVALID_ARG_TYPE) / RangeError (ERR_INVALID_ARGUMENT) for bad arguments;
-   *   DedupIndexError ERR_CLOSED, ERR_STORAGE, ERR_CORRUPT_DATA (a damaged page, reported once and
+   *   DedupIndexError ERR_CLOSED, ERR_IO (a storage failure), ERR_CORRUPT_DATA (a damaged page, reported once and
    *   skipped afterwards)
    * Cost: O(1) expected in memory; one or two page reads on a cache miss; a chapter write when the
    * open chapter fills.
@@ -606,7 +602,7 @@ export class DedupIndex {
    *   results of this batch, never reused by the index) or undefined for a new name
    * @throws TypeError (ERR_INVALID_ARG_TYPE) / RangeError (ERR_INVALID_ARGUMENT) for arrays that are not
    *   Uint8Arrays of a multiple of 16 bytes, or of different lengths; DedupIndexError ERR_CLOSED,
-   *   ERR_STORAGE, ERR_CORRUPT_DATA as {@link post}: a request that fails stops the batch, which
+   *   ERR_IO, ERR_CORRUPT_DATA as {@link post}: a request that fails stops the batch, which
    *   rejects with an error of the same code whose `batchIndex` is that request's position and whose
    *   `cause` is the original error (the requests before it took effect, those after it did not run)
    * Cost: that of n posts, less about one promise and two copies per name.
@@ -689,8 +685,8 @@ export class DedupIndex {
   /**
    * Wait for the requests in progress, flush the chapters written, save the index into a save slot
    * and flush again; later requests reject with ERR_CLOSED. The storage adapter stays open (the caller owns it). After a failure
-   * (ERR_STORAGE) nothing is saved: the next open rebuilds. Calling close() again is harmless.
-   * @throws DedupIndexError ERR_STORAGE when the save cannot be written
+   * of the storage nothing is saved: the next open rebuilds. Calling close() again is harmless.
+   * @throws DedupIndexError ERR_IO (ERR_NO_SPACE, ...) when the save cannot be written
    * Cost: O(volume index memory).
    */
   async close(): Promise<void> {
@@ -699,6 +695,15 @@ export class DedupIndex {
     this.#closed = true;
     if (this.#failure !== null) return;
     await this.#save();
+  }
+
+  /**
+   * Close the index, as {@link close}: `await using index = await DedupIndex.open(storage)` closes it
+   * at the end of the block (before the storage, when the storage was declared first).
+   * @throws DedupIndexError as {@link close}
+   */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   // ---- requests ----------------------------------------------------------------------------
@@ -859,7 +864,7 @@ export class DedupIndex {
     try {
       await this.#closeChapter();
     } catch (error) {
-      this.#failure = storageError(`writing chapter ${this.#newest}`, error);
+      this.#failure = fromStorageError(`writing chapter ${this.#newest}`, error);
       throw this.#failure;
     }
   }
@@ -1055,7 +1060,7 @@ export class DedupIndex {
 
   /**
    * Read page `key` of `chapter`, check it against the seal, and cache it.
-   * @throws DedupIndexError ERR_CORRUPT_DATA (the page is marked bad first) or ERR_STORAGE
+   * @throws DedupIndexError ERR_CORRUPT_DATA (the page is marked bad first) or ERR_IO (a storage failure)
    */
   async #fetch(key: number, chapter: number): Promise<void> {
     const g = this.geometry;
@@ -1079,7 +1084,7 @@ export class DedupIndex {
       }
       bytes = await this.#readRange(pageOffset(this.layout, physical, page), g.bytesPerPage);
     } catch (error) {
-      throw storageError(`reading page ${page} of chapter ${chapter}`, error);
+      throw fromStorageError(`reading page ${page} of chapter ${chapter}`, error);
     }
     const value = this.#checkPage(bytes, physical, page, chapter);
     this.#cache.set(key, chapter, value);
@@ -1308,7 +1313,7 @@ export class DedupIndex {
     ];
     const length = parts.reduce((sum, part) => sum + part.length, 0);
     if (SAVE_HEADER_BYTES + length > this.layout.slotBytes) {
-      throw new DedupIndexError('ERR_STORAGE', `a save of ${length} bytes does not fit its slot`);
+      throw new DedupIndexError('ERR_NO_SPACE', `a save of ${length} bytes does not fit its slot`);
     }
     const body = new Uint8Array(length);
     let at = 0;
@@ -1322,7 +1327,7 @@ export class DedupIndex {
     try {
       await this.#storage.flush();
     } catch (error) {
-      throw storageError('flushing the chapters before the save', error);
+      throw fromStorageError('flushing the chapters before the save', error);
     }
     try {
       await this.#storage.writev([
@@ -1331,7 +1336,7 @@ export class DedupIndex {
       ]);
       await this.#storage.flush();
     } catch (error) {
-      throw storageError('writing the save', error);
+      throw fromStorageError('writing the save', error);
     }
   }
 
@@ -1348,7 +1353,7 @@ export class DedupIndex {
         await this.#readRange(layout.saveOffset + layout.slotBytes, SAVE_HEADER_BYTES),
       ];
     } catch (error) {
-      throw storageError('reading the seals and save headers', error);
+      throw fromStorageError('reading the seals and save headers', error);
     }
     for (let c = 0; c < g.chaptersPerVolume; c++) {
       let seal: ChapterSeal | undefined;
@@ -1388,10 +1393,9 @@ export class DedupIndex {
         loaded = true;
         break;
       } catch (error) {
-        if (!(error instanceof DedupIndexError) || error.code === 'ERR_STORAGE') {
-          if (!(error instanceof DedupIndexError)) throw storageError('reading a save', error);
-          throw error;
-        }
+        // A failure of the storage stops the open; a save whose bytes do not check does not.
+        if (!(error instanceof DedupIndexError)) throw fromStorageError('reading a save', error);
+        if (error.code !== 'ERR_CORRUPT_DATA' && error.code !== 'ERR_UNSUPPORTED_VERSION') throw error;
         // A save that does not check: try the other one, or rebuild.
       }
     }
@@ -1404,7 +1408,7 @@ export class DedupIndex {
       ]);
       await this.#storage.flush();
     } catch (error) {
-      throw storageError('invalidating the save', error);
+      throw fromStorageError('invalidating the save', error);
     }
   }
 
@@ -1502,7 +1506,7 @@ export class DedupIndex {
         all.subarray(p * g.bytesPerPage, (p + 1) * g.bytesPerPage),
       );
     } catch (error) {
-      throw storageError(`reading chapter ${chapter}`, error);
+      throw fromStorageError(`reading chapter ${chapter}`, error);
     }
     // Validate every page; damaged ones are marked bad and skipped.
     for (let p = 0; p < g.pagesPerChapter; p++) {

@@ -2,27 +2,43 @@
 // not 16 bytes, an option out of range) throws TypeError / RangeError, tagged with a code as Node's
 // own errors are (`ERR_INVALID_ARG_TYPE`, `ERR_INVALID_ARGUMENT` as in @deja/delta-index); what comes
 // from storage (a page, a save, the superblock) or from the state of the index throws DedupIndexError.
+// A failure of the storage adapter is wrapped in a DedupIndexError of the same concept (ERR_IO,
+// ERR_CLOSED, ERR_NO_SPACE, ERR_READ_ONLY) with the adapter's error as `cause` (fromStorageError).
+import { isStorageError } from '@deja/storage';
 
 /**
- * Stable error codes of {@link DedupIndexError}.
+ * The stable error codes of `@deja/dedup-index`, in one frozen list. Every one is a concept shared
+ * with the other Deja packages and means the same thing everywhere.
  *
- * - `ERR_NO_INDEX`: the storage holds no index (no valid superblock) where one was opened.
- * - `ERR_CORRUPT_DATA`: bytes read from storage failed a check (magic, version, checksum, nonce,
- *   structure): the superblock, a save part, a chapter page.
- * - `ERR_UNSUPPORTED_VERSION`: a superblock or save written in a format version this code does not know.
- * - `ERR_CLOSED`: an operation on an index that was closed.
- * - `ERR_STORAGE`: the storage adapter failed; the adapter's error is the `cause`.
+ * | code | meaning |
+ * | --- | --- |
+ * | `ERR_NOT_FOUND` | the storage holds no index (no valid superblock) where one was opened |
+ * | `ERR_CORRUPT_DATA` | bytes read from storage failed a check (magic, version, checksum, nonce, structure): the superblock, a save part, a chapter page |
+ * | `ERR_UNSUPPORTED_VERSION` | a superblock or save written in a format version this code does not read |
+ * | `ERR_CLOSED` | a request to an index that was closed, or on a storage closed underneath |
+ * | `ERR_NO_SPACE` | the storage is full, or a save does not fit its slot |
+ * | `ERR_READ_ONLY` | `create` on, or a write of the index to, a read-only storage |
+ * | `ERR_IO` | the storage failed (the adapter's error is `cause`) |
  */
-export type DedupIndexErrorCode =
-  | 'ERR_NO_INDEX'
-  | 'ERR_CORRUPT_DATA'
-  | 'ERR_UNSUPPORTED_VERSION'
-  | 'ERR_CLOSED'
-  | 'ERR_STORAGE';
+export const DEDUP_INDEX_ERROR_CODES = Object.freeze([
+  'ERR_NOT_FOUND',
+  'ERR_CORRUPT_DATA',
+  'ERR_UNSUPPORTED_VERSION',
+  'ERR_CLOSED',
+  'ERR_NO_SPACE',
+  'ERR_READ_ONLY',
+  'ERR_IO',
+] as const);
+
+/** One of {@link DEDUP_INDEX_ERROR_CODES}. */
+export type DedupIndexErrorCode = (typeof DEDUP_INDEX_ERROR_CODES)[number];
+
+/** Marks DedupIndexErrors of every copy of this package (a registered symbol is the same in all). */
+const MARKER = Symbol.for('@deja/dedup-index.error');
 
 /** The one error class of `@deja/dedup-index`; test `code`, not the message. */
 export class DedupIndexError extends Error {
-  /** The stable code, see {@link DedupIndexErrorCode}. */
+  /** The stable code, see {@link DEDUP_INDEX_ERROR_CODES}. */
   readonly code: DedupIndexErrorCode;
   /**
    * For the rejection of a batch (`postMany`, ...): the position of the request that failed. The
@@ -44,7 +60,41 @@ export class DedupIndexError extends Error {
     this.name = 'DedupIndexError';
     this.code = code;
     this.batchIndex = options?.batchIndex;
+    Object.defineProperty(this, MARKER, { value: true });
   }
+}
+
+/**
+ * Whether `value` is a {@link DedupIndexError}, optionally with a given code. It looks for a
+ * `Symbol.for` marker rather than using `instanceof`, so it also recognises errors from another
+ * copy of the package.
+ *
+ * @param value - anything caught
+ * @param code - the code to require, if any
+ * @returns `true` if `value` is a DedupIndexError (with that code)
+ */
+export function isDedupIndexError(value: unknown, code?: DedupIndexErrorCode): value is DedupIndexError {
+  if (typeof value !== 'object' || value === null) return false;
+  if ((value as Record<symbol, unknown>)[MARKER] !== true) return false;
+  return code === undefined || (value as DedupIndexError).code === code;
+}
+
+/**
+ * @internal The error to reject with for a failure of the storage while doing `what`: a
+ * DedupIndexError passes unchanged; a StorageError becomes a DedupIndexError of the same concept (a
+ * closed storage `ERR_CLOSED`, a full one `ERR_NO_SPACE`, a read-only one `ERR_READ_ONLY`, every
+ * other failure `ERR_IO`), and anything else the adapter threw `ERR_IO`, with the original as `cause`.
+ */
+export function fromStorageError(what: string, error: unknown): DedupIndexError {
+  if (isDedupIndexError(error)) return error;
+  let code: DedupIndexErrorCode = 'ERR_IO';
+  if (isStorageError(error)) {
+    if (error.code === 'ERR_CLOSED' || error.code === 'ERR_NO_SPACE' || error.code === 'ERR_READ_ONLY') {
+      code = error.code;
+    }
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new DedupIndexError(code, `${what}: ${message}`, { cause: error });
 }
 
 /** A RangeError for an argument out of range, tagged `ERR_INVALID_ARGUMENT`. */

@@ -8,10 +8,12 @@ export {
   type OpenOptions,
 } from './dedup-index';
 export {
+  DEDUP_INDEX_ERROR_CODES,
   DedupIndexError,
   type DedupIndexErrorCode,
   type InvalidArgumentError,
   type InvalidTypeError,
+  isDedupIndexError,
 } from './errors';
 export {
   computeStorageLayout,

@@ -21,7 +21,7 @@
 // chapters only.
 
 import { volumeIndexListOf } from '@deja/chapter-index';
-import { DeltaIndex, DeltaIndexEntry, DeltaIndexError } from '@deja/delta-index';
+import { DeltaIndex, DeltaIndexEntry, isDeltaIndexError } from '@deja/delta-index';
 import {
   computeVolumeIndexLayout,
   type IndexConfiguration,
@@ -319,10 +319,7 @@ export class VolumeIndex {
         record.isFound ? record.name : null,
       );
     } catch (error) {
-      if (
-        error instanceof DeltaIndexError &&
-        (error.code === 'ERR_OVERFLOW' || error.code === 'ERR_DUPLICATE_NAME')
-      ) {
+      if (isDeltaIndexError(error) && (error.code === 'ERR_OVERFLOW' || error.code === 'ERR_EXISTS')) {
         this.overflows++;
         return false;
       }
@@ -417,7 +414,7 @@ export class VolumeIndex {
       this.#restore(bytes);
     } catch (error) {
       this.reset();
-      if (error instanceof DeltaIndexError) throw corrupt(`volume index save: ${error.message}`, error);
+      if (isDeltaIndexError(error)) throw corrupt(`volume index save: ${error.message}`, error);
       throw error;
     }
   }

@@ -206,7 +206,7 @@ describe('requests', () => {
     await expect(index.query(makeNames(1, 6)[0]!)).rejects.toMatchObject({ code: 'ERR_CLOSED' });
   });
 
-  it('a storage failure while writing a chapter is ERR_STORAGE, and the index refuses further work', async () => {
+  it('a storage failure while writing a chapter is ERR_NO_SPACE, and the index refuses further work', async () => {
     const storage = new MemoryStorage({ maxSize: 12_000 });
     const index = await DedupIndex.create(storage, { geometry: SMALL, nonce: 2 });
     const names = makeNames(400, 7);
@@ -216,8 +216,8 @@ describe('requests', () => {
         error = e;
       });
     }
-    expect(error?.code).toBe('ERR_STORAGE');
-    await expect(index.query(names[0]!)).rejects.toMatchObject({ code: 'ERR_STORAGE' });
+    expect(error?.code).toBe('ERR_NO_SPACE');
+    await expect(index.query(names[0]!)).rejects.toMatchObject({ code: 'ERR_NO_SPACE' });
     await index.close();
   });
 

@@ -172,7 +172,7 @@ describe('batch requests', () => {
     expect(await code(index.queryMany(new Uint8Array(16)))).toBe('ERR_CLOSED');
   });
 
-  it('a failed chapter write stops the batch: ERR_STORAGE with the position reached, cause and later rejections', async () => {
+  it('a failed chapter write stops the batch: ERR_NO_SPACE with the position reached, cause and later rejections', async () => {
     const storage = new MemoryStorage({ maxSize: 12_000 });
     const index = await DedupIndex.create(storage, { geometry: SMALL, nonce: 6 });
     const names = NAMES.slice(0, 400);
@@ -180,16 +180,16 @@ describe('batch requests', () => {
       () => undefined,
       (e: DedupIndexError) => e,
     ))!;
-    expect(error.code).toBe('ERR_STORAGE');
+    expect(error.code).toBe('ERR_NO_SPACE');
     // The request that filled a chapter completed (it and those before it count); the write after it
     // failed, and nothing after it ran.
     const perChapter = index.geometry.recordsPerChapter;
     expect(error.batchIndex! % perChapter).toBe(0);
     expect(error.batchIndex).toBeGreaterThan(0);
     expect(index.getStats().postsNotFound).toBe(error.batchIndex);
-    expect((error.cause as DedupIndexError).code).toBe('ERR_STORAGE');
+    expect((error.cause as DedupIndexError).code).toBe('ERR_NO_SPACE');
     await expect(index.postMany(pack(names.slice(0, 1)), pack([meta(0)]))).rejects.toMatchObject({
-      code: 'ERR_STORAGE',
+      code: 'ERR_NO_SPACE',
     });
     await index.close();
   });

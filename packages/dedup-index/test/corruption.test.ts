@@ -96,9 +96,9 @@ describe('corrupted pages', () => {
   });
 
   it('a bad superblock or empty storage is a typed error', async () => {
-    await expect(DedupIndex.open(new MemoryStorage())).rejects.toMatchObject({ code: 'ERR_NO_INDEX' });
+    await expect(DedupIndex.open(new MemoryStorage())).rejects.toMatchObject({ code: 'ERR_NOT_FOUND' });
     await expect(DedupIndex.open(new MemoryStorage({ data: new Uint8Array(8192) }))).rejects.toMatchObject({
-      code: 'ERR_NO_INDEX',
+      code: 'ERR_NOT_FOUND',
     });
     const { storage } = await filled();
     const bad = new MemoryStorage({ data: storage.snapshot() });
@@ -125,7 +125,7 @@ describe('corrupted pages', () => {
       try {
         opened = await DedupIndex.open(damaged, { cachePages: 4 });
       } catch (error) {
-        expect(['ERR_CORRUPT_DATA', 'ERR_UNSUPPORTED_VERSION', 'ERR_NO_INDEX']).toContain(
+        expect(['ERR_CORRUPT_DATA', 'ERR_UNSUPPORTED_VERSION', 'ERR_NOT_FOUND']).toContain(
           (error as DedupIndexError).code,
         );
         continue;

@@ -41,7 +41,7 @@ describe('crash at every storage operation', () => {
           const disk = new MemoryStorage();
           const storage = await FaultyStorage.wrap(disk, { crashAt: point, crashMode: mode, seed });
           const index = await workload(storage);
-          await expect(index.close()).rejects.toMatchObject({ code: 'ERR_STORAGE' });
+          await expect(index.close()).rejects.toMatchObject({ code: 'ERR_IO' });
           const reopened = await DedupIndex.open(new MemoryStorage({ data: disk.snapshot() }), {
             cachePages: 4,
           });

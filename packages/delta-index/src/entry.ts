@@ -111,12 +111,12 @@ export class DeltaIndexEntry {
 
   /**
    * Step to the next entry of the list (uds_next_delta_index_entry). O(length of the key code).
-   * @throws DeltaIndexError ERR_BAD_STATE when already at the end; ERR_CORRUPT_DATA when the entry
+   * @throws DeltaIndexError ERR_INVALID_STATE when already at the end; ERR_CORRUPT_DATA when the entry
    *   runs past the end of the list
    */
   next(): void {
     if (this._atEnd) {
-      throw new DeltaIndexError('ERR_BAD_STATE', `cursor is at the end of delta list ${this.listNumber}`);
+      throw new DeltaIndexError('ERR_INVALID_STATE', `cursor is at the end of delta list ${this.listNumber}`);
     }
     this._started = true;
     const zone = this._zone;
@@ -261,7 +261,7 @@ export class DeltaIndexEntry {
   _checkEntry(operation: string): void {
     if (!this._started || this._atEnd) {
       throw new DeltaIndexError(
-        'ERR_BAD_STATE',
+        'ERR_INVALID_STATE',
         `${operation}: the cursor does not refer to an entry of delta list ${this.listNumber}`,
       );
     }
@@ -270,21 +270,24 @@ export class DeltaIndexEntry {
   /** @internal Throw unless the cursor's list can change. */
   _checkMutable(operation: string): void {
     if (!this._zone.mutable) {
-      throw new DeltaIndexError('ERR_BAD_STATE', `${operation}: an immutable delta index page cannot change`);
+      throw new DeltaIndexError(
+        'ERR_INVALID_STATE',
+        `${operation}: an immutable delta index page cannot change`,
+      );
     }
     if (!this._started) {
-      throw new DeltaIndexError('ERR_BAD_STATE', `${operation}: call next() after starting a search`);
+      throw new DeltaIndexError('ERR_INVALID_STATE', `${operation}: call next() after starting a search`);
     }
   }
 
   /**
    * Remember this position so that a later search of a larger key in this list starts here
    * (uds_remember_delta_index_offset). Pages do not remember positions. O(1).
-   * @throws DeltaIndexError ERR_BAD_STATE on a collision entry
+   * @throws DeltaIndexError ERR_INVALID_STATE on a collision entry
    */
   rememberOffset(): void {
     if (this._isCollision) {
-      throw new DeltaIndexError('ERR_BAD_STATE', 'cannot remember the offset of a collision entry');
+      throw new DeltaIndexError('ERR_INVALID_STATE', 'cannot remember the offset of a collision entry');
     }
     const zone = this._zone;
     if (!zone.mutable) return;
@@ -293,7 +296,7 @@ export class DeltaIndexEntry {
 
   /**
    * The payload of the entry (uds_get_delta_entry_value). O(1).
-   * @throws DeltaIndexError ERR_BAD_STATE when the cursor does not refer to an entry
+   * @throws DeltaIndexError ERR_INVALID_STATE when the cursor does not refer to an entry
    */
   get value(): number {
     this._checkEntry('value');
@@ -305,7 +308,7 @@ export class DeltaIndexEntry {
    * Replace the payload of the entry (uds_set_delta_entry_value). O(1).
    * @param value - the new payload, an integer in [0, 2^payloadBits)
    * @throws RangeError (ERR_INVALID_ARGUMENT) when the value does not fit;
-   *   DeltaIndexError ERR_BAD_STATE on a page or when the cursor does not refer to an entry
+   *   DeltaIndexError ERR_INVALID_STATE on a page or when the cursor does not refer to an entry
    */
   setValue(value: number): void {
     this._checkMutable('setValue');
@@ -327,12 +330,12 @@ export class DeltaIndexEntry {
    * The record name stored in a collision entry (uds_get_delta_entry_collision). O(1).
    * @param out - where to write the 16 bytes (a new array by default)
    * @returns `out`
-   * @throws DeltaIndexError ERR_BAD_STATE when the entry is not a collision entry
+   * @throws DeltaIndexError ERR_INVALID_STATE when the entry is not a collision entry
    */
   collisionName(out: Uint8Array = new Uint8Array(COLLISION_BYTES)): Uint8Array {
     this._checkEntry('collisionName');
     if (!this._isCollision) {
-      throw new DeltaIndexError('ERR_BAD_STATE', 'only a collision entry carries a record name');
+      throw new DeltaIndexError('ERR_INVALID_STATE', 'only a collision entry carries a record name');
     }
     if (out.length < COLLISION_BYTES) throw invalidArgument('out must hold 16 bytes');
     this._readName(out);
@@ -446,16 +449,13 @@ export class DeltaIndexEntry {
    * @param name - the 16-byte record name of a collision entry, or null
    * @throws RangeError (ERR_INVALID_ARGUMENT) for a key out of order, a value that does not fit or a
    *   name that is not 16 bytes; DeltaIndexError ERR_OVERFLOW when the list would exceed 65535 bits or
-   *   the zone memory is full, ERR_DUPLICATE_NAME on a collision entry, ERR_BAD_STATE on a page, before
+   *   the zone memory is full, ERR_EXISTS on a collision entry, ERR_INVALID_STATE on a page, before
    *   next(), or for a collision at the end of the list
    */
   put(key: number, value: number, name: Uint8Array | null = null): void {
     this._checkMutable('put');
     if (this._isCollision) {
-      throw new DeltaIndexError(
-        'ERR_DUPLICATE_NAME',
-        `a collision entry cannot take another collision entry`,
-      );
+      throw new DeltaIndexError('ERR_EXISTS', `a collision entry cannot take another collision entry`);
     }
     if (!Number.isInteger(key) || key < 0 || key > U32_MAX) {
       throw invalidArgument(`key must be an integer in [0, 2^32 - 1], got ${key}`);
@@ -473,7 +473,7 @@ export class DeltaIndexEntry {
     const savedAtEnd = this._atEnd;
     if (name !== null) {
       if (this._atEnd) {
-        throw new DeltaIndexError('ERR_BAD_STATE', 'a collision entry needs an entry to follow');
+        throw new DeltaIndexError('ERR_INVALID_STATE', 'a collision entry needs an entry to follow');
       }
       if (key !== this._key)
         throw invalidArgument(`collision key ${key} differs from entry key ${this._key}`);
@@ -548,7 +548,7 @@ export class DeltaIndexEntry {
    * Remove the entry (uds_remove_delta_index_entry); the cursor moves to the entry that followed it
    * (or the end). Removing a plain entry followed by collision entries promotes the first of them.
    * O(list bits).
-   * @throws DeltaIndexError ERR_BAD_STATE on a page or when the cursor does not refer to an entry;
+   * @throws DeltaIndexError ERR_INVALID_STATE on a page or when the cursor does not refer to an entry;
    *   ERR_CORRUPT_DATA when the following entry cannot be decoded
    */
   remove(): void {

@@ -4,30 +4,35 @@
 // DeltaIndexError with one of the codes below.
 
 /**
- * The stable error codes of `@deja/delta-index`.
+ * The stable error codes of `@deja/delta-index`, in one frozen list. The codes shared with the other
+ * Deja packages (`ERR_CORRUPT_DATA`, `ERR_INVALID_STATE`, `ERR_EXISTS`) mean the same thing
+ * everywhere.
  *
- * - `ERR_OVERFLOW`: a delta list would exceed 65535 bits, zone memory is exhausted, or a page is too
- *   small to hold any list (the seed's `UDS_OVERFLOW`).
- * - `ERR_CORRUPT_DATA`: a page or save stream failed validation, or decoding ran past the end of a
- *   list (the seed's `UDS_CORRUPT_DATA`).
- * - `ERR_BAD_STATE`: a cursor was used in a state that does not allow the operation, such as
- *   reading past the end of a list or changing an immutable page (the seed's `UDS_BAD_STATE`).
- * - `ERR_DUPLICATE_NAME`: a collision entry was put on a collision entry (the seed's
- *   `UDS_DUPLICATE_NAME`).
- * - `ERR_PARAMETER_MISMATCH`: a save stream was written by an index with another mean delta or
- *   payload width than the index restoring it (no seed counterpart: the seed's format does not
- *   record them).
+ * | code | meaning |
+ * | --- | --- |
+ * | `ERR_OVERFLOW` | a delta list would exceed 65535 bits, zone memory is exhausted, or a page is too small to hold any list (the seed's `UDS_OVERFLOW`) |
+ * | `ERR_CORRUPT_DATA` | a page or save stream failed validation, or decoding ran past the end of a list (the seed's `UDS_CORRUPT_DATA`) |
+ * | `ERR_INVALID_STATE` | a cursor used in a state that does not allow the operation: past the end of a list, before `next()`, on an immutable page (the seed's `UDS_BAD_STATE`) |
+ * | `ERR_EXISTS` | a collision entry put on a collision entry: the name is already there (the seed's `UDS_DUPLICATE_NAME`) |
+ * | `ERR_PARAMETER_MISMATCH` | a save stream written by an index with another mean delta or payload width (no seed counterpart: the seed's format does not record them) |
  */
-export type DeltaIndexErrorCode =
-  | 'ERR_OVERFLOW'
-  | 'ERR_CORRUPT_DATA'
-  | 'ERR_BAD_STATE'
-  | 'ERR_DUPLICATE_NAME'
-  | 'ERR_PARAMETER_MISMATCH';
+export const DELTA_INDEX_ERROR_CODES = Object.freeze([
+  'ERR_OVERFLOW',
+  'ERR_CORRUPT_DATA',
+  'ERR_INVALID_STATE',
+  'ERR_EXISTS',
+  'ERR_PARAMETER_MISMATCH',
+] as const);
+
+/** One of {@link DELTA_INDEX_ERROR_CODES}. */
+export type DeltaIndexErrorCode = (typeof DELTA_INDEX_ERROR_CODES)[number];
+
+/** Marks DeltaIndexErrors of every copy of this package (a registered symbol is the same in all). */
+const MARKER = Symbol.for('@deja/delta-index.error');
 
 /** The one error class of `@deja/delta-index`; test `code`, not the message. */
 export class DeltaIndexError extends Error {
-  /** The stable code, see {@link DeltaIndexErrorCode}. */
+  /** The stable code, see {@link DELTA_INDEX_ERROR_CODES}. */
   readonly code: DeltaIndexErrorCode;
 
   /**
@@ -39,7 +44,23 @@ export class DeltaIndexError extends Error {
     super(message, options);
     this.name = 'DeltaIndexError';
     this.code = code;
+    Object.defineProperty(this, MARKER, { value: true });
   }
+}
+
+/**
+ * Whether `value` is a {@link DeltaIndexError}, optionally with a given code. It looks for a
+ * `Symbol.for` marker rather than using `instanceof`, so it also recognises errors from another
+ * copy of the package.
+ *
+ * @param value - anything caught
+ * @param code - the code to require, if any
+ * @returns `true` if `value` is a DeltaIndexError (with that code)
+ */
+export function isDeltaIndexError(value: unknown, code?: DeltaIndexErrorCode): value is DeltaIndexError {
+  if (typeof value !== 'object' || value === null) return false;
+  if ((value as Record<symbol, unknown>)[MARKER] !== true) return false;
+  return code === undefined || (value as DeltaIndexError).code === code;
 }
 
 /** A RangeError tagged `ERR_INVALID_ARGUMENT` (the seed's `UDS_INVALID_ARGUMENT`). */

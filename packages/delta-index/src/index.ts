@@ -14,8 +14,13 @@ export {
 export type { DeltaIndexOptions, DeltaIndexStats } from './delta-index';
 export { DeltaIndex, MAX_ZONES } from './delta-index';
 export { DeltaIndexEntry } from './entry';
-export type { DeltaIndexErrorCode, InvalidArgumentError } from './errors';
-export { DeltaIndexError } from './errors';
+export {
+  DELTA_INDEX_ERROR_CODES,
+  DeltaIndexError,
+  type DeltaIndexErrorCode,
+  type InvalidArgumentError,
+  isDeltaIndexError,
+} from './errors';
 export {
   chapterDeltaAddressAt,
   chapterDeltaListAt,

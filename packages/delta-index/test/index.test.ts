@@ -79,7 +79,7 @@ describe('collisions', () => {
     expect(index.getStats()).toMatchObject({ recordCount: 4, collisionCount: 3 });
     const entry = index.getEntry(0, 100, name(3));
     expect(hex(entry.collisionName())).toBe(hex(name(3)));
-    expect(() => entry.put(100, 5, name(5))).toThrow(code('ERR_DUPLICATE_NAME'));
+    expect(() => entry.put(100, 5, name(5))).toThrow(code('ERR_EXISTS'));
   });
 
   it('promote the next collision entry when the plain entry is removed', () => {
@@ -314,7 +314,7 @@ describe('misuse', () => {
     expect(() => index.getEntry(1, 10).put(11, 1, name(1))).toThrow(RangeError);
     expect(() => index.getEntry(1, 10).put(10, 1, new Uint8Array(15))).toThrow(RangeError);
     expect(() => index.getEntry(1, 10).setValue(16)).toThrow(RangeError);
-    expect(() => index.getEntry(1, 10).collisionName(new Uint8Array(4))).toThrow(code('ERR_BAD_STATE'));
+    expect(() => index.getEntry(1, 10).collisionName(new Uint8Array(4))).toThrow(code('ERR_INVALID_STATE'));
   });
 
   it("refuses a plain put of the previous entry's key, changing nothing (it would read as a collision)", () => {
@@ -360,23 +360,25 @@ describe('misuse', () => {
     checkInvariants(empty, [[{ key: 0, value: 1, name: null }]]);
   });
 
-  it('reports cursor misuse as ERR_BAD_STATE', () => {
+  it('reports cursor misuse as ERR_INVALID_STATE', () => {
     const fresh = index.startSearch(1, 0);
-    expect(() => fresh.value).toThrow(code('ERR_BAD_STATE'));
-    expect(() => fresh.put(1, 1)).toThrow(code('ERR_BAD_STATE'));
-    expect(() => fresh.remove()).toThrow(code('ERR_BAD_STATE'));
+    expect(() => fresh.value).toThrow(code('ERR_INVALID_STATE'));
+    expect(() => fresh.put(1, 1)).toThrow(code('ERR_INVALID_STATE'));
+    expect(() => fresh.remove()).toThrow(code('ERR_INVALID_STATE'));
     const end = index.getEntry(1, 99);
     expect(end.atEnd).toBe(true);
-    expect(() => end.next()).toThrow(code('ERR_BAD_STATE'));
-    expect(() => end.value).toThrow(code('ERR_BAD_STATE'));
-    expect(() => end.setValue(1)).toThrow(code('ERR_BAD_STATE'));
-    expect(() => end.remove()).toThrow(code('ERR_BAD_STATE'));
-    expect(() => end.put(99, 1, name(1))).toThrow(code('ERR_BAD_STATE'));
+    expect(() => end.next()).toThrow(code('ERR_INVALID_STATE'));
+    expect(() => end.value).toThrow(code('ERR_INVALID_STATE'));
+    expect(() => end.setValue(1)).toThrow(code('ERR_INVALID_STATE'));
+    expect(() => end.remove()).toThrow(code('ERR_INVALID_STATE'));
+    expect(() => end.put(99, 1, name(1))).toThrow(code('ERR_INVALID_STATE'));
     const plain = index.getEntry(1, 10);
-    expect(() => plain.collisionName()).toThrow(code('ERR_BAD_STATE'));
+    expect(() => plain.collisionName()).toThrow(code('ERR_INVALID_STATE'));
     plain.put(10, 1, name(1));
-    expect(() => plain.rememberOffset()).toThrow(code('ERR_BAD_STATE'));
-    expect(() => new (plain.constructor as new () => typeof plain)().next()).toThrow(code('ERR_BAD_STATE'));
+    expect(() => plain.rememberOffset()).toThrow(code('ERR_INVALID_STATE'));
+    expect(() => new (plain.constructor as new () => typeof plain)().next()).toThrow(
+      code('ERR_INVALID_STATE'),
+    );
   });
 
   it('refuses to change an immutable page', () => {
@@ -385,9 +387,9 @@ describe('misuse', () => {
     const page = DeltaIndexPage.open(memory, 1n, 256, 4);
     const entry = page.getEntry(1, 10);
     expect(entry.value).toBe(3);
-    expect(() => entry.setValue(1)).toThrow(code('ERR_BAD_STATE'));
-    expect(() => entry.remove()).toThrow(code('ERR_BAD_STATE'));
-    expect(() => page.getEntry(1, 11).put(11, 1)).toThrow(code('ERR_BAD_STATE'));
+    expect(() => entry.setValue(1)).toThrow(code('ERR_INVALID_STATE'));
+    expect(() => entry.remove()).toThrow(code('ERR_INVALID_STATE'));
+    expect(() => page.getEntry(1, 11).put(11, 1)).toThrow(code('ERR_INVALID_STATE'));
     expect(() => page.startSearch(3, 0)).toThrow(RangeError);
   });
 
