@@ -8,9 +8,9 @@ import { createConfiguration, type IndexGeometry } from '@deja/volume-geometry';
 import { Bench } from 'tinybench';
 import {
   ChapterIndexPage,
+  chapterDeltaListOf,
   closeOpenChapter,
   collateOpenChapter,
-  hashToChapterDeltaList,
   makeOpenChapterZones,
   OpenChapterIndex,
   type OpenChapterZone,
@@ -136,7 +136,7 @@ for (const memorySize of [0.25, 1]) {
   const closed = closeOpenChapter(zones, index, 7);
   const pages = closed.indexPages.map((b) => ChapterIndexPage.open(b, geometry, 99n));
   const pageOf = names.map((n) => {
-    const list = hashToChapterDeltaList(n, geometry);
+    const list = chapterDeltaListOf(n, geometry);
     return pages.find((p) => list >= p.lowestListNumber && list <= p.highestListNumber)!;
   });
   const sample = names.slice(0, 8192);

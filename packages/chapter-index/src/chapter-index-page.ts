@@ -7,7 +7,7 @@ import { DeltaIndexEntry, DeltaIndexPage } from '@deja/delta-index';
 import type { IndexGeometry } from '@deja/volume-geometry';
 import { rethrowDeltaError } from './_wrap';
 import { ChapterIndexError } from './errors';
-import { checkName, hashToChapterDeltaAddress, hashToChapterDeltaList } from './record-name';
+import { chapterDeltaAddressOf, chapterDeltaListOf, checkName } from './record-name';
 
 /**
  * One index page of a closed chapter.
@@ -83,7 +83,7 @@ export class ChapterIndexPage {
    */
   covers(name: Uint8Array): boolean {
     checkName(name);
-    const list = hashToChapterDeltaList(name, this.geometry);
+    const list = chapterDeltaListOf(name, this.geometry);
     return list >= this.page.lowestListNumber && list <= this.page.highestListNumber;
   }
 
@@ -99,14 +99,14 @@ export class ChapterIndexPage {
    */
   search(name: Uint8Array): number | undefined {
     checkName(name);
-    const list = hashToChapterDeltaList(name, this.geometry);
+    const list = chapterDeltaListOf(name, this.geometry);
     const { lowestListNumber, highestListNumber } = this.page;
     if (list < lowestListNumber || list > highestListNumber) {
       throw new RangeError(
         `delta list ${list} is not on this page (lists ${lowestListNumber}..${highestListNumber})`,
       );
     }
-    const address = hashToChapterDeltaAddress(name, this.geometry);
+    const address = chapterDeltaAddressOf(name, this.geometry);
     try {
       return this.page.get(list - lowestListNumber, address, name);
     } catch (error) {

@@ -57,24 +57,26 @@ export {
 /**
  * The chapter delta list of a name: the chapter index bytes above the address bits, masked to the
  * list count (uds_hash_to_chapter_delta_list(); computed by @deja/delta-index's chapterDeltaListAt).
+ * `@deja/delta-index`'s `hashToChapterDeltaList(name, addressBits, listBits)` is the checked form.
  *
  * @param name - a 16-byte record name (not checked, for speed)
  * @param geometry - chapterAddressBits and chapterDeltaListBits
  * @returns the list number, in [0, 2^chapterDeltaListBits). O(1).
  */
-export function hashToChapterDeltaList(name: Uint8Array, geometry: ChapterAddressing): number {
+export function chapterDeltaListOf(name: Uint8Array, geometry: ChapterAddressing): number {
   return chapterDeltaListAt(name, 0, geometry.chapterAddressBits, geometry.chapterDeltaListBits);
 }
 
 /**
  * The chapter delta address of a name: the low chapterAddressBits of its chapter index bytes
  * (uds_hash_to_chapter_delta_address(); computed by @deja/delta-index's chapterDeltaAddressAt).
+ * `@deja/delta-index`'s `hashToChapterDeltaAddress(name, addressBits)` is the checked form.
  *
  * @param name - a 16-byte record name (not checked, for speed)
  * @param geometry - chapterAddressBits
  * @returns the address, in [0, 2^chapterAddressBits). O(1).
  */
-export function hashToChapterDeltaAddress(name: Uint8Array, geometry: ChapterAddressing): number {
+export function chapterDeltaAddressOf(name: Uint8Array, geometry: ChapterAddressing): number {
   return chapterDeltaAddressAt(name, 0, geometry.chapterAddressBits);
 }
 

@@ -5,12 +5,7 @@
 import { createGeometry } from '@deja/volume-geometry';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  ChapterIndexPage,
-  hashToChapterDeltaAddress,
-  hashToChapterDeltaList,
-  OpenChapterIndex,
-} from '../src/index';
+import { ChapterIndexPage, chapterDeltaAddressOf, chapterDeltaListOf, OpenChapterIndex } from '../src/index';
 import { codeOf, mulberry32, SplitMix64, toHex } from './_helpers';
 
 const SEED = 0xc1d3;
@@ -99,7 +94,7 @@ describe('OpenChapterIndex', () => {
           for (const page of pages) page.validate();
           let missing = 0;
           for (const { name, page } of model.values()) {
-            const list = hashToChapterDeltaList(name, g);
+            const list = chapterDeltaListOf(name, g);
             const holder = pages.find((p) => p.covers(name))!;
             expect(list >= holder.lowestListNumber && list <= holder.highestListNumber).toBe(true);
             const found = holder.search(name);
@@ -125,7 +120,7 @@ describe('OpenChapterIndex', () => {
     let put = 0;
     while (put < 60) {
       const name = rng.name();
-      if (hashToChapterDeltaList(name, g) !== 0) continue;
+      if (chapterDeltaListOf(name, g) !== 0) continue;
       index.put(name, put % 4);
       put++;
     }
@@ -136,7 +131,7 @@ describe('OpenChapterIndex', () => {
     expect(warnings).toHaveLength(2);
     expect(warnings[0]).toContain('contains 60 entries with 0 collisions');
     expect(warnings[1]).toContain('60 entries were removed');
-    expect(hashToChapterDeltaAddress(rng.name(), g)).toBeLessThan(2 ** g.chapterAddressBits);
+    expect(chapterDeltaAddressOf(rng.name(), g)).toBeLessThan(2 ** g.chapterAddressBits);
   });
 });
 

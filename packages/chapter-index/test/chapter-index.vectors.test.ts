@@ -5,12 +5,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import {
-  ChapterIndexPage,
-  hashToChapterDeltaAddress,
-  hashToChapterDeltaList,
-  OpenChapterIndex,
-} from '../src/index';
+import { ChapterIndexPage, chapterDeltaAddressOf, chapterDeltaListOf, OpenChapterIndex } from '../src/index';
 import { fromHex, geometryOf, SplitMix64, type VectorGeometry } from './_helpers';
 
 interface Case {
@@ -134,8 +129,8 @@ describe('chapter index vectors', () => {
       expect(c.searches.length).toBeGreaterThan(0);
       for (const s of c.searches) {
         const name = fromHex(s.name);
-        expect(hashToChapterDeltaList(name, geometry)).toBe(s.delta_list);
-        expect(hashToChapterDeltaAddress(name, geometry)).toBe(s.address);
+        expect(chapterDeltaListOf(name, geometry)).toBe(s.delta_list);
+        expect(chapterDeltaAddressOf(name, geometry)).toBe(s.address);
         const page = opened[s.index_page]!;
         expect(page.covers(name)).toBe(true);
         expect(page.search(name) ?? 65535, s.name).toBe(s.record_page);

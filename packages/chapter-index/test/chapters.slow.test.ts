@@ -6,8 +6,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   ChapterIndexPage,
+  chapterDeltaListOf,
   closeOpenChapter,
-  hashToChapterDeltaList,
   loadOpenChapter,
   makeOpenChapterZones,
   OpenChapterIndex,
@@ -44,7 +44,7 @@ describe('full chapters', () => {
       const recordPageHex = closed.recordPages.map((p) => toHex(p));
       let missing = 0;
       for (const name of names) {
-        const list = hashToChapterDeltaList(name, geometry);
+        const list = chapterDeltaListOf(name, geometry);
         const page = pages.find((p) => list >= p.lowestListNumber && list <= p.highestListNumber)!;
         const recordPage = page.search(name);
         if (recordPage === undefined) {

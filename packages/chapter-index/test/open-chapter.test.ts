@@ -7,9 +7,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   ChapterIndexPage,
+  chapterDeltaListOf,
   closeOpenChapter,
   collateOpenChapter,
-  hashToChapterDeltaList,
   loadOpenChapter,
   makeOpenChapterZones,
   OpenChapterIndex,
@@ -114,7 +114,7 @@ describe('collateOpenChapter and closeOpenChapter', () => {
     const dropped = closed.packing.entriesRemoved;
     let missing = 0;
     for (const name of names) {
-      const list = hashToChapterDeltaList(name, geometry);
+      const list = chapterDeltaListOf(name, geometry);
       const page = pages.find((p) => list >= p.lowestListNumber && list <= p.highestListNumber);
       const recordPage = page?.search(name);
       if (recordPage === undefined) {

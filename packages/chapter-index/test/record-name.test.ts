@@ -3,12 +3,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  chapterDeltaAddressOf,
+  chapterDeltaListOf,
   checkName,
   extractChapterIndexBytes,
   extractSamplingBytes,
   extractVolumeIndexBytes,
-  hashToChapterDeltaAddress,
-  hashToChapterDeltaList,
   nameToHashSlot,
   volumeIndexListOf,
 } from '../src/index';
@@ -43,10 +43,10 @@ describe('record names', () => {
           const chapterBytes = be(name, 8, 14);
           const g = { chapterAddressBits: addressBits, chapterDeltaListBits: listBits };
           expect(BigInt(extractChapterIndexBytes(name))).toBe(chapterBytes);
-          expect(BigInt(hashToChapterDeltaList(name, g))).toBe(
+          expect(BigInt(chapterDeltaListOf(name, g))).toBe(
             (chapterBytes >> BigInt(addressBits)) & ((1n << BigInt(listBits)) - 1n),
           );
-          expect(BigInt(hashToChapterDeltaAddress(name, g))).toBe(
+          expect(BigInt(chapterDeltaAddressOf(name, g))).toBe(
             chapterBytes & ((1n << BigInt(addressBits)) - 1n),
           );
           expect(BigInt(nameToHashSlot(name, slotCount))).toBe(chapterBytes % BigInt(slotCount));

@@ -12,7 +12,8 @@
 import os from 'node:os';
 import { MemoryStorage } from '@deja/storage';
 import { createConfiguration, createGeometry, type IndexConfiguration } from '@deja/volume-geometry';
-import { DedupIndex, VolumeIndex, VolumeIndexRecord } from '../src/index';
+import { VolumeIndex, VolumeIndexRecord } from '../src/advanced';
+import { DedupIndex } from '../src/index';
 import { makeNames } from './_names';
 
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU';

@@ -28,8 +28,8 @@ import { randomInt } from 'node:crypto';
 import {
   ChapterIndexPage,
   type ClosedChapter,
+  chapterDeltaListOf,
   closeOpenChapter,
-  hashToChapterDeltaList,
   loadOpenChapter,
   makeOpenChapterZones,
   OpenChapterIndex,
@@ -78,7 +78,7 @@ import {
 import { VolumeIndex, VolumeIndexRecord } from './volume-index';
 
 /** How to size a new index: a memory configuration, or a custom geometry (for tests and small indexes). */
-export interface CreateOptions {
+export interface DedupIndexCreateOptions {
   /** A configuration from createConfiguration() of @deja/volume-geometry. */
   readonly configuration?: IndexConfiguration;
   /** Shorthand for a memory configuration: 0.25, 0.5, 0.75 or 1..1024 GB. */
@@ -101,8 +101,8 @@ export interface CreateOptions {
 }
 
 /** Options of {@link DedupIndex.open}. */
-export interface OpenOptions {
-  /** Pages held by the page cache, at least 2 (default as in {@link CreateOptions.cachePages}). */
+export interface DedupIndexOpenOptions {
+  /** Pages held by the page cache, at least 2 (default as in {@link DedupIndexCreateOptions.cachePages}). */
   readonly cachePages?: number;
 }
 
@@ -313,7 +313,7 @@ function batchError(error: unknown, batch: Batch): unknown {
   });
 }
 
-function configurationFrom(options: CreateOptions): IndexConfiguration {
+function configurationFrom(options: DedupIndexCreateOptions): IndexConfiguration {
   if (options.configuration !== undefined) return options.configuration;
   if (options.geometry !== undefined) {
     const geometry = createGeometry(options.geometry);
@@ -468,7 +468,7 @@ export class DedupIndex {
    *   with its error as `cause`
    * Cost: O(volume index memory) to allocate, O(chapters) bytes written.
    */
-  static async create(storage: Storage, options: CreateOptions): Promise<DedupIndex> {
+  static async create(storage: Storage, options: DedupIndexCreateOptions): Promise<DedupIndex> {
     if (typeof options !== 'object' || options === null) throw invalidType('create() needs options');
     checkCachePages(options.cachePages);
     const config = configurationFrom(options);
@@ -517,7 +517,7 @@ export class DedupIndex {
    *   other storage concepts) when the storage fails
    * Cost: O(chapters) seal reads; a rebuild reads every chapter in the window.
    */
-  static async open(storage: Storage, options: OpenOptions = {}): Promise<DedupIndex> {
+  static async open(storage: Storage, options: DedupIndexOpenOptions = {}): Promise<DedupIndex> {
     checkCachePages(options.cachePages);
     let head: Uint8Array;
     try {
@@ -985,7 +985,7 @@ export class DedupIndex {
     chapter: number,
     out: Uint8Array,
   ): boolean | typeof NEED_PAGE {
-    const list = hashToChapterDeltaList(name, this.geometry);
+    const list = chapterDeltaListOf(name, this.geometry);
     if (list < page.lowestListNumber || list > page.highestListNumber) return false;
     const recordPageNumber = page.search(name);
     if (recordPageNumber === undefined) return false;
@@ -1022,7 +1022,7 @@ export class DedupIndex {
 
   /** The index page of a chapter that holds a name's delta list (uds_find_index_page_number). */
   #indexPageFor(name: Uint8Array, physical: number): number {
-    const list = hashToChapterDeltaList(name, this.geometry);
+    const list = chapterDeltaListOf(name, this.geometry);
     const pages = this.geometry.indexPagesPerChapter;
     const base = physical * pages;
     for (let p = 0; p < pages - 1; p++) if (list < this.#listEnds[base + p]!) return p;

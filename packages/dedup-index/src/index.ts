@@ -1,11 +1,13 @@
 // @deja/dedup-index: a UDS-style deduplication index on a storage adapter (ports of dm-vdo's
-// index.c, volume.c and volume-index.c around @deja/chapter-index). Named re-exports only.
+// index.c, volume.c and volume-index.c around @deja/chapter-index). Named re-exports only: the index,
+// its options, statistics and errors. The machinery it is built of (the volume index, the page
+// cache, the record page format, the storage layout) is the `@deja/dedup-index/advanced` entry point.
 
 export {
-  type CreateOptions,
   DedupIndex,
+  type DedupIndexCreateOptions,
+  type DedupIndexOpenOptions,
   type DedupIndexStats,
-  type OpenOptions,
 } from './dedup-index';
 export {
   DEDUP_INDEX_ERROR_CODES,
@@ -15,13 +17,4 @@ export {
   type InvalidTypeError,
   isDedupIndexError,
 } from './errors';
-export {
-  computeStorageLayout,
-  SAVE_HEADER_MAGIC,
-  SEAL_MAGIC,
-  type StorageLayout,
-  SUPERBLOCK_MAGIC,
-} from './layout';
-export { type CachedPage, PageCache } from './page-cache';
-export { checkRecordPageOrder, encodeRecordPage, searchRecordPage } from './record-page';
-export { VolumeIndex, VolumeIndexRecord, type VolumeIndexStats, VolumeSubIndex } from './volume-index';
+export type { StorageLayout } from './layout';

@@ -12,7 +12,7 @@ import {
   searchRecordPage,
   VolumeIndex,
   VolumeIndexRecord,
-} from '../src/index';
+} from '../src/advanced';
 import { searchRecordWindow, WINDOW_MISSED } from '../src/record-page';
 import { hex, makeNames, SMALL } from './_helpers';
 
