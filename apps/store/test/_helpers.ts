@@ -1,20 +1,15 @@
 // Test helpers: stores on MemoryStorage, a seeded PRNG, chunk contents from a small pool (so
 // chunks repeat and deduplicate), and a naive model of every version (an array of bytes each).
 import { MemoryStorage } from '@deja/storage';
+import { fraction, splitmix32 } from '@deja/test-helpers';
 import { LIVE, Store, type StoreCreateOptions } from '../src/index';
 
 export { LIVE };
 
-/** Mulberry32: a small seeded PRNG. */
+/** A seeded generator of numbers in [0, 1) (splitmix32 from the shared test helpers). */
 export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = splitmix32(seed);
+  return () => fraction(random);
 }
 
 /** A store on two MemoryStorages, reopenable from their contents. */
