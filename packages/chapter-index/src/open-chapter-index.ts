@@ -10,7 +10,7 @@
 // design) and a warning gives the counts.
 
 import type { DeltaIndexEntry } from '@deja/delta-index';
-import { chapterDeltaAddressAt, chapterDeltaListAt, DeltaIndex } from '@deja/delta-index';
+import { chapterDeltaAddressAt, chapterDeltaListAt, DeltaIndex, toU64 } from '@deja/delta-index';
 import type { IndexGeometry } from '@deja/volume-geometry';
 import { rethrowDeltaError } from './_wrap';
 import { ChapterIndexError } from './errors';
@@ -54,18 +54,6 @@ function defaultWarn(message: string): void {
   process.emitWarning(message, 'ChapterIndexWarning');
 }
 
-function checkU64(name: string, value: bigint | number): bigint {
-  if (typeof value === 'number') {
-    if (!Number.isSafeInteger(value) || value < 0) {
-      throw new RangeError(`${name} must be a non-negative safe integer or a bigint, got ${value}`);
-    }
-    return BigInt(value);
-  }
-  if (typeof value !== 'bigint') throw new TypeError(`${name} must be a bigint or a number`);
-  if (value < 0n || value >= 1n << 64n) throw new RangeError(`${name} must fit in 64 unsigned bits`);
-  return value;
-}
-
 /**
  * The open chapter's index: record name -> record page, packed into index pages on close.
  *
@@ -104,7 +92,7 @@ export class OpenChapterIndex {
    */
   constructor(geometry: IndexGeometry, volumeNonce: bigint | number, options: OpenChapterIndexOptions = {}) {
     this.geometry = geometry;
-    this.volumeNonce = checkU64('volumeNonce', volumeNonce);
+    this.volumeNonce = toU64('volumeNonce', volumeNonce);
     this.#warn = options.warn ?? defaultWarn;
     // The delta index rebalances lists when memory gets tight: give it one extra page.
     const memorySize = (geometry.indexPagesPerChapter + 1) * geometry.bytesPerPage;
@@ -141,7 +129,7 @@ export class OpenChapterIndex {
    * Cost: O(lists).
    */
   empty(virtualChapterNumber: bigint | number): void {
-    this.#virtualChapterNumber = checkU64('virtualChapterNumber', virtualChapterNumber);
+    this.#virtualChapterNumber = toU64('virtualChapterNumber', virtualChapterNumber);
     this.deltaIndex.reset();
   }
 

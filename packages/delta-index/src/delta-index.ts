@@ -265,11 +265,9 @@ export class DeltaIndex {
     name: Uint8Array | null = null,
     entry: DeltaIndexEntry = new DeltaIndexEntry(),
   ): DeltaIndexEntry {
-    this.startSearch(listNumber, key, entry);
-    entry._seek(key);
-    entry.rememberOffset();
-    if (name !== null && !entry._atEnd && entry._key === key) entry._resolveCollision(name);
-    return entry;
+    checkListAndKey(listNumber, key, this.listCount);
+    const zone = this._zones[Math.floor(listNumber / this.listsPerZone)]!;
+    return entry._find(zone, listNumber - zone.firstList, key, name);
   }
 
   /**

@@ -240,17 +240,30 @@ export class DeltaIndexEntry {
   }
 
   /**
+   * The search both `getEntry`s (of DeltaIndex and of DeltaIndexPage) run
+   * (uds_get_delta_index_entry), on a list slot of `zone`, with no argument checks: the cursor stops
+   * on the first entry whose key is >= `key`, or at the end; on a match with `name` given, on the
+   * collision entry of that name if there is one. A mutable zone remembers the position.
+   * @internal
+   */
+  _find(zone: DeltaZone, listNumber: number, key: number, name: Uint8Array | null): this {
+    this._start(zone, listNumber, key);
+    this._seek(key);
+    // A search stops on a plain entry (collision entries follow theirs), so this is rememberOffset().
+    if (zone.mutable) zone.setSave(this._slot, this._key - this._delta, this._offset);
+    if (name !== null && !this._atEnd && this._key === key) this._resolveCollision(name);
+    return this;
+  }
+
+  /**
    * The whole of a lookup (uds_get_delta_index_entry followed by uds_get_delta_entry_value) on a
    * list slot of `zone`, with no argument checks: returns the value for `key`, or -1. The cursor is
    * left on the entry found, as getEntry leaves it.
    * @internal
    */
   _lookup(zone: DeltaZone, listNumber: number, key: number, name: Uint8Array | null): number {
-    this._start(zone, listNumber, key);
-    this._seek(key);
-    if (zone.mutable) zone.setSave(this._slot, this._key - this._delta, this._offset);
+    this._find(zone, listNumber, key, name);
     if (this._atEnd || this._key !== key) return -1;
-    if (name !== null) this._resolveCollision(name);
     // The value is at most 25 bits at a bit shift of at most 7: one 32-bit window, inside the list.
     const position = zone.listStart(this._slot) + this._offset;
     const shift = position & 7;

@@ -42,3 +42,4 @@ export {
   saveDeltaIndexZone,
   writeGuardDeltaList,
 } from './save';
+export { toU64 } from './u64';

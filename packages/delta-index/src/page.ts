@@ -15,6 +15,7 @@ import {
 import type { DeltaIndex } from './delta-index';
 import { DeltaIndexEntry } from './entry';
 import { checkInteger, checkListAndKey, DeltaIndexError, invalidArgument } from './errors';
+import { toU64 } from './u64';
 
 /** The largest page: list offsets are 19-bit fields, so every bit of the page must be below 2^19. */
 export const MAX_PAGE_BYTES = 1 << 16;
@@ -27,17 +28,6 @@ function immutableHeaderOffset(listNumber: number): number {
 /** The page bit where list `i` starts (get_immutable_start). */
 function immutableStart(memory: Uint8Array, listNumber: number): number {
   return getField(memory, immutableHeaderOffset(listNumber), IMMUTABLE_HEADER_SIZE);
-}
-
-/** Check a u64 argument given as a bigint or a safe integer. */
-function toU64(name: string, value: bigint | number): bigint {
-  if (typeof value === 'number') {
-    checkInteger(name, value, 0, Number.MAX_SAFE_INTEGER);
-    return BigInt(value);
-  }
-  if (typeof value !== 'bigint') throw new TypeError(`${name} must be a bigint or a number`);
-  if (value < 0n || value >= 1n << 64n) throw invalidArgument(`${name} must fit in 64 unsigned bits`);
-  return value;
 }
 
 /**
@@ -272,10 +262,8 @@ export class DeltaIndexPage {
     name: Uint8Array | null = null,
     entry: DeltaIndexEntry = new DeltaIndexEntry(),
   ): DeltaIndexEntry {
-    this.startSearch(listNumber, key, entry);
-    entry._seek(key);
-    if (name !== null && !entry._atEnd && entry._key === key) entry._resolveCollision(name);
-    return entry;
+    checkListAndKey(listNumber, key, this.listCount);
+    return entry._find(this._zone, listNumber, key, name);
   }
 
   /**
