@@ -99,10 +99,8 @@ export function wrapError(error: unknown, where: string): unknown {
   const message = error instanceof Error ? error.message : String(error);
   let mapped: StoreErrorCode = 'ERR_IO';
   if (typeof code === 'string') {
-    if (code === 'ERR_CRASHED' || code === 'ERR_STORAGE' || code === 'ERR_PERMISSION') mapped = 'ERR_IO';
-    else if (code === 'ERR_INVALID_ARGUMENT') mapped = 'ERR_INVALID_STATE';
-    else if (code === 'ERR_BUSY') mapped = 'ERR_INVALID_STATE';
-    else if (code === 'ERR_NO_INDEX') mapped = 'ERR_NOT_FOUND';
+    if (code === 'ERR_CRASHED' || code === 'ERR_PERMISSION') mapped = 'ERR_IO';
+    else if (code === 'ERR_INVALID_ARGUMENT' || code === 'ERR_BUSY') mapped = 'ERR_INVALID_STATE';
     else if (PASS_THROUGH.has(code)) mapped = code as StoreErrorCode;
   }
   return new StoreError(mapped, `${where}: ${message}`, { cause: error });
