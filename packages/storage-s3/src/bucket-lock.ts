@@ -140,7 +140,7 @@ export class BucketLock {
     const mode: BucketLockMode = probe.conditionFailed ? 'conditional' : 'lease';
     let etag = probe.conditionFailed ? first.etag : probe.etag;
     if (mode === 'lease') {
-      await sleep(Math.min(1000, Math.max(50, leaseMs / 20)));
+      await sleep(Math.max(50, Math.min(250, leaseMs / 20)));
       const check = await io.get(key);
       if (check === undefined || parseLease(check.body)?.token !== lease.token)
         throw await raceError(io, key);

@@ -29,8 +29,9 @@ const S3Object = require('s3rver/lib/models/object.js') as new (
   metadata: Record<string, string>,
 ) => unknown;
 
-export const BUCKET = 'deja-test';
-export const CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+import { BUCKET } from './_store-common';
+
+export { BUCKET, CREDENTIALS } from './_store-common';
 
 interface FsStore {
   getResourcePath(bucket: string, key: string, kind: string): string;
