@@ -18,7 +18,7 @@
 // manifest cannot say is which objects past its size a dead writer PUT before its flush: those
 // bytes must read as zeros. So a handle treats every byte at or past the size it opened with as
 // zero until it writes there itself, and a writable open deletes the objects wholly past that size
-// and rewrites the one that straddles it with its tail zeroed.
+// and rewrites the one that straddles it with its tail cut off.
 //
 // Ordering and validation come from AbstractStorage: `_read`/`_write` see only in-bounds,
 // non-empty ranges, and a write never overlaps another operation in flight.
@@ -460,8 +460,8 @@ export class S3Storage extends AbstractStorage {
 
   /**
    * After a crash, objects a dead writer PUT past the manifest's size may be in the bucket: delete
-   * those wholly past it and zero the tail of the one straddling it (written back at the next
-   * flush), so that growing the store later cannot resurrect their bytes.
+   * those wholly past it and PUT the one straddling it again without its tail, so that growing the
+   * store later cannot resurrect their bytes.
    */
   async #dropGarbage(): Promise<void> {
     const size = this.#openedSize;

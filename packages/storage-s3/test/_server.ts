@@ -95,14 +95,14 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startServer(): Promise<TestServer> {
+export async function startServer(bucket = BUCKET): Promise<TestServer> {
   const directory = await mkdtemp(join(tmpdir(), 'deja-s3rver-'));
   const server = new S3rver({
     address: '127.0.0.1',
     port: 0,
     silent: true,
     directory,
-    configureBuckets: [{ name: BUCKET, configs: [] }],
+    configureBuckets: [{ name: bucket, configs: [] }],
   });
   atomicPuts((server as unknown as { store: FsStore }).store);
   const address = (await server.run()) as AddressInfo;
