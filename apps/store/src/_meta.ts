@@ -110,11 +110,6 @@ export class MetaCache {
     }
   }
 
-  /** Forgets everything (after an abort: the cached pages may hold uncommitted changes). */
-  clear(): void {
-    this.#map.clear();
-  }
-
   get size(): number {
     return this.#map.size;
   }
@@ -167,8 +162,6 @@ export class RadixArray {
   #lastLeafPage = -1;
   /** The one result object `leaf` fills (read it before the next call on this array). */
   readonly #slot: LeafSlot = { page: -1, buf: new Uint8Array(0), off: 0 };
-  /** Called when the root or height changed (the store header must be rewritten). */
-  onRootChange: () => void = () => {};
 
   constructor(cache: MetaCache, itemBytes: number, root: RadixRoot) {
     this.#cache = cache;
@@ -180,13 +173,6 @@ export class RadixArray {
 
   get root(): RadixRoot {
     return { ...this.#root };
-  }
-
-  /** Resets the in-memory view to `root` (after an abort). */
-  reset(root: RadixRoot): void {
-    this.#root = { ...root };
-    this.#lastLeafIndex = -1;
-    this.#lastLeafPage = -1;
   }
 
   /** Items a tree of `height` levels holds. */
@@ -273,7 +259,6 @@ export class RadixArray {
     this.#root = { root: -1, height: 1 };
     this.#lastLeafIndex = -1;
     this.#lastLeafPage = -1;
-    this.onRootChange();
   }
 
   async #leafPage(leafIndex: number, create: boolean): Promise<number> {
@@ -285,14 +270,12 @@ export class RadixArray {
       // Build only the path: a fresh root at the needed height.
       const { page } = await this.#cache.create();
       this.#root = { root: page, height };
-      this.onRootChange();
     }
     while (this.capacity(this.#root.height) <= item) {
       if (!create) return -1;
       const { page, buf } = await this.#cache.create();
       new DataView(buf.buffer, buf.byteOffset, buf.byteLength).setUint32(0, this.#root.root + 1, true);
       this.#root = { root: page, height: this.#root.height + 1 };
-      this.onRootChange();
     }
     let page = this.#root.root;
     let rest = item;

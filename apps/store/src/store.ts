@@ -1105,11 +1105,7 @@ export class Store {
       if (phys === page) {
         pending.set(page, bytes);
         newPages.push(page);
-        this.#txData++;
-        const slot = (await this.#names.leaf(page, true)) as { page: number; buf: Uint8Array; off: number };
-        slot.buf.set(name, slot.off);
-        this.#names.markDirty(slot.page);
-        this.#header.dataChunks++;
+        await this.#stored(page, name);
       }
       if (await this.#setLive(first + k, phys)) changed++;
     }
@@ -1169,12 +1165,17 @@ export class Store {
     const written = tx.writeData(fresh, data);
     if (writes) writes.push(written);
     else await written;
+    await this.#stored(fresh, name);
+    return fresh;
+  }
+
+  /** A new chunk was written at `page`: it is named and counted (the opposite of #freed). */
+  async #stored(page: number, name: Uint8Array): Promise<void> {
     this.#txData++;
-    const slot = (await this.#names.leaf(fresh, true)) as { page: number; buf: Uint8Array; off: number };
+    const slot = (await this.#names.leaf(page, true)) as { page: number; buf: Uint8Array; off: number };
     slot.buf.set(name, slot.off);
     this.#names.markDirty(slot.page);
     this.#header.dataChunks++;
-    return fresh;
   }
 
   /** Whether index advice `cand` may be shared for `name`/`data`. */
