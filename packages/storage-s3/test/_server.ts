@@ -1,4 +1,5 @@
-// The S3 server the tests run against: s3rver (from npm, in the lockfile) on 127.0.0.1 at a random
+// The S3 server the tests run against (here and in apps/store's whole-store and CLI tests, which
+// import this file through apps/store/test/_s3-server.ts): s3rver (from npm, in the lockfile) on 127.0.0.1 at a random
 // port, over a temporary directory, and a fault-injecting HTTP proxy in front of it.
 //
 // Why s3rver: it is a real S3 HTTP server (SigV4, XML errors, ListObjectsV2) that installs with the
@@ -29,9 +30,9 @@ const S3Object = require('s3rver/lib/models/object.js') as new (
   metadata: Record<string, string>,
 ) => unknown;
 
-import { BUCKET } from './_store-common';
+import { BUCKET } from './_bucket';
 
-export { BUCKET, CREDENTIALS } from './_store-common';
+export { BUCKET, CREDENTIALS } from './_bucket';
 
 interface FsStore {
   getResourcePath(bucket: string, key: string, kind: string): string;

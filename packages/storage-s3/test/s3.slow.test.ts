@@ -1,12 +1,10 @@
 // Long suites (pnpm --filter @deja/storage-s3 test:slow): the conformance suite with many more
-// random steps, the whole store against its model for more seeds and steps, and more
-// kill-and-reopen rounds over several seeds.
+// random steps. The whole-store suites on S3Storage (model and kill-and-reopen) are apps/store's
+// (test/s3-store.slow.test.ts): a package does not import the app.
 import { storageConformance } from '@deja/storage/conformance';
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { afterAll, beforeAll, test } from 'vitest';
 import { S3Storage } from '../src/index';
-import { crashRounds } from './_crash';
 import { BUCKET, CREDENTIALS, freshPrefix, startServer, type TestServer } from './_server';
-import { runStoreModel } from './_store-model';
 
 let server: TestServer;
 beforeAll(async () => {
@@ -36,16 +34,5 @@ for (const seed of [101, 202]) {
       }),
     seed,
     steps: 2000,
-  });
-}
-
-for (const seed of [1, 3, 4, 5]) {
-  test(`Store over S3Storage against a model, seed ${seed}`, () =>
-    runStoreModel(server.endpoint, freshPrefix('store'), seed, 300));
-}
-
-for (const seed of [11, 12, 13]) {
-  test(`kill and reopen, seed ${seed}, 8 rounds`, async () => {
-    expect(await crashRounds(server.endpoint, freshPrefix('crash'), seed, 8)).toBeGreaterThan(0);
   });
 }

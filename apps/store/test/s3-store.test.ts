@@ -1,8 +1,8 @@
 // A whole Deja store on the bucket: apps/store's Store with its page layer and its dedup index each
-// on an S3Storage, driven against a model (see _store-model.ts); the slow suite runs more seeds.
+// on an S3Storage, driven against a model (see _s3-store-model.ts); the slow suite runs more seeds.
 import { afterAll, beforeAll, describe, test } from 'vitest';
-import { freshPrefix, startServer, type TestServer } from './_server';
-import { runStoreModel } from './_store-model';
+import { freshPrefix, startServer, type TestServer } from './_s3-server';
+import { runStoreModel } from './_s3-store-model';
 
 let server: TestServer;
 beforeAll(async () => {

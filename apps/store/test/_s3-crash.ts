@@ -1,4 +1,4 @@
-// The kill-and-reopen crash test, shared by crash.test.ts and the slow suite. A child process runs
+// The kill-and-reopen crash test, shared by s3-crash.test.ts and the slow suite. A child process runs
 // a store workload over S3Storage (data and index in the bucket) and is killed with SIGKILL at a
 // random instant: during open and recovery, between writes, in the middle of a flush's PUTs. Then,
 // from the bucket alone: a plain open is refused (the dead child's lease is still live: a second
@@ -8,13 +8,13 @@
 
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { LIVE, Store } from '@deja/store';
 import { expect } from 'vitest';
-import { CS, crashOps, openAdapters, prng } from './_store-common';
+import { LIVE, Store } from '../src/index';
+import { CS, crashOps, openAdapters, prng } from './_s3-common';
 
 type State = Map<string, Uint8Array>;
 
-const child = fileURLToPath(new URL('./_crash-child.ts', import.meta.url));
+const child = fileURLToPath(new URL('./_s3-crash-child.ts', import.meta.url));
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 
 function copy(state: State): State {

@@ -1,9 +1,9 @@
 // Kill-and-reopen: a child process running a store workload on S3Storage is killed with SIGKILL at
-// random instants and the store is reopened from the bucket (see _crash.ts); the slow suite runs
+// random instants and the store is reopened from the bucket (see _s3-crash.ts); the slow suite runs
 // more rounds and seeds.
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { crashRounds } from './_crash';
-import { freshPrefix, startServer, type TestServer } from './_server';
+import { crashRounds } from './_s3-crash';
+import { freshPrefix, startServer, type TestServer } from './_s3-server';
 
 let server: TestServer;
 beforeAll(async () => {

@@ -3,8 +3,8 @@
 // after its k-th completed commit point (a flush or a snapshot), until the parent kills it with
 // SIGKILL at a random instant.
 // argv: endpoint prefix seed round size count
-import { Store } from '@deja/store';
-import { crashOps, openAdapters } from './_store-common';
+import { Store } from '../src/index';
+import { crashOps, openAdapters } from './_s3-common';
 
 const [endpoint, prefix, seed, round, size, count] = process.argv.slice(2);
 process.stdout.write('ready\n');

@@ -3,11 +3,11 @@
 // snapshots, flushes, snapshot create/delete/rollback, close and reopen from the bucket, check().
 // Small geometry (512-byte chunks, 4 KiB objects, a cache of 8 objects, 8 metadata pages) so that
 // writes straddle objects, the cache writes back and evicts, and the page layer's cache evicts.
-// Shared by store.test.ts and the slow suite.
+// Shared by s3-store.test.ts and the slow suite.
 
-import { LIVE, Store } from '@deja/store';
 import { expect } from 'vitest';
-import { CS, content, openAdapters, prng } from './_store-common';
+import { LIVE, Store } from '../src/index';
+import { CS, content, openAdapters, prng } from './_s3-common';
 
 export async function runStoreModel(
   endpoint: string,

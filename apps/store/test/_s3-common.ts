@@ -1,10 +1,10 @@
 // Helpers shared by the whole-store tests and the crash test's child process (no vitest here):
 // seeded randomness, chunk contents, the two S3Storages a store runs on, and the crash workload.
 
-import { S3Storage, type S3StorageOptions } from '../src/index';
+import { S3Storage, type S3StorageOptions } from '@deja/storage-s3';
+import { BUCKET, CREDENTIALS } from '../../../packages/storage-s3/test/_bucket';
 
-export const BUCKET = 'deja-test';
-export const CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+export { BUCKET, CREDENTIALS };
 
 export const CS = 512;
 
