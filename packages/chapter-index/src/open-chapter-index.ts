@@ -10,7 +10,13 @@
 // design) and a warning gives the counts.
 
 import type { DeltaIndexEntry } from '@deja/delta-index';
-import { chapterDeltaAddressAt, chapterDeltaListAt, DeltaIndex, toU64 } from '@deja/delta-index';
+import {
+  chapterDeltaAddressAt,
+  chapterDeltaListAt,
+  DeltaIndex,
+  fillDeltaIndex,
+  toU64,
+} from '@deja/delta-index';
 import type { IndexGeometry } from '@deja/volume-geometry';
 import { rethrowDeltaError } from './_wrap';
 import { ChapterIndexError } from './errors';
@@ -48,6 +54,12 @@ export interface PackedChapterIndex {
   lastLists: number[];
   /** Entries removed by packing (whole lists that did not fit). */
   entriesRemoved: number;
+}
+
+/** Whether the 16-byte names at `a` and `b` of `bytes` are equal. */
+function sameName(bytes: Uint8Array, a: number, b: number): boolean {
+  for (let i = 0; i < RECORD_NAME_SIZE; i++) if (bytes[a + i] !== bytes[b + i]) return false;
+  return true;
 }
 
 function defaultWarn(message: string): void {
@@ -242,6 +254,8 @@ export class OpenChapterIndex {
         order[j + 1] = k;
       }
     }
+    const perPage = recordsPerPage * RECORD_SIZE;
+    if (this.#fillSorted(bytes, offsets, count, starts, perPage)) return 0;
     // Put the names round by round: the first name of every list, then the second of every list,
     // and so on. Each put appends to its list, and the lists grow evenly, as they do in chapter
     // order, so the gaps between them seldom run out (filling one list after the other would
@@ -250,7 +264,6 @@ export class OpenChapterIndex {
     for (let list = 0; list < deltaListsPerChapter; list++) {
       longest = Math.max(longest, starts[list + 1]! - starts[list]!);
     }
-    const perPage = recordsPerPage * RECORD_SIZE;
     try {
       for (let round = 0; round < longest; round++) {
         for (let list = 0; list < deltaListsPerChapter; list++) {
@@ -277,6 +290,59 @@ export class OpenChapterIndex {
       }
     }
     return overflows;
+  }
+
+  /**
+   * The common case of {@link _fill}: write the sorted names straight into the delta index with
+   * `fillDeltaIndex`, laid out for packing into this geometry's pages. The names of one address
+   * become what puts in chapter order make of them: the first a plain entry, the others collision
+   * entries right after it, the latest first (each put of a new collision goes right after the plain
+   * entry). Returns false, changing nothing a fallback depends on, when two names of one address
+   * are equal (a duplicate: the put order decides what happens) or when a list or the memory
+   * overflows (the put order decides what is dropped).
+   */
+  #fillSorted(
+    bytes: Uint8Array,
+    offsets: Uint32Array,
+    count: number,
+    starts: Uint32Array,
+    perPage: number,
+  ): boolean {
+    const order = this.#order;
+    const addresses = this.#addresses;
+    const keys = new Uint32Array(count);
+    const values = new Uint32Array(count);
+    const nameOffsets = new Uint32Array(count);
+    let out = 0;
+    const emit = (k: number): void => {
+      const offset = offsets[k]!;
+      keys[out] = addresses[k]!;
+      values[out] = Math.floor(offset / perPage);
+      nameOffsets[out++] = offset;
+    };
+    const lists = this.#lists;
+    for (let i = 0; i < count; ) {
+      const k = order[i]!;
+      const list = lists[k]!;
+      const address = addresses[k]!;
+      let j = i + 1;
+      while (j < count && lists[order[j]!] === list && addresses[order[j]!] === address) j++;
+      emit(k);
+      if (j - i > 1) {
+        for (let a = i; a < j; a++) {
+          for (let b = a + 1; b < j; b++) {
+            if (sameName(bytes, offsets[order[a]!]!, offsets[order[b]!]!)) return false;
+          }
+        }
+        for (let a = j - 1; a > i; a--) emit(order[a]!);
+      }
+      i = j;
+    }
+    return fillDeltaIndex(
+      this.deltaIndex,
+      { listStarts: starts, keys, values, names: bytes, nameOffsets },
+      this.geometry.bytesPerPage,
+    );
   }
 
   /**

@@ -21,6 +21,8 @@ export {
   type InvalidArgumentError,
   isDeltaIndexError,
 } from './errors';
+export type { SortedDeltaEntries } from './fill';
+export { fillDeltaIndex } from './fill';
 export {
   chapterDeltaAddressAt,
   chapterDeltaListAt,

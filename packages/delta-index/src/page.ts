@@ -85,15 +85,29 @@ export function packDeltaIndexPage(
   view.setUint16(18, count, true);
   let offset = immutableHeaderOffset(count + 1);
   setField(offset, memory, immutableHeaderOffset(0), IMMUTABLE_HEADER_SIZE);
+  // Lists that lie back to back in their zone (as fillDeltaIndex writes them) move as one run: one
+  // moveBits per run, a native memmove when the run has the page's bit phase.
+  let runZone: DeltaZone | null = null;
+  let runStart = 0;
+  let runEnd = 0;
+  let runTo = offset;
   for (let i = 0; i < count; i++) {
     const list = firstList + i;
     const zone = zones[Math.floor(list / perZone)]!;
     const slot = list - zone.firstList + 1;
     const size = zone.listSize(slot);
-    moveBits(zone.memory, zone.listStart(slot), memory, offset, size);
+    const start = zone.listStart(slot);
+    if (zone !== runZone || start !== runEnd) {
+      if (runZone !== null) moveBits(runZone.memory, runStart, memory, runTo, runEnd - runStart);
+      runZone = zone;
+      runStart = start;
+      runTo = offset;
+    }
+    runEnd = start + size;
     offset += size;
     setField(offset, memory, immutableHeaderOffset(i + 1), IMMUTABLE_HEADER_SIZE);
   }
+  if (runZone !== null) moveBits(runZone.memory, runStart, memory, runTo, runEnd - runStart);
   memory.fill(0xff, memory.length - POST_FIELD_GUARD_BYTES);
   return count;
 }
