@@ -56,6 +56,9 @@ export interface PackedChapterIndex {
   entriesRemoved: number;
 }
 
+/** Address bits sorted per pass of {@link OpenChapterIndex._fill}'s radix sort. */
+const RADIX_BITS = 11;
+
 /** Whether the 16-byte names at `a` and `b` of `bytes` are equal. */
 function sameName(bytes: Uint8Array, a: number, b: number): boolean {
   for (let i = 0; i < RECORD_NAME_SIZE; i++) if (bytes[a + i] !== bytes[b + i]) return false;
@@ -91,6 +94,7 @@ export class OpenChapterIndex {
   #lists = new Uint32Array(0);
   #addresses = new Uint32Array(0);
   #order = new Uint32Array(0);
+  #scratch = new Uint32Array(0);
 
   /**
    * Makes an empty open chapter index (uds_make_open_chapter_index()). Its memory is one page more
@@ -217,7 +221,7 @@ export class OpenChapterIndex {
    *
    * @returns the names dropped because their list or the index memory was full (ERR_OVERFLOW)
    * @throws {@link ChapterIndexError} `ERR_EXISTS` as {@link put}
-   * Cost: O(count + lists × longest list) plus O(m²) per list of m names (about 64).
+   * Cost: O(count × ⌈addressBits / 11⌉ + lists × longest list).
    */
   _fill(bytes: Uint8Array, offsets: Uint32Array, count: number): number {
     const { chapterAddressBits, chapterDeltaListBits, deltaListsPerChapter, recordsPerPage } = this.geometry;
@@ -225,11 +229,10 @@ export class OpenChapterIndex {
       this.#lists = new Uint32Array(count);
       this.#addresses = new Uint32Array(count);
       this.#order = new Uint32Array(count);
+      this.#scratch = new Uint32Array(count);
     }
     const lists = this.#lists;
     const addresses = this.#addresses;
-    const order = this.#order;
-    // Counting sort by list (stable), then insertion sort by address within each list (stable).
     const starts = new Uint32Array(deltaListsPerChapter + 1);
     for (let k = 0; k < count; k++) {
       const offset = offsets[k]!;
@@ -239,21 +242,33 @@ export class OpenChapterIndex {
       starts[list + 1]!++;
     }
     for (let list = 0; list < deltaListsPerChapter; list++) starts[list + 1]! += starts[list]!;
-    const next = starts.slice(0, deltaListsPerChapter);
-    for (let k = 0; k < count; k++) order[next[lists[k]!]!++] = k;
-    for (let list = 0; list < deltaListsPerChapter; list++) {
-      const end = starts[list + 1]!;
-      for (let i = starts[list]! + 1; i < end; i++) {
-        const k = order[i]!;
-        const address = addresses[k]!;
-        let j = i - 1;
-        while (j >= starts[list]! && addresses[order[j]!]! > address) {
-          order[j + 1] = order[j]!;
-          j--;
-        }
-        order[j + 1] = k;
+    // A stable LSD radix sort: by address, RADIX_BITS at a time, then by list, each pass a stable
+    // counting sort, so names of one (list, address) keep their chapter order.
+    let from = this.#scratch;
+    let to = this.#order;
+    for (let k = 0; k < count; k++) from[k] = k;
+    const buckets = new Uint32Array((1 << RADIX_BITS) + 1);
+    for (let shift = 0; shift < chapterAddressBits; shift += RADIX_BITS) {
+      const mask = (1 << Math.min(RADIX_BITS, chapterAddressBits - shift)) - 1;
+      buckets.fill(0);
+      for (let k = 0; k < count; k++) buckets[((addresses[k]! >>> shift) & mask) + 1]!++;
+      for (let b = 0; b < mask + 1; b++) buckets[b + 1]! += buckets[b]!;
+      for (let i = 0; i < count; i++) {
+        const k = from[i]!;
+        to[buckets[(addresses[k]! >>> shift) & mask]!++] = k;
       }
+      [from, to] = [to, from];
     }
+    const next = starts.slice(0, deltaListsPerChapter);
+    for (let i = 0; i < count; i++) {
+      const k = from[i]!;
+      to[next[lists[k]!]!++] = k;
+    }
+    if (to !== this.#order) {
+      this.#scratch = this.#order;
+      this.#order = to;
+    }
+    const order = to;
     const perPage = recordsPerPage * RECORD_SIZE;
     if (this.#fillSorted(bytes, offsets, count, starts, perPage)) return 0;
     // Put the names round by round: the first name of every list, then the second of every list,
