@@ -6,6 +6,7 @@ import { Store } from '../index';
 import { type Act, examples } from './command';
 import { type CommonOptions, type Context, countArg, isStore, sizeArg } from './context';
 import { CliFailure, EXIT, UsageError } from './errors';
+import { storeLocation } from './location';
 import { formatCount, formatSize } from './size';
 
 /** Bytes of dedup index memory per record it holds (the delta index's figure, README "Limits"). */
@@ -27,9 +28,9 @@ export function registerInit(program: Command, _ctx: Context, act: Act): void {
     .command('init')
     .summary('create an empty store')
     .description(
-      'Create an empty store in a directory (created if missing). The volume size can change later: an import sets it to the image size.',
+      'Create an empty store in a directory (created if missing), or in a bucket under s3://BUCKET/PREFIX. The volume size can change later: an import sets it to the image size.',
     )
-    .argument('<store>', 'directory of the new store')
+    .argument('<store>', 'directory of the new store, or s3://BUCKET/PREFIX')
     .requiredOption('--size <size>', 'size of the live volume (0 if the first import sets it)', sizeArg)
     .option('--chunk-size <size>', 'chunk size: a power of two from 512 to 64K', sizeArg, 4096)
     .addOption(
@@ -63,6 +64,10 @@ export function registerInit(program: Command, _ctx: Context, act: Act): void {
           'bigger chunks, a 256 MiB index',
         ],
         ['deja init /srv/deja/big --size 4T --sparse', 'a sparse index for a large volume'],
+        [
+          'deja init s3://backups/vm1 --size 20G --s3-endpoint http://127.0.0.1:9000',
+          'a store in a bucket of an S3-compatible server',
+        ],
       ]),
     )
     .action(
@@ -81,7 +86,7 @@ export function registerInit(program: Command, _ctx: Context, act: Act): void {
             : undefined);
         let store: Store;
         try {
-          store = await Store.create(path, {
+          store = await Store.create(await storeLocation(path, 'create'), {
             size: opts.size,
             chunkSize: cs,
             verify: opts.verify,

@@ -9,6 +9,7 @@ import type { Readable, Writable } from 'node:stream';
 import { InvalidArgumentError } from 'commander';
 import { DATA_FILE, isStoreError, LIVE, Store } from '../index';
 import { CliFailure, EXIT, UsageError } from './errors';
+import { isS3Url, s3StoreExists, storeLocation } from './location';
 import { type ProgressReporter, progressBar } from './progress';
 import { parseSize } from './size';
 
@@ -74,12 +75,14 @@ export class Context {
 }
 
 /**
- * Opens the store at `path`, turning the usual mistakes into one clear line: no store there
- * (`ERR_NOT_FOUND`), the store in use by another process (`ERR_LOCKED`).
+ * Opens the store at `path` (a directory or `s3://BUCKET/PREFIX`), turning the usual mistakes into
+ * one clear line: no store there (`ERR_NOT_FOUND`), the store in use by another process
+ * (`ERR_LOCKED`).
  */
 export async function openStore(path: string, options: { readOnly?: boolean } = {}): Promise<Store> {
   try {
-    return await Store.open(path, options.readOnly ? { readOnly: true } : {});
+    const location = await storeLocation(path, options.readOnly ? 'read' : 'write');
+    return await Store.open(location, options.readOnly ? { readOnly: true } : {});
   } catch (e) {
     if (isStoreError(e, 'ERR_NOT_FOUND')) {
       const what = (await isDirectory(path))
@@ -121,14 +124,16 @@ export async function withStore<T>(
 
 /** Whether `path` is an existing directory. */
 export async function isDirectory(path: string): Promise<boolean> {
+  if (isS3Url(path)) return false;
   return stat(path).then(
     (s) => s.isDirectory(),
     () => false,
   );
 }
 
-/** Whether `path` is a directory holding a store. */
+/** Whether `path` is a directory holding a store, or an s3:// location holding one. */
 export async function isStore(path: string): Promise<boolean> {
+  if (isS3Url(path)) return s3StoreExists(path);
   return stat(join(path, DATA_FILE)).then(
     (s) => s.isFile(),
     () => false,

@@ -9,8 +9,9 @@ import { registerServe } from './cmd-serve';
 import { registerSnapshots } from './cmd-snapshot';
 import { registerTransfer } from './cmd-transfer';
 import type { Act } from './command';
-import { Context, type Io, type Output } from './context';
+import { Context, type Io, type Output, sizeArg } from './context';
 import { debugText, describe, EXIT } from './errors';
+import { configureLocations, type LocationOptions } from './location';
 
 /** The version printed by `deja --version` (the package's, inlined by the build). */
 declare const __DEJA_VERSION__: string | undefined;
@@ -19,6 +20,9 @@ const VERSION = typeof __DEJA_VERSION__ === 'string' ? __DEJA_VERSION__ : '0.0.0
 const EPILOGUE = `
 Sizes: 4096, 4K, 20G, 1.5GiB (K, M, G, T, P, E are powers of 1024; KB and KiB mean the same).
 Versions: a snapshot name, or '@live' for the live volume.
+Stores: a directory, or s3://BUCKET/PREFIX in an S3-compatible bucket; credentials, region and
+  endpoint from the AWS environment and config (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+  AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL) or the --s3-* options.
 Output: people get human sizes (1.3 GiB); --json prints one JSON document with exact byte counts.
 Progress bars (import, export, export-diff, apply-diff, check) appear only when stderr is a terminal.
 
@@ -47,11 +51,37 @@ Example session:
 /** Builds the commander program for one run. */
 export function buildProgram(ctx: Context): Command {
   const { io } = ctx;
+  configureLocations({});
   const program = new Command('deja');
   program
     .description('Deja: a deduplicating snapshot store for block volumes (disk images, VM disks).')
     .version(VERSION, '-V, --version', 'print the version')
     .option('--debug', 'on errors, print the stack trace')
+    .option(
+      '--s3-endpoint <url>',
+      's3:// stores: an S3-compatible endpoint (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, or AWS)',
+    )
+    .option(
+      '--s3-region <region>',
+      's3:// stores: the region (default: AWS_REGION, the profile, or us-east-1 with an endpoint)',
+    )
+    .option(
+      '--s3-path-style',
+      's3:// stores: path-style addressing, host/bucket/key (the default with an endpoint)',
+    )
+    .option(
+      '--no-s3-path-style',
+      's3:// stores: virtual-host addressing, bucket.host/key (the default without)',
+    )
+    .option(
+      '--s3-object-size <size>',
+      's3:// stores, init: bytes per object, a power of two from 1K to 64M (default 1M)',
+      sizeArg,
+    )
+    .option(
+      '--s3-force-unlock',
+      "s3:// stores: take the store's lock in the bucket even if a lease looks live (its writer is known to be dead)",
+    )
     .helpOption('-h, --help', 'show help for a command')
     .helpCommand('help [command]', 'show help for a command')
     .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
@@ -75,6 +105,11 @@ export function buildProgram(ctx: Context): Command {
       emit(ctx, out);
       ctx.exitCode = out.exitCode ?? EXIT.OK;
     };
+
+  // The global options that say where and how to reach a store, for the command about to run.
+  program.hook('preAction', (_program, command) => {
+    configureLocations(command.optsWithGlobals() as LocationOptions);
+  });
 
   registerInit(program, ctx, act);
   registerTransfer(program, ctx, act);
