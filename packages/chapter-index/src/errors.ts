@@ -9,14 +9,12 @@
  *
  * | code | meaning |
  * | --- | --- |
- * | `ERR_CORRUPT_DATA` | a chapter index page or a saved open chapter failed validation (bad nonce, offsets, entries, magic, version or record count) |
- * | `ERR_TRUNCATED` | a saved open chapter ends before the records its header announces |
+ * | `ERR_CORRUPT_DATA` | a chapter index page or a saved open chapter failed validation (bad nonce, offsets, entries, magic, version or record count), or a saved open chapter ends before its header or the records its header announces |
  * | `ERR_OVERFLOW` | a chapter index entry or list cannot fit (a delta list over 65535 bits, the chapter index memory is full, or no list can be removed to make the last page fit) |
  * | `ERR_EXISTS` | a record name put a third time into one chapter index: it already has a collision entry (the seed's "chunk appears more than once in chapter") |
  */
 export const CHAPTER_INDEX_ERROR_CODES = Object.freeze([
   'ERR_CORRUPT_DATA',
-  'ERR_TRUNCATED',
   'ERR_OVERFLOW',
   'ERR_EXISTS',
 ] as const);

@@ -291,8 +291,9 @@ export interface LoadOpenChapterResult {
  * @param options - the zone chooser
  * @returns counts of records loaded and dropped
  * @throws TypeError / RangeError for bad arguments, or a missing or wrong `zoneOf`
- * @throws {@link ChapterIndexError} `ERR_CORRUPT_DATA` for a bad magic, version or record count,
- *   `ERR_TRUNCATED` if the bytes end before the records do
+ * @throws {@link ChapterIndexError} `ERR_CORRUPT_DATA` for a bad magic, version or record count, or
+ *   bytes that end before the header or the records do (a cut save is damaged bytes, as everywhere in
+ *   the family)
  * Cost: O(records).
  */
 export function loadOpenChapter(
@@ -308,7 +309,7 @@ export function loadOpenChapter(
   }
   if (bytes.length < HEADER_BYTES) {
     throw new ChapterIndexError(
-      'ERR_TRUNCATED',
+      'ERR_CORRUPT_DATA',
       `saved open chapter is ${bytes.length} bytes, shorter than its header`,
     );
   }
@@ -339,7 +340,7 @@ export function loadOpenChapter(
   const end = HEADER_BYTES + recordCount * RECORD_SIZE;
   if (bytes.length < end) {
     throw new ChapterIndexError(
-      'ERR_TRUNCATED',
+      'ERR_CORRUPT_DATA',
       `saved open chapter announces ${recordCount} records (${end} bytes) but has ${bytes.length} bytes`,
     );
   }

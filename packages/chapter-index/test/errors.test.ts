@@ -54,7 +54,7 @@ describe('every code', () => {
     );
   });
 
-  it('ERR_TRUNCATED: a saved open chapter cut inside its records', () => {
+  it('ERR_CORRUPT_DATA: a saved open chapter cut inside its records or its header', () => {
     const zones = makeOpenChapterZones(geometry, 1);
     const rng = new SplitMix64(5n);
     for (let i = 0; i < 10; i++) zones[0]!.put(rng.name(), new Uint8Array(16));
@@ -62,7 +62,11 @@ describe('every code', () => {
     expect(loadOpenChapter(saved, makeOpenChapterZones(geometry, 1)).loaded).toBe(10);
     expectCode(
       thrown(() => loadOpenChapter(saved.subarray(0, saved.length - 20), makeOpenChapterZones(geometry, 1))),
-      'ERR_TRUNCATED',
+      'ERR_CORRUPT_DATA',
+    );
+    expectCode(
+      thrown(() => loadOpenChapter(saved.subarray(0, 13), makeOpenChapterZones(geometry, 1))),
+      'ERR_CORRUPT_DATA',
     );
   });
 
