@@ -18,7 +18,12 @@ const WORKER = `
 const { parentPort } = require('node:worker_threads');
 const { hash } = require('node:crypto');
 const zeros = new Uint8Array(65536);
-parentPort.on('message', ({ id, data, chunkSize }) => {
+const shared = new Map();
+parentPort.on('message', (m) => {
+  if (m.drop !== undefined) { shared.delete(m.drop); return; }
+  if (m.register !== undefined) { shared.set(m.register, m.sab); return; }
+  const { id, chunkSize } = m;
+  const data = m.data ?? new Uint8Array(shared.get(m.buffer), m.offset, m.length);
   const n = Math.ceil(data.length / chunkSize);
   const names = new Uint8Array(n * 16);
   const zero = new Uint8Array(n);
@@ -31,6 +36,9 @@ parentPort.on('message', ({ id, data, chunkSize }) => {
   parentPort.postMessage({ id, names, zero }, [names.buffer, zero.buffer]);
 });
 `;
+
+/** Shared buffers a worker keeps a handle to at most (the oldest is dropped past it). */
+const REGISTERED = 16;
 
 /** Hashes chunks in the calling thread. */
 export function hashBatch(data: Uint8Array, chunkSize: number): BatchNames {
@@ -60,6 +68,13 @@ interface Pending {
 export class HashPool {
   readonly #workers: Worker[] = [];
   readonly #pending = new Map<number, Pending>();
+  /**
+   * Shared buffers already handed to the workers, with their numbers: a later batch in one of
+   * them is sent as (number, offset, length). Handing a SharedArrayBuffer over costs far more
+   * than a message of numbers, on both threads.
+   */
+  readonly #registered = new Map<SharedArrayBuffer, number>();
+  #nextBuffer = 0;
   #next = 0;
   #id = 0;
   #closed = false;
@@ -90,12 +105,32 @@ export class HashPool {
     const w = this.#workers[this.#next++ % this.#workers.length] as Worker;
     const p = new Promise<BatchNames>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      // Copied, not transferred: the caller keeps its bytes to store them.
-      w.postMessage({ id, data, chunkSize });
+      const buffer = data.buffer;
+      if (buffer instanceof SharedArrayBuffer) {
+        // Shared memory: the workers read the caller's bytes where they are.
+        const number = this.#registered.get(buffer) ?? this.#register(buffer);
+        w.postMessage({ id, chunkSize, buffer: number, offset: data.byteOffset, length: data.byteLength });
+      } else {
+        // Copied, not transferred: the caller keeps its bytes to store them.
+        w.postMessage({ id, data, chunkSize });
+      }
     });
     // A caller that stops early (an abort) may drop a batch: its rejection at close is expected.
     p.catch(() => {});
     return p;
+  }
+
+  /** Numbers a shared buffer for the workers, dropping the oldest past {@link REGISTERED}. */
+  #register(buffer: SharedArrayBuffer): number {
+    if (this.#registered.size >= REGISTERED) {
+      const [oldest, number] = this.#registered.entries().next().value as [SharedArrayBuffer, number];
+      this.#registered.delete(oldest);
+      for (const w of this.#workers) w.postMessage({ drop: number });
+    }
+    const number = this.#nextBuffer++;
+    this.#registered.set(buffer, number);
+    for (const w of this.#workers) w.postMessage({ register: number, sab: buffer });
+    return number;
   }
 
   #failAll(e: unknown): void {

@@ -466,39 +466,53 @@ export class Store {
 
   /**
    * @internal Chunks `first .. first + count - 1` of a version, unverified, with the names they
-   * must have (undefined: zeros): for callers that verify on a HashPool (export).
+   * must have (undefined: zeros): for callers that verify on a HashPool (export). `into` (at
+   * least `count` chunks; a shared buffer, say) receives the bytes instead of a new array.
    */
-  _readRaw(version: string, first: number, count: number): Promise<RawChunks> {
+  _readRaw(version: string, first: number, count: number, into?: Uint8Array): Promise<RawChunks> {
     return this.#run(false, async () => {
       const size = this.#versionSize(version);
       const cs = this.chunkSize;
       checkRange(first * cs, Math.min(count * cs, Math.max(0, size - first * cs)), size, version);
-      return this.#readRaw(version, first, count);
+      if (into !== undefined && into.length < count * cs)
+        throw new RangeError(`_readRaw: ${into.length} bytes cannot take ${count} chunks`);
+      return this.#readRaw(version, first, count, into);
     });
   }
 
-  async #readRaw(version: string, first: number, count: number): Promise<RawChunks> {
+  /**
+   * Chunks `first .. first + count - 1` of a version: every mapping resolved first, then the
+   * chunks read in one batch (neighbours on the medium read together).
+   */
+  async #readRaw(version: string, first: number, count: number, into?: Uint8Array): Promise<RawChunks> {
     const cs = this.chunkSize;
-    const bytes = new Uint8Array(count * cs);
+    const bytes = into ?? new Uint8Array(count * cs);
     const expected: (Uint8Array | undefined)[] = new Array(count);
     const physical: number[] = new Array(count).fill(-1);
-    const reads: Promise<void>[] = [];
+    const pages: number[] = [];
+    const at: number[] = [];
+    const pageCount = this.#pageCount();
     for (let i = 0; i < count; i++) {
       const chunk = first + i;
       const phys = await this.#resolve(version, chunk);
-      if (phys < 0) continue;
-      physical[i] = phys;
-      if (phys >= this.#pageCount()) {
+      if (phys < 0) {
+        if (into !== undefined) bytes.fill(0, i * cs, (i + 1) * cs);
+        continue;
+      }
+      if (phys >= pageCount) {
         throw new StoreError(
           'ERR_CORRUPT_DATA',
           `${this.#where}: chunk ${chunk} maps page ${phys}, past the end of ${DATA_FILE}`,
         );
       }
+      physical[i] = phys;
       expected[i] = (await this.#nameAt(phys)).slice();
-      // Reads run without waiting for each; the storage keeps them in order.
-      reads.push(this.#readData(phys).then((b) => bytes.set(b, i * cs)));
+      pages.push(phys);
+      at.push(i * cs);
     }
-    await settle(reads);
+    if (pages.length > 0) {
+      await (this.#tx ? this.#tx.readDataMany(pages, bytes, at) : this.#pages.readDataMany(pages, bytes, at));
+    }
     return { bytes, expected, physical };
   }
 

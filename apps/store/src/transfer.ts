@@ -225,6 +225,8 @@ export async function exportVersion(
   }
   // Read the next step while the pool checks the current one against its names.
   const pending: { first: number; raw: RawChunks; names: Promise<BatchNames> | undefined }[] = [];
+  // Chunks are read into shared memory, so the workers check them without a copy.
+  const spare: Uint8Array[] = [];
   try {
     if (fh && sparse) await fh.truncate(size);
     let next = 0;
@@ -232,8 +234,12 @@ export async function exportVersion(
       while (next < chunks && pending.length < 2) {
         aborted(options);
         const count = Math.min(per, chunks - next);
-        const raw = await store._readRaw(version, next, count);
-        pending.push({ first: next, raw, names: store.verifyReads ? pool.hash(raw.bytes, cs) : undefined });
+        const raw = await store._readRaw(version, next, count, sharedBytes(per * cs, spare));
+        pending.push({
+          first: next,
+          raw,
+          names: store.verifyReads ? pool.hash(raw.bytes.subarray(0, count * cs), cs) : undefined,
+        });
         next += count;
       }
       const item = pending.shift();
@@ -264,6 +270,7 @@ export async function exportVersion(
       } else {
         await writeTo(sink as Writable, raw.bytes.subarray(0, end - start));
       }
+      spare.push(raw.bytes);
       options.onProgress?.({ bytes: end, total: size });
     }
   } finally {

@@ -29,4 +29,29 @@ describe('HashPool', () => {
     const data = new Uint8Array(1024).fill(1);
     expect((await pool.hash(data, 512)).zero.length).toBe(2);
   });
+
+  test('shared buffers: views anywhere in them, reused and rewritten, more of them than the workers keep', async () => {
+    const pool = new HashPool(2);
+    const rand = prng(9);
+    try {
+      const buffers = Array.from({ length: 40 }, () => new Uint8Array(new SharedArrayBuffer(8 * 4096)));
+      for (let round = 0; round < 3; round++) {
+        const jobs: Uint8Array[] = [];
+        for (const [k, buf] of buffers.entries()) {
+          buf.set(content(rand, buf.length, 2));
+          const from = ((k + round) % 3) * 4096;
+          jobs.push(buf.subarray(from, from + 4096 * (1 + (k % 5))));
+        }
+        const results = await Promise.all(jobs.map((view) => pool.hash(view, 4096)));
+        jobs.forEach((view, i) => {
+          const want = hashBatch(view, 4096);
+          const got = results[i] as { names: Uint8Array; zero: Uint8Array };
+          expect(Buffer.from(got.names).equals(Buffer.from(want.names))).toBe(true);
+          expect([...got.zero]).toEqual([...want.zero]);
+        });
+      }
+    } finally {
+      await pool.close();
+    }
+  });
 });

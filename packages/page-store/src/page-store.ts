@@ -540,6 +540,90 @@ export class PageStore {
     return this.#io.read(userPhysical(this.#layout, page) * this.pageSize, this.pageSize);
   }
 
+  /**
+   * Reads several committed data pages at once, as {@link PageStore.readData} each: pages that lie
+   * side by side on the medium are read together (one storage `readv`; one system call per run on
+   * a file), whatever order the caller lists them in.
+   * @param pages - allocated pages (repeats allowed).
+   * @param into - where to put them (any buffer, a shared one too); default a new array of
+   *   `pages.length × pageSize` bytes.
+   * @param at - byte offset in `into` of each page (default `i × pageSize`).
+   * @returns `into`.
+   * @throws RangeError for a page outside the store or not allocated, or a destination outside
+   *   `into`; a failure of the storage (`ERR_IO`, ...; `cause`: the storage's error).
+   */
+  async readDataMany(
+    pages: readonly number[],
+    into?: Uint8Array,
+    at?: readonly number[],
+  ): Promise<Uint8Array> {
+    this.#checkOpen();
+    for (const page of pages) {
+      this.#checkUserPage(page, 'readDataMany');
+      if (this.#space.count(page) === 0) throw new RangeError(`readDataMany: page ${page} is not allocated`);
+    }
+    return this.#readDataMany(pages, into ?? new Uint8Array(pages.length * this.pageSize), at);
+  }
+
+  async #readDataMany(
+    pages: readonly number[],
+    into: Uint8Array,
+    at: readonly number[] | undefined,
+  ): Promise<Uint8Array> {
+    const size = this.pageSize;
+    if (at !== undefined && at.length !== pages.length)
+      throw new RangeError(`readDataMany: ${at.length} offsets for ${pages.length} pages`);
+    const dest = (i: number): number => (at === undefined ? i * size : (at[i] as number));
+    for (let i = 0; i < pages.length; i++) {
+      const d = dest(i);
+      if (!Number.isSafeInteger(d) || d < 0 || d + size > into.length)
+        throw new RangeError(
+          `readDataMany: page ${pages[i]} would land at ${d}, outside ${into.length} bytes`,
+        );
+    }
+    if (pages.length === 0) return into;
+    // Runs of pages that are neighbours on the medium, in medium order.
+    const order = pages.map((_, i) => i);
+    const phys = pages.map((p) => userPhysical(this.#layout, p));
+    order.sort((a, b) => (phys[a] as number) - (phys[b] as number));
+    const runs: { first: number; count: number; members: number[] }[] = [];
+    const MAX_RUN = Math.max(1, Math.floor((1 << 20) / size));
+    for (const i of order) {
+      const p = phys[i] as number;
+      const run = runs[runs.length - 1];
+      if (run !== undefined && p === run.first + run.count - 1) run.members.push(i);
+      else if (run !== undefined && p === run.first + run.count && run.count < MAX_RUN) {
+        run.count++;
+        run.members.push(i);
+      } else runs.push({ first: p, count: 1, members: [i] });
+    }
+    // A run whose pages go to neighbouring destinations, in order, is read in place.
+    const inPlace = runs.map((run) => {
+      if (run.members.length !== run.count) return undefined;
+      const base = dest(run.members[0] as number);
+      for (let k = 1; k < run.count; k++)
+        if (dest(run.members[k] as number) !== base + k * size) return undefined;
+      return into.subarray(base, base + run.count * size);
+    });
+    const got = await this.#io.readv(
+      runs.map((r, k) => {
+        const at = inPlace[k];
+        return at === undefined
+          ? { offset: r.first * size, length: r.count * size }
+          : { offset: r.first * size, length: r.count * size, into: at };
+      }),
+    );
+    runs.forEach((run, r) => {
+      if (inPlace[r] !== undefined) return;
+      const bytes = got[r] as Uint8Array;
+      for (const i of run.members) {
+        const off = ((phys[i] as number) - run.first) * size;
+        into.set(bytes.subarray(off, off + size), dest(i));
+      }
+    });
+    return into;
+  }
+
   /** The committed page of a named root, or `undefined`. O(1). */
   getRoot(name: string): number | undefined {
     return this.#state.roots.get(name);
@@ -651,6 +735,7 @@ export class PageStore {
       readCommittedMeta: (page) => this.#readCommittedMeta(page),
       readSpilled: (tx, page) => this.#readSpilled(tx, page),
       readData: (page) => this.#io.read(userPhysical(this.#layout, page) * this.pageSize, this.pageSize),
+      readDataMany: (pages, into, at) => this.#readDataMany(pages, into, at),
       writeData: async (page, data) => {
         this.#checkUsable();
         this.stats.dataWrites++;

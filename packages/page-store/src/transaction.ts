@@ -55,6 +55,18 @@ export interface PageTransaction {
    */
   readData(page: number): Promise<Uint8Array>;
   /**
+   * Reads several data pages at once, as {@link PageTransaction.readData} each: pages that lie
+   * side by side on the medium are read together (one storage `readv`, one system call per run on
+   * a file), in any order the caller lists them.
+   * @param pages - pages live in this transaction (repeats allowed).
+   * @param into - where to put them (any buffer, a shared one too); default a new array of
+   *   `pages.length × pageSize` bytes.
+   * @param at - byte offset in `into` of each page (default `i × pageSize`).
+   * @returns `into`.
+   * @throws RangeError for a page that is not allocated or a destination outside `into`.
+   */
+  readDataMany(pages: readonly number[], into?: Uint8Array, at?: readonly number[]): Promise<Uint8Array>;
+  /**
    * Writes a data page in place (it was free at the last commit, so no live data is overwritten).
    * One storage write; the commit makes it reachable. O(pageSize) (a CRC-32 for recovery).
    * @param page - a page allocated as `'data'` in this transaction.
@@ -161,6 +173,11 @@ export interface TransactionHost {
   readCommittedMeta(page: number): Promise<Uint8Array>;
   readSpilled(tx: Transaction, page: number): Promise<Uint8Array>;
   readData(page: number): Promise<Uint8Array>;
+  readDataMany(
+    pages: readonly number[],
+    into: Uint8Array,
+    at: readonly number[] | undefined,
+  ): Promise<Uint8Array>;
   writeData(page: number, data: Uint8Array): Promise<void>;
   writeDataMany(pages: readonly number[], data: Uint8Array): Promise<void>;
   afterWriteMeta(tx: Transaction): void;
@@ -269,6 +286,16 @@ export class Transaction implements PageTransaction {
     this.#checkOpen();
     this.#checkLive(page, 'readData');
     return this.#host.readData(page);
+  }
+
+  async readDataMany(
+    pages: readonly number[],
+    into?: Uint8Array,
+    at?: readonly number[],
+  ): Promise<Uint8Array> {
+    this.#checkOpen();
+    for (const page of pages) this.#checkLive(page, 'readDataMany');
+    return this.#host.readDataMany(pages, into ?? new Uint8Array(pages.length * this.#host.pageSize), at);
   }
 
   async writeData(page: number, data: Uint8Array): Promise<void> {

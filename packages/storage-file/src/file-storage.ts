@@ -144,8 +144,9 @@ export class FileStorage extends AbstractStorage {
     }
   }
 
-  protected _read(offset: number, length: number): Awaitable<Uint8Array> {
-    const out = new Uint8Array(length);
+  protected _read(offset: number, length: number, into?: Uint8Array): Awaitable<Uint8Array> {
+    // Read in place when the caller gave a destination; past the file's end the rest is zeros.
+    const out = into ?? new Uint8Array(length);
     const fs = this.#fs;
     const fd = this.#fd;
     if (this.io === 'sync') {
@@ -153,9 +154,10 @@ export class FileStorage extends AbstractStorage {
       try {
         while (done < length) {
           const n = fs.readSync(fd, out, done, length - done, offset + done);
-          if (n === 0) break; // past the file's end: the rest stays zero
+          if (n === 0) break; // past the file's end: the rest reads as zeros
           done += n;
         }
+        if (done < length && into !== undefined) into.fill(0, done);
       } catch (error) {
         throw fromFsError(error, this.#where('read', offset + done, length - done));
       }
@@ -165,8 +167,10 @@ export class FileStorage extends AbstractStorage {
       const step = (done: number): void => {
         fs.read(fd, out, done, length - done, offset + done, (error, n) => {
           if (error) reject(fromFsError(error, this.#where('read', offset + done, length - done)));
-          else if (n === 0 || done + n >= length) resolve(out);
-          else step(done + n);
+          else if (n === 0 || done + n >= length) {
+            if (n === 0 && into !== undefined) into.fill(0, done);
+            resolve(out);
+          } else step(done + n);
         });
       };
       step(0);

@@ -41,8 +41,13 @@ export function checkReadRequests(requests: unknown): asserts requests is readon
   for (let i = 0; i < requests.length; i++) {
     const r: unknown = requests[i];
     if (typeof r !== 'object' || r === null) throw new TypeError(`requests[${i}] must be an object`);
-    const { offset, length } = r as Record<string, unknown>;
+    const { offset, length, into } = r as Record<string, unknown>;
     checkSpan(offset, length, `requests[${i}].`);
+    if (into !== undefined) {
+      checkBytes(into, `requests[${i}].into: `);
+      if (into.length !== length)
+        throw new RangeError(`requests[${i}].into has ${into.length} bytes, the request ${length}`);
+    }
   }
 }
 

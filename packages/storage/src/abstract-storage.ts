@@ -151,9 +151,25 @@ export abstract class AbstractStorage implements Storage {
     } catch (error) {
       return Promise.reject(error);
     }
-    const copy = requests.map(({ offset, length }) => ({ offset, length }));
-    if (spans.length === 0) return Promise.resolve(copy.map(() => new Uint8Array(0)));
-    return this.#schedule('read', spans, 0, () => this._readv(copy));
+    const copy = requests.map(({ offset, length, into }) =>
+      into === undefined ? { offset, length } : { offset, length, into },
+    );
+    if (spans.length === 0) return Promise.resolve(copy.map((r) => r.into ?? new Uint8Array(0)));
+    const placed = (got: Uint8Array[]): Uint8Array[] => {
+      // Adapters that do not read in place return new arrays: their bytes go where asked.
+      for (let i = 0; i < copy.length; i++) {
+        const into = copy[i]?.into;
+        if (into !== undefined && got[i] !== into) {
+          into.set(got[i] as Uint8Array);
+          got[i] = into;
+        }
+      }
+      return got;
+    };
+    return this.#schedule('read', spans, 0, () => {
+      const got = this._readv(copy);
+      return isPromiseLike(got) ? got.then(placed) : placed(got);
+    });
   }
 
   /**
@@ -264,8 +280,11 @@ export abstract class AbstractStorage implements Storage {
     return this.#schedule('barrier', [], 0, run);
   }
 
-  /** Reads an in-bounds, non-empty range. */
-  protected abstract _read(offset: number, length: number): Awaitable<Uint8Array>;
+  /**
+   * Reads an in-bounds, non-empty range. `into` (exactly `length` bytes), when given, may receive
+   * the bytes in place (return it then); an adapter that ignores it returns a new array.
+   */
+  protected abstract _read(offset: number, length: number, into?: Uint8Array): Awaitable<Uint8Array>;
 
   /** Writes a non-empty buffer; the size has already been grown to cover it. */
   protected abstract _write(offset: number, data: Uint8Array): Awaitable<void>;
@@ -276,10 +295,13 @@ export abstract class AbstractStorage implements Storage {
   /** Releases the medium; called once, after every operation has settled. */
   protected abstract _close(): Awaitable<void>;
 
-  /** Reads a batch (entries may be empty); default: one `_read` per entry. */
+  /**
+   * Reads a batch (entries may be empty); default: one `_read` per entry. An entry's `into` may be
+   * used or ignored (a result that is not `into` is copied there).
+   */
   protected _readv(requests: readonly ReadRequest[]): Awaitable<Uint8Array[]> {
-    const out = requests.map(({ offset, length }) =>
-      length === 0 ? new Uint8Array(0) : this._read(offset, length),
+    const out = requests.map(({ offset, length, into }) =>
+      length === 0 ? (into ?? new Uint8Array(0)) : this._read(offset, length, into),
     );
     return out.some(isPromiseLike) ? Promise.all(out) : (out as Uint8Array[]);
   }

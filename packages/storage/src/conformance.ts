@@ -106,6 +106,37 @@ export function storageConformance(test: TestFunction, options: ConformanceOptio
     assert.deepEqual(await store.read(10, 100), pattern(100, 3));
   });
 
+  it('readv puts the bytes of a request with `into` there, and returns it', async (store) => {
+    await store.write(10, pattern(100, 3));
+    await store.write(5000, pattern(10, 4));
+    const big = fill(700, 0xab);
+    const first = big.subarray(50, 150);
+    const gap = big.subarray(200, 600);
+    const [a, b, c] = await store.readv([
+      { offset: 10, length: 100, into: first },
+      { offset: 0, length: 5 },
+      { offset: 1000, length: 400, into: gap },
+    ]);
+    assert.equal(a, first, 'the result is the given array');
+    assert.equal(c, gap);
+    assert.deepEqual(first, pattern(100, 3));
+    assert.deepEqual(b, new Uint8Array(5));
+    assert.ok(
+      gap.every((byte) => byte === 0),
+      'never-written bytes land as zeros',
+    );
+    assert.ok(
+      big.subarray(0, 50).every((byte) => byte === 0xab),
+      'nothing outside `into` changes',
+    );
+    assert.ok(big.subarray(150, 200).every((byte) => byte === 0xab));
+    assert.ok(big.subarray(600).every((byte) => byte === 0xab));
+    const shared = new Uint8Array(new SharedArrayBuffer(10));
+    await store.readv([{ offset: 5000, length: 10, into: shared }]);
+    assert.deepEqual(shared, pattern(10, 4), 'shared memory works as a destination');
+    await assert.rejects(store.readv([{ offset: 0, length: 10, into: new Uint8Array(9) }]), RangeError);
+  });
+
   it('a write past the end grows the store; the gap reads as zeros', async (store) => {
     await store.write(0, pattern(10, 4));
     await store.write(10_000, pattern(3, 5));

@@ -3,10 +3,15 @@
 // exception store, the dedup index — is written against this file only, so its semantics are
 // spelled out here exactly; the README repeats them as a table.
 
-/** One range to read in a batch: `length` bytes at byte `offset`. */
+/**
+ * One range to read in a batch: `length` bytes at byte `offset`. With `into` (exactly `length`
+ * bytes, a view into a larger or a shared buffer, say) the bytes land there and `into` is that
+ * request's result: no new array, no copy on adapters that read in place (files).
+ */
 export interface ReadRequest {
   readonly offset: number;
   readonly length: number;
+  readonly into?: Uint8Array;
 }
 
 /** One write in a batch: `data` goes to byte `offset`. */
@@ -69,7 +74,8 @@ export interface Storage {
 
   /**
    * Reads several ranges; same result as one `read` per request, possibly in fewer round trips.
-   * @returns one new array per request, in request order.
+   * @returns one array per request, in request order: the request's `into` when it has one,
+   *   else a new array.
    */
   readv(requests: readonly ReadRequest[]): Promise<Uint8Array[]>;
 
