@@ -33,6 +33,7 @@ import {
   setBits,
   wordOf,
 } from './_internal';
+import { markWords, metaGranularity, sizeTrusted, trustingSize } from './_internal-meta';
 import {
   checkSerializable,
   deserializeFill,
@@ -63,10 +64,6 @@ export interface HBitmapStatus {
 
 // Bottom words a search scans linearly before it climbs the tree (see _findSet).
 const SCAN_WORDS = 32;
-
-// Set while HBitmap builds a meta bitmap, whose size is this bitmap's size rounded up to whole groups
-// and may pass 2^53 at granularities above 53 (the value is still exact: a multiple of 2^G).
-let trustedSize = false;
 
 /**
  * A hierarchical bitmap of `size` items in groups of 2^granularity (QEMU `HBitmap`).
@@ -118,7 +115,7 @@ export class HBitmap {
    */
   constructor(size: number, granularity = 0) {
     checkIndex('constructor', 'granularity', granularity, 63);
-    checkIndex('constructor', 'size', size, trustedSize ? Number.MAX_VALUE : MAX_ITEMS);
+    checkIndex('constructor', 'size', size, sizeTrusted() ? Number.MAX_VALUE : MAX_ITEMS);
     this._granularity = granularity;
     this._scale = 2 ** granularity;
     this._inv = 2 ** -granularity;
@@ -335,7 +332,7 @@ export class HBitmap {
   resetAll(): void {
     if (this._pending) this.deserializeFinish();
     const meta = this._meta;
-    if (meta !== undefined && this._count !== 0) this._markWords(meta, (w) => this._bottom[w]!);
+    if (meta !== undefined && this._count !== 0) markWords(this, meta, (w) => this._bottom[w]!);
     for (let i = 1; i < this._levels.length; i++) this._levels[i]!.fill(0);
     this._levels[0]![0] = SENTINEL;
     for (let k = 0; k < this._full.length; k++) {
@@ -343,25 +340,6 @@ export class HBitmap {
       this._padFull(k);
     }
     this._count = 0;
-  }
-
-  /**
-   * @internal Marks in `meta` the runs of bits that `changes(w)` reports for each bottom word w
-   * (a mask of the bits of word w that change). O(words + runs).
-   */
-  _markWords(meta: HBitmap, changes: (w: number) => number): void {
-    const words = Math.ceil(this._size / 32);
-    const scale = this._scale;
-    for (let w = 0; w < words; w++) {
-      let m = changes(w);
-      while (m !== 0) {
-        const lo = ctz(m);
-        const rest = ~(m >>> lo);
-        const len = rest === 0 ? 32 : ctz(rest);
-        meta.set((w * 32 + lo) * scale, len * scale);
-        m &= ~maskRange(lo, lo + len - 1);
-      }
-    }
   }
 
   /**
@@ -860,7 +838,7 @@ export class HBitmap {
    * @throws RangeError `ERR_OUT_OF_RANGE` if `size` is out of range
    */
   truncate(size: number): void {
-    checkIndex('truncate', 'size', size, trustedSize ? Number.MAX_VALUE : MAX_ITEMS);
+    checkIndex('truncate', 'size', size, sizeTrusted() ? Number.MAX_VALUE : MAX_ITEMS);
     const bits = Math.ceil(size * this._inv);
     if (bits > MAX_BITS) {
       throw rangeError('ERR_OUT_OF_RANGE', `HBitmap.truncate: ${size} items need ${bits} bits`);
@@ -887,14 +865,8 @@ export class HBitmap {
     } else {
       this._gen++;
     }
-    if (this._meta !== undefined) {
-      trustedSize = true;
-      try {
-        this._meta.truncate(this._limit);
-      } finally {
-        trustedSize = false;
-      }
-    }
+    const meta = this._meta;
+    if (meta !== undefined) trustingSize(() => meta.truncate(this._limit));
   }
 
   /**
@@ -933,14 +905,14 @@ export class HBitmap {
     const bb = b._bottom;
     const rb = result._bottom;
     const meta = result._meta;
-    if (meta !== undefined) result._markWords(meta, (w) => (ab[w]! | bb[w]!) ^ rb[w]!);
+    if (meta !== undefined) markWords(result, meta, (w) => (ab[w]! | bb[w]!) ^ rb[w]!);
     for (let i = 0; i < rb.length; i++) rb[i] = ab[i]! | bb[i]!;
     result._rebuild();
     return true;
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Meta bitmap
+  // Meta bitmap (checks, building and whole-bitmap marking in _internal-meta.ts)
 
   /**
    * Creates the meta bitmap (QEMU `hbitmap_create_meta`): a bitmap over the same items with
@@ -949,33 +921,23 @@ export class HBitmap {
    *
    * @param chunkSize - bits of this bitmap per meta bit, a power of two
    * @returns the meta bitmap
-   * @throws HBitmapError `ERR_META_EXISTS` if one exists; RangeError `ERR_OUT_OF_RANGE` if
+   * @throws HBitmapError `ERR_EXISTS` if one exists; RangeError `ERR_OUT_OF_RANGE` if
    *   `chunkSize` is not a power of two or the meta granularity would pass 63
    */
   createMeta(chunkSize: number): HBitmap {
     if (this._meta !== undefined) {
       throw new HBitmapError('ERR_EXISTS', 'HBitmap.createMeta: the bitmap already has a meta bitmap');
     }
-    const shift = typeof chunkSize === 'number' ? Math.log2(chunkSize) : Number.NaN;
-    if (!Number.isInteger(shift) || shift < 0 || this._granularity + shift > 63) {
-      throw rangeError(
-        'ERR_OUT_OF_RANGE',
-        `HBitmap.createMeta: chunkSize must be a power of two up to 2^${63 - this._granularity}, got ${String(chunkSize)}`,
-      );
-    }
-    trustedSize = true;
-    try {
-      this._meta = new HBitmap(this._limit, this._granularity + shift);
-    } finally {
-      trustedSize = false;
-    }
-    return this._meta;
+    const granularity = metaGranularity(this, chunkSize);
+    const meta = trustingSize(() => new HBitmap(this._limit, granularity));
+    this._meta = meta;
+    return meta;
   }
 
   /**
    * Drops the meta bitmap (QEMU `hbitmap_free_meta`).
    *
-   * @throws HBitmapError `ERR_NO_META` if there is none
+   * @throws HBitmapError `ERR_NOT_FOUND` if there is none
    */
   freeMeta(): void {
     if (this._meta === undefined) {
