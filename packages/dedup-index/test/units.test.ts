@@ -87,7 +87,7 @@ describe('record pages', () => {
             }
           });
           const source = new Uint8Array(count * 32);
-          names.forEach((n, i) => source.set(n, i * 32));
+          for (const [i, n] of names.entries()) source.set(n, i * 32);
           const offsets = Uint32Array.from({ length: count }, (_, i) => i * 32);
           const page = new Uint8Array(count * 32);
           encodeRecordPage(page, source, offsets, count);
