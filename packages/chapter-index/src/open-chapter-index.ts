@@ -212,12 +212,13 @@ export class OpenChapterIndex {
    * @internal Put the names of `count` records of a closing chapter (fill_delta_chapter_index()):
    * the record at byte `offsets[k]` of `bytes` goes to record page `offsets[k] / 32 /
    * recordsPerPage`. The result is exactly that of {@link _putAt} for each record in the order
-   * given, but each name is put after the names of its delta list with smaller addresses: it lands
-   * at the end of its list, where the search starts from the remembered position and the insertion
-   * moves no bits, instead of walking and shifting half a list. Names of one address keep their
-   * order, so the plain entry and the collision entries come out as in the given order. Should a put overflow or
-   * find a duplicate name, the index is emptied and the records are put again in the given order,
-   * which decides exactly which names are dropped and which duplicate is reported.
+   * given. The names are sorted by (list, address), stably, and usually written in one pass by
+   * `fillDeltaIndex` (see #fillSorted), laid out for packing. When that cannot be done exactly (a
+   * name repeated within an address, a list or the memory overflowing), they are put round by round
+   * in that order: each name lands at the end of its list, where the search starts from the
+   * remembered position and the insertion moves no bits. Should such a put overflow or find a
+   * duplicate name, the index is emptied and the records are put again in the given order, which
+   * decides exactly which names are dropped and which duplicate is reported.
    *
    * @returns the names dropped because their list or the index memory was full (ERR_OVERFLOW)
    * @throws {@link ChapterIndexError} `ERR_EXISTS` as {@link put}
