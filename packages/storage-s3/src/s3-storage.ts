@@ -3,13 +3,18 @@
 // holds the object size and the size at the last flush; a lease object (`PREFIX/lock`) keeps a
 // second writer out (bucket-lock.ts).
 //
-// Objects live in a bounded write-back cache (an LRU of whole objects). A write patches the cached
-// object (fetching it first unless the write covers it or it was never written) and marks it
-// dirty; nothing is sent until `flush()`, `close()`, or the cache needs room. A flush PUTs every
-// dirty object, `parallelism` at a time, then the manifest if the size grew, and resolves once the
-// bucket has acknowledged all of them: a PUT is atomic and read-after-write consistent on S3, so
-// acknowledged means durable. At most one PUT per object is in flight, so a newer version never
-// lands before an older one.
+// Objects live in a bounded write-back cache (an LRU of objects). A write patches the cached
+// object and marks it dirty without waiting for a GET: an object not cached is entered with only
+// the written ranges known, and fetched (the ranges laid over it) when a read needs other bytes or
+// when it is uploaded — so the GETs of read-modify-writes run in parallel with the uploads, not one
+// by one in the writer's path. Write-behind uploads the dirty objects the writes have moved on from
+// (all but the few most recently used), `parallelism` at a time, in the background; the rest waits
+// for `flush()`, `close()`, or the cache needing room. A flush PUTs every dirty object,
+// `parallelism` at a time, then the manifest if the size grew, and resolves once the bucket has
+// acknowledged all of them: a PUT is atomic and read-after-write consistent on S3, so acknowledged
+// means durable. At most one PUT per object is in flight, so a newer version never lands before an
+// older one. A discard that covers whole objects deletes them instead of uploading zeros (a missing
+// object reads as zeros).
 //
 // Crash model. A process that dies loses the dirty objects; each object in the bucket is then the
 // version of its last acknowledged PUT: every write is kept or dropped, and the writes sharing an
@@ -82,8 +87,15 @@ export interface S3StorageOptions {
 /** One cached object. */
 interface Entry {
   readonly index: number;
+  /** The object's bytes: all of them once loaded; before that, only the `written` ranges. */
   data: Uint8Array;
-  /** Pending fetch; the entry's bytes are not valid until it settles. */
+  /**
+   * `undefined` once the entry holds the whole object. Before: the sorted, disjoint byte ranges
+   * written since it was cached without fetching it — a write never waits for a GET; the object is
+   * fetched and the ranges laid over it only when a read needs other bytes, or to upload it.
+   */
+  written: [number, number][] | undefined;
+  /** The fetch in flight, if any. */
   loading: Promise<void> | undefined;
   /** Bumped by every write; the object is dirty while it differs from `uploaded`. */
   version: number;
@@ -92,6 +104,8 @@ interface Entry {
   uploading: Promise<void> | undefined;
   /** Operations using the entry right now: it is not evicted meanwhile. */
   pins: number;
+  /** Discarded whole since: the bucket should not hold the object (it reads as zeros), so its upload is a DELETE. */
+  absent: boolean;
 }
 
 const HEX_DIGITS = 12;
@@ -100,9 +114,11 @@ const HEX_DIGITS = 12;
  * A store in an S3-compatible bucket (AWS S3, Ceph RGW, MinIO, ...). See the file comment for the
  * design, and the README for the object layout, the crash model and the lock.
  *
- * Costs: a read or write of cached objects is a copy, O(length); a miss costs one GET of a whole
- * object; a flush costs one PUT per dirty object (`parallelism` at a time) plus one for the manifest
- * if the size grew.
+ * Costs: a read or write of cached objects is a copy, O(length); a read miss costs one GET of a
+ * whole object, a write miss none (the GET, if the object may exist and the writes did not cover
+ * it, comes before its upload); a flush costs one PUT per dirty object (`parallelism` at a time,
+ * fewer when write-behind sent them already) plus one for the manifest if the size grew; a discard
+ * of whole objects costs one DELETE each instead of a PUT.
  *
  * @example
  * ```ts
@@ -137,6 +153,14 @@ export class S3Storage extends AbstractStorage {
   /** The size the manifest in the bucket holds. */
   #persisted: number;
   #flushing: Promise<void> = Promise.resolve();
+  /** Requests at once (uploads of a flush, write-behind). */
+  readonly #parallelism: number;
+  /** Write-behind uploads in flight. */
+  #behind = 0;
+  /** A write-behind upload failed: none start again until a flush succeeds (which reports it). */
+  #behindFailed = false;
+  /** The most recently used entries write-behind leaves alone: they are likely still being written. */
+  readonly #recent: number;
 
   private constructor(
     io: S3Io,
@@ -155,6 +179,8 @@ export class S3Storage extends AbstractStorage {
     this.#ownsClient = ownsClient;
     this.#lock = lock;
     this.#capacity = Math.max(2, Math.floor((options.cacheBytes ?? 64 * 1024 * 1024) / objectSize));
+    this.#parallelism = options.parallelism ?? 8;
+    this.#recent = Math.max(1, Math.min(8, Math.floor(this.#capacity / 4)));
     this.#openedSize = size;
     this.#extent = size;
     this.#persisted = size;
@@ -252,7 +278,7 @@ export class S3Storage extends AbstractStorage {
       const from = Math.max(offset, start);
       const to = Math.min(end, start + this.objectSize);
       parts.push(
-        this.#withObject(index, false, true, (data) => {
+        this.#withObject(index, 'read', from - start, to - start, (data) => {
           out.set(data.subarray(from - start, to - start), from - offset);
         }),
       );
@@ -273,13 +299,75 @@ export class S3Storage extends AbstractStorage {
       const to = Math.min(end, start + this.objectSize);
       const whole = from === start && to === start + this.objectSize;
       parts.push(
-        this.#withObject(index, whole, false, (bytes, entry) => {
+        this.#withObject(index, whole ? 'whole' : 'write', from - start, to - start, (bytes, entry) => {
           bytes.set(data.subarray(from - offset, to - offset), from - start);
           entry!.version++;
+          entry!.absent = false;
         }),
       );
     }
     await Promise.all(parts);
+    this.#writeBehind();
+  }
+
+  /**
+   * Zeros the range. An object the range covers whole — up to the store's end for the last one —
+   * is not uploaded as zeros but deleted from the bucket at the next upload of it (a missing object
+   * reads as zeros: that is the layout's rule, so nothing else needs to record it); a DELETE is
+   * atomic like a PUT, so the crash model is unchanged. Partly covered objects get zeros written.
+   */
+  protected override async _discard(offset: number, length: number): Promise<void> {
+    const end = offset + length;
+    const first = Math.floor(offset / this.objectSize);
+    const last = Math.floor((end - 1) / this.objectSize);
+    const parts: Promise<void>[] = [];
+    for (let index = first; index <= last; index++) {
+      const start = index * this.objectSize;
+      const from = Math.max(offset, start);
+      const to = Math.min(end, start + this.objectSize);
+      const whole = from === start && (to === start + this.objectSize || to >= this.#extent);
+      parts.push(
+        this.#withObject(index, whole ? 'whole' : 'write', from - start, to - start, (bytes, entry) => {
+          bytes.fill(0, from - start, whole ? bytes.length : to - start);
+          entry!.version++;
+          entry!.absent = whole;
+        }),
+      );
+    }
+    await Promise.all(parts);
+    this.#writeBehind();
+  }
+
+  /**
+   * Write-behind: uploads dirty objects the writes have moved on from (all but the `#recent` most
+   * recently used), up to `parallelism` at a time, in the background, so that a long sequential
+   * write (an import) keeps the link busy instead of piling its objects up for the next flush or
+   * for eviction. Unflushed writes reaching the bucket early is within the contract (any subset of
+   * them may survive a crash, those sharing an object together); a failure here is reported by the
+   * next flush, which uploads the object again.
+   */
+  #writeBehind(): void {
+    if (this.#behindFailed || this.#behind >= this.#parallelism) return;
+    const end = this.#entries.size - this.#recent;
+    let position = 0;
+    for (const entry of this.#entries.values()) {
+      if (position++ >= end) break;
+      if (entry.uploading || entry.loading || entry.version === entry.uploaded) continue;
+      this.#behind++;
+      this.#upload(entry).then(
+        () => {
+          this.#behind--;
+          this.#notify();
+          this.#writeBehind();
+        },
+        () => {
+          this.#behind--;
+          this.#behindFailed = true;
+          this.#notify();
+        },
+      );
+      if (this.#behind >= this.#parallelism) return;
+    }
   }
 
   protected _flush(): Promise<void> {
@@ -307,6 +395,7 @@ export class S3Storage extends AbstractStorage {
     const covered = this.#extent;
     const dirty = [...this.#entries.values()].filter((e) => e.version !== e.uploaded || e.uploading);
     await Promise.all(dirty.map((e) => this.#upload(e)));
+    this.#behindFailed = false;
     if (covered > this.#persisted) {
       this.#lock?.assertHeld();
       const key = keyOf(this.prefix, 'manifest');
@@ -316,19 +405,22 @@ export class S3Storage extends AbstractStorage {
   }
 
   /**
-   * Runs `use` on object `index`'s bytes, fetching it if needed. `whole`: the caller overwrites
-   * every byte, so no fetch. `read`: the caller only reads, so a full cache is bypassed rather than
-   * waited for. The entry is pinned while `use` runs (synchronously).
+   * Runs `use` on object `index`'s bytes `[from, to)`, with the entry pinned (not evicted) while it
+   * runs (synchronously). `'read'`: the bytes must be valid, so an object not cached, or cached with
+   * only other ranges written, is fetched first; with a cache full of objects in use, a read bypasses
+   * it rather than waiting. `'write'`: the caller writes `[from, to)`, no fetch. `'whole'`: the caller
+   * sets every byte of the object, which is then wholly known.
    */
   async #withObject(
     index: number,
-    whole: boolean,
-    read: boolean,
+    need: 'read' | 'write' | 'whole',
+    from: number,
+    to: number,
     use: (bytes: Uint8Array, entry: Entry | undefined) => void,
   ): Promise<void> {
     let entry = this.#entries.get(index);
     if (entry === undefined) {
-      const reserved = await this.#makeRoom(read);
+      const reserved = await this.#makeRoom(need === 'read');
       if (reserved) {
         this.#reserved--;
         this.#notify();
@@ -342,41 +434,58 @@ export class S3Storage extends AbstractStorage {
       if (entry === undefined) {
         entry = {
           index,
-          data: new Uint8Array(0),
+          data: new Uint8Array(this.objectSize),
+          written: [],
           loading: undefined,
           version: 0,
           uploaded: 0,
           uploading: undefined,
           pins: 0,
+          absent: false,
         };
-        const created = entry;
-        if (whole) created.data = new Uint8Array(this.objectSize);
-        else
-          created.loading = this.#fetch(index).then(
-            (bytes) => {
-              created.data = bytes;
-              created.loading = undefined;
-            },
-            (error: unknown) => {
-              this.#entries.delete(index);
-              this.#notify();
-              throw error;
-            },
-          );
         this.#entries.set(index, entry);
       }
     }
     entry.pins++;
     try {
-      if (entry.loading) await entry.loading;
+      if (need === 'read' && entry.written !== undefined && !covers(entry.written, from, to)) {
+        await this.#load(entry);
+      }
       // LRU: most recently used last.
       this.#entries.delete(index);
       this.#entries.set(index, entry);
       use(entry.data, entry);
+      if (need === 'whole') entry.written = undefined;
+      else if (need === 'write' && entry.written !== undefined) addRange(entry.written, from, to);
     } finally {
       entry.pins--;
       this.#notify();
     }
+  }
+
+  /**
+   * Makes the entry hold the whole object: fetches it and lays the ranges written meanwhile over
+   * it. One fetch per entry at a time. A failed fetch of an entry nobody wrote drops it.
+   */
+  #load(entry: Entry): Promise<void> {
+    if (entry.written === undefined) return Promise.resolve();
+    entry.loading ??= this.#fetch(entry.index).then(
+      (bytes) => {
+        entry.loading = undefined;
+        const written = entry.written;
+        if (written === undefined) return; // wholly overwritten while fetching
+        for (const [a, b] of written) bytes.set(entry.data.subarray(a, b), a);
+        entry.data = bytes;
+        entry.written = undefined;
+      },
+      (error: unknown) => {
+        entry.loading = undefined;
+        if (entry.version === entry.uploaded && entry.pins === 0) this.#entries.delete(entry.index);
+        this.#notify();
+        throw error;
+      },
+    );
+    return entry.loading;
   }
 
   #notify(): void {
@@ -425,7 +534,7 @@ export class S3Storage extends AbstractStorage {
       if (read) return false;
       if (dirty.length > 0) {
         // Write back the least recently used dirty objects and wait for the first one to land.
-        await Promise.race(dirty.slice(0, 4).map((e) => this.#upload(e)));
+        await Promise.race(dirty.slice(0, this.#parallelism).map((e) => this.#upload(e)));
       } else {
         // Every slot is being filled or used right now; one frees up within a request's time.
         await new Promise<void>((resolve) => this.#waiters.push(resolve));
@@ -443,14 +552,25 @@ export class S3Storage extends AbstractStorage {
         continue;
       }
       if (entry.version === entry.uploaded) return;
+      // Written without being fetched: the rest of the object comes from the bucket first.
+      if (entry.written !== undefined && !entry.absent) {
+        await this.#load(entry);
+        continue;
+      }
       const version = entry.version;
       const start = entry.index * this.objectSize;
       const length = Math.min(this.objectSize, Math.max(0, this.#extent - start));
-      const body = entry.data.slice(0, length);
+      const absent = entry.absent;
+      const body = absent ? undefined : entry.data.slice(0, length);
       entry.uploading = (async () => {
         this.#lock?.assertHeld();
-        await this.#io.put(this.objectKey(entry.index), body);
-        if (entry.index > this.#maxWritten) this.#maxWritten = entry.index;
+        if (body !== undefined) {
+          await this.#io.put(this.objectKey(entry.index), body);
+          if (entry.index > this.#maxWritten) this.#maxWritten = entry.index;
+        } else if (start < this.#openedSize || entry.index <= this.#maxWritten) {
+          // Past the opened size, an object this handle never PUT does not exist: nothing to delete.
+          await this.#io.delete(this.objectKey(entry.index));
+        }
         entry.uploaded = version;
       })().finally(() => {
         entry.uploading = undefined;
@@ -478,6 +598,25 @@ export class S3Storage extends AbstractStorage {
       }
     }
   }
+}
+
+/** Whether the sorted, disjoint `ranges` cover `[from, to)`. O(ranges). */
+function covers(ranges: readonly [number, number][], from: number, to: number): boolean {
+  for (const [a, b] of ranges) if (a <= from && to <= b) return true;
+  return false;
+}
+
+/** Adds `[from, to)` to the sorted, disjoint `ranges`, merging what it touches. O(ranges). */
+function addRange(ranges: [number, number][], from: number, to: number): void {
+  let i = 0;
+  while (i < ranges.length && ranges[i]![1] < from) i++;
+  let j = i;
+  while (j < ranges.length && ranges[j]![0] <= to) {
+    from = Math.min(from, ranges[j]![0]);
+    to = Math.max(to, ranges[j]![1]);
+    j++;
+  }
+  ranges.splice(i, j - i, [from, to]);
 }
 
 /** `prefix` without leading or trailing slashes. */

@@ -105,6 +105,81 @@ describe('layout and cache', () => {
     await store.close();
   });
 
+  test('write-behind: objects a sequential write moved on from are uploaded before any flush', async () => {
+    // 64 objects of cache: the 8 most recently used are left alone, the rest go out in the background.
+    const store = await open(freshPrefix(), { create: true, objectSize: 1024, cacheBytes: 64 * 1024 });
+    const data = bytes(32 * 1024, 7);
+    const opened = store.stats.puts; // the lock's
+    const behind = () => store.stats.puts - opened;
+    for (let i = 0; i < 32; i++) await store.write(i * 1024, data.subarray(i * 1024, (i + 1) * 1024));
+    for (let wait = 0; behind() < 24 && wait < 200; wait++) await new Promise((r) => setTimeout(r, 25));
+    expect(behind()).toBe(24);
+    const before = store.stats.puts;
+    await store.flush();
+    expect(store.stats.puts - before).toBeLessThanOrEqual(9); // the recent 8 and the manifest
+    expect(await store.read(0, data.length)).toEqual(data);
+    await store.close();
+  });
+
+  test('a partial write never waits for a GET: the object is fetched when a read needs other bytes, or to upload it', async () => {
+    const prefix = freshPrefix();
+    const first = await open(prefix, { create: true, objectSize: 4096 });
+    const data = bytes(4 * 4096, 10);
+    await first.write(0, data);
+    await first.close();
+    const store = await open(prefix);
+    const gets = store.stats.gets;
+    await store.write(100, bytes(10, 11));
+    await store.write(4096 + 5, bytes(20, 12));
+    expect(store.stats.gets).toBe(gets);
+    expect(await store.read(100, 10)).toEqual(bytes(10, 11)); // only written bytes: no GET
+    expect(store.stats.gets).toBe(gets);
+    const want = data.slice();
+    want.set(bytes(10, 11), 100);
+    want.set(bytes(20, 12), 4096 + 5);
+    expect(await store.read(0, 4096)).toEqual(want.subarray(0, 4096)); // the rest: fetched, merged
+    expect(store.stats.gets).toBe(gets + 1);
+    await store.flush(); // object 1 is fetched to be uploaded whole
+    expect(store.stats.gets).toBe(gets + 2);
+    expect(await store.read(0, want.length)).toEqual(want);
+    await store.close();
+    const again = await open(prefix, { readOnly: true });
+    expect(await again.read(0, want.length)).toEqual(want);
+    await again.close();
+  });
+
+  test('discard: whole objects are deleted from the bucket, not uploaded as zeros; parts get zeros', async () => {
+    const prefix = freshPrefix();
+    const store = await open(prefix, { create: true, objectSize: 4096 });
+    const data = bytes(4 * 4096 + 100, 8);
+    await store.write(0, data);
+    await store.flush();
+    const object = (i: number) => `${prefix}/objects/${i.toString(16).padStart(12, '0')}`;
+    expect((await raw().list(`${prefix}/objects/`, '')).sort()).toEqual([0, 1, 2, 3, 4].map(object));
+    const puts = store.stats.puts;
+    const deletes = store.stats.deletes;
+    await store.discard(4096, 2 * 4096); // objects 1 and 2, whole
+    await store.discard(4 * 4096, 100); // object 4: whole up to the store's end
+    await store.discard(100, 200); // part of object 0
+    await store.flush();
+    expect(store.stats.deletes - deletes).toBe(3);
+    expect(store.stats.puts - puts).toBe(1); // object 0 only
+    expect((await raw().list(`${prefix}/objects/`, '')).sort()).toEqual([0, 3].map(object));
+    const want = data.slice();
+    want.fill(0, 4096, 3 * 4096);
+    want.fill(0, 4 * 4096);
+    want.fill(0, 100, 300);
+    expect(await store.read(0, want.length)).toEqual(want);
+    // Written again after the discard: uploaded as usual.
+    await store.write(4096 + 10, bytes(10, 9));
+    want.set(bytes(10, 9), 4096 + 10);
+    await store.close();
+    const again = await open(prefix);
+    expect(await again.size()).toBe(want.length);
+    expect(await again.read(0, want.length)).toEqual(want);
+    await again.close();
+  });
+
   test('the cache stays bounded: a large write goes out as write-back, then reads back', async () => {
     const store = await open(freshPrefix(), { create: true, objectSize: 1024, cacheBytes: 4096 });
     const data = bytes(64 * 1024, 3);
