@@ -9,7 +9,7 @@ import { InvalidArgumentError } from 'commander';
 import { LIVE } from '../index';
 import { isLoopback, type NbdExportOptions, type NbdTlsOptions, parsePskFile, serve } from '../nbd/index';
 import { type Act, examples } from './command';
-import { type Context, checkVersion, openStore } from './context';
+import { type Context, checkVersion, openStore, sizeArg } from './context';
 import { CliFailure, EXIT, UsageError } from './errors';
 import { formatSize } from './size';
 
@@ -25,6 +25,7 @@ interface ServeOptions {
   readonly tlsCa?: string;
   readonly tlsPsk?: string;
   readonly maxConnections?: number;
+  readonly maxMemory?: number;
   readonly verbose?: boolean;
   readonly json?: boolean;
 }
@@ -74,6 +75,11 @@ export function registerServe(program: Command, ctx: Context, act: Act): void {
       if (!/^\d+$/.test(t) || n < 1) throw new InvalidArgumentError(`'${t}' is not a positive whole number`);
       return n;
     })
+    .option(
+      '--max-memory <size>',
+      'memory the server may hold for all its clients together (default 256M, at least 1M): past it, connections and requests wait',
+      sizeArg,
+    )
     .option('--verbose', 'log connections and dropped clients on stderr')
     .option('--json', 'print where it listens as JSON (at start, on stdout)')
     .addHelpText(
@@ -106,6 +112,8 @@ export function registerServe(program: Command, ctx: Context, act: Act): void {
           throw new UsageError(
             `listening on ${host} requires TLS (--tls-cert and --tls-key, or --tls-psk): NBD sends the volume in the clear`,
           );
+        if (opts.maxMemory !== undefined && opts.maxMemory < 1024 * 1024)
+          throw new UsageError(`--max-memory ${opts.maxMemory}: at least 1M`);
         const writable = opts.writable === true;
         const store = await openStore(path, { readOnly: !writable });
         try {
@@ -119,6 +127,7 @@ export function registerServe(program: Command, ctx: Context, act: Act): void {
             ...(opts.socket !== undefined ? { socket: opts.socket } : { host, port: opts.port ?? 10809 }),
             ...(tls ? { tls } : {}),
             ...(opts.maxConnections ? { maxConnections: opts.maxConnections } : {}),
+            ...(opts.maxMemory !== undefined ? { maxMemory: opts.maxMemory } : {}),
             log: opts.verbose ? (m) => void io.stderr.write(`deja: ${m}\n`) : () => {},
           });
           const list = server.exports.map((e) => ({

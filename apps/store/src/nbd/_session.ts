@@ -8,7 +8,18 @@
 // are read only while the bytes in flight (READ and WRITE payloads being served) stay under the
 // connection's budget and the socket's unsent replies under the same bound, so a client that
 // sends requests and never reads the replies stalls on TCP flow control instead of growing the
-// server's memory. The handshake has a deadline, so idle or slow connections go away.
+// server's memory. The handshake has a deadline, so idle or slow connections go away. Beyond the
+// connection's own bounds, every byte it makes the server hold is granted from the server-wide
+// MemoryBudget first (_budget.ts): its read buffer before the socket is read, a READ's reply
+// buffer until the reply is sent, a WRITE's payload before it is read; while the budget is spent,
+// the connection waits and reads nothing.
+//
+// The read path, which carries nearly all the bytes: a READ is one `_readRaw` of the chunks it
+// touches into a recycled reply buffer (no per-request allocation, no copy of the range), checked
+// against the chunks' names on the server's hashing workers when the store verifies reads (the
+// main thread reads the next request's chunks meanwhile), with holes taken from the block map
+// (no scan of the bytes for zeros). Its reply is written as header and buffer slices, and replies
+// finished in the same turn of the event loop leave in one corked write.
 //
 // Requests of one connection are handled concurrently and may complete out of order (the store
 // runs its operations one at a time, in call order, so a request issued after a write sees it
@@ -17,10 +28,13 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type SecureContext, TLSSocket } from 'node:tls';
+import { type HashPool, hashBatch } from '../_hash-pool';
+import { verifyBatch } from '../_util';
 import { isStoreError } from '../errors';
 import type { Store } from '../store';
 import type { Range } from '../types';
 import type { Volume } from '../volume';
+import type { MemoryBudget } from './_budget';
 import { ByteReader, EndOfStream } from './_reader';
 import {
   BASE_ALLOCATION,
@@ -34,7 +48,6 @@ import {
   FLAG_NO_ZEROES,
   IHAVEOPT,
   INFO,
-  MAX_PAYLOAD,
   NBD_ERR,
   NBDMAGIC,
   OPT,
@@ -48,6 +61,7 @@ import {
   STATE_DIRTY,
   STATE_HOLE,
   STATE_ZERO,
+  STRUCTURED_REPLY_MAGIC,
   simpleReply,
   structuredHeader,
   TFLAG,
@@ -75,6 +89,20 @@ export interface SessionHost {
   readonly handshakeTimeout: number;
   /** Bytes of READ/WRITE payload in flight per connection before it stops reading requests. */
   readonly budget: number;
+  /** The server-wide memory cap every connection draws from. */
+  readonly memory: MemoryBudget;
+  /**
+   * The largest READ or WRITE payload: MAX_PAYLOAD, or less so that one request (with the chunks
+   * around an unaligned range) fits in the requests' half of {@link memory}.
+   */
+  readonly maxPayload: number;
+  /** Workers that check chunks read against their names (when the store verifies reads). */
+  readonly hashes: HashPool | undefined;
+  /**
+   * Runs a store read in its turn: one at a time across the server, with a pass through the
+   * event loop between two, so sockets are written between reads.
+   */
+  storeRead<T>(read: () => Promise<T>): Promise<T>;
   /** Whether the server is shutting down. */
   readonly closing: boolean;
   /** Takes the one writer slot of a writable export; false when another session holds it. */
@@ -113,8 +141,20 @@ const MAX_INFLIGHT = 128;
 const STATUS_SPAN = 256 * 1024 * 1024;
 /** base:allocation extents after which a reply stops walking the block map. */
 const STATUS_EXTENTS = 1024;
-/** Extents one BLOCK_STATUS chunk carries at most (the protocol's recommendation). */
-const MAX_EXTENTS = 1 << 20;
+/** The largest window of the block map one step of a base:allocation walk covers. */
+const MAX_STATUS_WINDOW = 64 * 1024 * 1024;
+/** Dirty-bitmap extents one BLOCK_STATUS reply carries at most (the client asks again for more). */
+const MAX_EXTENTS = 8192;
+/** Read-ahead of a connection's reader: request headers pipelined beyond the current one. */
+const READ_AHEAD = 64 * 1024;
+/**
+ * What a connection holds before any request: its reader's read-ahead and one socket chunk
+ * (libuv reads at most 64 KiB at a time). Reserved from the server's budget before the socket is
+ * read.
+ */
+export const CONNECTION_BYTES = READ_AHEAD + 64 * 1024;
+/** A structured reply chunk's header plus the 8-byte offset of OFFSET_DATA / the 12 bytes of OFFSET_HOLE. */
+const CHUNK_HEAD = 20 + 12;
 
 type Context =
   | { readonly id: number; readonly name: string; readonly kind: 'allocation' }
@@ -150,8 +190,12 @@ export class Session {
   readonly #host: SessionHost;
   readonly #raw: Socket;
   #sock: Duplex;
-  #reader: ByteReader;
+  #reader: ByteReader | undefined;
   readonly id: number;
+  /** Aborted when the connection goes: cancels waits for the server's memory budget. */
+  readonly #gone = new AbortController();
+  /** Whether replies are being collected for one write at the end of this turn. */
+  #corked = false;
   // Negotiation state.
   #structured = false;
   #tlsActive = false;
@@ -171,7 +215,12 @@ export class Session {
     socket.setNoDelay(true);
     // Errors surface through the reader (close/end); an unhandled 'error' would end the process.
     socket.on('error', () => {});
-    this.#reader = new ByteReader(socket);
+    socket.once('close', () => this.#gone.abort(new EndOfStream('the connection was closed')));
+  }
+
+  get #in(): ByteReader {
+    if (!this.#reader) throw new EndOfStream('the connection is not being read');
+    return this.#reader;
   }
 
   /** Serves the connection to its end. Never rejects. */
@@ -182,7 +231,13 @@ export class Session {
       );
       this.#destroy();
     }, this.#host.handshakeTimeout);
+    let reserved = false;
     try {
+      // The socket arrives paused: it is read once its buffer is granted.
+      await this.#host.memory.acquire(CONNECTION_BYTES, 'connection', this.#gone.signal);
+      reserved = true;
+      this.#reader = new ByteReader(this.#raw, READ_AHEAD);
+      this.#raw.resume();
       const t = await this.#handshake();
       clearTimeout(timer);
       if (t) await this.#transmission(t);
@@ -193,6 +248,7 @@ export class Session {
       clearTimeout(timer);
       this.#host.releaseWriter(this);
       this.#end();
+      if (reserved) this.#host.memory.release(CONNECTION_BYTES, 'connection');
     }
   }
 
@@ -217,14 +273,35 @@ export class Session {
   // ---- output -------------------------------------------------------------------------------
 
   #send(...parts: Uint8Array[]): void {
+    this.#sendThen(parts, undefined);
+  }
+
+  /**
+   * Writes the parts of one reply; `sent` runs once they have left for the socket (or will never
+   * leave). Replies written in the same turn of the event loop are corked into one write.
+   */
+  #sendThen(parts: readonly Uint8Array[], sent: (() => void) | undefined): void {
     const s = this.#sock;
-    if (s.destroyed || !s.writable) return;
-    if (parts.length > 1) s.cork();
-    for (const p of parts) s.write(p);
-    if (parts.length > 1) s.uncork();
+    if (s.destroyed || !s.writable) {
+      sent?.();
+      return;
+    }
+    if (!this.#corked) {
+      this.#corked = true;
+      s.cork();
+      process.nextTick(() => {
+        this.#corked = false;
+        s.uncork();
+      });
+    }
+    const last = parts.length - 1;
+    for (let i = 0; i < last; i++) s.write(parts[i] as Uint8Array);
+    if (sent) s.write(parts[last] as Uint8Array, () => sent());
+    else s.write(parts[last] as Uint8Array);
   }
 
   #destroy(): void {
+    this.#gone.abort(new EndOfStream('the connection was dropped'));
     this.#sock.destroy();
     if (this.#sock !== this.#raw) this.#raw.destroy();
   }
@@ -254,7 +331,7 @@ export class Session {
     IHAVEOPT.copy(hello, 8);
     hello.writeUInt16BE(FLAG_FIXED_NEWSTYLE | FLAG_NO_ZEROES, 16);
     this.#send(hello);
-    const clientFlags = (await this.#reader.read(4)).readUInt32BE(0);
+    const clientFlags = (await this.#in.read(4)).readUInt32BE(0);
     if ((clientFlags & ~(FLAG_C_FIXED_NEWSTYLE | FLAG_C_NO_ZEROES)) !== 0)
       throw new Drop(`unknown client flags 0x${clientFlags.toString(16)}`);
     const fixed = (clientFlags & FLAG_C_FIXED_NEWSTYLE) !== 0;
@@ -264,12 +341,12 @@ export class Session {
 
     for (let count = 0; ; count++) {
       if (count >= MAX_OPTIONS) throw new Drop(`more than ${MAX_OPTIONS} options`);
-      const head = await this.#reader.read(16);
+      const head = await this.#in.read(16);
       if (!head.subarray(0, 8).equals(IHAVEOPT)) throw new Drop('an option without the IHAVEOPT magic');
       const option = head.readUInt32BE(8);
       const length = head.readUInt32BE(12);
       if (length > MAX_OPTION_BYTES) throw new Drop(`option ${option} carries ${length} bytes`);
-      const data = await this.#reader.read(length);
+      const data = await this.#in.read(length);
 
       if (option === OPT.ABORT) {
         this.#reply(option, REP.ACK);
@@ -363,7 +440,7 @@ export class Session {
   }
 
   async #startTls(tls: SessionTls): Promise<void> {
-    const rest = this.#reader.detach();
+    const rest = this.#in.detach();
     if (rest.length > 0) throw new Drop('data sent after STARTTLS before the TLS handshake');
     const secure = new TLSSocket(this.#raw, {
       isServer: true,
@@ -392,7 +469,7 @@ export class Session {
       secure.once('close', () => fail());
     });
     this.#tlsActive = true;
-    this.#reader = new ByteReader(secure);
+    this.#reader = new ByteReader(secure, READ_AHEAD);
   }
 
   #lookup(name: string): ServedExport | undefined {
@@ -461,7 +538,7 @@ export class Session {
     block.writeUInt16BE(INFO.BLOCK_SIZE, 0);
     block.writeUInt32BE(1, 2);
     block.writeUInt32BE(Math.max(512, this.#host.store.chunkSize), 6);
-    block.writeUInt32BE(MAX_PAYLOAD, 10);
+    block.writeUInt32BE(this.#host.maxPayload, 10);
     this.#reply(option, REP.INFO, block);
     this.#reply(option, REP.ACK);
     return option === OPT.GO ? t : undefined;
@@ -577,23 +654,31 @@ export class Session {
           length: head.readUInt32BE(24),
         };
         if (req.type === CMD.DISC) break;
+        // The server-wide budget first: nothing of this request is held, or read, before it.
+        const lease: Lease = { bytes: this.#memoryCost(t, req) };
+        if (lease.bytes > 0) await this.#host.memory.acquire(lease.bytes, 'request', this.#gone.signal);
         let payload: Buffer | undefined;
         if (req.type === CMD.WRITE) {
-          if (req.length > MAX_PAYLOAD) {
+          if (req.length > this.#host.maxPayload) {
             this.#error(
               t,
               req,
               NBD_ERR.EINVAL,
-              `a write of ${req.length} bytes is over the ${MAX_PAYLOAD}-byte limit`,
+              `a write of ${req.length} bytes is over the ${this.#host.maxPayload}-byte limit`,
             );
             throw new Drop(`a WRITE payload of ${req.length} bytes`);
           }
-          payload = await this.#reader.read(req.length);
+          try {
+            payload = await this.#in.read(req.length);
+          } catch (e) {
+            this.#host.memory.release(lease.bytes, 'request');
+            throw e;
+          }
         }
         const cost = req.type === CMD.READ || req.type === CMD.WRITE ? req.length : 0;
         this.#inflightBytes += cost;
         this.#inflight++;
-        const p: Promise<void> = this.#handle(t, req, payload).finally(() => {
+        const p: Promise<void> = this.#handle(t, req, payload, lease).finally(() => {
           this.#inflightBytes -= cost;
           this.#inflight--;
           running.delete(p);
@@ -632,7 +717,7 @@ export class Session {
       };
     });
     try {
-      return await Promise.race([this.#reader.read(n), stop]);
+      return await Promise.race([this.#in.read(n), stop]);
     } catch (e) {
       if (e instanceof EndOfStream) return undefined;
       throw e;
@@ -641,16 +726,44 @@ export class Session {
     }
   }
 
-  async #handle(t: Transmission, req: Request, payload: Buffer | undefined): Promise<void> {
+  /**
+   * Bytes of the server's budget a request needs before it is read further: a READ's reply
+   * buffer, a WRITE's payload, the largest BLOCK_STATUS reply; nothing for requests that fail at
+   * once or carry no data.
+   */
+  #memoryCost(t: Transmission, req: Request): number {
+    const { type, offset, length } = req;
+    if (type === CMD.WRITE) return length <= this.#host.maxPayload ? length : 0;
+    if (length === 0 || !(offset + length <= t.size)) return 0;
+    if (type === CMD.READ) {
+      if (length > this.#host.maxPayload) return 0;
+      const cs = this.#host.store.chunkSize;
+      const first = Math.floor(offset / cs);
+      return (Math.ceil((offset + length) / cs) - first) * cs;
+    }
+    if (type === CMD.BLOCK_STATUS) {
+      let bytes = 0;
+      for (const ctx of t.contexts)
+        bytes += CHUNK_HEAD + 8 * (ctx.kind === 'dirty' ? MAX_EXTENTS : STATUS_EXTENTS);
+      return bytes;
+    }
+    return 0;
+  }
+
+  async #handle(t: Transmission, req: Request, payload: Buffer | undefined, lease: Lease): Promise<void> {
     try {
-      await this.#execute(t, req, payload);
+      await this.#execute(t, req, payload, lease);
     } catch (e) {
       const f = toFailure(e, req);
       this.#error(t, req, f.errno, f.message);
+    } finally {
+      // A READ hands its lease to the write of its reply; anything else is done with it here.
+      if (lease.bytes > 0) this.#host.memory.release(lease.bytes, 'request');
+      lease.bytes = 0;
     }
   }
 
-  async #execute(t: Transmission, req: Request, payload: Buffer | undefined): Promise<void> {
+  async #execute(t: Transmission, req: Request, payload: Buffer | undefined, lease: Lease): Promise<void> {
     const { type, flags, offset, length } = req;
     const vol = t.exp.volume;
     const allowed = (mask: number) => {
@@ -674,12 +787,12 @@ export class Session {
       case CMD.READ: {
         allowed(t.structured ? CMD_FLAG.DF : 0);
         inRange(NBD_ERR.EINVAL);
-        if (length > MAX_PAYLOAD)
+        if (length > this.#host.maxPayload)
           throw new Failure(
             NBD_ERR.EINVAL,
-            `a read of ${length} bytes is over the ${MAX_PAYLOAD}-byte limit`,
+            `a read of ${length} bytes is over the ${this.#host.maxPayload}-byte limit`,
           );
-        await this.#read(t, req);
+        await this.#read(t, req, lease);
         return;
       }
       case CMD.WRITE: {
@@ -736,41 +849,63 @@ export class Session {
     this.#ok(t, req);
   }
 
-  async #read(t: Transmission, req: Request): Promise<void> {
+  /**
+   * A READ: the chunks it touches are read into a recycled buffer in one store operation, checked
+   * against their names (on the hashing workers when there are some), and sent as slices of that
+   * buffer; the buffer and the lease go back once the reply has left. O(chunks).
+   */
+  async #read(t: Transmission, req: Request, lease: Lease): Promise<void> {
     const { offset, length, cookie } = req;
-    const vol = t.exp.volume;
-    if (!t.structured) {
-      const bytes = length === 0 ? new Uint8Array(0) : await vol.read(offset, length);
-      this.#send(simpleReply(cookie, 0), bytes);
-      return;
-    }
     if (length === 0) {
-      this.#ok(t, req);
+      if (t.structured) this.#ok(t, req);
+      else this.#send(simpleReply(cookie, 0));
       return;
     }
-    if ((req.flags & CMD_FLAG.DF) !== 0) {
-      const bytes = await vol.read(offset, length);
-      this.#send(...dataChunk(cookie, REPLY_FLAG_DONE, offset, bytes));
-      return;
-    }
-    // The store keeps no zero chunks: a chunk that reads as zeros is unmapped, so the bytes say
-    // where the holes are without a second walk of the block map.
-    const bytes = await vol.read(offset, length);
-    const parts: Uint8Array[] = [];
-    const runs = zeroRuns(bytes, offset, this.#host.store.chunkSize);
-    runs.forEach((e, i) => {
-      const flags = i === runs.length - 1 ? REPLY_FLAG_DONE : 0;
-      if (e.zero) {
-        const p = Buffer.alloc(12);
-        writeU64(p, e.offset, 0);
-        p.writeUInt32BE(e.length, 8);
-        parts.push(structuredHeader(cookie, flags, REPLY_TYPE.OFFSET_HOLE, 12), p);
-      } else {
-        const from = e.offset - offset;
-        parts.push(...dataChunk(cookie, flags, e.offset, bytes.subarray(from, from + e.length)));
+    const store = this.#host.store;
+    const memory = this.#host.memory;
+    const cs = store.chunkSize;
+    const first = Math.floor(offset / cs);
+    const count = Math.ceil((offset + length) / cs) - first;
+    let buf: Uint8Array | undefined;
+    let sent = false;
+    try {
+      // The buffer is taken in the read's turn: requests waiting for it hold none.
+      const raw = await this.#host.storeRead(() => {
+        buf = memory.take(count * cs);
+        return store._readRaw(t.exp.version, first, count, buf);
+      });
+      if (store.verifyReads) {
+        const bytes = (buf as Uint8Array).subarray(0, count * cs);
+        const hashes = this.#host.hashes;
+        verifyBatch(
+          raw,
+          hashes ? await hashes.hash(bytes, cs) : hashBatch(bytes, cs),
+          first,
+          `export '${t.exp.name}'`,
+        );
       }
-    });
-    this.#send(...parts);
+      const parts = readReply(
+        t.structured && (req.flags & CMD_FLAG.DF) === 0,
+        t.structured,
+        cookie,
+        offset,
+        length,
+        buf as Uint8Array,
+        first * cs,
+        cs,
+        raw.physical,
+      );
+      const leased = lease.bytes;
+      const whole = buf as Uint8Array;
+      lease.bytes = 0;
+      sent = true;
+      this.#sendThen(parts, () => {
+        memory.release(leased, 'request');
+        memory.recycle(whole);
+      });
+    } finally {
+      if (!sent && buf) memory.recycle(buf);
+    }
   }
 
   async #blockStatus(t: Transmission, req: Request): Promise<void> {
@@ -824,7 +959,7 @@ export class Session {
     out: [number, number][],
   ): Promise<void> {
     const end = offset + Math.min(length, STATUS_SPAN);
-    let window = Math.max(64 * this.#host.store.chunkSize, 256 * 1024);
+    let window = Math.min(MAX_STATUS_WINDOW, Math.max(64 * this.#host.store.chunkSize, 256 * 1024));
     let pos = offset;
     while (pos < end) {
       const n = Math.min(window, end - pos);
@@ -836,8 +971,11 @@ export class Session {
       }
       pos += n;
       if (out.length > (one ? 1 : STATUS_EXTENTS)) break;
-      window = Math.min(window * 2, 64 * 1024 * 1024);
+      window = Math.min(window * 2, MAX_STATUS_WINDOW);
     }
+    // A reply may cover less than asked (the client asks again from where it stops): the extents
+    // past the bound are dropped, so a reply's size is bounded whatever the chunk size.
+    if (out.length > STATUS_EXTENTS) out.length = STATUS_EXTENTS;
   }
 
   #ok(t: Transmission, req: Request): void {
@@ -859,36 +997,68 @@ export class Session {
   }
 }
 
-/**
- * Runs of zero chunks and of data in `bytes` (read at `offset`), cut at chunk boundaries. A run of
- * zeros shorter than a chunk (at the request's ends) counts as data.
- */
-function zeroRuns(
-  bytes: Uint8Array,
-  offset: number,
-  chunk: number,
-): { offset: number; length: number; zero: boolean }[] {
-  const out: { offset: number; length: number; zero: boolean }[] = [];
-  const zero = Buffer.alloc(chunk);
-  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let pos = 0;
-  while (pos < bytes.length) {
-    const next = Math.min(bytes.length, Math.floor((offset + pos) / chunk) * chunk + chunk - offset);
-    const n = next - pos;
-    const isZero = n === chunk && view.compare(zero, 0, n, pos, next) === 0;
-    const last = out[out.length - 1];
-    if (last && last.zero === isZero) last.length += n;
-    else out.push({ offset: offset + pos, length: n, zero: isZero });
-    pos = next;
-  }
-  return out;
+/** What a request holds of the server's memory budget; 0 once given back (or handed on). */
+interface Lease {
+  bytes: number;
 }
 
-/** An OFFSET_DATA chunk: header, offset, data. */
-function dataChunk(cookie: Buffer, flags: number, offset: number, bytes: Uint8Array): Uint8Array[] {
-  const off = Buffer.alloc(8);
-  writeU64(off, offset, 0);
-  return [structuredHeader(cookie, flags, REPLY_TYPE.OFFSET_DATA, 8 + bytes.length), off, bytes];
+/**
+ * The parts of a READ reply for `[offset, offset + length)`, whose chunks sit in `buf` from byte
+ * offset `base` of the volume: a simple reply with the bytes; or structured chunks, one
+ * OFFSET_DATA per run of mapped chunks and, unless `holes` is false (the DF flag), one OFFSET_HOLE
+ * per run of unmapped chunks (`physical[i] < 0`: the store keeps no zero chunks, so those read as
+ * zeros). The data parts are slices of `buf`; all the headers share one small buffer. O(chunks).
+ */
+function readReply(
+  holes: boolean,
+  structured: boolean,
+  cookie: Buffer,
+  offset: number,
+  length: number,
+  buf: Uint8Array,
+  base: number,
+  cs: number,
+  physical: readonly number[],
+): Uint8Array[] {
+  const from = offset - base;
+  if (!structured) return [simpleReply(cookie, 0), buf.subarray(from, from + length)];
+  // Runs of mapped / unmapped chunks, clipped to the request: [start, end, hole] triples.
+  const runs: number[] = [];
+  if (!holes) runs.push(offset, offset + length, 0);
+  else {
+    const end = offset + length;
+    let pos = offset;
+    for (let i = 0; pos < end; i++) {
+      const next = Math.min(end, base + (i + 1) * cs);
+      const hole = (physical[i] as number) < 0 ? 1 : 0;
+      const n = runs.length;
+      if (n > 0 && runs[n - 1] === hole) runs[n - 2] = next;
+      else runs.push(pos, next, hole);
+      pos = next;
+    }
+  }
+  const chunks = runs.length / 3;
+  const heads = Buffer.allocUnsafe(chunks * CHUNK_HEAD);
+  const parts: Uint8Array[] = [];
+  for (let k = 0; k < chunks; k++) {
+    const start = runs[3 * k] as number;
+    const end = runs[3 * k + 1] as number;
+    const hole = runs[3 * k + 2] === 1;
+    const at = k * CHUNK_HEAD;
+    heads.writeUInt32BE(STRUCTURED_REPLY_MAGIC, at);
+    heads.writeUInt16BE(k === chunks - 1 ? REPLY_FLAG_DONE : 0, at + 4);
+    heads.writeUInt16BE(hole ? REPLY_TYPE.OFFSET_HOLE : REPLY_TYPE.OFFSET_DATA, at + 6);
+    cookie.copy(heads, at + 8, 0, 8);
+    heads.writeUInt32BE(hole ? 12 : 8 + end - start, at + 16);
+    writeU64(heads, start, at + 20);
+    if (hole) {
+      heads.writeUInt32BE(end - start, at + 28);
+      parts.push(heads.subarray(at, at + 32));
+    } else {
+      parts.push(heads.subarray(at, at + 28), buf.subarray(start - base, end - base));
+    }
+  }
+  return parts;
 }
 
 /**

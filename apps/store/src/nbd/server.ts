@@ -14,16 +14,23 @@
 // clear, so a listener on anything but a Unix socket or a loopback address requires TLS
 // (STARTTLS with an x509 certificate or a PSK); with TLS configured, every option but STARTTLS is
 // refused until TLS is up (the protocol's FORCEDTLS mode).
+//
+// Memory: each connection bounds what it holds (its requests in flight and unsent replies), and
+// the whole server draws every such byte from one budget, `maxMemory` (_budget.ts): connections
+// and requests wait for room instead of the process growing, however many clients there are.
 
 import { lstat, unlink } from 'node:fs/promises';
 import { createConnection, createServer, isIP, type Server, type Socket } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { createSecureContext } from 'node:tls';
+import { HashPool } from '../_hash-pool';
 import { StoreError } from '../errors';
 import type { Store } from '../store';
 import { LIVE, type Range } from '../types';
+import { MemoryBudget } from './_budget';
 import { type ServedExport, Session, type SessionHost, type SessionTls } from './_session';
 import { NbdError } from './errors';
-import { DEFAULT_PORT, MAX_STRING } from './protocol';
+import { DEFAULT_PORT, MAX_PAYLOAD, MAX_STRING } from './protocol';
 
 /** One export: a version of the store under a name. */
 export interface NbdExportOptions {
@@ -71,6 +78,19 @@ export interface ServeOptions {
    * limit this bounds a connection's memory at about twice this.
    */
   readonly connectionBudget?: number;
+  /**
+   * Bytes the whole server may hold for its clients (default 256 MiB, at least 1 MiB): read
+   * buffers of connections (128 KiB each, reserved before a connection is read), READ reply
+   * buffers until the reply is sent, WRITE payloads, BLOCK_STATUS replies, and recycled buffers.
+   * When it is spent, new connections and requests wait (their clients stall on flow control).
+   */
+  readonly maxMemory?: number;
+  /**
+   * Worker threads that check chunks read against their names, when the store verifies reads
+   * (default: half the cores less one, at most 2; 0, the default on 2 cores, checks on the main
+   * thread).
+   */
+  readonly workers?: number;
   /** Receives a line per notable event (a connection, a refusal, a dropped client). */
   readonly log?: (message: string) => void;
 }
@@ -86,6 +106,13 @@ export interface NbdServer {
   readonly exports: readonly { name: string; version: string; writable: boolean }[];
   /** Connections open now. */
   readonly connections: number;
+  /** The memory budget: its limit, bytes held now, the most held, reservations waiting. */
+  readonly memory: {
+    readonly limit: number;
+    readonly used: number;
+    readonly peak: number;
+    readonly waiting: number;
+  };
   /** An NBD URI for an export (`nbd://127.0.0.1:10809/name`, `nbd+unix:///name?socket=...`; `nbds` with TLS). */
   uri(exportName?: string): string;
   /**
@@ -115,6 +142,12 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<N
   const maxConnections = positive(options.maxConnections ?? 1024, 'maxConnections');
   const handshakeTimeout = positive(options.handshakeTimeout ?? 10_000, 'handshakeTimeout');
   const budget = positive(options.connectionBudget ?? 32 * 1024 * 1024, 'connectionBudget');
+  const maxMemory = positive(options.maxMemory ?? 256 * 1024 * 1024, 'maxMemory');
+  if (maxMemory < 1024 * 1024) throw new RangeError('maxMemory must be at least 1 MiB');
+  // Half the cores are left to the clients (on 2 cores, hashing on the main thread measured
+  // faster than handing each READ to a worker).
+  const workers = options.workers ?? Math.max(0, Math.min(2, Math.floor(availableParallelism() / 2) - 1));
+  if (!Number.isSafeInteger(workers) || workers < 0) throw new RangeError('workers must be a whole number');
   if (options.socket !== undefined && (options.port !== undefined || options.host !== undefined))
     throw new TypeError('give either socket, or port and host');
   const host = options.host ?? '127.0.0.1';
@@ -128,18 +161,38 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<N
       );
   }
   const tls = options.tls ? secureContext(options.tls) : undefined;
-  const core = new Core(store, exports, tls, handshakeTimeout, budget, options.log ?? (() => {}));
-  const server = createServer({ noDelay: true }, (socket) => core.accept(socket));
+  const hashes = store.verifyReads && workers > 0 ? new HashPool(workers) : undefined;
+  const memory = new MemoryBudget(maxMemory, hashes !== undefined);
+  // The largest request fits in the requests' half of the budget, with the chunks around it.
+  const maxPayload = Math.min(MAX_PAYLOAD, Math.floor(maxMemory / 2) - 2 * store.chunkSize);
+  const core = new Core(
+    store,
+    exports,
+    tls,
+    handshakeTimeout,
+    budget,
+    memory,
+    maxPayload,
+    hashes,
+    options.log ?? (() => {}),
+  );
+  // Sockets arrive paused: a session reads one only once its buffer is granted from the budget.
+  const server = createServer({ noDelay: true, pauseOnConnect: true }, (socket) => core.accept(socket));
   server.maxConnections = maxConnections;
   server.on('drop', () => core.log(`a connection over the limit of ${maxConnections} was closed`));
   let address: NbdAddress;
-  if (options.socket !== undefined) {
-    await listenUnix(server, options.socket);
-    address = { socket: options.socket };
-  } else {
-    await listen(server, () => server.listen(port, host));
-    const a = server.address();
-    address = { host, port: typeof a === 'object' && a ? a.port : port };
+  try {
+    if (options.socket !== undefined) {
+      await listenUnix(server, options.socket);
+      address = { socket: options.socket };
+    } else {
+      await listen(server, () => server.listen(port, host));
+      const a = server.address();
+      address = { host, port: typeof a === 'object' && a ? a.port : port };
+    }
+  } catch (e) {
+    await hashes?.close();
+    throw e;
   }
   let closing: Promise<void> | undefined;
   const close = () => {
@@ -151,6 +204,9 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<N
     exports: [...exports.values()].map((e) => ({ name: e.name, version: e.version, writable: e.writable })),
     get connections() {
       return core.sessions.size;
+    },
+    get memory() {
+      return { limit: memory.limit, used: memory.used, peak: memory.peak, waiting: memory.waiting };
     },
     uri: (name = exports.values().next().value?.name ?? '') => nbdUri(address, name, tls !== undefined),
     close,
@@ -198,6 +254,9 @@ class Core implements SessionHost {
   readonly tls: SessionTls | undefined;
   readonly handshakeTimeout: number;
   readonly budget: number;
+  readonly memory: MemoryBudget;
+  readonly maxPayload: number;
+  readonly hashes: HashPool | undefined;
   readonly log: (message: string) => void;
   readonly sessions = new Set<Session>();
   closing = false;
@@ -206,6 +265,8 @@ class Core implements SessionHost {
   #generation = 0;
   #changed = new Map<string, { generation: number; at: number; ranges: Promise<readonly Range[]> }>();
   #runs = new Set<Promise<void>>();
+  readonly #reads: (() => Promise<void>)[] = [];
+  #reading = false;
 
   constructor(
     store: Store,
@@ -213,6 +274,9 @@ class Core implements SessionHost {
     tls: SessionTls | undefined,
     handshakeTimeout: number,
     budget: number,
+    memory: MemoryBudget,
+    maxPayload: number,
+    hashes: HashPool | undefined,
     log: (message: string) => void,
   ) {
     this.store = store;
@@ -221,6 +285,9 @@ class Core implements SessionHost {
     this.tls = tls;
     this.handshakeTimeout = handshakeTimeout;
     this.budget = budget;
+    this.memory = memory;
+    this.maxPayload = maxPayload;
+    this.hashes = hashes;
     this.log = log;
   }
 
@@ -236,6 +303,25 @@ class Core implements SessionHost {
       this.#runs.delete(run);
     });
     this.#runs.add(run);
+  }
+
+  // The store runs its operations one at a time, and its reads are mostly synchronous (page
+  // cache, metadata cache): a burst of READs handed to it at once would run back to back in one
+  // turn of the event loop, with every reply waiting in its socket's buffer until the burst is
+  // over (measured: 0.25 s from reply to socket with nbdcopy's 64 requests in flight, and the
+  // socket idle meanwhile). So reads are handed to the store one at a time, and the next one
+  // starts from setImmediate, after the event loop has written to the sockets that can take data.
+  storeRead<T>(read: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#reads.push(() => read().then(resolve, reject));
+      if (!this.#reading) this.#nextRead();
+    });
+  }
+
+  #nextRead(): void {
+    const job = this.#reads.shift();
+    this.#reading = job !== undefined;
+    job?.().finally(() => setImmediate(() => this.#nextRead()));
   }
 
   claimWriter(exp: ServedExport, session: Session): boolean {
@@ -276,6 +362,7 @@ class Core implements SessionHost {
     clearTimeout(timer);
     await stopped;
     this.#changed.clear();
+    await this.hashes?.close();
   }
 }
 
