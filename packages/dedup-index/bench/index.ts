@@ -138,6 +138,23 @@ async function queryRun(index: DedupIndex, names: Buffer, present: number, count
   for (let i = 0; i < count; i++)
     if ((await index.query(absent.subarray(i * 16, i * 16 + 16))) === undefined) misses++;
   const absentMs = performance.now() - t;
+  // The same queries in batches (queryMany of BATCH names), gathered outside the timing.
+  const presentBatch = new Uint8Array(count * 16);
+  for (let i = 0; i < count; i++) presentBatch.set(names.subarray(pick[i]! * 16, pick[i]! * 16 + 16), i * 16);
+  const batched = async (all: Uint8Array, want: boolean): Promise<number> => {
+    const start = performance.now();
+    let wrong = 0;
+    for (let i = 0; i < count; i += BATCH) {
+      const n = Math.min(BATCH, count - i);
+      for (const answer of await index.queryMany(all.subarray(i * 16, (i + n) * 16))) {
+        if ((answer !== undefined) !== want) wrong++;
+      }
+    }
+    if (wrong !== 0) throw new Error(`queryMany: ${wrong} wrong answers`);
+    return performance.now() - start;
+  };
+  const presentManyMs = await batched(presentBatch, true);
+  const absentManyMs = await batched(absent, false);
   // The Map baseline, built only now so that it does not weigh on the index's garbage collections.
   const heapBefore = process.memoryUsage().heapUsed;
   const map = new Map<string, Uint8Array>();
@@ -157,6 +174,11 @@ async function queryRun(index: DedupIndex, names: Buffer, present: number, count
   console.log(
     `  query present: ${rate(count, presentMs)} (Map ${rate(count, mapPresentMs)}, ${ratio(mapPresentMs, presentMs)}); ` +
       `page cache miss rate ${(missRate * 100).toFixed(1)}%`,
+  );
+  console.log(
+    `  query present, queryMany of ${BATCH}: ${rate(count, presentManyMs)} (single queries: ${ratio(presentMs, presentManyMs)}; ` +
+      `Map ${ratio(mapPresentMs, presentManyMs)}); query absent, queryMany: ${rate(count, absentManyMs)} ` +
+      `(single: ${ratio(absentMs, absentManyMs)}; Map ${ratio(mapAbsentMs, absentManyMs)})`,
   );
   console.log(
     `  Map baseline memory: about ${(mapBytes / present).toFixed(0)} bytes per entry (heap growth, approximate)`,

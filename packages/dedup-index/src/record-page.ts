@@ -98,40 +98,20 @@ function copyRecord(page: Uint8Array, at: number, source: Uint8Array, from: numb
   for (let b = 0; b < RECORD_SIZE; b++) page[at + b] = source[from + b]!;
 }
 
-/** Interpolation steps {@link searchRecordPage} takes before it bisects. */
-const INTERPOLATIONS = 3;
-
 /**
- * Find a name on a record page (search_record_page): an interpolation search over the first `count`
- * records, then a binary search. Names are hashes, so their first 32 bits are uniform and the first
- * interpolated guess lands within a few records of the name (a profile of cached queries spent a
- * seventh of its time in the ten cache-missing probes of a 1024-record bisection); after
- * {@link INTERPOLATIONS} guesses the search bisects, so a page of skewed names still costs
- * O(log count). Every step shrinks [lo, hi], so bytes in any order end the search.
+ * Find a name on a record page (search_record_page): a binary search over the first `count` records.
  *
  * @param page - the page bytes
  * @param count - the records on the page
  * @param name - the 16-byte name
- * @returns the byte offset of the record's metadata, or -1. O(log log count) expected, O(log count)
- *   at worst.
+ * @returns the byte offset of the record's metadata, or -1. O(log count).
  */
 export function searchRecordPage(page: Uint8Array, count: number, name: Uint8Array): number {
   const want = key32(name, 0);
   let lo = 0;
   let hi = count - 1;
-  let guesses = 0;
   while (lo <= hi) {
-    let mid: number;
-    if (guesses < INTERPOLATIONS && hi > lo) {
-      guesses++;
-      const low = key32(page, lo * RECORD_SIZE);
-      const high = key32(page, hi * RECORD_SIZE);
-      if (want <= low) mid = lo;
-      else if (want >= high) mid = hi;
-      else mid = lo + Math.floor(((want - low) / (high - low)) * (hi - lo)); // low < want < high
-    } else {
-      mid = (lo + hi) >>> 1;
-    }
+    const mid = (lo + hi) >>> 1;
     const at = mid * RECORD_SIZE;
     const have = key32(page, at);
     let d = have < want ? -1 : have > want ? 1 : 0;
