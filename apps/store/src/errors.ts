@@ -1,6 +1,13 @@
 // The store's one error class, StoreError, and its stable codes. Failures of the packages below
 // (the page layer, the exception store, the dedup index, a storage adapter) reach the caller
 // wrapped in a StoreError with the same concept's code and the original error as `cause`.
+//
+// The NBD server and client (src/nbd) are part of this package, so their failures are
+// StoreErrors too, with `ERR_NBD_*` codes for what only NBD has (a peer breaking the protocol, a
+// refused option, a failed request, TLS), `nbdReply` / `nbdErrno` for the protocol's own values,
+// and the shared concepts' codes where they fit (`ERR_CLOSED` for a call on a closed client,
+// `ERR_ABORTED`, `ERR_NOT_FOUND`): a caller of `importNbd` or `serve` checks one guard, as the
+// family's contract asks (one error class per package).
 
 /**
  * The stable error codes of `@deja/store`.
@@ -21,6 +28,12 @@
  * | `ERR_INVALID_STATE` | an operation the store's state does not allow (rolling back to a snapshot being written, a bad diff stream for this store) |
  * | `ERR_BAD_STREAM` | a diff stream or image stream that is malformed or truncated |
  * | `ERR_ABORTED` | a long operation stopped by its `AbortSignal` |
+ * | `ERR_NBD_PROTOCOL` | an NBD peer broke the protocol (a wrong magic, a malformed reply or option, a reply to no request) |
+ * | `ERR_NBD_REFUSED` | an NBD server refused an option (`nbdReply` holds the NBD_REP_ERR_* value): an unknown export, a writer already attached |
+ * | `ERR_NBD_REQUEST` | an NBD request failed on the server (`nbdErrno` holds the NBD error value: 1 EPERM, 5 EIO, 22 EINVAL, 28 ENOSPC, ...) |
+ * | `ERR_NBD_DISCONNECTED` | the NBD connection closed before the reply |
+ * | `ERR_NBD_TLS_REQUIRED` | an NBD listener beyond loopback without TLS, or a server that needs TLS the client was not given |
+ * | `ERR_NBD_TLS` | the TLS handshake of an NBD connection failed (a certificate that does not verify, a wrong PSK) |
  */
 export type StoreErrorCode =
   | 'ERR_NOT_FOUND'
@@ -36,7 +49,13 @@ export type StoreErrorCode =
   | 'ERR_IO'
   | 'ERR_INVALID_STATE'
   | 'ERR_BAD_STREAM'
-  | 'ERR_ABORTED';
+  | 'ERR_ABORTED'
+  | 'ERR_NBD_PROTOCOL'
+  | 'ERR_NBD_REFUSED'
+  | 'ERR_NBD_REQUEST'
+  | 'ERR_NBD_DISCONNECTED'
+  | 'ERR_NBD_TLS_REQUIRED'
+  | 'ERR_NBD_TLS';
 
 /** Every code of {@link StoreErrorCode}. */
 export const STORE_ERROR_CODES: readonly StoreErrorCode[] = Object.freeze([
@@ -54,6 +73,12 @@ export const STORE_ERROR_CODES: readonly StoreErrorCode[] = Object.freeze([
   'ERR_INVALID_STATE',
   'ERR_BAD_STREAM',
   'ERR_ABORTED',
+  'ERR_NBD_PROTOCOL',
+  'ERR_NBD_REFUSED',
+  'ERR_NBD_REQUEST',
+  'ERR_NBD_DISCONNECTED',
+  'ERR_NBD_TLS_REQUIRED',
+  'ERR_NBD_TLS',
 ]);
 
 const MARKER = Symbol.for('@deja/store.error');
@@ -62,16 +87,26 @@ const MARKER = Symbol.for('@deja/store.error');
 export class StoreError extends Error {
   /** The stable code; see {@link StoreErrorCode}. */
   readonly code: StoreErrorCode;
+  /** For `ERR_NBD_REFUSED`: the server's NBD_REP_ERR_* reply type. */
+  readonly nbdReply?: number;
+  /** For `ERR_NBD_REQUEST`: the NBD error value (1 EPERM, 5 EIO, 22 EINVAL, 28 ENOSPC, ...). */
+  readonly nbdErrno?: number;
 
   /**
    * @param code - the stable code.
    * @param message - what failed and where (file, page, offset, snapshot).
-   * @param options - `cause` when wrapping another error.
+   * @param options - `cause` when wrapping another error; `nbdReply` / `nbdErrno` for NBD failures.
    */
-  constructor(code: StoreErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(
+    code: StoreErrorCode,
+    message: string,
+    options?: { cause?: unknown; nbdReply?: number; nbdErrno?: number },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'StoreError';
     this.code = code;
+    if (options?.nbdReply !== undefined) this.nbdReply = options.nbdReply;
+    if (options?.nbdErrno !== undefined) this.nbdErrno = options.nbdErrno;
     Object.defineProperty(this, MARKER, { value: true });
   }
 }

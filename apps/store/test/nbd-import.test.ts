@@ -75,12 +75,12 @@ describe('NBD client against the Deja server', () => {
       const alloc = await c.extents('base:allocation', 5, 40 * CS);
       expect(alloc.reduce((n, e) => n + e.length, 0)).toBe(40 * CS);
       expect(alloc[0]?.offset).toBe(5);
-      await expect(c.read(64 * CS - 1, 2)).rejects.toMatchObject({ code: 'ERR_NBD_REQUEST', errno: 22 });
+      await expect(c.read(64 * CS - 1, 2)).rejects.toMatchObject({ code: 'ERR_NBD_REQUEST', nbdErrno: 22 });
       await c.close();
       const ro = await NbdClient.connect(server.uri('a'));
       await expect(ro.write(0, new Uint8Array(1))).rejects.toMatchObject({
         code: 'ERR_NBD_REQUEST',
-        errno: 1,
+        nbdErrno: 1,
       });
       await ro.close();
       await expect(NbdClient.connect(server.uri('nope'))).rejects.toMatchObject({ code: 'ERR_NBD_REFUSED' });

@@ -8,8 +8,8 @@
 
 import { connect as netConnect, type Socket } from 'node:net';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
+import { isStoreError, StoreError } from '../errors';
 import { ByteReader, EndOfStream } from './_reader';
-import { NbdError } from './errors';
 import {
   CMD,
   CMD_FLAG,
@@ -114,7 +114,7 @@ interface Pending {
   readonly reject: (e: Error) => void;
   buffer?: Uint8Array;
   extents?: Map<string, NbdExtent[]>;
-  error?: NbdError;
+  error?: StoreError;
 }
 
 /** A connection to one export, in the transmission phase. */
@@ -133,7 +133,7 @@ export class NbdClient {
   readonly #pending = new Map<number, Pending>();
   readonly #inflight = new Set<Promise<unknown>>();
   #cookie = 0;
-  #failed: NbdError | undefined;
+  #failed: StoreError | undefined;
   #closed = false;
 
   /** @internal Use {@link NbdClient.connect}. */
@@ -162,14 +162,14 @@ export class NbdClient {
    * Connects to an export and negotiates up to the transmission phase.
    *
    * @param target - an NBD URI or a parsed {@link NbdTarget}.
-   * @throws NbdError `ERR_NBD_REFUSED` (an unknown export, a refused context, TLS required),
+   * @throws StoreError `ERR_NBD_REFUSED` (an unknown export, a refused context, TLS required),
    *   `ERR_NBD_PROTOCOL`, `ERR_NBD_TLS`, `ERR_NBD_TLS_REQUIRED`, `ERR_NBD_DISCONNECTED`; the
    *   system's error when it cannot connect.
    */
   static async connect(target: string | NbdTarget, options: NbdConnectOptions = {}): Promise<NbdClient> {
     const t = typeof target === 'string' ? parseNbdUri(target) : target;
     if (t.tls && !options.tls)
-      throw new NbdError('ERR_NBD_TLS_REQUIRED', 'an nbds URI needs TLS credentials (a CA or a PSK)');
+      throw new StoreError('ERR_NBD_TLS_REQUIRED', 'an nbds URI needs TLS credentials (a CA or a PSK)');
     const raw = await new Promise<Socket>((resolve, reject) => {
       const s = t.socket !== undefined ? netConnect(t.socket) : netConnect(t.port ?? DEFAULT_PORT, t.host);
       s.once('connect', () => {
@@ -185,7 +185,7 @@ export class NbdClient {
     } catch (e) {
       raw.destroy();
       if (e instanceof EndOfStream)
-        throw new NbdError('ERR_NBD_DISCONNECTED', 'the server closed the connection during negotiation', {
+        throw new StoreError('ERR_NBD_DISCONNECTED', 'the server closed the connection during negotiation', {
           cause: e,
         });
       throw e;
@@ -242,7 +242,8 @@ export class NbdClient {
     while (pos < end) {
       const reply = await this.blockStatus(pos, Math.min(end - pos, 0xffffffff));
       const list = reply.get(context) ?? [];
-      if (list.length === 0) throw new NbdError('ERR_NBD_PROTOCOL', `no extents for '${context}' at ${pos}`);
+      if (list.length === 0)
+        throw new StoreError('ERR_NBD_PROTOCOL', `no extents for '${context}' at ${pos}`);
       for (const e of list) {
         if (pos >= end) break;
         const n = Math.min(e.length, end - pos);
@@ -273,7 +274,7 @@ export class NbdClient {
 
   #request(type: number, flags: number, offset: number, length: number, data?: Uint8Array): Promise<unknown> {
     if (this.#failed) return Promise.reject(this.#failed);
-    if (this.#closed) return Promise.reject(new NbdError('ERR_NBD_DISCONNECTED', 'the client is closed'));
+    if (this.#closed) return Promise.reject(new StoreError('ERR_CLOSED', 'the NBD client is closed'));
     if (
       !Number.isSafeInteger(offset) ||
       offset < 0 ||
@@ -316,15 +317,14 @@ export class NbdClient {
         const magic = head.readUInt32BE(0);
         if (magic === SIMPLE_REPLY_MAGIC) await this.#simple();
         else if (magic === STRUCTURED_REPLY_MAGIC && this.#structured) await this.#chunk();
-        else throw new NbdError('ERR_NBD_PROTOCOL', `a reply with magic 0x${magic.toString(16)}`);
+        else throw new StoreError('ERR_NBD_PROTOCOL', `a reply with magic 0x${magic.toString(16)}`);
       }
     } catch (e) {
-      const err =
-        e instanceof NbdError
-          ? e
-          : new NbdError('ERR_NBD_DISCONNECTED', 'the connection closed with requests in flight', {
-              cause: e,
-            });
+      const err = isStoreError(e)
+        ? e
+        : new StoreError('ERR_NBD_DISCONNECTED', 'the connection closed with requests in flight', {
+            cause: e,
+          });
       this.#failed = err;
       for (const p of this.#pending.values()) p.reject(err);
       this.#pending.clear();
@@ -334,7 +334,8 @@ export class NbdClient {
 
   #take(cookieHi: number, cookieLo: number): Pending {
     const p = cookieHi === 0 ? this.#pending.get(cookieLo) : undefined;
-    if (!p) throw new NbdError('ERR_NBD_PROTOCOL', `a reply to no request (cookie ${cookieHi}:${cookieLo})`);
+    if (!p)
+      throw new StoreError('ERR_NBD_PROTOCOL', `a reply to no request (cookie ${cookieHi}:${cookieLo})`);
     return p;
   }
 
@@ -351,11 +352,12 @@ export class NbdClient {
     }
     if (p.type === CMD.READ) {
       if (this.#structured)
-        throw new NbdError('ERR_NBD_PROTOCOL', 'a simple reply to a READ after structured replies');
+        throw new StoreError('ERR_NBD_PROTOCOL', 'a simple reply to a READ after structured replies');
       p.resolve(new Uint8Array(await this.#reader.read(p.length)));
       return;
     }
-    if (p.type === CMD.BLOCK_STATUS) throw new NbdError('ERR_NBD_PROTOCOL', 'a simple reply to BLOCK_STATUS');
+    if (p.type === CMD.BLOCK_STATUS)
+      throw new StoreError('ERR_NBD_PROTOCOL', 'a simple reply to BLOCK_STATUS');
     p.resolve(undefined);
   }
 
@@ -368,10 +370,10 @@ export class NbdClient {
     const length = rest.readUInt32BE(12);
     const p = this.#take(hi, lo);
     if (length > MAX_PAYLOAD + 8 * (1 << 20) + 64)
-      throw new NbdError('ERR_NBD_PROTOCOL', `a reply chunk of ${length} bytes`);
+      throw new StoreError('ERR_NBD_PROTOCOL', `a reply chunk of ${length} bytes`);
     const payload = await this.#reader.read(length);
     const bad = (what: string) =>
-      new NbdError('ERR_NBD_PROTOCOL', `${what} in the reply to a ${p.type} request`);
+      new StoreError('ERR_NBD_PROTOCOL', `${what} in the reply to a ${p.type} request`);
     if ((type & 0x8000) !== 0) {
       if (length < 6) throw bad('a short error chunk');
       const errno = payload.readUInt32BE(0);
@@ -410,11 +412,11 @@ export class NbdClient {
   }
 }
 
-function requestError(p: Pending, errno: number, message: string): NbdError {
-  return new NbdError(
+function requestError(p: Pending, errno: number, message: string): StoreError {
+  return new StoreError(
     'ERR_NBD_REQUEST',
     `${['read', 'write', 'disc', 'flush', 'trim', 'cache', 'write zeroes', 'block status'][p.type] ?? 'request'} at ${p.offset} (${p.length} bytes) failed: ${errorName(errno)}${message ? `: ${message}` : ''}`,
-    { errno },
+    { nbdErrno: errno },
   );
 }
 
@@ -434,15 +436,15 @@ async function negotiate(raw: Socket, t: NbdTarget, options: NbdConnectOptions):
   let sock: Socket | TLSSocket = raw;
   let reader = new ByteReader(raw);
   const hello = await reader.read(18);
-  if (!hello.subarray(0, 8).equals(NBDMAGIC)) throw new NbdError('ERR_NBD_PROTOCOL', 'not an NBD server');
+  if (!hello.subarray(0, 8).equals(NBDMAGIC)) throw new StoreError('ERR_NBD_PROTOCOL', 'not an NBD server');
   if (!hello.subarray(8, 16).equals(IHAVEOPT))
-    throw new NbdError(
+    throw new StoreError(
       'ERR_NBD_PROTOCOL',
       'the server speaks oldstyle negotiation, which this client does not',
     );
   const serverFlags = hello.readUInt16BE(16);
   if ((serverFlags & FLAG_FIXED_NEWSTYLE) === 0)
-    throw new NbdError('ERR_NBD_PROTOCOL', 'the server does not speak fixed newstyle negotiation');
+    throw new StoreError('ERR_NBD_PROTOCOL', 'the server does not speak fixed newstyle negotiation');
   const noZeroes = (serverFlags & FLAG_NO_ZEROES) !== 0;
   const cf = Buffer.alloc(4);
   cf.writeUInt32BE(FLAG_C_FIXED_NEWSTYLE | (noZeroes ? FLAG_C_NO_ZEROES : 0), 0);
@@ -458,21 +460,21 @@ async function negotiate(raw: Socket, t: NbdTarget, options: NbdConnectOptions):
     for (;;) {
       const r = await reader.read(20);
       if (r.readUInt32BE(0) !== OPT_REPLY_MAGIC_HI || r.readUInt32BE(4) !== OPT_REPLY_MAGIC_LO)
-        throw new NbdError('ERR_NBD_PROTOCOL', 'an option reply without its magic');
-      if (r.readUInt32BE(8) !== opt) throw new NbdError('ERR_NBD_PROTOCOL', 'a reply to another option');
+        throw new StoreError('ERR_NBD_PROTOCOL', 'an option reply without its magic');
+      if (r.readUInt32BE(8) !== opt) throw new StoreError('ERR_NBD_PROTOCOL', 'a reply to another option');
       const type = r.readUInt32BE(12);
       const n = r.readUInt32BE(16);
-      if (n > 1 << 20) throw new NbdError('ERR_NBD_PROTOCOL', `an option reply of ${n} bytes`);
+      if (n > 1 << 20) throw new StoreError('ERR_NBD_PROTOCOL', `an option reply of ${n} bytes`);
       const body = await reader.read(n);
       replies.push({ type, data: body });
       if (type === REP.ACK || type >= 0x80000000) return replies;
     }
   };
   const refused = (what: string, r: { type: number; data: Buffer }) =>
-    new NbdError(
+    new StoreError(
       r.type === REP.ERR_TLS_REQD ? 'ERR_NBD_TLS_REQUIRED' : 'ERR_NBD_REFUSED',
       `the server refused ${what}: ${replyName(r.type)}${r.data.length ? ` (${r.data.toString('utf8')})` : ''}`,
-      { reply: r.type },
+      { nbdReply: r.type },
     );
 
   if (options.tls) {
@@ -490,7 +492,7 @@ async function negotiate(raw: Socket, t: NbdTarget, options: NbdConnectOptions):
   const contexts = new Map<string, number>();
   if (options.contexts && options.contexts.length > 0) {
     if (!structured)
-      throw new NbdError(
+      throw new StoreError(
         'ERR_NBD_REFUSED',
         'the server does not offer structured replies (needed for metadata contexts)',
       );
@@ -537,7 +539,7 @@ async function negotiate(raw: Socket, t: NbdTarget, options: NbdConnectOptions):
         blockSize.maximum = Math.min(x.data.readUInt32BE(10), MAX_PAYLOAD);
       }
     }
-    if (size < 0) throw new NbdError('ERR_NBD_PROTOCOL', 'NBD_OPT_GO succeeded without NBD_INFO_EXPORT');
+    if (size < 0) throw new StoreError('ERR_NBD_PROTOCOL', 'NBD_OPT_GO succeeded without NBD_INFO_EXPORT');
   } else if (last.type === REP.ERR_UNSUP) {
     // An old server: NBD_OPT_EXPORT_NAME, which cannot fail except by closing.
     const h = Buffer.alloc(16);
@@ -550,7 +552,7 @@ async function negotiate(raw: Socket, t: NbdTarget, options: NbdConnectOptions):
     flags = info.readUInt16BE(8);
     if (!noZeroes) await reader.read(124);
   } else throw refused(`export '${t.exportName}'`, last);
-  if (!Number.isSafeInteger(size)) throw new NbdError('ERR_NBD_PROTOCOL', 'an export size past 2^53');
+  if (!Number.isSafeInteger(size)) throw new StoreError('ERR_NBD_PROTOCOL', 'an export size past 2^53');
   if ((flags & TFLAG.HAS_FLAGS) === 0) flags = 0;
   return new NbdClient(sock, reader, {
     size,
@@ -588,7 +590,7 @@ function startTls(raw: Socket, t: NbdTarget, tls: NbdClientTlsOptions): Promise<
       resolve(s);
     });
     const onError = (e: Error) =>
-      reject(new NbdError('ERR_NBD_TLS', `TLS handshake failed: ${e.message}`, { cause: e }));
+      reject(new StoreError('ERR_NBD_TLS', `TLS handshake failed: ${e.message}`, { cause: e }));
     s.once('error', onError);
   });
 }

@@ -9,7 +9,6 @@ import { StoreError } from '../errors';
 import type { Store } from '../store';
 import type { LongOptions, Range } from '../types';
 import { NbdClient, type NbdClientTlsOptions, type NbdExtent, type NbdTarget } from './client';
-import { NbdError } from './errors';
 import { BASE_ALLOCATION, DIRTY_BITMAP_PREFIX, STATE_DIRTY, STATE_ZERO } from './protocol';
 
 /** Options of {@link importNbd}. */
@@ -44,7 +43,7 @@ const STEP = 4 << 20;
  * @param store - a store open for writing.
  * @param source - an NBD URI (`nbd://host/export`, `nbd+unix:///export?socket=PATH`, `nbds...`).
  * @returns what was read and what was zero.
- * @throws NbdError from the connection (`ERR_NBD_REFUSED` for an unknown export or a missing
+ * @throws StoreError from the connection (`ERR_NBD_REFUSED` for an unknown export or a missing
  *   bitmap, ...); StoreError from the store (`ERR_ABORTED` when `signal` fires).
  */
 export async function importNbd(
@@ -59,7 +58,7 @@ export async function importNbd(
   });
   try {
     if (dirty && !client.contexts.has(dirty))
-      throw new NbdError('ERR_NBD_REFUSED', `the export has no dirty bitmap '${options.dirtyBitmap}'`);
+      throw new StoreError('ERR_NBD_REFUSED', `the export has no dirty bitmap '${options.dirtyBitmap}'`);
     const size = client.size;
     if (store.size !== size) await store.resize(size);
     const ranges: Range[] = dirty

@@ -9,7 +9,6 @@ export {
   type NbdTarget,
   parseNbdUri,
 } from './client';
-export { isNbdError, NbdError, type NbdErrorCode } from './errors';
 export { importNbd, type NbdImportOptions, type NbdImportResult } from './import';
 export {
   isLoopback,

@@ -29,7 +29,6 @@ import type { Store } from '../store';
 import { LIVE, type Range } from '../types';
 import { MemoryBudget } from './_budget';
 import { type ServedExport, Session, type SessionHost, type SessionTls } from './_session';
-import { NbdError } from './errors';
 import { DEFAULT_PORT, MAX_PAYLOAD, MAX_STRING } from './protocol';
 
 /** One export: a version of the store under a name. */
@@ -134,7 +133,7 @@ const CHANGED_TTL_MS = 1000;
  * @returns the running server.
  * @throws StoreError `ERR_NOT_FOUND` for an export of an unknown snapshot, `ERR_READ_ONLY` for a
  *   writable export of a store opened read-only.
- * @throws NbdError `ERR_NBD_TLS_REQUIRED` for a TCP listener beyond loopback without `tls`.
+ * @throws StoreError `ERR_NBD_TLS_REQUIRED` for a TCP listener beyond loopback without `tls`.
  * @throws TypeError / RangeError for bad options; the system's error (`EADDRINUSE`, ...) when it cannot listen.
  */
 export async function serve(store: Store, options: ServeOptions = {}): Promise<NbdServer> {
@@ -155,7 +154,7 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<N
   if (options.socket === undefined) {
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`bad port ${port}`);
     if (!options.tls && !isLoopback(host))
-      throw new NbdError(
+      throw new StoreError(
         'ERR_NBD_TLS_REQUIRED',
         `listening on ${host} requires TLS (x509 certificate or PSK): NBD has no authentication and sends the volume in the clear; use a Unix socket or a loopback address otherwise`,
       );
