@@ -49,6 +49,7 @@ describe('NBD server: protocol and bad clients', () => {
         { name: 'rw', version: LIVE, writable: true },
       ],
       handshakeTimeout: 2000,
+      minHole: 0, // every unmapped chunk reported, to compare with the store's own map
     });
   });
   afterEach(() => {
@@ -364,6 +365,62 @@ describe('NBD server: protocol and bad clients', () => {
         decode((one.find((x) => x.payload.readUInt32BE(0) === dirty) as { payload: Buffer }).payload),
       ).toEqual([[10, 1]]);
       await store.write(50 * CS, model.subarray(50 * CS, 52 * CS));
+    });
+
+    it('by default, holes shorter than minHole between data are reported as data; READ still marks them', async () => {
+      // A region of its own: data, a 3-chunk hole, data, a 32-chunk hole, data.
+      const sock = join(dir.path, 'holes.sock');
+      const m = await MemStore.create({ size: 64 * CS, chunkSize: CS });
+      await m.store.write(0, new Uint8Array(4 * CS).fill(1));
+      await m.store.write(7 * CS, new Uint8Array(2 * CS).fill(2));
+      await m.store.write(41 * CS, new Uint8Array(23 * CS).fill(3));
+      const own = await serve(m.store, { socket: sock, exports: [{ writable: true }] });
+      try {
+        const c = await RawClient.connect(sock);
+        clients.push(c);
+        const { contexts } = await c.go('@live', { contexts: ['base:allocation'] });
+        expect(contexts.has('base:allocation')).toBe(true);
+        const extents = async (offset: number) => {
+          c.request(CMD.BLOCK_STATUS, offset, 64 * CS - offset);
+          const [r] = await c.replies();
+          const p = (r as { payload: Buffer }).payload;
+          const out: [number, number][] = [];
+          for (let i = 4; i < p.length; i += 8) out.push([p.readUInt32BE(i), p.readUInt32BE(i + 4)]);
+          return out;
+        };
+        // 12 KiB of hole inside data is data; 128 KiB is a hole.
+        expect(await extents(0)).toEqual([
+          [9 * CS, 0],
+          [32 * CS, 3],
+          [23 * CS, 0],
+        ]);
+        // The next query, from inside the first answer, is answered from it.
+        expect(await extents(5 * CS)).toEqual([
+          [4 * CS, 0],
+          [32 * CS, 3],
+          [23 * CS, 0],
+        ]);
+        // The READ of the region marks the short hole as a hole: no zeros are sent.
+        c.request(CMD.READ, 0, 9 * CS);
+        const chunks = await c.replies();
+        expect(chunks.map((x) => x.type)).toEqual([
+          REPLY_TYPE.OFFSET_DATA,
+          REPLY_TYPE.OFFSET_HOLE,
+          REPLY_TYPE.OFFSET_DATA,
+        ]);
+        // A write through the server is seen by the next query at once (the kept walk is stale).
+        c.request(CMD.WRITE, 24 * CS, CS, { data: new Uint8Array(CS).fill(9) });
+        expect((await c.reply()).error).toBe(0);
+        // (The hole before it is now 15 chunks, under 64 KiB: data; the one after it 16: a hole.)
+        expect(await extents(5 * CS)).toEqual([
+          [20 * CS, 0],
+          [16 * CS, 3],
+          [23 * CS, 0],
+        ]);
+      } finally {
+        await own.close();
+        await m.store.close();
+      }
     });
   });
 

@@ -110,6 +110,10 @@ export interface SessionHost {
   releaseWriter(session: Session): void;
   /** A mutation went through the server (cached dirty maps are stale). */
   mutated(): void;
+  /** Counts {@link mutated} calls: what was computed at one generation is stale at the next. */
+  readonly generation: number;
+  /** Holes shorter than this (bytes) between data are reported as data in base:allocation. */
+  readonly minHole: number;
   /** The byte ranges where `version` differs from snapshot `base` (cached briefly). */
   changed(base: string, version: string): Promise<readonly Range[]>;
   log(message: string): void;
@@ -196,6 +200,8 @@ export class Session {
   readonly #gone = new AbortController();
   /** Whether replies are being collected for one write at the end of this turn. */
   #corked = false;
+  /** The last base:allocation walk, for the queries that follow it. */
+  #walked: Walk | undefined;
   // Negotiation state.
   #structured = false;
   #tlsActive = false;
@@ -947,9 +953,15 @@ export class Session {
   }
 
   /**
-   * base:allocation extents from `offset`: the block map is walked in growing windows until
+   * base:allocation extents from `offset`. The block map is walked in growing windows until
    * enough extents are known (a client asks again where a reply stops), so a query over a whole
-   * large export costs what one reply holds, not a walk of every chunk. O(chunks walked).
+   * large export costs what one reply holds, not a walk of every chunk; and the extents walked are
+   * kept, so the next query (qemu-img asks again at the end of every extent it is told about) is
+   * answered from them while no write went through the server (and for at most a second, for
+   * writes to the store from elsewhere). Holes shorter than `minHole` between data are reported as
+   * data: a client then reads a fragmented region in a few large READs instead of one per extent,
+   * and the READ replies still carry those holes as OFFSET_HOLE chunks, so no zeros are sent.
+   * O(chunks walked) for a new walk, O(log extents + extents sent) from the kept ones.
    */
   async #allocation(
     t: Transmission,
@@ -958,24 +970,80 @@ export class Session {
     one: boolean,
     out: [number, number][],
   ): Promise<void> {
-    const end = offset + Math.min(length, STATUS_SPAN);
-    let window = Math.min(MAX_STATUS_WINDOW, Math.max(64 * this.#host.store.chunkSize, 256 * 1024));
+    const generation = this.#host.generation;
+    let walk = this.#walked;
+    if (
+      !walk ||
+      walk.exp !== t.exp ||
+      walk.generation !== generation ||
+      Date.now() - walk.at > WALK_TTL_MS ||
+      offset < walk.start ||
+      offset >= walk.end
+    ) {
+      walk = await this.#walk(t, offset, offset + Math.min(length, STATUS_SPAN));
+      if (generation === this.#host.generation) this.#walked = walk;
+    }
+    // The first kept extent ending after offset.
+    const { ends, flags } = walk;
+    let lo = 0;
+    let hi = ends.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((ends[mid] as number) <= offset) lo = mid + 1;
+      else hi = mid;
+    }
+    const end = offset + length;
+    let pos = offset;
+    const max = one ? 1 : STATUS_EXTENTS;
+    for (let i = lo; i < ends.length && pos < end && out.length < max; i++) {
+      const next = Math.min(ends[i] as number, end);
+      out.push([next - pos, flags[i] as number]);
+      pos = next;
+    }
+  }
+
+  /** Walks the block map from `offset` (see #allocation): extents as end offsets and flags. */
+  async #walk(t: Transmission, offset: number, end: number): Promise<Walk> {
+    const cs = this.#host.store.chunkSize;
+    const minHole = this.#host.minHole;
+    const raw: [number, number][] = [];
+    let window = Math.min(MAX_STATUS_WINDOW, Math.max(64 * cs, 256 * 1024));
     let pos = offset;
     while (pos < end) {
       const n = Math.min(window, end - pos);
       for (const e of await t.exp.volume.allocation(pos, n)) {
-        const flags = e.zero ? STATE_HOLE | STATE_ZERO : 0;
-        const last = out[out.length - 1];
-        if (last && last[1] === flags) last[0] += e.length;
-        else out.push([e.length, flags]);
+        const f = e.zero ? STATE_HOLE | STATE_ZERO : 0;
+        const last = raw[raw.length - 1];
+        if (last && last[1] === f) last[0] += e.length;
+        else raw.push([e.length, f]);
       }
       pos += n;
-      if (out.length > (one ? 1 : STATUS_EXTENTS)) break;
+      if (raw.length > STATUS_EXTENTS) break;
       window = Math.min(window * 2, MAX_STATUS_WINDOW);
     }
-    // A reply may cover less than asked (the client asks again from where it stops): the extents
-    // past the bound are dropped, so a reply's size is bounded whatever the chunk size.
-    if (out.length > STATUS_EXTENTS) out.length = STATUS_EXTENTS;
+    // Short holes between data become data; the last extent stays as it is (it may go on).
+    const ends: number[] = [];
+    const flags: number[] = [];
+    let at = offset;
+    raw.forEach(([len, f], i) => {
+      at += len;
+      const g = f !== 0 && len < minHole && i < raw.length - 1 ? 0 : f;
+      const k = ends.length - 1;
+      if (k >= 0 && flags[k] === g) ends[k] = at;
+      else {
+        ends.push(at);
+        flags.push(g);
+      }
+    });
+    return {
+      exp: t.exp,
+      generation: this.#host.generation,
+      at: Date.now(),
+      start: offset,
+      end: at,
+      ends,
+      flags,
+    };
   }
 
   #ok(t: Transmission, req: Request): void {
@@ -996,6 +1064,21 @@ export class Session {
     this.#send(structuredHeader(req.cookie, REPLY_FLAG_DONE, REPLY_TYPE.ERROR, payload.length), payload);
   }
 }
+
+/** base:allocation extents walked from `start` to `end`, kept for the next query. */
+interface Walk {
+  readonly exp: ServedExport;
+  readonly generation: number;
+  readonly at: number;
+  readonly start: number;
+  readonly end: number;
+  /** End offset of each extent (the first starts at `start`). */
+  readonly ends: readonly number[];
+  readonly flags: readonly number[];
+}
+
+/** How long walked extents answer queries, for writes to the store that bypass the server. */
+const WALK_TTL_MS = 1000;
 
 /** What a request holds of the server's memory budget; 0 once given back (or handed on). */
 interface Lease {

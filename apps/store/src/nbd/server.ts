@@ -85,6 +85,13 @@ export interface ServeOptions {
    */
   readonly maxMemory?: number;
   /**
+   * base:allocation reports holes shorter than this (bytes) between data as data (default
+   * 64 KiB; 0 reports every unmapped chunk). Clients then read fragmented regions in a few large
+   * READs instead of one per extent; the READ replies still mark those holes (OFFSET_HOLE), so no
+   * zeros are sent.
+   */
+  readonly minHole?: number;
+  /**
    * Worker threads that check chunks read against their names, when the store verifies reads
    * (default: half the cores less one, at most 2; 0, the default on 2 cores, checks on the main
    * thread).
@@ -142,6 +149,9 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<N
   const handshakeTimeout = positive(options.handshakeTimeout ?? 10_000, 'handshakeTimeout');
   const budget = positive(options.connectionBudget ?? 32 * 1024 * 1024, 'connectionBudget');
   const maxMemory = positive(options.maxMemory ?? 256 * 1024 * 1024, 'maxMemory');
+  const minHole = options.minHole ?? 64 * 1024;
+  if (!Number.isSafeInteger(minHole) || minHole < 0)
+    throw new RangeError('minHole must be a whole number of bytes');
   if (maxMemory < 1024 * 1024) throw new RangeError('maxMemory must be at least 1 MiB');
   // Half the cores are left to the clients (on 2 cores, hashing on the main thread measured
   // faster than handing each READ to a worker).
@@ -172,6 +182,7 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<N
     budget,
     memory,
     maxPayload,
+    minHole,
     hashes,
     options.log ?? (() => {}),
   );
@@ -255,6 +266,7 @@ class Core implements SessionHost {
   readonly budget: number;
   readonly memory: MemoryBudget;
   readonly maxPayload: number;
+  readonly minHole: number;
   readonly hashes: HashPool | undefined;
   readonly log: (message: string) => void;
   readonly sessions = new Set<Session>();
@@ -275,6 +287,7 @@ class Core implements SessionHost {
     budget: number,
     memory: MemoryBudget,
     maxPayload: number,
+    minHole: number,
     hashes: HashPool | undefined,
     log: (message: string) => void,
   ) {
@@ -286,6 +299,7 @@ class Core implements SessionHost {
     this.budget = budget;
     this.memory = memory;
     this.maxPayload = maxPayload;
+    this.minHole = minHole;
     this.hashes = hashes;
     this.log = log;
   }
@@ -336,6 +350,10 @@ class Core implements SessionHost {
 
   mutated(): void {
     this.#generation++;
+  }
+
+  get generation(): number {
+    return this.#generation;
   }
 
   changed(base: string, version: string): Promise<readonly Range[]> {
