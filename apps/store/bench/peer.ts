@@ -1,17 +1,17 @@
 // The peer benchmark (`pnpm --filter @deja/store bench`, or `tsx bench/peer.ts`): 5 versions of
 // a VM-like image (bench/generator.ts, seeded; DEJA_BENCH_MIB sets the size, default 1024) go into
-// a Deja store and, when `borg` is installed, into a borg 1.2 repository with fixed 4 KiB chunks
-// and lz4 (the closest peer: content-addressed, fixed-size chunks). Both run as child processes on
-// the same files; each figure is printed beside borg's with the ratio.
+// a Deja store through the `deja` command line and, when `borg` is installed, into a borg 1.2
+// repository with fixed 4 KiB chunks and lz4 (the closest peer: content-addressed, fixed-size
+// chunks). Each command of both is a process of its own, timed with its peak RSS, on the same
+// files; each figure is printed beside borg's with the ratio.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { buildCli } from '../test/_cli';
 import { ImageHistory } from './generator';
 
 const MiB = 1 << 20;
-const here = dirname(fileURLToPath(import.meta.url));
 
 interface Figures {
   firstMBs: number;
@@ -28,7 +28,7 @@ function du(path: string): number {
   return Number(execFileSync('du', ['-sB1', path], { encoding: 'utf8' }).split('\t')[0]);
 }
 
-function timed(cmd: string, args: string[], cwd?: string): { s: number; rss: number } {
+function timed(cmd: string, args: string[], cwd?: string): { s: number; rss: number; stdout: string } {
   const t0 = performance.now();
   const r = spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...args], {
     cwd,
@@ -42,7 +42,7 @@ function timed(cmd: string, args: string[], cwd?: string): { s: number; rss: num
   const s = (performance.now() - t0) / 1000;
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
   const lines = r.stderr.trim().split('\n');
-  return { s, rss: Number(lines[lines.length - 1]) * 1024 };
+  return { s, rss: Number(lines[lines.length - 1]) * 1024, stdout: r.stdout };
 }
 
 export async function peerBench(): Promise<void> {
@@ -61,36 +61,45 @@ export async function peerBench(): Promise<void> {
       images.push(path);
     }
     const logical = versions * size;
-    // Deja.
+    // Deja: the `deja` command line (bundled from the sources), one process per command, as a
+    // user runs it and as borg runs.
+    const cli = await buildCli();
+    const deja = (...args: string[]) => timed(process.execPath, [cli.path, ...args]);
+    const store = join(dir, 'deja');
     const out = join(dir, 'restore-deja.img');
-    const r = spawnSync(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        '--conditions=@deja/source',
-        join(here, 'peer-deja.ts'),
-        join(dir, 'deja'),
-        out,
-        ...images,
-      ],
-      {
-        encoding: 'utf8',
-        cwd: join(here, '..'),
-      },
-    );
-    if (r.status !== 0) throw new Error(`deja run failed: ${r.stderr}`);
-    const d = JSON.parse(r.stdout.trim().split('\n').pop() as string);
-    const dejaFig: Figures = {
-      firstMBs: size / MiB / d.imports[0],
-      laterMBs: ((versions - 1) * size) / MiB / d.imports.slice(1).reduce((a: number, b: number) => a + b, 0),
-      perVersionS: d.imports.slice(1).reduce((a: number, b: number) => a + b, 0) / (versions - 1),
-      peakRssMiB: d.peakRss / MiB,
-      dedup: logical / d.stored,
-      restoreMBs: size / MiB / d.exportS,
-      deleteS: d.deleteS,
-      freedMiB: d.freedOnDisk / MiB,
-    };
+    let dejaFig: Figures;
+    let dejaIn: { importS: number[]; exportS: number; deleteS: number };
+    try {
+      deja('init', store, '--size', String(size));
+      const times: number[] = [];
+      const inside: number[] = [];
+      let rss = 0;
+      for (let v = 0; v < versions; v++) {
+        const t = deja('import', store, images[v] as string, '--snapshot', `v${v + 1}`, '--json');
+        times.push(t.s);
+        inside.push(JSON.parse(t.stdout).seconds);
+        rss = Math.max(rss, t.rss);
+      }
+      const stored = du(store);
+      const ex = deja('export', store, '--snapshot', `v${versions}`, out, '--json');
+      rss = Math.max(rss, ex.rss);
+      execFileSync('cmp', [out, images[versions - 1] as string]);
+      const del = deja('snapshot', 'delete', store, 'v1', '--json');
+      rss = Math.max(rss, del.rss);
+      dejaIn = { importS: inside, exportS: JSON.parse(ex.stdout).seconds, deleteS: del.s };
+      dejaFig = {
+        firstMBs: size / MiB / (times[0] as number),
+        laterMBs: ((versions - 1) * size) / MiB / times.slice(1).reduce((a, b) => a + b, 0),
+        perVersionS: times.slice(1).reduce((a, b) => a + b, 0) / (versions - 1),
+        peakRssMiB: rss / MiB,
+        dedup: logical / stored,
+        restoreMBs: size / MiB / ex.s,
+        deleteS: del.s,
+        freedMiB: (stored - du(store)) / MiB,
+      };
+    } finally {
+      await cli.dispose();
+    }
     // borg, when installed.
     let borgFig: Figures | undefined;
     if (spawnSync('borg', ['--version']).status === 0) {
@@ -153,6 +162,11 @@ export async function peerBench(): Promise<void> {
         `| ${label} | ${a.toFixed(digits)} | ${b === undefined ? 'not installed' : b.toFixed(digits)} | ${ratio} |`,
       );
     }
+    const inside = dejaIn.importS;
+    console.log(
+      `\nInside deja (its own clock, without starting the process): first import ${(size / MiB / (inside[0] as number)).toFixed(0)} MB/s, ` +
+        `later versions ${(inside.slice(1).reduce((a, b) => a + b, 0) / (versions - 1)).toFixed(2)} s each, export ${(size / MiB / dejaIn.exportS).toFixed(0)} MB/s.`,
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

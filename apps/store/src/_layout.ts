@@ -36,6 +36,12 @@ export interface Header {
   /** The dedup index's sizing: records it should hold, and whether it is sparse. */
   indexRecords: number;
   indexSparse: boolean;
+  /**
+   * Whether `indexRecords` was chosen by the user (flag bit 1): otherwise it follows the volume's
+   * size (twice its chunks, at least 65,536), and the index is rebuilt larger when the volume
+   * grows past it.
+   */
+  indexFixed: boolean;
 }
 
 function u53(dv: DataView, off: number): number {
@@ -60,7 +66,7 @@ export function encodeHeader(h: Header, payload: number): Uint8Array {
   dv.setUint32(0, HEADER_MAGIC, true);
   dv.setUint32(4, HEADER_VERSION, true);
   dv.setUint32(8, h.chunkSize, true);
-  dv.setUint32(12, h.verify ? 1 : 0, true);
+  dv.setUint32(12, (h.verify ? 1 : 0) | (h.indexFixed ? 2 : 0), true);
   setU53(dv, 16, h.size);
   dv.setFloat64(24, h.created, true);
   setRoot(dv, 32, h.blockMap);
@@ -93,6 +99,7 @@ export function decodeHeader(buf: Uint8Array, page: number, pageSize: number, wh
   const h: Header = {
     chunkSize: dv.getUint32(8, true),
     verify: (dv.getUint32(12, true) & 1) === 1,
+    indexFixed: (dv.getUint32(12, true) & 2) === 2,
     size: u53(dv, 16),
     created: dv.getFloat64(24, true),
     blockMap: root(dv, 32),

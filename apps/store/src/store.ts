@@ -72,6 +72,11 @@ import { Volume } from './volume';
 
 interface SnapState extends SnapshotRecord {}
 
+/** Records of a dedup index sized by the volume: twice its chunks, at least 65,536. */
+function defaultIndexRecords(chunks: number): number {
+  return Math.max(65536, 2 * chunks);
+}
+
 /** Whole chunks a batched write takes at a time (one dedup-index request per batch). */
 const BATCH_CHUNKS = 256;
 
@@ -211,7 +216,7 @@ export class Store {
         );
       }
       const chunks = Math.ceil(options.size / chunkSize);
-      const indexRecords = options.index?.records ?? Math.max(65536, 2 * chunks);
+      const indexRecords = options.index?.records ?? defaultIndexRecords(chunks);
       if (!Number.isSafeInteger(indexRecords) || indexRecords < 256)
         throw new RangeError(`index.records must be an integer of at least 256, got ${indexRecords}`);
       // The exception store commits first; the header, committed last, marks a complete store
@@ -241,6 +246,7 @@ export class Store {
         dataChunks: 0,
         indexRecords,
         indexSparse: options.index?.sparse ?? false,
+        indexFixed: options.index?.records !== undefined,
       };
       tx.writeMeta(headerPage, encodeHeader(header, pages.metaPayloadSize));
       tx.setRoot(HEADER_ROOT, headerPage);
@@ -305,7 +311,7 @@ export class Store {
       return store;
     } catch (e) {
       if (pages) await pages.close().catch(() => {});
-      else await data.close().catch(() => {});
+      await data.close().catch(() => {});
       await index?.close().catch(() => {});
       throw wrapError(e, `open ${where}`);
     }
@@ -412,6 +418,10 @@ export class Store {
       await this.#indexStorage?.close().catch(() => {});
       await this.#ex.close().catch(() => {});
       await this.#pages.close().catch((e) => {
+        error ??= e;
+      });
+      // The page layer leaves its storage open (the family's rule): the store closes it.
+      await this.#pages.storage.close().catch((e) => {
         error ??= e;
       });
       if (error !== undefined) throw wrapError(error, `close ${this.#where}`);
@@ -1303,6 +1313,14 @@ export class Store {
   async #resize(size: number): Promise<void> {
     const cs = this.chunkSize;
     const oldSize = this.#header.size;
+    const want = defaultIndexRecords(Math.ceil(size / cs));
+    if (!this.#header.indexFixed && want > this.#header.indexRecords) {
+      // An index sized by the volume follows it: a smaller one would forget names the volume
+      // still holds (and miss their duplicates). Rebuilt from the names, O(stored chunks): next
+      // to nothing for a volume grown before its first import.
+      this.#header.indexRecords = want;
+      await this.#rebuildIndex();
+    }
     if (size < oldSize) {
       const first = Math.ceil(size / cs);
       const last = Math.ceil(oldSize / cs);
@@ -1509,8 +1527,7 @@ export class Store {
     await names.forEachLeaf(async (first, buf) => {
       for (let i = 0; i < names.perLeaf; i++) {
         const p = first + i;
-        if (p >= this.#pages.pageCount || this.#pages.refCount(p) === 0 || p === this.#header.zeroPage)
-          continue;
+        if (p >= this.#pageCount() || this.#refCount(p) === 0 || p === this.#header.zeroPage) continue;
         const name = buf.subarray(i * NAME_BYTES, (i + 1) * NAME_BYTES);
         if (isZero(name)) continue;
         dv.setUint32(0, p, true);

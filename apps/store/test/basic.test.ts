@@ -109,3 +109,33 @@ describe('closing and aborting', () => {
     await m.store.close();
   });
 });
+
+describe('the dedup index follows the volume', () => {
+  test('sized by the volume, it is rebuilt larger when the volume grows, and keeps its names', async () => {
+    const m = await MemStore.create({ size: 0, chunkSize: 512 });
+    const s = m.store;
+    const a = new Uint8Array(512).fill(3);
+    await s.resize(4096);
+    await s.write(0, a);
+    expect((await s.stats()).indexRecords).toBe(65536);
+    await s.resize(100_000 * 512);
+    const st = await s.stats();
+    expect(st.indexRecords).toBeGreaterThanOrEqual(200_000);
+    // The rebuilt index still knows the chunk stored before: a copy shares it.
+    await s.write(90_000 * 512, a);
+    expect((await s.stats()).distinctChunks).toBe(1);
+    await m.reopen();
+    expect((await m.store.stats()).indexRecords).toBe(st.indexRecords);
+    expect((await m.store.check({ data: true })).problems).toEqual([]);
+    await m.store.close();
+  });
+
+  test('a size the user chose stays', async () => {
+    const m = await MemStore.create({ size: 4096, chunkSize: 512, index: { records: 1000 } });
+    await m.store.resize(100_000 * 512);
+    expect((await m.store.stats()).indexRecords).toBeLessThan(2000);
+    await m.reopen();
+    expect((await m.store.stats()).indexRecords).toBeLessThan(2000);
+    await m.store.close();
+  });
+});

@@ -438,6 +438,7 @@ describe('failures', () => {
     await tx.writeData(leaked, new Uint8Array(CS).fill(1));
     await tx.commit();
     await pages.close();
+    await pages.storage.close();
     const found = await deja('check', L);
     expect(found.code).toBe(3);
     expect(found.stdout).toContain(`leak: page ${leaked} has 1 references but nothing refers to it`);

@@ -95,6 +95,7 @@ export async function pageStoreBench(dir: string, roundMs: number, rounds: numbe
   } finally {
     fs.closeSync(fd);
     await store.close();
+    await store.storage.close();
   }
   return rows;
 }
@@ -149,7 +150,9 @@ export async function allocationBench(dir: string, roundMs: number, rounds: numb
     for (const [name, op] of variants) best[name] = Math.max(best[name]!, await rate(op, roundMs));
   }
   await empty.close();
+  await empty.storage.close();
   await full.close();
+  await full.storage.close();
   return [
     ['allocate + abort, empty store of 2^20 pages', `${fmt(best.empty!)} /s`],
     [
@@ -196,9 +199,11 @@ export async function growthBench(dir: string, rounds: number): Promise<string[]
     grownMs = Math.min(grownMs, grown.ms);
     growths = grown.store.stats.growths;
     await grown.store.close();
+    await grown.store.storage.close();
     const sized = await fill('sized.img', total);
     sizedMs = Math.min(sizedMs, sized.ms);
     await sized.store.close();
+    await sized.store.storage.close();
   }
   const big = await PageStore.create(await FileStorage.open(join(dir, 'big.img'), { create: true }), {
     pageSize: PAGE,
@@ -210,6 +215,7 @@ export async function growthBench(dir: string, rounds: number): Promise<string[]
     await tx.commit();
   }
   await big.close();
+  await big.storage.close();
   const openMs = async (name: string): Promise<number> => {
     let best = Number.POSITIVE_INFINITY;
     for (let round = 0; round < rounds; round++) {
@@ -217,6 +223,7 @@ export async function growthBench(dir: string, rounds: number): Promise<string[]
       const store = await PageStore.open(await FileStorage.open(join(dir, name)));
       best = Math.min(best, performance.now() - start);
       await store.close();
+      await store.storage.close();
     }
     return best;
   };

@@ -696,22 +696,17 @@ export class PageStore {
 
   /**
    * Aborts an open transaction, waits for nothing else (a commit in progress is the caller's to
-   * await), and closes the storage. Does not checkpoint: the next open replays the journal.
-   * Idempotent.
-   *
-   * Closing the storage departs from the rule of the other Deja packages (close what you open;
-   * closing something never closes what you handed it). It stays until the store app closes its
-   * storage itself, and changes in a minor release: close the storage after the store (closing it
-   * twice is harmless) and your code works before and after.
+   * await) and releases the store. Does not checkpoint: the next open replays the journal.
+   * Idempotent. The storage stays open: it is the caller's to close, after the store (the rule of
+   * every Deja package: close what you open; closing something never closes what you handed it).
    */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#tx?.abort();
     this.#closed = true;
-    await this.storage.close();
   }
 
-  /** `await using store = await PageStore.open(...)` closes the store (and, for now, its storage) at scope end. */
+  /** `await using store = await PageStore.open(...)` closes the store at scope end (not its storage). */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

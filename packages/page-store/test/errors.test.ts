@@ -138,7 +138,7 @@ describe('the contract', () => {
     expect(isPageStoreError(new PageStoreError('ERR_IO', 'x'), 'ERR_BUSY')).toBe(false);
   });
 
-  it('close() and await using close the store and, for now, its storage; closing both is harmless', async () => {
+  it('close() and await using close the store, never its storage', async () => {
     const disk = new MemoryStorage();
     {
       await using storage = disk;
@@ -150,7 +150,8 @@ describe('the contract', () => {
     const store = await PageStore.open(again);
     await store.close();
     expect(store.closed).toBe(true);
-    expect(again.closed).toBe(true);
+    expect(again.closed).toBe(false); // what the caller opened, the caller closes
     await again.close();
+    expect(again.closed).toBe(true);
   });
 });

@@ -429,6 +429,7 @@ describe('transactions', () => {
     const model = await runTransactions(store, emptyModel(), 3, 12, { maxOps: 10, abortRate: 0.1 });
     await expectState(store, model);
     await store.close();
+    expect(file.closed).toBe(false); // the store leaves its storage to the caller
     await file.close();
     {
       await using again = await FileStorage.open(path);
