@@ -4,7 +4,7 @@
 // stats, du, check --data, serve over NBD, a second writer refused, the usual mistakes.
 
 import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { S3Storage } from '@deja/storage-s3';
@@ -107,7 +107,7 @@ describe('deja on s3://BUCKET/PREFIX', () => {
     const plain = await runCli(cli, ['snapshot', 'list', S]);
     expect(plain.code).toBe(0);
     expect(plain.stderr).toBe('');
-  }, 120_000);
+  }, 240_000);
 
   test('a second writer is refused (ERR_LOCKED, exit 1), and so is a reader; both work once it closes', async () => {
     const held = await Store.open(await adapters(prefix));
@@ -130,7 +130,7 @@ describe('deja on s3://BUCKET/PREFIX', () => {
     }
     const created = await runJson(cli, ['snapshot', 'create', S, 'x']);
     expect(created).toMatchObject({ name: 'x' });
-  }, 60_000);
+  }, 120_000);
 
   test('serve: an s3:// store over NBD', async () => {
     const sock = join(dir, 's3.sock');
@@ -144,7 +144,40 @@ describe('deja on s3://BUCKET/PREFIX', () => {
     child.kill('SIGINT');
     const r = await done;
     expect(r.code, r.stderr).toBe(0);
-  }, 60_000);
+  }, 120_000);
+
+  test('--cache-dir: objects kept on local disk, bounded by --cache-size, never stale after another writer', async () => {
+    const cache = join(dir, 'cache');
+    const cached = ['--cache-dir', cache, '--cache-size', '64M'];
+    const first = join(dir, 'mon-cached-1.img');
+    await runJson(cli, ['export', S, '--snapshot', 'mon', first, ...cached]);
+    expect(Buffer.compare(await readFile(first), Buffer.from(monday))).toBe(0);
+    const entries = (await readdir(cache)).filter((n) => n.endsWith('.obj'));
+    expect(entries.length).toBeGreaterThan(0);
+    // Another writer without the cache changes the live volume; reads through the cache see it.
+    await runJson(cli, ['import', S, join(dir, 'mon.img'), '--snapshot', 'mon2']);
+    const live = join(dir, 'live-cached.img');
+    await runJson(cli, ['export', S, live, ...cached]);
+    expect(Buffer.compare(await readFile(live), Buffer.from(monday))).toBe(0);
+    const check = await runJson(cli, ['check', S, '--data', ...cached]);
+    expect(check).toMatchObject({ ok: true });
+    // The bound: a tiny cache keeps at most that much.
+    const tiny = join(dir, 'tiny-cache');
+    await runJson(cli, [
+      'export',
+      S,
+      '--snapshot',
+      'tue',
+      join(dir, 'tue-tiny.img'),
+      '--cache-dir',
+      tiny,
+      '--cache-size',
+      '200K',
+    ]);
+    let total = 0;
+    for (const name of await readdir(tiny)) total += (await stat(join(tiny, name))).size;
+    expect(total).toBeLessThanOrEqual(200 * 1024);
+  }, 240_000);
 
   test('the usual mistakes: no store there, a store already there, a whole bucket, a bad bucket name', async () => {
     const none = await runCli(cli, ['stats', url(freshPrefix('none'))]);
@@ -162,7 +195,7 @@ describe('deja on s3://BUCKET/PREFIX', () => {
     const missing = await runCli(cli, ['init', 's3://no-such-bucket/x', '--size', '1M']);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/no-such-bucket.*\(ERR_NOT_FOUND\)\n$/);
-  }, 60_000);
+  }, 120_000);
 });
 
 /** The first line the child prints on stdout. */

@@ -200,15 +200,30 @@ export class S3Io {
   }
 
   /**
-   * GETs an object whole.
-   * @returns its bytes and ETag, or `undefined` if the key does not exist.
+   * GETs an object whole; with `ifNoneMatch`, only if its ETag differs (a conditional GET).
+   * @returns its bytes and ETag; `{ notModified: true }` when its ETag is `ifNoneMatch` (304, no
+   *   body sent); `undefined` if the key does not exist.
    * @throws StorageError `ERR_NOT_FOUND` (no bucket), `ERR_PERMISSION`, `ERR_IO`.
    */
-  async get(key: string): Promise<{ body: Uint8Array; etag: string | undefined } | undefined> {
+  get(key: string): Promise<{ body: Uint8Array; etag: string | undefined } | undefined>;
+  get(
+    key: string,
+    ifNoneMatch: string,
+  ): Promise<{ body: Uint8Array; etag: string | undefined } | { notModified: true } | undefined>;
+  async get(
+    key: string,
+    ifNoneMatch?: string,
+  ): Promise<{ body: Uint8Array; etag: string | undefined } | { notModified: true } | undefined> {
     return this.#send('GET', key, async () => {
       this.stats.gets++;
       try {
-        const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+        const out = await this.client.send(
+          new GetObjectCommand({
+            Bucket: this.bucket,
+            Key: key,
+            ...(ifNoneMatch !== undefined && { IfNoneMatch: ifNoneMatch }),
+          }),
+        );
         const body = out.Body ? await out.Body.transformToByteArray() : new Uint8Array(0);
         if (out.ContentLength !== undefined && body.length !== out.ContentLength) {
           throw Object.assign(new Error(`short body: ${body.length} of ${out.ContentLength} bytes`), {
@@ -219,6 +234,7 @@ export class S3Io {
         return { body, etag: out.ETag };
       } catch (error) {
         if (nameOf(error) === 'NoSuchKey') return undefined;
+        if (ifNoneMatch !== undefined && statusOf(error) === 304) return { notModified: true as const };
         throw error;
       }
     });

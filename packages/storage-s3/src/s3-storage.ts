@@ -39,6 +39,7 @@ import {
 } from './_internal-manifest';
 import { type RetryOptions, S3Io, type S3Stats } from './_internal-s3';
 import { BucketLock, type BucketLockMode, type BucketLockOptions } from './bucket-lock';
+import type { DiskCache } from './disk-cache';
 
 /** The default object size: see the README's performance section for the measurement. */
 export const DEFAULT_OBJECT_SIZE = 1024 * 1024;
@@ -82,6 +83,13 @@ export interface S3StorageOptions {
   readonly requestTimeoutMs?: number;
   /** The one-writer lock: `true` (default), `false` (none: you guarantee one writer), or options. */
   readonly lock?: boolean | BucketLockOptions;
+  /**
+   * A local directory cache ({@link DiskCache}) of the objects this handle fetches and uploads:
+   * a later read of one comes from local disk — without a request when this handle knows the
+   * bucket holds that version, otherwise after a conditional GET answered 304. Share one between
+   * the adapters of a store. Not closed by `close()`.
+   */
+  readonly diskCache?: DiskCache;
 }
 
 /** One cached object. */
@@ -161,6 +169,13 @@ export class S3Storage extends AbstractStorage {
   #behindFailed = false;
   /** The most recently used entries write-behind leaves alone: they are likely still being written. */
   readonly #recent: number;
+  readonly #disk: DiskCache | undefined;
+  /**
+   * With a disk cache: the ETag of the version of each object the bucket holds as far as this
+   * handle knows (it PUT or fetched that version; `null`: the object does not exist). A disk entry
+   * of that ETag is current and read without a request; any other is checked with the bucket.
+   */
+  readonly #known = new Map<number, string | null>();
 
   private constructor(
     io: S3Io,
@@ -181,6 +196,7 @@ export class S3Storage extends AbstractStorage {
     this.#capacity = Math.max(2, Math.floor((options.cacheBytes ?? 64 * 1024 * 1024) / objectSize));
     this.#parallelism = options.parallelism ?? 8;
     this.#recent = Math.max(1, Math.min(8, Math.floor(this.#capacity / 4)));
+    this.#disk = options.diskCache;
     this.#openedSize = size;
     this.#extent = size;
     this.#persisted = size;
@@ -501,12 +517,66 @@ export class S3Storage extends AbstractStorage {
     const bytes = new Uint8Array(this.objectSize);
     // Past the opened size, only objects this handle PUT exist (a writable open deleted the rest).
     if (start >= this.#openedSize && index > this.#maxWritten) return bytes;
-    const found = await this.#io.get(this.objectKey(index));
-    if (found === undefined) return bytes;
+    const body = this.#disk
+      ? await this.#fetchCached(index)
+      : (await this.#io.get(this.objectKey(index)))?.body;
+    if (body === undefined) return bytes;
     // A read-only handle cleans nothing up: what a dead writer left past the size reads as zeros.
     const limit = this.readOnly ? Math.min(this.objectSize, this.#openedSize - start) : this.objectSize;
-    bytes.set(found.body.subarray(0, Math.min(limit, found.body.length)));
+    bytes.set(body.subarray(0, Math.min(limit, body.length)));
     return bytes;
+  }
+
+  /**
+   * The object's bytes through the disk cache: its entry when this handle knows the bucket holds
+   * that version; else a conditional GET (304: the entry is current; 200: the new version, cached).
+   * `undefined` when the object does not exist.
+   */
+  async #fetchCached(index: number): Promise<Uint8Array | undefined> {
+    const disk = this.#disk!;
+    const key = this.objectKey(index);
+    const id = this.#cacheId(key);
+    const known = this.#known.get(index);
+    if (known === null) return undefined;
+    const local = await disk.get(id);
+    if (local !== undefined && known === local.etag) return local.body;
+    const found = local === undefined ? await this.#io.get(key) : await this.#io.get(key, local.etag);
+    if (found === undefined) {
+      this.#known.set(index, null);
+      if (local !== undefined) await disk.delete(id);
+      return undefined;
+    }
+    if ('notModified' in found) {
+      this.#known.set(index, local!.etag);
+      return local!.body;
+    }
+    if (found.etag === undefined) {
+      this.#known.delete(index);
+      return found.body;
+    }
+    this.#known.set(index, found.etag);
+    void disk.put(id, found.etag, found.body);
+    return found.body;
+  }
+
+  /** The disk cache's name of a key: the bucket's name and the key. */
+  #cacheId(key: string): string {
+    return `${this.bucket}/${key}`;
+  }
+
+  /** After an upload: the version the bucket now holds, remembered and (if cached) written to disk. */
+  #uploaded(index: number, etag: string | undefined | null, body: Uint8Array | undefined): void {
+    if (this.#disk === undefined) return;
+    const id = this.#cacheId(this.objectKey(index));
+    if (etag === null || body === undefined) {
+      this.#known.set(index, null);
+      void this.#disk.delete(id);
+    } else if (etag === undefined) {
+      this.#known.delete(index);
+    } else {
+      this.#known.set(index, etag);
+      void this.#disk.put(id, etag, body);
+    }
   }
 
   /**
@@ -565,11 +635,15 @@ export class S3Storage extends AbstractStorage {
       entry.uploading = (async () => {
         this.#lock?.assertHeld();
         if (body !== undefined) {
-          await this.#io.put(this.objectKey(entry.index), body);
+          const { etag } = await this.#io.put(this.objectKey(entry.index), body);
           if (entry.index > this.#maxWritten) this.#maxWritten = entry.index;
-        } else if (start < this.#openedSize || entry.index <= this.#maxWritten) {
+          this.#uploaded(entry.index, etag, body);
+        } else {
           // Past the opened size, an object this handle never PUT does not exist: nothing to delete.
-          await this.#io.delete(this.objectKey(entry.index));
+          if (start < this.#openedSize || entry.index <= this.#maxWritten) {
+            await this.#io.delete(this.objectKey(entry.index));
+          }
+          this.#uploaded(entry.index, null, undefined);
         }
         entry.uploaded = version;
       })().finally(() => {

@@ -53,7 +53,8 @@ for (const mode of ['lease', 'conditional'] as const) {
 
     test('a second writer and a reader are refused with ERR_LOCKED while the lease lives', async () => {
       const prefix = freshPrefix();
-      const writer = await openHere(prefix, { create: true, lock: { leaseMs: 400 } });
+      // Leases long enough that a loaded machine's stalls do not make it lapse between renewals.
+      const writer = await openHere(prefix, { create: true, lock: { leaseMs: 1500 } });
       expect(writer.lockMode).toBe(mode);
       await writer.write(0, new Uint8Array([1, 2, 3]));
       await writer.flush();
@@ -63,7 +64,7 @@ for (const mode of ['lease', 'conditional'] as const) {
       expect((error as Error).message).toContain(`pid ${process.pid}`);
       await expect(openHere(prefix, { readOnly: true })).rejects.toMatchObject({ code: 'ERR_LOCKED' });
       // Renewal keeps it alive well past its lease: still refused, and the writer still writes.
-      await sleep(1000);
+      await sleep(3500);
       await expect(openHere(prefix)).rejects.toMatchObject({ code: 'ERR_LOCKED' });
       await writer.write(3, new Uint8Array([4]));
       await writer.flush();
@@ -77,14 +78,15 @@ for (const mode of ['lease', 'conditional'] as const) {
     test("a dead writer's lease is taken over after its grace; force takes it at once", async () => {
       const prefix = freshPrefix();
       await (await openHere(prefix, { create: true })).close();
-      // What a writer killed just now leaves: a lease ending in 200 ms, of 200 ms.
+      // What a writer killed just now leaves: a lease ending in 1 s, of 1 s (long enough that a
+      // loaded machine's slow open still sees it live).
       const dead = { format: 'deja-s3-lock', version: 1, token: 'f'.repeat(32), owner: 'dead pid 1' };
       await rawPut(
         `${prefix}/lock`,
-        JSON.stringify({ ...dead, acquired: Date.now(), expires: Date.now() + 200, leaseMs: 200 }),
+        JSON.stringify({ ...dead, acquired: Date.now(), expires: Date.now() + 1000, leaseMs: 1000 }),
       );
       await expect(openHere(prefix)).rejects.toMatchObject({ code: 'ERR_LOCKED' });
-      await sleep(500); // expires + one lease of grace
+      await sleep(2100); // expires + one lease of grace
       const taker = await openHere(prefix);
       await taker.close();
       await rawPut(
@@ -98,9 +100,9 @@ for (const mode of ['lease', 'conditional'] as const) {
 
     test('a writer whose lock was taken over refuses to upload (ERR_LOCKED)', async () => {
       const prefix = freshPrefix();
-      const first = await openHere(prefix, { create: true, lock: { leaseMs: 300 } });
-      const second = await openHere(prefix, { lock: { force: true, leaseMs: 300 } });
-      await sleep(400); // the first one's renewal notices
+      const first = await openHere(prefix, { create: true, lock: { leaseMs: 1000 } });
+      const second = await openHere(prefix, { lock: { force: true, leaseMs: 1000 } });
+      await sleep(1200); // the first one's renewal notices, or its lease runs out by its own clock
       await first.write(0, new Uint8Array([9]));
       await expect(first.flush()).rejects.toMatchObject({ code: 'ERR_LOCKED' });
       await expect(first.close()).rejects.toMatchObject({ code: 'ERR_LOCKED' });

@@ -93,8 +93,21 @@ export async function storeLocation(path: string, mode: OpenMode): Promise<Store
   if (!isS3Url(path)) return path;
   const { s3, base, where } = await s3Options(path);
   const readOnly = mode === 'read';
+  // One directory cache for both adapters, so its bound covers the store.
+  const diskCache =
+    settings.cacheDir === undefined
+      ? undefined
+      : await s3.DiskCache.open({
+          path: settings.cacheDir,
+          ...(settings.cacheSize !== undefined && { maxBytes: settings.cacheSize }),
+        });
   const open = (part: 'data' | 'index', extra: Partial<S3StorageOptions>): Promise<S3Storage> =>
-    s3.S3Storage.open({ ...base, prefix: `${base.prefix}/${part}`, ...extra });
+    s3.S3Storage.open({
+      ...base,
+      prefix: `${base.prefix}/${part}`,
+      ...(diskCache !== undefined && { diskCache }),
+      ...extra,
+    });
   const data = open('data', {
     create: mode === 'create',
     readOnly,

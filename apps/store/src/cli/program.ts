@@ -82,6 +82,11 @@ export function buildProgram(ctx: Context): Command {
       '--s3-force-unlock',
       "s3:// stores: take the store's lock in the bucket even if a lease looks live (its writer is known to be dead)",
     )
+    .option(
+      '--cache-dir <dir>',
+      's3:// stores: keep the objects read and written in this local directory; later reads come from it (checked against the bucket, never stale)',
+    )
+    .option('--cache-size <size>', 's3:// stores: the most bytes --cache-dir holds (default 1G)', sizeArg)
     .helpOption('-h, --help', 'show help for a command')
     .helpCommand('help [command]', 'show help for a command')
     .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
