@@ -1108,6 +1108,29 @@ export class Store {
     // New chunks are written together at the end, in one writev; until then a later chunk of the
     // batch that the index points at one of them compares against its bytes here.
     const pending = new Map<number, Uint8Array>();
+    // The stored chunks the advice names are read in one batch up front (verify compares bytes):
+    // a data page's bytes never change while it is live, and whether it still is, and still
+    // carries the name, is checked again at its turn below.
+    if (this.verify) {
+      const freshPages = new Set(fresh);
+      const want: number[] = [];
+      const seen = new Set<number>();
+      const pageCount = this.#pageCount();
+      for (const earlier of advice) {
+        if (earlier === undefined) continue;
+        const cand = getU32(earlier, 0);
+        if (seen.has(cand) || freshPages.has(cand) || cand === this.#header.zeroPage || cand >= pageCount)
+          continue;
+        if (tx.refCount(cand) <= 0) continue;
+        seen.add(cand);
+        want.push(cand);
+      }
+      if (want.length > 0) {
+        const got = await tx.readDataMany(want);
+        for (let i = 0; i < want.length; i++)
+          pending.set(want[i] as number, got.subarray(i * cs, (i + 1) * cs));
+      }
+    }
     const newPages: number[] = [];
     for (let j = 0; j < need.length; j++) {
       const k = need[j] as number;

@@ -16,7 +16,7 @@
 // a stream cut short fails at its end with ERR_BAD_STREAM after applying the records before it
 // (apply the same stream again once it is whole: applying is idempotent).
 
-import { createReadStream, createWriteStream, writeSync } from 'node:fs';
+import { createReadStream, createWriteStream, readSync, writeSync } from 'node:fs';
 import { type FileHandle, open, stat, unlink } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import type { Writable } from 'node:stream';
@@ -96,11 +96,18 @@ async function* pieces(source: ByteSource, size: number, spare: Uint8Array[]): A
   if (typeof source === 'string') {
     const fh = await open(source, 'r');
     try {
+      // A file or a block device is read synchronously: from the page cache that takes a fraction
+      // of the round trip through the thread pool, and the hashing workers go on meanwhile. A
+      // pipe or other stream is read asynchronously.
+      const st = await fh.stat();
+      const direct = st.isFile() || st.isBlockDevice();
       for (let position = 0; ; ) {
         const buf = sharedBytes(size, spare);
         let fill = 0;
         while (fill < size) {
-          const { bytesRead } = await fh.read(buf, fill, size - fill, position + fill);
+          const bytesRead = direct
+            ? readSync(fh.fd, buf, fill, size - fill, position + fill)
+            : (await fh.read(buf, fill, size - fill, position + fill)).bytesRead;
           if (bytesRead === 0) break;
           fill += bytesRead;
         }
