@@ -10,7 +10,7 @@
 // byte-aligned memmove instead of shifting every list bit by bit. The page split is computed the way
 // packDeltaIndexPage computes it; a few zero bits between runs absorb the phase changes.
 
-import { GUARD_BITS } from '@deja/bitfield';
+import { GUARD_BITS, POST_FIELD_GUARD_BYTES } from '@deja/bitfield';
 import { COLLISION_BYTES, MAX_LIST_BITS } from './_zone';
 import { IMMUTABLE_HEADER_SIZE, keyBitsFor, PAGE_HEADER_BYTES } from './coding';
 import type { DeltaIndex } from './delta-index';
@@ -46,8 +46,10 @@ export interface SortedDeltaEntries {
  * @param entries - the entries, in list order
  * @param pageBytes - the size of the pages the index will be packed into, or 0
  * @returns true when filled; false, leaving the index empty, when a list would exceed 65535 bits or a
- *   zone's memory cannot hold its lists (the caller then puts entry by entry, which decides which
- *   entries are dropped)
+ *   zone's memory is too tight to be sure that putting the entries one by one would not run out
+ *   (the caller then puts entry by entry, which decides which entries are dropped). The memory test
+ *   is conservative: the bytes each list spans, one more per list for its bit phase, the tail
+ *   guard, and room for the largest insertion must fit the zone.
  * @throws RangeError (ERR_INVALID_ARGUMENT) for boundaries, keys or values out of range or order
  * Cost: O(entries + lists), one pass to size the lists and one to write them.
  */
@@ -68,6 +70,7 @@ export function fillDeltaIndex(index: DeltaIndex, entries: SortedDeltaEntries, p
   const { minBits, minKeys, incrKeys } = zones[0]!;
   // Pass 1: the bit size of every list, checked.
   const sizes = new Uint32Array(listCount);
+  let maxKey = 0;
   for (let list = 0; list < listCount; list++) {
     const first = listStarts[list]!;
     const end = listStarts[list + 1]!;
@@ -79,33 +82,42 @@ export function fillDeltaIndex(index: DeltaIndex, entries: SortedDeltaEntries, p
       const value = values[i]!;
       if (key < previous) throw invalidArgument(`key ${key} of list ${list} is below the previous key`);
       if (value >= maxValue) throw invalidArgument(`value ${value} does not fit in ${valueBits} bits`);
+      let entryBits: number;
       if (key === previous && i !== first) {
         if (nameOffsets[i]! + COLLISION_BYTES > names.length) {
           throw invalidArgument(`the name of collision entry ${i} is outside names`);
         }
-        bits += valueBits + keyBitsFor(0, minBits, minKeys, incrKeys) + COLLISION_BYTES * 8;
+        entryBits = valueBits + keyBitsFor(0, minBits, minKeys, incrKeys) + COLLISION_BYTES * 8;
       } else {
-        bits += valueBits + keyBitsFor(key - previous, minBits, minKeys, incrKeys);
+        entryBits = valueBits + keyBitsFor(key - previous, minBits, minKeys, incrKeys);
       }
+      bits += entryBits;
       previous = key;
     }
+    if (previous > maxKey) maxKey = previous;
     if (bits > MAX_LIST_BITS) return false;
     sizes[list] = bits;
   }
+  const largest =
+    valueBits + Math.max(keyBitsFor(maxKey, minBits, minKeys, incrKeys), minBits + COLLISION_BYTES * 8);
   const phases = pageBytes > 0 ? pagePhases(sizes, pageBytes) : null;
   // Pass 2: lay each zone's lists out and write them.
   for (const zone of zones) {
     const memory = zone.memory;
     const limit = zone.size * 8 - GUARD_BITS;
     let at = 0;
+    // What insert_bits' rebalancing could ask for: an insertion writes at most two entries (a new
+    // one and the re-encoded one after it), none longer than a collision entry or a delta of maxKey.
+    let bound = POST_FIELD_GUARD_BYTES + Math.ceil((2 * largest) / 8);
     for (let slot = 1; slot <= zone.listCount; slot++) {
       const list = zone.firstList + slot - 1;
       if (phases !== null) at += (phases[list]! - at) & 7;
       zone.setListStart(slot, at);
       zone.setListSize(slot, sizes[list]!);
       at += sizes[list]!;
+      bound += Math.ceil(sizes[list]! / 8) + 1;
     }
-    if (at > limit) {
+    if (at > limit || bound > zone.size) {
       index.reset();
       return false;
     }

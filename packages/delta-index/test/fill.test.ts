@@ -207,6 +207,29 @@ describe('fillDeltaIndex', () => {
     expect(index.getStats().recordCount).toBe(0);
   });
 
+  it('refuses memory that holds the bits but leaves puts one by one no sure room, and leaves the index empty', () => {
+    // 4 lists of 12 entries of about 8 + 7 bits: 90 bytes of bits (112 bytes hold them with the
+    // guard), but with a byte per list's span and phase, the tail guard and room for two of the
+    // largest entries (a collision entry, over 140 bits) the bound is about 140 bytes.
+    const make = (memorySize: number) =>
+      new DeltaIndex({ listCount: 4, meanDelta: 64, payloadBits: 8, memorySize, exactZoneMemory: true });
+    const perList = 12;
+    const count = 4 * perList;
+    const entries = {
+      listStarts: Uint32Array.of(0, perList, 2 * perList, 3 * perList, count),
+      keys: Uint32Array.from({ length: count }, (_, i) => 1 + (i % perList) * 40),
+      values: Uint32Array.from({ length: count }, (_, i) => i),
+      names: new Uint8Array(0),
+      nameOffsets: new Uint32Array(count),
+    };
+    const tight = make(112);
+    expect(fillDeltaIndex(tight, entries)).toBe(false);
+    expect(tight.getStats().recordCount).toBe(0);
+    const roomy = make(160);
+    expect(fillDeltaIndex(roomy, entries)).toBe(true);
+    expect(roomy.getStats().recordCount).toBe(count);
+  });
+
   it('rejects entries out of order or out of range', () => {
     const index = new DeltaIndex({ listCount: 2, meanDelta: 64, payloadBits: 4, memorySize: 4096 });
     const base = {
