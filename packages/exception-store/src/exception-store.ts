@@ -18,29 +18,20 @@
 //
 // The page formats live in _internal-header.ts (header, snapshot table), _internal-leaf.ts and
 // _internal-node.ts, their validation in _internal-validate.ts, the invariant checker in
-// _internal-check.ts; this file keeps the store's state, its page cache, the operation queue and
-// the tree operations, which share the class's private state.
+// _internal-check.ts, the page cache (validation on entry, dirty pages, CLOCK eviction) in
+// _internal-page-cache.ts, the operation queue in _internal-queue.ts, the snapshots (names, ids,
+// masks, table pages) in _internal-snapshot-table.ts; this file keeps the store's state (root,
+// level, the transaction and what waits for the next commit) and the tree operations, which
+// share it.
 
 import { checkTree } from './_internal-check';
-import {
-  decodeHeader,
-  decodeTablePage,
-  encodeHeader,
-  encodeTablePage,
-  type HeaderFields,
-  layoutTable,
-  MAX_NAME_BYTES,
-  nameBytes,
-  type TableEntry,
-} from './_internal-header';
+import { decodeHeader, encodeHeader, type HeaderFields, MAX_NAME_BYTES, nameBytes } from './_internal-header';
 import {
   type Geometry,
-  LEAF_MAGIC,
   largestMaskWidth,
   leafHoldsWorstCase,
   MAX_MASK_WIDTH,
   makeGeometry,
-  NODE_MAGIC,
   nodeCapacity,
 } from './_internal-layout';
 import {
@@ -77,7 +68,9 @@ import {
   setNodeKey,
   setRootEntries,
 } from './_internal-node';
-import { validateLeaf, validateNode } from './_internal-validate';
+import { type CachedPage, type Kind, PageCache, type PageSource } from './_internal-page-cache';
+import { OperationQueue } from './_internal-queue';
+import { SnapshotTable } from './_internal-snapshot-table';
 import { type AllocationRequest, type ExceptionAllocator, PageAllocator } from './allocator';
 import { corrupt, ExceptionStoreError, fromLowerError } from './errors';
 import type { PageStoreLike, PageTransactionLike } from './page-layer';
@@ -186,14 +179,6 @@ interface PathEntry {
   next: number;
 }
 
-type Kind = 'leaf' | 'node';
-
-interface CachedPage extends PageBuf {
-  readonly kind: Kind;
-  /** Visited since it was last passed over by {@link ExceptionStore.#trim} (its second chance). */
-  used: boolean;
-}
-
 const NAME_TYPE = 'snapshot name must be a string';
 
 function checkName(name: unknown): asserts name is string {
@@ -211,10 +196,6 @@ function checkChunk(chunk: unknown): asserts chunk is number {
   if (typeof chunk !== 'number') throw new TypeError('chunk must be a number');
   if (!Number.isSafeInteger(chunk) || chunk < 0)
     throw new RangeError(`chunk ${chunk} is not an integer in [0, 2^53)`);
-}
-
-function bitSet(mask: Uint32Array, id: number): boolean {
-  return (((mask[id >>> 5] as number) >>> (id & 31)) & 1) === 1;
 }
 
 /**
@@ -238,29 +219,23 @@ export class ExceptionStore {
   readonly fanout: number;
 
   readonly #g: Geometry;
-  readonly #cachePages: number;
   readonly #headerPage: number;
   #root = 0;
   #level = 1;
   #valid = true;
-  #active: Uint32Array;
-  #deleting: Uint32Array;
+  readonly #table: SnapshotTable;
   readonly #deleteBatch: number;
-  #names = new Map<string, number>();
-  #tablePages: number[] = [];
   #headerDirty = false;
-  #tableDirty = false;
   #txn: PageTransactionLike | undefined;
   /** Whether the open transaction was handed out for writing since #mutate began it. */
   #touched = false;
   #external = false;
-  #cache = new Map<number, CachedPage>();
-  #dirty = new Map<number, CachedPage>();
+  readonly #pc: PageCache;
+  /** Where pages not in memory are read: the open transaction's view, else the committed one. */
+  readonly #source: PageSource;
   #fresh = new Set<number>();
   #pendingRelease: number[] = [];
-  #tail: Promise<unknown> = Promise.resolve();
-  /** Operations queued or running; 0 lets a lookup answer from the cache at once. */
-  #inflight = 0;
+  readonly #queue = new OperationQueue(fromLowerError);
   #closed = false;
 
   private constructor(
@@ -276,10 +251,15 @@ export class ExceptionStore {
     this.maskWidth = h.maskWidth;
     this.fanout = h.fanout;
     this.#headerPage = headerPage;
-    this.#cachePages = options.cachePages ?? DEFAULT_CACHE_PAGES;
     this.#g = makeGeometry(pages.metaPayloadSize, h.maskWidth, h.fanout);
-    this.#active = new Uint32Array(h.maskWidth / 32);
-    this.#deleting = new Uint32Array(h.maskWidth / 32);
+    this.#pc = new PageCache(options.cachePages ?? DEFAULT_CACHE_PAGES, this.#g);
+    this.#source = {
+      get pageCount() {
+        return pages.pageCount;
+      },
+      readMeta: (no) => (this.#txn ? this.#txn.readMeta(no) : pages.readMeta(no)),
+    };
+    this.#table = new SnapshotTable(h.maskWidth);
     this.#deleteBatch = options.deleteBatchLeaves ?? DEFAULT_DELETE_BATCH_LEAVES;
     this.#applyHeader(h);
   }
@@ -428,13 +408,13 @@ export class ExceptionStore {
 
   /** Active snapshots, by id. O(snapshots). */
   snapshots(): SnapshotInfo[] {
-    return [...this.#names].map(([name, id]) => ({ name, id })).sort((a, b) => a.id - b.id);
+    return this.#table.list();
   }
 
   /** The id of snapshot `name`, or undefined. O(1). */
   snapshotId(name: string): number | undefined {
     checkName(name);
-    return this.#names.get(name);
+    return this.#table.names.get(name);
   }
 
   /**
@@ -449,14 +429,9 @@ export class ExceptionStore {
     checkName(name);
     let id = -1;
     const precheck = (): void => {
-      if (this.#names.has(name))
+      if (this.#table.names.has(name))
         throw new ExceptionStoreError('ERR_EXISTS', `snapshot '${name}' already exists`);
-      for (let i = 0; i < this.maskWidth; i++) {
-        if (!bitSet(this.#active, i) && !bitSet(this.#deleting, i)) {
-          id = i;
-          break;
-        }
-      }
+      id = this.#table.freeId();
       if (id < 0) {
         throw new ExceptionStoreError(
           'ERR_TOO_MANY_SNAPSHOTS',
@@ -466,10 +441,8 @@ export class ExceptionStore {
     };
     return this.#mutate(
       async () => {
-        this.#active[id >>> 5] = ((this.#active[id >>> 5] as number) | (1 << (id & 31))) >>> 0;
-        this.#names.set(name, id);
+        this.#table.add(name, id);
         this.#headerDirty = true;
-        this.#tableDirty = true;
         return id;
       },
       false,
@@ -496,13 +469,8 @@ export class ExceptionStore {
     checkName(name);
     return this.#mutate(
       async () => {
-        const id = this.#id(name);
-        const bit = (1 << (id & 31)) >>> 0;
-        this.#active[id >>> 5] = ((this.#active[id >>> 5] as number) & ~bit) >>> 0;
-        this.#deleting[id >>> 5] = ((this.#deleting[id >>> 5] as number) | bit) >>> 0;
-        this.#names.delete(name);
+        this.#table.remove(name, this.#id(name));
         this.#headerDirty = true;
-        this.#tableDirty = true;
         return this.#runDeletes();
       },
       true,
@@ -546,7 +514,7 @@ export class ExceptionStore {
    * next opened. The last commit clears the mark and opens no new transaction.
    */
   async #runDeletes(): Promise<number> {
-    const mask = this.#deleting.slice();
+    const mask = this.#table.deleting.slice();
     if (mask.every((w) => w === 0)) return 0;
     let released = 0;
     let resume: number | undefined = 0;
@@ -560,9 +528,7 @@ export class ExceptionStore {
       resume = step.next;
       if (resume !== undefined) await this.#commitStep(true);
     }
-    for (let k = 0; k < mask.length; k++) {
-      this.#deleting[k] = ((this.#deleting[k] as number) & ~(mask[k] as number)) >>> 0;
-    }
+    this.#table.deleted(mask);
     this.#headerDirty = true;
     await this.#commitStep(false);
     return released;
@@ -592,8 +558,8 @@ export class ExceptionStore {
     checkChunk(chunk);
     // Fast path: nothing queued and the whole path cached, so the answer is the same as after the
     // queue; no page read, no await.
-    const known = this.#names.get(name);
-    if (this.#inflight === 0 && !this.#closed && known !== undefined) {
+    const known = this.#table.names.get(name);
+    if (this.#queue.idle && !this.#closed && known !== undefined) {
       const leaf = this.#leafCached(chunk);
       if (leaf) {
         const pos = findSnapshotException(leaf.dv, this.#g, chunk, known);
@@ -616,7 +582,7 @@ export class ExceptionStore {
     checkChunk(chunk);
     return this.#read(async () => {
       const { leaf } = await this.#probe(chunk);
-      return !originChunkUnique(leaf.dv, this.#g, chunk, this.#active);
+      return !originChunkUnique(leaf.dv, this.#g, chunk, this.#table.active);
     });
   }
 
@@ -633,7 +599,7 @@ export class ExceptionStore {
     checkChunk(chunk);
     return this.#mutate(async () => {
       const { path, leaf } = await this.#probe(chunk);
-      if (originChunkUnique(leaf.dv, this.#g, chunk, this.#active)) return undefined;
+      if (originChunkUnique(leaf.dv, this.#g, chunk, this.#table.active)) return undefined;
       const ex = await this.#allocate({ chunk, kind: 'origin' });
       await this.#addToTree(chunk, ex, -1, path, leaf);
       return ex;
@@ -767,7 +733,7 @@ export class ExceptionStore {
       await this.#walkLeaves(({ dv }) =>
         forEachChunk(dv, (chunk, first, end) => {
           for (let p = first; p < end; p += excSize(dv, g, p)) {
-            if (exceptionUniqueTo(dv, g, p, id, this.#deleting)) {
+            if (exceptionUniqueTo(dv, g, p, id, this.#table.deleting)) {
               chunks.push(chunk);
               exceptions.push(exceptionChunk(dv, p));
             }
@@ -899,8 +865,7 @@ export class ExceptionStore {
       if (this.#txn && !this.#external) safeAbort(this.#txn);
       this.#txn = undefined;
       this.#closed = true;
-      this.#cache.clear();
-      this.#dirty.clear();
+      this.#pc.clear();
     });
   }
 
@@ -915,40 +880,11 @@ export class ExceptionStore {
     this.#root = h.root;
     this.#level = h.treeLevel;
     this.#valid = h.valid;
-    this.#active.set(h.mask);
-    this.#deleting.set(h.deleting);
+    this.#table.applyMasks(h);
   }
 
-  async #loadTable(h: HeaderFields, read: (page: number) => Promise<Uint8Array>): Promise<void> {
-    const names = new Map<string, number>();
-    const pages: number[] = [];
-    const seen = new Set<number>();
-    let next = h.table;
-    while (next !== undefined) {
-      if (seen.has(next) || pages.length > this.maskWidth) {
-        throw corrupt('snapshot table', next, 'the chain of table pages loops');
-      }
-      seen.add(next);
-      pages.push(next);
-      const page = decodeTablePage(await read(next), next, this.maskWidth);
-      for (const e of page.entries) {
-        if (!bitSet(h.mask, e.id)) throw corrupt('snapshot table', next, `snapshot ${e.id} is not active`);
-        if (names.has(e.name) || [...names.values()].includes(e.id)) {
-          throw corrupt('snapshot table', next, `duplicate snapshot '${e.name}' / id ${e.id}`);
-        }
-        names.set(e.name, e.id);
-      }
-      next = page.next;
-    }
-    if (names.size !== h.snapshotCount) {
-      throw corrupt(
-        'snapshot table',
-        h.table ?? this.#headerPage,
-        `${names.size} names for ${h.snapshotCount} snapshots`,
-      );
-    }
-    this.#names = names;
-    this.#tablePages = pages;
+  #loadTable(h: HeaderFields, read: (page: number) => Promise<Uint8Array>): Promise<void> {
+    return this.#table.load(h, read, this.#headerPage);
   }
 
   #checkOpen(): void {
@@ -956,27 +892,14 @@ export class ExceptionStore {
   }
 
   #id(name: string): number {
-    const id = this.#names.get(name);
+    const id = this.#table.names.get(name);
     if (id === undefined) throw new ExceptionStoreError('ERR_NOT_FOUND', `no snapshot named '${name}'`);
     return id;
   }
 
   /** Runs `fn` after every operation queued before it; a failure of a lower package is wrapped. */
   #serial<T>(fn: () => Promise<T>): Promise<T> {
-    this.#inflight++;
-    const run = this.#tail.then(fn).catch((error: unknown) => {
-      throw fromLowerError(error);
-    });
-    const settled = run.then(
-      () => {
-        this.#inflight--;
-      },
-      () => {
-        this.#inflight--;
-      },
-    );
-    this.#tail = settled;
-    return run;
+    return this.#queue.run(fn);
   }
 
   #read<T>(fn: () => Promise<T>): Promise<T> {
@@ -1015,7 +938,7 @@ export class ExceptionStore {
         }
         // Dirty pages stay here until a commit or until they pass half the cache bound, so a leaf
         // written by many operations of one transaction is handed to the page layer once.
-        if (this.#dirty.size > this.#cachePages / 2) this.#writeBack();
+        if (this.#pc.dirty.size > this.#pc.capacity / 2) this.#writeBack();
         this.#trim();
         return r;
       } catch (e) {
@@ -1036,10 +959,10 @@ export class ExceptionStore {
   /** Whether changes wait in memory for the next commit (pages, releases, table, header). */
   #pending(): boolean {
     return (
-      this.#dirty.size > 0 ||
+      this.#pc.dirty.size > 0 ||
       this.#pendingRelease.length > 0 ||
       this.#fresh.size > 0 ||
-      this.#tableDirty ||
+      this.#table.dirty ||
       this.#headerDirty
     );
   }
@@ -1057,12 +980,11 @@ export class ExceptionStore {
     this.#txn = undefined;
     this.#external = false;
     if (txn && abort) safeAbort(txn);
-    this.#cache.clear();
-    this.#dirty.clear();
+    this.#pc.clear();
     this.#fresh.clear();
     this.#pendingRelease = [];
     this.#headerDirty = false;
-    this.#tableDirty = false;
+    this.#table.dirty = false;
     const h = decodeHeader(await this.pages.readMeta(this.#headerPage), this.#headerPage);
     validateHeader(h, this.pages, this.#headerPage);
     this.#applyHeader(h);
@@ -1071,20 +993,14 @@ export class ExceptionStore {
 
   /** Writes the dirty pages into the transaction (they move to the clean cache). */
   #writeBack(): void {
-    const txn = this.#t;
-    for (const [no, p] of this.#dirty) {
-      txn.writeMeta(no, p.bytes.slice());
-      this.#cache.delete(no);
-      this.#cache.set(no, p);
-    }
-    this.#dirty.clear();
+    this.#pc.writeBack(this.#t);
   }
 
   /** Before a commit: deferred releases, the snapshot table and the header. */
   async #finish(txn: PageTransactionLike): Promise<void> {
     for (const c of this.#pendingRelease) await this.allocator.release(txn, c);
     this.#pendingRelease = [];
-    if (this.#tableDirty) await this.#writeTable(txn);
+    if (this.#table.dirty) await this.#writeTable(txn);
     if (this.#headerDirty) {
       txn.writeMeta(this.#headerPage, encodeHeader(this.#header(), this.#g.payload));
       this.#headerDirty = false;
@@ -1098,114 +1014,42 @@ export class ExceptionStore {
       maskWidth: this.maskWidth,
       fanout: this.fanout,
       treeLevel: this.#level,
-      snapshotCount: this.#names.size,
+      snapshotCount: this.#table.names.size,
       root: this.#root,
-      table: this.#tablePages[0],
-      mask: this.#active,
-      deleting: this.#deleting,
+      table: this.#table.pages[0],
+      mask: this.#table.active,
+      deleting: this.#table.deleting,
     };
   }
 
   async #writeTable(txn: PageTransactionLike): Promise<void> {
-    const entries: TableEntry[] = this.snapshots();
-    const groups = layoutTable(entries, this.#g.payload);
-    const pages = this.#tablePages;
-    while (pages.length < groups.length) pages.push(await txn.allocate('meta'));
-    while (pages.length > groups.length) txn.decRef(pages.pop() as number);
-    for (let i = 0; i < groups.length; i++) {
-      txn.writeMeta(
-        pages[i] as number,
-        encodeTablePage(groups[i] as Uint8Array[], pages[i + 1], this.#g.payload),
-      );
-    }
-    this.#tableDirty = false;
+    await this.#table.write(txn, this.#g.payload);
     this.#headerDirty = true;
   }
 
-  /**
-   * Evicts clean pages beyond the cache bound, sparing `pinned`: second chance (CLOCK) over the
-   * map's insertion order. A page visited since the last pass is moved to the back with its flag
-   * cleared instead of evicted; a hit only sets the flag, which is much cheaper than moving the page
-   * to the back on every hit (a delete and a set in a map of thousands: a third of a cached lookup).
-   * Terminates: a page is moved at most once per call (its flag is then clear).
-   */
+  /** Evicts clean pages beyond the cache bound, sparing `pinned` (see PageCache.trim). */
   #trim(pinned?: Set<number>): void {
-    const cache = this.#cache;
-    let excess = cache.size - this.#cachePages;
-    if (excess <= 0) return;
-    for (const [no, p] of cache) {
-      if (excess <= 0) break;
-      if (pinned?.has(no)) continue;
-      cache.delete(no);
-      if (p.used) {
-        p.used = false;
-        cache.set(no, p);
-      } else excess--;
-    }
+    this.#pc.trim(pinned);
   }
 
-  async #get(no: number, kind: Kind): Promise<CachedPage> {
-    let p = this.#dirty.get(no);
-    if (!p) {
-      p = this.#cache.get(no);
-      if (p) p.used = true;
-      else {
-        if (no >= this.pages.pageCount)
-          throw corrupt('B-tree page', no, `beyond the ${this.pages.pageCount} pages of the layer`);
-        let raw: Uint8Array;
-        try {
-          raw = this.#txn ? await this.#txn.readMeta(no) : await this.pages.readMeta(no);
-        } catch (cause) {
-          // a page the layer does not hold (free, or a data page) named by a B-tree node: the node
-          // is corrupt; the layer's own errors (checksums, I/O) keep their codes
-          if (cause instanceof RangeError || cause instanceof TypeError) {
-            throw new ExceptionStoreError(
-              'ERR_CORRUPT_DATA',
-              `B-tree page ${no} is not a live metadata page`,
-              {
-                cause,
-              },
-            );
-          }
-          throw cause;
-        }
-        if (raw.length !== this.#g.payload)
-          throw corrupt('B-tree page', no, `payload of ${raw.length} bytes`);
-        const bytes = raw.slice();
-        const dv = new DataView(bytes.buffer);
-        const magic = dv.getUint16(0, true);
-        if (magic === LEAF_MAGIC) validateLeaf(dv, this.#g, no);
-        else if (magic === NODE_MAGIC) validateNode(dv, this.#g, no);
-        else throw corrupt('B-tree page', no, `magic 0x${magic.toString(16)} is neither a node nor a leaf`);
-        p = { no, bytes, dv, kind: magic === LEAF_MAGIC ? 'leaf' : 'node', used: false };
-        this.#cache.set(no, p);
-      }
-    }
-    if (p.kind !== kind) throw corrupt('B-tree page', no, `expected a ${kind}, found a ${p.kind}`);
-    return p;
+  #get(no: number, kind: Kind): Promise<CachedPage> {
+    return this.#pc.get(no, kind, this.#source);
   }
 
-  async #node(no: number, level: number): Promise<CachedPage> {
-    const p = await this.#get(no, 'node');
-    if (nodeLevel(p.dv) !== level) throw corrupt('node', no, `level ${nodeLevel(p.dv)}, expected ${level}`);
-    return p;
+  #node(no: number, level: number): Promise<CachedPage> {
+    return this.#pc.node(no, level, this.#source);
   }
 
   #markDirty(p: PageBuf): void {
-    this.#dirty.set(p.no, p as CachedPage);
+    this.#pc.markDirty(p);
   }
 
   async #newPage(kind: Kind): Promise<CachedPage> {
-    const no = await this.#t.allocate('meta');
-    const bytes = new Uint8Array(this.#g.payload);
-    const p: CachedPage = { no, bytes, dv: new DataView(bytes.buffer), kind, used: false };
-    this.#dirty.set(no, p);
-    return p;
+    return this.#pc.create(await this.#t.allocate('meta'), kind);
   }
 
   #freePage(p: PageBuf): void {
-    this.#dirty.delete(p.no);
-    this.#cache.delete(p.no);
+    this.#pc.drop(p.no);
     this.#t.decRef(p.no);
   }
 
@@ -1222,13 +1066,13 @@ export class ExceptionStore {
     const path: PathEntry[] = [];
     let no = this.#root;
     for (let i = 0; i < levels; i++) {
-      const node = this.#dirty.get(no) ?? this.#cache.get(no);
+      const node = this.#pc.peek(no);
       if (node?.kind !== 'node' || nodeLevel(node.dv) !== levels - i) return undefined;
       const idx = findChild(node.dv, chunk);
       path.push({ page: node, next: idx + 1 });
       no = nodeChild(node.dv, idx);
     }
-    const leaf = this.#dirty.get(no) ?? this.#cache.get(no);
+    const leaf = this.#pc.peek(no);
     if (leaf?.kind !== 'leaf') return undefined;
     leaf.used = true; // its second chance at eviction (nodes near the root stay hot anyway)
     return { path, leaf };
@@ -1237,9 +1081,9 @@ export class ExceptionStore {
   /** {@link #probeCached} without recording the path (no allocation): the lookup fast path. */
   #leafCached(chunk: number): CachedPage | undefined {
     const levels = this.#level;
-    const cache = this.#cache;
+    const cache = this.#pc.clean;
     // outside a transaction nothing is dirty: one map probe per level instead of two
-    const dirty = this.#dirty.size > 0 ? this.#dirty : undefined;
+    const dirty = this.#pc.dirty.size > 0 ? this.#pc.dirty : undefined;
     let no = this.#root;
     for (let i = 0; i < levels; i++) {
       const node = dirty?.get(no) ?? cache.get(no);
@@ -1280,7 +1124,7 @@ export class ExceptionStore {
   ): Promise<void> {
     const g = this.#g;
     for (let round = 0; ; round++) {
-      const r = addException(leaf, g, chunk, ex, snap, this.#active);
+      const r = addException(leaf, g, chunk, ex, snap, this.#table.active);
       if (r === ADD_OK) {
         this.#markDirty(leaf);
         return;
@@ -1451,7 +1295,7 @@ export class ExceptionStore {
       const leafNo = nodeChild(e.page.dv, e.next);
       e.next++;
       leaf = await this.#get(leafNo, 'leaf');
-      if (this.#cache.size > this.#cachePages) {
+      if (this.#pc.clean.size > this.#pc.capacity) {
         const pinned = new Set<number>([leaf.no, ...path.map((p) => p.page.no)]);
         if (prevLeaf) pinned.add(prevLeaf.no);
         for (const h of hold) if (h) pinned.add(h.no);
@@ -1463,13 +1307,7 @@ export class ExceptionStore {
 
   /** Writes dirty pages that no one holds into the transaction (keeps long deletes bounded). */
   #writeBackExcept(pinned: Set<number>): void {
-    const txn = this.#t;
-    for (const [no, p] of this.#dirty) {
-      if (pinned.has(no)) continue;
-      txn.writeMeta(no, p.bytes.slice());
-      this.#dirty.delete(no);
-      this.#cache.set(no, p);
-    }
+    this.#pc.writeBackExcept(this.#t, pinned);
   }
 
   /** Calls `fn` on every leaf in key order. */
@@ -1494,11 +1332,11 @@ export class ExceptionStore {
       {
         g: this.#g,
         headerPage: this.#headerPage,
-        tablePages: this.#tablePages,
+        tablePages: this.#table.pages,
         root: this.#root,
         level: this.#level,
-        active: this.#active,
-        deleting: this.#deleting,
+        active: this.#table.active,
+        deleting: this.#table.deleting,
         pendingRelease: this.#pendingRelease,
         leaf: (no) => this.#get(no, 'leaf'),
         node: (no, level) => this.#node(no, level),
