@@ -369,6 +369,9 @@ export class S3Storage extends AbstractStorage {
     for (const entry of this.#entries.values()) {
       if (position++ >= end) break;
       if (entry.uploading || entry.loading || entry.version === entry.uploaded) continue;
+      // Never a GET in the background: an object written only in part waits for the flush (or for
+      // eviction), by when more of it may be written, unless it cannot exist in the bucket yet.
+      if (entry.written !== undefined && !entry.absent && this.#mayExist(entry.index)) continue;
       this.#behind++;
       this.#upload(entry).then(
         () => {
@@ -472,7 +475,10 @@ export class S3Storage extends AbstractStorage {
       this.#entries.set(index, entry);
       use(entry.data, entry);
       if (need === 'whole') entry.written = undefined;
-      else if (need === 'write' && entry.written !== undefined) addRange(entry.written, from, to);
+      else if (need === 'write' && entry.written !== undefined) {
+        addRange(entry.written, from, to);
+        if (covers(entry.written, 0, this.objectSize)) entry.written = undefined; // written whole, piece by piece
+      }
     } finally {
       entry.pins--;
       this.#notify();
@@ -511,12 +517,17 @@ export class S3Storage extends AbstractStorage {
     for (const wake of waiters) wake();
   }
 
+  /** Whether object `index` may be in the bucket (past the opened size, only objects this handle PUT are). */
+  #mayExist(index: number): boolean {
+    return index * this.objectSize < this.#openedSize || index <= this.#maxWritten;
+  }
+
   /** The bytes of object `index` as the bucket holds them, with bytes the size does not cover zeroed. */
   async #fetch(index: number): Promise<Uint8Array> {
     const start = index * this.objectSize;
     const bytes = new Uint8Array(this.objectSize);
     // Past the opened size, only objects this handle PUT exist (a writable open deleted the rest).
-    if (start >= this.#openedSize && index > this.#maxWritten) return bytes;
+    if (!this.#mayExist(index)) return bytes;
     const body = this.#disk
       ? await this.#fetchCached(index)
       : (await this.#io.get(this.objectKey(index)))?.body;

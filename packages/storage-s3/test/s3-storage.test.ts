@@ -121,6 +121,23 @@ describe('layout and cache', () => {
     await store.close();
   });
 
+  test('write-behind sends no GET: objects in the bucket written only in part wait for the flush', async () => {
+    const prefix = freshPrefix();
+    const first = await open(prefix, { create: true, objectSize: 1024, cacheBytes: 64 * 1024 });
+    await first.write(0, bytes(32 * 1024, 13));
+    await first.close();
+    const store = await open(prefix, { objectSize: 1024, cacheBytes: 64 * 1024 });
+    const { gets, puts } = store.stats;
+    for (let i = 0; i < 32; i++) await store.write(i * 1024 + 7, bytes(2, i));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(store.stats.gets - gets).toBe(0);
+    expect(store.stats.puts - puts).toBe(0);
+    await store.flush(); // each object fetched once and uploaded once
+    expect(store.stats.gets - gets).toBe(32);
+    expect(store.stats.puts - puts).toBe(32);
+    await store.close();
+  });
+
   test('a partial write never waits for a GET: the object is fetched when a read needs other bytes, or to upload it', async () => {
     const prefix = freshPrefix();
     const first = await open(prefix, { create: true, objectSize: 4096 });
