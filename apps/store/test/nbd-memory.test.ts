@@ -33,6 +33,21 @@ async function within<T>(p: Promise<T>, ms: number): Promise<boolean> {
   return r;
 }
 
+/**
+ * Connects, waiting while the listener's backlog is full: a Unix socket refuses with EAGAIN
+ * instead of queueing when its server has not accepted the connections before (a loaded machine).
+ */
+async function connectPatiently(sock: string): Promise<RawClient> {
+  for (let i = 0; ; i++) {
+    try {
+      return await RawClient.connect(sock);
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'EAGAIN' || i >= 200) throw e;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+}
+
 /** Reads the structured replies to READs (cookie to offset), in any order, as the bytes read. */
 async function readReplies(c: RawClient, offsets: ReadonlyMap<bigint, number>, length: number) {
   const out = new Map<bigint, Buffer>();
@@ -209,7 +224,7 @@ describe('deja serve --max-memory: a thousand greedy connections', () => {
     const base = await rss(pid);
     const conns: RawClient[] = [];
     try {
-      for (let i = 0; i < 1000; i++) conns.push(await RawClient.connect(sock));
+      for (let i = 0; i < 1000; i++) conns.push(await connectPatiently(sock));
       // 256 of them are greeted (32 MiB of connection buffers); each asks for the whole 8 MiB
       // volume and never reads: 2 GiB of replies without a cap, 32 MiB in flight with it.
       const greeted = new Set<RawClient>();
