@@ -15,11 +15,13 @@
 // the connection waits and reads nothing.
 //
 // The read path, which carries nearly all the bytes: a READ is one `_readRaw` of the chunks it
-// touches into a recycled reply buffer (no per-request allocation, no copy of the range), checked
-// against the chunks' names on the server's hashing workers when the store verifies reads (the
-// main thread reads the next request's chunks meanwhile), with holes taken from the block map
-// (no scan of the bytes for zeros). Its reply is written as header and buffer slices, and replies
-// finished in the same turn of the event loop leave in one corked write.
+// touches into a recycled reply buffer (no per-request allocation, no copy of the range), in its
+// turn among the server's store reads (one at a time, with a pass through the event loop between
+// two, so replies reach their sockets while the store works); then checked against the chunks'
+// names when the store verifies reads (on the server's hashing workers if it has some, while the
+// main thread reads the next request's chunks), with holes taken from the block map (no scan of
+// the bytes for zeros). Its reply is written as header and buffer slices, and replies finished in
+// the same turn of the event loop leave in one corked write.
 //
 // Requests of one connection are handled concurrently and may complete out of order (the store
 // runs its operations one at a time, in call order, so a request issued after a write sees it
