@@ -591,10 +591,10 @@ export class S3Storage extends AbstractStorage {
   }
 
   /**
-   * Makes room for one more entry: evicts clean, unused entries, least recently used first; for a
-   * write, uploads dirty ones and waits, or waits for an entry in use to be released. On true the
-   * caller holds a reserved slot. Returns false for a read when no room could be made at once (it
-   * then bypasses the cache).
+   * Makes room for one more entry: evicts clean, unused entries, least recently used first; else
+   * uploads dirty ones and waits, or (a write) waits for an entry in use to be released. On true the
+   * caller holds a reserved slot. Returns false for a read when every entry is in use (it then
+   * bypasses the cache).
    */
   async #makeRoom(read: boolean): Promise<boolean> {
     while (this.#entries.size + this.#reserved >= this.#capacity) {
@@ -612,7 +612,10 @@ export class S3Storage extends AbstractStorage {
         this.#entries.delete(victim.index);
         continue;
       }
-      if (read) return false;
+      // A read bypasses the cache only when every entry is in use; a cache full of dirty objects
+      // is written back for it as for a write (bypassing then would GET the same objects again
+      // and again while nothing makes room).
+      if (read && dirty.length === 0) return false;
       if (dirty.length > 0) {
         // Write back the least recently used dirty objects and wait for the first one to land.
         await Promise.race(dirty.slice(0, this.#parallelism).map((e) => this.#upload(e)));
