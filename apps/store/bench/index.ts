@@ -1,4 +1,6 @@
-// The store's benchmarks: `pnpm --filter @deja/store bench`. DEJA_BENCH_ONLY=hash|peer|nbd runs one.
+// The store's benchmarks: `pnpm --filter @deja/store bench`. DEJA_BENCH_ONLY=hash|peer|nbd|compression runs one.
+
+import { compressionBench } from './compression';
 import { hashBench } from './hash';
 import { nbdBench } from './nbd';
 import { peerBench } from './peer';
@@ -7,3 +9,4 @@ const only = process.env.DEJA_BENCH_ONLY;
 if (!only || only === 'hash') await hashBench();
 if (!only || only === 'peer') await peerBench();
 if (!only || only === 'nbd') await nbdBench();
+if (!only || only === 'compression') await compressionBench();
