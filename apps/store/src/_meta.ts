@@ -205,6 +205,43 @@ export class RadixArray {
     return slot;
   }
 
+  /**
+   * {@link RadixArray.leaf} without I/O: the slot when every page on the way is cached, undefined
+   * when the leaf does not exist, null when finding out would need a read (call `leaf` then).
+   * Same reused result object as `leaf`.
+   */
+  peekLeaf(index: number): LeafSlot | undefined | null {
+    const leafIndex = Math.floor(index / this.perLeaf);
+    let page = -1;
+    if (leafIndex === this.#lastLeafIndex) {
+      page = this.#lastLeafPage;
+    } else {
+      const item = leafIndex * this.perLeaf;
+      if (this.#root.root < 0 || this.capacity(this.#root.height) <= item) return undefined;
+      page = this.#root.root;
+      let rest = item;
+      for (let level = this.#root.height - 1; level > 0; level--) {
+        const span = this.capacity(level);
+        const slot = Math.floor(rest / span);
+        rest -= slot * span;
+        const buf = this.#cache.peek(page);
+        if (buf === undefined) return null;
+        const child = getU32(buf, slot * 4);
+        if (child === 0) return undefined;
+        page = child - 1;
+      }
+      this.#lastLeafIndex = leafIndex;
+      this.#lastLeafPage = page;
+    }
+    const buf = this.#cache.peek(page);
+    if (buf === undefined) return null;
+    const slot = this.#slot;
+    slot.buf = buf;
+    slot.page = page;
+    slot.off = (index - leafIndex * this.perLeaf) * this.itemBytes;
+    return slot;
+  }
+
   markDirty(page: number): void {
     this.#cache.markDirty(page);
   }

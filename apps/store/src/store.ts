@@ -72,6 +72,12 @@ import { Volume } from './volume';
 
 interface SnapState extends SnapshotRecord {}
 
+/** Whether the 16-byte names at `a[ai]` and `b[bi]` are equal. */
+function sameName(a: Uint8Array, ai: number, b: Uint8Array, bi: number): boolean {
+  for (let i = 0; i < NAME_BYTES; i += 4) if (getU32(a, ai + i) !== getU32(b, bi + i)) return false;
+  return true;
+}
+
 /** Records of a dedup index sized by the volume: twice its chunks, at least 65,536. */
 function defaultIndexRecords(chunks: number): number {
   return Math.max(65536, 2 * chunks);
@@ -365,6 +371,15 @@ export class Store {
   }
   #readOnly = false;
 
+  /**
+   * @internal Counts the operations that may have changed a version (every mutation, finished or
+   * failed): a server that caches what it read of the store drops its cache when it moves.
+   */
+  get _generation(): number {
+    return this.#generation;
+  }
+  #generation = 0;
+
   /** Whether the store is closed. */
   get closed(): boolean {
     return this.#closed;
@@ -504,7 +519,15 @@ export class Store {
     const pageCount = this.#pageCount();
     for (let i = 0; i < count; i++) {
       const chunk = first + i;
-      const phys = await this.#resolve(version, chunk);
+      // The live volume's mapping and the names come from cached metadata pages without a
+      // promise per chunk when they can.
+      let phys: number;
+      if (version === LIVE) {
+        const slot = this.#blockMap.peekLeaf(chunk);
+        phys = slot === null ? await this.#liveChunk(chunk) : slot ? getU32(slot.buf, slot.off) - 1 : -1;
+      } else {
+        phys = await this.#resolve(version, chunk);
+      }
       if (phys < 0) {
         if (into !== undefined) bytes.fill(0, i * cs, (i + 1) * cs);
         continue;
@@ -516,7 +539,13 @@ export class Store {
         );
       }
       physical[i] = phys;
-      expected[i] = (await this.#nameAt(phys)).slice();
+      const name = this.#names.peekLeaf(phys);
+      expected[i] =
+        name === null
+          ? (await this.#nameAt(phys)).slice()
+          : name
+            ? name.buf.slice(name.off, name.off + NAME_BYTES)
+            : new Uint8Array(NAME_BYTES);
       pages.push(phys);
       at.push(i * cs);
     }
@@ -1078,9 +1107,20 @@ export class Store {
         if (await this.#setLive(chunk, -1)) changed++;
         continue;
       }
-      const name = hashed.names.subarray((at + k) * NAME_BYTES, (at + k + 1) * NAME_BYTES);
-      const old = await this.#liveChunk(chunk);
-      if (old >= 0 && sameBytes(await this.#nameAt(old), name)) continue;
+      // The common case of a later version, an unchanged chunk, without a promise or an
+      // allocation when the metadata pages are cached.
+      const at16 = (at + k) * NAME_BYTES;
+      const mapSlot = this.#blockMap.peekLeaf(chunk);
+      const old =
+        mapSlot === null ? await this.#liveChunk(chunk) : mapSlot ? getU32(mapSlot.buf, mapSlot.off) - 1 : -1;
+      if (old >= 0) {
+        const nameSlot = this.#names.peekLeaf(old);
+        const same =
+          nameSlot === null
+            ? sameBytes(await this.#nameAt(old), hashed.names.subarray(at16, at16 + NAME_BYTES))
+            : nameSlot !== undefined && sameName(nameSlot.buf, nameSlot.off, hashed.names, at16);
+        if (same) continue;
+      }
       need.push(k);
     }
     if (need.length === 0) return changed;
@@ -1586,6 +1626,7 @@ export class Store {
           { cause: this.#failed },
         );
       }
+      if (mutates) this.#generation++;
       try {
         return await fn();
       } catch (e) {

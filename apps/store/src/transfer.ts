@@ -16,7 +16,7 @@
 // a stream cut short fails at its end with ERR_BAD_STREAM after applying the records before it
 // (apply the same stream again once it is whole: applying is idempotent).
 
-import { createReadStream, createWriteStream, readSync, writeSync } from 'node:fs';
+import { createReadStream, createWriteStream, writeSync } from 'node:fs';
 import { type FileHandle, open, stat, unlink } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import type { Writable } from 'node:stream';
@@ -34,7 +34,7 @@ const T_DATA = 1;
 const T_ZERO = 2;
 const T_END = 3;
 /** Bytes moved per step of import and export. */
-const STEP = 1 << 20;
+const STEP = 2 << 20;
 
 /** A source of bytes: a file path, or any async iterable of byte chunks (a Node Readable). */
 export type ByteSource = string | AsyncIterable<Uint8Array>;
@@ -96,18 +96,11 @@ async function* pieces(source: ByteSource, size: number, spare: Uint8Array[]): A
   if (typeof source === 'string') {
     const fh = await open(source, 'r');
     try {
-      // A file or a block device is read synchronously: from the page cache that takes a fraction
-      // of the round trip through the thread pool, and the hashing workers go on meanwhile. A
-      // pipe or other stream is read asynchronously.
-      const st = await fh.stat();
-      const direct = st.isFile() || st.isBlockDevice();
       for (let position = 0; ; ) {
         const buf = sharedBytes(size, spare);
         let fill = 0;
         while (fill < size) {
-          const bytesRead = direct
-            ? readSync(fh.fd, buf, fill, size - fill, position + fill)
-            : (await fh.read(buf, fill, size - fill, position + fill)).bytesRead;
+          const { bytesRead } = await fh.read(buf, fill, size - fill, position + fill);
           if (bytesRead === 0) break;
           fill += bytesRead;
         }
@@ -168,14 +161,23 @@ export async function importImage(
   const ahead: { piece: Uint8Array; names: Promise<BatchNames> }[] = [];
   const spare: Uint8Array[] = [];
   const input = pieces(source, STEP, spare);
+  // One read is always in flight, so the image is read (from disk, on the thread pool) while the
+  // store takes the piece before.
+  let reading: Promise<IteratorResult<Uint8Array>> | undefined;
   try {
     let done = false;
+    reading = input.next();
     for (;;) {
       while (!done && ahead.length < DEPTH) {
-        const next = await input.next();
+        const next = await (reading as Promise<IteratorResult<Uint8Array>>);
+        reading = undefined;
         if (next.done) done = true;
-        else ahead.push({ piece: next.value, names: pool.hash(next.value, store.chunkSize) });
+        else {
+          ahead.push({ piece: next.value, names: pool.hash(next.value, store.chunkSize) });
+          if (ahead.length < DEPTH) reading = input.next();
+        }
       }
+      if (!done && reading === undefined) reading = input.next();
       const item = ahead.shift();
       if (!item) break;
       aborted(options);
@@ -188,7 +190,9 @@ export async function importImage(
       options.onProgress?.({ bytes: offset, total });
     }
   } finally {
-    // Settle what is still hashing, so no rejection goes unhandled.
+    // Settle what is still reading and hashing, so no rejection goes unhandled.
+    await reading?.catch(() => {});
+    await input.return(undefined).catch(() => {});
     await Promise.allSettled(ahead.map((a) => a.names));
     await pool.close();
   }

@@ -139,3 +139,24 @@ describe('the dedup index follows the volume', () => {
     await m.store.close();
   });
 });
+
+describe('the generation', () => {
+  test('moves with every mutation, not with reads', async () => {
+    const m = await MemStore.create({ size: 64 * 1024, chunkSize: 4096 });
+    const s = m.store;
+    const g0 = s._generation;
+    await s.read(0, 4096);
+    await s.stats();
+    expect(s._generation).toBe(g0);
+    await s.write(0, new Uint8Array(4096).fill(1));
+    const g1 = s._generation;
+    expect(g1).toBeGreaterThan(g0);
+    await s.createSnapshot('a');
+    expect(s._generation).toBeGreaterThan(g1);
+    const g2 = s._generation;
+    await s.volume('a').read(0, 10);
+    await s.volume('a').write(0, new Uint8Array(10));
+    expect(s._generation).toBeGreaterThan(g2);
+    await s.close();
+  });
+});
