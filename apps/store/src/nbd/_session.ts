@@ -978,7 +978,6 @@ export class Session {
       !walk ||
       walk.exp !== t.exp ||
       walk.generation !== generation ||
-      Date.now() - walk.at > WALK_TTL_MS ||
       offset < walk.start ||
       offset >= walk.end
     ) {
@@ -1040,7 +1039,6 @@ export class Session {
     return {
       exp: t.exp,
       generation: this.#host.generation,
-      at: Date.now(),
       start: offset,
       end: at,
       ends,
@@ -1071,16 +1069,12 @@ export class Session {
 interface Walk {
   readonly exp: ServedExport;
   readonly generation: number;
-  readonly at: number;
   readonly start: number;
   readonly end: number;
   /** End offset of each extent (the first starts at `start`). */
   readonly ends: readonly number[];
   readonly flags: readonly number[];
 }
-
-/** How long walked extents answer queries, for writes to the store that bypass the server. */
-const WALK_TTL_MS = 1000;
 
 /** What a request holds of the server's memory budget; 0 once given back (or handed on). */
 interface Lease {

@@ -129,9 +129,6 @@ export interface NbdServer {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** How long cached dirty ranges are reused (writes through the server invalidate them at once). */
-const CHANGED_TTL_MS = 1000;
-
 /**
  * Serves versions of `store` over NBD.
  *
@@ -274,7 +271,7 @@ class Core implements SessionHost {
   #ids = 0;
   #writers = new Map<ServedExport, Session>();
   #generation = 0;
-  #changed = new Map<string, { generation: number; at: number; ranges: Promise<readonly Range[]> }>();
+  #changed = new Map<string, { generation: number; ranges: Promise<readonly Range[]> }>();
   #runs = new Set<Promise<void>>();
   readonly #reads: (() => Promise<void>)[] = [];
   #reading = false;
@@ -352,17 +349,17 @@ class Core implements SessionHost {
     this.#generation++;
   }
 
+  /** Moves with every write through the server and every mutation of the store by anyone. */
   get generation(): number {
-    return this.#generation;
+    return this.#generation + this.store._generation;
   }
 
   changed(base: string, version: string): Promise<readonly Range[]> {
     const key = `${base}\u0000${version}`;
-    const now = Date.now();
     const hit = this.#changed.get(key);
-    if (hit && hit.generation === this.#generation && now - hit.at < CHANGED_TTL_MS) return hit.ranges;
+    if (hit && hit.generation === this.generation) return hit.ranges;
     const ranges = this.store.diff(base, version);
-    this.#changed.set(key, { generation: this.#generation, at: now, ranges });
+    this.#changed.set(key, { generation: this.generation, ranges });
     ranges.catch(() => this.#changed.delete(key));
     return ranges;
   }
