@@ -6,8 +6,8 @@
 import { hash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import fc from 'fast-check';
-import { describe, expect, test } from 'vitest';
-import { deflateCodec } from '../src/_codec';
+import { beforeAll, describe, expect, test } from 'vitest';
+import { type ChunkCodec, deflateCodec, zstdCodec } from '../src/_codec';
 import {
   decodePackedDirectory,
   encodePackedPage,
@@ -23,7 +23,11 @@ import { isStoreError } from '../src/errors';
 
 const SEED = process.env.DEJA_PACKED_SEED === undefined ? undefined : Number(process.env.DEJA_PACKED_SEED);
 const params = (numRuns: number) => (SEED === undefined ? { numRuns } : { numRuns, seed: SEED });
-const codec = deflateCodec(1);
+const deflate = deflateCodec(1);
+let zstd: ChunkCodec;
+beforeAll(async () => {
+  zstd = await zstdCodec(1);
+});
 const WORDS = ['error ', 'block ', 'inode ', 'the ', 'snapshot ', 'journal ', '\n', '{"key": 1}, '];
 
 /** A chunk of mixed content: runs of zeros, words, a repeated byte, random bytes. */
@@ -68,7 +72,7 @@ function chunkArb(size: number): fc.Arbitrary<Uint8Array> {
 const sizeArb = fc.constantFrom(512, 1024, 2048, 4096, 8192, 16384, 32768, 65536);
 
 describe('packed pages: round trip', () => {
-  test('compress -> pack -> encode -> decode -> decompress gives the chunks back, 512..65536', () => {
+  test('compress -> pack -> encode -> decode -> decompress gives the chunks back, 512..65536, zstd and deflate', () => {
     fc.assert(
       fc.property(
         sizeArb.chain((size) =>
@@ -78,7 +82,9 @@ describe('packed pages: round trip', () => {
           ),
         ),
         fc.integer({ min: 1, max: 4 }),
-        ([size, chunks], bins) => {
+        fc.boolean(),
+        ([size, chunks], bins, useZstd) => {
+          const codec = useZstd ? zstd : deflate;
           const packer = new PagePacker<number>(size, { bins });
           const plans = [];
           const raw: number[] = [];
@@ -194,7 +200,7 @@ const SMALL = 512;
 const WHERE = 'data.deja page 77';
 
 /** A small page of three fragments of different content, and the chunks they hold. */
-function smallPage(): { page: Uint8Array; chunks: Uint8Array[]; frags: Uint8Array[] } {
+function smallPage(codec: ChunkCodec): { page: Uint8Array; chunks: Uint8Array[]; frags: Uint8Array[] } {
   const enc = new TextEncoder();
   const chunks = [
     enc.encode('the journal of block 7 '.repeat(40)).subarray(0, SMALL),
@@ -247,10 +253,12 @@ function setEntry(page: Uint8Array, k: number, off: number, len: number): Uint8A
   return fixCrc(page);
 }
 
-describe('packed pages: hostile input', () => {
+describe.each(['zstd', 'deflate'])('packed pages of %s fragments: hostile input', (which) => {
+  const codec = () => (which === 'zstd' ? zstd : deflate);
+
   test('every byte flipped, one at a time: the directory -> ERR_CORRUPT_DATA; a fragment -> its slot fails or reads other bytes (its name differs); padding -> harmless', () => {
-    const { page, chunks } = smallPage();
-    const dir = decodePackedDirectory(page, SMALL, codec.id, WHERE);
+    const { page, chunks } = smallPage(codec());
+    const dir = decodePackedDirectory(page, SMALL, codec().id, WHERE);
     const dirEnd = PACKED_HEADER_BYTES + PACKED_ENTRY_BYTES * dir.count;
     const dataEnd = (dir.offsets[2] as number) + (dir.lengths[2] as number);
     const tally = { directory: 0, detected: 0, otherBytes: 0, sameBytes: 0, padding: 0 };
@@ -261,8 +269,8 @@ describe('packed pages: hostile input', () => {
         const owner = dir.offsets.findIndex((o, k) => at >= o && at < o + (dir.lengths[k] as number));
         for (let slot = 0; slot < 3; slot++) {
           if (at < dirEnd) {
-            // Case 1: directory bytes (magic, version, codec, count, CRC, entries): always detected.
-            expectCorrupt(() => readPackedFragment(bad, slot, codec, SMALL, WHERE), slot);
+            // Case 1: directory bytes (magic, version, codec(), count, CRC, entries): always detected.
+            expectCorrupt(() => readPackedFragment(bad, slot, codec(), SMALL, WHERE), slot);
             tally.directory++;
           } else if (slot === owner) {
             // Case 2: inside this slot's fragment. Deflate detects most flips (a bad code, a stream
@@ -274,9 +282,9 @@ describe('packed pages: hostile input', () => {
             // a run of 'A', none in the others); those are harmless.
             let out: Uint8Array | undefined;
             try {
-              out = readPackedFragment(bad, slot, codec, SMALL, WHERE);
+              out = readPackedFragment(bad, slot, codec(), SMALL, WHERE);
             } catch {
-              expectCorrupt(() => readPackedFragment(bad, slot, codec, SMALL, WHERE), slot);
+              expectCorrupt(() => readPackedFragment(bad, slot, codec(), SMALL, WHERE), slot);
               tally.detected++;
               continue;
             }
@@ -285,7 +293,7 @@ describe('packed pages: hostile input', () => {
             else tally.sameBytes++;
           } else {
             // Case 3: another slot's bytes or the padding after the last fragment: this slot reads right.
-            expect(readPackedFragment(bad, slot, codec, SMALL, WHERE)).toEqual(chunks[slot]);
+            expect(readPackedFragment(bad, slot, codec(), SMALL, WHERE)).toEqual(chunks[slot]);
             if (at >= dataEnd) tally.padding++;
           }
         }
@@ -301,27 +309,27 @@ describe('packed pages: hostile input', () => {
   });
 
   test('truncated or extended pages', () => {
-    const { page } = smallPage();
+    const { page } = smallPage(codec());
     for (const n of [0, 1, 4, 7, 8, 11, 20, 100, SMALL - 1]) {
-      expectCorrupt(() => readPackedFragment(page.subarray(0, n), 1, codec, SMALL, WHERE), 1);
+      expectCorrupt(() => readPackedFragment(page.subarray(0, n), 1, codec(), SMALL, WHERE), 1);
     }
     const longer = new Uint8Array(SMALL + 1);
     longer.set(page);
-    expectCorrupt(() => readPackedFragment(longer, 0, codec, SMALL, WHERE), 0);
+    expectCorrupt(() => readPackedFragment(longer, 0, codec(), SMALL, WHERE), 0);
     // The page of a larger chunk size holding a valid 512-byte page at its start.
     const big = new Uint8Array(1024);
     big.set(page);
-    expectCorrupt(() => readPackedFragment(big, 2, codec, 1024, WHERE), 2);
+    expectCorrupt(() => readPackedFragment(big, 2, codec(), 1024, WHERE), 2);
   });
 
   test('forged directories with a valid CRC: each structural check', () => {
-    const { page, frags } = smallPage();
+    const { page, frags } = smallPage(codec());
     const [a, b] = [frags[0]?.length as number, frags[1]?.length as number];
     const d0 = PACKED_HEADER_BYTES + 3 * PACKED_ENTRY_BYTES;
     const cases: [string, (p: Uint8Array) => Uint8Array][] = [
       ['magic', (p) => setByte(p, 0, 0xd6)],
       ['version', (p) => setByte(p, 1, 2)],
-      ['codec id', (p) => setByte(p, 2, 2)],
+      ['codec id', (p) => setByte(p, 2, 3)],
       ['count 0', (p) => setByte(p, 3, 0)],
       ['count 15', (p) => setByte(p, 3, 15)],
       ['count 2 (entries shift)', (p) => setByte(p, 3, 2)],
@@ -340,7 +348,7 @@ describe('packed pages: hostile input', () => {
       for (let slot = 0; slot < 3; slot++) {
         let error: unknown;
         try {
-          readPackedFragment(bad, slot, codec, SMALL, WHERE);
+          readPackedFragment(bad, slot, codec(), SMALL, WHERE);
         } catch (e) {
           error = e;
         }
@@ -351,23 +359,24 @@ describe('packed pages: hostile input', () => {
   });
 
   test('a slot past the count, and fragments that inflate to the wrong size (a bomb among them)', () => {
-    const { page } = smallPage();
+    const { page } = smallPage(codec());
     for (const slot of [3, 13, 14, -1, 1.5])
-      expectCorrupt(() => readPackedFragment(page, slot, codec, SMALL, WHERE), slot);
-    const short = codec.compress(new Uint8Array(SMALL - 1).fill(3)) as Uint8Array;
-    const long = codec.compress(new Uint8Array(SMALL + 1).fill(3)) as Uint8Array;
-    const bomb = deflateCodec(9).compress(new Uint8Array(1 << 18)) as Uint8Array; // 256 KiB of zeros
-    const good = codec.compress(new Uint8Array(SMALL).fill(9)) as Uint8Array;
+      expectCorrupt(() => readPackedFragment(page, slot, codec(), SMALL, WHERE), slot);
+    const short = codec().compress(new Uint8Array(SMALL - 1).fill(3)) as Uint8Array;
+    const long = codec().compress(new Uint8Array(SMALL + 1).fill(3)) as Uint8Array;
+    // 256 KiB of zeros as one fragment.
+    const bomb = (which === 'zstd' ? zstd : deflateCodec(9)).compress(new Uint8Array(1 << 18)) as Uint8Array;
+    const good = codec().compress(new Uint8Array(SMALL).fill(9)) as Uint8Array;
     expect(packedBytes([bomb.length, good.length])).toBeLessThanOrEqual(SMALL);
     for (const wrong of [short, long]) {
-      const p = encodePackedPage([good, wrong], SMALL, codec.id);
-      expect(readPackedFragment(p, 0, codec, SMALL, WHERE)).toEqual(new Uint8Array(SMALL).fill(9));
-      expectCorrupt(() => readPackedFragment(p, 1, codec, SMALL, WHERE), 1);
+      const p = encodePackedPage([good, wrong], SMALL, codec().id);
+      expect(readPackedFragment(p, 0, codec(), SMALL, WHERE)).toEqual(new Uint8Array(SMALL).fill(9));
+      expectCorrupt(() => readPackedFragment(p, 1, codec(), SMALL, WHERE), 1);
     }
     // The bomb is a 256 KiB chunk's fragment: refused at SMALL + 1 bytes of output, quickly.
-    const bombPage = encodePackedPage([good, bomb].reverse(), SMALL, codec.id);
+    const bombPage = encodePackedPage([good, bomb].reverse(), SMALL, codec().id);
     const t0 = performance.now();
-    expectCorrupt(() => readPackedFragment(bombPage, 0, codec, SMALL, WHERE), 0);
+    expectCorrupt(() => readPackedFragment(bombPage, 0, codec(), SMALL, WHERE), 0);
     expect(performance.now() - t0).toBeLessThan(1000);
   });
 });
