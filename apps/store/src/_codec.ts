@@ -9,7 +9,10 @@
 //   inside the package: no native build, no download at install). Level 1 by default. About twice
 //   node:zlib's deflate both ways at 4 KiB and a slightly better ratio. The fragment is a standard
 //   zstd frame, so Node's own zstd (node:zlib, Node >= 22.15) can replace the WebAssembly later
-//   without a format change. The module loads asynchronously: zstdCodec() resolves once it has.
+//   without a format change. The module loads asynchronously: zstdCodec() resolves once it has,
+//   and is the only caller of the library's init() (once per thread: a second init() re-instantiates
+//   the module asynchronously, and calls made meanwhile then read zeros from a stale heap — seen in
+//   the benchmark before it went through zstdCodec()).
 // - 'deflate' (id 1): raw deflate from node:zlib, no dependency at all, with the window and the hash
 //   memory sized to the chunk (windowBits = log2(chunk size), memLevel 5). The smaller window costs
 //   no ratio on a chunk no longer than it and cuts the per-call setup of zlib's sync API, which
