@@ -37,7 +37,7 @@ import {
   type Header,
   type SnapshotRecord,
 } from './_layout';
-import { getU32, MetaCache, type MetaHost, RadixArray, setU32 } from './_meta';
+import { getU32, type LeafSlot, MetaCache, type MetaHost, RadixArray, setU32 } from './_meta';
 import {
   checkRange,
   checkSize,
@@ -1128,13 +1128,11 @@ export class Store {
     const names = new Uint8Array(need.length * NAME_BYTES);
     const metas = new Uint8Array(need.length * 16);
     const metaView = new DataView(metas.buffer);
-    const fresh: number[] = [];
+    const fresh = await tx.allocateMany('data', need.length);
     for (let j = 0; j < need.length; j++) {
       const k = need[j] as number;
       names.set(hashed.names.subarray((at + k) * NAME_BYTES, (at + k + 1) * NAME_BYTES), j * NAME_BYTES);
-      const page = await tx.allocate('data');
-      fresh.push(page);
-      metaView.setUint32(j * 16, page, true);
+      metaView.setUint32(j * 16, fresh[j] as number, true);
     }
     let advice: (Uint8Array | undefined)[] = [];
     try {
@@ -1172,6 +1170,7 @@ export class Store {
       }
     }
     const newPages: number[] = [];
+    const newAt: number[] = [];
     for (let j = 0; j < need.length; j++) {
       const k = need[j] as number;
       const name = names.subarray(j * NAME_BYTES, (j + 1) * NAME_BYTES);
@@ -1192,15 +1191,15 @@ export class Store {
       if (phys === page) {
         pending.set(page, bytes);
         newPages.push(page);
-        await this.#stored(page, name);
+        newAt.push(k * cs);
+        if (!this.#storedSync(page, name)) await this.#stored(page, name);
       }
-      if (await this.#setLive(first + k, phys)) changed++;
+      const set = this.#setLiveSync(first + k, phys);
+      if (set === undefined ? await this.#setLive(first + k, phys) : set) changed++;
     }
     if (newPages.length > 0) {
-      const batch = new Uint8Array(newPages.length * cs);
-      for (let i = 0; i < newPages.length; i++)
-        batch.set(pending.get(newPages[i] as number) as Uint8Array, i * cs);
-      writes.push(tx.writeDataMany(newPages, batch));
+      // Written from where they are in the caller's buffer (kept until `writes` settle).
+      writes.push(tx.writeDataMany(newPages, data, newAt));
     }
     if (fixes.length > 0 && this.#index) {
       const n2 = new Uint8Array(fixes.length * NAME_BYTES);
@@ -1254,6 +1253,54 @@ export class Store {
     else await written;
     await this.#stored(fresh, name);
     return fresh;
+  }
+
+  /** #stored when the name's leaf page is cached (no promise); false when it is not. */
+  #storedSync(page: number, name: Uint8Array): boolean {
+    const slot = this.#names.peekLeaf(page);
+    if (!slot) return false;
+    this.#txData++;
+    slot.buf.set(name, slot.off);
+    this.#names.markDirty(slot.page);
+    this.#header.dataChunks++;
+    return true;
+  }
+
+  /**
+   * #setLive when it needs no I/O and no snapshot bookkeeping: the chunk is already dirty or no
+   * snapshot exists, the block map's and dirty map's pages are cached, and the old chunk (if any)
+   * keeps a reference. Undefined when it cannot; then call #setLive (nothing changed yet).
+   */
+  #setLiveSync(chunk: number, phys: number): boolean | undefined {
+    const dirty = this.#isDirty(chunk);
+    if (this.#snapshots.length > 0 && !dirty) return undefined;
+    const slot = this.#blockMap.peekLeaf(chunk);
+    if (!slot) return undefined;
+    const old = getU32(slot.buf, slot.off) - 1;
+    const tx = this.#txn();
+    if (old === phys) {
+      if (phys >= 0) tx.decRef(phys);
+      return false;
+    }
+    if (old >= 0 && tx.refCount(old) <= 1) return undefined;
+    let dirtySlot: LeafSlot | undefined | null;
+    if (!dirty) {
+      dirtySlot = this.#dirty.peekLeaf(Math.floor(chunk / 8));
+      if (!dirtySlot) return undefined;
+    }
+    // Everything needed is at hand: from here on it cannot fail half way.
+    setU32(slot.buf, slot.off, phys + 1);
+    this.#blockMap.markDirty(slot.page);
+    if (old >= 0) tx.decRef(old);
+    this.#header.mapped += (phys >= 0 ? 1 : 0) - (old >= 0 ? 1 : 0);
+    if (dirtySlot) {
+      if (chunk >= this.#dirtyBits.size)
+        this.#dirtyBits.truncate(Math.max(chunk + 1, this.#dirtyBits.size * 2));
+      this.#dirtyBits.set(chunk, 1);
+      dirtySlot.buf[dirtySlot.off] = (dirtySlot.buf[dirtySlot.off] as number) | (1 << (chunk & 7));
+      this.#dirty.markDirty(dirtySlot.page);
+    }
+    return true;
   }
 
   /** A new chunk was written at `page`: it is named and counted (the opposite of #freed). */

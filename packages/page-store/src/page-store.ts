@@ -736,15 +736,18 @@ export class PageStore {
         this.stats.dataWrites++;
         await this.#io.write(userPhysical(this.#layout, page) * this.pageSize, data);
       },
-      writeDataMany: async (pages, data) => {
+      writeDataMany: async (pages, data, at) => {
         this.#checkUsable();
         this.stats.dataWrites += pages.length;
         const size = this.pageSize;
         await this.#io.writev(
-          pages.map((page, i) => ({
-            offset: userPhysical(this.#layout, page) * size,
-            data: data.subarray(i * size, (i + 1) * size),
-          })),
+          pages.map((page, i) => {
+            const from = at === undefined ? i * size : (at[i] as number);
+            return {
+              offset: userPhysical(this.#layout, page) * size,
+              data: data.subarray(from, from + size),
+            };
+          }),
         );
       },
       afterWriteMeta: (tx) => this.#spillExcess(tx),

@@ -80,10 +80,12 @@ export interface PageTransaction {
    * pages on a file): the same as {@link PageTransaction.writeData} for each, in order, at a
    * fraction of the per-page cost. Every page is checked before anything is written.
    * @param pages - pages allocated as `'data'` in this transaction.
-   * @param data - `pages.length × pageSize` bytes: page i's contents at `i × pageSize`.
+   * @param data - `pages.length × pageSize` bytes: page i's contents at `i × pageSize`; or, with
+   *   `at`, any buffer holding page i's contents at byte `at[i]` (no copy into a batch needed).
+   * @param at - where each page's contents start in `data`.
    * @throws as {@link PageTransaction.writeData}
    */
-  writeDataMany(pages: readonly number[], data: Uint8Array): Promise<void>;
+  writeDataMany(pages: readonly number[], data: Uint8Array, at?: readonly number[]): Promise<void>;
   /**
    * Takes a page that was free at the last commit and not taken since; its count becomes 1. When
    * no page is free the transaction grows the store first (as {@link PageTransaction.grow} does):
@@ -97,6 +99,14 @@ export interface PageTransaction {
    *   other errors.
    */
   allocate(kind: PageKind): Promise<number>;
+  /**
+   * Takes `count` pages at once: the same as `count` calls of {@link PageTransaction.allocate}
+   * (growing the store as often as they would), without a promise per page. When it fails
+   * (`ERR_NO_SPACE`, say), the pages it took are given back, so nothing leaks.
+   * @returns the pages, in the order they were taken.
+   * @throws TypeError/RangeError for a bad kind or count; as `allocate`.
+   */
+  allocateMany(kind: PageKind, count: number): Promise<number[]>;
   /**
    * Grows the store to `pageCount` user pages as part of this transaction: durable with its commit,
    * gone with an abort or a crash before it. New pages are free; page numbers never move. Writes
@@ -179,7 +189,7 @@ export interface TransactionHost {
     at: readonly number[] | undefined,
   ): Promise<Uint8Array>;
   writeData(page: number, data: Uint8Array): Promise<void>;
-  writeDataMany(pages: readonly number[], data: Uint8Array): Promise<void>;
+  writeDataMany(pages: readonly number[], data: Uint8Array, at: readonly number[] | undefined): Promise<void>;
   afterWriteMeta(tx: Transaction): void;
   commit(tx: Transaction): Promise<void>;
   finish(tx: Transaction): void;
@@ -319,15 +329,26 @@ export class Transaction implements PageTransaction {
     }
   }
 
-  async writeDataMany(pages: readonly number[], data: Uint8Array): Promise<void> {
+  async writeDataMany(pages: readonly number[], data: Uint8Array, at?: readonly number[]): Promise<void> {
     this.#checkOpen();
     if (!Array.isArray(pages)) throw new TypeError('writeDataMany: pages must be an array of page numbers');
     if (!(data instanceof Uint8Array)) throw new TypeError('writeDataMany: data must be a Uint8Array');
     const size = this.#host.pageSize;
-    if (data.length !== pages.length * size) {
-      throw new RangeError(
-        `writeDataMany: data must be ${pages.length} x pageSize (${pages.length * size}) bytes, got ${data.length}`,
-      );
+    if (at === undefined) {
+      if (data.length !== pages.length * size) {
+        throw new RangeError(
+          `writeDataMany: data must be ${pages.length} x pageSize (${pages.length * size}) bytes, got ${data.length}`,
+        );
+      }
+    } else {
+      if (!Array.isArray(at) || at.length !== pages.length)
+        throw new RangeError(`writeDataMany: at must give one offset per page (${pages.length})`);
+      for (const off of at) {
+        if (!Number.isSafeInteger(off) || off < 0 || off + size > data.length)
+          throw new RangeError(
+            `writeDataMany: a page at ${off} does not lie inside data (${data.length} bytes)`,
+          );
+      }
     }
     for (const page of pages) {
       this.#checkPage(page, 'writeDataMany');
@@ -339,10 +360,11 @@ export class Transaction implements PageTransaction {
     }
     if (pages.length === 0) return;
     for (let i = 0; i < pages.length; i++) {
-      this.dataWritten.set(pages[i] as number, crc32(data.subarray(i * size, (i + 1) * size)));
+      const from = at === undefined ? i * size : (at[i] as number);
+      this.dataWritten.set(pages[i] as number, crc32(data.subarray(from, from + size)));
     }
     try {
-      await this.#host.writeDataMany(pages, data);
+      await this.#host.writeDataMany(pages, data, at);
     } catch (error) {
       this.failure ??= error;
       throw error;
@@ -374,6 +396,44 @@ export class Transaction implements PageTransaction {
       }
       this.#checkOpen();
     }
+  }
+
+  async allocateMany(kind: PageKind, count: number): Promise<number[]> {
+    this.#checkOpen();
+    if (kind !== 'meta' && kind !== 'data')
+      throw new TypeError(`allocateMany: kind must be 'meta' or 'data'`);
+    if (typeof count !== 'number') throw new TypeError('allocateMany: count must be a number');
+    if (!Number.isSafeInteger(count) || count < 0)
+      throw new RangeError(`allocateMany: count must be a non-negative integer, got ${count}`);
+    const out: number[] = [];
+    try {
+      while (out.length < count) {
+        if (this.#growing === undefined) {
+          const page = this.#host.reserve();
+          if (page >= 0) {
+            this.allocated.set(page, kind);
+            this.refs.set(page, 1);
+            out.push(page);
+            continue;
+          }
+          const target = this.#host.growthTarget(this.pageCount);
+          if (target === undefined) {
+            throw new PageStoreError(
+              'ERR_NO_SPACE',
+              `page store: no free page (all ${this.pageCount} in use, the maximum page count)`,
+            );
+          }
+          await this.grow(target);
+        } else {
+          await this.#growing.catch(() => {});
+        }
+        this.#checkOpen();
+      }
+    } catch (error) {
+      if (!this.finished) for (const page of out) this.decRef(page);
+      throw error;
+    }
+    return out;
   }
 
   async grow(pageCount: number): Promise<void> {

@@ -86,3 +86,27 @@ describe('freed data pages', () => {
     await store.close();
   });
 });
+
+describe('writeDataMany with offsets', () => {
+  test('writes each page from where it lies in a larger buffer', async () => {
+    const disk = new MemoryStorage();
+    const store = await PageStore.create(disk, OPTS);
+    const tx = store.begin();
+    const pages = await tx.allocateMany('data', 5);
+    const big = new Uint8Array(10 * 512);
+    for (let i = 0; i < 10; i++) big.set(pageBytes(100 + i), i * 512);
+    const at = [9, 0, 4, 7, 2].map((k) => k * 512);
+    await tx.writeDataMany(pages, big, at);
+    for (const [i, p] of pages.entries())
+      expect(await tx.readData(p)).toEqual(pageBytes(100 + (at[i] as number) / 512));
+    await expect(tx.writeDataMany(pages, big, at.slice(1))).rejects.toBeInstanceOf(RangeError);
+    await expect(tx.writeDataMany(pages.slice(0, 1), big, [9 * 512 + 1])).rejects.toBeInstanceOf(RangeError);
+    await tx.commit();
+    await store.close();
+    const again = await PageStore.open(new MemoryStorage({ data: disk.snapshot() }));
+    expect(again.recovery.dropped).toBeUndefined();
+    for (const [i, p] of pages.entries())
+      expect(await again.readData(p)).toEqual(pageBytes(100 + (at[i] as number) / 512));
+    await again.close();
+  });
+});
