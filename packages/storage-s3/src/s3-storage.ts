@@ -317,8 +317,8 @@ export class S3Storage extends AbstractStorage {
       parts.push(
         this.#withObject(index, whole ? 'whole' : 'write', from - start, to - start, (bytes, entry) => {
           bytes.set(data.subarray(from - offset, to - offset), from - start);
-          entry!.version++;
-          entry!.absent = false;
+          entry.version++;
+          entry.absent = false;
         }),
       );
     }
@@ -345,8 +345,8 @@ export class S3Storage extends AbstractStorage {
       parts.push(
         this.#withObject(index, whole ? 'whole' : 'write', from - start, to - start, (bytes, entry) => {
           bytes.fill(0, from - start, whole ? bytes.length : to - start);
-          entry!.version++;
-          entry!.absent = whole;
+          entry.version++;
+          entry.absent = whole;
         }),
       );
     }
@@ -426,29 +426,21 @@ export class S3Storage extends AbstractStorage {
   /**
    * Runs `use` on object `index`'s bytes `[from, to)`, with the entry pinned (not evicted) while it
    * runs (synchronously). `'read'`: the bytes must be valid, so an object not cached, or cached with
-   * only other ranges written, is fetched first; with a cache full of objects in use, a read bypasses
-   * it rather than waiting. `'write'`: the caller writes `[from, to)`, no fetch. `'whole'`: the caller
-   * sets every byte of the object, which is then wholly known.
+   * only other ranges written, is fetched first. `'write'`: the caller writes `[from, to)`, no fetch.
+   * `'whole'`: the caller sets every byte of the object, which is then wholly known.
    */
   async #withObject(
     index: number,
     need: 'read' | 'write' | 'whole',
     from: number,
     to: number,
-    use: (bytes: Uint8Array, entry: Entry | undefined) => void,
+    use: (bytes: Uint8Array, entry: Entry) => void,
   ): Promise<void> {
     let entry = this.#entries.get(index);
     if (entry === undefined) {
-      const reserved = await this.#makeRoom(need === 'read');
-      if (reserved) {
-        this.#reserved--;
-        this.#notify();
-      }
-      // Reading with a cache full of objects in use: fetch without caching.
-      if (!reserved && !this.#entries.has(index)) {
-        use(await this.#fetch(index), undefined);
-        return;
-      }
+      await this.#makeRoom();
+      this.#reserved--;
+      this.#notify();
       entry = this.#entries.get(index);
       if (entry === undefined) {
         entry = {
@@ -592,11 +584,10 @@ export class S3Storage extends AbstractStorage {
 
   /**
    * Makes room for one more entry: evicts clean, unused entries, least recently used first; else
-   * uploads dirty ones and waits, or (a write) waits for an entry in use to be released. On true the
-   * caller holds a reserved slot. Returns false for a read when every entry is in use (it then
-   * bypasses the cache).
+   * uploads dirty ones and waits, or waits for an entry in use to be released. The caller then
+   * holds a reserved slot.
    */
-  async #makeRoom(read: boolean): Promise<boolean> {
+  async #makeRoom(): Promise<void> {
     while (this.#entries.size + this.#reserved >= this.#capacity) {
       let victim: Entry | undefined;
       const dirty: Entry[] = [];
@@ -612,10 +603,10 @@ export class S3Storage extends AbstractStorage {
         this.#entries.delete(victim.index);
         continue;
       }
-      // A read bypasses the cache only when every entry is in use; a cache full of dirty objects
-      // is written back for it as for a write (bypassing then would GET the same objects again
-      // and again while nothing makes room).
-      if (read && dirty.length === 0) return false;
+      // A read waits like a write: a cache full of dirty objects is written back for it, and one
+      // full of objects being fetched frees up within a round trip. (Going around the cache sent
+      // one GET of the whole object per read: a restore's many small concurrent reads fetched each
+      // object dozens of times, and an import's reads beside its dirty objects did the same.)
       if (dirty.length > 0) {
         // Write back the least recently used dirty objects and wait for the first one to land.
         await Promise.race(dirty.slice(0, this.#parallelism).map((e) => this.#upload(e)));
@@ -625,7 +616,6 @@ export class S3Storage extends AbstractStorage {
       }
     }
     this.#reserved++;
-    return true;
   }
 
   /** Resolves once the bucket holds the entry's current version (one PUT in flight per object). */

@@ -1,6 +1,6 @@
 // Runs @deja/storage's conformance suite against S3Storage on s3rver (127.0.0.1, random port): with
 // the default 1 MiB objects, and with 1 KiB objects and a cache of four objects, so that writes span
-// objects, the cache evicts and writes back dirty objects, and reads bypass a full cache.
+// objects, the cache evicts and writes back dirty objects, and reads wait for room in a full cache.
 import type { Storage } from '@deja/storage';
 import { storageConformance } from '@deja/storage/conformance';
 import { afterAll, beforeAll, test } from 'vitest';
