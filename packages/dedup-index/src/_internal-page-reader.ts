@@ -1,0 +1,310 @@
+// The closed chapters on storage, as the index reads them (the reference's volume.c search side):
+// what each physical slot holds (the seals: CRC per page, index page map, record counts), which
+// pages were found damaged or already verified, the page cache, and the search of a closed chapter
+// through its index page map, chapter index page and record page. A search never waits: when it
+// needs a page it notes which one (`wantKey`, `wantChapter`, and `wantFirst` for a window of a
+// verified record page) and returns NEED_PAGE; the caller awaits `fetch()` and runs it again.
+// Pages and windows read for the request in progress stay pinned until `release()`.
+
+import { ChapterIndexPage, chapterDeltaListOf, RECORD_SIZE } from '@deja/chapter-index';
+import type { Storage } from '@deja/storage';
+import { type IndexGeometry, mapToPhysicalChapter } from '@deja/volume-geometry';
+import { crc32 } from './_format';
+import { corrupt, type DedupIndexError, fromStorageError } from './errors';
+import { type ChapterSeal, pageOffset, type StorageLayout } from './layout';
+import { type CachedPage, PageCache } from './page-cache';
+import { nameKey, searchRecordPage, searchRecordWindow, WINDOW_MISSED } from './record-page';
+
+/** Returned by a search that needs a page from storage first. */
+export const NEED_PAGE = Symbol('need page');
+
+/** The chapter of a physical slot that holds none. */
+export const NO_CHAPTER = -1;
+
+/**
+ * Records read around a name's expected place when a verified record page is not cached: 128
+ * records (4 KiB) instead of the whole 32 KiB page. Names are hashes, so a name's place on a page
+ * of n sorted records is within sqrt(n)/2 records of the interpolated one on average; a window
+ * that does not bracket the name (rare) falls back to reading the whole page.
+ */
+const WINDOW_RECORDS = 128;
+
+/** Records `first`.. of a record page of `chapter`, read for the request in progress. */
+interface RecordWindow {
+  readonly chapter: number;
+  readonly first: number;
+  readonly bytes: Uint8Array;
+}
+
+/** Copy the 16 bytes at `from` of `source` into `out` (no subarray allocated). */
+export function copy16(source: Uint8Array, from: number, out: Uint8Array): void {
+  for (let i = 0; i < 16; i++) out[i] = source[from + i]!;
+}
+
+/** The closed chapters of an index: seals, page states, the page cache and the closed-chapter search. */
+export class PageReader {
+  readonly geometry: IndexGeometry;
+  readonly layout: StorageLayout;
+  readonly nonce: number;
+  readonly storage: Storage;
+  readonly cache: PageCache;
+  // Seals: the virtual chapter in each physical slot (NO_CHAPTER if none), then per page.
+  readonly slotChapter: Float64Array;
+  readonly crcs: Uint32Array;
+  readonly listEnds: Uint32Array;
+  readonly counts: Uint32Array;
+  readonly badPages: Uint8Array;
+  /** Pages found damaged since the index opened (each counted once). */
+  badPageCount = 0;
+  // Pages whose checksum matched once since their chapter was written or the index opened: a page
+  // on storage changes only when its slot is rewritten, so a re-read after eviction skips the CRC.
+  readonly #verified: Uint8Array;
+  // The first four name bytes (big-endian) of each record page's first and last record, noted when
+  // the page is loaded whole: they steer a window read of a verified page that is not cached.
+  readonly #pageLow: Uint32Array;
+  readonly #pageHigh: Uint32Array;
+  /** The page a search that returned NEED_PAGE needs, and its chapter. */
+  wantKey = -1;
+  wantChapter = -1;
+  // #wantFirst >= 0 asks fetch() for a window of the wanted record page starting at that record.
+  #wantFirst = -1;
+  // Pages, and windows of record pages, read for the request in progress, keyed by page: kept until
+  // it completes, so that every read adds something the request keeps and it always progresses,
+  // however many pages it needs (a sparse-cache search may need a window in each cached chapter).
+  readonly #fetched = new Map<number, CachedPage>();
+  readonly #windows = new Map<number, RecordWindow>();
+  /** A lower bound of the storage's size, to read past its end as zeros (a crash may have cut it short). */
+  #knownSize = 0;
+
+  constructor(
+    storage: Storage,
+    geometry: IndexGeometry,
+    layout: StorageLayout,
+    nonce: number,
+    cachePages: number,
+  ) {
+    this.storage = storage;
+    this.geometry = geometry;
+    this.layout = layout;
+    this.nonce = nonce;
+    this.cache = new PageCache(cachePages);
+    const chapters = geometry.chaptersPerVolume;
+    this.slotChapter = new Float64Array(chapters).fill(NO_CHAPTER);
+    this.crcs = new Uint32Array(chapters * geometry.pagesPerChapter);
+    this.listEnds = new Uint32Array(chapters * geometry.indexPagesPerChapter);
+    this.counts = new Uint32Array(chapters * geometry.recordPagesPerChapter);
+    this.badPages = new Uint8Array(chapters * geometry.pagesPerChapter);
+    this.#verified = new Uint8Array(chapters * geometry.pagesPerChapter);
+    this.#pageLow = new Uint32Array(chapters * geometry.recordPagesPerChapter);
+    this.#pageHigh = new Uint32Array(chapters * geometry.recordPagesPerChapter);
+  }
+
+  /**
+   * Find a name's record in a closed chapter on storage (get_record_from_zone for a chapter that is
+   * not the open one). Fills `out` with the metadata.
+   * @returns whether it was found, or NEED_PAGE
+   */
+  searchClosed(name: Uint8Array, chapter: number, out: Uint8Array): boolean | typeof NEED_PAGE {
+    const physical = mapToPhysicalChapter(this.geometry, chapter);
+    if (this.slotChapter[physical] !== chapter) return false;
+    const indexPageNumber = this.indexPageFor(name, physical);
+    const page = this.indexPage(physical, indexPageNumber, chapter);
+    if (page === NEED_PAGE) return NEED_PAGE;
+    if (page === null) return false;
+    return this.searchWithIndexPage(name, page, physical, chapter, out);
+  }
+
+  /** Search a closed chapter for a name through its chapter index page `page` (search_pages). */
+  searchWithIndexPage(
+    name: Uint8Array,
+    page: ChapterIndexPage,
+    physical: number,
+    chapter: number,
+    out: Uint8Array,
+  ): boolean | typeof NEED_PAGE {
+    const list = chapterDeltaListOf(name, this.geometry);
+    if (list < page.lowestListNumber || list > page.highestListNumber) return false;
+    const recordPageNumber = page.search(name);
+    if (recordPageNumber === undefined) return false;
+    const bytes = this.#recordPage(physical, recordPageNumber, chapter);
+    if (bytes === null) return false;
+    const g = this.geometry;
+    const slot = physical * g.recordPagesPerChapter + recordPageNumber;
+    const count = this.counts[slot]!;
+    if (bytes === NEED_PAGE) {
+      // A page whose checksum matched since its chapter was written: read only a window of it.
+      const key = this.wantKey;
+      if (this.#verified[key] === 0 || count === 0) return NEED_PAGE;
+      const window = this.#windows.get(key);
+      if (window === undefined || window.chapter !== chapter) {
+        const records = Math.min(WINDOW_RECORDS, count);
+        const low = this.#pageLow[slot]!;
+        const span = this.#pageHigh[slot]! - low + 1;
+        const guess = Math.floor(((nameKey(name) - low) / span) * count);
+        this.#wantFirst = Math.max(0, Math.min(count - records, guess - (records >>> 1)));
+        return NEED_PAGE;
+      }
+      const at = searchRecordWindow(window.bytes, window.first, count, name);
+      // A window that does not bracket the name: #cachedPage asked for the whole page.
+      if (at === WINDOW_MISSED) return NEED_PAGE;
+      if (at < 0) return false;
+      copy16(window.bytes, at, out);
+      return true;
+    }
+    const at = searchRecordPage(bytes, count, name);
+    if (at < 0) return false;
+    copy16(bytes, at, out);
+    return true;
+  }
+
+  /** The index page of a chapter that holds a name's delta list (uds_find_index_page_number). */
+  indexPageFor(name: Uint8Array, physical: number): number {
+    const list = chapterDeltaListOf(name, this.geometry);
+    const pages = this.geometry.indexPagesPerChapter;
+    const base = physical * pages;
+    for (let p = 0; p < pages - 1; p++) if (list < this.listEnds[base + p]!) return p;
+    return pages - 1;
+  }
+
+  /** A cached page, or NEED_PAGE after noting which page to read; null for a known-bad page. */
+  #cachedPage(key: number, chapter: number): CachedPage | null | typeof NEED_PAGE {
+    if (this.badPages[key] === 1) return null;
+    // Most requests read nothing: skip the Map lookup then.
+    const pinned = this.#fetched.size === 0 ? undefined : this.#fetched.get(key);
+    if (pinned !== undefined) return pinned;
+    const page = this.cache.get(key, chapter);
+    if (page !== undefined) {
+      this.cache.hits++;
+      return page;
+    }
+    this.wantKey = key;
+    this.wantChapter = chapter;
+    this.#wantFirst = -1;
+    return NEED_PAGE;
+  }
+
+  /** Index page `page` of a closed chapter: cached, null (known bad) or NEED_PAGE. */
+  indexPage(physical: number, page: number, chapter: number): ChapterIndexPage | null | typeof NEED_PAGE {
+    return this.#cachedPage(physical * this.geometry.pagesPerChapter + page, chapter) as
+      | ChapterIndexPage
+      | null
+      | typeof NEED_PAGE;
+  }
+
+  #recordPage(physical: number, page: number, chapter: number): Uint8Array | null | typeof NEED_PAGE {
+    const key = physical * this.geometry.pagesPerChapter + this.geometry.indexPagesPerChapter + page;
+    return this.#cachedPage(key, chapter) as Uint8Array | null | typeof NEED_PAGE;
+  }
+
+  /**
+   * Read the page (or window) the last search asked for, check it against the seal, and cache it.
+   * @throws DedupIndexError ERR_CORRUPT_DATA (the page is marked bad first) or ERR_IO (a storage failure)
+   */
+  async fetch(): Promise<void> {
+    const key = this.wantKey;
+    const chapter = this.wantChapter;
+    const g = this.geometry;
+    const physical = Math.floor(key / g.pagesPerChapter);
+    const page = key % g.pagesPerChapter;
+    this.cache.misses++;
+    const first = this.#wantFirst;
+    this.#wantFirst = -1;
+    let bytes: Uint8Array;
+    try {
+      if (first >= 0) {
+        const slot = physical * g.recordPagesPerChapter + page - g.indexPagesPerChapter;
+        const records = Math.min(WINDOW_RECORDS, this.counts[slot]!);
+        const offset = pageOffset(this.layout, physical, page) + first * RECORD_SIZE;
+        this.#windows.set(key, {
+          chapter,
+          first,
+          bytes: await this.readRange(offset, records * RECORD_SIZE),
+        });
+        return;
+      }
+      bytes = await this.readRange(pageOffset(this.layout, physical, page), g.bytesPerPage);
+    } catch (error) {
+      throw fromStorageError(`reading page ${page} of chapter ${chapter}`, error);
+    }
+    const value = this.checkPage(bytes, physical, page, chapter);
+    this.cache.set(key, chapter, value);
+    this.#fetched.set(key, value);
+  }
+
+  /** Drop the pages and the window read for the request that just completed. */
+  release(): void {
+    // Map.clear() allocates a new table even when empty: most requests read nothing.
+    if (this.#fetched.size > 0) this.#fetched.clear();
+    if (this.#windows.size > 0) this.#windows.clear();
+  }
+
+  /** Validate a page read from storage; marks it bad and throws ERR_CORRUPT_DATA when it fails. */
+  checkPage(bytes: Uint8Array, physical: number, page: number, chapter: number): CachedPage {
+    const g = this.geometry;
+    const key = physical * g.pagesPerChapter + page;
+    const where = `page ${page} of chapter ${chapter} (physical chapter ${physical})`;
+    const bad = (message: string, cause?: unknown): DedupIndexError => {
+      if (this.badPages[key] === 0) this.badPageCount++;
+      this.badPages[key] = 1;
+      this.cache.delete(key);
+      return corrupt(`${where}: ${message}`, cause);
+    };
+    if (this.#verified[key] === 0) {
+      if (crc32(bytes) !== this.crcs[key]) throw bad('checksum mismatch');
+      this.#verified[key] = 1;
+    }
+    if (page >= g.indexPagesPerChapter) {
+      const slot = physical * g.recordPagesPerChapter + page - g.indexPagesPerChapter;
+      const count = this.counts[slot]!;
+      if (count > 0) {
+        this.#pageLow[slot] = nameKey(bytes);
+        this.#pageHigh[slot] = nameKey(bytes.subarray((count - 1) * RECORD_SIZE));
+      }
+      return bytes;
+    }
+    let opened: ChapterIndexPage;
+    try {
+      opened = ChapterIndexPage.open(bytes, g, this.nonce);
+    } catch (error) {
+      throw bad('not a valid chapter index page', error);
+    }
+    if (opened.virtualChapterNumber !== BigInt(chapter)) {
+      throw bad(`holds chapter ${opened.virtualChapterNumber}`);
+    }
+    return opened;
+  }
+
+  /**
+   * Read `length` bytes at `offset`; bytes past the end of the storage read as zeros (a chapter or
+   * save whose writes a crash cut short then fails its checksum instead of the read failing).
+   */
+  async readRange(offset: number, length: number): Promise<Uint8Array> {
+    if (offset + length > this.#knownSize) this.#knownSize = await this.storage.size();
+    if (offset + length <= this.#knownSize) return this.storage.read(offset, length);
+    const out = new Uint8Array(length);
+    if (offset < this.#knownSize) out.set(await this.storage.read(offset, this.#knownSize - offset));
+    return out;
+  }
+
+  /** Forget what a physical slot held, before its pages change or when its chapter expired. */
+  forgetSlot(physical: number): void {
+    const g = this.geometry;
+    this.slotChapter[physical] = NO_CHAPTER;
+    for (let p = 0; p < g.pagesPerChapter; p++) {
+      const key = physical * g.pagesPerChapter + p;
+      this.cache.delete(key);
+      this.badPages[key] = 0;
+      this.#verified[key] = 0;
+    }
+  }
+
+  /** Take a chapter's seal as what its physical slot holds. */
+  installSeal(seal: ChapterSeal): void {
+    const g = this.geometry;
+    const { physical } = seal;
+    this.slotChapter[physical] = seal.virtual;
+    this.crcs.set(seal.crcs, physical * g.pagesPerChapter);
+    this.listEnds.set(seal.listEnds, physical * g.indexPagesPerChapter);
+    this.counts.set(seal.counts, physical * g.recordPagesPerChapter);
+  }
+}
