@@ -7,17 +7,18 @@
 //
 // - 'zstd' (id 2, the choice): Zstandard frames through @bokuweb/zstd-wasm (WebAssembly, the .wasm
 //   inside the package: no native build, no download at install). Level 1 by default. About twice
-//   node:zlib's deflate both ways at 4 KiB and a slightly better ratio. The fragment is a standard
-//   zstd frame, so Node's own zstd (node:zlib, Node >= 22.15) can replace the WebAssembly later
-//   without a format change. The module loads asynchronously: zstdCodec() resolves once it has,
+//   node:zlib's deflate both ways at 4 KiB, and a better ratio once packed (VM-like data). The
+//   fragment is a standard zstd frame, so Node's own zstd (node:zlib, Node >= 22.15) can replace
+//   the WebAssembly later without a format change. The module loads asynchronously: zstdCodec() resolves once it has,
 //   and is the only caller of the library's init() (once per thread: a second init() re-instantiates
 //   the module asynchronously, and calls made meanwhile then read zeros from a stale heap — seen in
 //   the benchmark before it went through zstdCodec()).
 // - 'deflate' (id 1): raw deflate from node:zlib, no dependency at all, with the window and the hash
 //   memory sized to the chunk (windowBits = log2(chunk size), memLevel 5). The smaller window costs
 //   no ratio on a chunk no longer than it and cuts the per-call setup of zlib's sync API, which
-//   allocates and clears the window and hash tables on every call (with the defaults, 256 KiB +
-//   128 KiB for each 4 KiB chunk: 2.2x the time per byte of 64 KiB calls).
+//   allocates its window, hash chains and buffers on every call (with the defaults about 256 KiB,
+//   zlib's (1 << (windowBits + 2)) + (1 << (memLevel + 9)); 32 KiB here at 4 KiB chunks): level 1
+//   on 4 KiB calls took 1.8-3.2x the time per byte of 64 KiB calls in the benchmark.
 //
 // Decompression is defensive: a zstd frame must declare exactly the chunk size in its header before
 // the decoder allocates anything (the library would otherwise allocate what a hostile header says)
