@@ -20,6 +20,14 @@ import { isStoreError } from '../src/errors';
 const SEED = process.env.DEJA_CODEC_SEED === undefined ? undefined : Number(process.env.DEJA_CODEC_SEED);
 const params = (numRuns: number) => (SEED === undefined ? { numRuns } : { numRuns, seed: SEED });
 
+/** Byte equality without vitest's element-by-element deep equality (slow on 64 KiB arrays). */
+function same(a: Uint8Array, b: Uint8Array | undefined): boolean {
+  return (
+    b !== undefined &&
+    Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length))
+  );
+}
+
 const codecs: Record<string, ChunkCodec> = {};
 beforeAll(async () => {
   codecs.deflate = deflateCodec(1);
@@ -82,9 +90,9 @@ describe.each(['deflate', 'zstd'])('%s codec', (which) => {
         const f = codec().compress(chunk);
         if (f === undefined) return;
         expect(f.length).toBeLessThanOrEqual(maxFragmentBytes(chunk.length));
-        expect(codec().decompress(f, chunk.length)).toEqual(chunk);
+        expect(same(codec().decompress(f, chunk.length) as Uint8Array, chunk)).toBe(true);
       }),
-      params(40),
+      params(80),
     );
   });
 
@@ -132,18 +140,18 @@ describe.each(['deflate', 'zstd'])('%s codec', (which) => {
 });
 
 describe('decompression bombs', () => {
-  test('deflate: 256 MiB of zeros in a 256 KiB fragment stops at chunkSize + 1 bytes, quickly', () => {
-    // deflate's best ratio is about 1032:1; build the stream from 1 MiB pieces in one deflate call.
-    const bomb = deflateRawSync(new Uint8Array(64 << 20), { level: 9 });
+  test('deflate: 16 MiB of zeros in a 16 KiB fragment stops at chunkSize + 1 bytes, quickly', () => {
+    // deflate's best ratio is about 1032:1: 16 MiB of zeros in about 16 KiB.
+    const bomb = deflateRawSync(new Uint8Array(16 << 20), { level: 9 });
     const t0 = performance.now();
     expectCorrupt(() => codecs.deflate?.decompress(bomb, 4096));
     expect(performance.now() - t0).toBeLessThan(2000);
   });
 
-  test('zstd: a frame declaring 1 GiB is refused from its header, before any allocation', () => {
-    const bomb = zstd.compress(new Uint8Array(64 << 20), 1);
+  test('zstd: a frame declaring 16 MiB is refused from its header, before any allocation', () => {
+    const bomb = zstd.compress(new Uint8Array(16 << 20), 1);
     expect(bomb.length).toBeLessThan(8192);
-    expect(zstdFrameContentSize(bomb)).toBe(64 << 20);
+    expect(zstdFrameContentSize(bomb)).toBe(16 << 20);
     const t0 = performance.now();
     expectCorrupt(() => codecs.zstd?.decompress(bomb, 4096));
     expect(performance.now() - t0).toBeLessThan(100);
@@ -203,8 +211,8 @@ describe('codec selection', () => {
     // Any level reads back with the codec of the same id.
     const chunk = new TextEncoder().encode('x y z '.repeat(1000)).subarray(0, 4096);
     const z19 = (await zstdCodec(19)).compress(chunk) as Uint8Array;
-    expect(codecs.zstd?.decompress(z19, 4096)).toEqual(chunk);
+    expect(same(codecs.zstd?.decompress(z19, 4096) as Uint8Array, chunk)).toBe(true);
     const d9 = deflateCodec(9).compress(chunk) as Uint8Array;
-    expect(codecs.deflate?.decompress(d9, 4096)).toEqual(chunk);
+    expect(same(codecs.deflate?.decompress(d9, 4096) as Uint8Array, chunk)).toBe(true);
   });
 });
