@@ -20,9 +20,9 @@
 // _internal-node.ts, their validation in _internal-validate.ts, the invariant checker in
 // _internal-check.ts, the page cache (validation on entry, dirty pages, CLOCK eviction) in
 // _internal-page-cache.ts, the operation queue in _internal-queue.ts, the snapshots (names, ids,
-// masks, table pages) in _internal-snapshot-table.ts; this file keeps the store's state (root,
-// level, the transaction and what waits for the next commit) and the tree operations, which
-// share it.
+// masks, table pages) in _internal-snapshot-table.ts, the B-tree (root and level, probes, inserts
+// with splits, the delete walk, leaf walks) in _internal-tree.ts; this file is the façade: the
+// operations, the transaction and what waits for the next commit.
 
 import { checkTree } from './_internal-check';
 import { decodeHeader, encodeHeader, type HeaderFields, MAX_NAME_BYTES, nameBytes } from './_internal-header';
@@ -35,42 +35,19 @@ import {
   nodeCapacity,
 } from './_internal-layout';
 import {
-  ADD_OK,
-  ADD_OUT_OF_RANGE,
-  addException,
-  chooseSplit,
-  deleteSnapshotsFromLeaf,
   exceptionChunk,
   exceptionUniqueTo,
   excHas,
   excSize,
   findSnapshotException,
   forEachChunk,
-  initLeaf,
-  leafBase,
-  leafCount,
-  mergeLeaves,
   originChunkUnique,
-  type PageBuf,
   setExceptionChunk,
-  splitLeaf,
 } from './_internal-leaf';
-import {
-  findChild,
-  initNode,
-  insertEntry,
-  moveEntries,
-  nodeChild,
-  nodeCount,
-  nodeKey,
-  nodeLevel,
-  removeEntry,
-  setNodeKey,
-  setRootEntries,
-} from './_internal-node';
-import { type CachedPage, type Kind, PageCache, type PageSource } from './_internal-page-cache';
+import { PageCache, type PageSource } from './_internal-page-cache';
 import { OperationQueue } from './_internal-queue';
 import { SnapshotTable } from './_internal-snapshot-table';
+import { ExceptionTree, emptyTree } from './_internal-tree';
 import { type AllocationRequest, type ExceptionAllocator, PageAllocator } from './allocator';
 import { corrupt, ExceptionStoreError, fromLowerError } from './errors';
 import type { PageStoreLike, PageTransactionLike } from './page-layer';
@@ -173,12 +150,6 @@ export interface CheckReport {
   readonly chunks: number;
 }
 
-interface PathEntry {
-  page: PageBuf;
-  /** Index just past the child followed (the seed's pnext). */
-  next: number;
-}
-
 const NAME_TYPE = 'snapshot name must be a string';
 
 function checkName(name: unknown): asserts name is string {
@@ -220,8 +191,6 @@ export class ExceptionStore {
 
   readonly #g: Geometry;
   readonly #headerPage: number;
-  #root = 0;
-  #level = 1;
   #valid = true;
   readonly #table: SnapshotTable;
   readonly #deleteBatch: number;
@@ -231,6 +200,7 @@ export class ExceptionStore {
   #touched = false;
   #external = false;
   readonly #pc: PageCache;
+  readonly #tree: ExceptionTree;
   /** Where pages not in memory are read: the open transaction's view, else the committed one. */
   readonly #source: PageSource;
   #fresh = new Set<number>();
@@ -259,6 +229,13 @@ export class ExceptionStore {
       },
       readMeta: (no) => (this.#txn ? this.#txn.readMeta(no) : pages.readMeta(no)),
     };
+    this.#tree = new ExceptionTree(this.#g, h.fanout, this.#pc, this.#source, {
+      txn: () => this.#t,
+      headerChanged: () => {
+        this.#headerDirty = true;
+      },
+      release: (chunk) => this.allocator.release(this.#t, chunk),
+    });
     this.#table = new SnapshotTable(h.maskWidth);
     this.#deleteBatch = options.deleteBatchLeaves ?? DEFAULT_DELETE_BATCH_LEAVES;
     this.#applyHeader(h);
@@ -331,14 +308,9 @@ export class ExceptionStore {
         deleting: new Uint32Array(maskWidth / 32),
       };
       const store = new ExceptionStore(pages, headerPage, h, options);
-      const g = store.#g;
-      const leaf = pageBuf(leafPage, 'leaf', new Uint8Array(payload));
-      initLeaf(leaf, g, 0);
-      const node = pageBuf(rootPage, 'node', new Uint8Array(payload));
-      initNode(node, 1);
-      insertEntry(node, 0, 0, leafPage);
-      txn.writeMeta(leafPage, leaf.bytes.slice());
-      txn.writeMeta(rootPage, node.bytes.slice());
+      const empty = emptyTree(store.#g, leafPage, rootPage);
+      txn.writeMeta(leafPage, empty.leaf);
+      txn.writeMeta(rootPage, empty.root);
       txn.writeMeta(headerPage, encodeHeader(h, payload));
       txn.setRoot(root, headerPage);
       await txn.commit();
@@ -388,7 +360,7 @@ export class ExceptionStore {
 
   /** Levels of index nodes above the leaves (the seed's tree_level). */
   get treeLevel(): number {
-    return this.#level;
+    return this.#tree.level;
   }
 
   /**
@@ -519,7 +491,7 @@ export class ExceptionStore {
     let released = 0;
     let resume: number | undefined = 0;
     while (resume !== undefined) {
-      const step: { released: number; next: number | undefined } = await this.#deleteTreeRange(
+      const step: { released: number; next: number | undefined } = await this.#tree.deleteRange(
         mask,
         resume,
         this.#deleteBatch,
@@ -560,7 +532,7 @@ export class ExceptionStore {
     // queue; no page read, no await.
     const known = this.#table.names.get(name);
     if (this.#queue.idle && !this.#closed && known !== undefined) {
-      const leaf = this.#leafCached(chunk);
+      const leaf = this.#tree.leafCached(chunk);
       if (leaf) {
         const pos = findSnapshotException(leaf.dv, this.#g, chunk, known);
         return pos < 0 ? undefined : exceptionChunk(leaf.dv, pos);
@@ -568,7 +540,7 @@ export class ExceptionStore {
     }
     return this.#read(async () => {
       const id = this.#id(name);
-      const { leaf } = await this.#probe(chunk);
+      const { leaf } = await this.#tree.probe(chunk);
       const pos = findSnapshotException(leaf.dv, this.#g, chunk, id);
       return pos < 0 ? undefined : exceptionChunk(leaf.dv, pos);
     });
@@ -581,7 +553,7 @@ export class ExceptionStore {
   async originWriteNeedsCopy(chunk: number): Promise<boolean> {
     checkChunk(chunk);
     return this.#read(async () => {
-      const { leaf } = await this.#probe(chunk);
+      const { leaf } = await this.#tree.probe(chunk);
       return !originChunkUnique(leaf.dv, this.#g, chunk, this.#table.active);
     });
   }
@@ -598,10 +570,10 @@ export class ExceptionStore {
   async prepareOriginWrite(chunk: number): Promise<number | undefined> {
     checkChunk(chunk);
     return this.#mutate(async () => {
-      const { path, leaf } = await this.#probe(chunk);
+      const { path, leaf } = await this.#tree.probe(chunk);
       if (originChunkUnique(leaf.dv, this.#g, chunk, this.#table.active)) return undefined;
       const ex = await this.#allocate({ chunk, kind: 'origin' });
-      await this.#addToTree(chunk, ex, -1, path, leaf);
+      await this.#tree.addToTree(chunk, ex, -1, this.#table.active, path, leaf);
       return ex;
     });
   }
@@ -622,7 +594,7 @@ export class ExceptionStore {
       async () => {
         const id = this.#id(name);
         const g = this.#g;
-        const { path, leaf } = await this.#probe(chunk);
+        const { path, leaf } = await this.#tree.probe(chunk);
         const pos = findSnapshotException(leaf.dv, g, chunk, id);
         if (pos >= 0) {
           const old = exceptionChunk(leaf.dv, pos);
@@ -631,16 +603,16 @@ export class ExceptionStore {
               return { chunk: old, source: 'self' };
             const ex = await this.#allocate({ chunk, kind: 'snapshot' });
             setExceptionChunk(leaf.dv, pos, ex);
-            this.#markDirty(leaf as CachedPage);
+            this.#pc.markDirty(leaf);
             this.#pendingRelease.push(old);
             return { chunk: ex, source: 'exception', sourceChunk: old };
           }
           const ex = await this.#allocate({ chunk, kind: 'snapshot' });
-          await this.#addToTree(chunk, ex, id, path, leaf);
+          await this.#tree.addToTree(chunk, ex, id, this.#table.active, path, leaf);
           return { chunk: ex, source: 'exception', sourceChunk: old };
         }
         const ex = await this.#allocate({ chunk, kind: 'snapshot' });
-        await this.#addToTree(chunk, ex, id, path, leaf);
+        await this.#tree.addToTree(chunk, ex, id, this.#table.active, path, leaf);
         return { chunk: ex, source: 'origin' };
       },
       false,
@@ -702,7 +674,7 @@ export class ExceptionStore {
       const out: number[] = [];
       if (ia === ib) return out;
       const g = this.#g;
-      await this.#walkLeaves(({ dv }) =>
+      await this.#tree.walkLeaves(({ dv }) =>
         forEachChunk(dv, (chunk, first, end) => {
           let pa = -1;
           let pb = -1;
@@ -730,7 +702,7 @@ export class ExceptionStore {
       const g = this.#g;
       const chunks: number[] = [];
       const exceptions: number[] = [];
-      await this.#walkLeaves(({ dv }) =>
+      await this.#tree.walkLeaves(({ dv }) =>
         forEachChunk(dv, (chunk, first, end) => {
           for (let p = first; p < end; p += excSize(dv, g, p)) {
             if (exceptionUniqueTo(dv, g, p, id, this.#table.deleting)) {
@@ -793,7 +765,7 @@ export class ExceptionStore {
       }
       this.#txn = undefined;
       this.#fresh.clear();
-      this.#trim();
+      this.#pc.trim();
     });
   }
 
@@ -877,8 +849,8 @@ export class ExceptionStore {
   // ---- internals -------------------------------------------------------------------------------
 
   #applyHeader(h: HeaderFields): void {
-    this.#root = h.root;
-    this.#level = h.treeLevel;
+    this.#tree.root = h.root;
+    this.#tree.level = h.treeLevel;
     this.#valid = h.valid;
     this.#table.applyMasks(h);
   }
@@ -906,7 +878,7 @@ export class ExceptionStore {
     return this.#serial(async () => {
       this.#checkOpen();
       const r = await fn();
-      this.#trim();
+      this.#pc.trim();
       return r;
     });
   }
@@ -939,7 +911,7 @@ export class ExceptionStore {
         // Dirty pages stay here until a commit or until they pass half the cache bound, so a leaf
         // written by many operations of one transaction is handed to the page layer once.
         if (this.#pc.dirty.size > this.#pc.capacity / 2) this.#writeBack();
-        this.#trim();
+        this.#pc.trim();
         return r;
       } catch (e) {
         await this.#rollback(!this.#external);
@@ -1013,9 +985,9 @@ export class ExceptionStore {
       chunkSize: this.chunkSize,
       maskWidth: this.maskWidth,
       fanout: this.fanout,
-      treeLevel: this.#level,
+      treeLevel: this.#tree.level,
       snapshotCount: this.#table.names.size,
-      root: this.#root,
+      root: this.#tree.root,
       table: this.#table.pages[0],
       mask: this.#table.active,
       deleting: this.#table.deleting,
@@ -1027,327 +999,23 @@ export class ExceptionStore {
     this.#headerDirty = true;
   }
 
-  /** Evicts clean pages beyond the cache bound, sparing `pinned` (see PageCache.trim). */
-  #trim(pinned?: Set<number>): void {
-    this.#pc.trim(pinned);
-  }
-
-  #get(no: number, kind: Kind): Promise<CachedPage> {
-    return this.#pc.get(no, kind, this.#source);
-  }
-
-  #node(no: number, level: number): Promise<CachedPage> {
-    return this.#pc.node(no, level, this.#source);
-  }
-
-  #markDirty(p: PageBuf): void {
-    this.#pc.markDirty(p);
-  }
-
-  async #newPage(kind: Kind): Promise<CachedPage> {
-    return this.#pc.create(await this.#t.allocate('meta'), kind);
-  }
-
-  #freePage(p: PageBuf): void {
-    this.#pc.drop(p.no);
-    this.#t.decRef(p.no);
-  }
-
-  /** The seed's probe: the path from the root to the leaf whose range holds `chunk`. */
-  #probe(
-    chunk: number,
-  ): Promise<{ path: PathEntry[]; leaf: CachedPage }> | { path: PathEntry[]; leaf: CachedPage } {
-    return this.#probeCached(chunk) ?? this.#probeLoad(chunk);
-  }
-
-  /** The probe without a single await when every page on the path is in memory (the hot path). */
-  #probeCached(chunk: number): { path: PathEntry[]; leaf: CachedPage } | undefined {
-    const levels = this.#level;
-    const path: PathEntry[] = [];
-    let no = this.#root;
-    for (let i = 0; i < levels; i++) {
-      const node = this.#pc.peek(no);
-      if (node?.kind !== 'node' || nodeLevel(node.dv) !== levels - i) return undefined;
-      const idx = findChild(node.dv, chunk);
-      path.push({ page: node, next: idx + 1 });
-      no = nodeChild(node.dv, idx);
-    }
-    const leaf = this.#pc.peek(no);
-    if (leaf?.kind !== 'leaf') return undefined;
-    leaf.used = true; // its second chance at eviction (nodes near the root stay hot anyway)
-    return { path, leaf };
-  }
-
-  /** {@link #probeCached} without recording the path (no allocation): the lookup fast path. */
-  #leafCached(chunk: number): CachedPage | undefined {
-    const levels = this.#level;
-    const cache = this.#pc.clean;
-    // outside a transaction nothing is dirty: one map probe per level instead of two
-    const dirty = this.#pc.dirty.size > 0 ? this.#pc.dirty : undefined;
-    let no = this.#root;
-    for (let i = 0; i < levels; i++) {
-      const node = dirty?.get(no) ?? cache.get(no);
-      if (node?.kind !== 'node' || nodeLevel(node.dv) !== levels - i) return undefined;
-      no = nodeChild(node.dv, findChild(node.dv, chunk));
-    }
-    const d = dirty?.get(no);
-    if (d !== undefined) return d.kind === 'leaf' ? d : undefined;
-    const leaf = cache.get(no);
-    if (leaf?.kind !== 'leaf') return undefined;
-    leaf.used = true; // its second chance at eviction
-    return leaf;
-  }
-
-  async #probeLoad(chunk: number): Promise<{ path: PathEntry[]; leaf: CachedPage }> {
-    const levels = this.#level;
-    const path: PathEntry[] = [];
-    let no = this.#root;
-    for (let i = 0; i < levels; i++) {
-      const node = await this.#node(no, levels - i);
-      const idx = findChild(node.dv, chunk);
-      path.push({ page: node, next: idx + 1 });
-      no = nodeChild(node.dv, idx);
-    }
-    return { path, leaf: await this.#get(no, 'leaf') };
-  }
-
-  /**
-   * The seed's add_exception_to_tree: adds the exception to the leaf, splitting the leaf (and nodes
-   * up the path, growing a new root) until it fits. After a split the path is probed again.
-   */
-  async #addToTree(
-    chunk: number,
-    ex: number,
-    snap: number,
-    path: PathEntry[],
-    leaf: CachedPage,
-  ): Promise<void> {
-    const g = this.#g;
-    for (let round = 0; ; round++) {
-      const r = addException(leaf, g, chunk, ex, snap, this.#table.active);
-      if (r === ADD_OK) {
-        this.#markDirty(leaf);
-        return;
-      }
-      if (round > 64) throw corrupt('leaf', leaf.no, `no room for chunk ${chunk} after ${round} splits`);
-      if (r === ADD_OUT_OF_RANGE) {
-        // chunk - base_chunk does not fit 32 bits. entries[0].key of each node is exact, so the
-        // parent's entry gives the leaf's lower bound.
-        const last = path[path.length - 1] as PathEntry;
-        const lower = nodeKey(last.page.dv, last.next - 1);
-        if (chunk < leafBase(leaf.dv)) throw corrupt('leaf', leaf.no, `chunk ${chunk} below base_chunk`);
-        if (chunk === lower) {
-          // Only an empty leaf can be here (its entries would be >= lower and < base + 2^32):
-          // rebase it at its lower bound.
-          if (leafCount(leaf.dv) !== 0) throw corrupt('leaf', leaf.no, 'entries below the range start');
-          initLeaf(leaf, g, lower);
-          continue;
-        }
-      }
-      const { nhead, splitpoint } =
-        r === ADD_OUT_OF_RANGE
-          ? { nhead: leafCount(leaf.dv), splitpoint: chunk }
-          : chooseSplit(leaf.dv, chunk);
-      const fresh = await this.#newPage('leaf');
-      splitLeaf(leaf, fresh, g, nhead, splitpoint);
-      this.#markDirty(leaf);
-      await this.#insertChild(path, splitpoint, fresh.no);
-      ({ path, leaf } = await this.#probe(chunk));
-    }
-  }
-
-  /** Inserts (key, child) above the leaf level, splitting full nodes and growing the root. */
-  async #insertChild(path: PathEntry[], key: number, child: number): Promise<void> {
-    let childKey = key;
-    let childPage = child;
-    for (let level = path.length - 1; level >= 0; level--) {
-      const { page: parent, next } = path[level] as PathEntry;
-      const count = nodeCount(parent.dv);
-      if (count < this.fanout) {
-        insertEntry(parent, next, childKey, childPage);
-        this.#markDirty(parent);
-        return;
-      }
-      // Split the count + 1 entries (the new one included) evenly: the left node keeps the first
-      // `keep`. (The seed halves the old entries and then inserts, which with a small fanout and
-      // appends at the right edge leaves the right node full, so every append splits up to the
-      // root and the tree grows a level each time.)
-      const keep = Math.ceil((count + 1) / 2);
-      const sibling = await this.#newPage('node');
-      initNode(sibling, nodeLevel(parent.dv));
-      if (next < keep) {
-        moveEntries(parent, keep - 1, sibling);
-        insertEntry(parent, next, childKey, childPage);
-      } else {
-        moveEntries(parent, keep, sibling);
-        insertEntry(sibling, next - keep, childKey, childPage);
-      }
-      this.#markDirty(parent);
-      childKey = nodeKey(sibling.dv, 0);
-      childPage = sibling.no;
-    }
-    const root = await this.#newPage('node');
-    initNode(root, this.#level + 1);
-    setRootEntries(root, this.#root, childKey, childPage);
-    this.#root = root.no;
-    this.#level++;
-    this.#headerDirty = true;
-  }
-
-  /**
-   * The seed's remove_index: removes the entry before path[level].next. When it was a node's first
-   * entry, the key of the entry that now comes first becomes the lower bound of the node, so it is
-   * written into the ancestors up to the first one where the path is not at a first entry.
-   * Fixed from the seed: the pivot is read only when an entry follows (`!!! out of bounds for
-   * delete of last from full index`), and entries[0] keys on the climb are updated too.
-   */
-  #removeIndex(path: PathEntry[], level: number): void {
-    const e = path[level] as PathEntry;
-    const node = e.page;
-    const count = nodeCount(node.dv);
-    const hasPivot = e.next < count;
-    const pivot = hasPivot ? nodeKey(node.dv, e.next) : 0;
-    removeEntry(node, e.next - 1);
-    e.next--;
-    this.#markDirty(node);
-    if (!hasPivot || e.next !== 0) return;
-    for (let i = level - 1; i >= 0; i--) {
-      const up = path[i] as PathEntry;
-      // At the root's first entry the lower bound is 0 and stays so (the leftmost leaf and nodes
-      // are never removed, so this is not reached; the guard keeps the root's key exact anyway).
-      if (i === 0 && up.next - 1 === 0) return;
-      setNodeKey(up.page.dv, up.next - 1, pivot);
-      this.#markDirty(up.page);
-      if (up.next - 1 !== 0) return;
-    }
-  }
-
-  /** The seed's delete_tree_range from chunk 0: see {@link ExceptionStore.deleteSnapshot}. */
-  async #deleteTreeRange(
-    mask: Uint32Array,
-    resume: number,
-    budget: number,
-  ): Promise<{ released: number; next: number | undefined }> {
-    const g = this.#g;
-    let levels = this.#level;
-    let level = levels - 1;
-    let visited = 0;
-    const probed = await this.#probe(resume);
-    const path = probed.path;
-    const hold: (CachedPage | undefined)[] = new Array(levels).fill(undefined);
-    let leaf: CachedPage = probed.leaf;
-    let prevLeaf: CachedPage | undefined;
-    const freed: number[] = [];
-    let released = 0;
-    const finished = (l: number): boolean => {
-      const e = path[l] as PathEntry;
-      return e.next === nodeCount(e.page.dv);
-    };
-    for (;;) {
-      if (deleteSnapshotsFromLeaf(leaf, g, mask, freed)) this.#markDirty(leaf);
-      for (const c of freed) await this.allocator.release(this.#t, c);
-      released += freed.length;
-      freed.length = 0;
-      if (prevLeaf && mergeLeaves(prevLeaf, leaf)) {
-        this.#removeIndex(path, level);
-        this.#markDirty(prevLeaf);
-        this.#freePage(leaf);
-      } else {
-        prevLeaf = leaf;
-      }
-      if (finished(level)) {
-        do {
-          const h = hold[level];
-          const cur = (path[level] as PathEntry).page as CachedPage;
-          if (h && nodeCount(cur.dv) <= this.fanout - nodeCount(h.dv)) {
-            moveEntries(cur, 0, h);
-            this.#removeIndex(path, level - 1);
-            this.#markDirty(h);
-            this.#freePage(cur);
-          } else {
-            hold[level] = cur;
-          }
-          if (level === 0) {
-            while (levels > 1 && nodeCount((hold[0] as CachedPage).dv) === 1) {
-              const newRoot = hold[1] as CachedPage;
-              this.#freePage(hold[0] as CachedPage);
-              this.#root = newRoot.no;
-              levels = --this.#level;
-              hold.shift();
-              this.#headerDirty = true;
-            }
-            return { released, next: undefined };
-          }
-          level--;
-        } while (finished(level));
-        do {
-          const e = path[level] as PathEntry;
-          const childNo = nodeChild(e.page.dv, e.next);
-          e.next++;
-          level++;
-          path[level] = { page: await this.#node(childNo, levels - level), next: 0 };
-        } while (level < levels - 1);
-      }
-      const e = path[level] as PathEntry;
-      // Here every node on the path still has entries to visit and the tree is valid: a batch may
-      // end, to resume from the next leaf's lower bound (entries[0] keys are exact).
-      if (++visited >= budget) return { released, next: nodeKey(e.page.dv, e.next) };
-      const leafNo = nodeChild(e.page.dv, e.next);
-      e.next++;
-      leaf = await this.#get(leafNo, 'leaf');
-      if (this.#pc.clean.size > this.#pc.capacity) {
-        const pinned = new Set<number>([leaf.no, ...path.map((p) => p.page.no)]);
-        if (prevLeaf) pinned.add(prevLeaf.no);
-        for (const h of hold) if (h) pinned.add(h.no);
-        this.#writeBackExcept(pinned);
-        this.#trim(pinned);
-      }
-    }
-  }
-
-  /** Writes dirty pages that no one holds into the transaction (keeps long deletes bounded). */
-  #writeBackExcept(pinned: Set<number>): void {
-    this.#pc.writeBackExcept(this.#t, pinned);
-  }
-
-  /** Calls `fn` on every leaf in key order. */
-  async #walkLeaves(fn: (leaf: PageBuf) => void): Promise<void> {
-    const walk = async (no: number, level: number): Promise<void> => {
-      if (level === 0) {
-        fn(await this.#get(no, 'leaf'));
-        return;
-      }
-      const node = await this.#node(no, level);
-      const count = nodeCount(node.dv);
-      const children: number[] = [];
-      for (let i = 0; i < count; i++) children.push(nodeChild(node.dv, i));
-      for (const c of children) await walk(c, level - 1);
-      this.#trim();
-    };
-    await walk(this.#root, this.#level);
-  }
-
   #check(uniqueChunks: boolean): Promise<CheckReport> {
     return checkTree(
       {
         g: this.#g,
         headerPage: this.#headerPage,
         tablePages: this.#table.pages,
-        root: this.#root,
-        level: this.#level,
+        root: this.#tree.root,
+        level: this.#tree.level,
         active: this.#table.active,
         deleting: this.#table.deleting,
         pendingRelease: this.#pendingRelease,
-        leaf: (no) => this.#get(no, 'leaf'),
-        node: (no, level) => this.#node(no, level),
+        leaf: (no) => this.#tree.get(no, 'leaf'),
+        node: (no, level) => this.#tree.node(no, level),
       },
       uniqueChunks,
     );
   }
-}
-
-function pageBuf(no: number, kind: Kind, bytes: Uint8Array): CachedPage {
-  return { no, bytes, dv: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), kind, used: false };
 }
 
 function safeAbort(txn: PageTransactionLike): void {
