@@ -2,8 +2,9 @@
 //
 // A chunk whose compressed form (a *fragment*) is small enough is not given a data page of its
 // own: up to 14 fragments share one chunk-sized data page, as dm-vdo's packer puts up to 14
-// compressed fragments into one 4 KiB block (seeds: packer.c, compressed_block_header in
-// encodings.h). A fragment is named by (page, slot); the page is free when no slot is referenced.
+// compressed fragments into one 4 KiB block (dm-vdo's packer.c and compressed_block_header in
+// encodings.h; not among the repository's seeds). A fragment is named by (page, slot); the page is
+// free when no slot is referenced.
 //
 // The page opens with a directory that is validated before any fragment is handed to a codec:
 //
@@ -25,8 +26,8 @@
 // cannot notice gives other bytes of the right size, which the store's content name (the hash of
 // the uncompressed chunk, checked on every read with verifyReads) refuses.
 //
-// PagePacker decides which fragment goes where: online best fit over a few open pages, as VDO's
-// packer does with its bins (the fragment goes to the open page with the least room that still
+// PagePacker decides which fragment goes where: online best fit over a few open pages, in the
+// manner of VDO's packer bins (the fragment goes to the open page with the least room that still
 // takes it; with none, the fullest open page is closed and a fresh one opened).
 
 import { crc32 } from 'node:zlib';
@@ -106,6 +107,11 @@ export class PagePacker<T> {
       throw new RangeError(`bins must be a positive integer, got ${bins}`);
     this.#chunkSize = chunkSize;
     this.#bins = bins;
+  }
+
+  /** Pages open now (at most `bins`). */
+  get openPages(): number {
+    return this.#open.length;
   }
 
   /** Fragments waiting in open pages. */
