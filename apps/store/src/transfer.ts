@@ -34,7 +34,7 @@ const T_DATA = 1;
 const T_ZERO = 2;
 const T_END = 3;
 /** Bytes moved per step of import and export. */
-const STEP = 2 << 20;
+const STEP = 1 << 20;
 
 /** A source of bytes: a file path, or any async iterable of byte chunks (a Node Readable). */
 export type ByteSource = string | AsyncIterable<Uint8Array>;
