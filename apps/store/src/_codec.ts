@@ -82,9 +82,9 @@ export function deflateCodec(level = 1): ChunkCodec {
     id: 1,
     compress(chunk: Uint8Array): Uint8Array | undefined {
       const out = deflateRawSync(chunk, { level, windowBits: windowBits(chunk.length), memLevel: 5 });
-      return out.length > maxFragmentBytes(chunk.length)
-        ? undefined
-        : new Uint8Array(out.buffer, out.byteOffset, out.length);
+      // A copy: zlib's output may be a view of a larger buffer, which a packer holding the fragment
+      // would keep alive.
+      return out.length > maxFragmentBytes(chunk.length) ? undefined : new Uint8Array(out);
     },
     decompress(fragment: Uint8Array, chunkSize: number): Uint8Array {
       let out: Buffer;

@@ -197,6 +197,18 @@ describe('zstd frame headers', () => {
   });
 });
 
+describe('zstd module loading', () => {
+  test('codecs asked for at once share one load of the module, and work at once', async () => {
+    const chunk = new TextEncoder().encode('inode table, block bitmap, '.repeat(200)).subarray(0, 4096);
+    const all = await Promise.all([zstdCodec(1), zstdCodec(2), loadCodec(2), zstdCodec(3)]);
+    for (const c of all) {
+      const f = c?.compress(chunk) as Uint8Array;
+      expect(zstdFrameContentSize(f)).toBe(4096);
+      expect(same(codecs.zstd?.decompress(f, 4096) as Uint8Array, chunk)).toBe(true);
+    }
+  });
+});
+
 describe('codec selection', () => {
   test('off, ids, levels', async () => {
     expect(OFF_CODEC.compress(new Uint8Array(4096))).toBeUndefined();
