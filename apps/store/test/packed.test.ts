@@ -283,13 +283,13 @@ describe.each(['zstd', 'deflate'])('packed pages of %s fragments: hostile input'
             expectCorrupt(() => readPackedFragment(bad, slot, codec(), SMALL, WHERE), slot);
             tally.directory++;
           } else if (slot === owner) {
-            // Case 2: inside this slot's fragment. Deflate detects most flips (a bad code, a stream
+            // Case 2: inside this slot's fragment. The codec detects some flips (a bad code, a stream
             // that ends early or runs long: ERR_CORRUPT_DATA naming the slot); what it cannot detect
             // reads as other bytes of the right size, whose content name differs, so the store's
-            // name check on read (verifyReads) refuses them. A few flips give the right bytes: a
-            // back-reference into a run of one byte moved to another place in the same run, or a
-            // padding bit after the end-of-block code (measured: 4 of 27 in the 9-byte fragment of
-            // a run of 'A', none in the others); those are harmless.
+            // name check on read (verifyReads) refuses them. A flip can also leave the bytes right
+            // (a back-reference into a run of one byte moved within the run, or an unused bit):
+            // harmless. Measured on this page, flips inside fragments: zstd 106 detected, 178 other
+            // bytes, 0 right; deflate 170, 199, 1.
             let out: Uint8Array | undefined;
             try {
               out = readPackedFragment(bad, slot, codec(), SMALL, WHERE);
