@@ -36,12 +36,15 @@
 // open found (transactions replayed, one dropped and why) is kept in `recovery` for the caller.
 //
 // This file holds the class: transactions, the cache, commit, checkpoint and growth. The geometry
-// is in _internal-layout.ts, the superblocks in _internal-superblock.ts, recovery at open (journal
-// scan, data-page checks, space-map load) in _internal-recovery.ts, the page format in
+// is in _internal-layout.ts, the superblocks in _internal-superblock.ts, formatting at create in
+// _internal-format.ts, recovery at open (journal scan, data-page checks, space-map load) in
+// _internal-recovery.ts, the batch I/O of data pages in _internal-data-pages.ts, the page format in
 // _internal-page-format.ts; the transaction object in transaction.ts and the space map in
 // space-map.ts.
 
 import type { Storage, WriteRequest } from '@deja/storage';
+import { readDataPages, writeDataPages } from './_internal-data-pages';
+import { formatStorage } from './_internal-format';
 import { checkedStorage } from './_internal-io';
 import {
   BATCH_PAGES,
@@ -344,34 +347,8 @@ export class PageStore {
       }
     }
 
-    // First make whatever store was here unopenable, durably: an interrupted create must not leave
-    // an old superblock describing half-formatted pages.
-    await storage.write(0, new Uint8Array(2 * SUPERBLOCK_SIZE));
-    await storage.flush();
     const generation = 1;
-    const writes: WriteRequest[] = [];
-    const push = async (request: WriteRequest): Promise<void> => {
-      writes.push(request);
-      if (writes.length >= BATCH_PAGES) await storage.writev(writes.splice(0));
-    };
-    const zero = new Uint8Array(pageSize);
-    for (let slot = 0; slot < layout.journalPages; slot++) {
-      await push({ offset: (layout.journalStart + slot) * pageSize, data: zero });
-    }
-    for (let group = 0; group < groupsFor(layout, pageCount); group++) {
-      const page = spaceMapPhysical(layout, group);
-      await push({
-        offset: page * pageSize,
-        data: sealPage(new Uint8Array(pageSize), KIND_SPACE_MAP, page, generation, 0),
-      });
-    }
-    // Size the storage: reads of never-written user pages must be in range.
-    await push({ offset: (totalPagesFor(layout, pageCount) - 1) * pageSize, data: zero });
-    await storage.writev(writes);
-    await storage.flush();
-    const state: StoreState = { pageCount, roots: new Map(), userData: new Uint8Array(0) };
-    await storage.write(0, superblockImage(layout, 0, generation, 0, 0, state));
-    await storage.flush();
+    const state = await formatStorage(storage, layout, pageCount, generation);
     return new PageStore(given, layout, cachePages, {
       sequence: 0,
       generation,
@@ -562,66 +539,13 @@ export class PageStore {
       this.#checkUserPage(page, 'readDataMany');
       if (this.#space.count(page) === 0) throw new RangeError(`readDataMany: page ${page} is not allocated`);
     }
-    return this.#readDataMany(pages, into ?? new Uint8Array(pages.length * this.pageSize), at);
-  }
-
-  async #readDataMany(
-    pages: readonly number[],
-    into: Uint8Array,
-    at: readonly number[] | undefined,
-  ): Promise<Uint8Array> {
-    const size = this.pageSize;
-    if (at !== undefined && at.length !== pages.length)
-      throw new RangeError(`readDataMany: ${at.length} offsets for ${pages.length} pages`);
-    const dest = (i: number): number => (at === undefined ? i * size : (at[i] as number));
-    for (let i = 0; i < pages.length; i++) {
-      const d = dest(i);
-      if (!Number.isSafeInteger(d) || d < 0 || d + size > into.length)
-        throw new RangeError(
-          `readDataMany: page ${pages[i]} would land at ${d}, outside ${into.length} bytes`,
-        );
-    }
-    if (pages.length === 0) return into;
-    // Runs of pages that are neighbours on the medium, in medium order.
-    const order = pages.map((_, i) => i);
-    const phys = pages.map((p) => userPhysical(this.#layout, p));
-    order.sort((a, b) => (phys[a] as number) - (phys[b] as number));
-    const runs: { first: number; count: number; members: number[] }[] = [];
-    const MAX_RUN = Math.max(1, Math.floor((1 << 20) / size));
-    for (const i of order) {
-      const p = phys[i] as number;
-      const run = runs[runs.length - 1];
-      if (run !== undefined && p === run.first + run.count - 1) run.members.push(i);
-      else if (run !== undefined && p === run.first + run.count && run.count < MAX_RUN) {
-        run.count++;
-        run.members.push(i);
-      } else runs.push({ first: p, count: 1, members: [i] });
-    }
-    // A run whose pages go to neighbouring destinations, in order, is read in place.
-    const inPlace = runs.map((run) => {
-      if (run.members.length !== run.count) return undefined;
-      const base = dest(run.members[0] as number);
-      for (let k = 1; k < run.count; k++)
-        if (dest(run.members[k] as number) !== base + k * size) return undefined;
-      return into.subarray(base, base + run.count * size);
-    });
-    const got = await this.#io.readv(
-      runs.map((r, k) => {
-        const at = inPlace[k];
-        return at === undefined
-          ? { offset: r.first * size, length: r.count * size }
-          : { offset: r.first * size, length: r.count * size, into: at };
-      }),
+    return readDataPages(
+      this.#io,
+      this.#layout,
+      pages,
+      into ?? new Uint8Array(pages.length * this.pageSize),
+      at,
     );
-    runs.forEach((run, r) => {
-      if (inPlace[r] !== undefined) return;
-      const bytes = got[r] as Uint8Array;
-      for (const i of run.members) {
-        const off = ((phys[i] as number) - run.first) * size;
-        into.set(bytes.subarray(off, off + size), dest(i));
-      }
-    });
-    return into;
   }
 
   /** The committed page of a named root, or `undefined`. O(1). */
@@ -730,7 +654,7 @@ export class PageStore {
       readCommittedMeta: (page) => this.#readCommittedMeta(page),
       readSpilled: (tx, page) => this.#readSpilled(tx, page),
       readData: (page) => this.#io.read(userPhysical(this.#layout, page) * this.pageSize, this.pageSize),
-      readDataMany: (pages, into, at) => this.#readDataMany(pages, into, at),
+      readDataMany: (pages, into, at) => readDataPages(this.#io, this.#layout, pages, into, at),
       writeData: async (page, data) => {
         this.#checkUsable();
         this.stats.dataWrites++;
@@ -739,16 +663,7 @@ export class PageStore {
       writeDataMany: async (pages, data, at) => {
         this.#checkUsable();
         this.stats.dataWrites += pages.length;
-        const size = this.pageSize;
-        await this.#io.writev(
-          pages.map((page, i) => {
-            const from = at === undefined ? i * size : (at[i] as number);
-            return {
-              offset: userPhysical(this.#layout, page) * size,
-              data: data.subarray(from, from + size),
-            };
-          }),
-        );
+        await writeDataPages(this.#io, this.#layout, pages, data, at);
       },
       afterWriteMeta: (tx) => this.#spillExcess(tx),
       commit: (tx) => this.#commit(tx),
