@@ -137,7 +137,8 @@ export async function s3StoreExists(url: string): Promise<boolean> {
     await data.close();
     return true;
   } catch (e) {
-    if ((e as { code?: string }).code === 'ERR_NOT_FOUND' && !/bucket/.test((e as Error).message))
+    // No manifest: no store. (A missing bucket is ERR_NOT_FOUND too, and an error to report.)
+    if ((e as { code?: string }).code === 'ERR_NOT_FOUND' && /no store here/.test((e as Error).message))
       return false;
     throw explain(e, where);
   }
