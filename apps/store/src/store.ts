@@ -346,14 +346,24 @@ export class Store {
       await this.#scrubNames();
       await this.#commit();
     }
-    if (this.#indexStorage) {
-      try {
-        this.#index = await DedupIndex.open(this.#indexStorage);
-      } catch {
-        this.#index = undefined;
-      }
-      if (!this.#index) await this.#rebuildIndex();
+    // The dedup index is opened when a write first needs advice: a command that only snapshots,
+    // deletes, rolls back or checks never loads it, nor saves it at close.
+    this.#indexPending = this.#indexStorage !== undefined;
+  }
+
+  /** Whether the dedup index still waits to be opened (see #ensureIndex). */
+  #indexPending = false;
+
+  /** Opens the dedup index if it waits to be (rebuilding it when it is lost or damaged). */
+  async #ensureIndex(): Promise<void> {
+    if (!this.#indexPending) return;
+    this.#indexPending = false;
+    try {
+      this.#index = await DedupIndex.open(this.#indexStorage as Storage);
+    } catch {
+      this.#index = undefined;
     }
+    if (!this.#index) await this.#rebuildIndex();
   }
 
   /**
@@ -571,6 +581,7 @@ export class Store {
     return this.#run(true, async () => {
       const size = this.#versionSize(version);
       checkRange(offset, length, size, version);
+      if (data !== undefined) await this.#ensureIndex();
       const cs = this.chunkSize;
       let pos = offset;
       const end = offset + length;
@@ -862,6 +873,7 @@ export class Store {
       const cs = this.chunkSize;
       const usedPages = this.#pages.pageCount - this.#pages.freePageCount();
       const metaPages = Math.max(0, usedPages - h.dataChunks - 1);
+      if (!this.#readOnly) await this.#ensureIndex();
       const indexBytes = this.#indexStorage ? await this.#indexStorage.size() : 0;
       const dataBytes = h.dataChunks * cs;
       const metadataBytes = metaPages * cs + indexBytes;
@@ -1628,6 +1640,7 @@ export class Store {
 
   async #rebuildIndex(): Promise<void> {
     if (!this.#indexStorage) return;
+    this.#indexPending = false;
     await this.#index?.close().catch(() => {});
     this.#index = undefined;
     const index = await createIndex(this.#indexStorage, this.#header);

@@ -1,5 +1,6 @@
+import { MemoryStorage } from '@deja/storage';
 import { describe, expect, test } from 'vitest';
-import { isStoreError } from '../src/index';
+import { isStoreError, Store } from '../src/index';
 import { expectBytes, LIVE, MemStore } from './_helpers';
 
 describe('Store basics', () => {
@@ -158,5 +159,39 @@ describe('the generation', () => {
     await s.volume('a').write(0, new Uint8Array(10));
     expect(s._generation).toBeGreaterThan(g2);
     await s.close();
+  });
+});
+
+describe('the dedup index is opened when a write needs it', () => {
+  test('snapshot commands leave it untouched; the first write opens it and dedups', async () => {
+    const m = await MemStore.create({ size: 16 * 4096, chunkSize: 4096 });
+    const a = new Uint8Array(4096).fill(5);
+    await m.store.write(0, a);
+    await m.store.close();
+    let indexOps = 0;
+    const counted = (image: Uint8Array) => {
+      const storage = new MemoryStorage({ data: image });
+      for (const op of ['read', 'write', 'readv', 'writev', 'flush'] as const) {
+        const original = (storage[op] as (...args: unknown[]) => Promise<unknown>).bind(storage);
+        (storage as unknown as Record<string, unknown>)[op] = (...args: unknown[]) => {
+          indexOps++;
+          return original(...args);
+        };
+      }
+      return storage;
+    };
+    const data = new MemoryStorage({ data: m.data.snapshot() });
+    let store = await Store.open({ data, index: counted(m.index.snapshot()) });
+    await store.createSnapshot('s');
+    await store.deleteSnapshot('s');
+    await store.check();
+    await store.close();
+    expect(indexOps).toBe(0);
+    const index = counted(m.index.snapshot());
+    store = await Store.open({ data: new MemoryStorage({ data: data.snapshot() }), index });
+    await store.write(4096, a);
+    expect(indexOps).toBeGreaterThan(0);
+    expect((await store.stats()).distinctChunks).toBe(1);
+    await store.close();
   });
 });
