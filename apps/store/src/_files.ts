@@ -15,12 +15,12 @@ export async function openLocation(
   location: StoreLocation,
   create: boolean,
   readOnly = false,
-): Promise<{ data: Storage; index: Storage | undefined; where: string }> {
+): Promise<{ data: Storage; index: Storage | undefined; where: string; owned: boolean }> {
   if (typeof location !== 'string') {
     if (typeof location !== 'object' || location === null || typeof location.data !== 'object') {
-      throw new TypeError('location must be a directory path or { data, index? } storage adapters');
+      throw new TypeError('location must be a directory path or { data, index?, owned? } storage adapters');
     }
-    return { data: location.data, index: location.index, where: 'the store' };
+    return { data: location.data, index: location.index, where: 'the store', owned: location.owned === true };
   }
   const where = `store ${location}`;
   const dataPath = join(location, DATA_FILE);
@@ -50,7 +50,7 @@ export async function openLocation(
     const index = await FileStorage.open(join(location, INDEX_FILE), { readOnly: true }).catch(
       () => undefined,
     );
-    return { data, index, where };
+    return { data, index, where, owned: true };
   }
   let index: Storage;
   try {
@@ -59,7 +59,7 @@ export async function openLocation(
     await data.close().catch(() => {});
     throw wrapError(e, `${where}: ${INDEX_FILE}`);
   }
-  return { data, index, where };
+  return { data, index, where, owned: true };
 }
 
 export async function createIndex(storage: Storage, header: Header): Promise<DedupIndex> {

@@ -206,7 +206,7 @@ export class Store {
     }
     checkSize(options.size, 'size');
     const cachePages = options.cachePages ?? 1024;
-    const { data, index, where } = await openLocation(location, true);
+    const { data, index, where, owned } = await openLocation(location, true);
     try {
       const pages = await PageStore.create(data, {
         pageSize: chunkSize,
@@ -260,10 +260,13 @@ export class Store {
       const dedup = index ? await createIndex(index, header) : undefined;
       const store = new Store(pages, ex, alloc, header, [], index, dedup, cachePages, header.verify, where);
       alloc.store = store;
+      store.#owned = owned;
       return store;
     } catch (e) {
-      await data.close().catch(() => {});
-      await index?.close().catch(() => {});
+      if (owned) {
+        await data.close().catch(() => {});
+        await index?.close().catch(() => {});
+      }
       throw wrapError(e, `create ${where}`);
     }
   }
@@ -278,7 +281,7 @@ export class Store {
   static async open(location: StoreLocation, options: StoreOpenOptions = {}): Promise<Store> {
     const cachePages = options.cachePages ?? 1024;
     const readOnly = options.readOnly === true;
-    const { data, index, where } = await openLocation(location, false, readOnly);
+    const { data, index, where, owned } = await openLocation(location, false, readOnly);
     let pages: PageStore | undefined;
     try {
       pages = await PageStore.open(data, { cachePages: Math.max(64, cachePages >>> 2) });
@@ -311,14 +314,17 @@ export class Store {
         where,
       );
       alloc.store = store;
+      store.#owned = owned;
       store.verifyReads = options.verifyReads ?? true;
       store.#readOnly = readOnly || data.readOnly;
       await store.#finishOpen();
       return store;
     } catch (e) {
       if (pages) await pages.close().catch(() => {});
-      await data.close().catch(() => {});
-      await index?.close().catch(() => {});
+      if (owned) {
+        await data.close().catch(() => {});
+        await index?.close().catch(() => {});
+      }
       throw wrapError(e, `open ${where}`);
     }
   }
@@ -380,6 +386,8 @@ export class Store {
     return this.#readOnly;
   }
   #readOnly = false;
+  /** Whether the store closes its storages (it opened them, or they were handed over). */
+  #owned = false;
 
   /**
    * @internal Counts the operations that may have changed a version (every mutation, finished or
@@ -440,15 +448,18 @@ export class Store {
       await this.#index?.close().catch((e) => {
         error ??= e;
       });
-      await this.#indexStorage?.close().catch(() => {});
       await this.#ex.close().catch(() => {});
       await this.#pages.close().catch((e) => {
         error ??= e;
       });
-      // The page layer leaves its storage open (the family's rule): the store closes it.
-      await this.#pages.storage.close().catch((e) => {
-        error ??= e;
-      });
+      // What the store opened (a directory's files, or adapters handed over), it closes; adapters
+      // the caller kept stay open for the caller.
+      if (this.#owned) {
+        await this.#indexStorage?.close().catch(() => {});
+        await this.#pages.storage.close().catch((e) => {
+          error ??= e;
+        });
+      }
       if (error !== undefined) throw wrapError(error, `close ${this.#where}`);
     });
   }

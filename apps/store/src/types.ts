@@ -21,8 +21,13 @@ export const MAX_NAME_BYTES = 64;
 /** What opening the page layer found (`PageStore.recovery`). */
 export type RecoveryReport = PageStore['recovery'];
 
-/** Where a store lives: a directory, or storage adapters (tests, other media). */
-export type StoreLocation = string | { data: Storage; index?: Storage };
+/**
+ * Where a store lives: a directory (the store opens its files and closes them), or storage
+ * adapters (other media, tests). Adapters stay the caller's, to close after the store (the
+ * family's rule: closing something never closes what you handed it), unless `owned: true` hands
+ * them over: then the store closes them when it closes, or when `create`/`open` fails.
+ */
+export type StoreLocation = string | { data: Storage; index?: Storage; owned?: boolean };
 
 /** Sizing of the dedup index. */
 export interface IndexOptions {

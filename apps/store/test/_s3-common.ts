@@ -39,7 +39,7 @@ export async function openAdapters(
   endpoint: string,
   prefix: string,
   more: Partial<S3StorageOptions> = {},
-): Promise<{ data: S3Storage; index: S3Storage }> {
+): Promise<{ data: S3Storage; index: S3Storage; owned: true }> {
   const options = (part: string): S3StorageOptions => ({
     bucket: BUCKET,
     prefix: `${prefix}/${part}`,
@@ -54,8 +54,9 @@ export async function openAdapters(
     S3Storage.open(options('data')),
     S3Storage.open(options('index')),
   ]);
+  // Handed over to the store, which closes them (releasing the bucket's lock) when it closes.
   if (data.status === 'fulfilled' && index.status === 'fulfilled')
-    return { data: data.value, index: index.value };
+    return { data: data.value, index: index.value, owned: true };
   for (const opened of [data, index]) if (opened.status === 'fulfilled') await opened.value.close();
   throw data.status === 'rejected' ? data.reason : (index as PromiseRejectedResult).reason;
 }

@@ -195,3 +195,21 @@ describe('the dedup index is opened when a write needs it', () => {
     await store.close();
   });
 });
+
+describe('who closes what', () => {
+  test('adapters handed in stay open; owned ones are closed, also when opening fails', async () => {
+    const data = new MemoryStorage();
+    const index = new MemoryStorage();
+    const store = await Store.create({ data, index }, { size: 4096 });
+    await store.close();
+    expect(data.closed || index.closed).toBe(false);
+    const owned = await Store.open({ data, index, owned: true });
+    await owned.close();
+    expect(data.closed && index.closed).toBe(true);
+    const junk = new MemoryStorage({ data: new Uint8Array(8192).fill(7) });
+    await expect(Store.open({ data: junk })).rejects.toBeDefined();
+    expect(junk.closed).toBe(false);
+    await expect(Store.open({ data: junk, owned: true })).rejects.toBeDefined();
+    expect(junk.closed).toBe(true);
+  });
+});

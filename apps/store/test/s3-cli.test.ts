@@ -110,7 +110,7 @@ describe('deja on s3://BUCKET/PREFIX', () => {
   }, 240_000);
 
   test('a second writer is refused (ERR_LOCKED, exit 1), and so is a reader; both work once it closes', async () => {
-    const held = await Store.open(await adapters(prefix));
+    const held = await Store.open({ ...(await adapters(prefix)), owned: true });
     try {
       for (const args of [
         ['snapshot', 'create', S, 'x'],

@@ -11,7 +11,9 @@ if (!mode || !where || !out || images.length === 0)
 
 const CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 let adapters: S3Storage[] = [];
-async function location(create: boolean): Promise<string | { data: S3Storage; index: S3Storage }> {
+async function location(
+  create: boolean,
+): Promise<string | { data: S3Storage; index: S3Storage; owned: true }> {
   if (mode === 'file') return where!;
   const [endpoint, prefix, objectSize] = where!.split('|');
   const open = (part: string) =>
@@ -25,7 +27,7 @@ async function location(create: boolean): Promise<string | { data: S3Storage; in
     });
   const [data, index] = await Promise.all([open('data'), open('index')]);
   adapters = [data, index];
-  return { data, index };
+  return { data, index, owned: true };
 }
 const totals = () =>
   adapters.reduce(

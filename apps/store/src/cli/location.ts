@@ -119,7 +119,9 @@ export async function storeLocation(path: string, mode: OpenMode): Promise<Store
     ? open('index', { readOnly: true }).catch(() => undefined)
     : open('index', { create: true });
   const [d, i] = await Promise.allSettled([data, index]);
-  if (d.status === 'fulfilled' && i.status === 'fulfilled') return { data: d.value, index: i.value };
+  // Handed over: the store closes them (and so releases the bucket's lock) when it closes.
+  if (d.status === 'fulfilled' && i.status === 'fulfilled')
+    return { data: d.value, index: i.value, owned: true };
   for (const opened of [d, i]) if (opened.status === 'fulfilled') await opened.value?.close().catch(() => {});
   throw explain(d.status === 'rejected' ? d.reason : (i as PromiseRejectedResult).reason, where);
 }
