@@ -375,25 +375,9 @@ export class Transaction implements PageTransaction {
     this.#checkOpen();
     if (kind !== 'meta' && kind !== 'data') throw new TypeError(`allocate: kind must be 'meta' or 'data'`);
     for (;;) {
-      if (this.#growing === undefined) {
-        const page = this.#host.reserve();
-        if (page >= 0) {
-          this.allocated.set(page, kind);
-          this.refs.set(page, 1);
-          return page;
-        }
-        const target = this.#host.growthTarget(this.pageCount);
-        if (target === undefined) {
-          throw new PageStoreError(
-            'ERR_NO_SPACE',
-            `page store: no free page (all ${this.pageCount} in use, the maximum page count)`,
-          );
-        }
-        await this.grow(target);
-      } else {
-        // Another allocate of this transaction is growing the store: use its pages.
-        await this.#growing.catch(() => {});
-      }
+      const page = this.#take(kind);
+      if (page >= 0) return page;
+      await this.#makeRoom();
       this.#checkOpen();
     }
   }
@@ -408,25 +392,12 @@ export class Transaction implements PageTransaction {
     const out: number[] = [];
     try {
       while (out.length < count) {
-        if (this.#growing === undefined) {
-          const page = this.#host.reserve();
-          if (page >= 0) {
-            this.allocated.set(page, kind);
-            this.refs.set(page, 1);
-            out.push(page);
-            continue;
-          }
-          const target = this.#host.growthTarget(this.pageCount);
-          if (target === undefined) {
-            throw new PageStoreError(
-              'ERR_NO_SPACE',
-              `page store: no free page (all ${this.pageCount} in use, the maximum page count)`,
-            );
-          }
-          await this.grow(target);
-        } else {
-          await this.#growing.catch(() => {});
+        const page = this.#take(kind);
+        if (page >= 0) {
+          out.push(page);
+          continue;
         }
+        await this.#makeRoom();
         this.#checkOpen();
       }
     } catch (error) {
@@ -434,6 +405,33 @@ export class Transaction implements PageTransaction {
       throw error;
     }
     return out;
+  }
+
+  /** A free page taken for `kind` (count 1), or -1 when none is free or a growth is under way. */
+  #take(kind: PageKind): number {
+    if (this.#growing !== undefined) return -1;
+    const page = this.#host.reserve();
+    if (page >= 0) {
+      this.allocated.set(page, kind);
+      this.refs.set(page, 1);
+    }
+    return page;
+  }
+
+  /** Waits for the growth under way (another allocation's: its pages are for everyone), or grows. */
+  async #makeRoom(): Promise<void> {
+    if (this.#growing !== undefined) {
+      await this.#growing.catch(() => {});
+      return;
+    }
+    const target = this.#host.growthTarget(this.pageCount);
+    if (target === undefined) {
+      throw new PageStoreError(
+        'ERR_NO_SPACE',
+        `page store: no free page (all ${this.pageCount} in use, the maximum page count)`,
+      );
+    }
+    await this.grow(target);
   }
 
   async grow(pageCount: number): Promise<void> {
