@@ -55,6 +55,48 @@ async function snapshotAfter(store: Store, name: string | undefined) {
   return { name: info.name, created: new Date(info.created).toISOString(), size: info.size };
 }
 
+/**
+ * The frame every import shares: the snapshot is checked possible first, a progress bar runs, a
+ * Ctrl-C becomes one message (`stopped(bytes done, total)`) after the store is closed (`discard`:
+ * back to its last flush; otherwise flushed), then the snapshot is taken and the new data counted.
+ */
+async function importFrame<R>(
+  ctx: Context,
+  store: Store,
+  name: string | undefined,
+  opts: ImportOptions,
+  stop: { discard: boolean; stopped: (done: number, total: number | undefined) => string },
+  run: (progress: (bytes: number, total: number | undefined) => void) => Promise<R>,
+) {
+  if (opts.snapshot !== false) canSnapshot(store, name);
+  const before = (await store.stats()).dataBytes;
+  const start = performance.now();
+  const bar = ctx.progress('import', opts);
+  let done = 0;
+  let total: number | undefined;
+  let result: R;
+  try {
+    result = await run((bytes, all) => {
+      done = bytes;
+      total = all;
+      bar.update(bytes, all);
+    });
+  } catch (e) {
+    bar.stop();
+    const interrupted = ctx.interrupted(stop.stopped(done, total));
+    if (interrupted) {
+      await store.close(stop.discard ? { discard: true } : {});
+      throw interrupted;
+    }
+    throw e;
+  }
+  bar.stop();
+  const seconds = since(start);
+  const snapshot = opts.snapshot === false ? null : await snapshotAfter(store, name);
+  const dataBytesAdded = (await store.stats()).dataBytes - before;
+  return { result, seconds, snapshot, dataBytesAdded };
+}
+
 /** Fails unless `version` names the live volume or a snapshot of `store`. */
 function requireVersion(store: Store, version: string): void {
   if (version === LIVE || store.listSnapshots().some((s) => s.name === version)) return;
@@ -153,51 +195,35 @@ export function registerTransfer(program: Command, ctx: Context, act: Act): void
             throw new CliFailure(`${image} is a directory, not an image`, EXIT.FAILURE, 'EISDIR');
         }
         return withStore(path, async (store) => {
-          if (opts.snapshot !== false) canSnapshot(store, name);
-          const before = (await store.stats()).dataBytes;
-          const start = performance.now();
-          const bar = ctx.progress('import', opts);
-          let done = 0;
-          let total: number | undefined;
-          let result: Awaited<ReturnType<typeof importImage>>;
-          try {
-            const source = image === '-' ? guarded(io.stdin, io.signal) : image;
-            result = await importImage(store, source, {
-              signal: io.signal,
-              onProgress: (p) => {
-                done = p.bytes;
-                total = p.total;
-                bar.update(p.bytes, p.total);
-              },
-            });
-          } catch (e) {
-            bar.stop();
-            const stop = ctx.interrupted(
-              `the import stopped after ${formatSize(done)}${total ? ` of ${formatSize(total)}` : ''}. The store is closed at its last flush: the live volume holds the part of the image committed so far (a long import commits along the way), no snapshot was taken, existing snapshots are intact. Run the import again to finish it.`,
-            );
-            if (stop) {
-              await store.close({ discard: true });
-              throw stop;
-            }
-            throw e;
-          }
-          bar.stop();
-          const seconds = since(start);
-          const snapshot = opts.snapshot === false ? null : await snapshotAfter(store, name);
-          const after = (await store.stats()).dataBytes;
+          const { result, seconds, snapshot, dataBytesAdded } = await importFrame(
+            ctx,
+            store,
+            name,
+            opts,
+            {
+              discard: true,
+              stopped: (done, total) =>
+                `the import stopped after ${formatSize(done)}${total ? ` of ${formatSize(total)}` : ''}. The store is closed at its last flush: the live volume holds the part of the image committed so far (a long import commits along the way), no snapshot was taken, existing snapshots are intact. Run the import again to finish it.`,
+            },
+            (progress) =>
+              importImage(store, image === '-' ? guarded(io.stdin, io.signal) : image, {
+                signal: io.signal,
+                onProgress: (p) => progress(p.bytes, p.total),
+              }),
+          );
           const json = {
             store: path,
             image,
             bytes: result.bytes,
             changedChunks: result.changedChunks,
             chunkSize: store.chunkSize,
-            dataBytesAdded: after - before,
+            dataBytesAdded,
             seconds,
             snapshot,
           };
           const text =
             `imported ${formatSize(result.bytes)} in ${formatDuration(seconds)} (${formatRate(result.bytes, seconds)}): ` +
-            `${formatCount(result.changedChunks)} chunks changed, ${formatSize(Math.max(0, after - before))} of new data` +
+            `${formatCount(result.changedChunks)} chunks changed, ${formatSize(Math.max(0, dataBytesAdded))} of new data` +
             (snapshot ? `; snapshot '${snapshot.name}'` : '; no snapshot taken');
           return { json, text };
         });
@@ -473,37 +499,24 @@ async function importFromNbd(
   const { io } = ctx;
   const tls = opts.tlsCa !== undefined ? { ca: await readFile(opts.tlsCa) } : undefined;
   return withStore(path, async (store) => {
-    if (opts.snapshot !== false) canSnapshot(store, name);
-    const before = (await store.stats()).dataBytes;
-    const start = performance.now();
-    const bar = ctx.progress('import', opts);
-    let done = 0;
-    let result: Awaited<ReturnType<typeof importNbd>>;
-    try {
-      result = await importNbd(store, uri, {
-        signal: io.signal,
-        ...(opts.dirtyBitmap !== undefined ? { dirtyBitmap: opts.dirtyBitmap } : {}),
-        ...(tls ? { tls } : {}),
-        onProgress: (p) => {
-          done = p.bytes;
-          bar.update(p.bytes, p.total);
-        },
-      });
-    } catch (e) {
-      bar.stop();
-      const stop = ctx.interrupted(
-        `the import stopped after ${formatSize(done)}. The store is flushed and closed: the live volume holds part of the export, no snapshot was taken. Run the import again to finish it.`,
-      );
-      if (stop) {
-        await store.close();
-        throw stop;
-      }
-      throw e;
-    }
-    bar.stop();
-    const seconds = since(start);
-    const snapshot = opts.snapshot === false ? null : await snapshotAfter(store, name);
-    const after = (await store.stats()).dataBytes;
+    const { result, seconds, snapshot, dataBytesAdded } = await importFrame(
+      ctx,
+      store,
+      name,
+      opts,
+      {
+        discard: false,
+        stopped: (done) =>
+          `the import stopped after ${formatSize(done)}. The store is flushed and closed: the live volume holds part of the export, no snapshot was taken. Run the import again to finish it.`,
+      },
+      (progress) =>
+        importNbd(store, uri, {
+          signal: io.signal,
+          ...(opts.dirtyBitmap !== undefined ? { dirtyBitmap: opts.dirtyBitmap } : {}),
+          ...(tls ? { tls } : {}),
+          onProgress: (p) => progress(p.bytes, p.total),
+        }),
+    );
     const changedBytes = result.ranges.reduce((n, r) => n + r.length, 0);
     const json = {
       store: path,
@@ -515,7 +528,7 @@ async function importFromNbd(
       changedBytes,
       readBytes: result.readBytes,
       zeroBytes: result.zeroBytes,
-      dataBytesAdded: after - before,
+      dataBytesAdded,
       seconds,
       snapshot,
     };
@@ -524,7 +537,7 @@ async function importFromNbd(
       : formatSize(result.bytes);
     const text =
       `imported ${what} from ${uri} in ${formatDuration(seconds)}: read ${formatSize(result.readBytes)}, ${formatSize(result.zeroBytes)} zeros skipped, ` +
-      `${formatSize(Math.max(0, after - before))} of new data` +
+      `${formatSize(Math.max(0, dataBytesAdded))} of new data` +
       (snapshot ? `; snapshot '${snapshot.name}'` : '; no snapshot taken');
     return { json, text };
   });
@@ -548,35 +561,22 @@ async function importChangedRanges(
     // A block device's size is not in stat: it keeps the volume's size.
     const size = s.isFile() ? s.size : store.size;
     checkAgainstImage(extents, size, extentsFile);
-    if (opts.snapshot !== false) canSnapshot(store, name);
-    const before = (await store.stats()).dataBytes;
-    const start = performance.now();
-    const bar = ctx.progress('import', opts);
-    let done = 0;
-    let result: Awaited<ReturnType<typeof importChanged>>;
-    try {
-      result = await importChanged(store, image, size, extents.ranges, {
-        signal: io.signal,
-        onProgress: (bytes, total) => {
-          done = bytes;
-          bar.update(bytes, total);
-        },
-      });
-    } catch (e) {
-      bar.stop();
-      const stop = ctx.interrupted(
-        `the import stopped after ${formatSize(done)} of changed ranges. The store is closed at its last flush: the live volume holds part of the changes, no snapshot was taken. Run the import again to finish it.`,
-      );
-      if (stop) {
-        await store.close({ discard: true });
-        throw stop;
-      }
-      throw e;
-    }
-    bar.stop();
-    const seconds = since(start);
-    const snapshot = opts.snapshot === false ? null : await snapshotAfter(store, name);
-    const after = (await store.stats()).dataBytes;
+    const { result, seconds, snapshot, dataBytesAdded } = await importFrame(
+      ctx,
+      store,
+      name,
+      opts,
+      {
+        discard: true,
+        stopped: (done) =>
+          `the import stopped after ${formatSize(done)} of changed ranges. The store is closed at its last flush: the live volume holds part of the changes, no snapshot was taken. Run the import again to finish it.`,
+      },
+      (progress) =>
+        importChanged(store, image, size, extents.ranges, {
+          signal: io.signal,
+          onProgress: progress,
+        }),
+    );
     const json = {
       store: path,
       image,
@@ -587,13 +587,13 @@ async function importChangedRanges(
       ranges: extents.ranges,
       changedBytes: result.readBytes,
       readBytes: result.readBytes,
-      dataBytesAdded: after - before,
+      dataBytesAdded,
       seconds,
       snapshot,
     };
     const text =
       `imported ${formatCount(extents.ranges.length)} changed ranges (${formatSize(result.readBytes)}) of ${formatSize(result.bytes)} from ${image} in ${formatDuration(seconds)}: ` +
-      `${formatSize(Math.max(0, after - before))} of new data` +
+      `${formatSize(Math.max(0, dataBytesAdded))} of new data` +
       (snapshot ? `; snapshot '${snapshot.name}'` : '; no snapshot taken');
     return { json, text };
   });
