@@ -283,16 +283,23 @@ export class S3Storage extends AbstractStorage {
     return keyOf(this.prefix, `objects/${index.toString(16).padStart(HEX_DIGITS, '0')}`);
   }
 
+  /** The objects bytes `offset .. end - 1` touch: each one's index, first byte, and the range's part of it. */
+  *#spans(
+    offset: number,
+    end: number,
+  ): Generator<{ index: number; start: number; from: number; to: number }> {
+    const last = Math.floor((end - 1) / this.objectSize);
+    for (let index = Math.floor(offset / this.objectSize); index <= last; index++) {
+      const start = index * this.objectSize;
+      yield { index, start, from: Math.max(offset, start), to: Math.min(end, start + this.objectSize) };
+    }
+  }
+
   protected async _read(offset: number, length: number): Promise<Uint8Array> {
     const out = new Uint8Array(length);
     const end = offset + length;
-    const first = Math.floor(offset / this.objectSize);
-    const last = Math.floor((end - 1) / this.objectSize);
     const parts: Promise<void>[] = [];
-    for (let index = first; index <= last; index++) {
-      const start = index * this.objectSize;
-      const from = Math.max(offset, start);
-      const to = Math.min(end, start + this.objectSize);
+    for (const { index, start, from, to } of this.#spans(offset, end)) {
       parts.push(
         this.#withObject(index, 'read', from - start, to - start, (data) => {
           out.set(data.subarray(from - start, to - start), from - offset);
@@ -306,13 +313,8 @@ export class S3Storage extends AbstractStorage {
   protected async _write(offset: number, data: Uint8Array): Promise<void> {
     const end = offset + data.length;
     if (end > this.#extent) this.#extent = end;
-    const first = Math.floor(offset / this.objectSize);
-    const last = Math.floor((end - 1) / this.objectSize);
     const parts: Promise<void>[] = [];
-    for (let index = first; index <= last; index++) {
-      const start = index * this.objectSize;
-      const from = Math.max(offset, start);
-      const to = Math.min(end, start + this.objectSize);
+    for (const { index, start, from, to } of this.#spans(offset, end)) {
       const whole = from === start && to === start + this.objectSize;
       parts.push(
         this.#withObject(index, whole ? 'whole' : 'write', from - start, to - start, (bytes, entry) => {
@@ -334,13 +336,8 @@ export class S3Storage extends AbstractStorage {
    */
   protected override async _discard(offset: number, length: number): Promise<void> {
     const end = offset + length;
-    const first = Math.floor(offset / this.objectSize);
-    const last = Math.floor((end - 1) / this.objectSize);
     const parts: Promise<void>[] = [];
-    for (let index = first; index <= last; index++) {
-      const start = index * this.objectSize;
-      const from = Math.max(offset, start);
-      const to = Math.min(end, start + this.objectSize);
+    for (const { index, start, from, to } of this.#spans(offset, end)) {
       const whole = from === start && (to === start + this.objectSize || to >= this.#extent);
       parts.push(
         this.#withObject(index, whole ? 'whole' : 'write', from - start, to - start, (bytes, entry) => {
