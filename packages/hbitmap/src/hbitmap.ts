@@ -62,9 +62,6 @@ export interface HBitmapStatus {
   count: number;
 }
 
-// Bottom words a search scans linearly before it climbs the tree (see _findSet).
-const SCAN_WORDS = 32;
-
 /**
  * A hierarchical bitmap of `size` items in groups of 2^granularity (QEMU `HBitmap`).
  *
@@ -558,27 +555,28 @@ export class HBitmap {
   // ---------------------------------------------------------------------------------------------
   // Searching
 
-  /** @internal First set bottom bit at or after bit `pos` (< _size), or -1. O(levels). */
+  /**
+   * @internal First set bottom bit at or after bit `pos` (< _size), or -1. O(levels).
+   *
+   * On a large bitmap the bottom word and the word of the level above that covers it are both likely
+   * cache misses. Both loads are issued first, before either value is tested, so the CPU waits for
+   * the two misses at once; the level-above word then says which of the next 31 bottom words are
+   * nonzero, so no linear scan of the bottom level is needed (an earlier version scanned 32 words
+   * first and only then read the level above: two misses one after the other).
+   */
   _findSet(pos: number): number {
     const levels = this._levels;
     const n = levels.length;
     const b = this._bottom;
-    let w = wordOf(pos);
-    let c = b[w]! & (-1 << (pos & 31));
-    if (c !== 0) return w * 32 + ctz(c);
-    // A short linear scan (two cache lines, which the prefetcher streams) costs less than a climb,
-    // whose reads of the level above and of another bottom line are likely cache misses.
-    const stop = Math.min(w + SCAN_WORDS, b.length);
-    for (w++; w < stop; w++) {
-      c = b[w]!;
-      if (c !== 0) return w * 32 + ctz(c);
-    }
+    let idx = wordOf(pos);
+    let word = levels[n - 2]![idx >>> 5]!;
+    let c = b[idx]! & (-1 << (pos & 31));
+    if (c !== 0) return idx * 32 + ctz(c);
     // Climb: at each level look at the bits after the one on our path.
-    let idx = w - 1;
     let lv = n - 2;
     for (;;) {
       const p = idx >>> 5;
-      c = levels[lv]![p]! & (-2 << (idx & 31));
+      c = word & (-2 << (idx & 31));
       if (c !== 0) {
         const bit = ctz(c);
         if (lv === 0 && bit === 31) return -1; // only the sentinel
@@ -588,6 +586,7 @@ export class HBitmap {
       if (lv === 0) return -1;
       idx = p;
       lv--;
+      word = levels[lv]![idx >>> 5]!;
     }
     // Descend along lowest set bits.
     for (lv++; lv < n; lv++) idx = idx * 32 + ctz(levels[lv]![idx]!);
@@ -596,25 +595,20 @@ export class HBitmap {
 
   /**
    * @internal First zero bottom bit at or after bit `pos`, or -1. The answer may lie in the padding
-   * after _size (callers bound it). O(levels), whatever the length of the set run before it.
+   * after _size (callers bound it). O(levels), whatever the length of the set run before it. The
+   * bottom word and the full-tree word above it are loaded together, as in _findSet.
    */
   _findZero(pos: number): number {
     const full = this._full;
     const b = this._bottom;
-    let w = wordOf(pos);
-    let c = ~b[w]! & (-1 << (pos & 31));
-    if (c !== 0) return w * 32 + ctz(c);
-    // A short linear scan first, as in _findSet.
-    const stop = Math.min(w + SCAN_WORDS, b.length);
-    for (w++; w < stop; w++) {
-      c = ~b[w]!;
-      if (c !== 0) return w * 32 + ctz(c);
-    }
-    let idx = w - 1;
     let lv = full.length - 1;
+    let idx = wordOf(pos);
+    let word = full[lv]![idx >>> 5]!;
+    let c = ~b[idx]! & (-1 << (pos & 31));
+    if (c !== 0) return idx * 32 + ctz(c);
     for (;;) {
       const p = idx >>> 5;
-      c = ~full[lv]![p]! & (-2 << (idx & 31));
+      c = ~word & (-2 << (idx & 31));
       if (c !== 0) {
         idx = p * 32 + ctz(c);
         break;
@@ -622,6 +616,7 @@ export class HBitmap {
       if (lv === 0) return -1;
       idx = p;
       lv--;
+      word = full[lv]![idx >>> 5]!;
     }
     for (lv++; lv < full.length; lv++) idx = idx * 32 + ctz(~full[lv]![idx]!);
     return idx * 32 + ctz(~b[idx]!);
