@@ -4,7 +4,7 @@
 // a neighbouring gap, or rebalance every list of the zone (compute_new_list_offsets,
 // rebalance_delta_zone, extend_delta_zone, insert_bits, delete_bits). Also the hot decoder.
 
-import { GUARD_BITS, moveBits, POST_FIELD_GUARD_BYTES } from '@deja/bitfield';
+import { GUARD_BITS, moveBits, POST_FIELD_GUARD_BYTES, setField, setZero } from '@deja/bitfield';
 import { DeltaIndexError } from './errors';
 
 /** The largest size of a delta list in bits: the seed stores it in a u16. */
@@ -19,6 +19,9 @@ export const ZONE_STRUCT_BYTES = 128;
 
 /** The bytes of one list header (start u64, size u16, save offset u16, save key u32) + new offset u64. */
 export const LIST_HEADER_BYTES = 24;
+
+/** The bytes between the starts of two search windows of a zone's memory (see DeltaZone.windows). */
+export const WINDOW_STEP = 2 ** 30;
 
 /** What {@link DeltaZone.insertBits} reports. */
 export const INSERT_OK = 0;
@@ -88,6 +91,13 @@ export class DeltaZone {
   /** A view of the memory for unaligned 32-bit reads in the decoder. */
   readonly view: DataView;
   /**
+   * Views of the memory for the search loop, window k starting at byte k · 2^30 and at most 2^31
+   * bytes long, so that a list (at most 8 KiB, plus the 4-byte reads past its end that stay inside
+   * the memory) lies wholly inside the window where it starts and its byte positions there are
+   * int32s. For any memory below 2^31 bytes (pages, most zones) this is just `[view]`.
+   */
+  readonly windows: DataView[];
+  /**
    * The list headers, 16 bytes per list as in the seed's struct delta_list, one cache line for a
    * lookup: words 4i and 4i+1 hold the bit offset where list slot i starts (low and high 32 bits),
    * word 4i+2 its bit size (low 16 bits) and the saved search offset (high 16 bits), word 4i+3 the
@@ -126,6 +136,11 @@ export class DeltaZone {
   ) {
     this.memory = memory;
     this.view = new DataView(memory.buffer, memory.byteOffset, memory.byteLength);
+    this.windows = [this.view];
+    for (let at = WINDOW_STEP; at < memory.byteLength; at += WINDOW_STEP) {
+      const length = Math.min(memory.byteLength - at, 2 * WINDOW_STEP);
+      this.windows.push(new DataView(memory.buffer, memory.byteOffset + at, length));
+    }
     this.size = memory.length;
     this.firstList = firstList;
     this.listCount = listCount;
@@ -173,6 +188,59 @@ export class DeltaZone {
   setSave(i: number, key: number, offset: number): void {
     this.headers[4 * i + 2] = (this.headers[4 * i + 2]! & 0xffff) | (offset << 16);
     this.headers[4 * i + 3] = key;
+  }
+
+  /**
+   * Write an entry's payload and the key code of `delta` at absolute bit `position` (the seed's
+   * encode_entry and encode_delta, without a collision name). When payload and code fit in 25 bits
+   * (nearly always: a volume index entry is 10 + 12 bits and a tail of a few bits) this is one
+   * read-modify-write of a 32-bit window; the window stays inside the memory, since every entry lies
+   * before the 7 bytes of the tail guard list. Longer entries are written field by field.
+   */
+  writeEntry(position: number, value: number, delta: number): void {
+    const valueBits = this.valueBits;
+    const minBits = this.minBits;
+    const minKeys = this.minKeys;
+    if (delta < minKeys) {
+      if (valueBits + minBits <= 25) {
+        this.#writeWindow(position, value | (delta << valueBits), valueBits + minBits);
+        return;
+      }
+      setField(value, this.memory, position, valueBits);
+      setField(delta, this.memory, position + valueBits, minBits);
+      return;
+    }
+    const incrKeys = this.incrKeys;
+    const temp = delta - minKeys;
+    const zeros = Math.floor(temp / incrKeys);
+    const code = temp - zeros * incrKeys + minKeys;
+    const width = valueBits + minBits + zeros + 1;
+    if (width <= 25) {
+      // The zeros are zero bits of the window; the terminating 1 is its top bit.
+      this.#writeWindow(position, value | (code << valueBits) | (1 << (width - 1)), width);
+      return;
+    }
+    setField(value, this.memory, position, valueBits);
+    setField(code, this.memory, position + valueBits, minBits);
+    setZero(this.memory, position + valueBits + minBits, zeros);
+    setField(1, this.memory, position + valueBits + minBits + zeros, 1);
+  }
+
+  /** Write the low `width` (<= 25) bits of `bits` at absolute bit `position`. */
+  #writeWindow(position: number, bits: number, width: number): void {
+    const shift = position & 7; // ToInt32 keeps the low 3 bits exact below 2^53
+    const byte = (position - shift) / 8;
+    // width + shift <= 32; the mask may set bit 31 (a negative int32), which the bitwise operators
+    // and setUint32's ToUint32 take as the unsigned pattern it is.
+    const mask = ((1 << width) - 1) << shift;
+    const view = this.view;
+    view.setUint32(byte, (view.getUint32(byte, true) & ~mask) | ((bits << shift) & mask), true);
+  }
+
+  /** The payload of the entry at absolute bit `position` (at most 25 bits, one 32-bit window). */
+  readValue(position: number): number {
+    const shift = position & 7;
+    return (this.view.getUint32((position - shift) / 8, true) >>> shift) & ((1 << this.valueBits) - 1);
   }
 
   /** Bytes spanned by list `i`, counting the partial bytes at both ends (get_delta_list_byte_size). */
