@@ -346,31 +346,35 @@ export class HBitmap {
     const b = this._bottom;
     const w0 = wordOf(first);
     const w1 = wordOf(last);
+    // On a large bitmap the bottom words and the summary words above them are likely cache misses.
+    // Load them all before testing any (the CPU then waits for the misses at once); _countWords and
+    // the propagation below read the summary words again, from the cache.
+    const o0 = b[w0]!;
+    const o1 = b[w1]!;
+    const above =
+      this._levels[this._levels.length - 2]![w0 >>> 5]! | this._full[this._full.length - 1]![w0 >>> 5]!;
     if (w0 === w1) {
-      const o = b[w0]!;
-      const v = o | maskRange(first & 31, last & 31);
-      if (v === o) return 0;
+      const v = o0 | maskRange(first & 31, last & 31);
+      if (v === o0) return 0;
       b[w0] = v;
-      if (o === 0) this._propagateSetOne(w0);
+      if (o0 === 0) this._propagateSetOne(w0);
       if (v === -1) this._propagateFullOne(w0);
-      return popcount(v ^ o);
+      return popcount(v ^ o0);
     }
-    let o = b[w0]!;
-    let v = o | (-1 << (first & 31));
-    b[w0] = v;
-    let added = popcount(v ^ o);
+    const v0 = o0 | (-1 << (first & 31));
+    b[w0] = v0;
+    let added = popcount(v0 ^ o0);
     if (w1 > w0 + 1) {
-      added += 32 * (w1 - w0 - 1) - this._countWords(w0 + 1, w1);
-      b.fill(-1, w0 + 1, w1);
+      added += 32 * (w1 - w0 - 1) - this._countWords(w0 + 1, w1, above);
+      fillWords(b, -1, w0 + 1, w1);
     }
-    o = b[w1]!;
-    v = o | (-1 >>> (31 - (last & 31)));
-    b[w1] = v;
-    added += popcount(v ^ o);
+    const v1 = o1 | (-1 >>> (31 - (last & 31)));
+    b[w1] = v1;
+    added += popcount(v1 ^ o1);
     if (added === 0) return 0;
     this._propagateSet(w0, w1);
-    const lo = b[w0] === -1 ? w0 : w0 + 1;
-    const hi = v === -1 ? w1 : w1 - 1;
+    const lo = v0 === -1 ? w0 : w0 + 1;
+    const hi = v1 === -1 ? w1 : w1 - 1;
     if (lo <= hi) this._propagateFull(lo, hi);
     return added;
   }
@@ -378,9 +382,10 @@ export class HBitmap {
   /**
    * @internal Number of set bits in bottom words lo..hi-1. Aligned blocks of 32 words are skipped
    * whole when the level above says they are all zero or the full tree says they are all ones, so
-   * a range over empty or full space reads 1/32 of its words.
+   * a range over empty or full space reads 1/32 of its words. `_above` is the caller's early load
+   * of the summary words (unused here: taking it keeps the load alive).
    */
-  _countWords(lo: number, hi: number): number {
+  _countWords(lo: number, hi: number, _above: number): number {
     const b = this._bottom;
     const up = this._levels[this._levels.length - 2]!;
     const fu = this._full[this._full.length - 1]!;
@@ -388,7 +393,7 @@ export class HBitmap {
     let i = lo;
     while (i < hi) {
       if ((i & 31) === 0 && i + 32 <= hi) {
-        const k = wordOf(i);
+        const k = i >>> 5;
         if (up[k] === 0) {
           i += 32;
           continue;
@@ -413,30 +418,32 @@ export class HBitmap {
     const b = this._bottom;
     const w0 = wordOf(first);
     const w1 = wordOf(last);
+    // The likely cache misses first, together, as in _setBits.
+    const o0 = b[w0]!;
+    const o1 = b[w1]!;
+    const above =
+      this._levels[this._levels.length - 2]![w0 >>> 5]! | this._full[this._full.length - 1]![w0 >>> 5]!;
     if (w0 === w1) {
-      const o = b[w0]!;
-      const v = o & ~maskRange(first & 31, last & 31);
-      if (v === o) return 0;
+      const v = o0 & ~maskRange(first & 31, last & 31);
+      if (v === o0) return 0;
       b[w0] = v;
       if (v === 0) this._propagateClear(w0, w0);
-      if (o === -1) this._propagateNotFull(w0, w0);
-      return popcount(v ^ o);
+      if (o0 === -1) this._propagateNotFull(w0, w0);
+      return popcount(v ^ o0);
     }
-    let o = b[w0]!;
-    let v = o & ~(-1 << (first & 31));
-    b[w0] = v;
-    let removed = popcount(v ^ o);
+    const v0 = o0 & ~(-1 << (first & 31));
+    b[w0] = v0;
+    let removed = popcount(v0 ^ o0);
     if (w1 > w0 + 1) {
-      removed += this._countWords(w0 + 1, w1);
-      b.fill(0, w0 + 1, w1);
+      removed += this._countWords(w0 + 1, w1, above);
+      fillWords(b, 0, w0 + 1, w1);
     }
-    o = b[w1]!;
-    v = o & (-2 << (last & 31));
-    b[w1] = v;
-    removed += popcount(v ^ o);
+    const v1 = o1 & (-2 << (last & 31));
+    b[w1] = v1;
+    removed += popcount(v1 ^ o1);
     if (removed === 0) return 0;
-    const lo = b[w0] === 0 ? w0 : w0 + 1;
-    const hi = v === 0 ? w1 : w1 - 1;
+    const lo = v0 === 0 ? w0 : w0 + 1;
+    const hi = v1 === 0 ? w1 : w1 - 1;
     if (lo <= hi) this._propagateClear(lo, hi);
     this._propagateNotFull(w0, w1);
     return removed;
@@ -1061,6 +1068,18 @@ export class HBitmap {
       'ERR_OUT_OF_RANGE',
       `HBitmap.${fn}: range start ${start} ${countName} ${count} is not within the bitmap (${this._limit} items)`,
     );
+  }
+}
+
+/**
+ * Stores `value` into words lo..hi-1 of `b`: a plain loop for short runs (the dirty-tracking case,
+ * where TypedArray.prototype.fill's call costs more than the stores), `fill` for long ones.
+ */
+function fillWords(b: Int32Array, value: number, lo: number, hi: number): void {
+  if (hi - lo <= 64) {
+    for (let i = lo; i < hi; i++) b[i] = value;
+  } else {
+    b.fill(value, lo, hi);
   }
 }
 
