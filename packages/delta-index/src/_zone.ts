@@ -4,7 +4,7 @@
 // a neighbouring gap, or rebalance every list of the zone (compute_new_list_offsets,
 // rebalance_delta_zone, extend_delta_zone, insert_bits, delete_bits). Also the hot decoder.
 
-import { GUARD_BITS, moveBits, POST_FIELD_GUARD_BYTES, setField, setZero } from '@deja/bitfield';
+import { GUARD_BITS, moveBits, POST_FIELD_GUARD_BYTES, setField } from '@deja/bitfield';
 import { DeltaIndexError } from './errors';
 
 /** The largest size of a delta list in bits: the seed stores it in a u16. */
@@ -22,6 +22,8 @@ export const LIST_HEADER_BYTES = 24;
 
 /** The bytes between the starts of two search windows of a zone's memory (see DeltaZone.windows). */
 export const WINDOW_STEP = 2 ** 30;
+
+const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
 
 /** What {@link DeltaZone.insertBits} reports. */
 export const INSERT_OK = 0;
@@ -98,6 +100,11 @@ export class DeltaZone {
    */
   readonly windows: DataView[];
   /**
+   * The memory as 32-bit words, for {@link shiftBits}: null unless the platform is little-endian
+   * and the memory starts on a 4-byte boundary of its buffer (a zone's own memory always does).
+   */
+  readonly #words: Uint32Array | null;
+  /**
    * The list headers, 16 bytes per list as in the seed's struct delta_list, one cache line for a
    * lookup: words 4i and 4i+1 hold the bit offset where list slot i starts (low and high 32 bits),
    * word 4i+2 its bit size (low 16 bits) and the saved search offset (high 16 bits), word 4i+3 the
@@ -141,6 +148,10 @@ export class DeltaZone {
       const length = Math.min(memory.byteLength - at, 2 * WINDOW_STEP);
       this.windows.push(new DataView(memory.buffer, memory.byteOffset + at, length));
     }
+    this.#words =
+      LITTLE_ENDIAN && mutable && memory.byteOffset % 4 === 0
+        ? new Uint32Array(memory.buffer, memory.byteOffset, Math.floor(memory.byteLength / 4))
+        : null;
     this.size = memory.length;
     this.firstList = firstList;
     this.listCount = listCount;
@@ -220,10 +231,22 @@ export class DeltaZone {
       this.#writeWindow(position, value | (code << valueBits) | (1 << (width - 1)), width);
       return;
     }
-    setField(value, this.memory, position, valueBits);
-    setField(code, this.memory, position + valueBits, minBits);
-    setZero(this.memory, position + valueBits + minBits, zeros);
-    setField(1, this.memory, position + valueBits + minBits + zeros, 1);
+    // A long tail (deltas far above the mean: a list holding few entries yet). The zeros go in
+    // windows of up to 25 bits, then the terminating 1 bit.
+    let at = position + valueBits + minBits;
+    if (valueBits + minBits <= 25)
+      this.#writeWindow(position, value | (code << valueBits), valueBits + minBits);
+    else {
+      setField(value, this.memory, position, valueBits);
+      setField(code, this.memory, position + valueBits, minBits);
+    }
+    let left = zeros;
+    while (left >= 25) {
+      this.#writeWindow(at, 0, 25);
+      at += 25;
+      left -= 25;
+    }
+    this.#writeWindow(at, 1 << left, left + 1);
   }
 
   /** Write the low `width` (<= 25) bits of `bits` at absolute bit `position`. */
@@ -387,12 +410,90 @@ export class DeltaZone {
     // a volume index that is far from full) moves nothing: skip the call.
     if (beforeFlag) {
       this.setListStart(i, start - size);
-      if (beforeSize > 0) moveBits(this.memory, start, this.memory, start - size, beforeSize);
+      if (beforeSize > 0) this.shiftBits(start, start - size, beforeSize);
     } else if (afterSize > 0) {
       const source = start + offset;
-      moveBits(this.memory, source, this.memory, source + size, afterSize);
+      this.shiftBits(source, source + size, afterSize);
     }
     return INSERT_OK;
+  }
+
+  /**
+   * Move `size` bits from bit `from` to bit `to` of the zone's memory (overlap-safe): the seed's
+   * move_bits for the shifts of insert_bits and delete_bits, which move part of one list by a few
+   * bits. Whole 32-bit words, each assembled from two source words at a shift fixed for the whole
+   * move, walking away from the destination's side of the overlap; the two end words are merged
+   * under a mask. Falls back to `@deja/bitfield`'s moveBits where the words do not reach (an
+   * unaligned memory, a move touching the first or last word).
+   */
+  shiftBits(from: number, to: number, size: number): void {
+    const words = this.#words;
+    const end = to + size;
+    const firstWord = Math.floor(to / 32);
+    const lastWord = Math.floor((end - 1) / 32);
+    const distance = from - to; // the source of destination bit b is bit b + distance
+    const wordShift = Math.floor(distance / 32);
+    if (
+      words === null ||
+      firstWord + wordShift < 0 ||
+      lastWord + wordShift + 1 >= words.length ||
+      lastWord >= words.length
+    ) {
+      moveBits(this.memory, from, this.memory, to, size);
+      return;
+    }
+    const shift = distance & 31; // ToInt32: |distance| < 2^53, and & 31 is the right residue
+    const back = 32 - shift; // 1..32 when shift > 0 (the shift === 0 paths do not use it)
+    const headMask = -1 << (to & 31);
+    const tailMask = -1 >>> (31 - ((end - 1) & 31));
+    // The source word of destination word j at a zero shift, or the low one of the pair.
+    const k = wordShift;
+    if (firstWord === lastWord) {
+      const mask = headMask & tailMask;
+      const value =
+        shift === 0
+          ? words[firstWord + k]!
+          : (words[firstWord + k]! >>> shift) | (words[firstWord + k + 1]! << back);
+      words[firstWord] = (words[firstWord]! & ~mask) | (value & mask);
+      return;
+    }
+    if (distance > 0) {
+      // Down: ascending, each source word read before anything at or above it is written.
+      let value =
+        shift === 0
+          ? words[firstWord + k]!
+          : (words[firstWord + k]! >>> shift) | (words[firstWord + k + 1]! << back);
+      words[firstWord] = (words[firstWord]! & ~headMask) | (value & headMask);
+      if (shift === 0) {
+        for (let j = firstWord + 1; j < lastWord; j++) words[j] = words[j + k]!;
+      } else {
+        for (let j = firstWord + 1; j < lastWord; j++)
+          words[j] = (words[j + k]! >>> shift) | (words[j + k + 1]! << back);
+      }
+      value =
+        shift === 0
+          ? words[lastWord + k]!
+          : (words[lastWord + k]! >>> shift) | (words[lastWord + k + 1]! << back);
+      words[lastWord] = (words[lastWord]! & ~tailMask) | (value & tailMask);
+    } else {
+      // Up: descending, each source word read before anything at or below it is written.
+      let value =
+        shift === 0
+          ? words[lastWord + k]!
+          : (words[lastWord + k]! >>> shift) | (words[lastWord + k + 1]! << back);
+      words[lastWord] = (words[lastWord]! & ~tailMask) | (value & tailMask);
+      if (shift === 0) {
+        for (let j = lastWord - 1; j > firstWord; j--) words[j] = words[j + k]!;
+      } else {
+        for (let j = lastWord - 1; j > firstWord; j--)
+          words[j] = (words[j + k]! >>> shift) | (words[j + k + 1]! << back);
+      }
+      value =
+        shift === 0
+          ? words[firstWord + k]!
+          : (words[firstWord + k]! >>> shift) | (words[firstWord + k + 1]! << back);
+      words[firstWord] = (words[firstWord]! & ~headMask) | (value & headMask);
+    }
   }
 
   /** Close `size` bits at bit `offset` of list `i`, moving the shorter side (delete_bits). */
@@ -406,10 +507,10 @@ export class DeltaZone {
     const start = this.listStart(i);
     if (beforeFlag) {
       this.setListStart(i, start + size);
-      if (beforeSize > 0) moveBits(this.memory, start, this.memory, start + size, beforeSize);
+      if (beforeSize > 0) this.shiftBits(start, start + size, beforeSize);
     } else if (afterSize > 0) {
       const destination = start + offset;
-      moveBits(this.memory, destination + size, this.memory, destination, afterSize);
+      this.shiftBits(destination + size, destination, afterSize);
     }
   }
 }
