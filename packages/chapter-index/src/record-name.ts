@@ -92,15 +92,35 @@ export function chapterDeltaAddressOf(name: Uint8Array, geometry: ChapterAddress
 export function volumeIndexListOf(name: Uint8Array, addressBits: number, listCount: number): number {
   const high = ((name[0]! << 24) | (name[1]! << 16) | (name[2]! << 8) | name[3]!) >>> 0;
   const low = ((name[4]! << 24) | (name[5]! << 16) | (name[6]! << 8) | name[7]!) >>> 0;
+  if (
+    addressBits >= 1 &&
+    addressBits <= 31 &&
+    listCount <= 0x4000_0000 &&
+    (listCount & (listCount - 1)) === 0
+  ) {
+    // A power-of-two list count (the dense configurations of 0.25, 0.5, 1 and 2 GB ...): the list
+    // is the bits above the address, which the low 32 bits of (volume bytes >> addressBits) hold.
+    return ((high << (32 - addressBits)) | (low >>> addressBits)) & (listCount - 1);
+  }
   // (high * 2^32 + low) >> addressBits = high * 2^(32 - addressBits) + (low >>> addressBits),
-  // reduced modulo listCount step by step so that every product stays below 2^53.
+  // reduced modulo listCount step by step so that every product stays below 2^53. The remainders
+  // go through modulo() since `%` of a double above 2^31 is a call into the runtime (fmod).
   const lowPart = addressBits >= 32 ? 0 : low >>> addressBits;
-  let acc = high % listCount;
+  let acc = modulo(high, listCount);
   let shift = 32 - addressBits;
   while (shift > 0) {
     const step = Math.min(shift, 20);
-    acc = (acc * 2 ** step) % listCount;
+    acc = modulo(acc * 2 ** step, listCount);
     shift -= step;
   }
-  return (acc + (lowPart % listCount)) % listCount;
+  return modulo(acc + modulo(lowPart, listCount), listCount);
+}
+
+/**
+ * `x mod n` for integers 0 <= x < 2^53 and 1 <= n < 2^32, by a division: the quotient rounded to a
+ * double can be one too high, never too low, when x / n lies just below an integer. O(1).
+ */
+function modulo(x: number, n: number): number {
+  const r = x - Math.floor(x / n) * n;
+  return r < 0 ? r + n : r;
 }

@@ -60,6 +60,26 @@ describe('record names', () => {
     );
   });
 
+  it('maps names to volume index lists like the BigInt model, power-of-two list counts too', () => {
+    fc.assert(
+      fc.property(
+        nameArb,
+        fc.integer({ min: 0, max: 32 }),
+        fc.oneof(
+          fc.integer({ min: 0, max: 31 }).map((bits) => 2 ** bits),
+          fc.integer({ min: 1, max: 0xffff_ffff }),
+          fc.constantFrom(786432, 126976, 81920, 3 * 2 ** 20),
+        ),
+        (name, addressBits, listCount) => {
+          expect(BigInt(volumeIndexListOf(name, addressBits, listCount))).toBe(
+            (be(name, 0, 8) >> BigInt(addressBits)) % BigInt(listCount),
+          );
+        },
+      ),
+      { seed: SEED, numRuns: 2000 },
+    );
+  });
+
   it('rejects names that are not 16-byte Uint8Arrays', () => {
     expect(() => checkName(new Uint8Array(15))).toThrow(RangeError);
     expect(() => checkName([1, 2] as unknown as Uint8Array)).toThrow(TypeError);

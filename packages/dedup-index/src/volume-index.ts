@@ -276,8 +276,10 @@ export class VolumeIndex {
   lookup(name: Uint8Array, record: VolumeIndexRecord): VolumeIndexRecord {
     const sub = this.subIndexOf(name);
     const list = volumeIndexListOf(name, sub.addressBits, sub.listCount);
-    const address =
-      (((name[4]! << 24) | (name[5]! << 16) | (name[6]! << 8) | name[7]!) >>> 0) % (sub.addressMask + 1);
+    // addressBits <= 31 in every configuration: an int32 mask (`%` of a double above 2^31 is a call
+    // into the runtime); 32 address bits take the whole word.
+    const word = (name[4]! << 24) | (name[5]! << 16) | (name[6]! << 8) | name[7]!;
+    const address = sub.addressBits <= 31 ? word & sub.addressMask : word >>> 0;
     const zone = Math.floor(list / sub.listsPerZone);
     record.sub = sub;
     record.name = name;

@@ -194,11 +194,12 @@ export class DeltaIndexEntry {
     let offset = this._offset + this._entryBits;
     let current = this._key;
     while (offset < size) {
-      // decode_delta, inlined: one 32-bit window holds the shortest code and, almost always, the
-      // unary tail; longer tails take decodeDelta.
+      // decode_delta, inlined: one 32-bit window holds the shortest code and, in a full index,
+      // almost always the unary tail; longer tails read on word by word.
       const rel = codeBase + offset;
       const shift = rel & 7;
-      let data = view.getUint32(startByte + (rel >>> 3), true) >>> shift;
+      let byte = startByte + (rel >>> 3);
+      let data = view.getUint32(byte, true) >>> shift;
       let delta = data & minMask;
       let entryBits = valueBits + minBits;
       if (delta >= minKeys) {
@@ -209,8 +210,26 @@ export class DeltaIndexEntry {
           delta += (tail - 1) * incrKeys;
           entryBits += tail;
         } else {
-          delta = decodeDelta(zone.view, start + rel - startBit, start + size, minBits, minKeys, incrKeys);
-          entryBits = valueBits + decodedKeyBits;
+          // A tail longer than the window (a delta far above the mean, as in the lists of an index
+          // far from full): whole words until the 1 bit, never past the end of the list.
+          let keyBits = 32 - shift;
+          const room = size - offset - valueBits;
+          for (;;) {
+            if (keyBits >= room) {
+              this._offset = offset;
+              throw new DeltaIndexError(
+                'ERR_CORRUPT_DATA',
+                `unterminated key code in delta list ${this.listNumber} at bit ${offset}`,
+              );
+            }
+            byte += 4;
+            data = view.getUint32(byte, true);
+            if (data !== 0) break;
+            keyBits += 32;
+          }
+          keyBits += 32 - Math.clz32(data & -data);
+          delta += (keyBits - minBits - 1) * incrKeys;
+          entryBits = valueBits + keyBits;
         }
       }
       if (delta === 0 && offset !== 0) entryBits += COLLISION_BITS;
