@@ -51,9 +51,31 @@ function chunk(hb: HBitmap, fn: string, start: number, count: number): [number, 
   return [firstEl, Math.floor(lastBit / 64) - firstEl + 1];
 }
 
-/** After a chunk was loaded: clear the bits past the end, then rebuild the levels or defer it. */
-function loaded(hb: HBitmap, finish: boolean): void {
+/**
+ * Loads bottom words lo..hi-1 with `load` (a copy or a fill), clears the bits past the end, then
+ * brings the upper levels and the count up to date (`finish`) or marks them stale.
+ *
+ * With `finish` on a bitmap whose levels are current, only the chunk's part of the structure is
+ * redone: the 32-word blocks that hold the chunk are counted before the load (through the summary
+ * levels, which skip empty and full blocks) and summarized after it (_summarize), and only the words
+ * above them are recomputed (_rebuildAbove): O(chunk / 32 + levels) instead of QEMU's whole
+ * O(bits / 32) rebuild, with the same result. Otherwise (levels already stale, or no `finish`) the
+ * whole rebuild happens at finish, as in QEMU.
+ */
+function load(
+  hb: HBitmap,
+  lo: number,
+  hi: number,
+  finish: boolean,
+  fill: (lo: number, hi: number) => void,
+): void {
   const b = hb._bottom;
+  const partial = finish && !hb._pending;
+  const kLo = Math.floor(lo / 32);
+  const kHi = Math.ceil(hi / 32);
+  const before =
+    partial && !(lo === 0 && hi === b.length) ? hb._countWords(kLo * 32, Math.min(b.length, kHi * 32), 0) : 0;
+  fill(lo, hi);
   let w = wordOf(hb._size);
   const r = hb._size & 31;
   if (r !== 0) {
@@ -61,8 +83,15 @@ function loaded(hb: HBitmap, finish: boolean): void {
     w++;
   }
   for (; w < b.length; w++) b[w] = 0;
-  if (finish) hb._rebuild();
-  else hb._pending = true;
+  if (partial) {
+    const after = hb._summarize(kLo, kHi);
+    hb._rebuildAbove(kLo, kHi);
+    hb._count = (lo === 0 && hi === b.length ? 0 : hb._count - before) + after;
+  } else if (finish) {
+    hb._rebuild();
+  } else {
+    hb._pending = true;
+  }
 }
 
 /** QEMU hbitmap_serialization_size: 8 bytes per 64-bit word of the chunk. */
@@ -103,13 +132,14 @@ export function deserializePart(
   const bytes = elements * 8;
   checkRoom('deserializePart', buf, bytes);
   const b = hb._bottom;
-  if (LITTLE_ENDIAN_HOST) {
-    new Uint8Array(b.buffer, b.byteOffset + first * 8, bytes).set(buf.subarray(0, bytes));
-  } else {
-    const view = new DataView(buf.buffer, buf.byteOffset, bytes);
-    for (let i = 0; i < elements * 2; i++) b[first * 2 + i] = view.getInt32(i * 4, true);
-  }
-  loaded(hb, finish);
+  load(hb, first * 2, (first + elements) * 2, finish, () => {
+    if (LITTLE_ENDIAN_HOST) {
+      new Uint8Array(b.buffer, b.byteOffset + first * 8, bytes).set(buf.subarray(0, bytes));
+    } else {
+      const view = new DataView(buf.buffer, buf.byteOffset, bytes);
+      for (let i = 0; i < elements * 2; i++) b[first * 2 + i] = view.getInt32(i * 4, true);
+    }
+  });
 }
 
 /** QEMU hbitmap_deserialize_zeroes (`word` 0) and hbitmap_deserialize_ones (`word` -1). */
@@ -123,8 +153,7 @@ export function deserializeFill(
 ): void {
   if (count === 0) return;
   const [first, elements] = chunk(hb, fn, start, count);
-  hb._bottom.fill(word, first * 2, (first + elements) * 2);
-  loaded(hb, finish);
+  load(hb, first * 2, (first + elements) * 2, finish, (lo, hi) => hb._bottom.fill(word, lo, hi));
 }
 
 /** QEMU hbitmap_sha256: SHA-256 of every 64-bit word of the bottom level, little-endian, in hex. */

@@ -156,59 +156,118 @@ export class HBitmap {
    * O(bits / 32).
    */
   _rebuild(): void {
+    const blocks = this._levels[this._levels.length - 2]!.length;
+    this._count = this._summarize(0, blocks);
+    this._rebuildAbove(0, blocks);
+    this._pending = false;
+  }
+
+  /**
+   * @internal Recomputes the words kLo..kHi-1 of the level above the bottom and of the lowest full
+   * level from bottom blocks kLo..kHi-1 (block k is bottom words 32k..32k+31), and returns the number
+   * of set bits in those blocks. Words of a block that do not exist (past the end of the bottom
+   * level) count as full. O(words).
+   *
+   * A block is first reduced with OR and AND over its 32 words (no branch per word): all zero or all
+   * ones, the common case in a bitmap of runs, costs one test; only mixed blocks are read word by
+   * word. Deserialization calls this on each piece it has just copied, while it is in the cache.
+   */
+  _summarize(kLo: number, kHi: number): number {
+    const b = this._bottom;
+    const up = this._levels[this._levels.length - 2]!;
+    const fu = this._full[this._full.length - 1]!;
+    // Blocks of 32 whole words; a partial last block (the bottom level holds an even number of
+    // words, not always a multiple of 32) goes to _summarizeMixed.
+    const kWhole = Math.min(kHi, Math.floor(b.length / 32));
+    let count = 0;
+    let k = kLo;
+    for (; k < kWhole; k++) {
+      const base = k * 32;
+      let or = 0;
+      let and = -1;
+      for (let j = base; j < base + 32; j += 4) {
+        const v0 = b[j]!;
+        const v1 = b[j + 1]!;
+        const v2 = b[j + 2]!;
+        const v3 = b[j + 3]!;
+        or |= v0 | v1 | v2 | v3;
+        and &= v0 & v1 & v2 & v3;
+      }
+      if (or === 0) {
+        up[k] = 0;
+        fu[k] = 0;
+      } else if (and === -1) {
+        up[k] = -1;
+        fu[k] = -1;
+        count += 1024;
+      } else {
+        count += this._summarizeMixed(k);
+      }
+    }
+    if (k < kHi) count += this._summarizeMixed(k);
+    return count;
+  }
+
+  /** @internal _summarize for one block, word by word; returns its set bits. */
+  _summarizeMixed(k: number): number {
+    const b = this._bottom;
+    const base = k * 32;
+    const end = Math.min(b.length, base + 32);
+    let m = 0;
+    // Words past the end of the bottom level are "full", so a search never descends into them.
+    let f = end - base < 32 ? -1 << (end - base) : 0;
+    let count = 0;
+    for (let j = base; j < end; j++) {
+      const v = b[j]!;
+      if (v !== 0) {
+        m |= 1 << (j - base);
+        if (v === -1) {
+          f |= 1 << (j - base);
+          count += 32;
+        } else {
+          count += popcount(v);
+        }
+      }
+    }
+    this._levels[this._levels.length - 2]![k] = m;
+    this._full[this._full.length - 1]![k] = f;
+    return count;
+  }
+
+  /**
+   * @internal Recomputes the levels and full levels above the lowest summary level, after its words
+   * kLo..kHi-1 changed (see _summarize): at each level only the words that cover changed words below.
+   * Sets the sentinel. O((kHi - kLo) / 32 + levels).
+   */
+  _rebuildAbove(kLo: number, kHi: number): void {
     const levels = this._levels;
     const full = this._full;
-    const n = levels.length;
-    const b = this._bottom;
-    // The bottom pass also counts the set bits; zero words cost one test.
-    let count = 0;
-    {
-      const up = levels[n - 2]!;
-      const fu = full[n - 2]!;
-      const len = b.length;
-      for (let k = 0, w = 0; k < len; k += 32, w++) {
-        const end = Math.min(len, k + 32);
-        let m = 0;
-        let f = 0;
-        for (let j = k; j < end; j++) {
-          const v = b[j]!;
-          if (v !== 0) {
-            m |= 1 << (j - k);
-            if (v === -1) {
-              f |= 1 << (j - k);
-              count += 32;
-            } else {
-              count += popcount(v);
-            }
-          }
-        }
-        up[w] = m;
-        fu[w] = f;
-      }
-      this._padFull(n - 2);
-    }
-    for (let i = n - 3; i >= 0; i--) {
+    let lo = kLo;
+    let hi = kHi;
+    for (let i = levels.length - 3; i >= 0; i--) {
       const below = levels[i + 1]!;
       const fullBelow = full[i + 1]!;
       const up = levels[i]!;
       const fu = full[i]!;
       const len = below.length;
-      for (let k = 0, w = 0; k < len; k += 32, w++) {
-        const end = Math.min(len, k + 32);
+      const wLo = Math.floor(lo / 32);
+      const wHi = Math.ceil(hi / 32);
+      for (let w = wLo; w < wHi; w++) {
+        const base = w * 32;
+        const end = Math.min(len, base + 32);
         let m = 0;
-        let f = 0;
-        for (let j = k; j < end; j++) {
-          if (below[j] !== 0) m |= 1 << (j - k);
-          if (fullBelow[j] === -1) f |= 1 << (j - k);
+        let f = end - base < 32 ? -1 << (end - base) : 0;
+        for (let j = base; j < end; j++) {
+          if (below[j] !== 0) m |= 1 << (j - base);
+          if (fullBelow[j] === -1) f |= 1 << (j - base);
         }
         up[w] = m;
         fu[w] = f;
       }
-      this._padFull(i);
+      lo = wLo;
+      hi = wHi;
     }
     levels[0]![0] = levels[0]![0]! | SENTINEL;
-    this._count = count;
-    this._pending = false;
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -238,3 +238,70 @@ describe('serialization round trip', () => {
     );
   });
 });
+
+describe('deserialization with finish updates only the chunk, as a whole rebuild would', () => {
+  type Load = { kind: 'part' | 'zeroes' | 'ones'; at: number; len: number; finish: boolean };
+  const load: fc.Arbitrary<Load> = fc.record({
+    kind: fc.constantFrom('part' as const, 'zeroes' as const, 'ones' as const),
+    at: frac,
+    len: frac,
+    finish: fc.boolean(),
+  });
+
+  it('random chunk loads over a random bitmap match the model and a full rebuild, step by step', () => {
+    fc.assert(
+      fc.property(
+        // Sizes cross one and two levels of 32-word blocks (1024 and 32768 bits) and the 2-level layout.
+        fc.constantFrom(1, 100, 1000, 1024, 1057, 2048, 5000, 33000, 40000),
+        fc.integer({ min: 0, max: 3 }),
+        fc.array(fc.tuple(frac, frac), { maxLength: 8 }),
+        fc.array(fc.tuple(frac, frac), { maxLength: 8 }),
+        fc.array(load, { minLength: 1, maxLength: 8 }),
+        (size, g, ra, rb, loads) => {
+          const [hb, m] = randomPair(size, g, ra);
+          const [src, ms] = randomPair(size, g, rb);
+          const align = hb.serializationAlign();
+          const chunks = Math.ceil(size / align);
+          for (const l of loads) {
+            const c0 = Math.min(chunks - 1, Math.floor(l.at * chunks));
+            const n = 1 + Math.min(chunks - 1 - c0, Math.floor(l.len ** 2 * chunks));
+            const start = c0 * align;
+            const count = Math.min(n * align, size - start);
+            if (l.kind === 'part') {
+              const buf = new Uint8Array(src.serializationSize(start, count));
+              src.serializePart(buf, start, count);
+              hb.deserializePart(buf, start, count, l.finish);
+              for (let i = start; i < start + count; i++) {
+                if (ms.get(i)) m.set(i, 1);
+                else m.reset(i, 1);
+              }
+            } else if (l.kind === 'zeroes') {
+              hb.deserializeZeroes(start, count, l.finish);
+              m.reset(start, count);
+            } else {
+              hb.deserializeOnes(start, count, l.finish);
+              m.set(start, count);
+            }
+            if (l.finish) {
+              // The levels are current: the invariant checker compares every upper bit, full bit,
+              // padding bit and the count with the bottom level, and a whole rebuild changes nothing.
+              expect(hb._pending).toBe(false);
+              checkInvariants(hb);
+              const levels = hb._levels.map((a) => a.slice());
+              const full = hb._full.map((a) => a.slice());
+              const count = hb._count;
+              hb._rebuild();
+              expect(hb._levels).toEqual(levels);
+              expect(hb._full).toEqual(full);
+              expect(hb._count).toBe(count);
+            }
+          }
+          // After loads without finish, the first operation that needs the levels rebuilds them.
+          expect(hb.count()).toBe(m.count());
+          checkAgainstModel(hb, m);
+        },
+      ),
+      { seed: 0xde5e1, numRuns: 150 },
+    );
+  });
+});
