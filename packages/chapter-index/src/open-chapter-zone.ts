@@ -10,7 +10,6 @@
 // table has 2^bits_per(2 * capacity) slots, more than twice the capacity, so an insertion always
 // finds a free slot and every record number has a flag.
 
-import { chapterIndexBytesAt } from '@deja/delta-index';
 import { bitsPer } from './_internal';
 import { checkName, RECORD_DATA_SIZE, RECORD_NAME_SIZE, RECORD_SIZE } from './record-name';
 
@@ -103,8 +102,10 @@ export class OpenChapterZone {
     const slots = this._slots;
     const records = this._records;
     const mask = this.slotCount - 1;
-    // uds_name_to_hash_slot(); the name was checked by the caller.
-    let slot = chapterIndexBytesAt(name, 0) % this.slotCount;
+    // uds_name_to_hash_slot(): the chapter bytes (8..13) modulo the slot count, a power of two of at
+    // most 2^24, so the low 32 bits (bytes 10..13) decide it; a `%` of the 48-bit double was a call
+    // into the runtime (fmod). The name was checked by the caller.
+    let slot = ((name[10]! << 24) | (name[11]! << 16) | (name[12]! << 8) | name[13]!) & mask;
     let attempts = 1;
     for (;;) {
       const recordNumber = slots[slot]!;
@@ -145,9 +146,11 @@ export class OpenChapterZone {
       recordNumber = ++this.#size;
       this._slots[slot] = recordNumber;
     }
+    // Byte loops: TypedArray.prototype.set costs more than 16 stores at these sizes.
+    const records = this._records;
     const base = recordNumber * RECORD_SIZE;
-    this._records.set(name, base);
-    this._records.set(data, base + RECORD_NAME_SIZE);
+    for (let i = 0; i < RECORD_NAME_SIZE; i++) records[base + i] = name[i]!;
+    for (let i = 0; i < RECORD_DATA_SIZE; i++) records[base + RECORD_NAME_SIZE + i] = data[i]!;
     return this.capacity - this.#size;
   }
 
@@ -165,8 +168,10 @@ export class OpenChapterZone {
     const recordNumber = this._slots[this.#probe(name)]!;
     if (recordNumber === 0) return undefined;
     const target = out ?? new Uint8Array(RECORD_DATA_SIZE);
+    if (target.length < RECORD_DATA_SIZE) throw new RangeError('out must hold 16 bytes');
+    const records = this._records;
     const base = recordNumber * RECORD_SIZE + RECORD_NAME_SIZE;
-    target.set(this._records.subarray(base, base + RECORD_DATA_SIZE));
+    for (let i = 0; i < RECORD_DATA_SIZE; i++) target[i] = records[base + i]!;
     return target;
   }
 
@@ -195,7 +200,7 @@ export class OpenChapterZone {
    */
   hashSlotOf(name: Uint8Array): number {
     checkName(name);
-    return chapterIndexBytesAt(name, 0) % this.slotCount;
+    return ((name[10]! << 24) | (name[11]! << 16) | (name[12]! << 8) | name[13]!) & (this.slotCount - 1);
   }
 
   /**
