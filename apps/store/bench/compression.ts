@@ -112,7 +112,7 @@ function vmSample(bytes: number): Uint8Array[] {
 const TEXT_EXT = /\.(js|cjs|mjs|ts|mts|cts|md|markdown|json|txt|yml|yaml|html|css|map)$/i;
 
 /** Source and documentation files of the workspace's node_modules, sorted by path, deterministic. */
-function textFiles(): string[] {
+export function textFiles(): string[] {
   const root = resolve(here, '../../../node_modules/.pnpm');
   const out: string[] = [];
   const walk = (dir: string): void => {
@@ -165,7 +165,7 @@ function mix(a: number, b: number): number {
  * fit; each later version edits 3% of its files (a line inserted at a seeded place, so the file's
  * blocks from there on change) and replaces 1% with the next unused files of the list.
  */
-class TextHistory {
+export class TextHistory {
   readonly #pool: Uint8Array[];
   readonly #versions: Uint8Array[][] = [];
   constructor(paths: string[], budget: number) {

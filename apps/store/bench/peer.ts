@@ -3,12 +3,16 @@
 // a Deja store through the `deja` command line and, when `borg` is installed, into a borg 1.2
 // repository with fixed 4 KiB chunks and lz4 (the closest peer: content-addressed, fixed-size
 // chunks). Each command of both is a process of its own, timed with its peak RSS, on the same
-// files; each figure is printed beside borg's with the ratio.
+// files; each figure is printed beside borg's with the ratio. Deja runs twice: without
+// compression and with `--compression zstd` (issue 15). A second, smaller history of a text file
+// system (DEJA_BENCH_TEXT_MIB per version, default 64; 0 skips it) compares the space of both
+// Deja stores with borg's.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildCli } from '../test/_cli';
+import { TextHistory, textFiles } from './compression';
 import { ImageHistory } from './generator';
 
 const MiB = 1 << 20;
@@ -45,129 +49,192 @@ function timed(cmd: string, args: string[], cwd?: string): { s: number; rss: num
   return { s, rss: Number(lines[lines.length - 1]) * 1024, stdout: r.stdout };
 }
 
+type Timed = (cmd: string, args: string[], cwd?: string) => { s: number; rss: number; stdout: string };
+
+/** Deja through its CLI on `images` (one process per command): the figures and its own clocks. */
+function runDeja(
+  cliPath: string,
+  dir: string,
+  label: string,
+  images: string[],
+  sizes: number[],
+  initArgs: string[],
+): { fig: Figures; inside: { importS: number[]; exportS: number } } {
+  const deja = (...args: string[]) => timed(process.execPath, [cliPath, ...args]);
+  const store = join(dir, `deja-${label}`);
+  const out = join(dir, `restore-${label}.img`);
+  const versions = images.length;
+  deja('init', store, '--size', '0', ...initArgs);
+  const times: number[] = [];
+  const inside: number[] = [];
+  let rss = 0;
+  for (let v = 0; v < versions; v++) {
+    const t = deja('import', store, images[v] as string, '--snapshot', `v${v + 1}`, '--json');
+    times.push(t.s);
+    inside.push(JSON.parse(t.stdout).seconds);
+    rss = Math.max(rss, t.rss);
+  }
+  const stored = du(store);
+  const ex = deja('export', store, '--snapshot', `v${versions}`, out, '--json');
+  rss = Math.max(rss, ex.rss);
+  execFileSync('cmp', [out, images[versions - 1] as string]);
+  execFileSync('rm', ['-f', out]);
+  const del = deja('snapshot', 'delete', store, 'v1', '--json');
+  rss = Math.max(rss, del.rss);
+  const logical = sizes.reduce((a, b) => a + b, 0);
+  const last = sizes[versions - 1] as number;
+  const fig: Figures = {
+    firstMBs: (sizes[0] as number) / MiB / (times[0] as number),
+    laterMBs: (logical - (sizes[0] as number)) / MiB / times.slice(1).reduce((a, b) => a + b, 0),
+    perVersionS: times.slice(1).reduce((a, b) => a + b, 0) / (versions - 1),
+    peakRssMiB: rss / MiB,
+    dedup: logical / stored,
+    restoreMBs: last / MiB / ex.s,
+    deleteS: del.s,
+    freedMiB: (stored - du(store)) / MiB,
+  };
+  execFileSync('rm', ['-rf', store]);
+  return { fig, inside: { importS: inside, exportS: JSON.parse(ex.stdout).seconds } };
+}
+
+/** borg 1.2 with fixed 4 KiB chunks and lz4 on the same files (named relative to `dir`). */
+function runBorg(run: Timed, dir: string, label: string, names: string[], sizes: number[]): Figures {
+  const repo = join(dir, `borg-${label}`);
+  const versions = names.length;
+  run('borg', ['init', '--encryption=none', repo]);
+  const times: number[] = [];
+  let rss = 0;
+  for (let v = 0; v < versions; v++) {
+    const t = run(
+      'borg',
+      [
+        'create',
+        '--chunker-params',
+        'fixed,4096',
+        '--compression',
+        'lz4',
+        `${repo}::v${v + 1}`,
+        names[v] as string,
+      ],
+      dir,
+    );
+    times.push(t.s);
+    rss = Math.max(rss, t.rss);
+  }
+  const stored = du(repo);
+  const restoreDir = join(dir, `borg-restore-${label}`);
+  execFileSync('mkdir', ['-p', restoreDir]);
+  const ex = run('borg', ['extract', `${repo}::v${versions}`], restoreDir);
+  execFileSync('cmp', [
+    join(restoreDir, names[versions - 1] as string),
+    join(dir, names[versions - 1] as string),
+  ]);
+  execFileSync('rm', ['-rf', restoreDir]);
+  const del = run('borg', ['delete', `${repo}::v1`]);
+  const compact = run('borg', ['compact', repo]);
+  const logical = sizes.reduce((a, b) => a + b, 0);
+  const fig: Figures = {
+    firstMBs: (sizes[0] as number) / MiB / (times[0] as number),
+    laterMBs: (logical - (sizes[0] as number)) / MiB / times.slice(1).reduce((a, b) => a + b, 0),
+    perVersionS: times.slice(1).reduce((a, b) => a + b, 0) / (versions - 1),
+    peakRssMiB: Math.max(rss, ex.rss) / MiB,
+    dedup: logical / stored,
+    restoreMBs: (sizes[versions - 1] as number) / MiB / ex.s,
+    deleteS: del.s + compact.s,
+    freedMiB: (stored - du(repo)) / MiB,
+  };
+  execFileSync('rm', ['-rf', repo]);
+  return fig;
+}
+
+const ROWS: [string, keyof Figures, number][] = [
+  ['ingest, first version (MB/s)', 'firstMBs', 0],
+  ['ingest, later versions (MB/s)', 'laterMBs', 0],
+  ['seconds per new version', 'perVersionS', 2],
+  ['peak RSS (MiB)', 'peakRssMiB', 0],
+  ['dedup (logical / on disk)', 'dedup', 2],
+  ['restore (MB/s)', 'restoreMBs', 0],
+  ['delete oldest (s)', 'deleteS', 2],
+  ['space freed by it (MiB)', 'freedMiB', 1],
+];
+
+function ratio(a: number, b: number | undefined): string {
+  return b === undefined || b === 0 ? 'n/a' : (a / b).toFixed(2);
+}
+
+/** Prints the three columns and their ratios. */
+function printTable(plain: Figures, zstd: Figures, borg: Figures | undefined): void {
+  console.log(
+    '\n| figure | deja | deja, zstd | borg 1.2 (fixed 4 KiB, lz4) | deja / borg | deja zstd / borg | zstd / no compression |\n| --- | --- | --- | --- | --- | --- | --- |',
+  );
+  for (const [label, key, digits] of ROWS) {
+    const a = plain[key];
+    const z = zstd[key];
+    const b = borg?.[key];
+    console.log(
+      `| ${label} | ${a.toFixed(digits)} | ${z.toFixed(digits)} | ${b === undefined ? 'not installed' : b.toFixed(digits)} | ${ratio(a, b)} | ${ratio(z, b)} | ${ratio(z, a)} |`,
+    );
+  }
+}
+
 export async function peerBench(): Promise<void> {
   const size = Number(process.env.DEJA_BENCH_MIB ?? 1024) * MiB;
+  const textMiB = Number(process.env.DEJA_BENCH_TEXT_MIB ?? 64);
   const versions = 5;
   const dir = await mkdtemp(join(tmpdir(), 'deja-peer-'));
+  const haveBorg = spawnSync('borg', ['--version']).status === 0;
+  const cli = await buildCli();
   try {
     console.log(
       `peer benchmark: ${versions} versions of a ${size / MiB} MiB VM-like image; ${cpus()[0]?.model ?? ''}, ${cpus().length} cores, Node ${process.version}`,
     );
     const history = new ImageHistory({ size, seed: 2026 });
-    const images: string[] = [];
+    const names: string[] = [];
     for (let v = 0; v < versions; v++) {
-      const path = join(dir, `image-v${v + 1}.img`);
-      await writeFile(path, history.version(v));
-      images.push(path);
+      names.push(`image-v${v + 1}.img`);
+      await writeFile(join(dir, names[v] as string), history.version(v));
     }
-    const logical = versions * size;
+    const images = names.map((n) => join(dir, n));
+    const sizes = names.map(() => size);
     // Deja: the `deja` command line (bundled from the sources), one process per command, as a
-    // user runs it and as borg runs.
-    const cli = await buildCli();
-    const deja = (...args: string[]) => timed(process.execPath, [cli.path, ...args]);
-    const store = join(dir, 'deja');
-    const out = join(dir, 'restore-deja.img');
-    let dejaFig: Figures;
-    let dejaIn: { importS: number[]; exportS: number; deleteS: number };
-    try {
-      deja('init', store, '--size', String(size));
-      const times: number[] = [];
-      const inside: number[] = [];
-      let rss = 0;
-      for (let v = 0; v < versions; v++) {
-        const t = deja('import', store, images[v] as string, '--snapshot', `v${v + 1}`, '--json');
-        times.push(t.s);
-        inside.push(JSON.parse(t.stdout).seconds);
-        rss = Math.max(rss, t.rss);
-      }
-      const stored = du(store);
-      const ex = deja('export', store, '--snapshot', `v${versions}`, out, '--json');
-      rss = Math.max(rss, ex.rss);
-      execFileSync('cmp', [out, images[versions - 1] as string]);
-      const del = deja('snapshot', 'delete', store, 'v1', '--json');
-      rss = Math.max(rss, del.rss);
-      dejaIn = { importS: inside, exportS: JSON.parse(ex.stdout).seconds, deleteS: del.s };
-      dejaFig = {
-        firstMBs: size / MiB / (times[0] as number),
-        laterMBs: ((versions - 1) * size) / MiB / times.slice(1).reduce((a, b) => a + b, 0),
-        perVersionS: times.slice(1).reduce((a, b) => a + b, 0) / (versions - 1),
-        peakRssMiB: rss / MiB,
-        dedup: logical / stored,
-        restoreMBs: size / MiB / ex.s,
-        deleteS: del.s,
-        freedMiB: (stored - du(store)) / MiB,
-      };
-    } finally {
-      await cli.dispose();
-    }
-    // borg, when installed.
-    let borgFig: Figures | undefined;
-    if (spawnSync('borg', ['--version']).status === 0) {
-      const repo = join(dir, 'borg');
-      timed('borg', ['init', '--encryption=none', repo]);
-      const times: number[] = [];
-      let rss = 0;
-      for (let v = 0; v < versions; v++) {
-        const t = timed(
-          'borg',
-          [
-            'create',
-            '--chunker-params',
-            'fixed,4096',
-            '--compression',
-            'lz4',
-            `${repo}::v${v + 1}`,
-            `image-v${v + 1}.img`,
-          ],
-          dir,
-        );
-        times.push(t.s);
-        rss = Math.max(rss, t.rss);
-      }
-      const stored = du(repo);
-      const restoreDir = join(dir, 'borg-restore');
-      execFileSync('mkdir', ['-p', restoreDir]);
-      const ex = timed('borg', ['extract', `${repo}::v${versions}`], restoreDir);
-      const restored = await stat(join(restoreDir, `image-v${versions}.img`));
-      if (restored.size !== size) throw new Error('borg restore has the wrong size');
-      const del = timed('borg', ['delete', `${repo}::v1`]);
-      const compact = timed('borg', ['compact', repo]);
-      borgFig = {
-        firstMBs: size / MiB / (times[0] as number),
-        laterMBs: ((versions - 1) * size) / MiB / times.slice(1).reduce((a, b) => a + b, 0),
-        perVersionS: times.slice(1).reduce((a, b) => a + b, 0) / (versions - 1),
-        peakRssMiB: Math.max(rss, ex.rss) / MiB,
-        dedup: logical / stored,
-        restoreMBs: size / MiB / ex.s,
-        deleteS: del.s + compact.s,
-        freedMiB: (stored - du(repo)) / MiB,
-      };
-    }
-    const rows: [string, keyof Figures, number][] = [
-      ['ingest, first version (MB/s)', 'firstMBs', 0],
-      ['ingest, later versions (MB/s)', 'laterMBs', 0],
-      ['seconds per new version', 'perVersionS', 2],
-      ['peak RSS (MiB)', 'peakRssMiB', 0],
-      ['dedup (logical / on disk)', 'dedup', 2],
-      ['restore (MB/s)', 'restoreMBs', 0],
-      ['delete oldest (s)', 'deleteS', 2],
-      ['space freed by it (MiB)', 'freedMiB', 1],
-    ];
-    console.log(`\n| figure | deja | borg 1.2 (fixed 4 KiB, lz4) | deja / borg |\n| --- | --- | --- | --- |`);
-    for (const [label, key, digits] of rows) {
-      const a = dejaFig[key];
-      const b = borgFig?.[key];
-      const ratio = b === undefined || b === 0 ? 'n/a' : `${(a / b).toFixed(2)}`;
+    // user runs it and as borg runs; without compression, then with zstd.
+    const plain = runDeja(cli.path, dir, 'plain', images, sizes, []);
+    const zstd = runDeja(cli.path, dir, 'zstd', images, sizes, ['--compression', 'zstd']);
+    const borg = haveBorg ? runBorg(timed, dir, 'vm', names, sizes) : undefined;
+    printTable(plain.fig, zstd.fig, borg);
+    for (const [label, r] of [
+      ['deja', plain],
+      ['deja, zstd', zstd],
+    ] as const) {
+      const inside = r.inside.importS;
       console.log(
-        `| ${label} | ${a.toFixed(digits)} | ${b === undefined ? 'not installed' : b.toFixed(digits)} | ${ratio} |`,
+        `\nInside ${label} (its own clock, without starting the process): first import ${(size / MiB / (inside[0] as number)).toFixed(0)} MB/s, ` +
+          `later versions ${(inside.slice(1).reduce((a, b) => a + b, 0) / (versions - 1)).toFixed(2)} s each, export ${(size / MiB / r.inside.exportS).toFixed(0)} MB/s.`,
       );
     }
-    const inside = dejaIn.importS;
-    console.log(
-      `\nInside deja (its own clock, without starting the process): first import ${(size / MiB / (inside[0] as number)).toFixed(0)} MB/s, ` +
-        `later versions ${(inside.slice(1).reduce((a, b) => a + b, 0) / (versions - 1)).toFixed(2)} s each, export ${(size / MiB / dejaIn.exportS).toFixed(0)} MB/s.`,
-    );
+    for (const n of names) await rm(join(dir, n));
+    if (textMiB > 0) {
+      // A text file system's history: where compression matters most.
+      const th = new TextHistory(textFiles(), textMiB * MiB);
+      const tnames: string[] = [];
+      const tsizes: number[] = [];
+      for (let v = 0; v < versions; v++) {
+        const img = th.version(v);
+        tnames.push(`text-v${v + 1}.img`);
+        tsizes.push(img.length);
+        await writeFile(join(dir, tnames[v] as string), img);
+      }
+      const timages = tnames.map((n) => join(dir, n));
+      console.log(
+        `\ntext history: ${versions} versions of a ${(tsizes[0] as number) / MiB} MiB text file-system image (node_modules sources and docs, each file from a 4 KiB boundary; 3% of the files edited per version, 1% replaced)`,
+      );
+      const tp = runDeja(cli.path, dir, 'text-plain', timages, tsizes, []);
+      const tz = runDeja(cli.path, dir, 'text-zstd', timages, tsizes, ['--compression', 'zstd']);
+      const tb = haveBorg ? runBorg(timed, dir, 'text', tnames, tsizes) : undefined;
+      printTable(tp.fig, tz.fig, tb);
+    }
   } finally {
+    await cli.dispose();
     await rm(dir, { recursive: true, force: true });
   }
 }

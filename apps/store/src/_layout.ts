@@ -12,6 +12,11 @@ export const EXCEPTIONS_ROOT = 'exception-store';
 
 export const HEADER_MAGIC = 0x54534a44; // 'DJST'
 export const HEADER_VERSION = 1;
+/**
+ * Format version of a compressed store's header: its references name fragments (page x 16 +
+ * state), which a reader of version 1 would take for pages, so it must refuse the store.
+ */
+export const HEADER_VERSION_PACKED = 2;
 const TABLE_MAGIC = 0x4e534a44; // 'DJSN'
 
 /** The header page's fields. */
@@ -42,6 +47,20 @@ export interface Header {
    * grows past it.
    */
   indexFixed: boolean;
+  /** The codec's id (0 off, 1 deflate, 2 zstd) and level, fixed at creation. */
+  codec: number;
+  codecLevel: number;
+  /**
+   * Compressed stores: the fragment table, a radix array keyed by fragment reference (page x 16
+   * + slot + 1) whose 24-byte items are the fragment's name, reference count and length.
+   */
+  fragments: RadixRoot;
+  /** Compressed stores: data pages in use (raw chunks and packed pages; the zero chunk excluded). */
+  dataPages: number;
+  /** Compressed stores: packed pages in use. */
+  packedPages: number;
+  /** Compressed stores: bytes that dead fragments hold inside live packed pages. */
+  deadBytes: number;
 }
 
 function u53(dv: DataView, off: number): number {
@@ -64,7 +83,7 @@ export function encodeHeader(h: Header, payload: number): Uint8Array {
   const buf = new Uint8Array(payload);
   const dv = new DataView(buf.buffer);
   dv.setUint32(0, HEADER_MAGIC, true);
-  dv.setUint32(4, HEADER_VERSION, true);
+  dv.setUint32(4, h.codec === 0 ? HEADER_VERSION : HEADER_VERSION_PACKED, true);
   dv.setUint32(8, h.chunkSize, true);
   dv.setUint32(12, (h.verify ? 1 : 0) | (h.indexFixed ? 2 : 0), true);
   setU53(dv, 16, h.size);
@@ -78,6 +97,12 @@ export function encodeHeader(h: Header, payload: number): Uint8Array {
   setU53(dv, 72, h.dataChunks);
   setU53(dv, 80, h.indexRecords);
   dv.setUint32(88, h.indexSparse ? 1 : 0, true);
+  buf[92] = h.codec;
+  buf[93] = h.codecLevel;
+  setRoot(dv, 96, h.fragments);
+  setU53(dv, 104, h.dataPages);
+  setU53(dv, 112, h.packedPages);
+  setU53(dv, 120, h.deadBytes);
   return buf;
 }
 
@@ -88,9 +113,9 @@ export function encodeHeader(h: Header, payload: number): Uint8Array {
 export function decodeHeader(buf: Uint8Array, page: number, pageSize: number, where: string): Header {
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const bad = (what: string) => new StoreError('ERR_CORRUPT_DATA', `${where}: header page ${page}: ${what}`);
-  if (buf.length < 96 || dv.getUint32(0, true) !== HEADER_MAGIC) throw bad('bad magic');
+  if (buf.length < 128 || dv.getUint32(0, true) !== HEADER_MAGIC) throw bad('bad magic');
   const version = dv.getUint32(4, true);
-  if (version !== HEADER_VERSION) {
+  if (version !== HEADER_VERSION && version !== HEADER_VERSION_PACKED) {
     throw new StoreError(
       'ERR_UNSUPPORTED_VERSION',
       `${where}: header page ${page}: format version ${version}`,
@@ -111,9 +136,16 @@ export function decodeHeader(buf: Uint8Array, page: number, pageSize: number, wh
     dataChunks: u53(dv, 72),
     indexRecords: u53(dv, 80),
     indexSparse: dv.getUint32(88, true) === 1,
+    codec: version === HEADER_VERSION ? 0 : (buf[92] as number),
+    codecLevel: version === HEADER_VERSION ? 0 : (buf[93] as number),
+    fragments: version === HEADER_VERSION ? { root: -1, height: 1 } : root(dv, 96),
+    dataPages: version === HEADER_VERSION ? 0 : u53(dv, 104),
+    packedPages: version === HEADER_VERSION ? 0 : u53(dv, 112),
+    deadBytes: version === HEADER_VERSION ? 0 : u53(dv, 120),
   };
-  if (h.chunkSize !== pageSize) bad(`chunk size ${h.chunkSize} is not the page size ${pageSize}`);
-  for (const r of [h.blockMap, h.names, h.dirty]) {
+  if (version === HEADER_VERSION_PACKED && h.codec === 0) throw bad('a compressed store without a codec');
+  if (h.chunkSize !== pageSize) throw bad(`chunk size ${h.chunkSize} is not the page size ${pageSize}`);
+  for (const r of [h.blockMap, h.names, h.dirty, h.fragments]) {
     if (r.height < 1 || r.height > 32) throw bad(`radix height ${r.height}`);
   }
   if (!Number.isFinite(h.created) || h.mapped > Math.ceil(h.size / h.chunkSize))

@@ -24,6 +24,7 @@ import {
 import { HBitmap } from '@deja/hbitmap';
 import { PageStore, type PageTransaction } from '@deja/page-store';
 import type { Storage } from '@deja/storage';
+import { type ChunkCodec, deflateCodec, loadCodec, zstdCodec } from './_codec';
 import { chainPages, createIndex, openLocation, readChain, writeChain } from './_files';
 import { isZero, NAME_BYTES, nameOf, sameBytes } from './_hash';
 import { type BatchNames, hashBatch } from './_hash-pool';
@@ -38,6 +39,13 @@ import {
   type SnapshotRecord,
 } from './_layout';
 import { getU32, type LeafSlot, MetaCache, type MetaHost, RadixArray, setU32 } from './_meta';
+import {
+  decodePackedDirectory,
+  encodePackedPage,
+  MAX_FRAGMENTS,
+  PagePacker,
+  readPackedFragment,
+} from './_packed';
 import {
   checkRange,
   checkSize,
@@ -72,6 +80,30 @@ import { Volume } from './volume';
 
 interface SnapState extends SnapshotRecord {}
 
+/** A little-endian u16 of `buf` at `off`. */
+function getU16(buf: Uint8Array, off: number): number {
+  return (buf[off] as number) | ((buf[off + 1] as number) << 8);
+}
+
+/** Stores a little-endian u16 into `buf` at `off`. */
+function setU16(buf: Uint8Array, off: number, v: number): void {
+  buf[off] = v & 0xff;
+  buf[off + 1] = (v >>> 8) & 0xff;
+}
+
+/** A chunk of a batch on its way into a packed page. */
+interface PendingFragment {
+  /** Its position in the batch's `need`. */
+  readonly j: number;
+  readonly name: Uint8Array;
+  readonly bytes: Uint8Array;
+  readonly fragment: Uint8Array;
+  /** References beyond the first (later chunks of the batch with the same content). */
+  extra: number;
+  /** Its reference once placed. */
+  ref: number;
+}
+
 /** Whether the 16-byte names at `a[ai]` and `b[bi]` are equal. */
 function sameName(a: Uint8Array, ai: number, b: Uint8Array, bi: number): boolean {
   for (let i = 0; i < NAME_BYTES; i += 4) if (getU32(a, ai + i) !== getU32(b, bi + i)) return false;
@@ -81,6 +113,27 @@ function sameName(a: Uint8Array, ai: number, b: Uint8Array, bi: number): boolean
 /** Records of a dedup index sized by the volume: twice its chunks, at least 65,536. */
 function defaultIndexRecords(chunks: number): number {
   return Math.max(65536, 2 * chunks);
+}
+
+/** Bytes of a fragment-table item: name (16), reference count (u32), length (u16), spare (u16). */
+const FRAG_BYTES = 24;
+/** Offsets of the count and the length in a fragment-table item. */
+const FRAG_COUNT = 16;
+const FRAG_LENGTH = 20;
+/** Pages a compressed store can address: a reference (page x 16 + state) + 1 fits a u32. */
+const MAX_PACKED_PAGES = 2 ** 28 - 1;
+
+/** The codec a store is created with, from its options. */
+async function codecFor(options: StoreCreateOptions): Promise<ChunkCodec | undefined> {
+  const c = options.compression ?? 'off';
+  if (c === 'off') {
+    if (options.compressionLevel !== undefined)
+      throw new RangeError('compressionLevel needs a compression other than off');
+    return undefined;
+  }
+  if (c === 'zstd') return zstdCodec(options.compressionLevel ?? 1);
+  if (c === 'deflate') return deflateCodec(options.compressionLevel ?? 1);
+  throw new RangeError(`compression must be 'off', 'zstd' or 'deflate', got ${String(c)}`);
 }
 
 /** Whole chunks a batched write takes at a time (one dedup-index request per batch). */
@@ -119,6 +172,26 @@ export class Store {
   readonly #cache: MetaCache;
   readonly #blockMap: RadixArray;
   readonly #names: RadixArray;
+  /**
+   * Compressed stores: the fragment table, keyed by fragment reference (page x 16 + slot + 1):
+   * per fragment its name (16 bytes), reference count (u32) and length (u16).
+   */
+  readonly #frags: RadixArray;
+  /** The store's codec; undefined when compression is off. */
+  readonly #codec: ChunkCodec | undefined;
+  /**
+   * Whether references name fragments: in a compressed store a reference is page x 16 + state
+   * (0: the whole page is the chunk, 1..14: fragment state - 1 of a packed page); otherwise a
+   * reference is the page.
+   */
+  readonly #packed: boolean;
+  /** The reference of the zero chunk exceptions point to for "zeros here". */
+  readonly #zeroRef: number;
+  /**
+   * The exception store's own transaction while it releases chunks (a snapshot deletion): the
+   * reference counts and names those releases change are written into it, so they commit with it.
+   */
+  #foreign: PageTransactionLike | undefined;
   /** The dirty map on disk (radix pages of bits, written with every commit). */
   readonly #dirty: RadixArray;
   /**
@@ -153,6 +226,7 @@ export class Store {
     cachePages: number,
     verify: boolean,
     where: string,
+    codec: ChunkCodec | undefined,
   ) {
     this.#pages = pages;
     this.#ex = ex;
@@ -166,10 +240,22 @@ export class Store {
     this.verify = verify;
     this.verifyReads = true;
     this.#where = where;
+    this.#codec = codec;
+    this.#packed = codec !== undefined;
+    this.#zeroRef = this.#packed ? header.zeroPage * 16 : header.zeroPage;
     const host: MetaHost = {
       payload: pages.metaPayloadSize,
-      read: (page) => (this.#tx ? this.#tx.readMeta(page) : pages.readMeta(page)),
+      read: (page) =>
+        this.#foreign
+          ? this.#foreign.readMeta(page)
+          : this.#tx
+            ? this.#tx.readMeta(page)
+            : pages.readMeta(page),
       write: (page, payload) => {
+        if (this.#foreign) {
+          (this.#foreign as PageTransaction).writeMeta(page, payload);
+          return;
+        }
         this.#txMeta.add(page);
         this.#txn().writeMeta(page, payload);
       },
@@ -180,6 +266,7 @@ export class Store {
     this.#blockMap = new RadixArray(this.#cache, 4, header.blockMap);
     this.#names = new RadixArray(this.#cache, NAME_BYTES, header.names);
     this.#dirty = new RadixArray(this.#cache, 1, header.dirty);
+    this.#frags = new RadixArray(this.#cache, FRAG_BYTES, header.fragments);
     this.#dirtyBits = new HBitmap(Math.max(1, Math.ceil(header.size / header.chunkSize)));
   }
 
@@ -206,6 +293,7 @@ export class Store {
     }
     checkSize(options.size, 'size');
     const cachePages = options.cachePages ?? 1024;
+    const codec = await codecFor(options);
     const { data, index, where, owned } = await openLocation(location, true);
     try {
       const pages = await PageStore.create(data, {
@@ -253,12 +341,30 @@ export class Store {
         indexRecords,
         indexSparse: options.index?.sparse ?? false,
         indexFixed: options.index?.records !== undefined,
+        codec: codec?.id ?? 0,
+        codecLevel: codec ? (options.compressionLevel ?? 1) : 0,
+        fragments: { root: -1, height: 1 },
+        dataPages: 0,
+        packedPages: 0,
+        deadBytes: 0,
       };
       tx.writeMeta(headerPage, encodeHeader(header, pages.metaPayloadSize));
       tx.setRoot(HEADER_ROOT, headerPage);
       await tx.commit();
       const dedup = index ? await createIndex(index, header) : undefined;
-      const store = new Store(pages, ex, alloc, header, [], index, dedup, cachePages, header.verify, where);
+      const store = new Store(
+        pages,
+        ex,
+        alloc,
+        header,
+        [],
+        index,
+        dedup,
+        cachePages,
+        header.verify,
+        where,
+        codec,
+      );
       alloc.store = store;
       store.#owned = owned;
       return store;
@@ -294,6 +400,15 @@ export class Store {
       }
       const header = decodeHeader(await pages.readMeta(headerPage), headerPage, pages.pageSize, where);
       const table = header.table >= 0 ? decodeTable(await readChain(pages, header.table), where) : [];
+      let codec: ChunkCodec | undefined;
+      if (header.codec !== 0) {
+        codec = await loadCodec(header.codec, header.codecLevel).catch(() => undefined);
+        if (codec === undefined)
+          throw new StoreError(
+            'ERR_UNSUPPORTED_VERSION',
+            `${where}: compressed with codec ${header.codec} (level ${header.codecLevel}), which this version does not know`,
+          );
+      }
       const alloc = new ReferenceAllocator();
       const ex = await ExceptionStore.open(pages, {
         root: EXCEPTIONS_ROOT,
@@ -312,6 +427,7 @@ export class Store {
         cachePages,
         options.verify ?? header.verify,
         where,
+        codec,
       );
       alloc.store = store;
       store.#owned = owned;
@@ -537,42 +653,51 @@ export class Store {
     const physical: number[] = new Array(count).fill(-1);
     const pages: number[] = [];
     const at: number[] = [];
+    const frags: number[] = [];
+    const fragAt: number[] = [];
     const pageCount = this.#pageCount();
     for (let i = 0; i < count; i++) {
       const chunk = first + i;
       // The live volume's mapping and the names come from cached metadata pages without a
       // promise per chunk when they can.
-      let phys: number;
+      let ref: number;
       if (version === LIVE) {
         const slot = this.#blockMap.peekLeaf(chunk);
-        phys = slot === null ? await this.#liveChunk(chunk) : slot ? getU32(slot.buf, slot.off) - 1 : -1;
+        ref = slot === null ? await this.#liveChunk(chunk) : slot ? getU32(slot.buf, slot.off) - 1 : -1;
       } else {
-        phys = await this.#resolve(version, chunk);
+        ref = await this.#resolve(version, chunk);
       }
-      if (phys < 0) {
+      if (ref < 0) {
         if (into !== undefined) bytes.fill(0, i * cs, (i + 1) * cs);
         continue;
       }
-      if (phys >= pageCount) {
+      const page = this.#pageOf(ref);
+      if (page >= pageCount) {
         throw new StoreError(
           'ERR_CORRUPT_DATA',
-          `${this.#where}: chunk ${chunk} maps page ${phys}, past the end of ${DATA_FILE}`,
+          `${this.#where}: chunk ${chunk} maps page ${page}, past the end of ${DATA_FILE}`,
         );
       }
-      physical[i] = phys;
-      const name = this.#names.peekLeaf(phys);
+      physical[i] = page;
+      const name = this.#peekName(ref);
       expected[i] =
         name === null
-          ? (await this.#nameAt(phys)).slice()
+          ? (await this.#nameAt(ref)).slice()
           : name
             ? name.buf.slice(name.off, name.off + NAME_BYTES)
             : new Uint8Array(NAME_BYTES);
-      pages.push(phys);
-      at.push(i * cs);
+      if (this.#isFrag(ref)) {
+        frags.push(ref);
+        fragAt.push(i * cs);
+      } else {
+        pages.push(page);
+        at.push(i * cs);
+      }
     }
     if (pages.length > 0) {
       await (this.#tx ? this.#tx.readDataMany(pages, bytes, at) : this.#pages.readDataMany(pages, bytes, at));
     }
+    if (frags.length > 0) await this.#readFragments(frags, bytes, fragAt);
     return { bytes, expected, physical };
   }
 
@@ -594,6 +719,18 @@ export class Store {
       checkRange(offset, length, size, version);
       if (data !== undefined) await this.#ensureIndex();
       const cs = this.chunkSize;
+      // A compressed store packs what goes through the batched path: whole chunks of the live
+      // volume, named first (one at a time they would each take a page of their own).
+      // `hashed` names the whole chunks of data from `named` on.
+      let named = offset;
+      if (hashed === undefined && data !== undefined && this.#packed && version === LIVE) {
+        const lead = (cs - (offset % cs)) % cs;
+        const whole = Math.floor((length - Math.min(lead, length)) / cs);
+        if (whole > 0) {
+          hashed = hashBatch(data.subarray(lead, lead + whole * cs), cs);
+          named = offset + lead;
+        }
+      }
       let pos = offset;
       const end = offset + length;
       let changed = 0;
@@ -609,7 +746,7 @@ export class Store {
           let known: { name: Uint8Array | undefined } | undefined;
           if (version === LIVE && hashed && data && n === cs && this.#index) {
             // The import path: whole chunks with names known, many at a time.
-            const i = (pos - offset) / cs;
+            const i = (pos - named) / cs;
             const count = Math.min(Math.floor((end - pos) / cs), BATCH_CHUNKS);
             changed += await this.#writeLiveBatch(
               chunk,
@@ -627,7 +764,7 @@ export class Store {
           if (n === cs) {
             content = data?.subarray(pos - offset, pos - offset + n);
             if (hashed) {
-              const i = (pos - offset) / cs;
+              const i = (pos - named) / cs;
               known = {
                 name:
                   hashed.zero[i] === 1
@@ -757,12 +894,14 @@ export class Store {
       for (const p of exceptions) perPhys.set(p, (perPhys.get(p) ?? 0) + 1);
       let exclusive = 0;
       let shared = 0;
-      for (const [p, n] of perPhys) {
-        if (p === this.#header.zeroPage) continue;
-        if (this.#refCount(p) === n) exclusive++;
-        else shared++;
+      for (const [ref, n] of perPhys) {
+        if (ref === this.#zeroRef) continue;
+        // A fragment counts its compressed length (what its death gives back, once its page goes).
+        const bytes = this.#isFrag(ref) ? await this.#fragLength(ref) : this.chunkSize;
+        if ((await this.#refsOf(ref)) === n) exclusive += bytes;
+        else shared += bytes;
       }
-      return { name, exclusiveBytes: exclusive * this.chunkSize, sharedBytes: shared * this.chunkSize };
+      return { name, exclusiveBytes: exclusive, sharedBytes: shared };
     });
   }
 
@@ -779,10 +918,12 @@ export class Store {
       const freeBefore = this.#pages.freePageCount();
       await this.#ex.deleteSnapshot(name);
       if (this.#ex.dirty) await this.#ex.commit();
-      // The exception store committed its own transactions; our table follows in ours.
+      // The exception store committed its own transactions; our table follows in ours. (A
+      // compressed store's counters followed every release exactly; a recount would read the
+      // whole fragment table.)
       this.#snapshots = this.#snapshots.filter((s) => s.name !== name);
       this.#tableDirty = true;
-      await this.#recountData();
+      if (!this.#packed) await this.#recountData();
       await this.#commit();
       const freed = this.#pages.freePageCount() - freeBefore;
       return Math.max(0, freed) * this.chunkSize;
@@ -801,9 +942,9 @@ export class Store {
       if (snap.size > this.#header.size) await this.#resize(snap.size);
       for (const chunk of chunks) {
         if (chunk * this.chunkSize >= snap.size) continue;
-        const phys = (await this.#ex.lookup(name, chunk)) as number;
-        const target = phys === this.#header.zeroPage ? -1 : phys;
-        if (target >= 0) this.#txn().incRef(target);
+        const ref = (await this.#ex.lookup(name, chunk)) as number;
+        const target = ref === this.#zeroRef ? -1 : ref;
+        if (target >= 0) await this.#incRef(target);
         await this.#setLive(chunk, target);
         await this.#maybeCommit();
       }
@@ -883,10 +1024,11 @@ export class Store {
       const h = this.#header;
       const cs = this.chunkSize;
       const usedPages = this.#pages.pageCount - this.#pages.freePageCount();
-      const metaPages = Math.max(0, usedPages - h.dataChunks - 1);
+      const dataPages = this.#packed ? h.dataPages : h.dataChunks;
+      const metaPages = Math.max(0, usedPages - dataPages - 1);
       if (!this.#readOnly) await this.#ensureIndex();
       const indexBytes = this.#indexStorage ? await this.#indexStorage.size() : 0;
-      const dataBytes = h.dataChunks * cs;
+      const dataBytes = dataPages * cs;
       const metadataBytes = metaPages * cs + indexBytes;
       const totalChunks = Math.ceil(h.size / cs);
       const idx = this.#index?.getStats();
@@ -905,6 +1047,9 @@ export class Store {
         indexSparse: idx ? (this.#index?.geometry.sparseChaptersPerVolume ?? 0) > 0 : h.indexSparse,
         snapshots: this.#snapshots.length,
         indexAvailable: this.#index !== undefined,
+        compression: this.#codec?.name ?? 'off',
+        packedPages: h.packedPages,
+        deadFragmentBytes: h.deadBytes,
       };
     });
   }
@@ -925,9 +1070,10 @@ export class Store {
     const h = this.#header;
     const cs = this.chunkSize;
     const pageCount = this.#pages.pageCount;
+    /** References found, per reference (a page, or in a compressed store page x 16 + state). */
     const refs = new Map<number, number>();
     const meta = new Set<number>();
-    const add = (p: number) => refs.set(p, (refs.get(p) ?? 0) + 1);
+    const add = (ref: number) => refs.set(ref, (refs.get(ref) ?? 0) + 1);
     const headerPage = this.#pages.getRoot(HEADER_ROOT) as number;
     meta.add(headerPage);
     // Live block map.
@@ -947,11 +1093,12 @@ export class Store {
           continue;
         }
         mapped++;
-        if (v - 1 >= pageCount)
+        const page = this.#pageOf(v - 1);
+        if (page >= pageCount)
           problems.push({
             kind: 'dangling',
-            message: `chunk ${chunk} maps page ${v - 1}, past the end`,
-            page: v - 1,
+            message: `chunk ${chunk} maps page ${page}, past the end`,
+            page,
           });
         else add(v - 1);
       }
@@ -961,28 +1108,83 @@ export class Store {
         kind: 'counter',
         message: `header counts ${h.mapped} mapped chunks, the block map has ${mapped}`,
       });
-    for (const tree of [this.#blockMap, this.#names, this.#dirty])
+    for (const tree of [this.#blockMap, this.#names, this.#dirty, this.#frags])
       for (const p of await tree.pages()) meta.add(p);
     if (h.table >= 0) for (const p of await chainPages(this.#pages, h.table)) meta.add(p);
     // Exceptions.
     try {
       const report = await this.#ex.check({ uniqueChunks: false });
       for (const p of report.metaPages) meta.add(p);
-      for (const p of report.exceptionChunks) add(p);
-      for (const p of report.pendingReleases) add(p);
+      for (const r of report.exceptionChunks) add(r);
+      for (const r of report.pendingReleases) add(r);
     } catch (e) {
       problems.push({ kind: 'structure', message: `exception store: ${(e as Error).message}` });
     }
-    add(h.zeroPage);
+    add(this.#zeroRef);
+    // Fragments: every reference to one must find it live, with that many references counted.
+    const fragFixes: { ref: number; count: number }[] = [];
+    const packed = new Map<number, number>(); // packed page -> live fragments referenced
+    let liveFragments = 0;
+    let deadBytes = 0;
+    if (this.#packed) {
+      const items = new Map<number, { count: number; length: number }>();
+      const frags = this.#frags;
+      await frags.forEachLeaf((first, buf) => {
+        for (let i = 0; i < frags.perLeaf; i++) {
+          const off = i * FRAG_BYTES;
+          const count = getU32(buf, off + FRAG_COUNT);
+          const length = getU16(buf, off + FRAG_LENGTH);
+          if (count !== 0 || length !== 0) items.set(first + i, { count, length });
+        }
+      });
+      for (const [ref, n] of refs) {
+        if (!this.#isFrag(ref)) continue;
+        const item = items.get(ref);
+        const where = `fragment ${(ref & 15) - 1} of page ${ref >>> 4}`;
+        if (item === undefined || item.count === 0)
+          problems.push({
+            kind: 'dangling',
+            message: `${where} is referenced ${n} times but free`,
+            page: ref >>> 4,
+          });
+        else if (item.count !== n)
+          problems.push({
+            kind: 'refcount',
+            message: `${where} counts ${item.count} references, ${n} exist`,
+            page: ref >>> 4,
+          });
+        if (item === undefined || item.count !== n) fragFixes.push({ ref, count: n });
+        liveFragments++;
+        packed.set(ref >>> 4, (packed.get(ref >>> 4) ?? 0) + 1);
+      }
+      for (const [ref, item] of items) {
+        if (item.count > 0 && !refs.has(ref)) {
+          problems.push({
+            kind: 'leak',
+            message: `fragment ${(ref & 15) - 1} of page ${ref >>> 4} counts ${item.count} references but nothing refers to it`,
+            page: ref >>> 4,
+          });
+          fragFixes.push({ ref, count: 0 });
+        }
+        if (!refs.has(ref) && packed.has(ref >>> 4)) deadBytes += item.length;
+      }
+    }
+    /** What each page's count must be: a raw chunk's references; a packed page's live fragments. */
+    const expectedOf = (p: number): number =>
+      meta.has(p) ? 1 : (packed.get(p) ?? refs.get(this.#rawRef(p)) ?? 0);
     // Every page.
-    let dataChunks = 0;
+    let dataPages = 0;
+    let rawChunks = 0;
     const fixes: { page: number; delta: number }[] = [];
     for (let p = 0; p < pageCount; p++) {
       const rc = this.#pages.refCount(p);
-      const expected = meta.has(p) ? 1 : (refs.get(p) ?? 0);
-      if (!meta.has(p) && expected > 0 && p !== h.zeroPage) dataChunks++;
+      const expected = expectedOf(p);
+      if (!meta.has(p) && expected > 0 && p !== h.zeroPage) {
+        dataPages++;
+        if (!packed.has(p)) rawChunks++;
+      }
       if (rc === expected) continue;
-      if (meta.has(p) && refs.has(p)) {
+      if (meta.has(p) && (refs.has(this.#rawRef(p)) || packed.has(p))) {
         problems.push({ kind: 'structure', message: `page ${p} is both metadata and a data chunk`, page: p });
         continue;
       }
@@ -1006,43 +1208,90 @@ export class Store {
         });
       if (rc > 0 || expected === 0) fixes.push({ page: p, delta: expected - rc });
     }
-    if (dataChunks !== h.dataChunks)
-      problems.push({
-        kind: 'counter',
-        message: `header counts ${h.dataChunks} data chunks, ${dataChunks} are referenced`,
-      });
+    const dataChunks = rawChunks + liveFragments;
+    const counters: [string, number, number][] = [['data chunks', h.dataChunks, dataChunks]];
+    if (this.#packed)
+      counters.push(
+        ['data pages', h.dataPages, dataPages],
+        ['packed pages', h.packedPages, packed.size],
+        ['dead fragment bytes', h.deadBytes, deadBytes],
+      );
+    for (const [what, has, is] of counters)
+      if (has !== is)
+        problems.push({ kind: 'counter', message: `header counts ${has} ${what}, ${is} are referenced` });
     // Names and data.
     let verified = 0;
     if (options.data) {
       let done = 0;
       const total = refs.size;
-      for (const p of refs.keys()) {
+      const byPage = new Map<number, number[]>();
+      const fail = (page: number, what: string) => problems.push({ kind: 'data', message: what, page });
+      for (const ref of refs.keys()) {
         if (options.signal?.aborted) throw new StoreError('ERR_ABORTED', 'check aborted');
-        if (p !== h.zeroPage && p < pageCount && this.#pages.refCount(p) > 0) {
-          const bytes = await this.#pages.readData(p);
-          const want = await this.#nameAt(p);
-          if (!sameBytes(nameOf(bytes), want))
-            problems.push({
-              kind: 'data',
-              message: `chunk at page ${p}: its bytes do not match its name`,
-              page: p,
-            });
-          verified++;
+        const p = this.#pageOf(ref);
+        if (ref !== this.#zeroRef && p < pageCount && this.#pages.refCount(p) > 0) {
+          if (this.#isFrag(ref)) {
+            const list = byPage.get(p);
+            if (list) list.push(ref);
+            else byPage.set(p, [ref]);
+          } else {
+            const bytes = await this.#pages.readData(p);
+            if (!sameBytes(nameOf(bytes), await this.#nameAt(ref)))
+              fail(p, `chunk at page ${p}: its bytes do not match its name`);
+            verified++;
+          }
         }
         done++;
         if ((done & 1023) === 0) options.onProgress?.({ bytes: done * cs, total: total * cs });
       }
+      // Packed pages: the directory, then every live fragment decompressed against its name.
+      for (const [p, list] of byPage) {
+        if (options.signal?.aborted) throw new StoreError('ERR_ABORTED', 'check aborted');
+        const page = await this.#pages.readData(p);
+        const where = `${this.#where}: ${DATA_FILE} page ${p}`;
+        try {
+          decodePackedDirectory(page, cs, (this.#codec as ChunkCodec).id, where);
+        } catch (e) {
+          fail(p, (e as Error).message);
+          continue;
+        }
+        for (const ref of list) {
+          try {
+            const bytes = readPackedFragment(page, (ref & 15) - 1, this.#codec as ChunkCodec, cs, where);
+            if (!sameBytes(nameOf(bytes), await this.#nameAt(ref)))
+              fail(p, `fragment ${(ref & 15) - 1} of page ${p}: its bytes do not match its name`);
+          } catch (e) {
+            fail(p, (e as Error).message);
+          }
+          verified++;
+        }
+      }
     }
     let repaired = 0;
-    if (options.repair && (fixes.length > 0 || problems.some((q) => q.kind === 'counter'))) {
+    if (
+      options.repair &&
+      (fixes.length > 0 || fragFixes.length > 0 || problems.some((q) => q.kind === 'counter'))
+    ) {
       const tx = this.#txn();
       for (const f of fixes) {
         for (let k = 0; k < f.delta; k++) tx.incRef(f.page);
         for (let k = 0; k > f.delta; k--) tx.decRef(f.page);
         repaired++;
       }
+      for (const f of fragFixes) {
+        const slot = (await this.#frags.leaf(f.ref, true)) as LeafSlot;
+        setU32(slot.buf, slot.off + FRAG_COUNT, f.count);
+        if (f.count === 0) slot.buf.fill(0, slot.off, slot.off + NAME_BYTES);
+        this.#frags.markDirty(slot.page);
+        repaired++;
+      }
       this.#header.mapped = mapped;
       this.#header.dataChunks = dataChunks;
+      if (this.#packed) {
+        this.#header.dataPages = dataPages;
+        this.#header.packedPages = packed.size;
+        this.#header.deadBytes = deadBytes;
+      }
       await this.#commit();
       await this.#rebuildIndex();
       repaired++;
@@ -1086,8 +1335,8 @@ export class Store {
     const current = await this.#resolve(version, chunk);
     if (zero) {
       if (current < 0) return false;
-      phys = this.#header.zeroPage;
-      this.#txn().incRef(phys);
+      phys = this.#zeroRef;
+      this.#txn().incRef(this.#header.zeroPage);
     } else {
       const data = content as Uint8Array;
       const name = known?.name ?? nameOf(data);
@@ -1137,7 +1386,7 @@ export class Store {
       const old =
         mapSlot === null ? await this.#liveChunk(chunk) : mapSlot ? getU32(mapSlot.buf, mapSlot.off) - 1 : -1;
       if (old >= 0) {
-        const nameSlot = this.#names.peekLeaf(old);
+        const nameSlot = this.#peekName(old);
         const same =
           nameSlot === null
             ? sameBytes(await this.#nameAt(old), hashed.names.subarray(at16, at16 + NAME_BYTES))
@@ -1155,7 +1404,7 @@ export class Store {
     for (let j = 0; j < need.length; j++) {
       const k = need[j] as number;
       names.set(hashed.names.subarray((at + k) * NAME_BYTES, (at + k + 1) * NAME_BYTES), j * NAME_BYTES);
-      metaView.setUint32(j * 16, fresh[j] as number, true);
+      metaView.setUint32(j * 16, this.#rawRef(fresh[j] as number), true);
     }
     let advice: (Uint8Array | undefined)[] = [];
     try {
@@ -1173,24 +1422,46 @@ export class Store {
     // a data page's bytes never change while it is live, and whether it still is, and still
     // carries the name, is checked again at its turn below.
     if (this.verify) {
-      const freshPages = new Set(fresh);
+      const freshRefs = new Set(fresh.map((p) => this.#rawRef(p)));
       const want: number[] = [];
+      const wantFrags: number[] = [];
       const seen = new Set<number>();
       const pageCount = this.#pageCount();
       for (const earlier of advice) {
         if (earlier === undefined) continue;
         const cand = getU32(earlier, 0);
-        if (seen.has(cand) || freshPages.has(cand) || cand === this.#header.zeroPage || cand >= pageCount)
-          continue;
-        if (tx.refCount(cand) <= 0) continue;
+        const page = this.#pageOf(cand);
+        if (seen.has(cand) || freshRefs.has(cand) || cand === this.#zeroRef || page >= pageCount) continue;
+        if (tx.refCount(page) <= 0) continue;
         seen.add(cand);
-        want.push(cand);
+        if (this.#isFrag(cand)) wantFrags.push(cand);
+        else want.push(cand);
       }
       if (want.length > 0) {
-        const got = await tx.readDataMany(want);
+        const got = await tx.readDataMany(want.map((r) => this.#pageOf(r)));
         for (let i = 0; i < want.length; i++)
           pending.set(want[i] as number, got.subarray(i * cs, (i + 1) * cs));
       }
+      if (wantFrags.length > 0) {
+        const got = new Uint8Array(wantFrags.length * cs);
+        // A damaged fragment is not prefetched: #usable reads it again and refuses it.
+        const ok = await this.#readFragments(
+          wantFrags,
+          got,
+          wantFrags.map((_, i) => i * cs),
+        ).then(
+          () => true,
+          () => false,
+        );
+        if (ok)
+          for (let i = 0; i < wantFrags.length; i++)
+            pending.set(wantFrags[i] as number, got.subarray(i * cs, (i + 1) * cs));
+      }
+    }
+    if (this.#packed) {
+      return (
+        changed + (await this.#placePacked(first, data, need, names, metas, fresh, advice, pending, writes))
+      );
     }
     const newPages: number[] = [];
     const newAt: number[] = [];
@@ -1241,14 +1512,172 @@ export class Store {
   }
 
   /**
+   * Step 3 of #writeLiveBatch in a compressed store. In order: verified advice is shared; a new
+   * chunk is compressed, and its fragment goes to a PagePacker (a chunk that does not shrink
+   * enough is written raw into its fresh page); later chunks of the batch with the same content
+   * share the pending fragment. Then the packer's pages are written (a page holding a single
+   * fragment is written raw instead), the fragments named and counted, the block map set, and
+   * the index told where each new chunk went. No fragment waits past its batch.
+   * @returns the chunks whose content changed.
+   */
+  async #placePacked(
+    first: number,
+    data: Uint8Array,
+    need: number[],
+    names: Uint8Array,
+    metas: Uint8Array,
+    fresh: number[],
+    advice: (Uint8Array | undefined)[],
+    pending: Map<number, Uint8Array>,
+    writes: Promise<void>[],
+  ): Promise<number> {
+    const cs = this.chunkSize;
+    const tx = this.#txn();
+    const codec = this.#codec as ChunkCodec;
+    const n = need.length;
+    const refOf = new Array<number>(n).fill(-1);
+    const fragOf = new Array<number>(n).fill(-1);
+    const frags: PendingFragment[] = [];
+    /** A fresh page's raw reference -> the pending fragment that took its place. */
+    const waiting = new Map<number, number>();
+    const packer = new PagePacker<number>(cs);
+    const plans: { items: number[]; lengths: number[] }[] = [];
+    /** Chunks whose index entry must name where they went (refused advice, or moved). */
+    const told: number[] = [];
+    const newPages: number[] = [];
+    const newAt: number[] = [];
+    for (let j = 0; j < n; j++) {
+      const k = need[j] as number;
+      const name = names.subarray(j * NAME_BYTES, (j + 1) * NAME_BYTES);
+      const bytes = data.subarray(k * cs, (k + 1) * cs);
+      const page = fresh[j] as number;
+      this.#checkAddressable(page);
+      const earlier = advice[j];
+      if (earlier !== undefined) {
+        const cand = getU32(earlier, 0);
+        const f = waiting.get(cand);
+        if (f !== undefined) {
+          const fr = frags[f] as PendingFragment;
+          if (sameName(fr.name, 0, name, 0) && (!this.verify || sameBytes(fr.bytes, bytes))) {
+            tx.decRef(page);
+            fr.extra++;
+            fragOf[j] = f;
+            continue;
+          }
+        } else if (await this.#usable(cand, name, bytes, pending)) {
+          tx.decRef(page);
+          await this.#incRef(cand);
+          refOf[j] = cand;
+          continue;
+        }
+        told.push(j);
+      }
+      const fragment = codec.compress(bytes);
+      if (fragment === undefined) {
+        const ref = page * 16;
+        pending.set(ref, bytes);
+        newPages.push(page);
+        newAt.push(k * cs);
+        await this.#stored(ref, name);
+        refOf[j] = ref;
+        continue;
+      }
+      // The fresh page goes back: the fragment takes a place in a packed page instead.
+      tx.decRef(page);
+      const f = frags.length;
+      frags.push({ j, name, bytes, fragment, extra: 0, ref: -1 });
+      waiting.set(page * 16, f);
+      fragOf[j] = f;
+      if (earlier === undefined) told.push(j);
+      for (const plan of packer.add(f, fragment.length)) plans.push(plan);
+    }
+    for (const plan of packer.flush()) plans.push(plan);
+    if (plans.length > 0) {
+      const pages = await tx.allocateMany('data', plans.length);
+      const packed: number[] = [];
+      const packedAt: number[] = [];
+      const buf = new Uint8Array(plans.length * cs);
+      for (let q = 0; q < plans.length; q++) {
+        const plan = plans[q] as { items: number[] };
+        const page = pages[q] as number;
+        this.#checkAddressable(page);
+        if (plan.items.length === 1) {
+          // Alone in its page: stored raw (no space saved, a decompression avoided).
+          const fr = frags[plan.items[0] as number] as PendingFragment;
+          fr.ref = page * 16;
+          newPages.push(page);
+          newAt.push((need[fr.j] as number) * cs);
+          await this.#stored(fr.ref, fr.name);
+          for (let e = 0; e < fr.extra; e++) tx.incRef(page);
+          continue;
+        }
+        const items = plan.items.map((f) => frags[f] as PendingFragment);
+        buf.set(
+          encodePackedPage(
+            items.map((fr) => fr.fragment),
+            cs,
+            codec.id,
+          ),
+          q * cs,
+        );
+        packed.push(page);
+        packedAt.push(q * cs);
+        for (let slot = 0; slot < items.length; slot++) {
+          const fr = items[slot] as PendingFragment;
+          fr.ref = page * 16 + slot + 1;
+          await this.#storedFragment(fr.ref, fr.name, 1 + fr.extra, fr.fragment.length);
+        }
+        // The page counts its live fragments.
+        for (let slot = 1; slot < items.length; slot++) tx.incRef(page);
+        this.#header.packedPages++;
+        this.#header.dataPages++;
+      }
+      if (packed.length > 0) writes.push(tx.writeDataMany(packed, buf, packedAt));
+    }
+    if (newPages.length > 0) writes.push(tx.writeDataMany(newPages, data, newAt));
+    let changed = 0;
+    for (let j = 0; j < n; j++) {
+      const ref = refOf[j] as number;
+      const target = ref >= 0 ? ref : (frags[fragOf[j] as number] as PendingFragment).ref;
+      const chunk = first + (need[j] as number);
+      const set = this.#setLiveSync(chunk, target);
+      if (set === undefined ? await this.#setLive(chunk, target) : set) changed++;
+    }
+    if (told.length > 0 && this.#index) {
+      const n2 = new Uint8Array(told.length * NAME_BYTES);
+      const m2 = new Uint8Array(told.length * 16);
+      const dv = new DataView(m2.buffer);
+      told.forEach((j, x) => {
+        n2.set(names.subarray(j * NAME_BYTES, (j + 1) * NAME_BYTES), x * NAME_BYTES);
+        m2.set(metas.subarray(j * 16, (j + 1) * 16), x * 16);
+        const ref = refOf[j] as number;
+        dv.setUint32(x * 16, ref >= 0 ? ref : (frags[fragOf[j] as number] as PendingFragment).ref, true);
+      });
+      try {
+        await this.#index.updateMany(n2, m2);
+      } catch {
+        this.#index = undefined;
+      }
+    }
+    return changed;
+  }
+
+  /** A fragment's compressed length (0 when it has no item). */
+  async #fragLength(ref: number): Promise<number> {
+    const slot = await this.#frags.leaf(ref, false);
+    return slot ? getU16(slot.buf, slot.off + FRAG_LENGTH) : 0;
+  }
+
+  /**
    * A physical chunk holding `data`, with one reference for the caller: an existing one the index
    * points to (live, same name, same bytes when verifying), or a new one.
    */
   async #store(data: Uint8Array, name: Uint8Array, writes?: Promise<void>[]): Promise<number> {
     const tx = this.#txn();
     const fresh = await tx.allocate('data');
+    this.#checkAddressable(fresh);
     const meta = new Uint8Array(16);
-    new DataView(meta.buffer).setUint32(0, fresh, true);
+    new DataView(meta.buffer).setUint32(0, this.#rawRef(fresh), true);
     let earlier: Uint8Array | undefined;
     if (this.#index) {
       try {
@@ -1262,7 +1691,7 @@ export class Store {
       const cand = new DataView(earlier.buffer, earlier.byteOffset, 16).getUint32(0, true);
       if (await this.#usable(cand, name, data)) {
         tx.decRef(fresh);
-        tx.incRef(cand);
+        await this.#incRef(cand);
         return cand;
       }
       try {
@@ -1274,11 +1703,12 @@ export class Store {
     const written = tx.writeData(fresh, data);
     if (writes) writes.push(written);
     else await written;
-    await this.#stored(fresh, name);
-    return fresh;
+    const ref = this.#rawRef(fresh);
+    await this.#stored(ref, name);
+    return ref;
   }
 
-  /** #stored when the name's leaf page is cached (no promise); false when it is not. */
+  /** #stored (of a store without compression) when the name's leaf page is cached; false when it is not. */
   #storedSync(page: number, name: Uint8Array): boolean {
     const slot = this.#names.peekLeaf(page);
     if (!slot) return false;
@@ -1300,12 +1730,14 @@ export class Store {
     const slot = this.#blockMap.peekLeaf(chunk);
     if (!slot) return undefined;
     const old = getU32(slot.buf, slot.off) - 1;
+    // Fragments count their references in the fragment table: the general path.
+    if (this.#packed && (this.#isFrag(phys) || (old >= 0 && this.#isFrag(old)))) return undefined;
     const tx = this.#txn();
     if (old === phys) {
-      if (phys >= 0) tx.decRef(phys);
+      if (phys >= 0) tx.decRef(this.#pageOf(phys));
       return false;
     }
-    if (old >= 0 && tx.refCount(old) <= 1) return undefined;
+    if (old >= 0 && tx.refCount(this.#pageOf(old)) <= 1) return undefined;
     let dirtySlot: LeafSlot | undefined | null;
     if (!dirty) {
       dirtySlot = this.#dirty.peekLeaf(Math.floor(chunk / 8));
@@ -1314,7 +1746,7 @@ export class Store {
     // Everything needed is at hand: from here on it cannot fail half way.
     setU32(slot.buf, slot.off, phys + 1);
     this.#blockMap.markDirty(slot.page);
-    if (old >= 0) tx.decRef(old);
+    if (old >= 0) tx.decRef(this.#pageOf(old));
     this.#header.mapped += (phys >= 0 ? 1 : 0) - (old >= 0 ? 1 : 0);
     if (dirtySlot) {
       if (chunk >= this.#dirtyBits.size)
@@ -1326,12 +1758,27 @@ export class Store {
     return true;
   }
 
-  /** A new chunk was written at `page`: it is named and counted (the opposite of #freed). */
-  async #stored(page: number, name: Uint8Array): Promise<void> {
+  /**
+   * A new chunk was written whole at raw reference `ref`: it is named and counted (the opposite
+   * of #freed).
+   */
+  async #stored(ref: number, name: Uint8Array): Promise<void> {
     this.#txData++;
-    const slot = (await this.#names.leaf(page, true)) as { page: number; buf: Uint8Array; off: number };
+    const slot = (await this.#names.leaf(this.#pageOf(ref), true)) as LeafSlot;
     slot.buf.set(name, slot.off);
     this.#names.markDirty(slot.page);
+    this.#header.dataChunks++;
+    if (this.#packed) this.#header.dataPages++;
+  }
+
+  /** A new fragment `ref` of a packed page: its name, `count` references and length. */
+  async #storedFragment(ref: number, name: Uint8Array, count: number, length: number): Promise<void> {
+    this.#txData++;
+    const slot = (await this.#frags.leaf(ref, true)) as LeafSlot;
+    slot.buf.set(name, slot.off);
+    setU32(slot.buf, slot.off + FRAG_COUNT, count);
+    setU16(slot.buf, slot.off + FRAG_LENGTH, length);
+    this.#frags.markDirty(slot.page);
     this.#header.dataChunks++;
   }
 
@@ -1343,12 +1790,24 @@ export class Store {
     pending?: Map<number, Uint8Array>,
   ): Promise<boolean> {
     const tx = this.#txn();
-    if (cand === this.#header.zeroPage || cand >= this.#pageCount()) return false;
-    if (tx.refCount(cand) <= 0) return false;
+    const page = this.#pageOf(cand);
+    if (cand === this.#zeroRef || page >= this.#pageCount()) return false;
+    if (tx.refCount(page) <= 0) return false;
+    // A fragment's name is cleared when it dies, and its page's items when the page goes.
     if (!sameBytes(await this.#nameAt(cand), name)) return false;
     if (!this.verify) return true;
     const unwritten = pending?.get(cand);
-    return sameBytes(unwritten ?? (await tx.readData(cand)), data);
+    if (unwritten !== undefined) return sameBytes(unwritten, data);
+    if (!this.#isFrag(cand)) return sameBytes(await tx.readData(page), data);
+    const bytes = new Uint8Array(this.chunkSize);
+    try {
+      await this.#readFragments([cand], bytes, [0]);
+    } catch (e) {
+      // Damaged: the chunk is stored anew rather than shared (check reports the damage).
+      if ((e as { code?: unknown }).code === 'ERR_CORRUPT_DATA') return false;
+      throw e;
+    }
+    return sameBytes(bytes, data);
   }
 
   /**
@@ -1356,10 +1815,10 @@ export class Store {
    * Snapshots that still share the old content get an exception keeping it.
    */
   async #setLive(chunk: number, phys: number): Promise<boolean> {
-    const tx = this.#txn();
     const old = await this.#liveChunk(chunk);
     if (old === phys) {
-      if (phys >= 0) tx.decRef(phys);
+      // The reference handed over goes; the block map's own keeps the chunk alive.
+      if (phys >= 0) await this.#release(phys);
       return false;
     }
     if (this.#snapshots.length > 0 && !this.#isDirty(chunk)) {
@@ -1375,27 +1834,90 @@ export class Store {
     return true;
   }
 
-  /** Drops one reference to a data chunk. */
-  async #release(phys: number): Promise<void> {
-    const tx = this.#txn();
-    tx.decRef(phys);
-    if (tx.refCount(phys) === 0) await this.#freed(phys);
+  /** One more reference to a stored chunk (a page's count, or a fragment's). */
+  async #incRef(ref: number): Promise<void> {
+    if (!this.#isFrag(ref)) {
+      this.#txn().incRef(this.#pageOf(ref));
+      return;
+    }
+    const slot = await this.#frags.leaf(ref, false);
+    const n = slot ? getU32(slot.buf, slot.off + FRAG_COUNT) : 0;
+    if (!slot || n === 0) throw this.#deadFragment(ref);
+    setU32(slot.buf, slot.off + FRAG_COUNT, n + 1);
+    this.#frags.markDirty(slot.page);
   }
 
-  /** @internal The exception store's allocator releases a chunk an exception no longer holds. */
-  async _releaseForExceptions(txn: PageTransactionLike, chunk: number): Promise<void> {
-    txn.decRef(chunk);
-    if (chunk !== this.#header.zeroPage && (txn as PageTransaction).refCount(chunk) === 0)
-      await this.#freed(chunk);
+  #deadFragment(ref: number): StoreError {
+    return new StoreError(
+      'ERR_CORRUPT_DATA',
+      `${this.#where}: a reference to fragment ${(ref & 15) - 1} of ${DATA_FILE} page ${ref >>> 4}, which is free`,
+    );
   }
 
   /**
-   * A data chunk's last reference went: it leaves the distinct count and its name is cleared, so
-   * advice naming it can never match whatever reuses the page.
+   * Drops one reference to a stored chunk, in `txn` (the store's, or the exception store's own
+   * during a deletion). A fragment's last reference leaves its bytes as dead space in its packed
+   * page, and the page's count (its live fragments) drops; at zero the page is free.
    */
-  async #freed(phys: number): Promise<void> {
+  async #release(ref: number, txn: PageTransactionLike = this.#txn()): Promise<void> {
+    const page = this.#pageOf(ref);
+    if (this.#isFrag(ref)) {
+      const slot = await this.#frags.leaf(ref, false);
+      const n = slot ? getU32(slot.buf, slot.off + FRAG_COUNT) : 0;
+      if (!slot || n === 0) throw this.#deadFragment(ref);
+      setU32(slot.buf, slot.off + FRAG_COUNT, n - 1);
+      if (n === 1) {
+        slot.buf.fill(0, slot.off, slot.off + NAME_BYTES);
+        this.#header.deadBytes += getU16(slot.buf, slot.off + FRAG_LENGTH);
+        this.#header.dataChunks--;
+      }
+      this.#frags.markDirty(slot.page);
+      if (n > 1) return;
+      txn.decRef(page);
+      if ((txn as PageTransaction).refCount(page) === 0) await this.#packedFreed(page);
+      return;
+    }
+    txn.decRef(page);
+    if (ref !== this.#zeroRef && (txn as PageTransaction).refCount(page) === 0) await this.#freed(ref);
+  }
+
+  /** A packed page's last fragment went: its items are cleared and its dead bytes leave the total. */
+  async #packedFreed(page: number): Promise<void> {
+    for (let s = 1; s <= MAX_FRAGMENTS; s++) {
+      const slot = await this.#frags.leaf(page * 16 + s, false);
+      if (!slot) continue;
+      this.#header.deadBytes -= getU16(slot.buf, slot.off + FRAG_LENGTH);
+      slot.buf.fill(0, slot.off, slot.off + FRAG_BYTES);
+      this.#frags.markDirty(slot.page);
+    }
+    this.#header.packedPages--;
+    this.#header.dataPages--;
+  }
+
+  /**
+   * @internal The exception store's allocator releases a chunk an exception no longer holds. In
+   * the exception store's own transaction (a deletion), what the release changes in the store's
+   * metadata is written into that transaction, so it commits with the exception's removal.
+   */
+  async _releaseForExceptions(txn: PageTransactionLike, chunk: number): Promise<void> {
+    const foreign = txn !== this.#tx;
+    if (foreign) this.#foreign = txn;
+    try {
+      await this.#release(chunk, txn);
+      if (foreign) this.#cache.writeBack();
+    } finally {
+      this.#foreign = undefined;
+    }
+  }
+
+  /**
+   * A raw data chunk's last reference went: it leaves the distinct count and its name is cleared,
+   * so advice naming it can never match whatever reuses the page.
+   */
+  async #freed(ref: number): Promise<void> {
     this.#header.dataChunks--;
-    const slot = await this.#names.leaf(phys, false);
+    if (this.#packed) this.#header.dataPages--;
+    const slot = await this.#names.leaf(this.#pageOf(ref), false);
     if (slot) {
       slot.buf.fill(0, slot.off, slot.off + NAME_BYTES);
       this.#names.markDirty(slot.page);
@@ -1432,15 +1954,40 @@ export class Store {
     const report = await this.#ex.check({ uniqueChunks: false });
     for (const p of report.metaPages) meta.add(p);
     const used = this.#pages.pageCount - this.#pages.freePageCount();
-    this.#header.dataChunks = used - meta.size - 1;
+    if (!this.#packed) {
+      this.#header.dataChunks = used - meta.size - 1;
+      return;
+    }
+    // A compressed store: its counters from the fragment table. O(fragment table).
+    for (const p of await this.#frags.pages()) meta.add(p);
+    const frags = this.#frags;
+    const packed = new Set<number>();
+    let live = 0;
+    let dead = 0;
+    await frags.forEachLeaf((first, buf) => {
+      for (let i = 0; i < frags.perLeaf; i++) {
+        const off = i * FRAG_BYTES;
+        const length = getU16(buf, off + FRAG_LENGTH);
+        if (length === 0) continue;
+        packed.add((first + i) >>> 4);
+        if (getU32(buf, off + FRAG_COUNT) > 0) live++;
+        else dead += length;
+      }
+    });
+    const h = this.#header;
+    h.dataPages = used - meta.size - 1;
+    h.packedPages = packed.size;
+    h.deadBytes = dead;
+    h.dataChunks = h.dataPages - packed.size + live;
   }
 
   /** @internal The exception store's allocator, for an origin write: keep the old chunk. */
   async _originChunkForCopy(txn: PageTransactionLike, chunk: number): Promise<number> {
     const old = await this.#liveChunk(chunk);
-    const phys = old >= 0 ? old : this.#header.zeroPage;
-    txn.incRef(phys);
-    return phys;
+    const ref = old >= 0 ? old : this.#zeroRef;
+    if (this.#isFrag(ref)) await this.#incRef(ref);
+    else txn.incRef(this.#pageOf(ref));
+    return ref;
   }
 
   async #resize(size: number): Promise<void> {
@@ -1491,33 +2038,106 @@ export class Store {
   async #resolve(version: string, chunk: number): Promise<number> {
     if (version !== LIVE) {
       const ex = await this.#ex.lookup(version, chunk);
-      if (ex !== undefined) return ex === this.#header.zeroPage ? -1 : ex;
+      if (ex !== undefined) return ex === this.#zeroRef ? -1 : ex;
     }
     return this.#liveChunk(chunk);
   }
 
-  async #nameAt(phys: number): Promise<Uint8Array> {
-    const slot = await this.#names.leaf(phys, false);
+  /** The content name of a stored chunk (zeros when free). */
+  async #nameAt(ref: number): Promise<Uint8Array> {
+    const slot = this.#isFrag(ref)
+      ? await this.#frags.leaf(ref, false)
+      : await this.#names.leaf(this.#pageOf(ref), false);
     if (!slot) return new Uint8Array(NAME_BYTES);
     return slot.buf.subarray(slot.off, slot.off + NAME_BYTES);
+  }
+
+  /** The leaf holding a chunk's name (at `off`) if cached; undefined: no leaf; null: not cached. */
+  #peekName(ref: number): LeafSlot | undefined | null {
+    return this.#isFrag(ref) ? this.#frags.peekLeaf(ref) : this.#names.peekLeaf(this.#pageOf(ref));
+  }
+
+  /** Whether a reference names a fragment of a packed page. */
+  #isFrag(ref: number): boolean {
+    return this.#packed && (ref & 15) !== 0;
+  }
+
+  /** The page a reference reads. */
+  #pageOf(ref: number): number {
+    return this.#packed ? ref >>> 4 : ref;
+  }
+
+  /** The reference of a whole page. */
+  #rawRef(page: number): number {
+    return this.#packed ? page * 16 : page;
+  }
+
+  /** A compressed store's references address pages below 2^28. */
+  #checkAddressable(page: number): void {
+    if (this.#packed && page > MAX_PACKED_PAGES)
+      throw new StoreError(
+        'ERR_NO_SPACE',
+        `${this.#where}: a compressed store addresses ${MAX_PACKED_PAGES + 1} pages of ${DATA_FILE} at most`,
+      );
+  }
+
+  /**
+   * Fragments `refs[i]` decompressed into `bytes` at `at[i]`, each packed page read once.
+   * @throws StoreError ERR_CORRUPT_DATA naming page and fragment (a bad directory, a fragment
+   *   the codec refuses or that inflates to another size).
+   */
+  async #readFragments(refs: number[], bytes: Uint8Array, at: number[]): Promise<void> {
+    const cs = this.chunkSize;
+    const pages: number[] = [];
+    const index = new Map<number, number>();
+    for (const r of refs) {
+      const p = r >>> 4;
+      if (!index.has(p)) {
+        index.set(p, pages.length);
+        pages.push(p);
+      }
+    }
+    const buf = await (this.#tx ? this.#tx.readDataMany(pages) : this.#pages.readDataMany(pages));
+    for (let i = 0; i < refs.length; i++) {
+      const r = refs[i] as number;
+      const k = index.get(r >>> 4) as number;
+      const chunk = readPackedFragment(
+        buf.subarray(k * cs, (k + 1) * cs),
+        (r & 15) - 1,
+        this.#codec as ChunkCodec,
+        cs,
+        `${this.#where}: ${DATA_FILE} page ${r >>> 4}`,
+      );
+      bytes.set(chunk, at[i] as number);
+    }
+  }
+
+  /** A stored chunk's bytes, unverified. */
+  async #readRef(ref: number): Promise<Uint8Array> {
+    if (!this.#isFrag(ref)) return this.#readData(this.#pageOf(ref));
+    const bytes = new Uint8Array(this.chunkSize);
+    await this.#readFragments([ref], bytes, [0]);
+    return bytes;
   }
 
   /**
    * A chunk's bytes, checked against its name unless `verifyReads` is off: a damaged chunk is
    * ERR_CORRUPT_DATA naming the page, never wrong bytes.
    */
-  async #readChunk(phys: number, chunk: number): Promise<Uint8Array> {
-    if (phys >= this.#pageCount()) {
+  async #readChunk(ref: number, chunk: number): Promise<Uint8Array> {
+    const page = this.#pageOf(ref);
+    if (page >= this.#pageCount()) {
       throw new StoreError(
         'ERR_CORRUPT_DATA',
-        `${this.#where}: chunk ${chunk} maps page ${phys}, past the end of ${DATA_FILE}`,
+        `${this.#where}: chunk ${chunk} maps page ${page}, past the end of ${DATA_FILE}`,
       );
     }
-    const bytes = await this.#readData(phys);
-    if (this.verifyReads && !sameBytes(nameOf(bytes), await this.#nameAt(phys))) {
+    const bytes = await this.#readRef(ref);
+    if (this.verifyReads && !sameBytes(nameOf(bytes), await this.#nameAt(ref))) {
+      const frag = this.#isFrag(ref) ? `, fragment ${(ref & 15) - 1}` : '';
       throw new StoreError(
         'ERR_CORRUPT_DATA',
-        `${this.#where}: ${DATA_FILE} page ${phys} (chunk ${chunk}): its bytes do not match their content name`,
+        `${this.#where}: ${DATA_FILE} page ${page}${frag} (chunk ${chunk}): its bytes do not match their content name`,
       );
     }
     return bytes;
@@ -1532,8 +2152,16 @@ export class Store {
     return this.#tx ? this.#tx.pageCount : this.#pages.pageCount;
   }
 
-  #refCount(phys: number): number {
-    return this.#tx ? this.#tx.refCount(phys) : this.#pages.refCount(phys);
+  /** A page's reference count (a packed page: its live fragments). */
+  #refCount(page: number): number {
+    return this.#tx ? this.#tx.refCount(page) : this.#pages.refCount(page);
+  }
+
+  /** References to a stored chunk: its page's count, or a fragment's own. */
+  async #refsOf(ref: number): Promise<number> {
+    if (!this.#isFrag(ref)) return this.#refCount(this.#pageOf(ref));
+    const slot = await this.#frags.leaf(ref, false);
+    return slot ? getU32(slot.buf, slot.off + FRAG_COUNT) : 0;
   }
 
   #isDirty(chunk: number): boolean {
@@ -1619,6 +2247,7 @@ export class Store {
     h.blockMap = this.#blockMap.root;
     h.names = this.#names.root;
     h.dirty = this.#dirty.root;
+    h.fragments = this.#frags.root;
     const headerChanged = !sameHeader(h, this.#committedHeader);
     if (!this.#tx && !headerChanged && !this.#tableDirty) return;
     const tx = this.#txn();
@@ -1664,8 +2293,17 @@ export class Store {
         if (p >= this.#pageCount() || this.#refCount(p) === 0 || p === this.#header.zeroPage) continue;
         const name = buf.subarray(i * NAME_BYTES, (i + 1) * NAME_BYTES);
         if (isZero(name)) continue;
-        dv.setUint32(0, p, true);
+        dv.setUint32(0, this.#rawRef(p), true);
         await index.update(name, meta);
+      }
+    });
+    const frags = this.#frags;
+    await frags.forEachLeaf(async (first, buf) => {
+      for (let i = 0; i < frags.perLeaf; i++) {
+        const off = i * FRAG_BYTES;
+        if (getU32(buf, off + FRAG_COUNT) === 0) continue;
+        dv.setUint32(0, first + i, true);
+        await index.update(buf.subarray(off, off + NAME_BYTES), meta);
       }
     });
     this.#index = index;

@@ -57,6 +57,14 @@ export interface StoreCreateOptions {
   readonly initialPages?: number;
   /** Pages of the page layer's redo journal: the most one commit can carry (default 1024). */
   readonly journalPages?: number;
+  /**
+   * Compression of the stored chunks, fixed for the store's life (default 'off'): 'zstd'
+   * (Zstandard, WebAssembly) or 'deflate' (node:zlib). A chunk that compresses is packed with
+   * others into one page (up to 14); one that does not is stored whole.
+   */
+  readonly compression?: 'off' | 'zstd' | 'deflate';
+  /** The codec's level (zstd 1..19, deflate 1..9; default 1). */
+  readonly compressionLevel?: number;
 }
 
 /** Options of {@link Store.open}. */
@@ -117,13 +125,13 @@ export interface StoreStats {
   readonly mappedChunks: number;
   /** Distinct stored chunks. */
   readonly distinctChunks: number;
-  /** distinctChunks x chunkSize. */
+  /** Bytes of the data pages in use: chunks stored whole, and packed pages of fragments. */
   readonly dataBytes: number;
   /** Metadata pages (block map, names, exceptions, page-layer structures) plus the index file. */
   readonly metadataBytes: number;
   /** dataBytes + metadataBytes. */
   readonly storedBytes: number;
-  /** Non-zero logical bytes over data bytes, across every version. */
+  /** Non-zero logical bytes over data bytes, across every version (with compression: both together). */
   readonly dedupRatio: number;
   /** The dedup index's memory per record it can hold, bytes (0 when no index is open). */
   readonly indexBytesPerRecord: number;
@@ -134,6 +142,15 @@ export interface StoreStats {
   readonly snapshots: number;
   /** Whether the index is in use (false while lost and not yet rebuilt). */
   readonly indexAvailable: boolean;
+  /** The store's codec: 'off', 'zstd' or 'deflate'. */
+  readonly compression: string;
+  /** Data pages holding several compressed chunks (fragments). */
+  readonly packedPages: number;
+  /**
+   * Bytes that dead fragments hold inside packed pages still in use (a fragment whose last
+   * reference went, its page kept by the others): what a compaction would give back.
+   */
+  readonly deadFragmentBytes: number;
 }
 
 /** One problem {@link Store.check} found. */

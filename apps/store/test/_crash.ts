@@ -8,7 +8,7 @@ import { MemoryStorage } from '@deja/storage';
 import { crashSweep, type FaultyStorage } from '@deja/storage/testing';
 import { expect } from 'vitest';
 import { LIVE, Store } from '../src/index';
-import { content, prng } from './_helpers';
+import { content, mixedContent, prng } from './_helpers';
 
 type State = Map<string, Uint8Array>;
 const CS = 512;
@@ -34,7 +34,11 @@ async function matches(store: Store, state: State): Promise<string | undefined> 
   return undefined;
 }
 
-export async function sweep(seed: number, points?: number[]): Promise<number> {
+export async function sweep(
+  seed: number,
+  points?: number[],
+  compression?: 'zstd' | 'deflate',
+): Promise<number> {
   // States the store may legally open at: index i = after the i-th completed commit point.
   let states: State[] = [];
   let done = 0;
@@ -59,14 +63,21 @@ export async function sweep(seed: number, points?: number[]): Promise<number> {
       await commit(async () => {
         store = await Store.create(
           { data: storage, index },
-          { size: 24 * CS, chunkSize: CS, initialPages: 256, maxSnapshots: 32, cachePages: 8 },
+          {
+            size: 24 * CS,
+            chunkSize: CS,
+            initialPages: 256,
+            maxSnapshots: 32,
+            cachePages: 8,
+            ...(compression ? { compression } : {}),
+          },
         );
       });
       const write = async (version: string) => {
         const bytes = model.get(version) as Uint8Array;
         const offset = Math.floor(rand() * (bytes.length - 1));
         const length = Math.min(bytes.length - offset, 1 + Math.floor(rand() * 3 * CS));
-        const data = content(rand, length, 3);
+        const data = (compression ? mixedContent : content)(rand, length, 3);
         await store.volume(version).write(offset, data);
         bytes.set(data, offset);
       };
@@ -88,6 +99,8 @@ export async function sweep(seed: number, points?: number[]): Promise<number> {
       model.set(LIVE, (model.get('b') as Uint8Array).slice());
       await commit(() => store.rollback('b'));
       await commit(() => store.flush());
+      // A compressed workload packs (written whole-chunk ranges go through the batched path).
+      if (compression) expect((await store.stats()).packedPages).toBeGreaterThan(0);
     },
     check: async (image, info) => {
       const idx = new MemoryStorage({ data: index.snapshot() });

@@ -47,6 +47,24 @@ export function content(rand: () => number, length: number, pool = 6): Uint8Arra
   return out;
 }
 
+/**
+ * Like {@link content}, with chunks that compress without repeating (a small alphabet in runs),
+ * for compressed stores: zeros, patterns, compressible and random bytes.
+ */
+export function mixedContent(rand: () => number, length: number, pool = 6): Uint8Array {
+  const kind = rand();
+  if (kind > 0.45) return content(rand, length, pool);
+  const out = new Uint8Array(length);
+  const symbols = 2 + Math.floor(rand() * 14);
+  const base = Math.floor(rand() * 200);
+  for (let i = 0; i < length; ) {
+    const run = 1 + Math.floor(rand() * 24);
+    out.fill(base + Math.floor(rand() * symbols), i, Math.min(length, i + run));
+    i += run;
+  }
+  return out;
+}
+
 /** Resizes a model array. */
 export function resized(bytes: Uint8Array, size: number): Uint8Array {
   const out = new Uint8Array(size);

@@ -9,7 +9,7 @@
 import { PassThrough, Readable } from 'node:stream';
 import { expect } from 'vitest';
 import { exportVersion, importImage, isStoreError, LIVE, type Range } from '../src/index';
-import { content, expectBytes, MemStore, prng, resized } from './_helpers';
+import { expectBytes, MemStore, mixedContent, content as plainContent, prng, resized } from './_helpers';
 
 const CS = 512;
 
@@ -24,8 +24,14 @@ function covered(ranges: Range[], offset: number): boolean {
   return ranges.some((r) => offset >= r.offset && offset < r.offset + r.length);
 }
 
-export async function run(seed: number, steps: number): Promise<void> {
+/** Options of a run: the store's compression (its content then includes compressible chunks). */
+export interface RunOptions {
+  readonly compression?: 'zstd' | 'deflate';
+}
+
+export async function run(seed: number, steps: number, options: RunOptions = {}): Promise<void> {
   const rand = prng(seed);
+  const content = options.compression ? mixedContent : plainContent;
   const int = (n: number) => Math.floor(rand() * n);
   let size = (20 + int(30)) * CS + int(CS);
   const m = await MemStore.create({
@@ -34,11 +40,14 @@ export async function run(seed: number, steps: number): Promise<void> {
     cachePages: 8,
     maxSnapshots: 32,
     index: { records: 1024 },
+    ...(options.compression ? { compression: options.compression } : {}),
   });
   const model = new Map<string, Uint8Array>([[LIVE, new Uint8Array(size)]]);
   let counter = 0;
   let baseline: Uint8Array | undefined;
   const log: string[] = [];
+  /** The most packed pages seen (a compressed run must pack). */
+  let packedSeen = 0;
   const snaps = () => [...model.keys()].filter((k) => k !== LIVE);
   const pick = () => {
     const s = snaps();
@@ -181,6 +190,7 @@ export async function run(seed: number, steps: number): Promise<void> {
         }
         expect(ranges.every((x) => x.offset + x.length <= live.length)).toBe(true);
       }
+      if (options.compression) packedSeen = Math.max(packedSeen, (await m.store.stats()).packedPages);
       for (const [version, bytes] of model) {
         const v = m.store.volume(version);
         expect(v.size).toBe(bytes.length);
@@ -189,6 +199,7 @@ export async function run(seed: number, steps: number): Promise<void> {
     }
     const report = await m.store.check({ data: true });
     expect(report.problems).toEqual([]);
+    if (options.compression) expect(packedSeen, 'packed pages').toBeGreaterThan(0);
     await m.reopen();
     for (const [version, bytes] of model)
       expectBytes(await m.store.volume(version).read(0, bytes.length), bytes, `final ${version}`);

@@ -149,6 +149,8 @@ describe('a store through its life', () => {
       sparse: false,
       maxSnapshots: 256,
       verify: true,
+      compression: 'off',
+      compressionLevel: null,
     });
     const again = await deja('init', S(), '--size', '1G');
     expectError(again, 1, 'ERR_EXISTS');

@@ -7,4 +7,9 @@ describe('crash at every storage operation', () => {
     const ops = await sweep(1);
     expect(ops).toBeGreaterThan(20);
   }, 300_000);
+
+  test('seed 1, a compressed store (zstd), every point and mode', async () => {
+    const ops = await sweep(1, undefined, 'zstd');
+    expect(ops).toBeGreaterThan(20);
+  }, 300_000);
 });

@@ -17,8 +17,11 @@ const CHUNKS = 1024; // 4 MiB volumes
 const SIZE = CHUNKS * CS;
 
 /** A store with snapshots 'mon' and 'tue' and a live volume changed since 'tue'. */
-async function makeStore(dir: string): Promise<{ store: Store; images: Record<string, Uint8Array> }> {
-  const store = await Store.create(dir, { size: SIZE, chunkSize: CS });
+async function makeStore(
+  dir: string,
+  compression: 'off' | 'zstd' = 'off',
+): Promise<{ store: Store; images: Record<string, Uint8Array> }> {
+  const store = await Store.create(dir, { size: SIZE, chunkSize: CS, compression });
   const mon = makeImage(7, CHUNKS, CS);
   await store.write(0, mon);
   await store.createSnapshot('mon');
@@ -228,4 +231,74 @@ describeWith(['qemu-io', 'nbdcopy', 'qemu-img'], 'NBD server: writes by real cli
       await dir.dispose();
     }
   });
+});
+
+describeWith(['qemu-img', 'qemu-io', 'nbdcopy'], 'NBD server on a compressed store', () => {
+  it('qemu-img convert of every version, qemu-io and nbdcopy writes, the store reopened and checked', async () => {
+    const dir = await tempDir();
+    try {
+      const path = join(dir.path, 'store');
+      const { store, images } = await makeStore(path, 'zstd');
+      expect((await store.stats()).packedPages).toBeGreaterThan(0);
+      const socket = join(dir.path, 'z.sock');
+      const server = await serve(store, {
+        socket,
+        exports: [
+          { name: 'mon', version: 'mon' },
+          { name: 'tue', version: 'tue' },
+          { name: 'disk', writable: true },
+        ],
+      });
+      const uri = (name: string) => `nbd+unix:///${name}?socket=${socket}`;
+      for (const [name, version] of [
+        ['mon', 'mon'],
+        ['tue', 'tue'],
+        ['disk', LIVE],
+      ] as const) {
+        const out = join(dir.path, `${name}.raw`);
+        await mustRun('qemu-img', ['convert', '-f', 'raw', '-O', 'raw', uri(name), out]);
+        expect(Buffer.compare(await readFile(out), Buffer.from(images[version] as Uint8Array)), name).toBe(0);
+      }
+      const model = Buffer.from(images[LIVE] as Uint8Array);
+      const out = await mustRun('qemu-io', [
+        '-f',
+        'raw',
+        '-c',
+        'write -P 0xab 100 5000',
+        '-c',
+        'write -P 0xcd 65536 131072',
+        '-c',
+        'discard 131072 16384',
+        '-c',
+        'flush',
+        uri('disk'),
+      ]);
+      expect(out).not.toMatch(/fail|error|Pattern verification/i);
+      model.fill(0xab, 100, 5100);
+      model.fill(0xcd, 65536, 196608);
+      model.fill(0, 131072, 147456);
+      const src = join(dir.path, 'src.raw');
+      const patch = Buffer.from(model);
+      patch.set(changed(images.mon as Uint8Array, 3, 17, CS).subarray(0, 2 * 1024 * 1024), 2 * 1024 * 1024);
+      await writeFile(src, patch);
+      await mustRun('nbdcopy', [src, uri('disk')]);
+      await server.close();
+      await store.close();
+      const again = await Store.open(path);
+      try {
+        expect(Buffer.compare(Buffer.from(await again.read(0, SIZE)), patch)).toBe(0);
+        expect(
+          Buffer.compare(
+            Buffer.from(await again.volume('tue').read(0, SIZE)),
+            Buffer.from(images.tue as Uint8Array),
+          ),
+        ).toBe(0);
+        expect((await again.check({ data: true })).problems).toEqual([]);
+      } finally {
+        await again.close();
+      }
+    } finally {
+      await dir.dispose();
+    }
+  }, 120_000);
 });

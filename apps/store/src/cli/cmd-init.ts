@@ -20,6 +20,8 @@ interface InitOptions extends CommonOptions {
   readonly sparse?: boolean;
   readonly maxSnapshots?: number;
   readonly verify: boolean;
+  readonly compression: 'off' | 'zstd' | 'deflate';
+  readonly compressionLevel?: number;
 }
 
 /** Registers `deja init`. */
@@ -54,6 +56,15 @@ export function registerInit(program: Command, _ctx: Context, act: Act): void {
       countArg,
     )
     .option('--no-verify', 'share chunks on a matching SHA-256 name without comparing their bytes')
+    .addOption(
+      new Option(
+        '--compression <codec>',
+        "compress chunks, packing up to 14 into a page (fixed for the store's life)",
+      )
+        .choices(['off', 'zstd', 'deflate'])
+        .default('off'),
+    )
+    .option('--compression-level <n>', "the codec's level: zstd 1-19, deflate 1-9 (default 1)", countArg)
     .option('--json', 'print the result as JSON')
     .addHelpText(
       'after',
@@ -64,6 +75,7 @@ export function registerInit(program: Command, _ctx: Context, act: Act): void {
           'bigger chunks, a 256 MiB index',
         ],
         ['deja init /srv/deja/big --size 4T --sparse', 'a sparse index for a large volume'],
+        ['deja init /srv/deja/vm2 --size 20G --compression zstd', 'compressed chunks (Zstandard, level 1)'],
         [
           'deja init s3://backups/vm1 --size 20G --s3-endpoint http://127.0.0.1:9000',
           'a store in a bucket of an S3-compatible server',
@@ -77,6 +89,8 @@ export function registerInit(program: Command, _ctx: Context, act: Act): void {
           throw new UsageError(`--chunk-size must be a power of two from 512 to 64K, got ${formatSize(cs)}`);
         if (opts.maxSnapshots !== undefined && opts.maxSnapshots % 32 !== 0)
           throw new UsageError(`--max-snapshots must be a multiple of 32, got ${opts.maxSnapshots}`);
+        if (opts.compressionLevel !== undefined && opts.compression === 'off')
+          throw new UsageError('--compression-level needs --compression zstd or deflate');
         if (await isStore(path))
           throw new CliFailure(`${path} already holds a store`, EXIT.FAILURE, 'ERR_EXISTS');
         const records =
@@ -95,6 +109,8 @@ export function registerInit(program: Command, _ctx: Context, act: Act): void {
               ...(opts.sparse ? { sparse: true } : {}),
             },
             ...(opts.maxSnapshots !== undefined ? { maxSnapshots: opts.maxSnapshots } : {}),
+            compression: opts.compression,
+            ...(opts.compressionLevel !== undefined ? { compressionLevel: opts.compressionLevel } : {}),
           });
         } catch (e) {
           // The options were checked above; what the library still refuses is an option's value.
@@ -111,6 +127,8 @@ export function registerInit(program: Command, _ctx: Context, act: Act): void {
           sparse: opts.sparse === true,
           maxSnapshots,
           verify: opts.verify,
+          compression: opts.compression,
+          compressionLevel: opts.compression === 'off' ? null : (opts.compressionLevel ?? 1),
         };
         const index =
           records === undefined
@@ -118,7 +136,7 @@ export function registerInit(program: Command, _ctx: Context, act: Act): void {
             : `dedup index of ${formatCount(records)} records (about ${formatSize(Math.round(records * INDEX_BYTES_PER_RECORD))})`;
         return {
           json,
-          text: `created store ${path}: ${formatSize(opts.size)} volume, ${formatSize(cs)} chunks, ${index}${opts.sparse ? ' (sparse)' : ''}, up to ${maxSnapshots} snapshots`,
+          text: `created store ${path}: ${formatSize(opts.size)} volume, ${formatSize(cs)} chunks, ${index}${opts.sparse ? ' (sparse)' : ''}, up to ${maxSnapshots} snapshots${opts.compression === 'off' ? '' : `, ${opts.compression} compression (level ${opts.compressionLevel ?? 1})`}`,
         };
       }),
     );

@@ -98,7 +98,18 @@ export function registerInspect(program: Command, ctx: Context, act: Act): void 
               'stored',
               `${formatSize(s.storedBytes)}: data ${formatSize(s.dataBytes)} in ${formatCount(s.distinctChunks)} distinct chunks, metadata ${formatSize(s.metadataBytes)}`,
             ],
-            ['dedup ratio', `${s.dedupRatio.toFixed(2)}x (live mapped bytes over data bytes)`],
+            [
+              s.compression === 'off' ? 'dedup ratio' : 'dedup+compression',
+              `${s.dedupRatio.toFixed(2)}x (live mapped bytes over data bytes)`,
+            ],
+            ...(s.compression === 'off'
+              ? []
+              : [
+                  [
+                    'compression',
+                    `${s.compression}: ${formatCount(s.packedPages)} packed pages, ${formatSize(s.deadFragmentBytes)} held by dead fragments`,
+                  ],
+                ]),
             [
               'dedup index',
               s.indexAvailable

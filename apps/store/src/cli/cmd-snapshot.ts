@@ -207,6 +207,7 @@ export function registerSnapshots(program: Command, _ctx: Context, act: Act): vo
             exclusiveBytes,
             sharedBytes,
             dataBytes: stats.dataBytes,
+            deadFragmentBytes: stats.deadFragmentBytes,
           };
           const text = [
             table(
@@ -224,6 +225,9 @@ export function registerSnapshots(program: Command, _ctx: Context, act: Act): vo
               [2, 3, 4],
             ),
             `data stored: ${formatSize(stats.dataBytes)} in ${formatCount(stats.distinctChunks)} distinct chunks (deja stats adds the metadata)`,
+            ...(stats.compression === 'off'
+              ? []
+              : [`dead fragments: ${formatSize(stats.deadFragmentBytes)} inside packed pages still in use`]),
           ].join('\n');
           return { json, text };
         }),

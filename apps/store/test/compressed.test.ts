@@ -1,0 +1,265 @@
+// Compressed stores (issue 15): fragments packed into pages, exact per-fragment reference counts,
+// dead-fragment accounting, dedup across compression, damage to a packed page, the CLI option.
+// The model test and the crash sweep also run on compressed stores (model.test.ts, crash.test.ts).
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MemoryStorage } from '@deja/storage';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { isStoreError, Store } from '../src/index';
+import { type BuiltCli, buildCli, makeImage, runCli, runJson } from './_cli';
+import { expectBytes, MemStore, mixedContent, prng } from './_helpers';
+
+const CS = 4096;
+
+/** `count` chunks that compress (small alphabets in runs), each distinct. */
+function compressible(seed: number, count: number): Uint8Array {
+  const rand = prng(seed);
+  const out = new Uint8Array(count * CS);
+  for (let c = 0; c < count; c++) {
+    const symbols = 2 + Math.floor(rand() * 6);
+    for (let i = 0; i < CS; ) {
+      const run = 4 + Math.floor(rand() * 40);
+      out.fill(
+        1 + ((c * 7 + Math.floor(rand() * symbols)) & 0xff),
+        c * CS + i,
+        Math.min(CS, i + run) + c * CS,
+      );
+      i += run;
+    }
+  }
+  return out;
+}
+
+function random(seed: number, count: number): Uint8Array {
+  const rand = prng(seed);
+  const out = new Uint8Array(count * CS);
+  for (let i = 0; i < out.length; i++) out[i] = Math.floor(rand() * 256);
+  return out;
+}
+
+async function clean(store: Store): Promise<void> {
+  const report = await store.check({ data: true });
+  expect(report.problems).toEqual([]);
+}
+
+/** Offsets of packed pages in a storage image (page-aligned, the directory's magic and codec). */
+function packedPages(image: Uint8Array, codec = 2): number[] {
+  const out: number[] = [];
+  for (let off = 0; off + CS <= image.length; off += CS)
+    if (image[off] === 0xd7 && image[off + 1] === 1 && image[off + 2] === codec && (image[off + 3] ?? 0) >= 2)
+      out.push(off);
+  return out;
+}
+
+describe('a compressed store', () => {
+  test('packs compressible chunks, stores the others whole, reads everything back', async () => {
+    const m = await MemStore.create({ size: 128 * CS, chunkSize: CS, compression: 'zstd' });
+    const img = new Uint8Array(128 * CS);
+    img.set(compressible(1, 64), 0);
+    img.set(random(2, 32), 64 * CS);
+    await m.store.write(0, img);
+    const s = await m.store.stats();
+    expect(s.compression).toBe('zstd');
+    expect(s.packedPages).toBeGreaterThan(0);
+    expect(s.distinctChunks).toBe(96);
+    // 32 random chunks whole, the 64 compressible ones in far fewer pages.
+    expect(s.dataBytes).toBeLessThan((32 + 16) * CS);
+    expect(s.dataBytes).toBeGreaterThanOrEqual(32 * CS);
+    expect(s.deadFragmentBytes).toBe(0);
+    expectBytes(await m.store.read(0, img.length), img, 'read');
+    await m.reopen();
+    expectBytes(await m.store.read(0, img.length), img, 'read after reopen');
+    await clean(m.store);
+    await m.store.close();
+  });
+
+  test('dedup composes with compression: one fragment, exact counts, freed with its last reference', async () => {
+    const m = await MemStore.create({ size: 64 * CS, chunkSize: CS, compression: 'zstd' });
+    const a = compressible(3, 8);
+    await m.store.write(0, a);
+    await m.store.write(16 * CS, a); // the same 8 chunks again, elsewhere
+    await m.store.write(40 * CS + 100, a.subarray(0, 3 * CS)); // and unaligned
+    let s = await m.store.stats();
+    expect(s.distinctChunks).toBe(8 + 4); // the unaligned write makes 4 new chunks
+    await clean(m.store);
+    // Overwrite the first copy: the fragments live on in the second.
+    await m.store.write(0, random(4, 8));
+    expectBytes(await m.store.read(16 * CS, 8 * CS), a, 'second copy');
+    s = await m.store.stats();
+    expect(s.deadFragmentBytes).toBe(0);
+    await clean(m.store);
+    // Overwrite the second: now the fragments die.
+    await m.store.write(16 * CS, random(5, 8));
+    s = await m.store.stats();
+    expect(s.distinctChunks).toBe(16 + 4);
+    await clean(m.store);
+    await m.store.close();
+  });
+
+  test('dead fragments are counted while their page lives and leave the count with it', async () => {
+    const m = await MemStore.create({ size: 64 * CS, chunkSize: CS, compression: 'zstd' });
+    await m.store.write(0, compressible(6, 32));
+    const before = await m.store.stats();
+    // Half the chunks overwritten: their fragments die inside pages the others keep.
+    for (let c = 0; c < 32; c += 2) await m.store.write(c * CS, random(100 + c, 1));
+    const mid = await m.store.stats();
+    expect(mid.deadFragmentBytes).toBeGreaterThan(0);
+    expect(mid.packedPages).toBeLessThanOrEqual(before.packedPages);
+    await clean(m.store);
+    await m.reopen();
+    expect((await m.store.stats()).deadFragmentBytes).toBe(mid.deadFragmentBytes);
+    // All of them: every packed page is free again, and so is its dead space.
+    for (let c = 1; c < 32; c += 2) await m.store.write(c * CS, random(200 + c, 1));
+    const after = await m.store.stats();
+    expect(after.packedPages).toBe(0);
+    expect(after.deadFragmentBytes).toBe(0);
+    await clean(m.store);
+    await m.store.close();
+  });
+
+  test('snapshots keep fragments; deleting one frees them; usage counts compressed bytes', async () => {
+    const m = await MemStore.create({ size: 64 * CS, chunkSize: CS, compression: 'deflate' });
+    const v1 = compressible(7, 48);
+    await m.store.write(0, v1);
+    await m.store.createSnapshot('v1');
+    const v2 = compressible(8, 48);
+    await m.store.write(0, v2);
+    expectBytes(await m.store.volume('v1').read(0, v1.length), v1, 'v1');
+    const usage = await m.store.snapshotUsage('v1');
+    expect(usage.exclusiveBytes).toBeGreaterThan(0);
+    expect(usage.exclusiveBytes).toBeLessThan(48 * CS);
+    await clean(m.store);
+    const freed = await m.store.deleteSnapshot('v1');
+    expect(freed).toBeGreaterThan(0);
+    expect(freed).toBeLessThan(48 * CS);
+    expectBytes(await m.store.read(0, v2.length), v2, 'v2');
+    await clean(m.store);
+    await m.reopen();
+    await clean(m.store);
+    await m.store.close();
+  });
+
+  test('a lost index is rebuilt with the fragments: the same content is found again', async () => {
+    const m = await MemStore.create({ size: 64 * CS, chunkSize: CS, compression: 'zstd' });
+    const a = compressible(9, 16);
+    await m.store.write(0, a);
+    await m.store.close();
+    const store = await Store.open({
+      data: new MemoryStorage({ data: m.data.snapshot() }),
+      index: new MemoryStorage(),
+    });
+    await store.write(32 * CS, a);
+    expect((await store.stats()).distinctChunks).toBe(16);
+    await clean(store);
+    await store.close();
+  });
+
+  test('a damaged fragment or directory is ERR_CORRUPT_DATA naming page and fragment; check reports it', async () => {
+    for (const where of ['fragment', 'directory'] as const) {
+      const m = await MemStore.create({ size: 64 * CS, chunkSize: CS, compression: 'zstd' });
+      const a = compressible(10, 32);
+      await m.store.write(0, a);
+      // Commits after the one that wrote the pages: the page layer checks the pages of the last
+      // journaled transaction at recovery, and would drop it rather than read damage.
+      await m.store.flush();
+      for (let k = 0; k < 2; k++) {
+        await m.store.write(48 * CS, random(20 + k, 1));
+        await m.store.flush();
+      }
+      await m.store.close();
+      const image = m.data.snapshot();
+      const pages = packedPages(image);
+      expect(pages.length).toBeGreaterThan(0);
+      const off = pages[0] as number;
+      const n = image[off + 3] as number;
+      // The first fragment's second byte (zstd's frame magic), or the directory's count entry.
+      const at = where === 'fragment' ? off + 8 + 4 * n + 1 : off + 8;
+      image[at] = (image[at] as number) ^ 0x5a;
+      const store = await Store.open({
+        data: new MemoryStorage({ data: image }),
+        index: new MemoryStorage(),
+      });
+      const err = await store.read(0, a.length).catch((e: unknown) => e);
+      expect(isStoreError(err, 'ERR_CORRUPT_DATA'), String(err).slice(0, 200)).toBe(true);
+      expect((err as Error).message).toMatch(/page \d+/);
+      expect((err as Error).message).toMatch(/fragment \d+/);
+      const report = await store.check({ data: true });
+      expect(report.ok).toBe(false);
+      expect(report.problems.some((p) => p.kind === 'data')).toBe(true);
+      // The rest of the volume still reads: chunks outside that page are fine.
+      await store.close();
+    }
+  });
+
+  test('bad options are refused before anything is created', async () => {
+    for (const options of [
+      { compression: 'lz4' as 'zstd' },
+      { compression: 'off' as const, compressionLevel: 3 },
+      { compression: 'zstd' as const, compressionLevel: 40 },
+      { compression: 'deflate' as const, compressionLevel: 0 },
+    ]) {
+      const err = await Store.create({ data: new MemoryStorage() }, { size: CS, ...options }).catch(
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(RangeError);
+    }
+  });
+
+  test('writes of any alignment and partial chunks, with a 512-byte chunk', async () => {
+    const rand = prng(11);
+    const cs = 512;
+    const m = await MemStore.create({ size: 200 * cs, chunkSize: cs, compression: 'zstd' });
+    const model = new Uint8Array(200 * cs);
+    for (let k = 0; k < 60; k++) {
+      const offset = Math.floor(rand() * model.length);
+      const length = Math.min(model.length - offset, 1 + Math.floor(rand() * 20 * cs));
+      const data = mixedContent(rand, length);
+      await m.store.write(offset, data);
+      model.set(data, offset);
+    }
+    expectBytes(await m.store.read(0, model.length), model, 'model');
+    expect((await m.store.stats()).packedPages).toBeGreaterThan(0);
+    await clean(m.store);
+    await m.store.close();
+  });
+});
+
+describe('deja with --compression', () => {
+  let cli: BuiltCli;
+  let dir: string;
+  beforeAll(async () => {
+    [cli, dir] = await Promise.all([buildCli(), mkdtemp(join(tmpdir(), 'deja-zstd-'))]);
+  }, 60_000);
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+    await cli?.dispose();
+  });
+
+  test('init, import, stats, du, export, check --data', async () => {
+    const img = makeImage(3, 512);
+    await writeFile(join(dir, 'v1.img'), img);
+    const store = join(dir, 's');
+    const init = await runJson(cli, ['init', store, '--size', '0', '--compression', 'zstd', '--json']);
+    expect(init.compression).toBe('zstd');
+    expect(init.compressionLevel).toBe(1);
+    await runJson(cli, ['import', store, join(dir, 'v1.img'), '--snapshot', 'v1', '--json']);
+    const stats = await runJson(cli, ['stats', store, '--json']);
+    expect(stats.compression).toBe('zstd');
+    expect(stats.packedPages as number).toBeGreaterThan(0);
+    expect(stats.deadFragmentBytes).toBe(0);
+    const du = await runCli(cli, ['du', store]);
+    expect(du.code, du.stderr).toBe(0);
+    expect(du.stdout).toContain('dead fragments');
+    const out = join(dir, 'out.img');
+    const exp = await runCli(cli, ['export', store, '--snapshot', 'v1', out]);
+    expect(exp.code, exp.stderr).toBe(0);
+    expect(Buffer.from(await readFile(out)).equals(Buffer.from(img))).toBe(true);
+    const check = await runJson(cli, ['check', store, '--data', '--json']);
+    expect(check.ok).toBe(true);
+    const bad = await runCli(cli, ['init', join(dir, 't'), '--size', '1M', '--compression-level', '3']);
+    expect(bad.code).toBe(2);
+    const bad2 = await runCli(cli, ['init', join(dir, 'u'), '--size', '1M', '--compression', 'lz4']);
+    expect(bad2.code).toBe(2);
+  }, 120_000);
+});
