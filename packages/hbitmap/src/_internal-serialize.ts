@@ -4,6 +4,7 @@
 // on their own. The public entry points are HBitmap's methods, which call these.
 import { createHash } from 'node:crypto';
 import { isIndex, LITTLE_ENDIAN_HOST, wordOf } from './_internal';
+import { copySummarize } from './_internal-wasm';
 import { MAX_ITEMS } from './constants';
 import { HBitmapError, rangeError, typeError } from './errors';
 import type { HBitmap } from './hbitmap';
@@ -52,30 +53,50 @@ function chunk(hb: HBitmap, fn: string, start: number, count: number): [number, 
 }
 
 /**
- * Loads bottom words lo..hi-1 with `load` (a copy or a fill), clears the bits past the end, then
+ * Loads bottom words lo..hi-1 with `fill` (a copy or a constant), clears the bits past the end, then
  * brings the upper levels and the count up to date (`finish`) or marks them stale.
  *
  * With `finish` on a bitmap whose levels are current, only the chunk's part of the structure is
  * redone: the 32-word blocks that hold the chunk are counted before the load (through the summary
  * levels, which skip empty and full blocks) and summarized after it (_summarize), and only the words
  * above them are recomputed (_rebuildAbove): O(chunk / 32 + levels) instead of QEMU's whole
- * O(bits / 32) rebuild, with the same result. Otherwise (levels already stale, or no `finish`) the
- * whole rebuild happens at finish, as in QEMU.
+ * O(bits / 32) rebuild, with the same result. When the bytes come from a buffer (`src`), the blocks
+ * that lie wholly inside the chunk and below the end of the bitmap are copied and summarized in one
+ * pass by the WebAssembly kernel (_internal-wasm.ts); the edge blocks take the JavaScript path.
+ * Otherwise (levels already stale, or no `finish`) the whole rebuild happens at finish, as in QEMU.
+ *
+ * @param fill - loads words a..c-1 of the chunk (lo <= a <= c <= hi)
+ * @param src - the serialized bytes, word lo at byte 0, if the chunk is a copy
  */
 function load(
   hb: HBitmap,
   lo: number,
   hi: number,
   finish: boolean,
-  fill: (lo: number, hi: number) => void,
+  fill: (a: number, c: number) => void,
+  src?: Uint8Array,
 ): void {
   const b = hb._bottom;
   const partial = finish && !hb._pending;
+  const whole = lo === 0 && hi === b.length;
   const kLo = Math.floor(lo / 32);
   const kHi = Math.ceil(hi / 32);
-  const before =
-    partial && !(lo === 0 && hi === b.length) ? hb._countWords(kLo * 32, Math.min(b.length, kHi * 32), 0) : 0;
-  fill(lo, hi);
+  const before = partial && !whole ? hb._countWords(kLo * 32, Math.min(b.length, kHi * 32), 0) : 0;
+  // Blocks kA..kB-1 are wholly inside the chunk and hold no bit past the end of the bitmap.
+  const kA = Math.ceil(lo / 32);
+  const kB = Math.min(Math.floor(hi / 32), Math.floor(hb._size / 1024));
+  let middle: number | undefined;
+  if (partial && src !== undefined && LITTLE_ENDIAN_HOST && kA < kB) {
+    const up = hb._levels[hb._levels.length - 2]!;
+    const full = hb._full[hb._full.length - 1]!;
+    middle = copySummarize(src, (kA * 32 - lo) * 4, b, up, full, kA, kB);
+  }
+  if (middle === undefined) {
+    fill(lo, hi);
+  } else {
+    fill(lo, kA * 32);
+    fill(kB * 32, hi);
+  }
   let w = wordOf(hb._size);
   const r = hb._size & 31;
   if (r !== 0) {
@@ -84,9 +105,12 @@ function load(
   }
   for (; w < b.length; w++) b[w] = 0;
   if (partial) {
-    const after = hb._summarize(kLo, kHi);
+    const after =
+      middle === undefined
+        ? hb._summarize(kLo, kHi)
+        : middle + hb._summarize(kLo, kA) + hb._summarize(kB, kHi);
     hb._rebuildAbove(kLo, kHi);
-    hb._count = (lo === 0 && hi === b.length ? 0 : hb._count - before) + after;
+    hb._count = (whole ? 0 : hb._count - before) + after;
   } else if (finish) {
     hb._rebuild();
   } else {
@@ -132,14 +156,19 @@ export function deserializePart(
   const bytes = elements * 8;
   checkRoom('deserializePart', buf, bytes);
   const b = hb._bottom;
-  load(hb, first * 2, (first + elements) * 2, finish, () => {
+  const lo = first * 2;
+  const fill = (a: number, c: number) => {
+    if (a >= c) return;
     if (LITTLE_ENDIAN_HOST) {
-      new Uint8Array(b.buffer, b.byteOffset + first * 8, bytes).set(buf.subarray(0, bytes));
+      new Uint8Array(b.buffer, b.byteOffset + a * 4, (c - a) * 4).set(
+        buf.subarray((a - lo) * 4, (c - lo) * 4),
+      );
     } else {
       const view = new DataView(buf.buffer, buf.byteOffset, bytes);
-      for (let i = 0; i < elements * 2; i++) b[first * 2 + i] = view.getInt32(i * 4, true);
+      for (let i = a; i < c; i++) b[i] = view.getInt32((i - lo) * 4, true);
     }
-  });
+  };
+  load(hb, lo, (first + elements) * 2, finish, fill, buf);
 }
 
 /** QEMU hbitmap_deserialize_zeroes (`word` 0) and hbitmap_deserialize_ones (`word` -1). */
