@@ -13,7 +13,13 @@ import { crc32 } from './_format';
 import { corrupt, type DedupIndexError, fromStorageError } from './errors';
 import { type ChapterSeal, pageOffset, type StorageLayout } from './layout';
 import { type CachedPage, PageCache } from './page-cache';
-import { nameKey, searchRecordPage, searchRecordWindow, WINDOW_MISSED } from './record-page';
+import {
+  nameKey,
+  searchRecordPage,
+  searchRecordWindow,
+  summarizeRecordPage,
+  WINDOW_MISSED,
+} from './record-page';
 
 /** Returned by a search that needs a page from storage first. */
 export const NEED_PAGE = Symbol('need page');
@@ -63,6 +69,8 @@ export class PageReader {
   // the page is loaded whole: they steer a window read of a verified page that is not cached.
   readonly #pageLow: Uint32Array;
   readonly #pageHigh: Uint32Array;
+  /** The summary of the record page #cachedPage last returned from the cache, or null. */
+  #summary: Uint32Array | null = null;
   /** The page a search that returned NEED_PAGE needs, and its chapter. */
   wantKey = -1;
   wantChapter = -1;
@@ -151,7 +159,7 @@ export class PageReader {
       copy16(window.bytes, at, out);
       return true;
     }
-    const at = searchRecordPage(bytes, count, name);
+    const at = searchRecordPage(bytes, count, name, this.#summary);
     if (at < 0) return false;
     copy16(bytes, at, out);
     return true;
@@ -171,10 +179,14 @@ export class PageReader {
     if (this.badPages[key] === 1) return null;
     // Most requests read nothing: skip the Map lookup then.
     const pinned = this.#fetched.size === 0 ? undefined : this.#fetched.get(key);
-    if (pinned !== undefined) return pinned;
+    if (pinned !== undefined) {
+      this.#summary = null;
+      return pinned;
+    }
     const page = this.cache.get(key, chapter);
     if (page !== undefined) {
       this.cache.hits++;
+      this.#summary = this.cache.lastSummary;
       return page;
     }
     this.wantKey = key;
@@ -227,7 +239,14 @@ export class PageReader {
       throw fromStorageError(`reading page ${page} of chapter ${chapter}`, error);
     }
     const value = this.checkPage(bytes, physical, page, chapter);
-    this.cache.set(key, chapter, value);
+    const summary =
+      page >= g.indexPagesPerChapter
+        ? summarizeRecordPage(
+            value as Uint8Array,
+            this.counts[physical * g.recordPagesPerChapter + page - g.indexPagesPerChapter]!,
+          )
+        : null;
+    this.cache.set(key, chapter, value, summary);
     this.#fetched.set(key, value);
   }
 

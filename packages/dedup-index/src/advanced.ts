@@ -12,5 +12,11 @@ export {
   SUPERBLOCK_MAGIC,
 } from './layout';
 export { type CachedPage, PageCache } from './page-cache';
-export { checkRecordPageOrder, encodeRecordPage, searchRecordPage } from './record-page';
+export {
+  checkRecordPageOrder,
+  encodeRecordPage,
+  SUMMARY_STRIDE,
+  searchRecordPage,
+  summarizeRecordPage,
+} from './record-page';
 export { VolumeIndex, VolumeIndexRecord, type VolumeIndexStats, VolumeSubIndex } from './volume-index';

@@ -16,7 +16,15 @@ export type CachedPage = ChapterIndexPage | Uint8Array;
 export class PageCache {
   /** The most pages held. */
   readonly capacity: number;
-  readonly #pages = new Map<number, { chapter: number; page: CachedPage; used: number }>();
+  readonly #pages = new Map<
+    number,
+    { chapter: number; page: CachedPage; used: number; summary: Uint32Array | null }
+  >();
+  /**
+   * The summary (see `summarizeRecordPage`) kept with the page the last successful {@link get}
+   * returned, or null: read it right after the get (no object is allocated for the pair).
+   */
+  lastSummary: Uint32Array | null = null;
   #clock = 0;
   /** Lookups that found their page. */
   hits = 0;
@@ -46,6 +54,7 @@ export class PageCache {
   get(key: number, chapter: number): CachedPage | undefined {
     const entry = this.#pages.get(key);
     if (entry === undefined || entry.chapter !== chapter) return undefined;
+    this.lastSummary = entry.summary;
     this.#clock++;
     if (this.#clock - entry.used > this.capacity >>> 1) {
       entry.used = this.#clock;
@@ -55,14 +64,17 @@ export class PageCache {
     return entry.page;
   }
 
-  /** Add or replace a page, evicting the least recently used one when full. O(1). */
-  set(key: number, chapter: number, page: CachedPage): void {
+  /**
+   * Add or replace a page, evicting the least recently used one when full. O(1).
+   * @param summary - a record page's summary (see `summarizeRecordPage`), kept with it
+   */
+  set(key: number, chapter: number, page: CachedPage, summary: Uint32Array | null = null): void {
     this.#pages.delete(key);
     if (this.#pages.size >= this.capacity) {
       const oldest = this.#pages.keys().next().value;
       if (oldest !== undefined) this.#pages.delete(oldest);
     }
-    this.#pages.set(key, { chapter, page, used: ++this.#clock });
+    this.#pages.set(key, { chapter, page, used: ++this.#clock, summary });
   }
 
   /** Forget a page. O(1). */

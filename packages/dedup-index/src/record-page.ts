@@ -98,18 +98,61 @@ function copyRecord(page: Uint8Array, at: number, source: Uint8Array, from: numb
   for (let b = 0; b < RECORD_SIZE; b++) page[at + b] = source[from + b]!;
 }
 
+/** Records per entry of a record page summary: one key per 512 bytes of records. */
+export const SUMMARY_STRIDE = 16;
+
 /**
- * Find a name on a record page (search_record_page): a binary search over the first `count` records.
+ * A summary of a sorted record page for {@link searchRecordPage}: the first four name bytes
+ * (big-endian) of every {@link SUMMARY_STRIDE}th record. A page of 1024 records gets 64 keys (256
+ * bytes), which stay in the cache where the page does not: a search then reads the summary and one
+ * run of about 16 records, instead of 10 bisection probes spread over 32 KiB (each a cache miss,
+ * the first ones TLB misses too, once thousands of pages are cached). Memory only, not stored.
+ * O(count / 16).
+ * @param page - a record page (sorted, see {@link encodeRecordPage})
+ * @param count - the records on the page
+ * @returns the keys
+ */
+export function summarizeRecordPage(page: Uint8Array, count: number): Uint32Array {
+  const summary = new Uint32Array(Math.ceil(count / SUMMARY_STRIDE));
+  for (let b = 0; b < summary.length; b++) summary[b] = key32(page, b * SUMMARY_STRIDE * RECORD_SIZE);
+  return summary;
+}
+
+/**
+ * Find a name on a record page (search_record_page): a binary search over the first `count` records,
+ * or with the page's summary ({@link summarizeRecordPage}) over the records the summary leaves.
  *
  * @param page - the page bytes
  * @param count - the records on the page
  * @param name - the 16-byte name
+ * @param summary - the page's summary, or null
  * @returns the byte offset of the record's metadata, or -1. O(log count).
  */
-export function searchRecordPage(page: Uint8Array, count: number, name: Uint8Array): number {
+export function searchRecordPage(
+  page: Uint8Array,
+  count: number,
+  name: Uint8Array,
+  summary: Uint32Array | null = null,
+): number {
   const want = key32(name, 0);
   let lo = 0;
   let hi = count - 1;
+  if (summary !== null) {
+    // Keys never decrease along the page. The first summary key >= want: every record before the
+    // summary entry ahead of it has a smaller key. The first summary key > want: every record from
+    // there on has a greater one. The name lies between.
+    let l = 0;
+    let h = summary.length;
+    while (l < h) {
+      const m = (l + h) >>> 1;
+      if (summary[m]! < want) l = m + 1;
+      else h = m;
+    }
+    let e = l;
+    while (e < summary.length && summary[e] === want) e++;
+    if (l > 0) lo = (l - 1) * SUMMARY_STRIDE;
+    hi = Math.min(count, e * SUMMARY_STRIDE) - 1;
+  }
   while (lo <= hi) {
     const mid = (lo + hi) >>> 1;
     const at = mid * RECORD_SIZE;

@@ -19,6 +19,7 @@ it('./advanced exports the machinery', () => {
     'PageCache',
     'SAVE_HEADER_MAGIC',
     'SEAL_MAGIC',
+    'SUMMARY_STRIDE',
     'SUPERBLOCK_MAGIC',
     'VolumeIndex',
     'VolumeIndexRecord',
@@ -27,6 +28,7 @@ it('./advanced exports the machinery', () => {
     'computeStorageLayout',
     'encodeRecordPage',
     'searchRecordPage',
+    'summarizeRecordPage',
   ]);
 });
 

@@ -10,6 +10,7 @@ import {
   encodeRecordPage,
   PageCache,
   searchRecordPage,
+  summarizeRecordPage,
   VolumeIndex,
   VolumeIndexRecord,
 } from '../src/advanced';
@@ -96,8 +97,10 @@ describe('record pages', () => {
               if (hex(page.subarray(r * 32, r * 32 + 16)) === hex(n)) return r * 32 + 16;
             return -1;
           };
+          const summary = summarizeRecordPage(page, count);
           for (const n of [...names.slice(0, 64), ...makeNames(8, seed + 7000)]) {
             expect(searchRecordPage(page, count, n)).toBe(scan(n));
+            expect(searchRecordPage(page, count, n, summary)).toBe(scan(n));
           }
         },
       ),
