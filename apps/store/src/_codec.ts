@@ -37,6 +37,8 @@ export interface ChunkCodec {
   readonly name: string;
   /** The byte kept in the store header and in every packed page (0: off). */
   readonly id: number;
+  /** The level it compresses at (0 for off). */
+  readonly level: number;
   /**
    * The fragment for `chunk`, or `undefined` when it does not shrink enough to be packed (longer
    * than maxFragmentBytes(chunk.length)): the store writes that chunk raw in a page of its own.
@@ -57,6 +59,7 @@ function corrupt(what: string, cause?: unknown): StoreError {
 export const OFF_CODEC: ChunkCodec = Object.freeze({
   name: 'off',
   id: 0,
+  level: 0,
   compress: (): undefined => undefined,
   decompress: (): never => {
     throw corrupt('a packed fragment in a store without compression');
@@ -64,7 +67,7 @@ export const OFF_CODEC: ChunkCodec = Object.freeze({
 });
 
 /** log2 of a chunk size 512..65536, as deflate's windowBits (9..15; 64 KiB uses 15). */
-function windowBits(chunkSize: number): number {
+export function windowBits(chunkSize: number): number {
   return Math.min(15, Math.max(9, 31 - Math.clz32(chunkSize - 1) + 1));
 }
 
@@ -80,6 +83,7 @@ export function deflateCodec(level = 1): ChunkCodec {
   return Object.freeze({
     name: 'deflate',
     id: 1,
+    level,
     compress(chunk: Uint8Array): Uint8Array | undefined {
       const out = deflateRawSync(chunk, { level, windowBits: windowBits(chunk.length), memLevel: 5 });
       // A copy: zlib's output may be a view of a larger buffer, which a packer holding the fragment
@@ -141,6 +145,7 @@ export async function zstdCodec(level = 1): Promise<ChunkCodec> {
   return Object.freeze({
     name: 'zstd',
     id: 2,
+    level,
     compress(chunk: Uint8Array): Uint8Array | undefined {
       const out = zstd.compress(chunk, level);
       return out.length > maxFragmentBytes(chunk.length) ? undefined : out;

@@ -3,8 +3,11 @@
 // while the main thread stores the previous one. A pool of zero workers hashes in the calling
 // thread (same results).
 
+import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
+import type { ChunkCodec } from './_codec';
 import { isZero, NAME_BYTES, nameOf } from './_hash';
+import { maxFragmentBytes } from './_packed';
 
 /** Names of a batch: `names` holds 16 bytes per chunk (zeros for an all-zero chunk). */
 export interface BatchNames {
@@ -13,17 +16,50 @@ export interface BatchNames {
   readonly zero: Uint8Array;
 }
 
-// The worker's code, as plain JavaScript (it runs the same way from sources and from dist).
+// The worker's code, as plain JavaScript (it runs the same way from sources and from dist). A
+// compression job runs the store's codec (src/_codec.ts) the same way, byte for byte: zstd
+// through the same package (loaded by path, once), deflate through node:zlib with the same
+// window and memory (test/hash-pool.test.ts compares both with the codec's own output).
 const WORKER = `
 const { parentPort } = require('node:worker_threads');
 const { hash } = require('node:crypto');
+const { deflateRawSync } = require('node:zlib');
 const zeros = new Uint8Array(65536);
 const shared = new Map();
+let zstdReady;
+function windowBits(cs) { return Math.min(15, Math.max(9, 31 - Math.clz32(cs - 1) + 1)); }
+async function compress(m, data) {
+  const { id, chunkSize, codec, level, max, offsets } = m;
+  let zstd;
+  if (codec === 2) {
+    zstdReady ??= (async () => { const z = require(m.zstdPath); await z.init(); return z; })();
+    zstd = await zstdReady;
+  }
+  const out = [];
+  const lengths = new Uint32Array(offsets.length);
+  let total = 0;
+  for (let i = 0; i < offsets.length; i++) {
+    const c = data.subarray(offsets[i], offsets[i] + chunkSize);
+    const f = codec === 2 ? zstd.compress(c, level) : deflateRawSync(c, { level, windowBits: windowBits(chunkSize), memLevel: 5 });
+    if (f.length > max) continue;
+    lengths[i] = f.length;
+    out.push(f);
+    total += f.length;
+  }
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  for (const f of out) { bytes.set(f, at); at += f.length; }
+  parentPort.postMessage({ id, bytes, lengths }, [bytes.buffer, lengths.buffer]);
+}
 parentPort.on('message', (m) => {
   if (m.drop !== undefined) { shared.delete(m.drop); return; }
   if (m.register !== undefined) { shared.set(m.register, m.sab); return; }
   const { id, chunkSize } = m;
   const data = m.data ?? new Uint8Array(shared.get(m.buffer), m.offset, m.length);
+  if (m.offsets !== undefined) {
+    compress(m, data).catch((e) => parentPort.postMessage({ id, error: String(e && e.message || e) }));
+    return;
+  }
   const n = Math.ceil(data.length / chunkSize);
   const names = new Uint8Array(n * 16);
   const zero = new Uint8Array(n);
@@ -36,6 +72,15 @@ parentPort.on('message', (m) => {
   parentPort.postMessage({ id, names, zero }, [names.buffer, zero.buffer]);
 });
 `;
+
+/** Where the zstd package is, for the workers to load it (undefined: not found from here). */
+const ZSTD_PATH: string | undefined = (() => {
+  try {
+    return createRequire(import.meta.url).resolve('@bokuweb/zstd-wasm');
+  } catch {
+    return undefined;
+  }
+})();
 
 /** Shared buffers a worker keeps a handle to at most (the oldest is dropped past it). */
 const REGISTERED = 16;
@@ -57,8 +102,19 @@ export function hashBatch(data: Uint8Array, chunkSize: number): BatchNames {
 }
 
 interface Pending {
-  resolve: (r: BatchNames) => void;
+  // biome-ignore lint/suspicious/noExplicitAny: a hash or a compression result, by job
+  resolve: (r: any) => void;
   reject: (e: unknown) => void;
+}
+
+/** What a worker sends back: names, fragments, or a failure. */
+interface Reply {
+  id: number;
+  names?: Uint8Array;
+  zero?: Uint8Array;
+  bytes?: Uint8Array;
+  lengths?: Uint32Array;
+  error?: string;
 }
 
 /**
@@ -84,10 +140,12 @@ export class HashPool {
     for (let i = 0; i < workers; i++) {
       const w = new Worker(WORKER, { eval: true });
       w.unref();
-      w.on('message', (m: { id: number; names: Uint8Array; zero: Uint8Array }) => {
+      w.on('message', (m: Reply) => {
         const p = this.#pending.get(m.id);
         this.#pending.delete(m.id);
-        p?.resolve({ names: m.names, zero: m.zero });
+        if (m.error !== undefined) p?.reject(new Error(`compression worker: ${m.error}`));
+        else if (m.lengths !== undefined) p?.resolve(fragmentsOf(m.bytes as Uint8Array, m.lengths));
+        else p?.resolve({ names: m.names, zero: m.zero });
       });
       w.on('error', (e) => this.#failAll(e));
       this.#workers.push(w);
@@ -101,18 +159,57 @@ export class HashPool {
   /** Names of every chunk of `data` (the last may be short: it is hashed as it is). */
   hash(data: Uint8Array, chunkSize: number): Promise<BatchNames> {
     if (this.#workers.length === 0 || this.#closed) return Promise.resolve(hashBatch(data, chunkSize));
+    return this.#post<BatchNames>(data, { chunkSize });
+  }
+
+  /**
+   * Whether {@link HashPool.compress} runs `codec` on a worker (else it compresses in the
+   * calling thread).
+   */
+  compresses(codec: ChunkCodec): boolean {
+    return (
+      this.#workers.length > 0 &&
+      !this.#closed &&
+      (codec.id === 1 || (codec.id === 2 && ZSTD_PATH !== undefined))
+    );
+  }
+
+  /**
+   * The fragments of the chunks of `data` at `offsets` (undefined: the chunk does not shrink
+   * enough to be packed), exactly as `codec.compress` gives them, on a worker.
+   */
+  compress(
+    data: Uint8Array,
+    chunkSize: number,
+    offsets: number[],
+    codec: ChunkCodec,
+  ): Promise<(Uint8Array | undefined)[]> {
+    if (!this.compresses(codec))
+      return Promise.resolve(offsets.map((o) => codec.compress(data.subarray(o, o + chunkSize))));
+    return this.#post(data, {
+      chunkSize,
+      offsets,
+      codec: codec.id,
+      level: codec.level,
+      max: maxFragmentBytes(chunkSize),
+      zstdPath: ZSTD_PATH,
+    });
+  }
+
+  /** Sends a job about `data` to the next worker. */
+  #post<T>(data: Uint8Array, job: Record<string, unknown>): Promise<T> {
     const id = this.#id++;
     const w = this.#workers[this.#next++ % this.#workers.length] as Worker;
-    const p = new Promise<BatchNames>((resolve, reject) => {
+    const p = new Promise<T>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
       const buffer = data.buffer;
       if (buffer instanceof SharedArrayBuffer) {
         // Shared memory: the workers read the caller's bytes where they are.
         const number = this.#registered.get(buffer) ?? this.#register(buffer);
-        w.postMessage({ id, chunkSize, buffer: number, offset: data.byteOffset, length: data.byteLength });
+        w.postMessage({ id, ...job, buffer: number, offset: data.byteOffset, length: data.byteLength });
       } else {
         // Copied, not transferred: the caller keeps its bytes to store them.
-        w.postMessage({ id, data, chunkSize });
+        w.postMessage({ id, ...job, data });
       }
     });
     // A caller that stops early (an abort) may drop a batch: its rejection at close is expected.
@@ -144,4 +241,15 @@ export class HashPool {
     await Promise.all(this.#workers.map((w) => w.terminate()));
     this.#failAll(new Error('hash pool closed'));
   }
+}
+
+/** Splits a worker's concatenated fragments by their lengths (0: no fragment). */
+function fragmentsOf(bytes: Uint8Array, lengths: Uint32Array): (Uint8Array | undefined)[] {
+  const out: (Uint8Array | undefined)[] = [];
+  let at = 0;
+  for (const n of lengths) {
+    out.push(n === 0 ? undefined : bytes.subarray(at, at + n));
+    at += n;
+  }
+  return out;
 }

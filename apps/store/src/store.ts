@@ -27,7 +27,7 @@ import type { Storage } from '@deja/storage';
 import { type ChunkCodec, deflateCodec, loadCodec, zstdCodec } from './_codec';
 import { chainPages, createIndex, openLocation, readChain, writeChain } from './_files';
 import { isZero, NAME_BYTES, nameOf, sameBytes } from './_hash';
-import { type BatchNames, hashBatch } from './_hash-pool';
+import { type BatchNames, type HashPool, hashBatch } from './_hash-pool';
 import {
   decodeHeader,
   decodeTable,
@@ -89,19 +89,6 @@ function getU16(buf: Uint8Array, off: number): number {
 function setU16(buf: Uint8Array, off: number, v: number): void {
   buf[off] = v & 0xff;
   buf[off + 1] = (v >>> 8) & 0xff;
-}
-
-/** A chunk of a batch on its way into a packed page. */
-interface PendingFragment {
-  /** Its position in the batch's `need`. */
-  readonly j: number;
-  readonly name: Uint8Array;
-  readonly bytes: Uint8Array;
-  readonly fragment: Uint8Array;
-  /** References beyond the first (later chunks of the batch with the same content). */
-  extra: number;
-  /** Its reference once placed. */
-  ref: number;
 }
 
 /** Whether the 16-byte names at `a[ai]` and `b[bi]` are equal. */
@@ -705,7 +692,8 @@ export class Store {
    * @internal Writes (or with no data, discards); resolves to the chunks whose content changed.
    * `hashed` carries the names of the whole chunks of `data` (from a HashPool), when the caller
    * hashed them already: `hashed.names` 16 bytes and `hashed.zero` one flag per chunk of
-   * `data`, which must then start on a chunk boundary.
+   * `data`, which must then start on a chunk boundary. `pool`: in a compressed store, its
+   * workers compress half of each batch's new chunks.
    */
   _write(
     version: string,
@@ -713,6 +701,7 @@ export class Store {
     data: Uint8Array | undefined,
     length: number,
     hashed?: BatchNames,
+    pool?: HashPool,
   ): Promise<number> {
     return this.#run(true, async () => {
       const size = this.#versionSize(version);
@@ -755,6 +744,7 @@ export class Store {
               i,
               count,
               writes,
+              pool,
             );
             pos += count * cs;
             await settle(writes);
@@ -1367,6 +1357,7 @@ export class Store {
     at: number,
     count: number,
     writes: Promise<void>[],
+    pool?: HashPool,
   ): Promise<number> {
     const cs = this.chunkSize;
     const tx = this.#txn();
@@ -1460,7 +1451,8 @@ export class Store {
     }
     if (this.#packed) {
       return (
-        changed + (await this.#placePacked(first, data, need, names, metas, fresh, advice, pending, writes))
+        changed +
+        (await this.#placePacked(first, data, need, names, metas, fresh, advice, pending, writes, pool))
       );
     }
     const newPages: number[] = [];
@@ -1512,12 +1504,13 @@ export class Store {
   }
 
   /**
-   * Step 3 of #writeLiveBatch in a compressed store. In order: verified advice is shared; a new
-   * chunk is compressed, and its fragment goes to a PagePacker (a chunk that does not shrink
-   * enough is written raw into its fresh page); later chunks of the batch with the same content
-   * share the pending fragment. Then the packer's pages are written (a page holding a single
-   * fragment is written raw instead), the fragments named and counted, the block map set, and
-   * the index told where each new chunk went. No fragment waits past its batch.
+   * Step 3 of #writeLiveBatch in a compressed store. In order: verified advice is shared, and a
+   * later chunk of the batch with the same content as a new one shares it; the new chunks are
+   * then compressed (half on a worker of `pool`, when it has one, half here) and placed: a
+   * fragment goes to a PagePacker, a chunk that does not shrink enough is written whole into its
+   * fresh page. Then the packer's pages are written (a page holding a single fragment is written
+   * whole instead), the fragments named and counted, the block map set, and the index told where
+   * each new chunk went. No fragment waits past its batch.
    * @returns the chunks whose content changed.
    */
   async #placePacked(
@@ -1530,38 +1523,45 @@ export class Store {
     advice: (Uint8Array | undefined)[],
     pending: Map<number, Uint8Array>,
     writes: Promise<void>[],
+    pool: HashPool | undefined,
   ): Promise<number> {
     const cs = this.chunkSize;
     const tx = this.#txn();
     const codec = this.#codec as ChunkCodec;
     const n = need.length;
+    const nameOfJ = (j: number) => names.subarray(j * NAME_BYTES, (j + 1) * NAME_BYTES);
+    /** Per chunk of `need`: its reference once known. */
     const refOf = new Array<number>(n).fill(-1);
-    const fragOf = new Array<number>(n).fill(-1);
-    const frags: PendingFragment[] = [];
-    /** A fresh page's raw reference -> the pending fragment that took its place. */
-    const waiting = new Map<number, number>();
-    const packer = new PagePacker<number>(cs);
-    const plans: { items: number[]; lengths: number[] }[] = [];
-    /** Chunks whose index entry must name where they went (refused advice, or moved). */
-    const told: number[] = [];
-    const newPages: number[] = [];
-    const newAt: number[] = [];
+    /** Per chunk sharing a new chunk of the batch: that chunk's position (else -1). */
+    const sameAs = new Array<number>(n).fill(-1);
+    /** Per new chunk: references beyond its own (later chunks of the batch that share it). */
+    const extra = new Array<number>(n).fill(0);
+    /** A new chunk's fresh page (raw reference) -> its position, for advice that names it. */
+    const owner = new Map<number, number>();
+    /** New chunks whose advice was refused: their index entry must name where they went. */
+    const refused = new Set<number>();
+    /** The new chunks, in order. */
+    const fresh16: number[] = [];
+    // 1. In order: share what can be shared.
     for (let j = 0; j < n; j++) {
       const k = need[j] as number;
-      const name = names.subarray(j * NAME_BYTES, (j + 1) * NAME_BYTES);
+      const name = nameOfJ(j);
       const bytes = data.subarray(k * cs, (k + 1) * cs);
       const page = fresh[j] as number;
       this.#checkAddressable(page);
       const earlier = advice[j];
       if (earlier !== undefined) {
         const cand = getU32(earlier, 0);
-        const f = waiting.get(cand);
-        if (f !== undefined) {
-          const fr = frags[f] as PendingFragment;
-          if (sameName(fr.name, 0, name, 0) && (!this.verify || sameBytes(fr.bytes, bytes))) {
+        const o = owner.get(cand);
+        if (o !== undefined) {
+          const ko = need[o] as number;
+          if (
+            sameName(names, o * NAME_BYTES, name, 0) &&
+            (!this.verify || sameBytes(data.subarray(ko * cs, (ko + 1) * cs), bytes))
+          ) {
             tx.decRef(page);
-            fr.extra++;
-            fragOf[j] = f;
+            extra[o] = (extra[o] as number) + 1;
+            sameAs[j] = o;
             continue;
           }
         } else if (await this.#usable(cand, name, bytes, pending)) {
@@ -1570,26 +1570,47 @@ export class Store {
           refOf[j] = cand;
           continue;
         }
-        told.push(j);
+        refused.add(j);
       }
-      const fragment = codec.compress(bytes);
+      owner.set(page * 16, j);
+      fresh16.push(j);
+    }
+    // 2. The new chunks compressed: half on a worker, half here, at once.
+    const offsets = fresh16.map((j) => (need[j] as number) * cs);
+    let fragments: (Uint8Array | undefined)[];
+    if (pool?.compresses(codec) && offsets.length >= 8) {
+      const half = offsets.length >> 1;
+      const remote = pool.compress(data, cs, offsets.slice(0, half), codec);
+      const local = offsets.slice(half).map((o) => codec.compress(data.subarray(o, o + cs)));
+      fragments = (await remote).concat(local);
+    } else {
+      fragments = offsets.map((o) => codec.compress(data.subarray(o, o + cs)));
+    }
+    // 3. Placed: whole into the fresh page, or a fragment into the packer.
+    const packer = new PagePacker<number>(cs);
+    const plans: { items: number[] }[] = [];
+    const fragOf = new Map<number, Uint8Array>();
+    const newPages: number[] = [];
+    const newAt: number[] = [];
+    /** A new chunk stored whole at `page`, with its references. */
+    const whole = async (j: number, page: number) => {
+      refOf[j] = page * 16;
+      newPages.push(page);
+      newAt.push((need[j] as number) * cs);
+      await this.#stored(page * 16, nameOfJ(j));
+      for (let e = 0; e < (extra[j] as number); e++) tx.incRef(page);
+    };
+    for (let x = 0; x < fresh16.length; x++) {
+      const j = fresh16[x] as number;
+      const fragment = fragments[x];
       if (fragment === undefined) {
-        const ref = page * 16;
-        pending.set(ref, bytes);
-        newPages.push(page);
-        newAt.push(k * cs);
-        await this.#stored(ref, name);
-        refOf[j] = ref;
+        await whole(j, fresh[j] as number);
         continue;
       }
       // The fresh page goes back: the fragment takes a place in a packed page instead.
-      tx.decRef(page);
-      const f = frags.length;
-      frags.push({ j, name, bytes, fragment, extra: 0, ref: -1 });
-      waiting.set(page * 16, f);
-      fragOf[j] = f;
-      if (earlier === undefined) told.push(j);
-      for (const plan of packer.add(f, fragment.length)) plans.push(plan);
+      tx.decRef(fresh[j] as number);
+      fragOf.set(j, fragment);
+      for (const plan of packer.add(j, fragment.length)) plans.push(plan);
     }
     for (const plan of packer.flush()) plans.push(plan);
     if (plans.length > 0) {
@@ -1598,23 +1619,17 @@ export class Store {
       const packedAt: number[] = [];
       const buf = new Uint8Array(plans.length * cs);
       for (let q = 0; q < plans.length; q++) {
-        const plan = plans[q] as { items: number[] };
+        const items = (plans[q] as { items: number[] }).items;
         const page = pages[q] as number;
         this.#checkAddressable(page);
-        if (plan.items.length === 1) {
-          // Alone in its page: stored raw (no space saved, a decompression avoided).
-          const fr = frags[plan.items[0] as number] as PendingFragment;
-          fr.ref = page * 16;
-          newPages.push(page);
-          newAt.push((need[fr.j] as number) * cs);
-          await this.#stored(fr.ref, fr.name);
-          for (let e = 0; e < fr.extra; e++) tx.incRef(page);
+        if (items.length === 1) {
+          // Alone in its page: stored whole (no space saved, a decompression avoided).
+          await whole(items[0] as number, page);
           continue;
         }
-        const items = plan.items.map((f) => frags[f] as PendingFragment);
         buf.set(
           encodePackedPage(
-            items.map((fr) => fr.fragment),
+            items.map((j) => fragOf.get(j) as Uint8Array),
             cs,
             codec.id,
           ),
@@ -1623,9 +1638,10 @@ export class Store {
         packed.push(page);
         packedAt.push(q * cs);
         for (let slot = 0; slot < items.length; slot++) {
-          const fr = items[slot] as PendingFragment;
-          fr.ref = page * 16 + slot + 1;
-          await this.#storedFragment(fr.ref, fr.name, 1 + fr.extra, fr.fragment.length);
+          const j = items[slot] as number;
+          refOf[j] = page * 16 + slot + 1;
+          const length = (fragOf.get(j) as Uint8Array).length;
+          await this.#storedFragment(refOf[j] as number, nameOfJ(j), 1 + (extra[j] as number), length);
         }
         // The page counts its live fragments.
         for (let slot = 1; slot < items.length; slot++) tx.incRef(page);
@@ -1635,23 +1651,24 @@ export class Store {
       if (packed.length > 0) writes.push(tx.writeDataMany(packed, buf, packedAt));
     }
     if (newPages.length > 0) writes.push(tx.writeDataMany(newPages, data, newAt));
+    // 4. The block map, in order.
     let changed = 0;
     for (let j = 0; j < n; j++) {
-      const ref = refOf[j] as number;
-      const target = ref >= 0 ? ref : (frags[fragOf[j] as number] as PendingFragment).ref;
+      const target = sameAs[j] !== -1 ? (refOf[sameAs[j] as number] as number) : (refOf[j] as number);
       const chunk = first + (need[j] as number);
       const set = this.#setLiveSync(chunk, target);
       if (set === undefined ? await this.#setLive(chunk, target) : set) changed++;
     }
+    // The index had each new chunk at its fresh page: tell it where the others went.
+    const told = fresh16.filter((j) => refused.has(j) || refOf[j] !== (fresh[j] as number) * 16);
     if (told.length > 0 && this.#index) {
       const n2 = new Uint8Array(told.length * NAME_BYTES);
       const m2 = new Uint8Array(told.length * 16);
       const dv = new DataView(m2.buffer);
       told.forEach((j, x) => {
-        n2.set(names.subarray(j * NAME_BYTES, (j + 1) * NAME_BYTES), x * NAME_BYTES);
+        n2.set(nameOfJ(j), x * NAME_BYTES);
         m2.set(metas.subarray(j * 16, (j + 1) * 16), x * 16);
-        const ref = refOf[j] as number;
-        dv.setUint32(x * 16, ref >= 0 ? ref : (frags[fragOf[j] as number] as PendingFragment).ref, true);
+        dv.setUint32(x * 16, refOf[j] as number, true);
       });
       try {
         await this.#index.updateMany(n2, m2);

@@ -183,7 +183,7 @@ export async function importImage(
       aborted(options);
       const { piece } = item;
       if (offset + piece.length > store.size) await store.resize(offset + piece.length);
-      changed += await store._write(LIVE, offset, piece, piece.length, await item.names);
+      changed += await store._write(LIVE, offset, piece, piece.length, await item.names, pool);
       offset += piece.length;
       // The store has written (or shared) every chunk of the piece: its buffer can take the next.
       if (piece.byteLength === STEP && piece.byteOffset === 0) spare.push(new Uint8Array(piece.buffer));
