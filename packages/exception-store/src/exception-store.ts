@@ -717,6 +717,38 @@ export class ExceptionStore {
   }
 
   /**
+   * Rewrites where exceptions keep their data: every exception chunk for which `map` returns a
+   * number gets that number instead (the data moved, as a compaction of the allocator's space
+   * does). Sharing, masks and keys stay as they are; reference counts are the allocator's
+   * business (the moved data keeps its count). Runs in the open transaction like any mutation.
+   * @param map - the new chunk for an exception chunk, or undefined to keep it.
+   * @returns how many exceptions changed. O(leaves).
+   */
+  remapChunks(map: (chunk: number) => number | undefined): Promise<number> {
+    return this.#mutate(async () => {
+      const g = this.#g;
+      let changed = 0;
+      await this.#tree.updateLeaves(({ dv }) => {
+        let touched = false;
+        forEachChunk(dv, (_chunk, first, end) => {
+          for (let p = first; p < end; p += excSize(dv, g, p)) {
+            const to = map(exceptionChunk(dv, p));
+            if (to === undefined) continue;
+            checkChunk(to);
+            setExceptionChunk(dv, p, to);
+            touched = true;
+            changed++;
+          }
+        });
+        return touched;
+      });
+      this.#pendingRelease = this.#pendingRelease.map((c) => map(c) ?? c);
+      if (changed > 0) this.#touched = true;
+      return changed;
+    });
+  }
+
+  /**
    * How full the device is (the seed's fraction_full, which it left as `FIXME: implement`): pages
    * in use at the last commit over the pages the layer manages. O(1).
    */
