@@ -18,6 +18,7 @@ export {
 export {
   type CheckProblem,
   type CheckReport,
+  type CompactReport,
   DATA_FILE,
   type Extent,
   INDEX_FILE,

@@ -61,6 +61,7 @@ import { StoreError, wrapError } from './errors';
 import {
   type CheckProblem,
   type CheckReport,
+  type CompactReport,
   DATA_FILE,
   type Extent,
   LIVE,
@@ -107,6 +108,8 @@ const FRAG_BYTES = 24;
 /** Offsets of the count and the length in a fragment-table item. */
 const FRAG_COUNT = 16;
 const FRAG_LENGTH = 20;
+/** Dead share of the packed pages' bytes past which deleting a snapshot also compacts. */
+const AUTO_COMPACT = 0.5;
 /** Pages a compressed store can address: a reference (page x 16 + state) + 1 fits a u32. */
 const MAX_PACKED_PAGES = 2 ** 28 - 1;
 
@@ -915,6 +918,10 @@ export class Store {
       this.#tableDirty = true;
       if (!this.#packed) await this.#recountData();
       await this.#commit();
+      // A compressed store compacts on its own once half its packed pages' bytes are dead.
+      const h = this.#header;
+      if (this.#packed && h.deadBytes >= AUTO_COMPACT * h.packedPages * this.chunkSize && h.deadBytes > 0)
+        await this.#compact(0.25, {});
       const freed = this.#pages.freePageCount() - freeBefore;
       return Math.max(0, freed) * this.chunkSize;
     });
@@ -1293,6 +1300,203 @@ export class Store {
       repaired,
       recovery: this.#pages.recovery,
     };
+  }
+
+  // ---- compaction (compressed stores) ---------------------------------------------------------
+
+  /**
+   * Gives back the space dead fragments hold: packed pages where at least `minDead` of the page
+   * (a fraction, default 0.25) is dead have their live fragments copied as they are (no
+   * recompression) into new packed pages, every reference to them (block map, exceptions, the
+   * dedup index) rewritten, and the old pages freed. Each batch of pages is one commit, so a
+   * crash leaves either the old pages referenced or the new ones, never both nor neither.
+   * Flushes first. A store without compression has nothing to compact.
+   *
+   * @returns pages read and written, fragments moved and bytes given back.
+   */
+  compact(options: { minDead?: number } & LongOptions = {}): Promise<CompactReport> {
+    return this.#run(true, async () => {
+      const minDead = options.minDead ?? 0.25;
+      if (!(minDead > 0 && minDead <= 1)) throw new RangeError(`minDead must be in (0, 1], got ${minDead}`);
+      return this.#compact(minDead, options);
+    });
+  }
+
+  async #compact(minDead: number, options: LongOptions): Promise<CompactReport> {
+    const report = { pagesCompacted: 0, pagesWritten: 0, fragmentsMoved: 0, bytesFreed: 0 };
+    await this.#commit();
+    if (!this.#packed) return report;
+    const cs = this.chunkSize;
+    const codec = this.#codec as ChunkCodec;
+    // Every packed page with its dead bytes and live fragments, from the fragment table.
+    const frags = this.#frags;
+    const dead = new Map<number, number>();
+    const live = new Map<number, number>();
+    await frags.forEachLeaf((first, buf) => {
+      for (let i = 0; i < frags.perLeaf; i++) {
+        const off = i * FRAG_BYTES;
+        const length = getU16(buf, off + FRAG_LENGTH);
+        if (length === 0) continue;
+        const page = (first + i) >>> 4;
+        if (getU32(buf, off + FRAG_COUNT) > 0) live.set(page, (live.get(page) ?? 0) + 1);
+        else dead.set(page, (dead.get(page) ?? 0) + length);
+      }
+    });
+    const candidates = [...dead]
+      .filter(([, bytes]) => bytes >= minDead * cs)
+      .sort((a, b) => b[1] - a[1])
+      .map(([page]) => page);
+    // Batches small enough for one commit: the block map and exception leaves they dirty.
+    const perBatch = Math.max(16, Math.floor(this.#pages.journalPages / 4));
+    let done = 0;
+    for (let at = 0; at < candidates.length; ) {
+      if (options.signal?.aborted) throw new StoreError('ERR_ABORTED', 'compaction aborted');
+      const batch: number[] = [];
+      let moving = 0;
+      while (
+        at < candidates.length &&
+        (batch.length === 0 || moving + (live.get(candidates[at] as number) ?? 0) <= perBatch)
+      ) {
+        const page = candidates[at++] as number;
+        batch.push(page);
+        moving += live.get(page) ?? 0;
+      }
+      const r = await this.#compactBatch(batch, codec);
+      report.pagesCompacted += batch.length;
+      report.pagesWritten += r.written;
+      report.fragmentsMoved += r.moved;
+      report.bytesFreed += (batch.length - r.written) * cs;
+      done += batch.length;
+      options.onProgress?.({ bytes: done * cs, total: candidates.length * cs });
+    }
+    return report;
+  }
+
+  /** Compacts packed pages `old` in one commit; the pages written and fragments moved. */
+  async #compactBatch(old: number[], codec: ChunkCodec): Promise<{ written: number; moved: number }> {
+    const cs = this.chunkSize;
+    const tx = this.#txn();
+    const bytes = await tx.readDataMany(old);
+    // The live fragments, as they are.
+    interface Moving {
+      from: number;
+      name: Uint8Array;
+      count: number;
+      fragment: Uint8Array;
+    }
+    const moving: Moving[] = [];
+    for (let q = 0; q < old.length; q++) {
+      const page = old[q] as number;
+      const image = bytes.subarray(q * cs, (q + 1) * cs);
+      const dir = decodePackedDirectory(image, cs, codec.id, `${this.#where}: ${DATA_FILE} page ${page}`);
+      for (let slot = 0; slot < dir.count; slot++) {
+        const ref = page * 16 + slot + 1;
+        const item = await this.#frags.leaf(ref, false);
+        if (!item) continue;
+        const count = getU32(item.buf, item.off + FRAG_COUNT);
+        const length = getU16(item.buf, item.off + FRAG_LENGTH);
+        if (length !== dir.lengths[slot])
+          throw new StoreError(
+            'ERR_CORRUPT_DATA',
+            `${this.#where}: ${DATA_FILE} page ${page}, fragment ${slot}: ${dir.lengths[slot]} bytes, the fragment table says ${length}`,
+          );
+        if (count === 0) continue;
+        const off = dir.offsets[slot] as number;
+        moving.push({
+          from: ref,
+          name: item.buf.slice(item.off, item.off + NAME_BYTES),
+          count,
+          fragment: image.slice(off, off + length),
+        });
+      }
+    }
+    // New pages through a packer.
+    const packer = new PagePacker<number>(cs);
+    const plans: { items: number[] }[] = [];
+    moving.forEach((m, i) => {
+      for (const p of packer.add(i, m.fragment.length)) plans.push(p);
+    });
+    for (const p of packer.flush()) plans.push(p);
+    const pages = plans.length > 0 ? await tx.allocateMany('data', plans.length) : [];
+    const buf = new Uint8Array(plans.length * cs);
+    const to = new Map<number, number>();
+    for (let q = 0; q < plans.length; q++) {
+      const items = (plans[q] as { items: number[] }).items;
+      const page = pages[q] as number;
+      this.#checkAddressable(page);
+      buf.set(
+        encodePackedPage(
+          items.map((i) => (moving[i] as Moving).fragment),
+          cs,
+          codec.id,
+        ),
+        q * cs,
+      );
+      for (let slot = 0; slot < items.length; slot++) {
+        const m = moving[items[slot] as number] as Moving;
+        const ref = page * 16 + slot + 1;
+        to.set(m.from, ref);
+        const item = (await this.#frags.leaf(ref, true)) as LeafSlot;
+        item.buf.set(m.name, item.off);
+        setU32(item.buf, item.off + FRAG_COUNT, m.count);
+        setU16(item.buf, item.off + FRAG_LENGTH, m.fragment.length);
+        this.#frags.markDirty(item.page);
+      }
+      for (let slot = 1; slot < items.length; slot++) tx.incRef(page);
+    }
+    if (plans.length > 0) await tx.writeDataMany(pages, buf);
+    // Every reference moves: the block map, the exceptions, the index.
+    const map = this.#blockMap;
+    await map.forEachLeaf((_first, leaf, page) => {
+      let changed = false;
+      for (let i = 0; i < map.perLeaf; i++) {
+        const v = getU32(leaf, i * 4);
+        if (v === 0) continue;
+        const moved = to.get(v - 1);
+        if (moved === undefined) continue;
+        setU32(leaf, i * 4, moved + 1);
+        changed = true;
+      }
+      if (changed) map.markDirty(page);
+    });
+    await this.#ensureTx();
+    await this.#ex.remapChunks((c) => to.get(c));
+    // The old pages: their items go, their live fragments' counts with them; each page is free.
+    const h = this.#header;
+    for (const page of old) {
+      for (let s = 1; s <= MAX_FRAGMENTS; s++) {
+        const item = await this.#frags.leaf(page * 16 + s, false);
+        if (!item) continue;
+        if (getU32(item.buf, item.off + FRAG_COUNT) === 0)
+          h.deadBytes -= getU16(item.buf, item.off + FRAG_LENGTH);
+        else tx.decRef(page);
+        item.buf.fill(0, item.off, item.off + FRAG_BYTES);
+        this.#frags.markDirty(item.page);
+      }
+      if (tx.refCount(page) !== 0)
+        throw new StoreError(
+          'ERR_CORRUPT_DATA',
+          `${this.#where}: packed page ${page} counts more references than live fragments`,
+        );
+    }
+    h.packedPages += plans.length - old.length;
+    h.dataPages += plans.length - old.length;
+    if (this.#index && moving.length > 0) {
+      const n2 = new Uint8Array(moving.length * NAME_BYTES);
+      const m2 = new Uint8Array(moving.length * 16);
+      const dv = new DataView(m2.buffer);
+      moving.forEach((m, i) => {
+        n2.set(m.name, i * NAME_BYTES);
+        dv.setUint32(i * 16, to.get(m.from) as number, true);
+      });
+      try {
+        await this.#index.updateMany(n2, m2);
+      } catch {
+        this.#index = undefined;
+      }
+    }
+    await this.#commit();
+    return { written: plans.length, moved: moving.length };
   }
 
   // ---- the write path -------------------------------------------------------------------------

@@ -153,6 +153,17 @@ export interface StoreStats {
   readonly deadFragmentBytes: number;
 }
 
+/** What {@link Store.compact} did. */
+export interface CompactReport {
+  /** Packed pages whose live fragments moved (each is free now). */
+  readonly pagesCompacted: number;
+  /** New packed pages they moved into. */
+  readonly pagesWritten: number;
+  readonly fragmentsMoved: number;
+  /** (pagesCompacted - pagesWritten) x chunk size. */
+  readonly bytesFreed: number;
+}
+
 /** One problem {@link Store.check} found. */
 export interface CheckProblem {
   readonly kind: 'refcount' | 'leak' | 'dangling' | 'name' | 'counter' | 'structure' | 'data';

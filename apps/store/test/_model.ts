@@ -174,6 +174,10 @@ export async function run(seed: number, steps: number, options: RunOptions = {})
         log.push('reopen');
         await m.reopen();
       } else if (r < 0.84) {
+        if (options.compression && rand() < 0.5) {
+          log.push('compact');
+          await m.store.compact({ minDead: 0.01 });
+        }
         log.push('check');
         const report = await m.store.check({ data: true });
         expect(report.problems).toEqual([]);

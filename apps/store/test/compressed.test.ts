@@ -192,6 +192,66 @@ describe('a compressed store', () => {
     }
   });
 
+  test('compaction moves live fragments out of pages with dead ones: block map, exceptions and index follow', async () => {
+    const m = await MemStore.create({ size: 96 * CS, chunkSize: CS, compression: 'zstd' });
+    const base = compressible(30, 64); // P: even chunks (kept by a snapshot), Q: odd ones (die)
+    await m.store.write(0, base);
+    for (let c = 1; c < 64; c += 2) await m.store.write(c * CS, random(300 + c, 1)); // Q dies
+    await m.store.createSnapshot('s1');
+    const s1 = await m.store.read(0, 64 * CS);
+    for (let c = 0; c < 64; c += 4) await m.store.write(c * CS, random(400 + c, 1)); // some P only in s1
+    const live = await m.store.read(0, 64 * CS);
+    const before = await m.store.stats();
+    expect(before.deadFragmentBytes).toBeGreaterThan(0);
+    await clean(m.store);
+    const r = await m.store.compact({ minDead: 0.01 });
+    expect(r.pagesCompacted).toBeGreaterThan(0);
+    expect(r.pagesWritten).toBeLessThan(r.pagesCompacted);
+    expect(r.bytesFreed).toBe((r.pagesCompacted - r.pagesWritten) * CS);
+    const after = await m.store.stats();
+    expect(after.deadFragmentBytes).toBe(0);
+    expect(after.dataBytes).toBe(before.dataBytes - r.bytesFreed);
+    expect(after.distinctChunks).toBe(before.distinctChunks);
+    expectBytes(await m.store.read(0, 64 * CS), live, 'live after compaction');
+    expectBytes(await m.store.volume('s1').read(0, 64 * CS), s1, 's1 after compaction');
+    await clean(m.store);
+    // The index follows: the same content is found again, not stored anew.
+    await m.store.write(80 * CS, base.subarray(0, CS)); // P, only in s1 (moved)
+    await m.store.write(81 * CS, base.subarray(2 * CS, 3 * CS)); // P, live (moved)
+    expect((await m.store.stats()).distinctChunks).toBe(after.distinctChunks);
+    // Nothing left to do; a store without compression has nothing to do either.
+    expect((await m.store.compact({ minDead: 0.01 })).pagesCompacted).toBe(0);
+    await m.reopen();
+    expectBytes(await m.store.volume('s1').read(0, 64 * CS), s1, 's1 after reopen');
+    await clean(m.store);
+    await m.store.close();
+    const plain = await MemStore.create({ size: 8 * CS, chunkSize: CS });
+    expect(await plain.store.compact()).toEqual({
+      pagesCompacted: 0,
+      pagesWritten: 0,
+      fragmentsMoved: 0,
+      bytesFreed: 0,
+    });
+    await expect(plain.store.compact({ minDead: 0 })).rejects.toBeInstanceOf(RangeError);
+    await plain.store.close();
+  });
+
+  test('deleting a snapshot compacts on its own once half the packed bytes are dead', async () => {
+    const m = await MemStore.create({ size: 64 * CS, chunkSize: CS, compression: 'zstd' });
+    const v1 = compressible(40, 48);
+    await m.store.write(0, v1);
+    await m.store.createSnapshot('v1');
+    // Most of v1 overwritten (its fragments live on in the snapshot), a little kept.
+    for (let c = 0; c < 48; c++) if (c % 8 !== 0) await m.store.write(c * CS, random(500 + c, 1));
+    const live = await m.store.read(0, 48 * CS);
+    await m.store.deleteSnapshot('v1');
+    const s = await m.store.stats();
+    expect(s.deadFragmentBytes).toBeLessThan(0.5 * s.packedPages * CS);
+    expectBytes(await m.store.read(0, 48 * CS), live, 'live');
+    await clean(m.store);
+    await m.store.close();
+  });
+
   test('bad options are refused before anything is created', async () => {
     for (const options of [
       { compression: 'lz4' as 'zstd' },
@@ -257,6 +317,23 @@ describe('deja with --compression', () => {
     expect(Buffer.from(await readFile(out)).equals(Buffer.from(img))).toBe(true);
     const check = await runJson(cli, ['check', store, '--data', '--json']);
     expect(check.ok).toBe(true);
+    // Dead fragments, then compact gives them back.
+    const img2 = new Uint8Array(img);
+    for (let c = 0; c < 512; c += 3) img2.fill(0xee, c * CS, c * CS + 100);
+    await writeFile(join(dir, 'v2.img'), img2);
+    await runJson(cli, ['import', store, join(dir, 'v2.img'), '--snapshot', 'v2', '--json']);
+    await runJson(cli, ['snapshot', 'delete', store, 'v1', '--json']);
+    const c = await runJson(cli, ['compact', store, '--min-dead', '1%', '--json']);
+    expect(c.compression).toBe('zstd');
+    expect(c.deadFragmentBytes).toBe(0);
+    const c2 = await runCli(cli, ['compact', store]);
+    expect(c2.code, c2.stderr).toBe(0);
+    expect(c2.stdout).toMatch(/compacted 0 packed pages/);
+    const exp2 = await runCli(cli, ['export', store, '--snapshot', 'v2', out]);
+    expect(exp2.code, exp2.stderr).toBe(0);
+    expect(Buffer.from(await readFile(out)).equals(Buffer.from(img2))).toBe(true);
+    expect((await runJson(cli, ['check', store, '--data', '--json'])).ok).toBe(true);
+    expect((await runCli(cli, ['compact', store, '--min-dead', '0'])).code).toBe(2);
     const bad = await runCli(cli, ['init', join(dir, 't'), '--size', '1M', '--compression-level', '3']);
     expect(bad.code).toBe(2);
     const bad2 = await runCli(cli, ['init', join(dir, 'u'), '--size', '1M', '--compression', 'lz4']);

@@ -1,4 +1,4 @@
-// The crash sweep (see _crash.ts) over more seeds: `pnpm test:slow`.
+// The crash sweep (see _crash.ts) over more seeds, and compressed stores: `pnpm test:slow`.
 import { describe, expect, test } from 'vitest';
 import { sweep } from './_crash';
 
@@ -6,6 +6,11 @@ describe('crash at every storage operation (slow)', () => {
   for (let seed = 2; seed <= 9; seed++) {
     test(`seed ${seed}, every point and mode`, async () => {
       expect(await sweep(seed)).toBeGreaterThan(20);
+    }, 600_000);
+  }
+  for (let seed = 2; seed <= 5; seed++) {
+    test(`seed ${seed}, a compressed store, every point and mode`, async () => {
+      expect(await sweep(seed, undefined, seed % 2 === 0 ? 'zstd' : 'deflate')).toBeGreaterThan(20);
     }, 600_000);
   }
 });

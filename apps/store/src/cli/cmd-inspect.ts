@@ -2,7 +2,7 @@
 // excepted). `check` exits with 3 when it finds damage, so scripts and monitoring can tell "the
 // store is damaged" from "the command failed" (1).
 
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { isStoreError, LIVE } from '../index';
 import { type Act, examples } from './command';
 import {
@@ -23,9 +23,76 @@ interface CheckOptions extends CommonOptions {
   readonly repair?: boolean;
 }
 
-/** Registers `diff`, `stats`, `check`. */
+interface CompactOptions extends CommonOptions {
+  readonly minDead: number;
+}
+
+/** A fraction in (0, 1] given as a percentage or a fraction ("25%", "0.25"). */
+function fractionArg(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(%?)$/.exec(text.trim());
+  const v = m ? Number(m[1]) / (m[2] === '%' ? 100 : 1) : Number.NaN;
+  if (!(v > 0 && v <= 1))
+    throw new InvalidArgumentError(`a fraction in (0, 1] or a percentage, got '${text}'`);
+  return v;
+}
+
+/** Registers `diff`, `stats`, `check`, `compact`. */
 export function registerInspect(program: Command, ctx: Context, act: Act): void {
   const { io } = ctx;
+
+  program
+    .command('compact')
+    .summary('give back the space dead fragments hold (compressed stores)')
+    .description(
+      'In a compressed store, a chunk that is no longer referenced leaves its compressed fragment as dead space inside a packed page that other chunks keep alive. compact copies the live fragments of the pages with the most dead space into new pages (without recompressing), points every version at them and frees the old pages, one commit per batch: an interrupted compaction loses nothing. Deleting a snapshot compacts on its own once half the packed bytes are dead. Nothing to do in a store without compression.',
+    )
+    .argument('<store>', 'the store directory')
+    .option('--min-dead <fraction>', 'compact pages at least this much dead (default 25%)', fractionArg, 0.25)
+    .option('--no-progress', 'no progress bar (there is none with --json or when stderr is not a terminal)')
+    .option('--json', 'print the result as JSON')
+    .addHelpText(
+      'after',
+      examples([
+        ['deja compact /srv/deja/vm1', 'pages at least a quarter dead'],
+        ['deja compact /srv/deja/vm1 --min-dead 1%', 'every page with any dead space worth a copy'],
+      ]),
+    )
+    .action(
+      act(async (path: string, opts: CompactOptions) => {
+        const start = performance.now();
+        return withStore(path, async (store) => {
+          const before = await store.stats();
+          const bar = ctx.progress('compact', opts);
+          let r: Awaited<ReturnType<typeof store.compact>>;
+          try {
+            r = await store.compact({
+              minDead: opts.minDead,
+              signal: io.signal,
+              onProgress: (p) => bar.update(p.bytes, p.total),
+            });
+          } catch (e) {
+            bar.stop();
+            throw ctx.interrupted('compaction stopped; the batches done are kept') ?? e;
+          }
+          bar.stop();
+          const after = await store.stats();
+          const seconds = since(start);
+          const json = {
+            store: path,
+            compression: after.compression,
+            ...r,
+            deadFragmentBytesBefore: before.deadFragmentBytes,
+            deadFragmentBytes: after.deadFragmentBytes,
+            seconds,
+          };
+          const text =
+            after.compression === 'off'
+              ? `${path} is not compressed: nothing to compact`
+              : `compacted ${formatCount(r.pagesCompacted)} packed pages into ${formatCount(r.pagesWritten)} (${formatCount(r.fragmentsMoved)} fragments moved), ${formatSize(r.bytesFreed)} freed in ${formatDuration(seconds)}; dead fragments ${formatSize(before.deadFragmentBytes)} -> ${formatSize(after.deadFragmentBytes)}`;
+          return { json, text };
+        });
+      }),
+    );
 
   program
     .command('diff')
