@@ -49,5 +49,6 @@ export {
   SAMPLE_BYTES_OFFSET,
   VOLUME_INDEX_BYTES_COUNT,
   VOLUME_INDEX_BYTES_OFFSET,
+  volumeIndexListAt,
   volumeIndexListOf,
 } from './record-name';

@@ -90,8 +90,33 @@ export function chapterDeltaAddressOf(name: Uint8Array, geometry: ChapterAddress
  * @returns the list number. O(1).
  */
 export function volumeIndexListOf(name: Uint8Array, addressBits: number, listCount: number): number {
-  const high = ((name[0]! << 24) | (name[1]! << 16) | (name[2]! << 8) | name[3]!) >>> 0;
-  const low = ((name[4]! << 24) | (name[5]! << 16) | (name[6]! << 8) | name[7]!) >>> 0;
+  return volumeIndexListAt(name, 0, addressBits, listCount);
+}
+
+/**
+ * {@link volumeIndexListOf} of the name at byte `offset` of `bytes` (names back to back, as a batch
+ * holds them), unchecked. O(1).
+ * @param bytes - a buffer holding a 16-byte name at `offset` (not checked)
+ * @param offset - the name's byte offset
+ * @param addressBits - the volume index address bits, in [0, 32]
+ * @param listCount - the volume index list count, in [1, 2^32)
+ * @returns the list number
+ */
+export function volumeIndexListAt(
+  bytes: Uint8Array,
+  offset: number,
+  addressBits: number,
+  listCount: number,
+): number {
+  const high =
+    ((bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!) >>>
+    0;
+  const low =
+    ((bytes[offset + 4]! << 24) |
+      (bytes[offset + 5]! << 16) |
+      (bytes[offset + 6]! << 8) |
+      bytes[offset + 7]!) >>>
+    0;
   if (
     addressBits >= 1 &&
     addressBits <= 31 &&

@@ -580,3 +580,29 @@ describe('zone statistics', () => {
     expect(() => index.getZoneStats(3)).toThrow(RangeError);
   });
 });
+
+describe('prefetch', () => {
+  it('reads every zone and changes nothing (contents, statistics, saved positions)', () => {
+    const index = new DeltaIndex({
+      zoneCount: 3,
+      listCount: 30,
+      meanDelta: 256,
+      payloadBits: 6,
+      memorySize: 3 << 16,
+    });
+    const random = mulberry32(3);
+    for (let i = 0; i < 500; i++) {
+      const list = random() % 30;
+      const key = random() % 8192;
+      const entry = index.getEntry(list, key);
+      if (entry.atEnd || entry.key !== key) entry.put(key, i & 63);
+    }
+    const before = index.save();
+    const stats = index.getStats();
+    const lists = Uint32Array.from({ length: 30 }, (_, i) => 29 - i);
+    expect(Number.isInteger(index.prefetch(lists, 30))).toBe(true);
+    expect(index.prefetch(lists, 0)).toBe(0);
+    expect(index.save()).toEqual(before);
+    expect(index.getStats()).toEqual(stats);
+  });
+});
