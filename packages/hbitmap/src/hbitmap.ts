@@ -408,11 +408,8 @@ export class HBitmap {
     // On a large bitmap the bottom words and the summary words above them are likely cache misses.
     // Load them all before testing any (the CPU then waits for the misses at once); _countWords and
     // the propagation below read the summary words again, from the cache.
-    const o0 = b[w0]!;
-    const o1 = b[w1]!;
-    const above =
-      this._levels[this._levels.length - 2]![w0 >>> 5]! | this._full[this._full.length - 1]![w0 >>> 5]!;
     if (w0 === w1) {
+      const o0 = b[w0]!;
       const v = o0 | maskRange(first & 31, last & 31);
       if (v === o0) return 0;
       b[w0] = v;
@@ -420,6 +417,10 @@ export class HBitmap {
       if (v === -1) this._propagateFullOne(w0);
       return popcount(v ^ o0);
     }
+    const o0 = b[w0]!;
+    const o1 = b[w1]!;
+    const above =
+      this._levels[this._levels.length - 2]![w0 >>> 5]! | this._full[this._full.length - 1]![w0 >>> 5]!;
     const v0 = o0 | (-1 << (first & 31));
     b[w0] = v0;
     let added = popcount(v0 ^ o0);
