@@ -47,6 +47,11 @@ export interface Header {
    * grows past it.
    */
   indexFixed: boolean;
+  /**
+   * Compressed stores (flag bit 2): fragments a snapshot deletion released are still being
+   * released; a store opened with it set counts fragment references again.
+   */
+  releasesPending: boolean;
   /** The codec's id (0 off, 1 deflate, 2 zstd) and level, fixed at creation. */
   codec: number;
   codecLevel: number;
@@ -85,7 +90,7 @@ export function encodeHeader(h: Header, payload: number): Uint8Array {
   dv.setUint32(0, HEADER_MAGIC, true);
   dv.setUint32(4, h.codec === 0 ? HEADER_VERSION : HEADER_VERSION_PACKED, true);
   dv.setUint32(8, h.chunkSize, true);
-  dv.setUint32(12, (h.verify ? 1 : 0) | (h.indexFixed ? 2 : 0), true);
+  dv.setUint32(12, (h.verify ? 1 : 0) | (h.indexFixed ? 2 : 0) | (h.releasesPending ? 4 : 0), true);
   setU53(dv, 16, h.size);
   dv.setFloat64(24, h.created, true);
   setRoot(dv, 32, h.blockMap);
@@ -125,6 +130,7 @@ export function decodeHeader(buf: Uint8Array, page: number, pageSize: number, wh
     chunkSize: dv.getUint32(8, true),
     verify: (dv.getUint32(12, true) & 1) === 1,
     indexFixed: (dv.getUint32(12, true) & 2) === 2,
+    releasesPending: (dv.getUint32(12, true) & 4) === 4,
     size: u53(dv, 16),
     created: dv.getFloat64(24, true),
     blockMap: root(dv, 32),

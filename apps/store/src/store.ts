@@ -178,10 +178,10 @@ export class Store {
   /** The reference of the zero chunk exceptions point to for "zeros here". */
   readonly #zeroRef: number;
   /**
-   * The exception store's own transaction while it releases chunks (a snapshot deletion): the
-   * reference counts and names those releases change are written into it, so they commit with it.
+   * Fragments the exception store released in its own transactions (a snapshot deletion), to be
+   * released in the store's once it is done (see _releaseForExceptions).
    */
-  #foreign: PageTransactionLike | undefined;
+  #deferred: number[] = [];
   /** The dirty map on disk (radix pages of bits, written with every commit). */
   readonly #dirty: RadixArray;
   /**
@@ -235,17 +235,8 @@ export class Store {
     this.#zeroRef = this.#packed ? header.zeroPage * 16 : header.zeroPage;
     const host: MetaHost = {
       payload: pages.metaPayloadSize,
-      read: (page) =>
-        this.#foreign
-          ? this.#foreign.readMeta(page)
-          : this.#tx
-            ? this.#tx.readMeta(page)
-            : pages.readMeta(page),
+      read: (page) => (this.#tx ? this.#tx.readMeta(page) : pages.readMeta(page)),
       write: (page, payload) => {
-        if (this.#foreign) {
-          (this.#foreign as PageTransaction).writeMeta(page, payload);
-          return;
-        }
         this.#txMeta.add(page);
         this.#txn().writeMeta(page, payload);
       },
@@ -331,6 +322,7 @@ export class Store {
         indexRecords,
         indexSparse: options.index?.sparse ?? false,
         indexFixed: options.index?.records !== undefined,
+        releasesPending: false,
         codec: codec?.id ?? 0,
         codecLevel: codec ? (options.compressionLevel ?? 1) : 0,
         fragments: { root: -1, height: 1 },
@@ -448,12 +440,17 @@ export class Store {
     // drop the snapshots the exception store no longer has from our table.
     await this.#ex.finishDeletes();
     if (this.#ex.dirty) await this.#ex.commit();
+    await this.#applyDeferred();
     const known = new Set(this.#ex.snapshots().map((s) => s.name));
     const before = this.#snapshots.length;
     this.#snapshots = this.#snapshots.filter((s) => known.has(s.name));
-    if (this.#snapshots.length !== before) {
-      // A crash hit between the exception store's deletion and our table's commit.
-      this.#tableDirty = true;
+    const interrupted = this.#snapshots.length !== before;
+    if (interrupted || this.#header.releasesPending) {
+      // A crash hit between the exception store's deletion and our table's commit, or while
+      // fragments it released were being released here: those still count references that no
+      // longer exist (space kept, never wrong bytes). Count them again from the references.
+      this.#tableDirty ||= interrupted;
+      if (this.#packed) await this.#fixFragmentLeaks();
       await this.#recountData();
       await this.#scrubNames();
       await this.#commit();
@@ -916,6 +913,7 @@ export class Store {
       // whole fragment table.)
       this.#snapshots = this.#snapshots.filter((s) => s.name !== name);
       this.#tableDirty = true;
+      await this.#applyDeferred();
       if (!this.#packed) await this.#recountData();
       await this.#commit();
       // A compressed store compacts on its own once half its packed pages' bytes are dead.
@@ -2116,19 +2114,74 @@ export class Store {
   }
 
   /**
-   * @internal The exception store's allocator releases a chunk an exception no longer holds. In
-   * the exception store's own transaction (a deletion), what the release changes in the store's
-   * metadata is written into that transaction, so it commits with the exception's removal.
+   * @internal The exception store's allocator releases a chunk an exception no longer holds. A
+   * whole chunk's page count drops in the transaction given (its name is cleared in the store's
+   * next one; after a crash, open scrubs the names of free pages). A fragment released in the
+   * exception store's own transaction (a deletion, committed in batches) is released in the
+   * store's once the deletion is done (#applyDeferred): until then it keeps its page, so a crash
+   * in between can only leave it counted too high, which open repairs.
    */
   async _releaseForExceptions(txn: PageTransactionLike, chunk: number): Promise<void> {
-    const foreign = txn !== this.#tx;
-    if (foreign) this.#foreign = txn;
-    try {
-      await this.#release(chunk, txn);
-      if (foreign) this.#cache.writeBack();
-    } finally {
-      this.#foreign = undefined;
+    if (this.#isFrag(chunk)) {
+      if (txn === this.#tx) await this.#release(chunk);
+      else this.#deferred.push(chunk);
+      return;
     }
+    const page = this.#pageOf(chunk);
+    txn.decRef(page);
+    if (chunk !== this.#zeroRef && (txn as PageTransaction).refCount(page) === 0) await this.#freed(chunk);
+  }
+
+  /**
+   * Releases the fragments a deletion deferred, in the store's transactions; the header says so
+   * until the last of them commits (flag bit 2), so a crash in between is repaired at open.
+   */
+  async #applyDeferred(): Promise<void> {
+    if (this.#deferred.length === 0) return;
+    const refs = this.#deferred;
+    this.#deferred = [];
+    this.#header.releasesPending = true;
+    for (let i = 0; i < refs.length; i++) {
+      await this.#release(refs[i] as number);
+      if ((i & 255) === 255) await this.#maybeCommit();
+    }
+    this.#header.releasesPending = false;
+    await this.#commit();
+  }
+
+  /**
+   * Releases what fragments count beyond the references to them (block map, exceptions): the
+   * releases of a deletion a crash cut short. O(block map + exceptions + fragment table).
+   */
+  async #fixFragmentLeaks(): Promise<void> {
+    const refs = new Map<number, number>();
+    const add = (r: number) => {
+      if (this.#isFrag(r)) refs.set(r, (refs.get(r) ?? 0) + 1);
+    };
+    const map = this.#blockMap;
+    await map.forEachLeaf((_first, buf) => {
+      for (let i = 0; i < map.perLeaf; i++) {
+        const v = getU32(buf, i * 4);
+        if (v !== 0) add(v - 1);
+      }
+    });
+    const report = await this.#ex.check({ uniqueChunks: false });
+    for (const r of report.exceptionChunks) add(r);
+    for (const r of report.pendingReleases) add(r);
+    const over: [number, number][] = [];
+    const frags = this.#frags;
+    await frags.forEachLeaf((first, buf) => {
+      for (let i = 0; i < frags.perLeaf; i++) {
+        const count = getU32(buf, i * FRAG_BYTES + FRAG_COUNT);
+        const n = refs.get(first + i) ?? 0;
+        if (count > n) over.push([first + i, count - n]);
+      }
+    });
+    for (const [ref, k] of over) {
+      for (let i = 0; i < k; i++) await this.#release(ref);
+      await this.#maybeCommit();
+    }
+    this.#header.releasesPending = false;
   }
 
   /**
