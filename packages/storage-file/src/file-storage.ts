@@ -177,10 +177,15 @@ export class FileStorage extends AbstractStorage {
     });
   }
 
-  /** Punches a hole where the file system can (its blocks are freed), else writes zeros. */
+  /**
+   * Punches a hole where the file system can (its blocks are freed), else writes zeros. The punch
+   * runs on the thread pool in both I/O modes (see `punchHole`); the base class orders it like a
+   * write, so a later read or write of the range waits for it and `flush()` covers it.
+   */
   protected override _discard(offset: number, length: number): Awaitable<void> {
-    if (punchHole(this.#fd, offset, length)) return;
-    return this._write(offset, new Uint8Array(length));
+    return punchHole(this.#fd, offset, length).then((punched) =>
+      punched ? undefined : this._write(offset, new Uint8Array(length)),
+    );
   }
 
   protected _write(offset: number, data: Uint8Array): Awaitable<void> {
