@@ -1,13 +1,16 @@
 // Benchmarks of @deja/page-store over a FileStorage (bench/page-store.ts): commit latency, page
 // writes/s and flushes per commit for transactions of 1, 16 and 256 dirty pages, against plain
 // pwrite + fdatasync of the same pages; free-page search on a nearly full store; the cost of growing
-// a store and of opening it.
+// a store and of opening it; freeing 3,000 data pages in one commit (bench/free.ts); where metadata
+// pages lie among data pages, and the spans a commit rewriting some of them writes (bench/locality.ts).
 //
 // Run: pnpm --filter @deja/page-store bench   (DEJA_BENCH_DIR picks the directory; default os.tmpdir())
 
 import * as fs from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
+import { freeBench } from './free';
+import { localityBench } from './locality';
 import { allocationBench, growthBench, pageStoreBench } from './page-store';
 
 const ROUND_MS = 300;
@@ -41,6 +44,12 @@ async function pageLayer(): Promise<void> {
       console.log(`${what}: ${result}`);
     console.log('\ngrowth and open cost ...');
     for (const [what, result] of await growthBench(dir, ROUNDS)) console.log(`${what}: ${result}`);
+    console.log('\nfreeing 3,000 data pages in one commit (best of 3) ...');
+    console.log('| case | commit latency | until given back | pages given back | MiB freed on disk |');
+    console.log('| --- | --- | --- | --- | --- |');
+    for (const row of await freeBench(dir, ROUNDS)) console.log(`| ${row.join(' | ')} |`);
+    console.log('\nlocality of metadata among data (4 KiB pages, spans of the medium) ...');
+    for (const [what, result] of await localityBench()) console.log(`${what}: ${result}`);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -70,6 +70,20 @@ export function baseLayout(pageSize: number, journalPages: number): Layout {
   };
 }
 
+/** Bytes of user pages an allocation region spans, about (metadata and data apart: SpaceMap). */
+export const REGION_BYTES = 2 ** 21;
+
+/**
+ * User pages per allocation region: 2 MiB of pages, rounded down to whole space-map groups when
+ * that is at least one group (one group of 508 pages with 4 KiB pages; 4,080 pages, 68 groups, with
+ * 512-byte pages; 32 pages, inside a group, with 64 KiB pages).
+ */
+export function regionPagesFor(layout: Layout): number {
+  const pages = Math.max(1, Math.floor(REGION_BYTES / layout.pageSize));
+  const entries = layout.entriesPerGroup;
+  return pages >= entries ? pages - (pages % entries) : pages;
+}
+
 /** Groups (space-map pages) that `pageCount` user pages need. */
 export function groupsFor(layout: Layout, pageCount: number): number {
   return Math.ceil(pageCount / layout.entriesPerGroup);
@@ -140,6 +154,17 @@ export function nextGrowth(layout: Layout, pageCount: number): number | undefine
   );
   const step = Math.min(Math.max(pageCount, MIN_GROWTH_PAGES), maxStep);
   return Math.min(layout.maxPageCount, pageCount + step);
+}
+
+/**
+ * The page count to grow to for metadata when its regions are full but other pages are free: the
+ * end of one more whole region past the current count (a small growth, not a doubling), or
+ * `undefined` at the maximum.
+ */
+export function regionGrowth(layout: Layout, pageCount: number): number | undefined {
+  const per = regionPagesFor(layout);
+  const target = Math.min(layout.maxPageCount, (Math.ceil(pageCount / per) + 1) * per);
+  return target > pageCount ? target : undefined;
 }
 
 /** Refuses a storage too short for a store of `pageCount` pages. */

@@ -14,6 +14,7 @@ import {
   groupsFor,
   type Layout,
   MAX_TOTAL_PAGES,
+  regionPagesFor,
   spaceMapPhysical,
   userOf,
   userPhysical,
@@ -284,7 +285,7 @@ export async function loadSpaceMap(
 ): Promise<{ space: SpaceMap; tags: Map<number, number> }> {
   const { pageSize, entriesPerGroup } = layout;
   const groups = groupsFor(layout, pageCount);
-  const space = new SpaceMap(pageCount);
+  const space = new SpaceMap(pageCount, regionPagesFor(layout));
   // Meta tags are only needed for the journaled user pages (the revoke check).
   const tags = new Map<number, number>();
   for (let first = 0; first < groups; first += BATCH_PAGES) {

@@ -7,6 +7,19 @@
 // and its arrays double when they must, so memory follows the pages in use, not a maximum. The
 // persistent side — space-map pages of (count, tag) entries, journaled like every other metadata
 // page — is written by PageStore; this class is rebuilt from them at open.
+//
+// Locality: metadata and data pages are taken from separate regions (`regionPages` user pages each,
+// about 2 MiB), so the metadata a commit rewrites sits together on the medium instead of one page
+// in every stretch of data — what an object store (whole objects of MiBs re-uploaded per changed
+// page) and a disk's readahead both want. A region holding a metadata page (live or reserved) is a
+// metadata region: metadata takes the first free page of the lowest metadata region with room, or
+// else the lowest empty region; data takes the next free page (next fit from a cursor) outside
+// metadata regions. Only when a kind finds nothing of its own does it take any free page (a full
+// store must not grow while pages are free), so the regions mix only on a store that is full. The
+// policy lives in memory only: the kinds are in the space map already, so no format change, and
+// any existing store gets it for its new allocations. Per region: two counters and three bits in
+// small hbitmaps (metadata regions, those with room, regions with anything in them), so every
+// choice stays O(levels) — data skips a metadata region with one next-zero over the region bits.
 
 import { HBitmap } from '@deja/hbitmap';
 
@@ -29,18 +42,53 @@ export class SpaceMap {
   #data: Uint32Array;
   /** Committed counts of 2 and more. */
   readonly #shared = new Map<number, number>();
-  /** Pages reserved by the open transaction (bit set, committed count 0). */
-  readonly #reserved = new Set<number>();
+  /** Pages reserved by the open transaction (bit set, committed count 0) -> reserved for data. */
+  readonly #reserved = new Map<number, boolean>();
+  /**
+   * Free pages held back from allocation (bit set, count 0): freed data pages whose discard the
+   * store has not issued yet (see PageStore#releaseBlocks). They count as free.
+   */
+  readonly #held = new Set<number>();
   /** Pages whose committed count is above zero. */
   #live = 0;
-  /** Where the next free-page search starts (next fit, so freed pages are not reused at once). */
+  /** Where the next data-page search starts (next fit: data is laid out in allocation order). */
   #cursor = 0;
+  /** User pages per region. */
+  readonly #regionPages: number;
+  /** Per region: pages taken for metadata (live or reserved). */
+  #metaIn: Uint32Array;
+  /** Per region: pages whose bit is set (live, reserved or held). */
+  #takenIn: Uint32Array;
+  /** Per region: REGION_META | REGION_ROOM | REGION_USED, mirrored in the three bitmaps below. */
+  #flags: Uint8Array;
+  /** Regions holding metadata. */
+  #metaRegions: HBitmap;
+  /** Metadata regions with a free page. */
+  #metaRoom: HBitmap;
+  /** Regions with any page taken. */
+  #usedRegions: HBitmap;
 
-  /** @param size - pages to track; all start free. O(size / 8) bytes. */
-  constructor(size: number) {
+  /**
+   * @param size - pages to track; all start free. O(size / 8) bytes.
+   * @param regionPages - pages per allocation region (metadata and data apart); default: one region.
+   */
+  constructor(size: number, regionPages = MAX_PAGES) {
     this.#size = size;
     this.#taken = new HBitmap(size);
     this.#data = new Uint32Array(Math.ceil(size / 32));
+    this.#regionPages = regionPages;
+    const regions = Math.max(1, Math.ceil(size / regionPages));
+    this.#metaIn = new Uint32Array(regions);
+    this.#takenIn = new Uint32Array(regions);
+    this.#flags = new Uint8Array(regions);
+    this.#metaRegions = new HBitmap(regions);
+    this.#metaRoom = new HBitmap(regions);
+    this.#usedRegions = new HBitmap(regions);
+  }
+
+  /** User pages per allocation region. */
+  get regionPages(): number {
+    return this.#regionPages;
   }
 
   /** Pages tracked. */
@@ -60,14 +108,30 @@ export class SpaceMap {
       const data = new Uint32Array(Math.ceil(capacity / 32));
       data.set(this.#data);
       this.#data = data;
+      const regions = Math.ceil(capacity / this.#regionPages);
+      if (regions > this.#flags.length) {
+        this.#metaIn = grown(this.#metaIn, regions);
+        this.#takenIn = grown(this.#takenIn, regions);
+        const flags = new Uint8Array(regions);
+        flags.set(this.#flags);
+        this.#flags = flags;
+        this.#metaRegions.truncate(regions);
+        this.#metaRoom.truncate(regions);
+        this.#usedRegions.truncate(regions);
+      }
     }
+    const before = this.#size;
     this.#size = size;
     if (this.#cursor >= size) this.#cursor = 0;
+    // Only the regions at the old and the new end change how many of their pages lie inside.
+    if (before > 0) this.#refresh(Math.floor((before - 1) / this.#regionPages));
+    if (size > 0) this.#refresh(Math.floor((size - 1) / this.#regionPages));
   }
 
   /** The committed count of `page`. O(1). */
   count(page: number): number {
-    if (this.#reserved.has(page) || !this.#taken.get(page)) return 0;
+    if (!this.#taken.get(page) || this.#reserved.has(page)) return 0;
+    if (this.#held.size > 0 && this.#held.has(page)) return 0;
     return this.#shared.get(page) ?? 1;
   }
 
@@ -92,7 +156,17 @@ export class SpaceMap {
    */
   setCount(page: number, count: number, data: boolean): void {
     const before = this.count(page);
+    const wasTaken = this.#taken.get(page);
+    const reserved = this.#reserved.get(page);
+    const wasMeta =
+      reserved !== undefined ? !reserved : wasTaken && !this.#held.has(page) && !this.isData(page);
+    this.#account(
+      page,
+      (count > 0 ? 1 : 0) - (wasTaken ? 1 : 0),
+      (count > 0 && !data ? 1 : 0) - (wasMeta ? 1 : 0),
+    );
     this.#reserved.delete(page);
+    this.#held.delete(page);
     const word = page >>> 5;
     const bit = 1 << (page & 31);
     if (count === 0) {
@@ -111,23 +185,123 @@ export class SpaceMap {
 
   /**
    * Takes a free page below `size` for the open transaction (its committed count stays 0 until the
-   * commit is applied). O(levels) on a nearly full map, thanks to the hbitmap's next-zero.
-   * @returns the page, or -1 if none is free.
+   * commit is applied): for metadata, the first free page of the lowest metadata region with room,
+   * else the first page of the lowest empty region; for data, the next free page from the cursor
+   * outside metadata regions. Past those, with `mix` (or while the store is one region), any free
+   * page: the lowest for metadata, the next from the cursor for data. O(levels) on a nearly full
+   * map, thanks to the hbitmap's next-zero (plus one step per metadata region with room that a data
+   * search passes).
+   * @param data - a data page (else metadata).
+   * @param mix - take a page in the other kind's regions when the kind's own have none.
+   * @returns the page, or -1 if none is free (with `mix`), or none of the kind's own.
    */
-  reserve(): number {
-    const size = this.#size;
-    let page = this.#taken.nextZero(this.#cursor, size - this.#cursor);
-    if (page < 0 && this.#cursor > 0) page = this.#taken.nextZero(0, size);
+  reserve(data: boolean, mix: boolean): number {
+    const any = mix || this.#size <= this.#regionPages;
+    const page = data ? this.#findData(any) : this.#findMeta(any);
     if (page < 0) return -1;
     this.#taken.set(page, 1);
-    this.#reserved.add(page);
-    this.#cursor = page + 1 < size ? page + 1 : 0;
+    this.#reserved.set(page, data);
+    this.#account(page, 1, data ? 0 : 1);
+    if (data) this.#cursor = page + 1 < this.#size ? page + 1 : 0;
     return page;
+  }
+
+  #findData(any: boolean): number {
+    const size = this.#size;
+    const cursor = this.#cursor;
+    const per = this.#regionPages;
+    for (let pass = 0; pass < 2; pass++) {
+      let at = pass === 0 ? cursor : 0;
+      const end = pass === 0 ? size : cursor;
+      while (at < end) {
+        const page = this.#taken.nextZero(at, end - at);
+        if (page < 0) break;
+        const region = Math.floor(page / per);
+        if ((this.#flags[region]! & REGION_META) === 0) return page;
+        const next = this.#metaRegions.nextZero(region + 1);
+        at = next < 0 ? end : next * per;
+      }
+    }
+    if (!any) return -1;
+    // Every free page lies in a metadata region: take one all the same.
+    const page = this.#taken.nextZero(cursor, size - cursor);
+    return page >= 0 || cursor === 0 ? page : this.#taken.nextZero(0, size);
+  }
+
+  #findMeta(any: boolean): number {
+    const size = this.#size;
+    const per = this.#regionPages;
+    const room = this.#metaRoom.nextDirty(0);
+    if (room >= 0) {
+      const page = this.#taken.nextZero(room * per, Math.min(per, size - room * per));
+      if (page >= 0) return page;
+    }
+    const empty = this.#usedRegions.nextZero(0);
+    if (empty >= 0 && empty * per < size) return empty * per;
+    // Every region holds data: the lowest free page.
+    return any ? this.#taken.nextZero(0, size) : -1;
+  }
+
+  /**
+   * Holds a free page back from allocation until {@link SpaceMap.unhold}; it still counts as free.
+   * O(levels). A page that is not free is left alone.
+   */
+  hold(page: number): void {
+    if (this.#taken.get(page)) return;
+    this.#taken.set(page, 1);
+    this.#held.add(page);
+    this.#account(page, 1, 0);
+  }
+
+  /** Makes a held page allocatable again. O(levels). */
+  unhold(page: number): void {
+    if (!this.#held.delete(page)) return;
+    this.#taken.reset(page, 1);
+    this.#account(page, -1, 0);
+  }
+
+  /** Pages held back from allocation. */
+  get held(): number {
+    return this.#held.size;
+  }
+
+  /** Whether the pages `[start, start + count)` are all free, unreserved and not held. O(levels). */
+  allFree(start: number, count: number): boolean {
+    return start + count <= this.#size && this.#taken.nextDirty(start, count) < 0;
   }
 
   /** Gives back a page reserved by a transaction that aborted (or freed it again). */
   release(page: number): void {
-    if (this.#reserved.delete(page)) this.#taken.reset(page, 1);
+    const data = this.#reserved.get(page);
+    if (data === undefined) return;
+    this.#reserved.delete(page);
+    this.#taken.reset(page, 1);
+    this.#account(page, -1, data ? 0 : -1);
+  }
+
+  /** Counts a change of `page`'s bit (`taken`) and of its being metadata (`meta`) in its region. */
+  #account(page: number, taken: number, meta: number): void {
+    if (taken === 0 && meta === 0) return;
+    const region = Math.floor(page / this.#regionPages);
+    this.#takenIn[region]! += taken;
+    this.#metaIn[region]! += meta;
+    this.#refresh(region);
+  }
+
+  /** Brings a region's flags (and the region bitmaps) in line with its counters. O(levels). */
+  #refresh(region: number): void {
+    const per = this.#regionPages;
+    const inside = Math.min(per, this.#size - region * per);
+    const taken = this.#takenIn[region]!;
+    const meta = this.#metaIn[region]! > 0;
+    const flags =
+      (meta ? REGION_META : 0) | (meta && taken < inside ? REGION_ROOM : 0) | (taken > 0 ? REGION_USED : 0);
+    const changed = flags ^ this.#flags[region]!;
+    if (changed === 0) return;
+    this.#flags[region] = flags;
+    if (changed & REGION_META) flip(this.#metaRegions, region, (flags & REGION_META) !== 0);
+    if (changed & REGION_ROOM) flip(this.#metaRoom, region, (flags & REGION_ROOM) !== 0);
+    if (changed & REGION_USED) flip(this.#usedRegions, region, (flags & REGION_USED) !== 0);
   }
 
   /**
@@ -141,8 +315,12 @@ export class SpaceMap {
     for (let page = 0; page < this.#size; page++) {
       const bit = this.#taken.get(page);
       const reserved = this.#reserved.has(page);
+      const held = this.#held.has(page);
       if (reserved && !bit) return `page ${page} is reserved but its bit is clear`;
-      if (bit && !reserved) live++;
+      if (held && !bit) return `page ${page} is held but its bit is clear`;
+      if (held && (reserved || this.#shared.has(page) || this.isData(page)))
+        return `page ${page} is held but in use`;
+      if (bit && !reserved && !held) live++;
       if (!bit && this.#shared.has(page)) return `page ${page} has a shared count but is free`;
       if (!bit && this.isData(page)) return `page ${page} is marked as data but is free`;
     }
@@ -151,6 +329,46 @@ export class SpaceMap {
         return `page ${page} is set past the size ${this.#size}`;
     }
     if (live !== this.#live) return `live count ${this.#live} but ${live} pages are taken`;
+    // The region counters and bits, recounted.
+    const per = this.#regionPages;
+    for (let region = 0; region * per < this.#size; region++) {
+      let taken = 0;
+      let meta = 0;
+      const end = Math.min(this.#size, (region + 1) * per);
+      for (let page = region * per; page < end; page++) {
+        if (!this.#taken.get(page)) continue;
+        taken++;
+        const reserved = this.#reserved.get(page);
+        if (reserved !== undefined ? !reserved : !this.#held.has(page) && !this.isData(page)) meta++;
+      }
+      if (taken !== this.#takenIn[region] || meta !== this.#metaIn[region])
+        return `region ${region}: counted ${taken} taken / ${meta} metadata pages, recorded ${this.#takenIn[region]} / ${this.#metaIn[region]}`;
+      const flags = this.#flags[region]!;
+      if (
+        this.#metaRegions.get(region) !== ((flags & REGION_META) !== 0) ||
+        this.#metaRoom.get(region) !== ((flags & REGION_ROOM) !== 0) ||
+        this.#usedRegions.get(region) !== ((flags & REGION_USED) !== 0) ||
+        ((flags & REGION_META) !== 0) !== meta > 0 ||
+        ((flags & REGION_USED) !== 0) !== taken > 0 ||
+        ((flags & REGION_ROOM) !== 0) !== (meta > 0 && taken < end - region * per)
+      )
+        return `region ${region}: flags ${flags} do not match its pages`;
+    }
     return undefined;
   }
+}
+
+const REGION_META = 1;
+const REGION_ROOM = 2;
+const REGION_USED = 4;
+
+function flip(bitmap: HBitmap, item: number, on: boolean): void {
+  if (on) bitmap.set(item, 1);
+  else bitmap.reset(item, 1);
+}
+
+function grown(array: Uint32Array, length: number): Uint32Array {
+  const out = new Uint32Array(length);
+  out.set(array);
+  return out;
 }

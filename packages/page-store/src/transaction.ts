@@ -8,7 +8,7 @@
 
 import { crc32 } from 'node:zlib';
 import { HEADER_SIZE, MAX_ROOTS, ROOT_NAME_SIZE } from './_internal-page-format';
-import { PageStoreError } from './errors';
+import { isPageStoreError, PageStoreError } from './errors';
 import { MAX_REF_COUNT } from './space-map';
 
 /** What an allocated page holds: layer-checked metadata or raw data. */
@@ -172,13 +172,23 @@ export interface TransactionHost {
   committedCount(page: number): number;
   /** Whether a live committed page is a data page. */
   committedData(page: number): boolean;
-  /** The page count to grow to when no page is free, or `undefined` at the maximum. */
-  growthTarget(pageCount: number): number | undefined;
+  /**
+   * The page count to grow to, or `undefined` at the maximum: the usual step when no page is free
+   * (`kind` undefined); for a kind whose regions are full while other pages are free, the usual
+   * step for data, one more region for metadata.
+   */
+  growthTarget(pageCount: number, kind?: PageKind): number | undefined;
+  /** Pages free now (any kind; the open transaction's growth included, its allocations excluded). */
+  freePages(): number;
   /** Grows the store for `tx` (sets `tx.pageCount` when done). */
   grow(tx: Transaction, pageCount: number): Promise<void>;
   committedRoots(): ReadonlyMap<string, number>;
   committedUserData(): Uint8Array;
-  reserve(): number;
+  /**
+   * Takes a free page for a data page (`true`) or a metadata page from the kind's own regions, or
+   * with `mix` from any; -1 when there is none.
+   */
+  reserve(data: boolean, mix: boolean): number;
   release(page: number): void;
   readCommittedMeta(page: number): Promise<Uint8Array>;
   readSpilled(tx: Transaction, page: number): Promise<Uint8Array>;
@@ -204,6 +214,8 @@ export class Transaction implements PageTransaction {
   /** Pages as this transaction sees them (set by the host when it grows). */
   pageCount: number;
   readonly #host: TransactionHost;
+  /** Whether allocations may take pages in the other kind's regions (growing could not help). */
+  #mix = false;
   /** A growth under way (allocations wait for it rather than grow twice). */
   #growing: Promise<void> | undefined;
   /** Dirty metadata images (full pages, header unsealed), oldest write first; key: user page. */
@@ -377,7 +389,7 @@ export class Transaction implements PageTransaction {
     for (;;) {
       const page = this.#take(kind);
       if (page >= 0) return page;
-      await this.#makeRoom();
+      await this.#makeRoom(kind);
       this.#checkOpen();
     }
   }
@@ -397,7 +409,7 @@ export class Transaction implements PageTransaction {
           out.push(page);
           continue;
         }
-        await this.#makeRoom();
+        await this.#makeRoom(kind);
         this.#checkOpen();
       }
     } catch (error) {
@@ -410,7 +422,7 @@ export class Transaction implements PageTransaction {
   /** A free page taken for `kind` (count 1), or -1 when none is free or a growth is under way. */
   #take(kind: PageKind): number {
     if (this.#growing !== undefined) return -1;
-    const page = this.#host.reserve();
+    const page = this.#host.reserve(kind === 'data', this.#mix);
     if (page >= 0) {
       this.allocated.set(page, kind);
       this.refs.set(page, 1);
@@ -418,20 +430,39 @@ export class Transaction implements PageTransaction {
     return page;
   }
 
-  /** Waits for the growth under way (another allocation's: its pages are for everyone), or grows. */
-  async #makeRoom(): Promise<void> {
+  /**
+   * Waits for the growth under way (another allocation's: its pages are for everyone), or grows.
+   * When pages are free but none in `kind`'s regions (metadata and data are kept apart: SpaceMap),
+   * grows for the kind; where the store cannot grow (its maximum, a full medium), allows taking
+   * pages in the other kind's regions for the rest of the transaction instead.
+   */
+  async #makeRoom(kind: PageKind): Promise<void> {
     if (this.#growing !== undefined) {
       await this.#growing.catch(() => {});
       return;
     }
-    const target = this.#host.growthTarget(this.pageCount);
+    const elsewhere = this.#host.freePages() > 0;
+    const target = this.#host.growthTarget(this.pageCount, elsewhere ? kind : undefined);
     if (target === undefined) {
+      if (elsewhere) {
+        this.#mix = true;
+        return;
+      }
       throw new PageStoreError(
         'ERR_NO_SPACE',
         `page store: no free page (all ${this.pageCount} in use, the maximum page count)`,
       );
     }
-    await this.grow(target);
+    if (!elsewhere) {
+      await this.grow(target);
+      return;
+    }
+    try {
+      await this.grow(target);
+    } catch (error) {
+      if (!isPageStoreError(error, 'ERR_NO_SPACE')) throw error;
+      this.#mix = true; // a full medium: use the free pages there are
+    }
   }
 
   async grow(pageCount: number): Promise<void> {

@@ -233,7 +233,10 @@ describe('transactions', () => {
     expect(store.sequence).toBe(0);
     expect(store.getRoot('tree')).toBeUndefined();
     const next = store.begin();
-    expect(await next.allocate('meta')).toBe(page + 1); // next fit: the search goes on from the cursor
+    // Metadata is packed first fit (the lowest free page of its region); data goes next fit.
+    expect(await next.allocate('meta')).toBe(page);
+    const data = await next.allocate('data');
+    expect(await next.allocate('data')).toBe(data + 1);
     next.abort();
   });
 

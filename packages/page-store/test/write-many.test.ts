@@ -54,39 +54,6 @@ describe('PageTransaction.writeDataMany', () => {
   });
 });
 
-describe('freed data pages', () => {
-  test('a commit that frees data pages gives their blocks back to the medium (Storage.discard)', async () => {
-    const disk = new MemoryStorage();
-    const store = await PageStore.create(disk, OPTS);
-    const tx = store.begin();
-    const pages: number[] = [];
-    for (let i = 0; i < 6; i++) pages.push(await tx.allocate('data'));
-    const data = new Uint8Array(6 * 512);
-    for (let i = 0; i < 6; i++) data.set(pageBytes(i + 1), i * 512);
-    await tx.writeDataMany(pages, data);
-    await tx.commit();
-    const calls: [number, number][] = [];
-    const original = disk.discard.bind(disk);
-    disk.discard = (offset: number, length: number) => {
-      calls.push([offset, length]);
-      return original(offset, length);
-    };
-    const tx2 = store.begin();
-    for (const p of pages.slice(0, 4)) tx2.decRef(p);
-    // Allocated and freed in the same transaction: never committed, nothing to give back.
-    const scratch = await tx2.allocate('data');
-    tx2.decRef(scratch);
-    await tx2.commit();
-    expect(store.stats.blocksReleased).toBe(4);
-    expect(calls.reduce((n, [, len]) => n + len, 0)).toBe(4 * 512);
-    // The pages still live are untouched; freed ones read as zeros on the medium.
-    expect(await store.readData(pages[4] as number)).toEqual(pageBytes(5));
-    const raw = await disk.read(calls[0]?.[0] as number, 512);
-    expect(raw).toEqual(new Uint8Array(512));
-    await store.close();
-  });
-});
-
 describe('writeDataMany with offsets', () => {
   test('writes each page from where it lies in a larger buffer', async () => {
     const disk = new MemoryStorage();
