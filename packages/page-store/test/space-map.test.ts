@@ -1,0 +1,154 @@
+// The space map's allocation policy: metadata and data pages come from separate regions. A
+// property test with tiny regions drives random reservations, releases, commits (counts set, pages
+// freed), held pages and growths against a naive model (an array of page states), checks the index
+// with check() after every step, and checks each choice against the policy: a data page lands
+// outside metadata regions whenever a free page exists there, a metadata page in a metadata region
+// or an empty one whenever such a page is free, and -1 only when nothing is free. Then the effect a
+// caller sees: on a PageStore over 4 KiB pages, metadata allocated among many data pages stays in a
+// few 4 MiB spans of the medium (it used to be spread over all of them).
+import { MemoryStorage } from '@deja/storage';
+import fc from 'fast-check';
+import { describe, expect, test } from 'vitest';
+import { PageStore } from '../src/index';
+import { SpaceMap } from '../src/space-map';
+
+type State = 'free' | 'meta' | 'data' | 'rmeta' | 'rdata' | 'held';
+
+describe('SpaceMap regions', () => {
+  test('random operations against a naive model: index consistent, every choice follows the policy', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 9 }),
+        fc.integer({ min: 1, max: 40 }),
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 7 }), fc.nat()), { maxLength: 250 }),
+        (per, initial, ops) => {
+          const map = new SpaceMap(initial, per);
+          const model: State[] = Array.from({ length: initial }, () => 'free');
+          const regionOf = (page: number) => Math.floor(page / per);
+          const regionHas = (region: number, states: State[]) =>
+            model.some((s, p) => regionOf(p) === region && states.includes(s));
+          for (const [op, arg] of ops) {
+            if (op <= 2) {
+              const data = op === 0;
+              const mix = arg % 3 === 0;
+              const page = map.reserve(data, mix);
+              const free = model.flatMap((s, p) => (s === 'free' ? [p] : []));
+              const metaRegion = (p: number) => regionHas(regionOf(p), ['meta', 'rmeta']);
+              const empty = (p: number) => !model.some((s, q) => regionOf(q) === regionOf(p) && s !== 'free');
+              // The kind's own places: data outside metadata regions; metadata in them or in an empty one.
+              const own = free.filter((p) => (data ? !metaRegion(p) : metaRegion(p) || empty(p)));
+              const single = model.length <= per; // one region: the kinds mix
+              if (page < 0) {
+                expect(mix || single ? free : own).toEqual([]);
+                continue;
+              }
+              expect(model[page]).toBe('free');
+              if (data) {
+                if (own.length > 0) expect(metaRegion(page)).toBe(false);
+              } else {
+                const lowestRoom = free.find(metaRegion);
+                if (lowestRoom !== undefined) expect(page).toBe(lowestRoom);
+                else if (own.length > 0) expect(empty(page) && page % per === 0).toBe(true);
+              }
+              if (own.length === 0) expect(mix || single).toBe(true);
+              model[page] = data ? 'rdata' : 'rmeta';
+            } else if (op === 3) {
+              // Release a reserved page (abort or freed in its transaction).
+              const reserved = model.flatMap((s, p) => (s === 'rmeta' || s === 'rdata' ? [p] : []));
+              if (reserved.length === 0) continue;
+              const page = reserved[arg % reserved.length]!;
+              map.release(page);
+              model[page] = 'free';
+            } else if (op === 4) {
+              // Commit: reserved pages become live.
+              model.forEach((s, p) => {
+                if (s === 'rmeta' || s === 'rdata') {
+                  map.setCount(p, 1, s === 'rdata');
+                  model[p] = s === 'rdata' ? 'data' : 'meta';
+                }
+              });
+            } else if (op === 5) {
+              // Free a live page; data pages are held (their discard queued) half of the time.
+              const live = model.flatMap((s, p) => (s === 'meta' || s === 'data' ? [p] : []));
+              if (live.length === 0) continue;
+              const page = live[arg % live.length]!;
+              const wasData = model[page] === 'data';
+              map.setCount(page, 0, false);
+              model[page] = 'free';
+              if (wasData && arg % 2 === 0) {
+                map.hold(page);
+                model[page] = 'held';
+              }
+            } else if (op === 6) {
+              const held = model.flatMap((s, p) => (s === 'held' ? [p] : []));
+              if (held.length === 0) continue;
+              const page = held[arg % held.length]!;
+              map.unhold(page);
+              model[page] = 'free';
+            } else {
+              const grow = (arg % 13) + 1;
+              map.resize(model.length + grow);
+              for (let i = 0; i < grow; i++) model.push('free');
+            }
+            expect(map.check()).toBeUndefined();
+            expect(map.free).toBe(model.filter((s) => s === 'free' || s === 'held').length);
+            for (let p = 0; p < model.length; p++) {
+              const live = model[p] === 'meta' || model[p] === 'data';
+              expect(map.count(p)).toBe(live ? 1 : 0);
+              if (live) expect(map.isData(p)).toBe(model[p] === 'data');
+            }
+            expect(map.allFree(0, model.length)).toBe(model.every((s) => s === 'free'));
+          }
+        },
+      ),
+      { numRuns: 150, seed: 20261207 },
+    );
+  });
+});
+
+describe('locality on the medium', () => {
+  test('metadata allocated among 20,000 data pages lies in one or two 4 MiB spans of the medium', async () => {
+    // As an import does: a metadata page now and then among many data pages (4 KiB pages).
+    const disk = new MemoryStorage();
+    const store = await PageStore.create(disk, { pageSize: 4096, pageCount: 16 });
+    const meta: number[] = [];
+    for (let round = 0; round < 40; round++) {
+      const tx = store.begin();
+      await tx.allocateMany('data', 500);
+      for (let k = 0; k < 3; k++) {
+        const page = await tx.allocate('meta');
+        tx.writeMeta(page, new Uint8Array([round, k]));
+        meta.push(page);
+      }
+      await tx.commit();
+    }
+    // A later commit rewrites a few metadata pages; where do their homes lie?
+    const spans = (pages: readonly number[]) => {
+      const at = new Set<number>();
+      for (const page of pages) at.add(Math.floor(physicalOffset(store, page) / 2 ** 22));
+      return at.size;
+    };
+    const dataSpans = Math.ceil((20_000 * 4096) / 2 ** 22);
+    expect(meta).toHaveLength(120);
+    // 120 metadata pages: 480 KiB, one or two spans (and apart from the data's spans but at most one).
+    expect(spans(meta)).toBeLessThanOrEqual(2);
+    expect(dataSpans).toBeGreaterThan(15);
+    // A later commit rewrites 12 of them, spread over the whole import: their homes (where the
+    // next checkpoint writes them) are as close together.
+    const rewritten = meta.filter((_, i) => i % 10 === 0);
+    expect(spans(rewritten)).toBeLessThanOrEqual(2);
+    const tx = store.begin();
+    for (const page of rewritten) tx.writeMeta(page, new Uint8Array([9]));
+    await tx.commit();
+    await store.verify();
+    await store.close();
+  });
+});
+
+/** Byte offset of a user page: F + J pages, then groups of one space-map page and E user pages. */
+function physicalOffset(store: PageStore, page: number): number {
+  const entries = (store.pageSize - 32) / 8;
+  const groupStart = Math.ceil(1024 / store.pageSize) + store.journalPages;
+  const physical = groupStart + Math.floor(page / entries) * (entries + 1) + 1 + (page % entries);
+  return physical * store.pageSize;
+}
