@@ -86,10 +86,19 @@ function load(
   const kA = Math.ceil(lo / 32);
   const kB = Math.min(Math.floor(hi / 32), Math.floor(hb._size / 1024));
   let middle: number | undefined;
+  // Words of the level above the lowest summary level that the kernel wrote (see copySummarize).
+  let doneLo = 0;
+  let doneHi = 0;
   if (partial && src !== undefined && LITTLE_ENDIAN_HOST && kA < kB) {
-    const up = hb._levels[hb._levels.length - 2]!;
-    const full = hb._full[hb._full.length - 1]!;
-    middle = copySummarize(src, (kA * 32 - lo) * 4, b, up, full, kA, kB);
+    const n = hb._levels.length;
+    const [up, full] = [hb._levels[n - 2]!, hb._full[n - 2]!];
+    // One level higher too, unless that is the top word (its sentinel is _rebuildAbove's).
+    const [up2, full2] = n > 3 ? [hb._levels[n - 3], hb._full[n - 3]] : [undefined, undefined];
+    middle = copySummarize(src, (kA * 32 - lo) * 4, b, up, full, up2, full2, kA, kB);
+    if (middle !== undefined && up2 !== undefined && kA % 32 === 0) {
+      doneLo = kA / 32;
+      doneHi = Math.floor(kB / 32);
+    }
   }
   if (middle === undefined) {
     fill(lo, hi);
@@ -109,7 +118,7 @@ function load(
       middle === undefined
         ? hb._summarize(kLo, kHi)
         : middle + hb._summarize(kLo, kA) + hb._summarize(kB, kHi);
-    hb._rebuildAbove(kLo, kHi);
+    hb._rebuildAbove(kLo, kHi, doneLo, doneHi);
     hb._count = (whole ? 0 : hb._count - before) + after;
   } else if (finish) {
     hb._rebuild();

@@ -14,10 +14,16 @@
 
 /** Blocks per piece: 1024 x 128 bytes = 128 KiB of data, which stays in the L2 cache. */
 const PIECE = 1024;
-/** Byte offsets in the kernel's memory: data [0, 128 KiB), then the level-above words, then full words. */
+/**
+ * Byte offsets in the kernel's memory: data [0, 128 KiB), then the words of the level above the
+ * bottom and of the lowest full level (one per block), then the words one level higher (one per 32
+ * blocks).
+ */
 const UP = PIECE * 128;
 const FU = UP + PIECE * 4;
-const PAGES = 3; // 192 KiB >= FU + PIECE * 4
+const UP2 = FU + PIECE * 4;
+const FU2 = UP2 + PIECE / 8;
+const PAGES = 3; // 192 KiB >= FU2 + PIECE / 8
 
 function uleb(n: number): number[] {
   const out: number[] = [];
@@ -45,17 +51,22 @@ function sleb(n: number): number[] {
 
 /**
  * The module: one function `scan(n: i32) -> i32` and its memory `mem`. For each block k < n (the 128
- * bytes at k * 128) it stores the nonzero-word mask at UP + 4k and the full-word mask at FU + 4k, and
- * returns the total of set bits (n <= PIECE, so it fits in an i32). In the text format:
+ * bytes at k * 128) it stores the nonzero-word mask m at UP + 4k and the full-word mask f at FU + 4k;
+ * for each 32 blocks it also stores the words one level higher (bit i: block 32j + i has m != 0, or
+ * f == -1) at UP2 + 4j and FU2 + 4j; it returns the total of set bits (n <= PIECE, so it fits in an
+ * i32). In the text format:
  *
  *   loop over k: OR and AND the block's eight v128 lanes
- *     OR all zero        -> up = 0, full = 0
- *     AND all ones       -> up = -1, full = -1, count += 1024
- *     else, word by word -> up |= 1 << i if word i != 0, full |= 1 << i if word i == -1,
+ *     OR all zero        -> m = 0, f = 0
+ *     AND all ones       -> m = -1, f = -1, count += 1024
+ *     else, word by word -> m |= 1 << i if word i != 0, f |= 1 << i if word i == -1,
  *                           count += popcnt(word i)
+ *     store m, f; m2 |= (m != 0) << (k & 31); f2 |= (f == -1) << (k & 31)
+ *     every 32nd block: store m2, f2 and clear them
  */
 function assemble(): Uint8Array {
-  // Locals: 0 n (param), 1 k, 2 p, 3 cnt, 4 m, 5 f, 6 i, 7 v, 8 q (i32); 9 or, 10 and, 11 t (v128).
+  // Locals: 0 n (param), 1 k, 2 p, 3 cnt, 4 m, 5 f, 6 i, 7 v, 8 q, 9 m2, 10 f2 (i32);
+  // 11 or, 12 and, 13 t (v128).
   const N = 0;
   const K = 1;
   const P = 2;
@@ -65,9 +76,11 @@ function assemble(): Uint8Array {
   const I = 6;
   const V = 7;
   const Q = 8;
-  const OR = 9;
-  const AND = 10;
-  const T = 11;
+  const M2 = 9;
+  const F2 = 10;
+  const OR = 11;
+  const AND = 12;
+  const T = 13;
   const get = (l: number) => [0x20, l];
   const set = (l: number) => [0x21, l];
   const tee = (l: number) => [0x22, l];
@@ -80,8 +93,8 @@ function assemble(): Uint8Array {
   const v128Not = [0xfd, 0x4d];
   const v128AnyTrue = [0xfd, 0x53];
   const [block, loop, ifThen, elseOp, end, br, brIf] = [0x02, 0x03, 0x04, 0x05, 0x0b, 0x0c, 0x0d];
-  const [void_, i32Eqz, i32Eq, i32LtU, i32GeU, i32Popcnt, i32Add, i32Or, i32Shl] = [
-    0x40, 0x45, 0x46, 0x49, 0x4f, 0x69, 0x6a, 0x72, 0x74,
+  const [void_, i32Eqz, i32Eq, i32Ne, i32LtU, i32GeU, i32Popcnt, i32Add, i32And, i32Or, i32Shl, i32ShrU] = [
+    0x40, 0x45, 0x46, 0x47, 0x49, 0x4f, 0x69, 0x6a, 0x71, 0x72, 0x74, 0x76,
   ];
   const code: number[] = [];
   const e = (...xs: (number | number[])[]) => {
@@ -95,11 +108,10 @@ function assemble(): Uint8Array {
     e(get(P), v128Load(off), tee(T), get(OR), v128Or, set(OR));
     e(get(T), get(AND), v128And, set(AND));
   }
-  e(get(K), i32(2), i32Shl, set(Q)); // q = k * 4
   e(get(OR), v128AnyTrue, i32Eqz, ifThen, void_); // all zero
-  e(get(Q), i32(0), i32Store(UP), get(Q), i32(0), i32Store(FU));
+  e(i32(0), set(M), i32(0), set(F));
   e(elseOp, get(AND), v128Not, v128AnyTrue, i32Eqz, ifThen, void_); // all ones
-  e(get(Q), i32(-1), i32Store(UP), get(Q), i32(-1), i32Store(FU));
+  e(i32(-1), set(M), i32(-1), set(F));
   e(get(CNT), i32(1024), i32Add, set(CNT));
   e(elseOp, i32(0), set(M), i32(0), set(F), i32(0), set(I)); // mixed: word by word
   e(loop, void_);
@@ -110,12 +122,19 @@ function assemble(): Uint8Array {
   e(end);
   e(get(I), i32(1), i32Add, tee(I), i32(32), i32LtU, brIf, 0); // next word
   e(end);
-  e(get(Q), get(M), i32Store(UP), get(Q), get(F), i32Store(FU));
   e(end, end);
+  e(get(K), i32(2), i32Shl, tee(Q), get(M), i32Store(UP), get(Q), get(F), i32Store(FU)); // q = 4k
+  // One level higher (wasm masks shift counts to 5 bits, so k alone would do; the AND says it).
+  e(get(M2), get(M), i32(0), i32Ne, get(K), i32(31), i32And, i32Shl, i32Or, set(M2));
+  e(get(F2), get(F), i32(-1), i32Eq, get(K), i32(31), i32And, i32Shl, i32Or, set(F2));
+  e(get(K), i32(31), i32And, i32(31), i32Eq, ifThen, void_);
+  e(get(K), i32(5), i32ShrU, i32(2), i32Shl, tee(Q), get(M2), i32Store(UP2));
+  e(get(Q), get(F2), i32Store(FU2), i32(0), set(M2), i32(0), set(F2));
+  e(end);
   e(get(K), i32(1), i32Add, set(K), br, 0); // next block
   e(end, end);
   e(get(CNT), end);
-  const func = [2, 8, 0x7f, 3, 0x7b, ...code]; // locals: 8 x i32, 3 x v128
+  const func = [2, 10, 0x7f, 3, 0x7b, ...code]; // locals: 10 x i32, 3 x v128
   const section = (id: number, bytes: number[]) => [id, ...uleb(bytes.length), ...bytes];
   const name = (s: string) => [s.length, ...Array.from(s, (c) => c.charCodeAt(0))];
   return new Uint8Array([
@@ -130,9 +149,13 @@ function assemble(): Uint8Array {
 
 interface Kernel {
   scan: (n: number) => number;
+  /** The whole memory, and its data area for a full piece. */
   bytes: Uint8Array;
+  piece: Uint8Array;
   up: Int32Array;
   full: Int32Array;
+  up2: Int32Array;
+  full2: Int32Array;
 }
 
 /** The part of the WebAssembly API used here (the project's TypeScript libraries do not declare it). */
@@ -158,8 +181,11 @@ function instantiate(): Kernel | null {
     kernel = {
       scan: exports.scan as (n: number) => number,
       bytes: new Uint8Array(mem),
+      piece: new Uint8Array(mem, 0, PIECE * 128),
       up: new Int32Array(mem, UP, PIECE),
       full: new Int32Array(mem, FU, PIECE),
+      up2: new Int32Array(mem, UP2, PIECE / 32),
+      full2: new Int32Array(mem, FU2, PIECE / 32),
     };
   } catch {
     // No WebAssembly (or no SIMD) here: the JavaScript path does the same work.
@@ -170,7 +196,9 @@ function instantiate(): Kernel | null {
 /**
  * Copies bottom blocks kLo..kHi-1 (words 32 kLo .. 32 kHi - 1) from `src`, whose byte `srcByte`
  * holds word 32 kLo, into `b`, and writes their summary words into `up` and `full` (the level above
- * the bottom and the lowest full level) at kLo..kHi-1.
+ * the bottom and the lowest full level) at kLo..kHi-1. When `up2` and `full2` (one level higher) are
+ * given and kLo is a multiple of 32, also writes their words kLo / 32 .. floor(kHi / 32) - 1 (the
+ * groups of 32 blocks that lie wholly in the range).
  *
  * @returns the number of set bits in those blocks, or undefined (nothing done) where the kernel is
  *   unavailable
@@ -181,21 +209,31 @@ export function copySummarize(
   b: Int32Array,
   up: Int32Array,
   full: Int32Array,
+  up2: Int32Array | undefined,
+  full2: Int32Array | undefined,
   kLo: number,
   kHi: number,
 ): number | undefined {
   const k = instantiate();
   if (k === null) return undefined;
   const dst = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  const higher = up2 !== undefined && full2 !== undefined && kLo % 32 === 0;
   let count = 0;
   for (let at = kLo; at < kHi; at += PIECE) {
     const n = Math.min(PIECE, kHi - at);
     const from = srcByte + (at - kLo) * 128;
     k.bytes.set(src.subarray(from, from + n * 128));
     count += k.scan(n);
-    dst.set(k.bytes.subarray(0, n * 128), at * 128);
+    // Full pieces use the views made once (no allocation but the source's subarray).
+    dst.set(n === PIECE ? k.piece : k.bytes.subarray(0, n * 128), at * 128);
     up.set(n === PIECE ? k.up : k.up.subarray(0, n), at);
     full.set(n === PIECE ? k.full : k.full.subarray(0, n), at);
+    if (higher) {
+      // Pieces start at multiples of 32 blocks here, so the kernel's groups are the bitmap's.
+      const groups = n >>> 5;
+      up2.set(groups === PIECE / 32 ? k.up2 : k.up2.subarray(0, groups), at / 32);
+      full2.set(groups === PIECE / 32 ? k.full2 : k.full2.subarray(0, groups), at / 32);
+    }
   }
   return count;
 }

@@ -237,9 +237,10 @@ export class HBitmap {
   /**
    * @internal Recomputes the levels and full levels above the lowest summary level, after its words
    * kLo..kHi-1 changed (see _summarize): at each level only the words that cover changed words below.
-   * Sets the sentinel. O((kHi - kLo) / 32 + levels).
+   * Words doneLo..doneHi-1 of the first level recomputed are already right (the deserialization
+   * kernel wrote them) and are skipped. Sets the sentinel. O((kHi - kLo) / 32 + levels).
    */
-  _rebuildAbove(kLo: number, kHi: number): void {
+  _rebuildAbove(kLo: number, kHi: number, doneLo = 0, doneHi = 0): void {
     const levels = this._levels;
     const full = this._full;
     let lo = kLo;
@@ -253,6 +254,10 @@ export class HBitmap {
       const wLo = Math.floor(lo / 32);
       const wHi = Math.ceil(hi / 32);
       for (let w = wLo; w < wHi; w++) {
+        if (w === doneLo && w < doneHi && i === levels.length - 3) {
+          w = doneHi - 1;
+          continue;
+        }
         const base = w * 32;
         const end = Math.min(len, base + 32);
         let m = 0;
@@ -405,9 +410,6 @@ export class HBitmap {
     const b = this._bottom;
     const w0 = wordOf(first);
     const w1 = wordOf(last);
-    // On a large bitmap the bottom words and the summary words above them are likely cache misses.
-    // Load them all before testing any (the CPU then waits for the misses at once); _countWords and
-    // the propagation below read the summary words again, from the cache.
     if (w0 === w1) {
       const o0 = b[w0]!;
       const v = o0 | maskRange(first & 31, last & 31);
@@ -417,6 +419,10 @@ export class HBitmap {
       if (v === -1) this._propagateFullOne(w0);
       return popcount(v ^ o0);
     }
+    // On a large bitmap the bottom words and the summary words above them are likely cache misses.
+    // Load them all before testing any (the CPU then waits for the misses at once); _countWords and
+    // the propagation below read the summary words again, from the cache. (Within one word, the
+    // extra loads cost more than they save: single bits skip them.)
     const o0 = b[w0]!;
     const o1 = b[w1]!;
     const above =
@@ -478,12 +484,8 @@ export class HBitmap {
     const b = this._bottom;
     const w0 = wordOf(first);
     const w1 = wordOf(last);
-    // The likely cache misses first, together, as in _setBits.
-    const o0 = b[w0]!;
-    const o1 = b[w1]!;
-    const above =
-      this._levels[this._levels.length - 2]![w0 >>> 5]! | this._full[this._full.length - 1]![w0 >>> 5]!;
     if (w0 === w1) {
+      const o0 = b[w0]!;
       const v = o0 & ~maskRange(first & 31, last & 31);
       if (v === o0) return 0;
       b[w0] = v;
@@ -491,6 +493,11 @@ export class HBitmap {
       if (o0 === -1) this._propagateNotFull(w0, w0);
       return popcount(v ^ o0);
     }
+    // The likely cache misses first, together, as in _setBits.
+    const o0 = b[w0]!;
+    const o1 = b[w1]!;
+    const above =
+      this._levels[this._levels.length - 2]![w0 >>> 5]! | this._full[this._full.length - 1]![w0 >>> 5]!;
     const v0 = o0 & ~(-1 << (first & 31));
     b[w0] = v0;
     let removed = popcount(v0 ^ o0);

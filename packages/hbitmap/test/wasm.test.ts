@@ -36,7 +36,7 @@ describe('deserialization kernel', () => {
     const src = new Uint8Array(256).fill(0xff);
     const up = hb._levels[hb._levels.length - 2]!;
     const full = hb._full[hb._full.length - 1]!;
-    expect(copySummarize(src, 0, hb._bottom, up, full, 0, 2)).toBe(2048);
+    expect(copySummarize(src, 0, hb._bottom, up, full, undefined, undefined, 0, 2)).toBe(2048);
     expect([up[0], full[0], up[1], full[1]]).toEqual([-1, -1, -1, -1]);
   });
 
@@ -51,15 +51,24 @@ describe('deserialization kernel', () => {
           const hb = new HBitmap(blocks * 1024);
           const src = new Uint8Array((offsetWords + words.length) * 4);
           src.set(new Uint8Array(words.buffer), offsetWords * 4);
-          const up = hb._levels[hb._levels.length - 2]!;
-          const full = hb._full[hb._full.length - 1]!;
-          const count = copySummarize(src, offsetWords * 4, hb._bottom, up, full, 0, blocks);
+          const n = hb._levels.length;
+          const [up, full] = [hb._levels[n - 2]!, hb._full[n - 2]!];
+          const [up2, full2] = n > 3 ? [hb._levels[n - 3]!, hb._full[n - 3]!] : [undefined, undefined];
+          const count = copySummarize(src, offsetWords * 4, hb._bottom, up, full, up2, full2, 0, blocks);
           expect(same(hb._bottom.subarray(0, words.length), words)).toBe(true);
-          const gotUp = up.slice(0, blocks);
-          const gotFull = full.slice(0, blocks);
+          const groups = Math.floor(blocks / 32);
+          const got = [up, full, up2, full2].map((a) => a?.slice());
+          // The JavaScript path over the same bottom level.
           expect(count).toBe(hb._summarize(0, blocks));
-          expect(same(gotUp, up.subarray(0, blocks))).toBe(true);
-          expect(same(gotFull, full.subarray(0, blocks))).toBe(true);
+          hb._rebuildAbove(0, blocks);
+          expect(same(got[0]!.subarray(0, blocks), up.subarray(0, blocks))).toBe(true);
+          expect(same(got[1]!.subarray(0, blocks), full.subarray(0, blocks))).toBe(true);
+          if (up2 !== undefined && full2 !== undefined) {
+            expect(same(got[2]!.subarray(0, groups), up2.subarray(0, groups))).toBe(true);
+            expect(same(got[3]!.subarray(0, groups), full2.subarray(0, groups))).toBe(true);
+          }
+          hb._count = count!;
+          checkInvariants(hb);
         },
       ),
       { seed: 0x3a5e, numRuns: 60 },
