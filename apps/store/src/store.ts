@@ -810,7 +810,12 @@ export class Store {
       while (pos < end) {
         const chunk = Math.floor(pos / cs);
         const n = Math.min((chunk + 1) * cs, end) - pos;
-        const zero = (await this.#resolve(version, chunk)) < 0;
+        // The live volume's mapping from cached block-map pages without a promise per chunk.
+        const slot = version === LIVE ? this.#blockMap.peekLeaf(chunk) : null;
+        const zero =
+          slot === null
+            ? (await this.#resolve(version, chunk)) < 0
+            : slot === undefined || getU32(slot.buf, slot.off) === 0;
         const last = out[out.length - 1];
         if (last && last.zero === zero) (last as { length: number }).length += n;
         else out.push({ offset: pos, length: n, zero });
