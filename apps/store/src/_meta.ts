@@ -85,17 +85,20 @@ export class MetaCache {
     const page = await this.#host.allocate();
     const buf = new Uint8Array(this.#host.payload);
     this.#insert(page, { buf, dirty: true });
+    this.#dirty++;
     return { page, buf };
   }
 
   markDirty(page: number): void {
     const e = this.#map.get(page);
     if (e === undefined) throw new Error(`internal: page ${page} marked dirty but not cached`);
+    if (!e.dirty) this.#dirty++;
     e.dirty = true;
   }
 
   /** Frees a page and forgets it. */
   free(page: number): void {
+    if (this.#map.get(page)?.dirty) this.#dirty--;
     this.#map.delete(page);
     this.#host.free(page);
   }
@@ -108,11 +111,18 @@ export class MetaCache {
         e.dirty = false;
       }
     }
+    this.#dirty = 0;
   }
 
   get size(): number {
     return this.#map.size;
   }
+
+  /** Cached pages changed since they were last handed to the transaction. */
+  get dirty(): number {
+    return this.#dirty;
+  }
+  #dirty = 0;
 
   #insert(page: number, e: Entry): void {
     this.#map.set(page, e);
@@ -127,7 +137,10 @@ export class MetaCache {
     const target = this.limit - (this.limit >>> 3);
     for (const [page, e] of this.#map) {
       if (this.#map.size <= target) break;
-      if (e.dirty) this.#host.write(page, e.buf);
+      if (e.dirty) {
+        this.#host.write(page, e.buf);
+        this.#dirty--;
+      }
       this.#map.delete(page);
     }
   }

@@ -195,6 +195,8 @@ export class Store {
   #tableDirty = false;
   #tx: PageTransaction | undefined;
   #txData = 0;
+  /** References dropped in the open transaction (each may touch a space-map page). */
+  #txFreed = 0;
   #txMeta = new Set<number>();
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
@@ -736,7 +738,11 @@ export class Store {
           if (version === LIVE && hashed && data && n === cs && this.#index) {
             // The import path: whole chunks with names known, many at a time.
             const i = (pos - named) / cs;
-            const count = Math.min(Math.floor((end - pos) / cs), BATCH_CHUNKS);
+            // A compressed store's batch touches more metadata pages: a small journal takes fewer chunks.
+            const batch = this.#packed
+              ? Math.max(16, Math.min(BATCH_CHUNKS, this.#pages.journalPages >> 2))
+              : BATCH_CHUNKS;
+            const count = Math.min(Math.floor((end - pos) / cs), batch);
             changed += await this.#writeLiveBatch(
               chunk,
               data.subarray(pos - offset, pos - offset + count * cs),
@@ -1350,7 +1356,7 @@ export class Store {
       .sort((a, b) => b[1] - a[1])
       .map(([page]) => page);
     // Batches small enough for one commit: the block map and exception leaves they dirty.
-    const perBatch = Math.max(16, Math.floor(this.#pages.journalPages / 4));
+    const perBatch = Math.max(16, Math.floor(this.#pages.journalPages / 16));
     let done = 0;
     for (let at = 0; at < candidates.length; ) {
       if (options.signal?.aborted) throw new StoreError('ERR_ABORTED', 'compaction aborted');
@@ -2085,6 +2091,7 @@ export class Store {
    */
   async #release(ref: number, txn: PageTransactionLike = this.#txn()): Promise<void> {
     const page = this.#pageOf(ref);
+    this.#txFreed++;
     if (this.#isFrag(ref)) {
       const slot = await this.#frags.leaf(ref, false);
       const n = slot ? getU32(slot.buf, slot.off + FRAG_COUNT) : 0;
@@ -2120,8 +2127,9 @@ export class Store {
 
   /**
    * @internal The exception store's allocator releases a chunk an exception no longer holds. A
-   * whole chunk's page count drops in the transaction given (its name is cleared in the store's
-   * next one; after a crash, open scrubs the names of free pages). A fragment released in the
+   * whole chunk's page count drops in the transaction given (in the exception store's own, its
+   * name is cleared in the store's afterwards; after a crash, open scrubs the names of free
+   * pages). A fragment released in the
    * exception store's own transaction (a deletion, committed in batches) is released in the
    * store's once the deletion is done (#applyDeferred): until then it keeps its page, so a crash
    * in between can only leave it counted too high, which open repairs.
@@ -2134,21 +2142,33 @@ export class Store {
     }
     const page = this.#pageOf(chunk);
     txn.decRef(page);
-    if (chunk !== this.#zeroRef && (txn as PageTransaction).refCount(page) === 0) await this.#freed(chunk);
+    if (chunk !== this.#zeroRef && (txn as PageTransaction).refCount(page) === 0) {
+      // Its name is cleared in the store's transactions too: a large deletion frees more chunks
+      // than one commit could carry the name pages of.
+      if (txn === this.#tx) await this.#freed(chunk);
+      else this.#deferred.push(chunk);
+    }
   }
 
   /**
-   * Releases the fragments a deletion deferred, in the store's transactions; the header says so
-   * until the last of them commits (flag bit 2), so a crash in between is repaired at open.
+   * Releases the fragments a deletion deferred and clears the names of the whole chunks it freed,
+   * in the store's transactions; the header says so until the last of them commits (flag bit 2),
+   * so a crash in between is repaired at open.
    */
   async #applyDeferred(): Promise<void> {
     if (this.#deferred.length === 0) return;
     const refs = this.#deferred;
     this.#deferred = [];
     this.#header.releasesPending = true;
+    // A release can touch a fragment-table page, a space-map page and a name page: a commit
+    // every journalPages / 8 of them stays well inside the journal.
+    const every = Math.max(1, this.#pages.journalPages >> 3);
     for (let i = 0; i < refs.length; i++) {
-      await this.#release(refs[i] as number);
-      if ((i & 255) === 255) await this.#maybeCommit();
+      const ref = refs[i] as number;
+      // A fragment to release; a whole chunk the deletion freed, whose name goes.
+      if (this.#isFrag(ref)) await this.#release(ref);
+      else await this.#freed(ref);
+      if ((i + 1) % every === 0) await this.#commit();
     }
     this.#header.releasesPending = false;
     await this.#commit();
@@ -2182,9 +2202,13 @@ export class Store {
         if (count > n) over.push([first + i, count - n]);
       }
     });
+    const every = Math.max(1, this.#pages.journalPages >> 3);
+    let n = 0;
     for (const [ref, k] of over) {
-      for (let i = 0; i < k; i++) await this.#release(ref);
-      await this.#maybeCommit();
+      for (let i = 0; i < k; i++) {
+        await this.#release(ref);
+        if (++n % every === 0) await this.#commit();
+      }
     }
     this.#header.releasesPending = false;
   }
@@ -2501,6 +2525,7 @@ export class Store {
     if (!this.#tx) {
       this.#tx = this.#pages.begin();
       this.#txData = 0;
+      this.#txFreed = 0;
       this.#txMeta.clear();
     }
     return this.#tx;
@@ -2550,7 +2575,14 @@ export class Store {
     if (!this.#tx) return;
     const journal = this.#pages.journalPages;
     const perList = Math.floor((this.chunkSize - 36) / 8);
-    const used = this.#txMeta.size + this.#cache.size / 4 + this.#txData / perList + this.#txData / 64;
+    // Pages the journal will carry: metadata written so far and still dirty in the cache, the data
+    // pages' list entries, and the space-map pages their counts touch.
+    const used =
+      this.#txMeta.size +
+      Math.max(this.#cache.size / 4, this.#cache.dirty) +
+      this.#txData / perList +
+      this.#txData / 64 +
+      this.#txFreed / 8;
     if (used >= journal / 4) {
       if (writes) await settle(writes);
       await this.#commit();
