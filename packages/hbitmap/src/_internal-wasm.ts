@@ -5,12 +5,12 @@
 // Why: after a bulk load every upper level must be recomputed from the bottom level, which means
 // reading every bottom word once. A JavaScript loop does that at about half a nanosecond per word,
 // one and a half to two times as long as the copy itself (a memcpy); with this kernel the whole load
-// takes under 2x the copy. The module is assembled here from the instruction list below (471 bytes, no build
-// step and no dependency), compiled once on first use, and works in its own 192 KiB memory: each
-// piece of up to 1024 blocks (128 KiB) is copied in, summarized, and copied out to the bitmap while
-// it is in the cache, so the bytes cross main memory once, as with a plain copy. Where WebAssembly
-// SIMD is unavailable (or the host is big-endian), `copySummarize` returns undefined and the caller
-// takes the JavaScript path, which gives the same result.
+// takes under 2x the copy. The module is assembled here from the instruction list below (471 bytes,
+// no build step and no dependency), compiled once on first use, and works in its own 192 KiB
+// memory: each piece of up to 1024 blocks (128 KiB) is copied in, summarized, and copied out to the
+// bitmap while it is in the cache, so the bytes cross main memory once, as with a plain copy. Where
+// WebAssembly SIMD is unavailable (or the host is big-endian), `copySummarize` returns undefined and
+// the caller takes the JavaScript path, which gives the same result.
 
 /** Blocks per piece: 1024 x 128 bytes = 128 KiB of data, which stays in the L2 cache. */
 const PIECE = 1024;
