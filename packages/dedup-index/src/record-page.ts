@@ -55,15 +55,22 @@ export function encodeRecordPage(
   const keys = new Float64Array(count);
   for (let i = 0; i < count; i++) keys[i] = key32(source, sourceOffsets[i]!) * 0x20_0000 + i;
   keys.sort();
+  // Split each key back into its word and its index: the division by 2^21 is exact, and avoids a
+  // `%` of a double (a call into the runtime, 64 per chapter page).
   const order = new Uint32Array(count);
-  for (let i = 0; i < count; i++) order[i] = keys[i]! % 0x20_0000;
+  const words = new Uint32Array(count);
+  for (let i = 0; i < count; i++) {
+    const word = Math.floor(keys[i]! / 0x20_0000);
+    words[i] = word;
+    order[i] = keys[i]! - word * 0x20_0000;
+  }
   // Equal first words are rare; order each such run by the whole name (insertion sort).
   for (let i = 1; i < count; i++) {
     const current = order[i]!;
     let j = i - 1;
     while (
       j >= 0 &&
-      Math.floor(keys[j]! / 0x20_0000) === Math.floor(keys[i]! / 0x20_0000) &&
+      words[j] === words[i] &&
       compareNames(source, sourceOffsets[order[j]!]!, source, sourceOffsets[current]!) > 0
     ) {
       order[j + 1] = order[j]!;

@@ -106,7 +106,17 @@ export class VolumeSubIndex {
   /** The virtual chapter a stored chapter number stands for in `zone` (convert_index_to_virtual). */
   toVirtual(indexChapter: number, zone: number): number {
     const low = this.low[zone]!;
-    return low + ((indexChapter - (low % this.chapterModulus) + this.chapterModulus) & this.chapterMask);
+    const mask = this.chapterMask;
+    if (low < 0x4000_0000) {
+      // The usual case, in int32 arithmetic: the window's low end read from a Float64Array is a
+      // double, and `%` of a double is a call into the runtime (fmod), as is a later `%` of the
+      // chapter number if it stays a double (the page reader maps it to its physical chapter).
+      const base = low | 0;
+      return base + ((indexChapter - (base & mask) + this.chapterModulus) & mask);
+    }
+    // chapterModulus is a power of two: the division is exact.
+    const lowIndex = low - Math.floor(low / this.chapterModulus) * this.chapterModulus;
+    return low + ((indexChapter - lowIndex + this.chapterModulus) & mask);
   }
 
   /**
@@ -278,7 +288,7 @@ export class VolumeIndex {
       lists[i] = list;
       sink += flush[list]!;
     }
-    this.#sink = (this.#sink + sink + sub.delta.prefetch(lists, count)) % 0x4000_0000;
+    this.#sink = (this.#sink + sink + sub.delta.prefetch(lists, count)) | 0;
   }
 
   #prefetchLists = new Uint32Array(0);
