@@ -4,9 +4,9 @@
 // repository with fixed 4 KiB chunks and lz4 (the closest peer: content-addressed, fixed-size
 // chunks). Each command of both is a process of its own, timed with its peak RSS, on the same
 // files; each figure is printed beside borg's with the ratio. Deja runs twice: without
-// compression and with `--compression zstd` (issue 15). A second, smaller history of a text file
-// system (DEJA_BENCH_TEXT_MIB per version, default 64; 0 skips it) compares the space of both
-// Deja stores with borg's.
+// compression and with `--compression zstd` (issue 15); DEJA_BENCH_MIB=0 skips this history. A
+// second, smaller history of a text file system (DEJA_BENCH_TEXT_MIB per version, default 64; 0
+// skips it) compares both Deja stores with borg.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
@@ -188,31 +188,33 @@ export async function peerBench(): Promise<void> {
     console.log(
       `peer benchmark: ${versions} versions of a ${size / MiB} MiB VM-like image; ${cpus()[0]?.model ?? ''}, ${cpus().length} cores, Node ${process.version}`,
     );
-    const history = new ImageHistory({ size, seed: 2026 });
-    const names: string[] = [];
-    for (let v = 0; v < versions; v++) {
-      names.push(`image-v${v + 1}.img`);
-      await writeFile(join(dir, names[v] as string), history.version(v));
+    if (size > 0) {
+      const history = new ImageHistory({ size, seed: 2026 });
+      const names: string[] = [];
+      for (let v = 0; v < versions; v++) {
+        names.push(`image-v${v + 1}.img`);
+        await writeFile(join(dir, names[v] as string), history.version(v));
+      }
+      const images = names.map((n) => join(dir, n));
+      const sizes = names.map(() => size);
+      // Deja: the `deja` command line (bundled from the sources), one process per command, as a
+      // user runs it and as borg runs; without compression, then with zstd.
+      const plain = runDeja(cli.path, dir, 'plain', images, sizes, []);
+      const zstd = runDeja(cli.path, dir, 'zstd', images, sizes, ['--compression', 'zstd']);
+      const borg = haveBorg ? runBorg(timed, dir, 'vm', names, sizes) : undefined;
+      printTable(plain.fig, zstd.fig, borg);
+      for (const [label, r] of [
+        ['deja', plain],
+        ['deja, zstd', zstd],
+      ] as const) {
+        const inside = r.inside.importS;
+        console.log(
+          `\nInside ${label} (its own clock, without starting the process): first import ${(size / MiB / (inside[0] as number)).toFixed(0)} MB/s, ` +
+            `later versions ${(inside.slice(1).reduce((a, b) => a + b, 0) / (versions - 1)).toFixed(2)} s each, export ${(size / MiB / r.inside.exportS).toFixed(0)} MB/s.`,
+        );
+      }
+      for (const n of names) await rm(join(dir, n));
     }
-    const images = names.map((n) => join(dir, n));
-    const sizes = names.map(() => size);
-    // Deja: the `deja` command line (bundled from the sources), one process per command, as a
-    // user runs it and as borg runs; without compression, then with zstd.
-    const plain = runDeja(cli.path, dir, 'plain', images, sizes, []);
-    const zstd = runDeja(cli.path, dir, 'zstd', images, sizes, ['--compression', 'zstd']);
-    const borg = haveBorg ? runBorg(timed, dir, 'vm', names, sizes) : undefined;
-    printTable(plain.fig, zstd.fig, borg);
-    for (const [label, r] of [
-      ['deja', plain],
-      ['deja, zstd', zstd],
-    ] as const) {
-      const inside = r.inside.importS;
-      console.log(
-        `\nInside ${label} (its own clock, without starting the process): first import ${(size / MiB / (inside[0] as number)).toFixed(0)} MB/s, ` +
-          `later versions ${(inside.slice(1).reduce((a, b) => a + b, 0) / (versions - 1)).toFixed(2)} s each, export ${(size / MiB / r.inside.exportS).toFixed(0)} MB/s.`,
-      );
-    }
-    for (const n of names) await rm(join(dir, n));
     if (textMiB > 0) {
       // A text file system's history: where compression matters most.
       const th = new TextHistory(textFiles(), textMiB * MiB);
