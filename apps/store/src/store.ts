@@ -695,7 +695,7 @@ export class Store {
    * `hashed` carries the names of the whole chunks of `data` (from a HashPool), when the caller
    * hashed them already: `hashed.names` 16 bytes and `hashed.zero` one flag per chunk of
    * `data`, which must then start on a chunk boundary. `pool`: in a compressed store, its
-   * workers compress half of each batch's new chunks.
+   * workers compress two thirds of each batch's new chunks.
    */
   _write(
     version: string,
@@ -1719,7 +1719,7 @@ export class Store {
   /**
    * Step 3 of #writeLiveBatch in a compressed store. In order: verified advice is shared, and a
    * later chunk of the batch with the same content as a new one shares it; the new chunks are
-   * then compressed (half on a worker of `pool`, when it has one, half here) and placed: a
+   * then compressed (two thirds on a worker of `pool`, when it has one, the rest here) and placed: a
    * fragment goes to a PagePacker, a chunk that does not shrink enough is written whole into its
    * fresh page. Then the packer's pages are written (a page holding a single fragment is written
    * whole instead), the fragments named and counted, the block map set, and the index told where
@@ -1788,13 +1788,14 @@ export class Store {
       owner.set(page * 16, j);
       fresh16.push(j);
     }
-    // 2. The new chunks compressed: half on a worker, half here, at once.
+    // 2. The new chunks compressed: two thirds on a worker (it only hashes besides), the rest
+    // here (the index, the metadata and the reads are this thread's), at once.
     const offsets = fresh16.map((j) => (need[j] as number) * cs);
     let fragments: (Uint8Array | undefined)[];
     if (pool?.compresses(codec) && offsets.length >= 8) {
-      const half = offsets.length >> 1;
-      const remote = pool.compress(data, cs, offsets.slice(0, half), codec);
-      const local = offsets.slice(half).map((o) => codec.compress(data.subarray(o, o + cs)));
+      const share = Math.ceil((offsets.length * 2) / 3);
+      const remote = pool.compress(data, cs, offsets.slice(0, share), codec);
+      const local = offsets.slice(share).map((o) => codec.compress(data.subarray(o, o + cs)));
       fragments = (await remote).concat(local);
     } else {
       fragments = offsets.map((o) => codec.compress(data.subarray(o, o + cs)));
