@@ -11,8 +11,8 @@
 // Locality: metadata and data pages are taken from separate regions (`regionPages` user pages each,
 // about 2 MiB), so the metadata a commit rewrites sits together on the medium instead of one page
 // in every stretch of data — what an object store (whole objects of MiBs re-uploaded per changed
-// page) and a disk's readahead both want. A region holding a metadata page (live or reserved) is a
-// metadata region: metadata takes the first free page of the lowest metadata region with room, or
+// page) and a disk's readahead both want. A region holding more metadata pages (live or reserved)
+// than other pages is a metadata region: metadata takes the first free page of the lowest metadata region with room, or
 // else the lowest empty region; data takes the next free page (next fit from a cursor) outside
 // metadata regions. Only when a kind finds nothing of its own does it take any free page (a full
 // store must not grow while pages are free), so the regions mix only on a store that is full. The
@@ -61,7 +61,7 @@ export class SpaceMap {
   #takenIn: Uint32Array;
   /** Per region: REGION_META | REGION_ROOM | REGION_USED, mirrored in the three bitmaps below. */
   #flags: Uint8Array;
-  /** Regions holding metadata. */
+  /** Metadata regions (more metadata pages than others in them). */
   #metaRegions: HBitmap;
   /** Metadata regions with a free page. */
   #metaRoom: HBitmap;
@@ -293,7 +293,9 @@ export class SpaceMap {
     const per = this.#regionPages;
     const inside = Math.min(per, this.#size - region * per);
     const taken = this.#takenIn[region]!;
-    const meta = this.#metaIn[region]! > 0;
+    // A metadata region: more metadata pages than others. (Not "any": a store written before this
+    // policy has a metadata page in nearly every region, and its data must still find their room.)
+    const meta = this.#metaIn[region]! * 2 > taken;
     const flags =
       (meta ? REGION_META : 0) | (meta && taken < inside ? REGION_ROOM : 0) | (taken > 0 ? REGION_USED : 0);
     const changed = flags ^ this.#flags[region]!;
@@ -348,9 +350,9 @@ export class SpaceMap {
         this.#metaRegions.get(region) !== ((flags & REGION_META) !== 0) ||
         this.#metaRoom.get(region) !== ((flags & REGION_ROOM) !== 0) ||
         this.#usedRegions.get(region) !== ((flags & REGION_USED) !== 0) ||
-        ((flags & REGION_META) !== 0) !== meta > 0 ||
+        ((flags & REGION_META) !== 0) !== meta * 2 > taken ||
         ((flags & REGION_USED) !== 0) !== taken > 0 ||
-        ((flags & REGION_ROOM) !== 0) !== (meta > 0 && taken < end - region * per)
+        ((flags & REGION_ROOM) !== 0) !== (meta * 2 > taken && taken < end - region * per)
       )
         return `region ${region}: flags ${flags} do not match its pages`;
     }
