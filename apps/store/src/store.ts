@@ -452,9 +452,12 @@ export class Store {
       // fragments it released were being released here: those still count references that no
       // longer exist (space kept, never wrong bytes). Count them again from the references.
       this.#tableDirty ||= interrupted;
+      // The flag stays set (and is committed with each step) until the counters are right again.
+      this.#header.releasesPending = this.#packed;
       if (this.#packed) await this.#fixFragmentLeaks();
       await this.#recountData();
       await this.#scrubNames();
+      this.#header.releasesPending = false;
       await this.#commit();
     }
     // The dedup index is opened when a write first needs advice: a command that only snapshots,
@@ -2211,7 +2214,8 @@ export class Store {
         if (++n % every === 0) await this.#commit();
       }
     }
-    this.#header.releasesPending = false;
+    // The recount that follows reads the page layer's committed counts.
+    await this.#commit();
   }
 
   /**

@@ -76,7 +76,8 @@ export async function sweep(
       const write = async (version: string) => {
         const bytes = model.get(version) as Uint8Array;
         const offset = Math.floor(rand() * (bytes.length - 1));
-        const length = Math.min(bytes.length - offset, 1 + Math.floor(rand() * 3 * CS));
+        // Compressed stores pack what whole chunks a write covers: longer writes there.
+        const length = Math.min(bytes.length - offset, 1 + Math.floor(rand() * (compression ? 8 : 3) * CS));
         const data = (compression ? mixedContent : content)(rand, length, 3);
         await store.volume(version).write(offset, data);
         bytes.set(data, offset);
@@ -103,11 +104,14 @@ export async function sweep(
       // and compacts: a crash in it leaves the old pages or the new ones, the content unchanged.
       if (compression) {
         expect((await store.stats()).packedPages).toBeGreaterThan(0);
+        const dead = (await store.stats()).deadFragmentBytes;
         let moved = 0;
         await commit(async () => {
           moved = (await store.compact({ minDead: 0.01 })).pagesCompacted;
         });
-        expect(moved).toBeGreaterThan(0);
+        if (dead > 0) expect(moved).toBeGreaterThan(0);
+        if (process.env.DEJA_CRASH_LOG)
+          console.log(`seed ${seed}: ${dead} dead bytes, ${moved} pages compacted`);
       }
     },
     check: async (image, info) => {

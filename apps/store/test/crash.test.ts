@@ -8,8 +8,11 @@ describe('crash at every storage operation', () => {
     expect(ops).toBeGreaterThan(20);
   }, 300_000);
 
-  test('seed 1, a compressed store (zstd), every point and mode', async () => {
-    const ops = await sweep(1, undefined, 'zstd');
+  // A compressed store: seed 6's workload crashes between a deletion's batches and the releases
+  // that follow them (open must count the fragments' references again: it fails without), and
+  // leaves dead fragments, so the sweep also crashes inside a compaction.
+  test('seed 6, a compressed store (zstd), every point and mode', async () => {
+    const ops = await sweep(6, undefined, 'zstd');
     expect(ops).toBeGreaterThan(20);
   }, 300_000);
 });
