@@ -17,7 +17,8 @@ describe('remapChunks', () => {
     await store.commit();
     expect(store.treeLevel).toBeGreaterThan(1);
     const before = new Map<string, number | undefined>();
-    for (const n of ['a', 'b']) for (let c = 0; c < 300; c++) before.set(`${n}/${c}`, await store.lookup(n, c));
+    for (const n of ['a', 'b'])
+      for (let c = 0; c < 300; c++) before.set(`${n}/${c}`, await store.lookup(n, c));
     // Move every chunk whose number is odd far away; leave the even ones.
     const moved = (x: number) => (x % 2 === 1 ? x + 1_000_000 : undefined);
     const expected = [...before.values()].filter((x) => x !== undefined && x % 2 === 1);

@@ -97,8 +97,12 @@ describe('deserialization kernel', () => {
       b.deserializeFinish();
       checkInvariants(a);
       expect(a._count).toBe(b._count);
-      a._levels.forEach((level, i) => expect(same(level, b._levels[i]!)).toBe(true));
-      a._full.forEach((level, i) => expect(same(level, b._full[i]!)).toBe(true));
+      a._levels.forEach((level, i) => {
+        expect(same(level, b._levels[i]!)).toBe(true);
+      });
+      a._full.forEach((level, i) => {
+        expect(same(level, b._full[i]!)).toBe(true);
+      });
     }
   });
 });
