@@ -384,13 +384,18 @@ export class ExceptionTree {
 
   /**
    * Calls `fn` on every leaf in key order; a leaf for which it returns true was changed in place
-   * (same size) and is written back. Dirty pages go to the transaction as they pile up.
+   * (same size) and is written back. The dirty pages of such changes go to the transaction as
+   * they pile up.
    */
   async updateLeaves(fn: (leaf: PageBuf) => boolean): Promise<void> {
+    let changed = false;
     const walk = async (no: number, level: number): Promise<void> => {
       if (level === 0) {
         const leaf = await this.get(no, 'leaf');
-        if (fn(leaf)) this.#pc.markDirty(leaf);
+        if (fn(leaf)) {
+          this.#pc.markDirty(leaf);
+          changed = true;
+        }
         return;
       }
       const node = await this.node(no, level);
@@ -398,26 +403,17 @@ export class ExceptionTree {
       const children: number[] = [];
       for (let i = 0; i < count; i++) children.push(nodeChild(node.dv, i));
       for (const c of children) await walk(c, level - 1);
-      if (this.#pc.dirty.size > this.#pc.capacity / 2) this.#writeBackExcept(new Set());
+      if (changed && this.#pc.dirty.size > this.#pc.capacity / 2) this.#writeBackExcept(new Set());
       this.#pc.trim();
     };
     await walk(this.root, this.level);
   }
 
-  /** Calls `fn` on every leaf in key order. */
-  async walkLeaves(fn: (leaf: PageBuf) => void): Promise<void> {
-    const walk = async (no: number, level: number): Promise<void> => {
-      if (level === 0) {
-        fn(await this.get(no, 'leaf'));
-        return;
-      }
-      const node = await this.node(no, level);
-      const count = nodeCount(node.dv);
-      const children: number[] = [];
-      for (let i = 0; i < count; i++) children.push(nodeChild(node.dv, i));
-      for (const c of children) await walk(c, level - 1);
-      this.#pc.trim();
-    };
-    await walk(this.root, this.level);
+  /** Calls `fn` on every leaf in key order (reading only). */
+  walkLeaves(fn: (leaf: PageBuf) => void): Promise<void> {
+    return this.updateLeaves((leaf) => {
+      fn(leaf);
+      return false;
+    });
   }
 }
