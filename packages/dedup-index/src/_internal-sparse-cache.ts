@@ -13,11 +13,19 @@ export function isSparseChapter(geometry: IndexGeometry, newest: number, chapter
   return chapter >= oldest && isChapterSparse(geometry, oldest, newest, chapter);
 }
 
-/** The chapters of the sparse cache and their index pages (null for a damaged one). */
+/**
+ * The chapters of the sparse cache, their index pages (null for a damaged one) and the pages'
+ * decoded lists (null when a page came from storage for this request rather than from the page
+ * cache, which decodes them; its searches then walk the page).
+ */
 export class SparseCache {
   readonly #reader: PageReader;
   readonly #capacity: number;
-  readonly #chapters: { chapter: number; pages: (ChapterIndexPage | null)[] }[] = [];
+  readonly #chapters: {
+    chapter: number;
+    pages: (ChapterIndexPage | null)[];
+    tables: (Uint32Array | null)[];
+  }[] = [];
 
   /**
    * @param reader - the closed chapters
@@ -44,13 +52,15 @@ export class SparseCache {
     const physical = mapToPhysicalChapter(g, chapter);
     if (reader.slotChapter[physical] !== chapter) return null;
     const pages: (ChapterIndexPage | null)[] = [];
+    const tables: (Uint32Array | null)[] = [];
     for (let p = 0; p < g.indexPagesPerChapter; p++) {
       const page = reader.indexPage(physical, p, chapter);
       if (page === NEED_PAGE) return NEED_PAGE;
       pages.push(page);
+      tables.push(page === null ? null : reader.indexTable);
     }
     if (cache.length >= this.#capacity) cache.shift();
-    cache.push({ chapter, pages });
+    cache.push({ chapter, pages, tables });
     return null;
   }
 
@@ -66,15 +76,16 @@ export class SparseCache {
     const g = reader.geometry;
     const oldest = Math.max(0, newest - g.chaptersPerVolume + 1);
     for (let i = cache.length - 1; i >= 0; i--) {
-      const { chapter, pages } = cache[i]!;
+      const { chapter, pages, tables } = cache[i]!;
       const physical = mapToPhysicalChapter(g, chapter);
       if (chapter < oldest || reader.slotChapter[physical] !== chapter) {
         cache.splice(i, 1);
         continue;
       }
-      const page = pages[reader.indexPageFor(name, physical)];
+      const p = reader.indexPageFor(name, physical);
+      const page = pages[p];
       if (page === null || page === undefined) continue;
-      const result = reader.searchWithIndexPage(name, page, physical, chapter, out);
+      const result = reader.searchWithIndexPage(name, page, physical, chapter, out, tables[p] ?? null);
       if (result !== false) return result;
     }
     return false;

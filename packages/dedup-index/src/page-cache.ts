@@ -77,6 +77,15 @@ export class PageCache {
     this.#pages.set(key, { chapter, page, used: ++this.#clock, summary });
   }
 
+  /**
+   * Keep `summary` with the cached page `key` from now on (nothing when it is not cached). O(1).
+   * @param summary - what the page's searches use (a record page's summary, an index page's decoded lists)
+   */
+  attachSummary(key: number, summary: Uint32Array | null): void {
+    const entry = this.#pages.get(key);
+    if (entry !== undefined) entry.summary = summary;
+  }
+
   /** Forget a page. O(1). */
   delete(key: number): void {
     this.#pages.delete(key);
