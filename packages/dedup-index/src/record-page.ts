@@ -35,21 +35,54 @@ export function nameKey(bytes: Uint8Array): number {
 /** {@link searchRecordWindow}'s answer when the window cannot tell: the whole page is needed. */
 export const WINDOW_MISSED = -2;
 
+/** Most records a bucket of {@link sortRecords} may hold before the sort falls back to a comparison sort. */
+const BUCKET_LIMIT = 64;
+
 /**
- * Sort `count` records held back to back in `source` (32 bytes each, starting at `sourceOffsets[i]`)
- * by name into `page` from byte 0; the rest of the page is zeroed. O(count log count).
- *
- * @param page - the page buffer, at least count * 32 bytes
- * @param source - the bytes holding the records
- * @param sourceOffsets - the byte offset of each record in `source`
- * @param count - how many records
+ * The order of `count` records by name (the indexes into `sourceOffsets`). Names are hashes, so a
+ * bucket sort on the top bits of their first four bytes leaves about one record a bucket, and an
+ * insertion sort of each bucket finishes; names that crowd a bucket (not hashes) take a comparison
+ * sort instead. O(count) for hashes.
  */
-export function encodeRecordPage(
-  page: Uint8Array,
-  source: Uint8Array,
-  sourceOffsets: Uint32Array,
-  count: number,
-): void {
+function sortRecords(source: Uint8Array, sourceOffsets: Uint32Array, count: number): Uint32Array {
+  const bits = Math.max(1, Math.min(16, 32 - Math.clz32(count)));
+  const shift = 32 - bits;
+  const starts = new Uint32Array((1 << bits) + 1);
+  const words = new Uint32Array(count);
+  for (let i = 0; i < count; i++) {
+    const word = key32(source, sourceOffsets[i]!);
+    words[i] = word;
+    starts[(word >>> shift) + 1]!++;
+  }
+  let crowded = false;
+  for (let b = 1; b < starts.length; b++) {
+    if (starts[b]! > BUCKET_LIMIT) crowded = true;
+    starts[b]! += starts[b - 1]!;
+  }
+  if (crowded) return sortByKeys(source, sourceOffsets, count);
+  const order = new Uint32Array(count);
+  for (let i = 0; i < count; i++) order[starts[words[i]! >>> shift]!++] = i;
+  // Buckets are in place, each in record order: an insertion sort on (first word, name) ends it.
+  for (let i = 1; i < count; i++) {
+    const current = order[i]!;
+    const word = words[current]!;
+    let j = i - 1;
+    while (j >= 0) {
+      const other = order[j]!;
+      const w = words[other]!;
+      if (w < word) break;
+      if (w === word && compareNames(source, sourceOffsets[other]!, source, sourceOffsets[current]!) < 0)
+        break;
+      order[j + 1] = other;
+      j--;
+    }
+    order[j + 1] = current;
+  }
+  return order;
+}
+
+/** {@link sortRecords} by a comparison sort: for names that are not hashes. O(count log count). */
+function sortByKeys(source: Uint8Array, sourceOffsets: Uint32Array, count: number): Uint32Array {
   // Sort on (first four name bytes, record index) packed in a double: exact below 2^53 for
   // count < 2^21, and a typed-array sort needs no comparator.
   const keys = new Float64Array(count);
@@ -78,6 +111,26 @@ export function encodeRecordPage(
     }
     order[j + 1] = current;
   }
+  return order;
+}
+
+/**
+ * Sort `count` records held back to back in `source` (32 bytes each, starting at `sourceOffsets[i]`)
+ * by name into `page` from byte 0; the rest of the page is zeroed. O(count) for names that are
+ * hashes, O(count log count) for most others.
+ *
+ * @param page - the page buffer, at least count * 32 bytes
+ * @param source - the bytes holding the records
+ * @param sourceOffsets - the byte offset of each record in `source`
+ * @param count - how many records
+ */
+export function encodeRecordPage(
+  page: Uint8Array,
+  source: Uint8Array,
+  sourceOffsets: Uint32Array,
+  count: number,
+): void {
+  const order = sortRecords(source, sourceOffsets, count);
   page.fill(0);
   if (page.byteOffset % 4 === 0 && source.byteOffset % 4 === 0) {
     // Whole 32-bit words when both arrays allow it (the usual case: a record is 8 words at a
