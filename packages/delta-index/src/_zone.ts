@@ -21,7 +21,7 @@ export const ZONE_STRUCT_BYTES = 128;
 export const LIST_HEADER_BYTES = 24;
 
 /** The bytes between the starts of two search windows of a zone's memory (see DeltaZone.windows). */
-export const WINDOW_STEP = 2 ** 30;
+export const WINDOW_STEP = 2 ** 27;
 
 const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
 
@@ -93,10 +93,11 @@ export class DeltaZone {
   /** A view of the memory for unaligned 32-bit reads in the decoder. */
   readonly view: DataView;
   /**
-   * Views of the memory for the search loop, window k starting at byte k · 2^30 and at most 2^31
-   * bytes long, so that a list (at most 8 KiB, plus the 4-byte reads past its end that stay inside
-   * the memory) lies wholly inside the window where it starts and its byte positions there are
-   * int32s. For any memory below 2^31 bytes (pages, most zones) this is just `[view]`.
+   * Views of the memory for the search loop, window k starting at byte k · 2^27 and at most 2^28
+   * bytes long (window 0 is the whole memory), so that a list (at most 8 KiB, plus the 4-byte reads
+   * past its end that stay inside the memory) lies wholly inside the window where it starts and its
+   * bit positions there are int32s below 2^31. For any memory below 2^28 bytes (pages, most zones)
+   * this is just `[view]`.
    */
   readonly windows: DataView[];
   /**

@@ -12,7 +12,6 @@ import {
   decodedKeyBits,
   INSERT_LIST_OVERFLOW,
   INSERT_OK,
-  WINDOW_STEP,
 } from './_zone';
 import { keyBitsFor } from './coding';
 import { DeltaIndexError, invalidArgument } from './errors';
@@ -173,53 +172,62 @@ export class DeltaIndexEntry {
     if (this._atEnd) return;
     this._started = true;
     const zone = this._zone;
-    const slot = this._slot;
-    const size = zone.listSize(slot);
-    const start = zone.listStart(slot);
-    const minBits = zone.minBits;
-    const minKeys = zone.minKeys;
-    const incrKeys = zone.incrKeys;
+    const headers = zone.headers;
+    const at = 4 * this._slot;
+    // Every constant of the loop is made an int32 here, once per search (`| 0`): read as tagged
+    // fields they were compared and multiplied as doubles on every step of the loop.
+    const size = headers[at + 2]! & 0xffff;
+    const minBits = zone.minBits | 0;
+    const minKeys = zone.minKeys | 0;
+    const incrKeys = zone.incrKeys | 0;
     const minMask = (1 << minBits) - 1; // minBits <= 25: a positive int32
-    const valueBits = this._valueBits;
-    // Split the (possibly huge) list start into a byte and a bit so that the loop below works on
-    // small integers only: `rel` is the bit of the key code relative to byte `startByte`, the list's
-    // first byte in the window of memory that holds it, an int32 (`| 0`). As a double it put a float
-    // add and a conversion on every read of the loop (lookups took 1.4x as long).
-    const startBit = start & 7; // ToInt32 keeps the low 3 bits exact for any start below 2^53
-    const absoluteByte = (start - startBit) / 8;
-    const window = Math.floor(absoluteByte / WINDOW_STEP);
-    const view = zone.windows[window]!;
-    const startByte = (absoluteByte - window * WINDOW_STEP) | 0;
-    const codeBase = startBit + valueBits;
-    let offset = this._offset + this._entryBits;
+    const valueBits = this._valueBits | 0;
+    const entryBase = valueBits + minBits;
+    const minBits1 = minBits - 1;
+    const step = valueBits + 32;
+    // The list starts at bit hi · 2^32 + lo of the zone's memory, in the window of memory
+    // `(hi · 2^32 + lo) >>> 30` (window k starts at byte k · 2^27, see DeltaZone.windows), at bit
+    // `lo & (2^30 - 1)` of it. The loop walks `position`, the bit of the current entry's key code in
+    // that window: an int32 below 2^30 + 2^16 + 25.
+    const lo = headers[at]!;
+    const view = zone.windows[headers[at + 1]! * 4 + (lo >>> 30)]!;
+    const base = (lo & 0x3fff_ffff) + valueBits;
+    const end = base + size;
+    let position = base + ((this._offset + this._entryBits) | 0);
     let current = this._key;
-    while (offset < size) {
+    while (position < end) {
       // decode_delta, inlined: one 32-bit window holds the shortest code and, in a full index,
       // almost always the unary tail; longer tails read on word by word.
-      const rel = codeBase + offset;
-      const shift = rel & 7;
-      let byte = startByte + (rel >>> 3);
-      let data = view.getUint32(byte, true) >>> shift;
-      let delta = data & minMask;
-      let entryBits = valueBits + minBits;
-      if (delta >= minKeys) {
-        data >>>= minBits;
-        if (data !== 0) {
-          // The unary tail: its zeros and the terminating 1 bit (ffs).
-          const tail = 32 - Math.clz32(data & -data);
-          delta += (tail - 1) * incrKeys;
-          entryBits += tail;
+      const shift = position & 7;
+      const word = view.getUint32(position >>> 3, true);
+      let delta = (word >>> shift) & minMask;
+      let next: number;
+      if (delta < minKeys) {
+        next = position + entryBase;
+      } else {
+        // The unary tail, found in the word as read: the code's bits above its first minBits
+        // (-2 << 31 is 0: no tail bit in this word).
+        const tail = word & (-2 << (shift + minBits1));
+        if (tail !== 0) {
+          // The terminating 1 is bit 31 - z of the word (ffs). The next code starts
+          // `32 - z - shift` key bits and a payload further: the sum is arranged so that only
+          // its last step waits for z, the end of the chain of loads that a list walk is.
+          const z = Math.clz32(tail & -tail);
+          delta += (31 - z - shift - minBits) * incrKeys;
+          next = position - shift + step - z;
         } else {
-          // A tail longer than the window (a delta far above the mean, as in the lists of an index
+          // A tail longer than the word (a delta far above the mean, as in the lists of an index
           // far from full): whole words until the 1 bit, never past the end of the list.
+          let byte = position >>> 3;
           let keyBits = 32 - shift;
-          const room = size - offset - valueBits;
+          const room = end - position - valueBits;
+          let data: number;
           for (;;) {
             if (keyBits >= room) {
-              this._offset = offset;
+              this._offset = position - base;
               throw new DeltaIndexError(
                 'ERR_CORRUPT_DATA',
-                `unterminated key code in delta list ${this.listNumber} at bit ${offset}`,
+                `unterminated key code in delta list ${this.listNumber} at bit ${position - base}`,
               );
             }
             byte += 4;
@@ -229,15 +237,16 @@ export class DeltaIndexEntry {
           }
           keyBits += 32 - Math.clz32(data & -data);
           delta += (keyBits - minBits - 1) * incrKeys;
-          entryBits = valueBits + keyBits;
+          next = position + valueBits + keyBits;
         }
       }
-      if (delta === 0 && offset !== 0) entryBits += COLLISION_BITS;
+      if (delta === 0 && position !== base) next += COLLISION_BITS;
       current += delta;
       if (current >= key) {
+        const offset = position - base;
         // An entry that runs past the end of the list is caught here when the search stops on it,
-        // and by the `offset !== size` test below when the search steps over it.
-        if (offset + entryBits > size) {
+        // and by the `position !== end` test below when the search steps over it.
+        if (next > end) {
           this._offset = offset;
           throw new DeltaIndexError(
             'ERR_CORRUPT_DATA',
@@ -247,18 +256,18 @@ export class DeltaIndexEntry {
         this._offset = offset;
         this._key = current;
         this._delta = delta;
-        this._entryBits = entryBits;
+        this._entryBits = next - position;
         this._isCollision = delta === 0 && offset !== 0;
         return;
       }
-      offset += entryBits;
+      position = next;
     }
-    this._offset = offset;
+    this._offset = position - base;
     this._key = current;
     this._atEnd = true;
     this._delta = 0;
     this._isCollision = false;
-    if (offset !== size) {
+    if (position !== end) {
       throw new DeltaIndexError('ERR_CORRUPT_DATA', `next offset past end of delta list ${this.listNumber}`);
     }
   }
