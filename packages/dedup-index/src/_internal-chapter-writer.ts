@@ -57,6 +57,7 @@ export async function writeChapter(
   });
   await reader.storage.writev(writes);
   reader.installSeal(seal);
+  reader.cacheWritten(physical, chapter, closed.indexPages, recordPages.pages);
 }
 
 /**

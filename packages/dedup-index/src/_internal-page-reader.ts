@@ -345,6 +345,24 @@ export class PageReader {
     }
   }
 
+  /**
+   * Put the pages of a chapter just written into the cache, as they were written (record pages
+   * first, so that the index pages, which every search of the chapter needs, are the most recent):
+   * a search of a recent chapter then reads nothing. They are not marked verified: a read after
+   * they leave the cache checks the CRC as any first read does. O(pages + lists).
+   */
+  cacheWritten(physical: number, chapter: number, indexPages: Uint8Array[], recordPages: Uint8Array[]): void {
+    const g = this.geometry;
+    const base = physical * g.pagesPerChapter;
+    recordPages.forEach((bytes, p) => {
+      const count = this.counts[physical * g.recordPagesPerChapter + p]!;
+      this.cache.set(base + g.indexPagesPerChapter + p, chapter, bytes, summarizeRecordPage(bytes, count));
+    });
+    indexPages.forEach((bytes, p) => {
+      this.cache.set(base + p, chapter, ChapterIndexPage.open(bytes, g, this.nonce));
+    });
+  }
+
   /** Take a chapter's seal as what its physical slot holds. */
   installSeal(seal: ChapterSeal): void {
     const g = this.geometry;

@@ -82,12 +82,29 @@ describe('requests', () => {
     expect(index.getStats().chaptersWritten).toBeGreaterThanOrEqual(5);
   });
 
-  it('a request that waits uses the name and metadata as they were at the call (issue 17, item 7)', async () => {
+  it('a chapter is cached as it is written: its names are found without a read, and a reopen reads them', async () => {
     const storage = new MemoryStorage();
-    const index = await DedupIndex.create(storage, { geometry: SMALL, nonce: 1 });
-    const names = makeNames(200, 30);
+    const index = await DedupIndex.create(storage, { geometry: SMALL, nonce: 4 });
+    const names = makeNames(200, 33);
     for (let i = 0; i < names.length; i++) await index.post(names[i]!, meta(i));
     expect(index.getStats().chaptersWritten).toBe(1);
+    for (let i = 0; i < 128; i++) expect(hex(await index.query(names[i]!))).toBe(hex(meta(i)));
+    expect(index.getStats().cacheMisses).toBe(0);
+    await index.close();
+    const again = await DedupIndex.open(storage);
+    for (let i = 0; i < 128; i++) expect(hex(await again.query(names[i]!))).toBe(hex(meta(i)));
+    expect(again.getStats().cacheMisses).toBeGreaterThan(0);
+  });
+
+  it('a request that waits uses the name and metadata as they were at the call (issue 17, item 7)', async () => {
+    const storage = new MemoryStorage();
+    const created = await DedupIndex.create(storage, { geometry: SMALL, nonce: 1 });
+    const names = makeNames(200, 30);
+    for (let i = 0; i < names.length; i++) await created.post(names[i]!, meta(i));
+    expect(created.getStats().chaptersWritten).toBe(1);
+    // A chapter's pages are cached as they are written: reopen, so that none is.
+    await created.close();
+    const index = await DedupIndex.open(storage);
     const [queued, other, other2] = makeNames(3, 31);
     // Name 0 is in closed chapter 0, whose pages are not cached: its query reads a page, and the
     // post called meanwhile waits behind it.
@@ -99,6 +116,7 @@ describe('requests', () => {
     md.set(meta(501));
     expect(hex(await first)).toBe(hex(meta(0)));
     expect(await post).toBeUndefined();
+    expect(index.getStats().cacheMisses).toBeGreaterThan(0);
     expect(hex(await index.query(queued!))).toBe(hex(meta(500)));
     expect(await index.query(other!)).toBeUndefined();
     // A request that reads a page itself: after a reopen nothing is cached, and name 1 is in chapter 0.
