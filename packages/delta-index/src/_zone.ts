@@ -172,8 +172,11 @@ export class DeltaZone {
 
   /** Set the bit offset where list slot `i` starts (below 2^53). */
   setListStart(i: number, start: number): void {
-    this.headers[4 * i] = start % 0x1_0000_0000;
-    this.headers[4 * i + 1] = Math.floor(start / 0x1_0000_0000);
+    // ToUint32 (`>>> 0`) is the exact residue mod 2^32 of an integer below 2^53; `%` on a double
+    // was a runtime fmod call on every insert.
+    const low = start >>> 0;
+    this.headers[4 * i] = low;
+    this.headers[4 * i + 1] = (start - low) / 0x1_0000_0000;
   }
 
   /** The bit size of list slot `i`. */
@@ -468,8 +471,13 @@ export class DeltaZone {
       if (shift === 0) {
         for (let j = firstWord + 1; j < lastWord; j++) words[j] = words[j + k]!;
       } else {
-        for (let j = firstWord + 1; j < lastWord; j++)
-          words[j] = (words[j + k]! >>> shift) | (words[j + k + 1]! << back);
+        // Each source word is read once and carried to the next step as the low half of its pair.
+        let low = words[firstWord + 1 + k]!;
+        for (let j = firstWord + 1; j < lastWord; j++) {
+          const high = words[j + k + 1]!;
+          words[j] = (low >>> shift) | (high << back);
+          low = high;
+        }
       }
       value =
         shift === 0
@@ -486,8 +494,13 @@ export class DeltaZone {
       if (shift === 0) {
         for (let j = lastWord - 1; j > firstWord; j--) words[j] = words[j + k]!;
       } else {
-        for (let j = lastWord - 1; j > firstWord; j--)
-          words[j] = (words[j + k]! >>> shift) | (words[j + k + 1]! << back);
+        // Each source word is read once and carried to the next step as the high half of its pair.
+        let high = words[lastWord + k]!;
+        for (let j = lastWord - 1; j > firstWord; j--) {
+          const low = words[j + k]!;
+          words[j] = (low >>> shift) | (high << back);
+          high = low;
+        }
       }
       value =
         shift === 0

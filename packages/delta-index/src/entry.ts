@@ -547,13 +547,8 @@ export class DeltaIndexEntry {
         this._valueBits + keyBitsFor(nextDelta, zone.minBits, zone.minKeys, zone.incrKeys);
       result = zone.insertBits(slot, this._offset, newEntryBits + nextEntryBits - oldEntryBits);
       if (result === INSERT_OK) {
-        // Encode the following entry with the cursor temporarily on it.
-        this._offset += newEntryBits;
-        this._delta = nextDelta;
-        this._entryBits = nextEntryBits;
-        this._encodeEntry(nextValue, null);
-        this._offset -= newEntryBits;
-        this._setDelta(key - (nextKey - savedDelta));
+        // The following entry, re-encoded after the new one.
+        zone.writeEntry(zone.listStart(slot) + this._offset + newEntryBits, nextValue, nextDelta);
       }
     }
     if (result !== INSERT_OK) {
