@@ -64,7 +64,9 @@ parentPort.on('message', (m) => {
   const names = new Uint8Array(n * 16);
   const zero = new Uint8Array(n);
   const z = Buffer.from(zeros.buffer, 0, chunkSize);
+  const only = m.only;
   for (let i = 0; i < n; i++) {
+    if (only !== undefined && only[i] === 0) continue;
     const c = Buffer.from(data.buffer, data.byteOffset + i * chunkSize, Math.min(chunkSize, data.length - i * chunkSize));
     if (c.length === chunkSize && c.equals(z)) { zero[i] = 1; continue; }
     names.set(hash('sha256', c, 'buffer').subarray(0, 16), i * 16);
@@ -85,12 +87,16 @@ const ZSTD_PATH: string | undefined = (() => {
 /** Shared buffers a worker keeps a handle to at most (the oldest is dropped past it). */
 const REGISTERED = 16;
 
-/** Hashes chunks in the calling thread. */
-export function hashBatch(data: Uint8Array, chunkSize: number): BatchNames {
+/**
+ * Hashes chunks in the calling thread; with `only`, just the chunks it marks 1 (the others get
+ * zeros for a name and 0 for a flag).
+ */
+export function hashBatch(data: Uint8Array, chunkSize: number, only?: Uint8Array): BatchNames {
   const n = Math.ceil(data.length / chunkSize);
   const names = new Uint8Array(n * NAME_BYTES);
   const zero = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
+    if (only !== undefined && only[i] === 0) continue;
     const c = data.subarray(i * chunkSize, Math.min(data.length, (i + 1) * chunkSize));
     if (c.length === chunkSize && isZero(c)) {
       zero[i] = 1;
@@ -156,10 +162,13 @@ export class HashPool {
     return this.#workers.length;
   }
 
-  /** Names of every chunk of `data` (the last may be short: it is hashed as it is). */
-  hash(data: Uint8Array, chunkSize: number): Promise<BatchNames> {
-    if (this.#workers.length === 0 || this.#closed) return Promise.resolve(hashBatch(data, chunkSize));
-    return this.#post<BatchNames>(data, { chunkSize });
+  /**
+   * Names of every chunk of `data` (the last may be short: it is hashed as it is), or with
+   * `only` of the chunks it marks 1 (see {@link hashBatch}).
+   */
+  hash(data: Uint8Array, chunkSize: number, only?: Uint8Array): Promise<BatchNames> {
+    if (this.#workers.length === 0 || this.#closed) return Promise.resolve(hashBatch(data, chunkSize, only));
+    return this.#post<BatchNames>(data, only === undefined ? { chunkSize } : { chunkSize, only });
   }
 
   /**

@@ -1,7 +1,7 @@
 // Small internals of the store: argument checks, batch verification of chunks read, and settling
 // batches of unawaited writes.
 
-import { NAME_BYTES, sameBytes } from './_hash';
+import { NAME_BYTES } from './_hash';
 import type { BatchNames } from './_hash-pool';
 import { encodeHeader, type Header } from './_layout';
 import { StoreError } from './errors';
@@ -47,28 +47,33 @@ export function sameHeader(a: Header, b: Header): boolean {
 
 /** Chunks read without verification, and the names they must have. */
 export interface RawChunks {
-  /** The chunks' bytes, back to back (zeros where unmapped). */
+  /**
+   * The chunks' bytes, back to back: zeros where unmapped, unless the read was asked not to fill
+   * them (then whatever the buffer held).
+   */
   readonly bytes: Uint8Array;
-  /** Per chunk, the name its bytes must hash to; undefined for zeros. */
-  readonly expected: (Uint8Array | undefined)[];
-  /** Per chunk, the page it was read from (-1: zeros). */
+  /** Per chunk, 16 bytes: the name its bytes must hash to (zeros where unmapped). */
+  readonly names: Uint8Array;
+  /** Per chunk, the page it was read from (-1: unmapped, zeros). */
   readonly physical: number[];
 }
 
 /**
- * Checks chunks read against their names.
+ * Checks chunks read against their names (the mapped ones: `physical[i] >= 0`).
  * @throws StoreError `ERR_CORRUPT_DATA` naming the first damaged chunk.
  */
 export function verifyBatch(raw: RawChunks, hashed: BatchNames, first: number, where: string): void {
-  for (let i = 0; i < raw.expected.length; i++) {
-    const want = raw.expected[i];
-    if (want === undefined) continue;
-    const got =
-      hashed.zero[i] === 1 ? undefined : hashed.names.subarray(i * NAME_BYTES, (i + 1) * NAME_BYTES);
-    if (got === undefined || !sameBytes(got, want)) {
+  const { names, physical } = raw;
+  const got = hashed.names;
+  for (let i = 0; i < physical.length; i++) {
+    if ((physical[i] as number) < 0) continue;
+    const o = i * NAME_BYTES;
+    let same = hashed.zero[i] !== 1;
+    for (let k = 0; same && k < NAME_BYTES; k++) same = names[o + k] === got[o + k];
+    if (!same) {
       throw new StoreError(
         'ERR_CORRUPT_DATA',
-        `${where}: ${DATA_FILE} page ${raw.physical[i]} (chunk ${first + i}): its bytes do not match their content name`,
+        `${where}: ${DATA_FILE} page ${physical[i]} (chunk ${first + i}): its bytes do not match their content name`,
       );
     }
   }

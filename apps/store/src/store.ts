@@ -620,47 +620,63 @@ export class Store {
 
   /**
    * @internal Chunks `first .. first + count - 1` of a version, unverified, with the names they
-   * must have (undefined: zeros): for callers that verify on a HashPool (export). `into` (at
-   * least `count` chunks; a shared buffer, say) receives the bytes instead of a new array.
+   * must have: for callers that verify on a HashPool (export, NBD). `into` (at least `count`
+   * chunks; a shared buffer, say) receives the bytes instead of a new array; with `fill` false
+   * the unmapped chunks' bytes in it are left as they were (a caller that skips them).
    */
-  _readRaw(version: string, first: number, count: number, into?: Uint8Array): Promise<RawChunks> {
+  _readRaw(
+    version: string,
+    first: number,
+    count: number,
+    into?: Uint8Array,
+    fill = true,
+  ): Promise<RawChunks> {
     return this.#run(false, async () => {
       const size = this.#versionSize(version);
       const cs = this.chunkSize;
       checkRange(first * cs, Math.min(count * cs, Math.max(0, size - first * cs)), size, version);
       if (into !== undefined && into.length < count * cs)
         throw new RangeError(`_readRaw: ${into.length} bytes cannot take ${count} chunks`);
-      return this.#readRaw(version, first, count, into);
+      return this.#readRaw(version, first, count, into, fill);
     });
   }
 
   /**
-   * Chunks `first .. first + count - 1` of a version: every mapping resolved first, then the
-   * chunks read in one batch (neighbours on the medium read together).
+   * Chunks `first .. first + count - 1` of a version: every mapping resolved first (from cached
+   * metadata pages without a promise per chunk when they can), then the chunks read in one
+   * batch (neighbours on the medium read together).
    */
-  async #readRaw(version: string, first: number, count: number, into?: Uint8Array): Promise<RawChunks> {
+  async #readRaw(
+    version: string,
+    first: number,
+    count: number,
+    into?: Uint8Array,
+    fill = true,
+  ): Promise<RawChunks> {
     const cs = this.chunkSize;
     const bytes = into ?? new Uint8Array(count * cs);
-    const expected: (Uint8Array | undefined)[] = new Array(count);
+    const names = new Uint8Array(count * NAME_BYTES);
     const physical: number[] = new Array(count).fill(-1);
     const pages: number[] = [];
     const at: number[] = [];
     const frags: number[] = [];
     const fragAt: number[] = [];
     const pageCount = this.#pageCount();
+    const live = version === LIVE;
     for (let i = 0; i < count; i++) {
       const chunk = first + i;
-      // The live volume's mapping and the names come from cached metadata pages without a
-      // promise per chunk when they can.
       let ref: number;
-      if (version === LIVE) {
+      const ex = live ? undefined : this.#ex.lookupCached(version, chunk);
+      if (ex === null) {
+        ref = await this.#resolve(version, chunk);
+      } else if (ex !== undefined) {
+        ref = ex === this.#zeroRef ? -1 : ex;
+      } else {
         const slot = this.#blockMap.peekLeaf(chunk);
         ref = slot === null ? await this.#liveChunk(chunk) : slot ? getU32(slot.buf, slot.off) - 1 : -1;
-      } else {
-        ref = await this.#resolve(version, chunk);
       }
       if (ref < 0) {
-        if (into !== undefined) bytes.fill(0, i * cs, (i + 1) * cs);
+        if (into !== undefined && fill) bytes.fill(0, i * cs, (i + 1) * cs);
         continue;
       }
       const page = this.#pageOf(ref);
@@ -671,13 +687,13 @@ export class Store {
         );
       }
       physical[i] = page;
-      const name = this.#peekName(ref);
-      expected[i] =
-        name === null
-          ? (await this.#nameAt(ref)).slice()
-          : name
-            ? name.buf.slice(name.off, name.off + NAME_BYTES)
-            : new Uint8Array(NAME_BYTES);
+      const slot = this.#peekName(ref);
+      if (slot === null) {
+        names.set(await this.#nameAt(ref), i * NAME_BYTES);
+      } else if (slot) {
+        const { buf, off } = slot;
+        for (let k = 0, o = i * NAME_BYTES; k < NAME_BYTES; k++) names[o + k] = buf[off + k] as number;
+      }
       if (this.#isFrag(ref)) {
         frags.push(ref);
         fragAt.push(i * cs);
@@ -690,7 +706,7 @@ export class Store {
       await (this.#tx ? this.#tx.readDataMany(pages, bytes, at) : this.#pages.readDataMany(pages, bytes, at));
     }
     if (frags.length > 0) await this.#readFragments(frags, bytes, fragAt);
-    return { bytes, expected, physical };
+    return { bytes, names, physical };
   }
 
   /**

@@ -245,11 +245,14 @@ export async function exportVersion(
       while (next < chunks && pending.length < 2) {
         aborted(options);
         const count = Math.min(per, chunks - next);
-        const raw = await store._readRaw(version, next, count, sharedBytes(per * cs, spare));
+        // A sparse file skips the unmapped chunks: they are neither zeroed nor hashed.
+        const raw = await store._readRaw(version, next, count, sharedBytes(per * cs, spare), !sparse);
         pending.push({
           first: next,
           raw,
-          names: store.verifyReads ? pool.hash(raw.bytes.subarray(0, count * cs), cs) : undefined,
+          names: store.verifyReads
+            ? pool.hash(raw.bytes.subarray(0, count * cs), cs, mappedMask(raw.physical))
+            : undefined,
         });
         next += count;
       }
@@ -264,13 +267,14 @@ export async function exportVersion(
       } else if (fh) {
         // Sparse: only runs of chunks that hold data are written.
         let i = 0;
-        while (i < raw.expected.length) {
-          if (raw.expected[i] === undefined) {
+        const { physical } = raw;
+        while (i < physical.length) {
+          if ((physical[i] as number) < 0) {
             i++;
             continue;
           }
           let j = i;
-          while (j < raw.expected.length && raw.expected[j] !== undefined) j++;
+          while (j < physical.length && (physical[j] as number) >= 0) j++;
           const from = i * cs;
           const to = Math.min(j * cs, end - start);
           // Synchronous positional writes: one system call each, no thread-pool round trip
@@ -290,6 +294,13 @@ export async function exportVersion(
     await fh?.close();
   }
   return size;
+}
+
+/** 1 for each chunk that maps a page (the ones to check), 0 for the unmapped. */
+function mappedMask(physical: readonly number[]): Uint8Array {
+  const mask = new Uint8Array(physical.length);
+  for (let i = 0; i < physical.length; i++) if ((physical[i] as number) >= 0) mask[i] = 1;
+  return mask;
 }
 
 function writeTo(sink: Writable, bytes: Uint8Array): Promise<void> {

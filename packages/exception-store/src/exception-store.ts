@@ -547,6 +547,21 @@ export class ExceptionStore {
   }
 
   /**
+   * {@link ExceptionStore.lookup} without waiting, for callers that look up many chunks in a
+   * row: the answer when nothing is queued and the chunk's leaf is cached, else null (then call
+   * `lookup`). Also null for a name that is not a snapshot's (`lookup` says why). O(log fanout).
+   */
+  lookupCached(name: string, chunk: number): number | undefined | null {
+    const known = this.#table.names.get(name);
+    if (known === undefined || !this.#queue.idle || this.#closed) return null;
+    if (!Number.isSafeInteger(chunk) || chunk < 0) return null;
+    const leaf = this.#tree.leafCached(chunk);
+    if (!leaf) return null;
+    const pos = findSnapshotException(leaf.dv, this.#g, chunk, known);
+    return pos < 0 ? undefined : exceptionChunk(leaf.dv, pos);
+  }
+
+  /**
    * Whether an origin write to `chunk` needs a copy first: some active snapshot has no exception
    * for it (the negation of the seed's origin_chunk_unique). O(levels x log fanout).
    */

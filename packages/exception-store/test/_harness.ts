@@ -152,7 +152,11 @@ export class Harness {
 
   async readView(name: string | null, chunk: number): Promise<number> {
     if (name === null) return this.originValue(chunk);
+    const cached = this.store.lookupCached(name, chunk);
     const ex = await this.store.lookup(name, chunk);
+    // The no-wait form agrees with lookup whenever it answers (null: it would have to wait).
+    if (cached !== null && cached !== ex)
+      throw new Error(`lookupCached(${name}, ${chunk}) = ${cached}, lookup = ${ex}`);
     if (ex === undefined) return this.originValue(chunk);
     return readStamp(await this.store.readChunk(ex));
   }

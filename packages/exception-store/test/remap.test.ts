@@ -19,6 +19,11 @@ describe('remapChunks', () => {
     const before = new Map<string, number | undefined>();
     for (const n of ['a', 'b'])
       for (let c = 0; c < 300; c++) before.set(`${n}/${c}`, await store.lookup(n, c));
+    // Every leaf was just visited, so the no-wait lookup answers each one, the same way.
+    for (const n of ['a', 'b'])
+      for (let c = 0; c < 300; c++)
+        expect(store.lookupCached(n, c), `${n}/${c}`).toBe(before.get(`${n}/${c}`));
+    expect(store.lookupCached('nope', 0)).toBeNull();
     // Move every chunk whose number is odd far away; leave the even ones.
     const moved = (x: number) => (x % 2 === 1 ? x + 1_000_000 : undefined);
     const expected = [...before.values()].filter((x) => x !== undefined && x % 2 === 1);
