@@ -22,10 +22,15 @@ export const TABLE_AMBIGUOUS = -2;
 let scratch = new Uint32Array(16_384);
 const cursor = new DeltaIndexEntry();
 
+/** Words of a table before its list starts: the page's first list and its list count. */
+const HEADER = 2;
+
 /**
- * Decode every list of a chapter index page into one table: words 0..listCount hold where each
- * list's entries start (the last one where they end), then each entry as `key * 2^payloadBits +
- * value`, lists in page order, keys ascending within a list as the deltas leave them. O(entries).
+ * Decode every list of a chapter index page into one table: word 0 is the page's first list, word 1
+ * its list count, the next listCount + 1 words where each list's entries start (the last one where
+ * they end), then each entry as `key * 2^payloadBits + value`, lists in page order, keys ascending
+ * within a list as the deltas leave them. A search then reads the table only, not the page object.
+ * O(entries).
  *
  * @param page - an opened chapter index page
  * @param geometry - its geometry (the key and payload widths)
@@ -41,11 +46,13 @@ export function decodeIndexTable(page: ChapterIndexPage, geometry: IndexGeometry
   const inner = page.page;
   const lists = inner.listCount;
   let out = scratch;
-  let n = lists + 1;
+  let n = HEADER + lists + 1;
   if (out.length < n) out = new Uint32Array(n * 2);
+  out[0] = inner.lowestListNumber;
+  out[1] = lists;
   try {
     for (let i = 0; i < lists; i++) {
-      out[i] = n;
+      out[HEADER + i] = n;
       inner.startSearch(i, 0, cursor);
       for (;;) {
         cursor.next();
@@ -65,16 +72,17 @@ export function decodeIndexTable(page: ChapterIndexPage, geometry: IndexGeometry
   } finally {
     scratch = out;
   }
-  out[lists] = n;
+  out[HEADER + lists] = n;
   return out.slice(0, n);
 }
 
 /**
- * The value (record page number) of `address` in list `list` (relative to the page) of a table from
+ * The value (record page number) of `address` in list `list` (of the chapter) of a table from
  * {@link decodeIndexTable}: what `ChapterIndexPage.search` answers for a name with that list and
  * address, unless the address is held more than once. O(log entries of the list).
  *
- * @returns the value, -1 when the list has no entry with the address, or {@link TABLE_AMBIGUOUS}
+ * @returns the value; -1 when the list is not on the page or has no entry with the address; or
+ *   {@link TABLE_AMBIGUOUS}
  */
 export function searchIndexTable(
   table: Uint32Array,
@@ -82,10 +90,12 @@ export function searchIndexTable(
   address: number,
   payloadBits: number,
 ): number {
+  const relative = list - table[0]!;
+  if (relative < 0 || relative >= table[1]!) return -1;
   const scale = 2 ** payloadBits;
   const target = address * scale;
-  let lo = table[list]!;
-  const end = table[list + 1]!;
+  let lo = table[HEADER + relative]!;
+  const end = table[HEADER + relative + 1]!;
   let hi = end;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
@@ -100,15 +110,17 @@ export function searchIndexTable(
 }
 
 /**
- * The record page that may hold `name` on an index page: `page.search(name)`, answered from the
- * page's table when it has one (`table` non-empty) and the table can tell. O(log entries of the list).
+ * The record page that may hold `name` on an index page, from the page's table when it has one
+ * (`table` non-empty) and the table can tell, else from the page (`ChapterIndexPage.search`).
+ * O(log entries of the list).
  *
- * @param page - the chapter index page; the name's list must be on it
+ * @param page - the chapter index page
  * @param table - its table from {@link decodeIndexTable}, or null / {@link NO_TABLE}
  * @param name - the 16-byte record name
  * @param list - the name's chapter delta list (`chapterDeltaListOf`)
  * @param geometry - the index geometry
- * @returns the record page number, or undefined
+ * @returns the record page number, or -1 when the name's list is not on the page or the page has no
+ *   entry for it
  * @throws as `ChapterIndexPage.search`, when the page is asked
  */
 export function searchIndexPage(
@@ -117,14 +129,17 @@ export function searchIndexPage(
   name: Uint8Array,
   list: number,
   geometry: IndexGeometry,
-): number | undefined {
-  if (table === null || table.length === 0) return page.search(name);
-  const value = searchIndexTable(
-    table,
-    list - page.lowestListNumber,
-    chapterDeltaAddressOf(name, geometry),
-    geometry.chapterPayloadBits,
-  );
-  if (value === TABLE_AMBIGUOUS) return page.search(name);
-  return value < 0 ? undefined : value;
+): number {
+  if (table !== null && table.length > 0) {
+    const value = searchIndexTable(
+      table,
+      list,
+      chapterDeltaAddressOf(name, geometry),
+      geometry.chapterPayloadBits,
+    );
+    if (value !== TABLE_AMBIGUOUS) return value;
+  } else if (list < page.lowestListNumber || list > page.highestListNumber) {
+    return -1;
+  }
+  return page.search(name) ?? -1;
 }

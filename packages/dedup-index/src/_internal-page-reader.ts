@@ -149,10 +149,8 @@ export class PageReader {
     table: Uint32Array | null = null,
   ): boolean | typeof NEED_PAGE {
     const g = this.geometry;
-    const list = chapterDeltaListOf(name, g);
-    if (list < page.lowestListNumber || list > page.highestListNumber) return false;
-    const recordPageNumber = searchIndexPage(page, table, name, list, g);
-    if (recordPageNumber === undefined) return false;
+    const recordPageNumber = searchIndexPage(page, table, name, chapterDeltaListOf(name, g), g);
+    if (recordPageNumber < 0) return false;
     const bytes = this.#recordPage(physical, recordPageNumber, chapter);
     if (bytes === null) return false;
     const slot = physical * g.recordPagesPerChapter + recordPageNumber;
