@@ -4,11 +4,21 @@
 // misses/s, next to a JS Map holding the same entries measured in the same process (the baseline),
 // and the figures the reference C measured. DELTA_BENCH_CLOCK=cpu times on the process's CPU time
 // (process.cpuUsage) instead of the wall clock: steadier on a shared, loaded machine.
+//
+// The seed's C, built by `pnpm bench:c` (bench/c: the seed's delta-index.c running this workload),
+// runs beside each row when its binary is there (DELTA_BENCH_C=0 skips it): the TypeScript row and
+// the C row alternate DELTA_BENCH_ROUNDS times (default 1) on the same clock, and the table gives
+// the median of the per-pair ratios, the comparison that the machine's load disturbs least.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { computeDeltaIndexSize, DeltaIndex } from '../src/index';
 
 interface Config {
   name: string;
+  /** The configuration's name for bench/c/bench.c. */
+  cName: string;
   meanDelta: number;
   payloadBits: number;
   keyBits: number;
@@ -22,20 +32,23 @@ interface Config {
 const CONFIGS: Config[] = [
   {
     name: 'volume-index-like',
+    cName: 'volume',
     meanDelta: 4080,
     payloadBits: 10,
     keyBits: 20,
     perList: 257,
-    reference: 'C: 23.48 list bits/entry (bound 23.44), 2.4M inserts/s, 1.4M hits/s, 1.4M misses/s',
+    reference:
+      'C at 1M on a quiet machine: 23.48 list bits/entry (bound 23.44), 2.4M inserts/s, 1.4M hits/s, 1.4M misses/s',
     referenceHits: 1.4e6,
   },
   {
     name: 'chapter-index-like',
+    cName: 'chapter',
     meanDelta: 65536,
     payloadBits: 8,
     keyBits: 22,
     perList: 64,
-    reference: 'C: 25.45 list bits/entry, 5.0M inserts/s, 4.2M hits/s',
+    reference: 'C at 1M on a quiet machine: 25.45 list bits/entry, 5.0M inserts/s, 4.2M hits/s',
     referenceHits: 4.2e6,
   },
 ];
@@ -88,6 +101,8 @@ function rate(count: number, start: number): number {
   return (count / (now() - start)) * 1000;
 }
 
+const NO_MAP = { mapBytes: Number.NaN, mapInserts: Number.NaN, mapHits: Number.NaN, mapMisses: Number.NaN };
+
 /** The machine is shared and noisy: time a lookup pass REPEAT times and keep the best rate. */
 const REPEAT = 3;
 
@@ -101,7 +116,8 @@ function best(pass: () => number): number {
   return top;
 }
 
-function run(config: Config, count: number, seed: number): Result {
+/** One row: the delta index, then (unless `withMap` is false) the Map holding the same entries. */
+function run(config: Config, count: number, seed: number, withMap = true): Result {
   const listCount = Math.max(1, Math.round(count / config.perList));
   const keyMask = 2 ** config.keyBits - 1;
   const valueMask = 2 ** config.payloadBits - 1;
@@ -160,6 +176,14 @@ function run(config: Config, count: number, seed: number): Result {
     return lookups;
   });
 
+  const listBits = stats.usedBits / stats.recordCount;
+  const allocatedBits = (index.memorySize * 8) / stats.recordCount;
+  const bound = Math.log2(Math.E * config.meanDelta) + config.payloadBits;
+  if (!withMap) {
+    const entries = stats.recordCount;
+    return { entries, listBits, allocatedBits, bound, inserts, hits, misses, ...NO_MAP };
+  }
+
   // The baseline: a Map from list * 2^keyBits + key to the value.
   const before = heapUsed();
   const map = new Map<number, number>();
@@ -196,9 +220,9 @@ function run(config: Config, count: number, seed: number): Result {
 
   return {
     entries: stats.recordCount,
-    listBits: stats.usedBits / stats.recordCount,
-    allocatedBits: (index.memorySize * 8) / stats.recordCount,
-    bound: Math.log2(Math.E * config.meanDelta) + config.payloadBits,
+    listBits,
+    allocatedBits,
+    bound,
     inserts,
     hits,
     misses,
@@ -211,6 +235,33 @@ function run(config: Config, count: number, seed: number): Result {
 
 const m = (x: number) => `${(x / 1e6).toFixed(2)}M`;
 
+/** The seed's C running the same row (bench/c/bench.c), or null when it is not built or is skipped. */
+const C_BENCH = fileURLToPath(new URL('./c/.build/delta-bench', import.meta.url));
+const withC = process.env.DELTA_BENCH_C !== '0' && existsSync(C_BENCH);
+const ROUNDS = Math.max(1, Number(process.env.DELTA_BENCH_ROUNDS ?? 1) || 1);
+
+interface CResult {
+  entries: number;
+  listBits: number;
+  inserts: number;
+  hits: number;
+  misses: number;
+}
+
+function runC(config: Config, count: number): CResult {
+  const child = spawnSync(C_BENCH, [config.cName, String(count), onCpu ? 'cpu' : 'wall'], {
+    encoding: 'utf8',
+  });
+  if (child.status !== 0) throw new Error(`${C_BENCH} failed: ${child.stderr}`);
+  return JSON.parse(child.stdout) as CResult;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
 console.log('@deja/delta-index benchmark');
 console.log(
   `machine: ${cpus()[0]?.model ?? 'unknown CPU'} (${cpus().length} cores), Node ${process.version}`,
@@ -220,7 +271,12 @@ console.log(`gc exposed: ${gc !== undefined} (Map memory is measured after a for
 console.log(
   `lookup rates: best of ${REPEAT} passes of ${LOOKUPS} lookups in insertion order; inserts: one pass`,
 );
-console.log('hits vs C: against the reference figure measured in another process (the goal is >= 0.5x)');
+console.log('hits vs C: against the reference figure (1M entries, a quiet machine, another process)');
+console.log(
+  withC
+    ? `the seed's C: ${C_BENCH}, alternating with each row ${ROUNDS} time(s), same clock`
+    : "the seed's C: not run (build it with `pnpm bench:c`; DELTA_BENCH_C=0 skips it)",
+);
 console.log('warming up...');
 for (const config of CONFIGS) run(config, 1 << 16, 99);
 
@@ -234,6 +290,7 @@ for (const config of CONFIGS) {
     '| entries | list bits/entry | allocated bits/entry | bound | inserts/s | hits/s | misses/s | Map bytes/entry | Map sets/s | Map hits/s | Map misses/s | hits vs Map | hits vs C |',
   );
   console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  const pairs: string[] = [];
   for (const count of SIZES) {
     const r = run(config, count, count);
     console.log(
@@ -242,5 +299,31 @@ for (const config of CONFIGS) {
         `${m(r.mapInserts)} | ${m(r.mapHits)} | ${m(r.mapMisses)} | ${(r.hits / r.mapHits).toFixed(2)}x | ` +
         `${(r.hits / config.referenceHits).toFixed(2)}x |`,
     );
+    if (!withC) continue;
+    // The TypeScript and the C alternate, so that both see about the same load.
+    const ts: Result[] = [r];
+    const c: CResult[] = [runC(config, count)];
+    for (let round = 1; round < ROUNDS; round++) {
+      ts.push(run(config, count, count, false));
+      c.push(runC(config, count));
+    }
+    if (c[0]!.entries !== r.entries || Math.abs(c[0]!.listBits - r.listBits) > 1e-3) {
+      throw new Error(`the C row holds other entries: ${JSON.stringify(c[0])}`);
+    }
+    const ratio = (key: 'inserts' | 'hits' | 'misses') =>
+      median(ts.map((t, i) => t[key] / c[i]![key])).toFixed(2);
+    const mid = (rows: { inserts: number; hits: number; misses: number }[]) =>
+      `${m(median(rows.map((x) => x.inserts)))} / ${m(median(rows.map((x) => x.hits)))} / ${m(median(rows.map((x) => x.misses)))}`;
+    pairs.push(
+      `| ${r.entries} | ${ROUNDS} | ${mid(ts)} | ${mid(c)} | ${ratio('inserts')}x / ${ratio('hits')}x / ${ratio('misses')}x |`,
+    );
+  }
+  if (pairs.length > 0) {
+    console.log(`\nagainst the seed's C, alternating (medians; ratio: median of the per-pair ratios)`);
+    console.log(
+      '| entries | pairs | TS inserts / hits / misses per s | C inserts / hits / misses per s | TS / C |',
+    );
+    console.log('|---|---|---|---|---|');
+    for (const line of pairs) console.log(line);
   }
 }

@@ -4,7 +4,8 @@
 // a neighbouring gap, or rebalance every list of the zone (compute_new_list_offsets,
 // rebalance_delta_zone, extend_delta_zone, insert_bits, delete_bits). Also the hot decoder.
 
-import { GUARD_BITS, moveBits, POST_FIELD_GUARD_BYTES, setField } from '@deja/bitfield';
+import { GUARD_BITS, moveBits, POST_FIELD_GUARD_BYTES } from '@deja/bitfield';
+import { keyBitsFor } from './coding';
 import { DeltaIndexError } from './errors';
 
 /** The largest size of a delta list in bits: the seed stores it in a u16. */
@@ -86,6 +87,19 @@ export function decodeDelta(
   return delta;
 }
 
+/**
+ * Write the low `width` (<= 25) bits of `bits` at bit `position` (an int32) of `view`: one 32-bit
+ * read-modify-write. width + (position & 7) <= 32; the mask may set bit 31 (a negative int32), which
+ * the bitwise operators and setUint32's ToUint32 take as the unsigned pattern it is. A width of 0
+ * writes nothing.
+ */
+function writeWindow(view: DataView, position: number, bits: number, width: number): void {
+  const shift = position & 7;
+  const byte = position >>> 3;
+  const mask = ((1 << width) - 1) << shift;
+  view.setUint32(byte, (view.getUint32(byte, true) & ~mask) | ((bits << shift) & mask), true);
+}
+
 /** The mutable or immutable storage of one zone, with its list headers and statistics. */
 export class DeltaZone {
   /** The list memory (for a page: the page itself). */
@@ -125,6 +139,12 @@ export class DeltaZone {
   readonly firstList: number;
   readonly listCount: number;
   readonly mutable: boolean;
+  /**
+   * True when every bit offset of the memory is an int32 (below 2^31 bits: a zone of less than 256
+   * MiB, as are pages and the zones of indexes up to a few GB): the list starts are then the low
+   * words of the headers alone, and puts take the int32 path (DeltaIndexEntry._putNarrow).
+   */
+  readonly narrow: boolean;
   rebalanceTime = 0;
   rebalanceCount = 0;
   recordCount = 0;
@@ -161,6 +181,7 @@ export class DeltaZone {
     this.incrKeys = incrKeys;
     this.valueBits = valueBits;
     this.mutable = mutable;
+    this.narrow = memory.byteLength <= 0x0fff_ffff;
     this.headers = new Uint32Array(4 * (listCount + 2));
     this.newOffsets = new Float64Array(mutable ? listCount + 2 : 0);
   }
@@ -207,61 +228,64 @@ export class DeltaZone {
 
   /**
    * Write an entry's payload and the key code of `delta` at absolute bit `position` (the seed's
-   * encode_entry and encode_delta, without a collision name). When payload and code fit in 25 bits
-   * (nearly always: a volume index entry is 10 + 12 bits and a tail of a few bits) this is one
-   * read-modify-write of a 32-bit window; the window stays inside the memory, since every entry lies
-   * before the 7 bytes of the tail guard list. Longer entries are written field by field.
+   * encode_entry and encode_delta, without a collision name), through the window of memory that
+   * holds it ({@link writeEntryAt}).
    */
   writeEntry(position: number, value: number, delta: number): void {
+    const window = Math.floor(position / 2 ** 30); // window k starts at bit k · 2^30
+    this.writeEntryAt(
+      this.windows[window]!,
+      (position - window * 2 ** 30) | 0,
+      value,
+      delta,
+      keyBitsFor(delta, this.minBits, this.minKeys, this.incrKeys),
+    );
+  }
+
+  /**
+   * Write an entry's payload and the key code of `delta`, `keyBits` long (keyBitsFor), at bit
+   * `position` of `view`, an int32. When payload and code fit in 25 bits (nearly always: a volume
+   * index entry is 10 + 12 bits and a tail of a few bits) this is one read-modify-write of a 32-bit
+   * window; the window stays inside the memory, since every entry lies before the 7 bytes of the
+   * tail guard list. Longer entries go in several windows of up to 25 bits.
+   */
+  writeEntryAt(view: DataView, position: number, value: number, delta: number, keyBits: number): void {
     const valueBits = this.valueBits;
     const minBits = this.minBits;
     const minKeys = this.minKeys;
+    const head = valueBits + minBits;
     if (delta < minKeys) {
-      if (valueBits + minBits <= 25) {
-        this.#writeWindow(position, value | (delta << valueBits), valueBits + minBits);
+      if (head <= 25) {
+        writeWindow(view, position, value | (delta << valueBits), head);
         return;
       }
-      setField(value, this.memory, position, valueBits);
-      setField(delta, this.memory, position + valueBits, minBits);
+      writeWindow(view, position, value, valueBits);
+      writeWindow(view, position + valueBits, delta, minBits);
       return;
     }
-    const incrKeys = this.incrKeys;
-    const temp = delta - minKeys;
-    const zeros = Math.floor(temp / incrKeys);
-    const code = temp - zeros * incrKeys + minKeys;
-    const width = valueBits + minBits + zeros + 1;
+    const zeros = keyBits - minBits - 1;
+    const code = delta - zeros * this.incrKeys;
+    const width = valueBits + keyBits;
     if (width <= 25) {
       // The zeros are zero bits of the window; the terminating 1 is its top bit.
-      this.#writeWindow(position, value | (code << valueBits) | (1 << (width - 1)), width);
+      writeWindow(view, position, value | (code << valueBits) | (1 << (width - 1)), width);
       return;
     }
     // A long tail (deltas far above the mean: a list holding few entries yet). The zeros go in
     // windows of up to 25 bits, then the terminating 1 bit.
-    let at = position + valueBits + minBits;
-    if (valueBits + minBits <= 25)
-      this.#writeWindow(position, value | (code << valueBits), valueBits + minBits);
+    if (head <= 25) writeWindow(view, position, value | (code << valueBits), head);
     else {
-      setField(value, this.memory, position, valueBits);
-      setField(code, this.memory, position + valueBits, minBits);
+      writeWindow(view, position, value, valueBits);
+      writeWindow(view, position + valueBits, code, minBits);
     }
+    let at = position + head;
     let left = zeros;
     while (left >= 25) {
-      this.#writeWindow(at, 0, 25);
+      writeWindow(view, at, 0, 25);
       at += 25;
       left -= 25;
     }
-    this.#writeWindow(at, 1 << left, left + 1);
-  }
-
-  /** Write the low `width` (<= 25) bits of `bits` at absolute bit `position`. */
-  #writeWindow(position: number, bits: number, width: number): void {
-    const shift = position & 7; // ToInt32 keeps the low 3 bits exact below 2^53
-    const byte = (position - shift) / 8;
-    // width + shift <= 32; the mask may set bit 31 (a negative int32), which the bitwise operators
-    // and setUint32's ToUint32 take as the unsigned pattern it is.
-    const mask = ((1 << width) - 1) << shift;
-    const view = this.view;
-    view.setUint32(byte, (view.getUint32(byte, true) & ~mask) | ((bits << shift) & mask), true);
+    writeWindow(view, at, 1 << left, left + 1);
   }
 
   /** The payload of the entry at absolute bit `position` (at most 25 bits, one 32-bit window). */

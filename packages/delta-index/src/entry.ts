@@ -12,6 +12,7 @@ import {
   decodedKeyBits,
   INSERT_LIST_OVERFLOW,
   INSERT_OK,
+  MAX_LIST_BITS,
 } from './_zone';
 import { keyBitsFor } from './coding';
 import { DeltaIndexError, invalidArgument } from './errors';
@@ -518,6 +519,7 @@ export class DeltaIndexEntry {
         );
       }
     }
+    if (name === null && zone.narrow && this._putNarrow(key, value)) return;
     if (this._offset < zone.saveOffset(slot)) {
       // The saved position is after the new entry and would be stale: save the insertion point.
       this.rememberOffset();
@@ -563,6 +565,79 @@ export class DeltaIndexEntry {
     this._encodeEntry(value, name);
     zone.recordCount++;
     if (this._isCollision) zone.collisionCount++;
+  }
+
+  /**
+   * The common put, checked already: a plain entry into a list of a narrow zone (every bit offset an
+   * int32) whose gap before or after takes it without a rebalance. The same steps as the general
+   * path below (rememberOffset, insert_bits, the new entry and the following one re-encoded), in
+   * int32 arithmetic on the header words, each key code's length computed once. Returns false,
+   * having changed nothing, when the list would pass 65535 bits or neither gap is big enough: the
+   * general path then counts the overflow or rebalances the zone.
+   * @internal
+   */
+  _putNarrow(key: number, value: number): boolean {
+    const zone = this._zone;
+    const headers = zone.headers;
+    const slot = this._slot;
+    const at = 4 * slot;
+    const valueBits = this._valueBits | 0;
+    const minBits = zone.minBits | 0;
+    const minKeys = zone.minKeys | 0;
+    const incrKeys = zone.incrKeys | 0;
+    const offset = this._offset | 0;
+    const atEnd = this._atEnd;
+    const oldKey = this._key;
+    const oldDelta = this._delta;
+    // At the end the new entry follows the last key; otherwise it splits the delta of the entry at
+    // the cursor, which is re-encoded after it.
+    const newDelta = atEnd ? key - oldKey : key - (oldKey - oldDelta);
+    const newKeyBits = keyBitsFor(newDelta, minBits, minKeys, incrKeys);
+    const newBits = valueBits + newKeyBits;
+    const nextDelta = oldKey - key;
+    const nextKeyBits = atEnd ? 0 : keyBitsFor(nextDelta, minBits, minKeys, incrKeys);
+    const growth = atEnd ? newBits : newBits + valueBits + nextKeyBits - this._entryBits;
+    const size = headers[at + 2]! & 0xffff;
+    if (size + growth > MAX_LIST_BITS) return false;
+    // insert_bits: take the bits from the gap before or after the list, moving the shorter part.
+    const start = headers[at]! | 0;
+    const freeBefore = start - ((headers[at - 4]! | 0) + (headers[at - 2]! & 0xffff));
+    const freeAfter = (headers[at + 4]! | 0) - (start + size);
+    const afterSize = size - offset;
+    let before: boolean;
+    if (growth <= freeBefore && growth <= freeAfter) {
+      before = offset < afterSize ? true : afterSize < offset ? false : freeBefore > freeAfter;
+    } else if (growth <= freeBefore) {
+      before = true;
+    } else if (growth <= freeAfter) {
+      before = false;
+    } else {
+      return false;
+    }
+    const view = zone.view;
+    let position = start + offset;
+    const nextValue = atEnd
+      ? 0
+      : (view.getUint32(position >>> 3, true) >>> (position & 7)) & ((1 << valueBits) - 1);
+    // The saved position is after the new entry and would be stale: save the insertion point
+    // (rememberOffset; at the end of a list the cursor's delta is 0).
+    if (offset < headers[at + 2]! >>> 16) zone.setSave(slot, oldKey - oldDelta, offset);
+    headers[at + 2] = (headers[at + 2]! & 0xffff_0000) | (size + growth);
+    if (before) {
+      headers[at] = start - growth;
+      if (offset > 0) zone.shiftBits(start, start - growth, offset);
+      position -= growth;
+    } else if (afterSize > 0) {
+      zone.shiftBits(position, position + growth, afterSize);
+    }
+    zone.writeEntryAt(view, position, value, newDelta, newKeyBits);
+    if (!atEnd) zone.writeEntryAt(view, position + newBits, nextValue, nextDelta, nextKeyBits);
+    this._key = key;
+    this._delta = newDelta;
+    this._entryBits = newBits;
+    this._atEnd = false;
+    zone.recordCount++;
+    return true;
   }
 
   /**

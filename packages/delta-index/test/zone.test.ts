@@ -53,7 +53,7 @@ describe('DeltaZone.writeEntry', () => {
     fc.assert(
       fc.property(
         fc.uint8Array({ minLength: 64, maxLength: 64 }),
-        fc.constantFrom(1, 5, 100, 4080, 65536),
+        fc.constantFrom(1, 5, 100, 4080, 65536, 48_408_810),
         fc.integer({ min: 0, max: 25 }),
         fc.integer({ min: 0, max: 200 }),
         fc.integer({ min: 0, max: 2 ** 25 - 1 }),
