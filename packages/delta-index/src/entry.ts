@@ -298,8 +298,14 @@ export class DeltaIndexEntry {
   _lookup(zone: DeltaZone, listNumber: number, key: number, name: Uint8Array | null): number {
     this._find(zone, listNumber, key, name);
     if (this._atEnd || this._key !== key) return -1;
-    // The value is at most 25 bits at a bit shift of at most 7: one 32-bit window, inside the list.
-    return zone.readValue(zone.listStart(this._slot) + this._offset);
+    // The value is at most 25 bits at a bit shift of at most 7: one 32-bit window, inside the list,
+    // read in the window of memory the search used, at an int32 bit position (see _seek).
+    const headers = zone.headers;
+    const at = 4 * this._slot;
+    const lo = headers[at]!;
+    const view = zone.windows[headers[at + 1]! * 4 + (lo >>> 30)]!;
+    const position = (lo & 0x3fff_ffff) + this._offset;
+    return (view.getUint32(position >>> 3, true) >>> (position & 7)) & ((1 << this._valueBits) - 1);
   }
 
   /** @internal Throw unless the cursor refers to an entry. */
