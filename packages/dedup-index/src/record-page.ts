@@ -195,33 +195,83 @@ export function searchRecordPage(
   summary: Uint32Array | null = null,
 ): number {
   const want = key32(name, 0);
-  let lo = 0;
-  let hi = count - 1;
-  if (summary !== null) {
-    // Keys never decrease along the page. The first summary key >= want: every record before the
-    // summary entry ahead of it has a smaller key. The first summary key > want: every record from
-    // there on has a greater one. The name lies between.
-    let l = 0;
-    let h = summary.length;
-    while (l < h) {
-      const m = (l + h) >>> 1;
-      if (summary[m]! < want) l = m + 1;
-      else h = m;
-    }
-    let e = l;
-    while (e < summary.length && summary[e] === want) e++;
-    if (l > 0) lo = (l - 1) * SUMMARY_STRIDE;
-    hi = Math.min(count, e * SUMMARY_STRIDE) - 1;
-  }
+  if (summary !== null) return searchSummarized(page, count, name, want, summary);
+  return bisect(page, 0, count - 1, name, want);
+}
+
+/** A binary search of records lo..hi for `name` (its first four bytes `want`). */
+function bisect(page: Uint8Array, first: number, last: number, name: Uint8Array, want: number): number {
+  let lo = first;
+  let hi = last;
   while (lo <= hi) {
     const mid = (lo + hi) >>> 1;
     const at = mid * RECORD_SIZE;
-    const have = key32(page, at);
-    let d = have < want ? -1 : have > want ? 1 : 0;
-    if (d === 0) d = compareNames(page, at + 4, name, 4, RECORD_NAME_SIZE - 4);
+    const d = compareRecord(page, at, name, want);
     if (d === 0) return at + RECORD_NAME_SIZE;
     if (d < 0) lo = mid + 1;
     else hi = mid - 1;
+  }
+  return -1;
+}
+
+/** The record at `at` against `name` (whose first four bytes are `want`): <0, 0 or >0. */
+function compareRecord(page: Uint8Array, at: number, name: Uint8Array, want: number): number {
+  const have = key32(page, at);
+  if (have !== want) return have < want ? -1 : 1;
+  return compareNames(page, at + 4, name, 4, RECORD_NAME_SIZE - 4);
+}
+
+/**
+ * {@link searchRecordPage} with the page's summary. Keys never decrease along the page. The first
+ * summary key >= want: every record before the summary entry ahead of it has a smaller key. The
+ * first summary key > want: every record from there on has a greater one. The name lies between, in
+ * a run of about 16 records whose bounding keys the summary holds: the search starts at the place
+ * interpolated between them (names are hashes) and steps towards the name, which touches one or two
+ * cache lines of the page where a bisection of the run touches four.
+ */
+function searchSummarized(
+  page: Uint8Array,
+  count: number,
+  name: Uint8Array,
+  want: number,
+  summary: Uint32Array,
+): number {
+  let l = 0;
+  let h = summary.length;
+  while (l < h) {
+    const m = (l + h) >>> 1;
+    if (summary[m]! < want) l = m + 1;
+    else h = m;
+  }
+  let e = l;
+  while (e < summary.length && summary[e] === want) e++;
+  const lo = l > 0 ? (l - 1) * SUMMARY_STRIDE : 0;
+  const hi = Math.min(count, e * SUMMARY_STRIDE) - 1;
+  if (lo > hi) return -1;
+  // A longer run (summary keys equal to the name's: names that are not hashes) is bisected.
+  if (hi - lo >= 2 * SUMMARY_STRIDE) return bisect(page, lo, hi, name, want);
+  // Keys of the records at lo (or 0) and past hi (or 2^32): the interpolation's ends.
+  const low = l > 0 ? summary[l - 1]! : 0;
+  const high = e < summary.length ? summary[e]! : 0x1_0000_0000;
+  let i = lo + Math.floor(((want - low) / (high - low + 1)) * (hi - lo + 1));
+  if (i > hi) i = hi;
+  let at = i * RECORD_SIZE;
+  const d = compareRecord(page, at, name, want);
+  if (d === 0) return at + RECORD_NAME_SIZE;
+  if (d < 0) {
+    for (i++; i <= hi; i++) {
+      at = i * RECORD_SIZE;
+      const next = compareRecord(page, at, name, want);
+      if (next === 0) return at + RECORD_NAME_SIZE;
+      if (next > 0) return -1;
+    }
+    return -1;
+  }
+  for (i--; i >= lo; i--) {
+    at = i * RECORD_SIZE;
+    const next = compareRecord(page, at, name, want);
+    if (next === 0) return at + RECORD_NAME_SIZE;
+    if (next < 0) return -1;
   }
   return -1;
 }
