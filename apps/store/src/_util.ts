@@ -56,6 +56,18 @@ export interface RawChunks {
   readonly names: Uint8Array;
   /** Per chunk, the page it was read from (-1: unmapped, zeros). */
   readonly physical: number[];
+  /** Per chunk, 1 where the bytes were checked against their name already (no need to hash). */
+  readonly checked: Uint8Array;
+  /** Per chunk, 1 where its page was read with no neighbour (a candidate for Store._keepChecked). */
+  readonly alone: Uint8Array;
+}
+
+/** 1 for each chunk of `raw` to check: mapped, and not checked already. */
+export function uncheckedChunks(raw: RawChunks): Uint8Array {
+  const { physical, checked } = raw;
+  const mask = new Uint8Array(physical.length);
+  for (let i = 0; i < physical.length; i++) if ((physical[i] as number) >= 0 && checked[i] === 0) mask[i] = 1;
+  return mask;
 }
 
 /**
@@ -66,7 +78,7 @@ export function verifyBatch(raw: RawChunks, hashed: BatchNames, first: number, w
   const { names, physical } = raw;
   const got = hashed.names;
   for (let i = 0; i < physical.length; i++) {
-    if ((physical[i] as number) < 0) continue;
+    if ((physical[i] as number) < 0 || raw.checked[i] === 1) continue;
     const o = i * NAME_BYTES;
     let same = hashed.zero[i] !== 1;
     for (let k = 0; same && k < NAME_BYTES; k++) same = names[o + k] === got[o + k];

@@ -28,6 +28,7 @@ import { type ChunkCodec, deflateCodec, loadCodec, zstdCodec } from './_codec';
 import { chainPages, createIndex, openLocation, readChain, writeChain } from './_files';
 import { isZero, NAME_BYTES, nameOf, sameBytes } from './_hash';
 import { type BatchNames, type HashPool, hashBatch } from './_hash-pool';
+import { HotPages } from './_hot';
 import {
   decodeHeader,
   decodeTable,
@@ -55,6 +56,7 @@ import {
   type RawChunks,
   sameHeader,
   settle,
+  uncheckedChunks,
   verifyBatch,
 } from './_util';
 import { StoreError, wrapError } from './errors';
@@ -128,6 +130,8 @@ async function codecFor(options: StoreCreateOptions): Promise<ChunkCodec | undef
 
 /** Whole chunks a batched write takes at a time (one dedup-index request per batch). */
 const BATCH_CHUNKS = 256;
+/** Bytes of checked pages a store keeps for later reads (see Store.#hot). */
+const HOT_BYTES = 4 * 1024 * 1024;
 
 /** Allocator handed to the exception store: copy-on-write keeps a reference, never copies. */
 class ReferenceAllocator implements ExceptionAllocator {
@@ -182,6 +186,13 @@ export class Store {
    * released in the store's once it is done (see _releaseForExceptions).
    */
   #deferred: number[] = [];
+  /**
+   * Recently read pages that had no neighbour in their read (a chunk many places share, mostly),
+   * checked against their names: a later read takes them from here when the page still has that
+   * name (a freed and reused page has another), neither read nor hashed again. Least recently
+   * used first, in one slab of at most {@link HOT_BYTES}.
+   */
+  #hot: HotPages | undefined;
   /** The dirty map on disk (radix pages of bits, written with every commit). */
   readonly #dirty: RadixArray;
   /**
@@ -553,6 +564,7 @@ export class Store {
         }
       }
       this.#closed = true;
+      this.#hot = undefined;
       await this.#index?.close().catch((e) => {
         error ??= e;
       });
@@ -612,7 +624,9 @@ export class Store {
       const cs = this.chunkSize;
       const first = Math.floor(offset / cs);
       const raw = await this.#readRaw(version, first, Math.ceil((offset + length) / cs) - first);
-      if (this.verifyReads) verifyBatch(raw, hashBatch(raw.bytes, cs), first, this.#where);
+      if (this.verifyReads)
+        verifyBatch(raw, hashBatch(raw.bytes, cs, uncheckedChunks(raw)), first, this.#where);
+      this._keepChecked(raw);
       const from = offset - first * cs;
       return from === 0 && length === raw.bytes.length ? raw.bytes : raw.bytes.slice(from, from + length);
     });
@@ -657,6 +671,7 @@ export class Store {
     const bytes = into ?? new Uint8Array(count * cs);
     const names = new Uint8Array(count * NAME_BYTES);
     const physical: number[] = new Array(count).fill(-1);
+    const checked = new Uint8Array(count);
     const pages: number[] = [];
     const at: number[] = [];
     const frags: number[] = [];
@@ -687,12 +702,17 @@ export class Store {
         );
       }
       physical[i] = page;
+      const o = i * NAME_BYTES;
       const slot = this.#peekName(ref);
       if (slot === null) {
-        names.set(await this.#nameAt(ref), i * NAME_BYTES);
+        names.set(await this.#nameAt(ref), o);
       } else if (slot) {
         const { buf, off } = slot;
-        for (let k = 0, o = i * NAME_BYTES; k < NAME_BYTES; k++) names[o + k] = buf[off + k] as number;
+        for (let k = 0; k < NAME_BYTES; k++) names[o + k] = buf[off + k] as number;
+      }
+      if (this.#hot !== undefined && !this.#isFrag(ref) && this.#hot.take(page, names, o, bytes, i * cs)) {
+        checked[i] = 1;
+        continue;
       }
       if (this.#isFrag(ref)) {
         frags.push(ref);
@@ -706,7 +726,31 @@ export class Store {
       await (this.#tx ? this.#tx.readDataMany(pages, bytes, at) : this.#pages.readDataMany(pages, bytes, at));
     }
     if (frags.length > 0) await this.#readFragments(frags, bytes, fragAt);
-    return { bytes, names, physical };
+    // Pages read alone (no neighbour in this read) may be kept once checked: see keepChecked.
+    const alone = new Uint8Array(count);
+    if (pages.length > 0) {
+      const set = new Set(pages);
+      for (let j = 0; j < pages.length; j++) {
+        const p = pages[j] as number;
+        if (!set.has(p - 1) && !set.has(p + 1)) alone[(at[j] as number) / cs] = 1;
+      }
+    }
+    return { bytes, names, physical, checked, alone };
+  }
+
+  /**
+   * @internal Keeps the pages `raw` read alone, once the caller has checked them against their
+   * names (or when the store does not check reads), so later reads of them cost neither a read
+   * nor a hash. O(chunks kept).
+   */
+  _keepChecked(raw: RawChunks): void {
+    if (this.#closed) return;
+    const cs = this.chunkSize;
+    for (let i = 0; i < raw.alone.length; i++) {
+      if (raw.alone[i] !== 1) continue;
+      this.#hot ??= new HotPages(cs, Math.floor(HOT_BYTES / cs));
+      this.#hot.keep(raw.physical[i] as number, raw.names, i * NAME_BYTES, raw.bytes, i * cs);
+    }
   }
 
   /**
@@ -1599,6 +1643,9 @@ export class Store {
     for (let k = 0; k < count; k++) {
       const chunk = first + k;
       if (hashed.zero[at + k] === 1) {
+        // Already unmapped (the common case of a later version): nothing to do, and no promise.
+        const slot = this.#blockMap.peekLeaf(chunk);
+        if (slot === undefined || (slot !== null && getU32(slot.buf, slot.off) === 0)) continue;
         if (await this.#setLive(chunk, -1)) changed++;
         continue;
       }

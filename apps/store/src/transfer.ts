@@ -22,7 +22,7 @@ import { availableParallelism } from 'node:os';
 import type { Writable } from 'node:stream';
 import { crc32 } from 'node:zlib';
 import { type BatchNames, HashPool } from './_hash-pool';
-import { type RawChunks, verifyBatch } from './_util';
+import { type RawChunks, uncheckedChunks, verifyBatch } from './_util';
 import { StoreError } from './errors';
 import type { Store } from './store';
 import { LIVE, type LongOptions } from './types';
@@ -251,7 +251,7 @@ export async function exportVersion(
           first: next,
           raw,
           names: store.verifyReads
-            ? pool.hash(raw.bytes.subarray(0, count * cs), cs, mappedMask(raw.physical))
+            ? pool.hash(raw.bytes.subarray(0, count * cs), cs, uncheckedChunks(raw))
             : undefined,
         });
         next += count;
@@ -260,6 +260,7 @@ export async function exportVersion(
       if (!item) break;
       const { first, raw } = item;
       if (item.names) verifyBatch(raw, await item.names, first, `export of ${version}`);
+      store._keepChecked(raw);
       const start = first * cs;
       const end = Math.min(size, start + raw.bytes.length);
       if (fh && !sparse) {
@@ -294,13 +295,6 @@ export async function exportVersion(
     await fh?.close();
   }
   return size;
-}
-
-/** 1 for each chunk that maps a page (the ones to check), 0 for the unmapped. */
-function mappedMask(physical: readonly number[]): Uint8Array {
-  const mask = new Uint8Array(physical.length);
-  for (let i = 0; i < physical.length; i++) if ((physical[i] as number) >= 0) mask[i] = 1;
-  return mask;
 }
 
 function writeTo(sink: Writable, bytes: Uint8Array): Promise<void> {

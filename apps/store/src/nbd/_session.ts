@@ -31,7 +31,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type SecureContext, TLSSocket } from 'node:tls';
 import { type HashPool, hashBatch } from '../_hash-pool';
-import { verifyBatch } from '../_util';
+import { uncheckedChunks, verifyBatch } from '../_util';
 import { isStoreError } from '../errors';
 import type { Store } from '../store';
 import type { Range } from '../types';
@@ -885,13 +885,15 @@ export class Session {
       if (store.verifyReads) {
         const bytes = (buf as Uint8Array).subarray(0, count * cs);
         const hashes = this.#host.hashes;
+        const only = uncheckedChunks(raw);
         verifyBatch(
           raw,
-          hashes ? await hashes.hash(bytes, cs) : hashBatch(bytes, cs),
+          hashes ? await hashes.hash(bytes, cs, only) : hashBatch(bytes, cs, only),
           first,
           `export '${t.exp.name}'`,
         );
       }
+      store._keepChecked(raw);
       const parts = readReply(
         t.structured && (req.flags & CMD_FLAG.DF) === 0,
         t.structured,

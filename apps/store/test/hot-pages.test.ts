@@ -1,0 +1,67 @@
+// HotPages, the read path's cache of checked pages, against a naive model: a page is served only
+// under the name it was kept with, never beyond the limit, and what it serves is what was kept.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { HotPages } from '../src/_hot';
+
+const SIZE = 64;
+
+function page(seed: number): Uint8Array {
+  return Uint8Array.from({ length: SIZE }, (_, i) => (seed * 31 + i) & 255);
+}
+function name(seed: number): Uint8Array {
+  return Uint8Array.from({ length: 16 }, (_, i) => (seed * 7 + i * 13) & 255);
+}
+
+describe('HotPages', () => {
+  it('serves a kept page under its name only, and the bytes it kept', () => {
+    const hot = new HotPages(SIZE, 8);
+    const into = new Uint8Array(SIZE * 2);
+    expect(hot.take(5, name(1), 0, into, 0)).toBe(false);
+    hot.keep(5, name(1), 0, page(1), 0);
+    expect(hot.take(5, name(1), 0, into, SIZE)).toBe(true);
+    expect(into.subarray(SIZE)).toEqual(page(1));
+    // The page was freed and reused for other bytes: another name, so it is not served.
+    expect(hot.take(5, name(2), 0, into, 0)).toBe(false);
+    hot.keep(5, name(2), 0, page(2), 0);
+    expect(hot.take(5, name(1), 0, into, 0)).toBe(false);
+    expect(hot.take(5, name(2), 0, into, 0)).toBe(true);
+    expect(into.subarray(0, SIZE)).toEqual(page(2));
+  });
+
+  it('a limit of 0 keeps nothing', () => {
+    const hot = new HotPages(SIZE, 0);
+    hot.keep(1, name(1), 0, page(1), 0);
+    expect(hot.take(1, name(1), 0, new Uint8Array(SIZE), 0)).toBe(false);
+  });
+
+  it('never serves wrong bytes and holds at most its limit (random keeps and takes)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 40 }), fc.integer({ min: 0, max: 3 })), {
+          maxLength: 300,
+        }),
+        fc.constantFrom(4, 8, 16),
+        (ops, limit) => {
+          const hot = new HotPages(SIZE, limit);
+          // The model: what each page last held (its name seed); the cache may have dropped it.
+          const model = new Map<number, number>();
+          const into = new Uint8Array(SIZE);
+          for (const [keep, p, v] of ops) {
+            const seed = p * 4 + v;
+            if (keep) {
+              hot.keep(p, name(seed), 0, page(seed), 0);
+              model.set(p, seed);
+            } else if (hot.take(p, name(seed), 0, into, 0)) {
+              expect(model.get(p)).toBe(seed);
+              expect(into).toEqual(page(seed));
+            }
+          }
+          let served = 0;
+          for (const [p, seed] of model) if (hot.take(p, name(seed), 0, into, 0)) served++;
+          expect(served).toBeLessThanOrEqual(limit);
+        },
+      ),
+    );
+  });
+});
