@@ -457,25 +457,47 @@ export class DeltaZone {
   shiftBits(from: number, to: number, size: number): void {
     const words = this.#words;
     const end = to + size;
-    const firstWord = Math.floor(to / 32);
-    const lastWord = Math.floor((end - 1) / 32);
     const distance = from - to; // the source of destination bit b is bit b + distance
-    const wordShift = Math.floor(distance / 32);
-    if (
-      words === null ||
-      firstWord + wordShift < 0 ||
-      lastWord + wordShift + 1 >= words.length ||
-      lastWord >= words.length
-    ) {
-      moveBits(this.memory, from, this.memory, to, size);
-      return;
+    if (words !== null && this.narrow) {
+      // Every bit offset is an int32: the word indexes by shifts (`>> 5` floors a negative
+      // distance too) instead of three float divisions.
+      const firstWord = to >>> 5;
+      const lastWord = (end - 1) >>> 5;
+      const k = distance >> 5;
+      if (firstWord + k >= 0 && lastWord + k + 1 < words.length && lastWord < words.length) {
+        this.#moveWords(words, firstWord, lastWord, k, distance, to, end);
+        return;
+      }
+    } else if (words !== null) {
+      const firstWord = Math.floor(to / 32);
+      const lastWord = Math.floor((end - 1) / 32);
+      const k = Math.floor(distance / 32);
+      if (firstWord + k >= 0 && lastWord + k + 1 < words.length && lastWord < words.length) {
+        this.#moveWords(words, firstWord, lastWord, k, distance, to, end);
+        return;
+      }
     }
+    moveBits(this.memory, from, this.memory, to, size);
+  }
+
+  /**
+   * The word moves of {@link shiftBits}: destination words `firstWord..lastWord`, each from source
+   * words `j + k` and `j + k + 1` (k = ⌊distance / 32⌋), the end words merged under the masks of
+   * bits `to` and `end - 1`.
+   */
+  #moveWords(
+    words: Uint32Array,
+    firstWord: number,
+    lastWord: number,
+    k: number,
+    distance: number,
+    to: number,
+    end: number,
+  ): void {
     const shift = distance & 31; // ToInt32: |distance| < 2^53, and & 31 is the right residue
     const back = 32 - shift; // 1..32 when shift > 0 (the shift === 0 paths do not use it)
     const headMask = -1 << (to & 31);
     const tailMask = -1 >>> (31 - ((end - 1) & 31));
-    // The source word of destination word j at a zero shift, or the low one of the pair.
-    const k = wordShift;
     if (firstWord === lastWord) {
       const mask = headMask & tailMask;
       const value =

@@ -15,27 +15,34 @@ function zoneOver(memory: Uint8Array, meanDelta = 4096, valueBits = 10): DeltaZo
 const BYTES = 96;
 
 describe('DeltaZone.shiftBits', () => {
-  it('moves like moveBits, overlapping both ways, at every shift and near both ends', () => {
-    fc.assert(
-      fc.property(
-        fc.uint8Array({ minLength: BYTES, maxLength: BYTES }),
-        fc.integer({ min: 0, max: BYTES * 8 - 1 }),
-        fc.integer({ min: -200, max: 200 }),
-        fc.integer({ min: 1, max: 600 }),
-        (bytes, from, distance, wanted) => {
-          const to = from + distance;
-          const size = Math.min(wanted, BYTES * 8 - Math.max(from, to));
-          fc.pre(to >= 0 && size > 0);
-          const expected = bytes.slice();
-          moveBits(expected, from, expected, to, size);
-          const memory = bytes.slice();
-          zoneOver(memory).shiftBits(from, to, size);
-          expect(memory).toEqual(expected);
-        },
-      ),
-      { seed: 20261207, numRuns: 3000 },
-    );
-  });
+  // A zone below 2^31 bits computes its word indexes with int32 shifts; others with divisions.
+  it.each([true, false])(
+    'moves like moveBits, overlapping both ways, at every shift and near both ends (narrow: %s)',
+    (narrow) => {
+      fc.assert(
+        fc.property(
+          fc.uint8Array({ minLength: BYTES, maxLength: BYTES }),
+          fc.integer({ min: 0, max: BYTES * 8 - 1 }),
+          fc.integer({ min: -200, max: 200 }),
+          fc.integer({ min: 1, max: 600 }),
+          (bytes, from, distance, wanted) => {
+            const to = from + distance;
+            const size = Math.min(wanted, BYTES * 8 - Math.max(from, to));
+            fc.pre(to >= 0 && size > 0);
+            const expected = bytes.slice();
+            moveBits(expected, from, expected, to, size);
+            const memory = bytes.slice();
+            const zone = zoneOver(memory);
+            expect(zone.narrow).toBe(true);
+            (zone as { narrow: boolean }).narrow = narrow;
+            zone.shiftBits(from, to, size);
+            expect(memory).toEqual(expected);
+          },
+        ),
+        { seed: 20261207, numRuns: 3000 },
+      );
+    },
+  );
 
   it('takes the fallback for memory that does not start on a word boundary', () => {
     const buffer = new Uint8Array(BYTES + 1);
