@@ -158,3 +158,13 @@ test.skipIf(!hasScript)(
     expect(piped.stderr).toBe('');
   },
 );
+
+test('the executable runs by its first line, with its small young generation', async () => {
+  const { chmod, readFile } = await import('node:fs/promises');
+  const first = (await readFile(cli.path, 'utf8')).split('\n', 1)[0];
+  expect(first).toBe('#!/usr/bin/env -S node --max-semi-space-size=1');
+  await chmod(cli.path, 0o755);
+  const r = spawnSync(cli.path, ['--version'], { encoding: 'utf8' });
+  expect(r.status, r.stderr).toBe(0);
+  expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+});

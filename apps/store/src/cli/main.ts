@@ -1,5 +1,8 @@
-#!/usr/bin/env node
-// The `deja` executable: binds the program (program.ts) to this process. The first Ctrl-C
+#!/usr/bin/env -S node --max-semi-space-size=1
+// The `deja` executable: binds the program (program.ts) to this process. It runs with a 1 MiB
+// young generation: the store keeps its working set in typed arrays outside the JavaScript heap,
+// and V8's default (up to 16 MiB per semi-space) only holds garbage, 25-30 MiB of resident memory
+// for nothing (a 1 GiB import peaks at about 125 MiB instead of 150, at the same speed). The first Ctrl-C
 // (SIGINT) or SIGTERM aborts the running command through the library's AbortSignal: it stops at
 // the next step, flushes and closes the store, says what state things are in and exits 130 (143).
 // A second one exits at once: the store is left at its last completed flush, as after a crash.
