@@ -550,6 +550,8 @@ export class Store {
     return this.#enqueue(async () => {
       if (this.#closed) return;
       let error: unknown;
+      // A clean close leaves no journal on the medium (see PageStore.close).
+      let checkpoint = false;
       if (options.discard === true) {
         // Drop what the last flush did not cover: the store stays at that flush.
         if (this.#exAttached) await this.#ex.detachTransaction('abort').catch(() => {});
@@ -559,6 +561,7 @@ export class Store {
       } else if (this.#failed === undefined && !this.#readOnly) {
         try {
           await this.#commit();
+          checkpoint = true;
         } catch (e) {
           error = e;
         }
@@ -569,7 +572,7 @@ export class Store {
         error ??= e;
       });
       await this.#ex.close().catch(() => {});
-      await this.#pages.close().catch((e) => {
+      await this.#pages.close({ checkpoint }).catch((e) => {
         error ??= e;
       });
       // What the store opened (a directory's files, or adapters handed over), it closes; adapters

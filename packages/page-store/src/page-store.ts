@@ -105,7 +105,7 @@ import {
   scanJournal,
 } from './_internal-recovery';
 import { checkedHeader, readBestSuperblock, superblockImage } from './_internal-superblock';
-import { corrupt, PageStoreError } from './errors';
+import { corrupt, fromStorageError, PageStoreError } from './errors';
 import { SpaceMap } from './space-map';
 import { type PageTransaction, Transaction, type TransactionHost } from './transaction';
 
@@ -638,15 +638,34 @@ export class PageStore {
   /**
    * Aborts an open transaction, waits for the discards of freed data pages still running (they
    * never fail) and for nothing else (a commit in progress is the caller's to await), and releases
-   * the store. Does not checkpoint: the next open replays the journal. Idempotent. The storage
-   * stays open: it is the caller's to close, after the store (the rule of every Deja package:
-   * close what you open; closing something never closes what you handed it).
+   * the store. Does not checkpoint unless asked: the next open replays the journal. With
+   * `checkpoint: true` (a writable store whose commits all succeeded) it copies the journaled
+   * pages home first and then discards the whole journal region, so a closed store holds no
+   * journal on its medium (a sparse file punches it; the next open checkpoints anyway). A failed
+   * checkpoint is thrown after the store is closed; the journal still holds what it covered.
+   * Idempotent. The storage stays open: it is the caller's to close, after the store (the rule of
+   * every Deja package: close what you open; closing something never closes what you handed it).
    */
-  async close(): Promise<void> {
+  async close(options: { checkpoint?: boolean } = {}): Promise<void> {
     if (this.#closed) return;
     this.#tx?.abort();
+    let error: unknown;
+    if (options.checkpoint === true && !this.storage.readOnly && this.#failure === undefined) {
+      try {
+        await this.#checkpoint(this.#headPos);
+        const { journalStart, journalPages } = this.#layout;
+        await this.storage
+          .discard?.(journalStart * this.pageSize, journalPages * this.pageSize)
+          .catch((e) => {
+            throw fromStorageError(e, 'storage discard of the journal');
+          });
+      } catch (e) {
+        error = e;
+      }
+    }
     this.#closed = true;
     await this.#discardsSettled();
+    if (error !== undefined) throw error;
   }
 
   /** `await using store = await PageStore.open(...)` closes the store at scope end (not its storage). */
