@@ -183,7 +183,6 @@ export class DeltaIndexEntry {
     const incrKeys = zone.incrKeys | 0;
     const minMask = (1 << minBits) - 1; // minBits <= 25: a positive int32
     const valueBits = this._valueBits | 0;
-    const entryBase = valueBits + minBits;
     const minBits1 = minBits - 1;
     const step = valueBits + 32;
     // The list starts at bit hi · 2^32 + lo of the zone's memory, in the window of memory
@@ -197,49 +196,48 @@ export class DeltaIndexEntry {
     let position = base + ((this._offset + this._entryBits) | 0);
     let current = this._key;
     while (position < end) {
-      // decode_delta, inlined: one 32-bit window holds the shortest code and, in a full index,
-      // almost always the unary tail; longer tails read on word by word.
+      // decode_delta, inlined and without a branch on the code's length: one 32-bit window holds
+      // the shortest code and, in a full index, almost always the unary tail; longer tails read on
+      // word by word. The terminating 1 of the tail is found in the word as read, above the code's
+      // first minBits bits (-2 << 31 is 0: no tail bit in this word). A short code (delta <
+      // minKeys: about one entry in four, at random) has no tail: it gets a fake terminating bit
+      // at the top of its minBits instead, so that one formula gives the next position either way,
+      // `position - shift + (valueBits + 32) - z` with the 1 at bit 31 - z of the word, and only
+      // its last subtraction waits for the count of zeros (ffs).
       const shift = position & 7;
       const word = view.getUint32(position >>> 3, true);
       let delta = (word >>> shift) & minMask;
+      const short = (delta - minKeys) >> 31; // -1 for a short code, else 0 (both below 2^25)
+      const top = shift + minBits1; // the code's last bit in the word: 0..31
+      const tail = (word & (-2 << top)) | (short & (1 << top));
       let next: number;
-      if (delta < minKeys) {
-        next = position + entryBase;
+      if (tail !== 0) {
+        const z = Math.clz32(tail & -tail);
+        delta += ((31 - z - shift - minBits) & ~short) * incrKeys; // the tail's zeros; none if short
+        next = position - shift + step - z;
       } else {
-        // The unary tail, found in the word as read: the code's bits above its first minBits
-        // (-2 << 31 is 0: no tail bit in this word).
-        const tail = word & (-2 << (shift + minBits1));
-        if (tail !== 0) {
-          // The terminating 1 is bit 31 - z of the word (ffs). The next code starts
-          // `32 - z - shift` key bits and a payload further: the sum is arranged so that only
-          // its last step waits for z, the end of the chain of loads that a list walk is.
-          const z = Math.clz32(tail & -tail);
-          delta += (31 - z - shift - minBits) * incrKeys;
-          next = position - shift + step - z;
-        } else {
-          // A tail longer than the word (a delta far above the mean, as in the lists of an index
-          // far from full): whole words until the 1 bit, never past the end of the list.
-          let byte = position >>> 3;
-          let keyBits = 32 - shift;
-          const room = end - position - valueBits;
-          let data: number;
-          for (;;) {
-            if (keyBits >= room) {
-              this._offset = position - base;
-              throw new DeltaIndexError(
-                'ERR_CORRUPT_DATA',
-                `unterminated key code in delta list ${this.listNumber} at bit ${position - base}`,
-              );
-            }
-            byte += 4;
-            data = view.getUint32(byte, true);
-            if (data !== 0) break;
-            keyBits += 32;
+        // A tail longer than the word (a delta far above the mean, as in the lists of an index far
+        // from full): whole words until the 1 bit, never past the end of the list.
+        let byte = position >>> 3;
+        let keyBits = 32 - shift;
+        const room = end - position - valueBits;
+        let data: number;
+        for (;;) {
+          if (keyBits >= room) {
+            this._offset = position - base;
+            throw new DeltaIndexError(
+              'ERR_CORRUPT_DATA',
+              `unterminated key code in delta list ${this.listNumber} at bit ${position - base}`,
+            );
           }
-          keyBits += 32 - Math.clz32(data & -data);
-          delta += (keyBits - minBits - 1) * incrKeys;
-          next = position + valueBits + keyBits;
+          byte += 4;
+          data = view.getUint32(byte, true);
+          if (data !== 0) break;
+          keyBits += 32;
         }
+        keyBits += 32 - Math.clz32(data & -data);
+        delta += (keyBits - minBits - 1) * incrKeys;
+        next = position + valueBits + keyBits;
       }
       if (delta === 0 && position !== base) next += COLLISION_BITS;
       current += delta;
