@@ -43,6 +43,41 @@ interface RecordWindow {
   readonly bytes: Uint8Array;
 }
 
+/**
+ * What the request in progress pinned (pages, or windows of record pages), by page key. A request
+ * pins a few, most none: two arrays scanned beat a Map, whose clear() allocates a new table.
+ */
+class Pins<T> {
+  readonly #keys: number[] = [];
+  readonly #values: (T | undefined)[] = [];
+  #count = 0;
+
+  get size(): number {
+    return this.#count;
+  }
+
+  get(key: number): T | undefined {
+    const keys = this.#keys;
+    for (let i = 0; i < this.#count; i++) if (keys[i] === key) return this.#values[i];
+    return undefined;
+  }
+
+  set(key: number, value: T): void {
+    const keys = this.#keys;
+    let i = 0;
+    while (i < this.#count && keys[i] !== key) i++;
+    if (i === this.#count) this.#count++;
+    keys[i] = key;
+    this.#values[i] = value;
+  }
+
+  /** Unpin everything (the arrays stay, their values are dropped). */
+  clear(): void {
+    for (let i = 0; i < this.#count; i++) this.#values[i] = undefined;
+    this.#count = 0;
+  }
+}
+
 /** Copy the 16 bytes at `from` of `source` into `out` (no subarray allocated). */
 export function copy16(source: Uint8Array, from: number, out: Uint8Array): void {
   for (let i = 0; i < 16; i++) out[i] = source[from + i]!;
@@ -85,8 +120,8 @@ export class PageReader {
   // Pages, and windows of record pages, read for the request in progress, keyed by page: kept until
   // it completes, so that every read adds something the request keeps and it always progresses,
   // however many pages it needs (a sparse-cache search may need a window in each cached chapter).
-  readonly #fetched = new Map<number, CachedPage>();
-  readonly #windows = new Map<number, RecordWindow>();
+  readonly #fetched = new Pins<CachedPage>();
+  readonly #windows = new Pins<RecordWindow>();
   /** A lower bound of the storage's size, to read past its end as zeros (a crash may have cut it short). */
   #knownSize = 0;
 
@@ -193,7 +228,7 @@ export class PageReader {
   /** A cached page, or NEED_PAGE after noting which page to read; null for a known-bad page. */
   #cachedPage(key: number, chapter: number): CachedPage | null | typeof NEED_PAGE {
     if (this.badPages[key] === 1) return null;
-    // Most requests read nothing: skip the Map lookup then.
+    // Most requests read nothing: skip the scan then.
     const pinned = this.#fetched.size === 0 ? undefined : this.#fetched.get(key);
     if (pinned !== undefined) {
       this.#summary = null;
@@ -278,7 +313,6 @@ export class PageReader {
 
   /** Drop the pages and the window read for the request that just completed. */
   release(): void {
-    // Map.clear() allocates a new table even when empty: most requests read nothing.
     if (this.#fetched.size > 0) this.#fetched.clear();
     if (this.#windows.size > 0) this.#windows.clear();
   }
