@@ -239,7 +239,7 @@ export class DeltaIndex {
     entry: DeltaIndexEntry = new DeltaIndexEntry(),
   ): DeltaIndexEntry {
     checkListAndKey(listNumber, key, this.listCount);
-    const zone = this._zones[Math.floor(listNumber / this.listsPerZone)]!;
+    const zone = this._zoneOf(listNumber);
     entry._start(zone, listNumber - zone.firstList, key);
     return entry;
   }
@@ -266,7 +266,7 @@ export class DeltaIndex {
     entry: DeltaIndexEntry = new DeltaIndexEntry(),
   ): DeltaIndexEntry {
     checkListAndKey(listNumber, key, this.listCount);
-    const zone = this._zones[Math.floor(listNumber / this.listsPerZone)]!;
+    const zone = this._zoneOf(listNumber);
     return entry._find(zone, listNumber - zone.firstList, key, name);
   }
 
@@ -277,9 +277,15 @@ export class DeltaIndex {
    */
   get(listNumber: number, key: number, name: Uint8Array | null = null): number | undefined {
     checkListAndKey(listNumber, key, this.listCount);
-    const zone = this._zones[Math.floor(listNumber / this.listsPerZone)]!;
+    const zone = this._zoneOf(listNumber);
     const value = this._scratch._lookup(zone, listNumber - zone.firstList, key, name);
     return value < 0 ? undefined : value;
+  }
+
+  /** @internal The zone of a list checked already: no division when there is one zone. */
+  _zoneOf(listNumber: number): DeltaZone {
+    const zones = this._zones;
+    return zones.length === 1 ? zones[0]! : zones[Math.floor(listNumber / this.listsPerZone)]!;
   }
 
   /**
