@@ -1,7 +1,8 @@
-// A chapter index page's delta lists decoded once, when the page enters the page cache, so that a
-// search bisects a short run of integers instead of walking the list's Huffman-coded deltas from
-// its start (about 32 entries a search in the 0.25 GB configuration, each a variable-length decode:
-// a third of the time of a query whose pages are cached). The table is memory only: the page and
+// A chapter index page's delta lists decoded once, on the page's second use from the page cache
+// (or when its chapter joins the sparse cache), so that a search bisects a short run of integers
+// instead of walking the list's Huffman-coded deltas from its start (about 32 entries a search in
+// the 0.25 GB configuration, each a variable-length decode: a third of the time of a query whose
+// pages are cached). The table is memory only: the page and
 // its format are unchanged, and every answer is the one the page gives. A key that the list holds
 // more than once (a collision entry follows it) is left to the page, which resolves it by name.
 

@@ -5,6 +5,7 @@
 
 import type { ChapterIndexPage } from '@deja/chapter-index';
 import { type IndexGeometry, isChapterSparse, mapToPhysicalChapter } from '@deja/volume-geometry';
+import { decodeIndexTable } from './_internal-index-table';
 import { NEED_PAGE, type PageReader } from './_internal-page-reader';
 
 /** Whether `chapter` is in the volume's window and sparse, with `newest` the open chapter. */
@@ -15,8 +16,7 @@ export function isSparseChapter(geometry: IndexGeometry, newest: number, chapter
 
 /**
  * The chapters of the sparse cache, their index pages (null for a damaged one) and the pages'
- * decoded lists (null when a page came from storage for this request rather than from the page
- * cache, which decodes them; its searches then walk the page).
+ * decoded lists (see `decodeIndexTable`).
  */
 export class SparseCache {
   readonly #reader: PageReader;
@@ -57,7 +57,9 @@ export class SparseCache {
       const page = reader.indexPage(physical, p, chapter);
       if (page === NEED_PAGE) return NEED_PAGE;
       pages.push(page);
-      tables.push(page === null ? null : reader.indexTable);
+      // A page read for this request comes without its table: decode it now, since every name the
+      // volume index does not know searches the chapters of the sparse cache.
+      tables.push(page === null ? null : (reader.indexTable ?? decodeIndexTable(page, g)));
     }
     if (cache.length >= this.#capacity) cache.shift();
     cache.push({ chapter, pages, tables });
