@@ -141,8 +141,9 @@ export class DeltaZone {
   readonly mutable: boolean;
   /**
    * True when every bit offset of the memory is an int32 (below 2^31 bits: a zone of less than 256
-   * MiB, as are pages and the zones of indexes up to a few GB): the list starts are then the low
-   * words of the headers alone, and puts take the int32 path (DeltaIndexEntry._putNarrow).
+   * MiB, as are pages and the volume index zone of the 0.25 GB dedup index): the list starts are then
+   * the low words of the headers alone, and puts and shifts take int32 paths
+   * (DeltaIndexEntry._putNarrow, shiftBits).
    */
   readonly narrow: boolean;
   rebalanceTime = 0;
