@@ -23,7 +23,7 @@ export interface BatchNames {
 const WORKER = `
 const { parentPort } = require('node:worker_threads');
 const { hash } = require('node:crypto');
-const { deflateRawSync } = require('node:zlib');
+const { deflateRawSync, inflateRawSync } = require('node:zlib');
 const zeros = new Uint8Array(65536);
 const shared = new Map();
 let zstdReady;
@@ -51,15 +51,50 @@ async function compress(m, data) {
   for (const f of out) { bytes.set(f, at); at += f.length; }
   parentPort.postMessage({ id, bytes, lengths }, [bytes.buffer, lengths.buffer]);
 }
+// Decompresses fragments into their chunks' places (jobs: source offset, length, destination
+// offset, in data), the same way as the store's codec: deflate capped at chunkSize + 1 bytes,
+// zstd only on frames whose header the caller checked declares chunkSize bytes. Returns the
+// index of the first fragment that fails, with why, or undefined.
+async function unpack(m, data) {
+  const { chunkSize, unpack: jobs, codec } = m;
+  let zstd;
+  if (codec === 2) {
+    zstdReady ??= (async () => { const z = require(m.zstdPath); await z.init(); return z; })();
+    zstd = await zstdReady;
+  }
+  for (let j = 0; j < jobs.length; j += 3) {
+    const src = data.subarray(jobs[j], jobs[j] + jobs[j + 1]);
+    let out;
+    try {
+      out = codec === 2 ? zstd.decompress(src) : inflateRawSync(src, { windowBits: 15, maxOutputLength: chunkSize + 1 });
+    } catch (e) {
+      return { at: j / 3, why: (codec === 2 ? 'zstd: ' : 'deflate: ') + String(e && e.message || e) };
+    }
+    if (out.length !== chunkSize) return { at: j / 3, why: 'fragment inflates to ' + out.length + ' bytes, not ' + chunkSize };
+    data.set(out, jobs[j + 2]);
+  }
+  return undefined;
+}
 parentPort.on('message', (m) => {
   if (m.drop !== undefined) { shared.delete(m.drop); return; }
   if (m.register !== undefined) { shared.set(m.register, m.sab); return; }
-  const { id, chunkSize } = m;
+  const { id } = m;
   const data = m.data ?? new Uint8Array(shared.get(m.buffer), m.offset, m.length);
   if (m.offsets !== undefined) {
     compress(m, data).catch((e) => parentPort.postMessage({ id, error: String(e && e.message || e) }));
     return;
   }
+  if (m.unpack !== undefined) {
+    unpack(m, data).then(
+      (bad) => bad === undefined ? hashJob(m, data.subarray(0, m.hashLength)) : parentPort.postMessage({ id, bad: bad.at, error: bad.why }),
+      (e) => parentPort.postMessage({ id, error: String(e && e.message || e) }),
+    );
+    return;
+  }
+  hashJob(m, data);
+});
+function hashJob(m, data) {
+  const { id, chunkSize } = m;
   const n = Math.ceil(data.length / chunkSize);
   const names = new Uint8Array(n * 16);
   const zero = new Uint8Array(n);
@@ -72,7 +107,7 @@ parentPort.on('message', (m) => {
     names.set(hash('sha256', c, 'buffer').subarray(0, 16), i * 16);
   }
   parentPort.postMessage({ id, names, zero }, [names.buffer, zero.buffer]);
-});
+}
 `;
 
 /** Where the zstd package is, for the workers to load it (undefined: not found from here). */
@@ -121,6 +156,17 @@ interface Reply {
   bytes?: Uint8Array;
   lengths?: Uint32Array;
   error?: string;
+  /** An unpack job: the index of the fragment that failed to decompress. */
+  bad?: number;
+}
+
+/** A fragment an unpack job could not decompress: its index in the job, and why. */
+export class UnpackError extends Error {
+  readonly index: number;
+  constructor(index: number, why: string) {
+    super(why);
+    this.index = index;
+  }
 }
 
 /**
@@ -149,7 +195,8 @@ export class HashPool {
       w.on('message', (m: Reply) => {
         const p = this.#pending.get(m.id);
         this.#pending.delete(m.id);
-        if (m.error !== undefined) p?.reject(new Error(`compression worker: ${m.error}`));
+        if (m.bad !== undefined) p?.reject(new UnpackError(m.bad, m.error ?? 'failed'));
+        else if (m.error !== undefined) p?.reject(new Error(`compression worker: ${m.error}`));
         else if (m.lengths !== undefined) p?.resolve(fragmentsOf(m.bytes as Uint8Array, m.lengths));
         else p?.resolve({ names: m.names, zero: m.zero });
       });
@@ -169,6 +216,46 @@ export class HashPool {
   hash(data: Uint8Array, chunkSize: number, only?: Uint8Array): Promise<BatchNames> {
     if (this.#workers.length === 0 || this.#closed) return Promise.resolve(hashBatch(data, chunkSize, only));
     return this.#post<BatchNames>(data, only === undefined ? { chunkSize } : { chunkSize, only });
+  }
+
+  /**
+   * Decompresses fragments into their chunks' places, then names the chunks: `data` holds
+   * `hashLength` bytes of chunks, then the packed pages; `jobs` are triples (fragment offset,
+   * length, chunk offset) in `data`, whose zstd frame headers the caller has checked. On a worker
+   * when the pool has one for `codec` (else in the calling thread, the same way).
+   * @throws UnpackError naming the first fragment that does not decompress to a whole chunk
+   */
+  unpackAndHash(
+    data: Uint8Array,
+    hashLength: number,
+    chunkSize: number,
+    jobs: Int32Array,
+    codec: ChunkCodec,
+    only?: Uint8Array,
+  ): Promise<BatchNames> {
+    if (!this.compresses(codec)) {
+      for (let j = 0; j < jobs.length; j += 3) {
+        let out: Uint8Array;
+        try {
+          out = codec.decompress(
+            data.subarray(jobs[j] as number, (jobs[j] as number) + (jobs[j + 1] as number)),
+            chunkSize,
+          );
+        } catch (e) {
+          return Promise.reject(new UnpackError(j / 3, e instanceof Error ? e.message : String(e)));
+        }
+        data.set(out, jobs[j + 2] as number);
+      }
+      return this.hash(data.subarray(0, hashLength), chunkSize, only);
+    }
+    return this.#post(data, {
+      chunkSize,
+      unpack: jobs,
+      codec: codec.id,
+      zstdPath: ZSTD_PATH,
+      hashLength,
+      ...(only === undefined ? {} : { only }),
+    });
   }
 
   /**

@@ -31,7 +31,7 @@
 // takes it; with none, the fullest open page is closed and a fresh one opened).
 
 import { crc32 } from 'node:zlib';
-import type { ChunkCodec } from './_codec';
+import { type ChunkCodec, zstdFrameContentSize } from './_codec';
 import { StoreError } from './errors';
 
 /** First byte of a packed page. */
@@ -271,6 +271,37 @@ export function decodePackedDirectory(
     at = off + len;
   }
   return { codecId: page[2] as number, count: n, offsets, lengths };
+}
+
+/**
+ * Where fragment `slot` of a packed page lies: its directory checked, and for zstd, that the
+ * frame header declares a whole chunk (so a decompressor allocates no more). For callers that
+ * decompress elsewhere (on a worker).
+ * @throws StoreError `ERR_CORRUPT_DATA` naming `where` and the fragment.
+ */
+export function locatePackedFragment(
+  page: Uint8Array,
+  slot: number,
+  codec: ChunkCodec,
+  chunkSize: number,
+  where: string,
+): { offset: number; length: number } {
+  const dir = decodePackedDirectory(page, chunkSize, codec.id, where, slot);
+  if (!Number.isInteger(slot) || slot < 0 || slot >= dir.count) {
+    throw corrupt(where, slot, `has ${dir.count} fragments, no slot ${slot}`);
+  }
+  const offset = dir.offsets[slot] as number;
+  const length = dir.lengths[slot] as number;
+  if (codec.id === 2) {
+    const declared = zstdFrameContentSize(page.subarray(offset, offset + length));
+    if (declared !== chunkSize) {
+      throw new StoreError(
+        'ERR_CORRUPT_DATA',
+        `${where}, fragment ${slot}: zstd refused it (the frame header declares ${declared ?? 'no valid'} content size, not ${chunkSize})`,
+      );
+    }
+  }
+  return { offset, length };
 }
 
 /**

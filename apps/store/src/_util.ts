@@ -60,6 +60,12 @@ export interface RawChunks {
   readonly checked: Uint8Array;
   /** Per chunk, 1 where its page was read with no neighbour (a candidate for Store._keepChecked). */
   readonly alone: Uint8Array;
+  /**
+   * A read asked to defer its fragments: where they lie in `bytes` (HashPool.unpackAndHash
+   * triples) and their references (for errors), in the same order. Their chunks are not in
+   * `bytes` until unpacked.
+   */
+  readonly unpack?: { readonly jobs: Int32Array; readonly refs: readonly number[] };
 }
 
 /** 1 for each chunk of `raw` to check: mapped, and not checked already. */

@@ -43,6 +43,7 @@ import { getU32, type LeafSlot, MetaCache, type MetaHost, RadixArray, setU32 } f
 import {
   decodePackedDirectory,
   encodePackedPage,
+  locatePackedFragment,
   MAX_FRAGMENTS,
   PagePacker,
   readPackedFragment,
@@ -647,14 +648,16 @@ export class Store {
     count: number,
     into?: Uint8Array,
     fill = true,
+    deferFragments = false,
   ): Promise<RawChunks> {
     return this.#run(false, async () => {
       const size = this.#versionSize(version);
       const cs = this.chunkSize;
       checkRange(first * cs, Math.min(count * cs, Math.max(0, size - first * cs)), size, version);
-      if (into !== undefined && into.length < count * cs)
+      const need = (deferFragments ? 2 : 1) * count * cs;
+      if (into !== undefined && into.length < need)
         throw new RangeError(`_readRaw: ${into.length} bytes cannot take ${count} chunks`);
-      return this.#readRaw(version, first, count, into, fill);
+      return this.#readRaw(version, first, count, into, fill, deferFragments && into !== undefined);
     });
   }
 
@@ -669,6 +672,7 @@ export class Store {
     count: number,
     into?: Uint8Array,
     fill = true,
+    deferFragments = false,
   ): Promise<RawChunks> {
     const cs = this.chunkSize;
     const bytes = into ?? new Uint8Array(count * cs);
@@ -728,7 +732,12 @@ export class Store {
     if (pages.length > 0) {
       await (this.#tx ? this.#tx.readDataMany(pages, bytes, at) : this.#pages.readDataMany(pages, bytes, at));
     }
-    if (frags.length > 0) await this.#readFragments(frags, bytes, fragAt);
+    let unpack: { jobs: Int32Array; refs: number[] } | undefined;
+    if (frags.length > 0) {
+      if (deferFragments)
+        unpack = { jobs: await this.#readFragments(frags, bytes, fragAt, count * cs), refs: frags };
+      else await this.#readFragments(frags, bytes, fragAt);
+    }
     // Pages read alone (no neighbour in this read) may be kept once checked: see keepChecked.
     const alone = new Uint8Array(count);
     if (pages.length > 0) {
@@ -738,7 +747,20 @@ export class Store {
         if (!set.has(p - 1) && !set.has(p + 1)) alone[(at[j] as number) / cs] = 1;
       }
     }
-    return { bytes, names, physical, checked, alone };
+    return { bytes, names, physical, checked, alone, ...(unpack ? { unpack } : {}) };
+  }
+
+  /** @internal The codec of a compressed store (undefined: not compressed). */
+  get _codec(): ChunkCodec | undefined {
+    return this.#codec;
+  }
+
+  /** @internal The error for a fragment that does not decompress (see RawChunks.unpack). */
+  _fragmentError(ref: number, why: string): StoreError {
+    return new StoreError(
+      'ERR_CORRUPT_DATA',
+      `${this.#where}: ${DATA_FILE} page ${ref >>> 4}, fragment ${(ref & 15) - 1}: ${this.#codec?.name} refused it (${why})`,
+    );
   }
 
   /**
@@ -2460,7 +2482,19 @@ export class Store {
    * @throws StoreError ERR_CORRUPT_DATA naming page and fragment (a bad directory, a fragment
    *   the codec refuses or that inflates to another size).
    */
-  async #readFragments(refs: number[], bytes: Uint8Array, at: number[]): Promise<void> {
+  async #readFragments(refs: number[], bytes: Uint8Array, at: number[]): Promise<undefined>;
+  async #readFragments(refs: number[], bytes: Uint8Array, at: number[], defer: number): Promise<Int32Array>;
+  /**
+   * Reads fragments `refs` into `bytes` at `at` (each packed page read once). With `defer`, the
+   * packed pages are read into `bytes` from byte `defer` on and only located: the result is the
+   * (fragment offset, length, chunk offset) triples for HashPool.unpackAndHash.
+   */
+  async #readFragments(
+    refs: number[],
+    bytes: Uint8Array,
+    at: number[],
+    defer?: number,
+  ): Promise<undefined | Int32Array> {
     const cs = this.chunkSize;
     const pages: number[] = [];
     const index = new Map<number, number>();
@@ -2470,6 +2504,26 @@ export class Store {
         index.set(p, pages.length);
         pages.push(p);
       }
+    }
+    if (defer !== undefined) {
+      const into = bytes.subarray(defer, defer + pages.length * cs);
+      await (this.#tx ? this.#tx.readDataMany(pages, into) : this.#pages.readDataMany(pages, into));
+      const jobs = new Int32Array(refs.length * 3);
+      for (let i = 0; i < refs.length; i++) {
+        const r = refs[i] as number;
+        const k = index.get(r >>> 4) as number;
+        const { offset, length } = locatePackedFragment(
+          into.subarray(k * cs, (k + 1) * cs),
+          (r & 15) - 1,
+          this.#codec as ChunkCodec,
+          cs,
+          `${this.#where}: ${DATA_FILE} page ${r >>> 4}`,
+        );
+        jobs[i * 3] = defer + k * cs + offset;
+        jobs[i * 3 + 1] = length;
+        jobs[i * 3 + 2] = at[i] as number;
+      }
+      return jobs;
     }
     const buf = await (this.#tx ? this.#tx.readDataMany(pages) : this.#pages.readDataMany(pages));
     for (let i = 0; i < refs.length; i++) {
@@ -2484,6 +2538,7 @@ export class Store {
       );
       bytes.set(chunk, at[i] as number);
     }
+    return undefined;
   }
 
   /** A stored chunk's bytes, unverified. */

@@ -21,7 +21,8 @@ import { type FileHandle, open, stat, unlink } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import type { Writable } from 'node:stream';
 import { crc32 } from 'node:zlib';
-import { type BatchNames, HashPool } from './_hash-pool';
+import type { ChunkCodec } from './_codec';
+import { type BatchNames, HashPool, UnpackError } from './_hash-pool';
 import { type RawChunks, uncheckedChunks, verifyBatch } from './_util';
 import { StoreError } from './errors';
 import type { Store } from './store';
@@ -222,7 +223,9 @@ export async function exportVersion(
   const cs = store.chunkSize;
   const per = STEP / cs;
   const chunks = Math.ceil(size / cs);
-  const pool = new HashPool(store.verifyReads ? (options.workers ?? defaultWorkers()) : 0);
+  // A compressed store's fragments are decompressed on the workers too (then checked there).
+  const codec = store._codec;
+  const pool = new HashPool(store.verifyReads || codec ? (options.workers ?? defaultWorkers()) : 0);
   let fh: FileHandle | undefined;
   let sparse = false;
   if (typeof sink === 'string') {
@@ -235,7 +238,12 @@ export async function exportVersion(
     fh = await open(sink, sparse ? 'wx' : 'r+');
   }
   // Read the next step while the pool checks the current one against its names.
-  const pending: { first: number; raw: RawChunks; names: Promise<BatchNames> | undefined }[] = [];
+  const pending: {
+    first: number;
+    raw: RawChunks;
+    names: Promise<BatchNames> | undefined;
+    verify: boolean;
+  }[] = [];
   // Chunks are read into shared memory, so the workers check them without a copy.
   const spare: Uint8Array[] = [];
   try {
@@ -245,24 +253,40 @@ export async function exportVersion(
       while (next < chunks && pending.length < 2) {
         aborted(options);
         const count = Math.min(per, chunks - next);
-        // A sparse file skips the unmapped chunks: they are neither zeroed nor hashed.
-        const raw = await store._readRaw(version, next, count, sharedBytes(per * cs, spare), !sparse);
-        pending.push({
-          first: next,
-          raw,
-          names: store.verifyReads
-            ? pool.hash(raw.bytes.subarray(0, count * cs), cs, uncheckedChunks(raw))
-            : undefined,
-        });
+        // A sparse file skips the unmapped chunks: they are neither zeroed nor hashed. A
+        // compressed store's packed pages are read into the second half of the buffer.
+        const buf = sharedBytes((codec ? 2 : 1) * per * cs, spare);
+        const raw = await store._readRaw(version, next, count, buf, !sparse, codec !== undefined);
+        const only = store.verifyReads ? uncheckedChunks(raw) : undefined;
+        let names: Promise<BatchNames> | undefined;
+        if (raw.unpack) {
+          const { jobs, refs } = raw.unpack;
+          names = pool
+            .unpackAndHash(
+              buf.subarray(0, 2 * count * cs),
+              count * cs,
+              cs,
+              jobs,
+              codec as ChunkCodec,
+              only ?? new Uint8Array(count),
+            )
+            .catch((e: unknown) => {
+              throw e instanceof UnpackError ? store._fragmentError(refs[e.index] as number, e.message) : e;
+            });
+        } else if (only) {
+          names = pool.hash(raw.bytes.subarray(0, count * cs), cs, only);
+        }
+        pending.push({ first: next, raw, names, verify: store.verifyReads });
         next += count;
       }
       const item = pending.shift();
       if (!item) break;
       const { first, raw } = item;
-      if (item.names) verifyBatch(raw, await item.names, first, `export of ${version}`);
+      const hashed = await item.names;
+      if (hashed && item.verify) verifyBatch(raw, hashed, first, `export of ${version}`);
       store._keepChecked(raw);
       const start = first * cs;
-      const end = Math.min(size, start + raw.bytes.length);
+      const end = Math.min(size, start + raw.physical.length * cs);
       if (fh && !sparse) {
         writeSync(fh.fd, raw.bytes, 0, end - start, start);
       } else if (fh) {

@@ -4,11 +4,11 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { MemoryStorage } from '@deja/storage';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ImageHistory } from '../bench/generator';
-import { importImage, isStoreError, Store } from '../src/index';
+import { exportVersion, importImage, isStoreError, LIVE, Store } from '../src/index';
 import { type BuiltCli, buildCli, makeImage, runCli, runJson } from './_cli';
 import { expectBytes, MemStore, mixedContent, prng } from './_helpers';
 
@@ -186,10 +186,67 @@ describe('a compressed store', () => {
       expect(isStoreError(err, 'ERR_CORRUPT_DATA'), String(err).slice(0, 200)).toBe(true);
       expect((err as Error).message).toMatch(/page \d+/);
       expect((err as Error).message).toMatch(/fragment \d+/);
+      // An export finds it too, whether the fragments are decompressed on a worker or not.
+      for (const workers of [0, 1]) {
+        const sink = new Writable({ write: (_c, _e, cb) => cb() });
+        const e = await exportVersion(store, LIVE, sink, { workers }).catch((x: unknown) => x);
+        expect(isStoreError(e, 'ERR_CORRUPT_DATA'), `${where}, ${workers} workers: ${String(e)}`).toBe(true);
+        expect((e as Error).message).toMatch(/page \d+/);
+      }
       const report = await store.check({ data: true });
       expect(report.ok).toBe(false);
       expect(report.problems.some((p) => p.kind === 'data')).toBe(true);
       // The rest of the volume still reads: chunks outside that page are fine.
+      await store.close();
+    }
+  });
+
+  test('an export decompresses on the workers (or without) to the same bytes; damage inside a fragment is caught', async () => {
+    for (const compression of ['zstd', 'deflate'] as const) {
+      const m = await MemStore.create({ size: 300 * CS, chunkSize: CS, compression });
+      const a = new Uint8Array(300 * CS);
+      a.set(compressible(40, 200), 0);
+      a.set(random(41, 40), 220 * CS);
+      await m.store.write(0, a);
+      await m.store.createSnapshot('s');
+      await m.store.write(10 * CS, random(42, 5));
+      for (const workers of [0, 1, 2]) {
+        const got: Buffer[] = [];
+        const sink = new Writable({
+          write: (c: Buffer, _e, cb) => {
+            got.push(Buffer.from(c));
+            cb();
+          },
+        });
+        await exportVersion(m.store, 's', sink, { workers });
+        expectBytes(new Uint8Array(Buffer.concat(got)), a, `${compression}, ${workers} workers`);
+      }
+      await m.store.flush();
+      for (let k = 0; k < 2; k++) {
+        await m.store.write(290 * CS, random(50 + k, 1));
+        await m.store.flush();
+      }
+      await m.store.close();
+      // A byte in the middle of a fragment: the frame header still reads, the bytes do not.
+      const image = m.data.snapshot();
+      const pages = packedPages(image, compression === 'zstd' ? 2 : 1);
+      expect(pages.length).toBeGreaterThan(0);
+      const off = pages[0] as number;
+      const n = image[off + 3] as number;
+      const first = off + 8 + 4 * n;
+      image[first + 40] = (image[first + 40] as number) ^ 0xff;
+      const store = await Store.open({
+        data: new MemoryStorage({ data: image }),
+        index: new MemoryStorage(),
+      });
+      for (const workers of [0, 1]) {
+        const sink = new Writable({ write: (_c, _e, cb) => cb() });
+        const e = await exportVersion(store, 's', sink, { workers }).catch((x: unknown) => x);
+        expect(isStoreError(e, 'ERR_CORRUPT_DATA'), `${compression}, ${workers} workers: ${String(e)}`).toBe(
+          true,
+        );
+        expect((e as Error).message).toMatch(/page \d+/);
+      }
       await store.close();
     }
   });

@@ -2,10 +2,51 @@
 // chunks, zero chunks and every chunk size, and keeps order across batches.
 import { describe, expect, test } from 'vitest';
 import { deflateCodec, zstdCodec } from '../src/_codec';
-import { HashPool, hashBatch } from '../src/_hash-pool';
+import { HashPool, hashBatch, UnpackError } from '../src/_hash-pool';
 import { content, mixedContent, prng } from './_helpers';
 
 describe('HashPool', () => {
+  test('unpackAndHash: fragments decompressed into place and named as the originals; a bad one is named by index', async () => {
+    const rand = prng(77);
+    for (const workers of [0, 1]) {
+      const pool = new HashPool(workers);
+      try {
+        for (const codec of [await zstdCodec(1), deflateCodec(1)]) {
+          const cs = 4096;
+          const count = 8;
+          const original = new Uint8Array(count * cs);
+          for (let c = 0; c < count; c++)
+            for (let i = 0; i < cs; i++)
+              original[c * cs + i] = 65 + (((i >> (2 + (c % 3))) + c * 5 + Math.floor(rand() * 2)) % 23);
+          // Chunks 1, 4 and 6 arrive compressed (in the second half), the others as they are.
+          const data = new Uint8Array(new SharedArrayBuffer(2 * count * cs));
+          data.set(original.subarray(0, count * cs));
+          const jobs: number[] = [];
+          let at = count * cs;
+          for (const c of [1, 4, 6]) {
+            const f = codec.compress(original.subarray(c * cs, (c + 1) * cs)) as Uint8Array;
+            expect(f, `${codec.name} compresses chunk ${c}`).toBeDefined();
+            data.set(f, at);
+            data.fill(0xee, c * cs, (c + 1) * cs);
+            jobs.push(at, f.length, c * cs);
+            at += f.length;
+          }
+          const names = await pool.unpackAndHash(data, count * cs, cs, Int32Array.from(jobs), codec);
+          expect(data.subarray(0, count * cs)).toEqual(original);
+          expect(names.names).toEqual(hashBatch(original, cs).names);
+          // The second fragment cut short: index 1 fails.
+          const bad = Int32Array.from(jobs);
+          bad[4] = Math.max(1, (bad[4] as number) - 9);
+          const e = await pool.unpackAndHash(data, count * cs, cs, bad, codec).catch((x: unknown) => x);
+          expect(e, `${codec.name} ${workers} workers`).toBeInstanceOf(UnpackError);
+          expect((e as UnpackError).index).toBe(1);
+        }
+      } finally {
+        await pool.close();
+      }
+    }
+  });
+
   test('compresses on its workers exactly as the codec does here (zstd at two levels, deflate), plain and shared buffers', async () => {
     const pool = new HashPool(2);
     const rand = prng(12);
