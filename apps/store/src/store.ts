@@ -628,9 +628,10 @@ export class Store {
       const cs = this.chunkSize;
       const first = Math.floor(offset / cs);
       const raw = await this.#readRaw(version, first, Math.ceil((offset + length) / cs) - first);
-      if (this.verifyReads)
+      if (this.verifyReads) {
         verifyBatch(raw, hashBatch(raw.bytes, cs, uncheckedChunks(raw)), first, this.#where);
-      this._keepChecked(raw);
+        this._keepChecked(raw);
+      }
       const from = offset - first * cs;
       return from === 0 && length === raw.bytes.length ? raw.bytes : raw.bytes.slice(from, from + length);
     });
@@ -765,8 +766,8 @@ export class Store {
 
   /**
    * @internal Keeps the pages `raw` read alone, once the caller has checked them against their
-   * names (or when the store does not check reads), so later reads of them cost neither a read
-   * nor a hash. O(chunks kept).
+   * names (callers that do not check never call it: the cache holds checked bytes only), so
+   * later reads of them cost neither a read nor a hash. O(chunks kept).
    */
   _keepChecked(raw: RawChunks): void {
     if (this.#closed) return;

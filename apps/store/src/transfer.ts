@@ -283,8 +283,10 @@ export async function exportVersion(
       if (!item) break;
       const { first, raw } = item;
       const hashed = await item.names;
-      if (hashed && item.verify) verifyBatch(raw, hashed, first, `export of ${version}`);
-      store._keepChecked(raw);
+      if (hashed && item.verify) {
+        verifyBatch(raw, hashed, first, `export of ${version}`);
+        store._keepChecked(raw);
+      }
       const start = first * cs;
       const end = Math.min(size, start + raw.physical.length * cs);
       if (fh && !sparse) {

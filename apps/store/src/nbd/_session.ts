@@ -892,8 +892,8 @@ export class Session {
           first,
           `export '${t.exp.name}'`,
         );
+        store._keepChecked(raw);
       }
-      store._keepChecked(raw);
       const parts = readReply(
         t.structured && (req.flags & CMD_FLAG.DF) === 0,
         t.structured,
