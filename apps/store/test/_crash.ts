@@ -113,6 +113,9 @@ export async function sweep(
         if (process.env.DEJA_CRASH_LOG)
           console.log(`seed ${seed}: ${dead} dead bytes, ${moved} pages compacted`);
       }
+      // A clean close checkpoints and discards the journal region: a crash inside it leaves the
+      // store at its last flush.
+      await commit(() => store.close());
     },
     check: async (image, info) => {
       const idx = new MemoryStorage({ data: index.snapshot() });
