@@ -93,6 +93,25 @@ export function decodeDelta(
  * the bitwise operators and setUint32's ToUint32 take as the unsigned pattern it is. A width of 0
  * writes nothing.
  */
+/**
+ * Which side of a list an insertion of `need` bits moves (insert_bits): the smaller part into the
+ * gap on its side, on a tie the larger gap; 1 before, 0 after, -1 when neither gap holds `need`.
+ */
+export function insertSide(
+  need: number,
+  beforeSize: number,
+  afterSize: number,
+  freeBefore: number,
+  freeAfter: number,
+): number {
+  if (need <= freeBefore && need <= freeAfter) {
+    return beforeSize < afterSize ? 1 : afterSize < beforeSize ? 0 : freeBefore > freeAfter ? 1 : 0;
+  }
+  if (need <= freeBefore) return 1;
+  if (need <= freeAfter) return 0;
+  return -1;
+}
+
 function writeWindow(view: DataView, position: number, bits: number, width: number): void {
   const shift = position & 7;
   const byte = position >>> 3;
@@ -420,15 +439,9 @@ export class DeltaZone {
     const afterSize = totalSize - offset;
     const freeBefore = this.freeBefore(i);
     const freeAfter = this.freeAfter(i);
-    let beforeFlag: boolean;
-    if (size <= freeBefore && size <= freeAfter) {
-      // Move the smaller part; on a tie, take from the larger gap.
-      beforeFlag = beforeSize < afterSize ? true : afterSize < beforeSize ? false : freeBefore > freeAfter;
-    } else if (size <= freeBefore) {
-      beforeFlag = true;
-    } else if (size <= freeAfter) {
-      beforeFlag = false;
-    } else {
+    const side = insertSide(size, beforeSize, afterSize, freeBefore, freeAfter);
+    let beforeFlag = side === 1;
+    if (side < 0) {
       beforeFlag = beforeSize < afterSize;
       const growingIndex = beforeFlag ? i : i + 1;
       if (!this.extend(growingIndex, Math.ceil(size / 8))) return INSERT_ZONE_FULL;

@@ -12,6 +12,7 @@ import {
   decodedKeyBits,
   INSERT_LIST_OVERFLOW,
   INSERT_OK,
+  insertSide,
   MAX_LIST_BITS,
 } from './_zone';
 import { keyBitsFor } from './coding';
@@ -608,16 +609,9 @@ export class DeltaIndexEntry {
     const freeBefore = start - ((headers[at - 4]! | 0) + (headers[at - 2]! & 0xffff));
     const freeAfter = (headers[at + 4]! | 0) - (start + size);
     const afterSize = size - offset;
-    let before: boolean;
-    if (growth <= freeBefore && growth <= freeAfter) {
-      before = offset < afterSize ? true : afterSize < offset ? false : freeBefore > freeAfter;
-    } else if (growth <= freeBefore) {
-      before = true;
-    } else if (growth <= freeAfter) {
-      before = false;
-    } else {
-      return false;
-    }
+    const side = insertSide(growth, offset, afterSize, freeBefore, freeAfter);
+    if (side < 0) return false;
+    const before = side === 1;
     const view = zone.view;
     let position = start + offset;
     const nextValue = atEnd
