@@ -295,13 +295,30 @@ export function locatePackedFragment(
   if (codec.id === 2) {
     const declared = zstdFrameContentSize(page.subarray(offset, offset + length));
     if (declared !== chunkSize) {
-      throw new StoreError(
-        'ERR_CORRUPT_DATA',
-        `${where}, fragment ${slot}: zstd refused it (the frame header declares ${declared ?? 'no valid'} content size, not ${chunkSize})`,
+      throw fragmentRefused(
+        where,
+        slot,
+        codec.name,
+        `the frame header declares ${declared ?? 'no valid'} content size, not ${chunkSize}`,
       );
     }
   }
   return { offset, length };
+}
+
+/** ERR_CORRUPT_DATA for a fragment its codec does not decompress to a whole chunk. */
+export function fragmentRefused(
+  where: string,
+  slot: number,
+  codec: string,
+  why: string,
+  cause?: unknown,
+): StoreError {
+  return new StoreError(
+    'ERR_CORRUPT_DATA',
+    `${where}, fragment ${slot}: ${codec} refused it (${why})`,
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 /**
@@ -322,24 +339,12 @@ export function readPackedFragment(
   chunkSize: number,
   where: string,
 ): Uint8Array {
-  const dir = decodePackedDirectory(page, chunkSize, codec.id, where, slot);
-  if (!Number.isInteger(slot) || slot < 0 || slot >= dir.count) {
-    throw corrupt(where, slot, `has ${dir.count} fragments, no slot ${slot}`);
-  }
-  const off = dir.offsets[slot] as number;
-  const fragment = page.subarray(off, off + (dir.lengths[slot] as number));
+  const { offset, length } = locatePackedFragment(page, slot, codec, chunkSize, where);
   let out: Uint8Array;
   try {
-    out = codec.decompress(fragment, chunkSize);
+    out = codec.decompress(page.subarray(offset, offset + length), chunkSize);
   } catch (e) {
-    const why = e instanceof Error ? e.message : String(e);
-    throw new StoreError(
-      'ERR_CORRUPT_DATA',
-      `${where}, fragment ${slot}: ${codec.name} refused it (${why})`,
-      {
-        cause: e,
-      },
-    );
+    throw fragmentRefused(where, slot, codec.name, e instanceof Error ? e.message : String(e), e);
   }
   if (out.length !== chunkSize)
     throw corrupt(where, slot, `fragment inflates to ${out.length} bytes, not ${chunkSize}`);

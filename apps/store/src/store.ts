@@ -43,6 +43,7 @@ import { getU32, type LeafSlot, MetaCache, type MetaHost, RadixArray, setU32 } f
 import {
   decodePackedDirectory,
   encodePackedPage,
+  fragmentRefused,
   locatePackedFragment,
   MAX_FRAGMENTS,
   PagePacker,
@@ -758,9 +759,11 @@ export class Store {
 
   /** @internal The error for a fragment that does not decompress (see RawChunks.unpack). */
   _fragmentError(ref: number, why: string): StoreError {
-    return new StoreError(
-      'ERR_CORRUPT_DATA',
-      `${this.#where}: ${DATA_FILE} page ${ref >>> 4}, fragment ${(ref & 15) - 1}: ${this.#codec?.name} refused it (${why})`,
+    return fragmentRefused(
+      `${this.#where}: ${DATA_FILE} page ${ref >>> 4}`,
+      (ref & 15) - 1,
+      this.#codec?.name ?? 'off',
+      why,
     );
   }
 
