@@ -74,8 +74,12 @@ export class MemoryStorage extends AbstractStorage {
     return this._read(0, this.#length);
   }
 
-  protected _read(offset: number, length: number): Uint8Array {
-    const out = new Uint8Array(length);
+  /**
+   * Copies the range out of its blocks: into `into` when given (a `readv` request's, so a reader
+   * that reuses its buffers allocates nothing; holes are zeroed there), else into a new array.
+   */
+  protected override _read(offset: number, length: number, into?: Uint8Array): Uint8Array {
+    const out = into ?? new Uint8Array(length);
     const end = Math.min(offset + length, this.#length);
     for (let at = offset; at < end; ) {
       const block = Math.floor(at / BLOCK_SIZE);
@@ -83,8 +87,10 @@ export class MemoryStorage extends AbstractStorage {
       const n = Math.min(BLOCK_SIZE - within, end - at);
       const bytes = this.#blocks.get(block);
       if (bytes !== undefined) out.set(bytes.subarray(within, within + n), at - offset);
+      else if (into !== undefined) into.fill(0, at - offset, at - offset + n);
       at += n;
     }
+    if (into !== undefined && end < offset + length) into.fill(0, Math.max(0, end - offset));
     return out;
   }
 

@@ -35,6 +35,23 @@ describe('MemoryStorage', () => {
     expect(await store.read(65536 - 5, span.length)).toEqual(span);
   });
 
+  test('readv reads a request with `into` in place, zeroing the holes there', async () => {
+    const store = new MemoryStorage();
+    await store.write(65536 - 2, new Uint8Array([1, 2, 3, 4]));
+    await store.write(3 * 65536 + 1, new Uint8Array([5]));
+    // Stale bytes around and inside the view: only the view changes, holes read as zeros.
+    const shared = new Uint8Array(12).fill(0xee);
+    const into = shared.subarray(1, 11);
+    const [got] = await store.readv([{ offset: 65536 - 2, length: 10, into }]);
+    expect(got).toBe(into);
+    expect([...shared]).toEqual([0xee, 1, 2, 3, 4, 0, 0, 0, 0, 0, 0, 0xee]);
+    // A read spanning a missing block (block 2) and a present one.
+    const span = new Uint8Array(6).fill(0xee);
+    const [hole] = await store.readv([{ offset: 3 * 65536 - 4, length: 6, into: span }]);
+    expect(hole).toBe(span);
+    expect([...span]).toEqual([0, 0, 0, 0, 0, 5]);
+  });
+
   test('writes past maxSize reject with ERR_NO_SPACE and change nothing', async () => {
     const store = new MemoryStorage({ maxSize: 100 });
     await store.write(90, new Uint8Array(10));
