@@ -36,10 +36,14 @@ export const NO_CHAPTER = -1;
  */
 const WINDOW_RECORDS = 128;
 
-/** Records `first`.. of a record page of `chapter`, read for the request in progress. */
+/**
+ * Records `first`.. of a record page of `chapter`, read for the request in progress into `bytes`
+ * (WINDOW_RECORDS records; a page of fewer records fills only its start). Windows are reused once
+ * their request completes (see `PageReader.release`): a miss allocates nothing.
+ */
 interface RecordWindow {
-  readonly chapter: number;
-  readonly first: number;
+  chapter: number;
+  first: number;
   readonly bytes: Uint8Array;
 }
 
@@ -71,9 +75,12 @@ class Pins<T> {
     this.#values[i] = value;
   }
 
-  /** Unpin everything (the arrays stay, their values are dropped). */
-  clear(): void {
-    for (let i = 0; i < this.#count; i++) this.#values[i] = undefined;
+  /** Unpin everything (the arrays stay, their values are dropped), handing each value to `drop`. */
+  clear(drop?: (value: T) => void): void {
+    for (let i = 0; i < this.#count; i++) {
+      if (drop !== undefined) drop(this.#values[i]!);
+      this.#values[i] = undefined;
+    }
     this.#count = 0;
   }
 }
@@ -122,6 +129,15 @@ export class PageReader {
   // however many pages it needs (a sparse-cache search may need a window in each cached chapter).
   readonly #fetched = new Pins<CachedPage>();
   readonly #windows = new Pins<RecordWindow>();
+  /** Windows no request holds, for the next misses to read into. */
+  readonly #freeWindows: RecordWindow[] = [];
+  readonly #freeWindow = (window: RecordWindow): void => {
+    this.#freeWindows.push(window);
+  };
+  /** The one request of a window read (`readv` is the call that reads in place). */
+  readonly #windowRead: { offset: number; length: number; into: Uint8Array }[] = [
+    { offset: 0, length: 0, into: new Uint8Array(0) },
+  ];
   /** A lower bound of the storage's size, to read past its end as zeros (a crash may have cut it short). */
   #knownSize = 0;
 
@@ -288,11 +304,21 @@ export class PageReader {
         const slot = physical * g.recordPagesPerChapter + page - g.indexPagesPerChapter;
         const records = Math.min(WINDOW_RECORDS, this.counts[slot]!);
         const offset = pageOffset(this.layout, physical, page) + first * RECORD_SIZE;
-        this.#windows.set(key, {
-          chapter,
-          first,
-          bytes: await this.readRange(offset, records * RECORD_SIZE),
-        });
+        const window = this.#freeWindows.pop() ?? {
+          chapter: 0,
+          first: 0,
+          bytes: new Uint8Array(WINDOW_RECORDS * RECORD_SIZE),
+        };
+        // Pinned before the read, so that release() takes it back even if the read fails.
+        window.chapter = NO_CHAPTER;
+        this.#windows.set(key, window);
+        const length = records * RECORD_SIZE;
+        await this.readInto(
+          offset,
+          length === window.bytes.length ? window.bytes : window.bytes.subarray(0, length),
+        );
+        window.chapter = chapter;
+        window.first = first;
         return;
       }
       bytes = await this.readRange(pageOffset(this.layout, physical, page), g.bytesPerPage);
@@ -314,7 +340,7 @@ export class PageReader {
   /** Drop the pages and the window read for the request that just completed. */
   release(): void {
     if (this.#fetched.size > 0) this.#fetched.clear();
-    if (this.#windows.size > 0) this.#windows.clear();
+    if (this.#windows.size > 0) this.#windows.clear(this.#freeWindow);
   }
 
   /** Validate a page read from storage; marks it bad and throws ERR_CORRUPT_DATA when it fails. */
@@ -363,6 +389,24 @@ export class PageReader {
     const out = new Uint8Array(length);
     if (offset < this.#knownSize) out.set(await this.storage.read(offset, this.#knownSize - offset));
     return out;
+  }
+
+  /**
+   * Read `into.length` bytes at `offset` into `into` (in place on adapters that can: no new array);
+   * bytes past the end of the storage read as zeros, as in {@link readRange}.
+   */
+  async readInto(offset: number, into: Uint8Array): Promise<void> {
+    const length = into.length;
+    if (offset + length > this.#knownSize) this.#knownSize = await this.storage.size();
+    if (offset + length > this.#knownSize) {
+      into.set(await this.readRange(offset, length));
+      return;
+    }
+    const request = this.#windowRead[0]!;
+    request.offset = offset;
+    request.length = length;
+    request.into = into;
+    await this.storage.readv(this.#windowRead);
   }
 
   /** Forget what a physical slot held, before its pages change or when its chapter expired. */

@@ -182,6 +182,11 @@ class Batch {
   copied: boolean;
   /** The next request to run (the ones before it completed). */
   next = 0;
+  /**
+   * The requests before this one had their volume index memory touched (see PREFETCH): kept across
+   * the batch's waits, so that a batch resuming after a page read does not touch it again.
+   */
+  prefetched = 0;
   readonly results: Outcome[];
   #chunk: Uint8Array | null = null;
   #used = 0;
@@ -644,12 +649,11 @@ export class DedupIndex {
     const name = this.#batchName;
     const metadata = batch.metadata === undefined ? undefined : this.#batchMetadata;
     const vi = this.#volumeIndex;
-    let prefetched = batch.next;
     while (batch.next < results.length) {
       const i = batch.next;
-      if (i >= prefetched) {
-        prefetched = Math.min(results.length, i + PREFETCH);
-        vi.prefetch(batch.names, i, prefetched - i);
+      if (i >= batch.prefetched) {
+        batch.prefetched = Math.min(results.length, i + PREFETCH);
+        vi.prefetch(batch.names, i, batch.prefetched - i);
       }
       copy16(batch.names, i * RECORD_NAME_SIZE, name);
       if (metadata !== undefined) copy16(batch.metadata!, i * RECORD_DATA_SIZE, metadata);
