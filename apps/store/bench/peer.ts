@@ -34,6 +34,10 @@ function du(path: string): number {
 }
 
 function timed(cmd: string, args: string[], cwd?: string): { s: number; rss: number; stdout: string } {
+  // Each command starts with nothing left to write back from the one before (the images, an
+  // import's data, a restored file): otherwise a command pays for its predecessor's writes, and
+  // which one pays depends on the kernel's timing. Deja's and borg's commands alike.
+  execFileSync('sync');
   const t0 = performance.now();
   const r = spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...args], {
     cwd,

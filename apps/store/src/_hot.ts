@@ -1,10 +1,11 @@
-// A small cache of checked data pages for the read path. A volume's most shared chunks (the same
-// block written in many places) are read again and again by an export or an NBD client, each
-// time alone (no neighbour to read with), so each costs a system call and a hash. Here they are
-// kept with the name they were checked against; a read takes a page from here only when the
-// store still gives that page the same name, so a page freed and reused for other bytes is never
-// served. One slab holds every page (4-way set associative, least recently used out), so keeping
-// one allocates nothing.
+// A small cache of checked data pages. A volume's most shared chunks (the same block written in
+// many places) are read again and again by an export or an NBD client, each time alone (no
+// neighbour to read with), so each costs a system call and a hash; and an import that meets such
+// a chunk again compares its bytes with the stored copy before sharing it, a read each time.
+// Here they are kept with the name they were checked against; a page is taken (or compared) from
+// here only under the name the store still gives it, so a page freed and reused for other bytes
+// is never served. One slab holds every page (4-way set associative, least recently used out),
+// so keeping one allocates nothing.
 
 import { NAME_BYTES } from './_hash';
 
@@ -42,19 +43,54 @@ export class HotPages {
    * @returns whether it was. O(1).
    */
   take(page: number, names: Uint8Array, nameAt: number, into: Uint8Array, at: number): boolean {
-    if (this.#sets === 0) return false;
+    const slot = this.#find(page, names, nameAt);
+    if (slot < 0) return false;
+    const size = this.#size;
+    into.set(this.#bytes.subarray(slot * size, (slot + 1) * size), at);
+    this.#used[slot] = ++this.#clock;
+    return true;
+  }
+
+  /**
+   * Whether `page` is kept under the name at `names[nameAt..]`, without touching it. O(1).
+   */
+  holds(page: number, names: Uint8Array, nameAt: number): boolean {
+    return this.#find(page, names, nameAt) >= 0;
+  }
+
+  /**
+   * Compares `page`'s kept bytes with `bytes[at..]` when it is kept under the name at
+   * `names[nameAt..]`: true or false, or undefined when it is not kept so. O(page size).
+   */
+  compare(
+    page: number,
+    names: Uint8Array,
+    nameAt: number,
+    bytes: Uint8Array,
+    at: number,
+  ): boolean | undefined {
+    const slot = this.#find(page, names, nameAt);
+    if (slot < 0) return undefined;
+    this.#used[slot] = ++this.#clock;
+    const size = this.#size;
+    const kept = this.#bytes;
+    const o = slot * size;
+    for (let k = 0; k < size; k++) if (kept[o + k] !== bytes[at + k]) return false;
+    return true;
+  }
+
+  /** The slot keeping `page` under the name at `names[nameAt..]`, or -1. */
+  #find(page: number, names: Uint8Array, nameAt: number): number {
+    if (this.#sets === 0) return -1;
     const first = this.#set(page);
     for (let slot = first; slot < first + WAYS; slot++) {
       if (this.#page[slot] !== page + 1) continue;
       const kept = this.#names;
       const o = slot * NAME_BYTES;
-      for (let k = 0; k < NAME_BYTES; k++) if (kept[o + k] !== names[nameAt + k]) return false;
-      const size = this.#size;
-      into.set(this.#bytes.subarray(slot * size, (slot + 1) * size), at);
-      this.#used[slot] = ++this.#clock;
-      return true;
+      for (let k = 0; k < NAME_BYTES; k++) if (kept[o + k] !== names[nameAt + k]) return -1;
+      return slot;
     }
-    return false;
+    return -1;
   }
 
   /** Keeps `page`'s bytes (`bytes[at..]`) under the name at `names[nameAt..]`. O(1). */

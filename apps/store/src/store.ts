@@ -134,6 +134,8 @@ async function codecFor(options: StoreCreateOptions): Promise<ChunkCodec | undef
 const BATCH_CHUNKS = 256;
 /** Bytes of checked pages a store keeps for later reads (see Store.#hot). */
 const HOT_BYTES = 4 * 1024 * 1024;
+/** Where fragments' keys start in {@link Store.#hot} (above any page number). */
+const HOT_FRAGMENT = 2 ** 40;
 
 /** Allocator handed to the exception store: copy-on-write keeps a reference, never copies. */
 class ReferenceAllocator implements ExceptionAllocator {
@@ -189,10 +191,11 @@ export class Store {
    */
   #deferred: number[] = [];
   /**
-   * Recently read pages that had no neighbour in their read (a chunk many places share, mostly),
-   * checked against their names: a later read takes them from here when the page still has that
-   * name (a freed and reused page has another), neither read nor hashed again. Least recently
-   * used first, in one slab of at most {@link HOT_BYTES}.
+   * Chunks checked against their names, a chunk many places share mostly: pages read with no
+   * neighbour in their read, and stored chunks a write's dedup advice named and whose bytes it
+   * compared. A later read takes them from here, and a later write's advice compares with them,
+   * when the store still gives them that name (a freed and reused page has another): neither
+   * read nor hashed again. Least recently used first, in one slab of at most {@link HOT_BYTES}.
    */
   #hot: HotPages | undefined;
   /** The dirty map on disk (radix pages of bits, written with every commit). */
@@ -1726,13 +1729,16 @@ export class Store {
       const wantFrags: number[] = [];
       const seen = new Set<number>();
       const pageCount = this.#pageCount();
-      for (const earlier of advice) {
+      for (let j = 0; j < advice.length; j++) {
+        const earlier = advice[j];
         if (earlier === undefined) continue;
         const cand = getU32(earlier, 0);
         const page = this.#pageOf(cand);
         if (seen.has(cand) || freshRefs.has(cand) || cand === this.#zeroRef || page >= pageCount) continue;
         if (tx.refCount(page) <= 0) continue;
         seen.add(cand);
+        // Kept checked under this name: #usable compares with the kept bytes, no read.
+        if (this.#hot?.holds(this.#hotKey(cand), names, j * NAME_BYTES)) continue;
         if (this.#isFrag(cand)) wantFrags.push(cand);
         else want.push(cand);
       }
@@ -2122,18 +2128,35 @@ export class Store {
     // A fragment's name is cleared when it dies, and its page's items when the page goes.
     if (!sameBytes(await this.#nameAt(cand), name)) return false;
     if (!this.verify) return true;
-    const unwritten = pending?.get(cand);
-    if (unwritten !== undefined) return sameBytes(unwritten, data);
-    if (!this.#isFrag(cand)) return sameBytes(await tx.readData(page), data);
-    const bytes = new Uint8Array(this.chunkSize);
-    try {
-      await this.#readFragments([cand], bytes, [0]);
-    } catch (e) {
-      // Damaged: the chunk is stored anew rather than shared (check reports the damage).
-      if ((e as { code?: unknown }).code === 'ERR_CORRUPT_DATA') return false;
-      throw e;
+    const key = this.#hotKey(cand);
+    const kept = this.#hot?.compare(key, name, 0, data, 0);
+    if (kept !== undefined) return kept;
+    let stored = pending?.get(cand);
+    if (stored === undefined && !this.#isFrag(cand)) stored = await tx.readData(page);
+    if (stored === undefined) {
+      stored = new Uint8Array(this.chunkSize);
+      try {
+        await this.#readFragments([cand], stored, [0]);
+      } catch (e) {
+        // Damaged: the chunk is stored anew rather than shared (check reports the damage).
+        if ((e as { code?: unknown }).code === 'ERR_CORRUPT_DATA') return false;
+        throw e;
+      }
     }
-    return sameBytes(bytes, data);
+    if (!sameBytes(stored, data)) return false;
+    // The chunk is met again: the next time it is compared with these bytes, not read. `data`
+    // is what the hashers named `name`, and the stored copy has the same bytes.
+    this.#hot ??= new HotPages(this.chunkSize, Math.floor(HOT_BYTES / this.chunkSize));
+    this.#hot.keep(key, name, 0, data, 0);
+    return true;
+  }
+
+  /**
+   * Where {@link Store.#hot} keeps a chunk: a whole chunk's page number (what the readers use),
+   * a fragment's reference above every page number.
+   */
+  #hotKey(ref: number): number {
+    return this.#isFrag(ref) ? HOT_FRAGMENT + ref : this.#pageOf(ref);
   }
 
   /**

@@ -1,5 +1,6 @@
-// HotPages, the read path's cache of checked pages, against a naive model: a page is served only
-// under the name it was kept with, never beyond the limit, and what it serves is what was kept.
+// HotPages, the cache of checked pages (the read path takes pages from it, the write path's dedup
+// check compares with it), against a naive model: a page is served or compared only under the name
+// it was kept with, never beyond the limit, and what it serves or compares with is what was kept.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { HotPages } from '../src/_hot';
@@ -29,6 +30,27 @@ describe('HotPages', () => {
     expect(into.subarray(0, SIZE)).toEqual(page(2));
   });
 
+  it('compares kept bytes under their name only, at any offset', () => {
+    const hot = new HotPages(SIZE, 8);
+    const both = new Uint8Array(SIZE * 2);
+    both.set(page(3), SIZE);
+    expect(hot.compare(9, name(3), 0, both, SIZE)).toBeUndefined();
+    const names = new Uint8Array(32);
+    names.set(name(3), 16);
+    hot.keep(9, names, 16, both, SIZE);
+    expect(hot.holds(9, name(3), 0)).toBe(true);
+    expect(hot.compare(9, name(3), 0, page(3), 0)).toBe(true);
+    expect(hot.compare(9, name(3), 0, both, 0)).toBe(false);
+    // Another name (the page freed and reused): neither held nor compared.
+    expect(hot.holds(9, name(4), 0)).toBe(false);
+    expect(hot.compare(9, name(4), 0, page(3), 0)).toBeUndefined();
+    // Keys above 2^32 (the store's fragments) are kept apart from the pages they alias in a set.
+    hot.keep(2 ** 40 + 9, name(5), 0, page(5), 0);
+    expect(hot.compare(2 ** 40 + 9, name(5), 0, page(5), 0)).toBe(true);
+    expect(hot.compare(9, name(5), 0, page(5), 0)).toBeUndefined();
+    expect(hot.compare(9, name(3), 0, page(3), 0)).toBe(true);
+  });
+
   it('a limit of 0 keeps nothing', () => {
     const hot = new HotPages(SIZE, 0);
     hot.keep(1, name(1), 0, page(1), 0);
@@ -52,10 +74,18 @@ describe('HotPages', () => {
             if (keep) {
               hot.keep(p, name(seed), 0, page(seed), 0);
               model.set(p, seed);
-            } else if (hot.take(p, name(seed), 0, into, 0)) {
-              expect(model.get(p)).toBe(seed);
-              expect(into).toEqual(page(seed));
+              continue;
             }
+            // A compare first (with the right bytes and with other bytes), then a take.
+            const held = hot.holds(p, name(seed), 0);
+            const same = hot.compare(p, name(seed), 0, page(seed), 0);
+            const other = hot.compare(p, name(seed), 0, page(seed + 1), 0);
+            expect(same).toBe(held ? true : undefined);
+            expect(other).toBe(held ? false : undefined);
+            if (held) expect(model.get(p)).toBe(seed);
+            const took = hot.take(p, name(seed), 0, into, 0);
+            expect(took).toBe(held);
+            if (took) expect(into).toEqual(page(seed));
           }
           let served = 0;
           for (const [p, seed] of model) if (hot.take(p, name(seed), 0, into, 0)) served++;
