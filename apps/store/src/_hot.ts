@@ -7,7 +7,7 @@
 // is never served. One slab holds every page (4-way set associative, least recently used out),
 // so keeping one allocates nothing.
 
-import { NAME_BYTES } from './_hash';
+import { NAME_BYTES, sameBytes } from './_hash';
 
 /** Ways per set: a page may sit in any of the WAYS slots of its set. */
 const WAYS = 4;
@@ -73,10 +73,7 @@ export class HotPages {
     if (slot < 0) return undefined;
     this.#used[slot] = ++this.#clock;
     const size = this.#size;
-    const kept = this.#bytes;
-    const o = slot * size;
-    for (let k = 0; k < size; k++) if (kept[o + k] !== bytes[at + k]) return false;
-    return true;
+    return sameBytes(this.#bytes.subarray(slot * size, (slot + 1) * size), bytes.subarray(at, at + size));
   }
 
   /** The slot keeping `page` under the name at `names[nameAt..]`, or -1. */
