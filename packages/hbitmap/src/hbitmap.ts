@@ -95,6 +95,14 @@ export class HBitmap {
   _full: Int32Array[] = [];
   /** @internal The bottom level (levels[levels.length - 1]). */
   _bottom: Int32Array = new Int32Array(2);
+  /**
+   * @internal The level above the bottom (levels[levels.length - 2]) and the lowest full level
+   * (full[full.length - 1]), which cover the bottom word by word: kept in fields so the searches
+   * reach them with one load each.
+   */
+  _above: Int32Array = new Int32Array(1);
+  /** @internal See _above. */
+  _fullLow: Int32Array = new Int32Array(1);
   /** @internal Bumped whenever the level arrays are replaced, so iterators can restart. */
   _gen = 0;
   /** @internal Set by a deserialization without `finish`: upper levels and count are stale. */
@@ -135,6 +143,8 @@ export class HBitmap {
     this._levels = sizes.map((n) => new Int32Array(n));
     this._full = sizes.slice(0, -1).map((n) => new Int32Array(n));
     this._bottom = this._levels[this._levels.length - 1]!;
+    this._above = this._levels[this._levels.length - 2]!;
+    this._fullLow = this._full[this._full.length - 1]!;
     this._levels[0]![0] = SENTINEL;
     for (let k = 0; k < this._full.length; k++) this._padFull(k);
     this._gen++;
@@ -425,8 +435,7 @@ export class HBitmap {
     // extra loads cost more than they save: single bits skip them.)
     const o0 = b[w0]!;
     const o1 = b[w1]!;
-    const above =
-      this._levels[this._levels.length - 2]![w0 >>> 5]! | this._full[this._full.length - 1]![w0 >>> 5]!;
+    const above = this._above[w0 >>> 5]! | this._fullLow[w0 >>> 5]!;
     const v0 = o0 | (-1 << (first & 31));
     b[w0] = v0;
     let added = popcount(v0 ^ o0);
@@ -496,8 +505,7 @@ export class HBitmap {
     // The likely cache misses first, together, as in _setBits.
     const o0 = b[w0]!;
     const o1 = b[w1]!;
-    const above =
-      this._levels[this._levels.length - 2]![w0 >>> 5]! | this._full[this._full.length - 1]![w0 >>> 5]!;
+    const above = this._above[w0 >>> 5]! | this._fullLow[w0 >>> 5]!;
     const v0 = o0 & ~(-1 << (first & 31));
     b[w0] = v0;
     let removed = popcount(v0 ^ o0);
@@ -643,7 +651,7 @@ export class HBitmap {
     const n = levels.length;
     const b = this._bottom;
     let idx = wordOf(pos);
-    let word = levels[n - 2]![idx >>> 5]!;
+    let word = this._above[idx >>> 5]!;
     let c = b[idx]! & (-1 << (pos & 31));
     if (c !== 0) return idx * 32 + ctz(c);
     // Climb: at each level look at the bits after the one on our path.
@@ -677,7 +685,7 @@ export class HBitmap {
     const b = this._bottom;
     let lv = full.length - 1;
     let idx = wordOf(pos);
-    let word = full[lv]![idx >>> 5]!;
+    let word = this._fullLow[idx >>> 5]!;
     let c = ~b[idx]! & (-1 << (pos & 31));
     if (c !== 0) return idx * 32 + ctz(c);
     for (;;) {
@@ -700,6 +708,12 @@ export class HBitmap {
   _nextZero(start: number, count: number): number {
     const orig = this._origSize;
     if (start >= orig || count === 0) return -1;
+    if (this._granularity === 0) {
+      // Items are bits: no scaling, and the answer is never before start (a third of the time of a
+      // cache-resident search went to the floating-point scaling below).
+      const res = this._findZero(start);
+      return res >= 0 && res < (count > orig - start ? orig : start + count) ? res : -1;
+    }
     const inv = this._inv;
     const endBit = count > orig - start ? this._size : Math.floor((start + count - 1) * inv) + 1;
     const res = this._findZero(Math.floor(start * inv));
@@ -713,6 +727,11 @@ export class HBitmap {
     const orig = this._origSize;
     if (start >= orig || count === 0) return -1;
     const end = count > orig - start ? orig : start + count;
+    if (this._granularity === 0) {
+      // Items are bits: no scaling, and the answer is never before start.
+      const res = this._findSet(start);
+      return res >= 0 && res < end ? res : -1;
+    }
     const res = this._findSet(Math.floor(start * this._inv));
     if (res < 0) return -1;
     const item = res * this._scale;
