@@ -14,6 +14,21 @@ export interface BatchNames {
   readonly names: Uint8Array;
   /** 1 where the chunk is all zeros. */
   readonly zero: Uint8Array;
+  /** Whether a worker wrote the batch out (see {@link BatchWrite}). */
+  readonly written?: boolean;
+}
+
+/**
+ * A batch a worker writes to a file once it has named its chunks (an export): `runs` are triples
+ * (offset in the batch, length, file position). With `expect` (16 bytes per chunk), only when
+ * every chunk the job checks (`only`) has that name and is not all zeros, so damaged bytes are
+ * never written; the caller then finds the damage in the names it gets back. A pool without
+ * workers writes nothing: `written` tells the caller.
+ */
+export interface BatchWrite {
+  readonly fd: number;
+  readonly runs: Float64Array;
+  readonly expect?: Uint8Array;
 }
 
 // The worker's code, as plain JavaScript (it runs the same way from sources and from dist). A
@@ -24,6 +39,7 @@ const WORKER = `
 const { parentPort } = require('node:worker_threads');
 const { hash } = require('node:crypto');
 const { deflateRawSync, inflateRawSync } = require('node:zlib');
+const { writeSync } = require('node:fs');
 const zeros = new Uint8Array(65536);
 const shared = new Map();
 let zstdReady;
@@ -106,7 +122,38 @@ function hashJob(m, data) {
     if (c.length === chunkSize && c.equals(z)) { zero[i] = 1; continue; }
     names.set(hash('sha256', c, 'buffer').subarray(0, 16), i * 16);
   }
-  parentPort.postMessage({ id, names, zero }, [names.buffer, zero.buffer]);
+  let written = false;
+  if (m.write !== undefined) {
+    try {
+      written = writeOut(m.write, data, names, zero, only, n);
+    } catch (e) {
+      parentPort.postMessage({ id, error: String(e && e.message || e), code: e && e.code, syscall: 'write' });
+      return;
+    }
+  }
+  parentPort.postMessage({ id, names, zero, written }, [names.buffer, zero.buffer]);
+}
+// Writes the batch's runs (offset in data, length, file position) to the output, when every chunk
+// that was to be checked (only) has the name expected of it (expect; none: no check). Otherwise
+// writes nothing: the caller reports the damage from the names it gets back.
+function writeOut(w, data, names, zero, only, n) {
+  if (w.expect !== undefined) {
+    for (let i = 0; i < n; i++) {
+      if (only !== undefined && only[i] === 0) continue;
+      if (zero[i] === 1) return false;
+      for (let k = 0; k < 16; k++) if (names[i * 16 + k] !== w.expect[i * 16 + k]) return false;
+    }
+  }
+  const runs = w.runs;
+  for (let j = 0; j < runs.length; j += 3) {
+    let at = runs[j], left = runs[j + 1], pos = runs[j + 2];
+    while (left > 0) {
+      const done = writeSync(w.fd, data, at, left, pos);
+      if (done <= 0) throw new Error('the system wrote no bytes');
+      at += done; left -= done; pos += done;
+    }
+  }
+  return true;
 }
 `;
 
@@ -158,6 +205,10 @@ interface Reply {
   error?: string;
   /** An unpack job: the index of the fragment that failed to decompress. */
   bad?: number;
+  /** A write job's failure: the system call and its error code. */
+  syscall?: string;
+  code?: string;
+  written?: boolean;
 }
 
 /** A fragment an unpack job could not decompress: its index in the job, and why. */
@@ -196,9 +247,11 @@ export class HashPool {
         const p = this.#pending.get(m.id);
         this.#pending.delete(m.id);
         if (m.bad !== undefined) p?.reject(new UnpackError(m.bad, m.error ?? 'failed'));
+        else if (m.syscall !== undefined)
+          p?.reject(Object.assign(new Error(m.error), { code: m.code, syscall: m.syscall }));
         else if (m.error !== undefined) p?.reject(new Error(`compression worker: ${m.error}`));
         else if (m.lengths !== undefined) p?.resolve(fragmentsOf(m.bytes as Uint8Array, m.lengths));
-        else p?.resolve({ names: m.names, zero: m.zero });
+        else p?.resolve({ names: m.names, zero: m.zero, written: m.written === true });
       });
       w.on('error', (e) => this.#failAll(e));
       this.#workers.push(w);
@@ -213,9 +266,13 @@ export class HashPool {
    * Names of every chunk of `data` (the last may be short: it is hashed as it is), or with
    * `only` of the chunks it marks 1 (see {@link hashBatch}).
    */
-  hash(data: Uint8Array, chunkSize: number, only?: Uint8Array): Promise<BatchNames> {
+  hash(data: Uint8Array, chunkSize: number, only?: Uint8Array, write?: BatchWrite): Promise<BatchNames> {
     if (this.#workers.length === 0 || this.#closed) return Promise.resolve(hashBatch(data, chunkSize, only));
-    return this.#post<BatchNames>(data, only === undefined ? { chunkSize } : { chunkSize, only });
+    return this.#post<BatchNames>(data, {
+      chunkSize,
+      ...(only === undefined ? {} : { only }),
+      ...(write === undefined ? {} : { write }),
+    });
   }
 
   /**
@@ -232,6 +289,7 @@ export class HashPool {
     jobs: Int32Array,
     codec: ChunkCodec,
     only?: Uint8Array,
+    write?: BatchWrite,
   ): Promise<BatchNames> {
     if (!this.compresses(codec)) {
       for (let j = 0; j < jobs.length; j += 3) {
@@ -246,7 +304,7 @@ export class HashPool {
         }
         data.set(out, jobs[j + 2] as number);
       }
-      return this.hash(data.subarray(0, hashLength), chunkSize, only);
+      return this.hash(data.subarray(0, hashLength), chunkSize, only, write);
     }
     return this.#post(data, {
       chunkSize,
@@ -255,6 +313,7 @@ export class HashPool {
       zstdPath: ZSTD_PATH,
       hashLength,
       ...(only === undefined ? {} : { only }),
+      ...(write === undefined ? {} : { write }),
     });
   }
 

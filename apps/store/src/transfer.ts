@@ -22,7 +22,7 @@ import { availableParallelism } from 'node:os';
 import type { Writable } from 'node:stream';
 import { crc32 } from 'node:zlib';
 import type { ChunkCodec } from './_codec';
-import { type BatchNames, HashPool, UnpackError } from './_hash-pool';
+import { type BatchNames, type BatchWrite, HashPool, UnpackError } from './_hash-pool';
 import { type RawChunks, uncheckedChunks, verifyBatch } from './_util';
 import { StoreError } from './errors';
 import type { Store } from './store';
@@ -258,6 +258,16 @@ export async function exportVersion(
         const buf = sharedBytes((codec ? 2 : 1) * per * cs, spare);
         const raw = await store._readRaw(version, next, count, buf, !sparse, codec !== undefined);
         const only = store.verifyReads ? uncheckedChunks(raw) : undefined;
+        // A file is written by the worker that names the batch, once the names match (so the
+        // main thread only resolves mappings and reads pages).
+        const write: BatchWrite | undefined =
+          fh && pool.size > 0
+            ? {
+                fd: fh.fd,
+                runs: writeRuns(raw.physical, next * cs, Math.min(size, (next + count) * cs), cs, sparse),
+                ...(store.verifyReads ? { expect: raw.names } : {}),
+              }
+            : undefined;
         let names: Promise<BatchNames> | undefined;
         if (raw.unpack) {
           const { jobs, refs } = raw.unpack;
@@ -269,12 +279,13 @@ export async function exportVersion(
               jobs,
               codec as ChunkCodec,
               only ?? new Uint8Array(count),
+              write,
             )
             .catch((e: unknown) => {
               throw e instanceof UnpackError ? store._fragmentError(refs[e.index] as number, e.message) : e;
             });
         } else if (only) {
-          names = pool.hash(raw.bytes.subarray(0, count * cs), cs, only);
+          names = pool.hash(raw.bytes.subarray(0, count * cs), cs, only, write);
         }
         pending.push({ first: next, raw, names, verify: store.verifyReads });
         next += count;
@@ -289,27 +300,14 @@ export async function exportVersion(
       }
       const start = first * cs;
       const end = Math.min(size, start + raw.physical.length * cs);
-      if (fh && !sparse) {
-        writeSync(fh.fd, raw.bytes, 0, end - start, start);
-      } else if (fh) {
-        // Sparse: only runs of chunks that hold data are written.
-        let i = 0;
-        const { physical } = raw;
-        while (i < physical.length) {
-          if ((physical[i] as number) < 0) {
-            i++;
-            continue;
-          }
-          let j = i;
-          while (j < physical.length && (physical[j] as number) >= 0) j++;
-          const from = i * cs;
-          const to = Math.min(j * cs, end - start);
-          // Synchronous positional writes: one system call each, no thread-pool round trip
-          // (the file system's page cache takes them; the export is not fsynced).
-          writeSync(fh.fd, raw.bytes, from, to - from, start + from);
-          i = j;
-        }
-      } else {
+      if (fh && !hashed?.written) {
+        // Not written by a worker (none hashed this batch): synchronous positional writes, one
+        // system call each, no thread-pool round trip (the file system's page cache takes them;
+        // the export is not fsynced).
+        const runs = writeRuns(raw.physical, start, end, cs, sparse);
+        for (let j = 0; j < runs.length; j += 3)
+          writeSync(fh.fd, raw.bytes, runs[j] as number, runs[j + 1] as number, runs[j + 2] as number);
+      } else if (!fh) {
         await writeTo(sink as Writable, raw.bytes.subarray(0, end - start));
       }
       spare.push(raw.bytes);
@@ -321,6 +319,35 @@ export async function exportVersion(
     await fh?.close();
   }
   return size;
+}
+
+/**
+ * The writes of a batch of chunks read into one buffer, as triples (offset in the buffer, length,
+ * file position): the bytes of `start .. end` of the volume, or in a sparse file only the runs of
+ * chunks that hold data (`physical[i] >= 0`).
+ */
+function writeRuns(
+  physical: number[],
+  start: number,
+  end: number,
+  cs: number,
+  sparse: boolean,
+): Float64Array {
+  if (!sparse) return Float64Array.of(0, end - start, start);
+  const runs: number[] = [];
+  let i = 0;
+  while (i < physical.length) {
+    if ((physical[i] as number) < 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < physical.length && (physical[j] as number) >= 0) j++;
+    const from = i * cs;
+    runs.push(from, Math.min(j * cs, end - start) - from, start + from);
+    i = j;
+  }
+  return Float64Array.from(runs);
 }
 
 function writeTo(sink: Writable, bytes: Uint8Array): Promise<void> {

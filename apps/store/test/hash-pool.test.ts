@@ -1,5 +1,9 @@
 // The hashing pool gives the same names as hashing in the calling thread, for whole and short
 // chunks, zero chunks and every chunk size, and keeps order across batches.
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { deflateCodec, zstdCodec } from '../src/_codec';
 import { HashPool, hashBatch, UnpackError } from '../src/_hash-pool';
@@ -84,6 +88,65 @@ describe('HashPool', () => {
     expect(
       (await pool.compress(new Uint8Array(1024).fill(7), 512, [0, 512], z)).every((f) => f !== undefined),
     ).toBe(true);
+  });
+
+  test('writes a batch out once its names match, never a damaged one; a failed write is the system error', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'deja-pool-'));
+    const pool = new HashPool(1);
+    try {
+      const cs = 512;
+      const rand = prng(5);
+      const data = new Uint8Array(new SharedArrayBuffer(6 * cs));
+      for (let i = 0; i < data.length; i++) data[i] = Math.floor(rand() * 256);
+      const expect16 = hashBatch(data, cs).names;
+      const path = join(dir, 'out');
+      const fd = openSync(path, 'w+');
+      try {
+        // Chunks 1..2 at 0, chunk 4 at 10000; chunk 5 is not checked (only), nor written.
+        const only = Uint8Array.of(1, 1, 1, 1, 1, 0);
+        const runs = Float64Array.of(cs, 2 * cs, 0, 4 * cs, cs, 10000);
+        const ok = await pool.hash(data, cs, only, { fd, runs, expect: expect16 });
+        expect(ok.written).toBe(true);
+        const out = readFileSync(path);
+        expect(out.subarray(0, 2 * cs)).toEqual(Buffer.from(data.subarray(cs, 3 * cs)));
+        expect(out.subarray(10000, 10000 + cs)).toEqual(Buffer.from(data.subarray(4 * cs, 5 * cs)));
+        // One checked chunk damaged: nothing written, and its name shows it.
+        data[3 * cs + 7] = (data[3 * cs + 7] as number) ^ 1;
+        const runs2 = Float64Array.of(0, 6 * cs, 20000);
+        const bad = await pool.hash(data, cs, only, { fd, runs: runs2, expect: expect16 });
+        expect(bad.written).toBe(false);
+        expect(bad.names.subarray(3 * 16, 4 * 16)).not.toEqual(expect16.subarray(3 * 16, 4 * 16));
+        expect(readFileSync(path).length).toBe(10000 + cs);
+        // The unchecked chunk may differ: it is written.
+        data[3 * cs + 7] = (data[3 * cs + 7] as number) ^ 1;
+        data[5 * cs] = (data[5 * cs] as number) ^ 1;
+        expect((await pool.hash(data, cs, only, { fd, runs: runs2, expect: expect16 })).written).toBe(true);
+        expect(readFileSync(path).subarray(20000 + 5 * cs, 20000 + 6 * cs)).toEqual(
+          Buffer.from(data.subarray(5 * cs)),
+        );
+      } finally {
+        closeSync(fd);
+      }
+      // A write that fails (a descriptor open for reading only) rejects with the system's code.
+      const ro = openSync(path, 'r');
+      try {
+        const e = await pool
+          .hash(data, cs, undefined, { fd: ro, runs: Float64Array.of(0, cs, 0) })
+          .catch((x: unknown) => x);
+        expect((e as { code?: string }).code).toBe('EBADF');
+      } finally {
+        closeSync(ro);
+      }
+      // Without workers nothing is written: the caller writes.
+      const none = new HashPool(0);
+      expect(
+        (await none.hash(data, cs, undefined, { fd: 0, runs: Float64Array.of(0, cs, 0) })).written,
+      ).toBeFalsy();
+      await none.close();
+    } finally {
+      await pool.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   test('matches in-thread hashing, in order', async () => {
