@@ -36,6 +36,7 @@ import {
   type OpenChapterZone,
   RECORD_DATA_SIZE,
   RECORD_NAME_SIZE,
+  RECORD_SIZE,
 } from '@deja/chapter-index';
 import type { Storage } from '@deja/storage';
 import {
@@ -50,7 +51,10 @@ import { checkBatch, checkBytes, checkCachePages, configurationFrom } from './_i
 import { copy16, NEED_PAGE, PageReader } from './_internal-page-reader';
 import { type IndexCounters, type IndexParts, loadIndex, writeSave } from './_internal-persistence';
 import { isSparseChapter, SparseCache } from './_internal-sparse-cache';
-import { DedupIndexError, fromStorageError, invalidArgument, invalidType } from './errors';
+import { replayZone } from './_internal-zone';
+import { ZonePool } from './_internal-zone-pool';
+import type { ZoneState } from './_internal-zone-worker';
+import { DedupIndexError, fromStorageError, invalidArgument, invalidType, isDedupIndexError } from './errors';
 import {
   computeStorageLayout,
   decodeSuperblock,
@@ -81,12 +85,19 @@ export interface DedupIndexCreateOptions {
    * chapters' worth, at least 16 and at most 4096).
    */
   readonly cachePages?: number;
+  /**
+   * Run each zone on its own worker thread (its volume index part and open chapter zone; the main
+   * thread keeps the storage, the page cache and the chapter close). Dense indexes only.
+   */
+  readonly zoneWorkers?: boolean;
 }
 
 /** Options of {@link DedupIndex.open}. */
 export interface DedupIndexOpenOptions {
   /** Pages held by the page cache, at least 2 (default as in {@link DedupIndexCreateOptions.cachePages}). */
   readonly cachePages?: number;
+  /** As {@link DedupIndexCreateOptions.zoneWorkers} (not stored: each open chooses). */
+  readonly zoneWorkers?: boolean;
 }
 
 /** Statistics of an index (uds_index_stats, plus what this port adds). */
@@ -274,6 +285,8 @@ export class DedupIndex {
   #closed = false;
   #failure: DedupIndexError | null = null;
   #saveSequence = 0;
+  /** The zone workers (zoneWorkers: true), or null. */
+  #pool: ZonePool | null = null;
   readonly #stats: IndexCounters = {
     chaptersWritten: 0,
     chaptersExpired: 0,
@@ -355,6 +368,7 @@ export class DedupIndex {
       throw fromStorageError('creating the index', error);
     }
     index.#volumeIndex.setOpenChapter(0);
+    if (options.zoneWorkers === true) await index.#startZones();
     return index;
   }
 
@@ -386,7 +400,13 @@ export class DedupIndex {
     const { config, nonce } = decodeSuperblock(head);
     const index = new DedupIndex(storage, config, nonce, options.cachePages);
     await index.#load();
+    if (options.zoneWorkers === true) await index.#startZones();
     return index;
+  }
+
+  /** @internal The zone workers, for tests (a crash test ends one). */
+  get [Symbol.for('@deja/dedup-index.zoneWorkers')](): readonly import('node:worker_threads').Worker[] {
+    return this.#pool?.workers ?? [];
   }
 
   /** Whether close() was called. */
@@ -505,6 +525,19 @@ export class DedupIndex {
     const vi = this.#volumeIndex.getStats();
     let openRecords = 0;
     for (const zone of this.#zones) openRecords += zone.size;
+    const pool = this.#pool;
+    if (pool !== null) {
+      openRecords = pool.openRecords;
+      this.#countZones(pool);
+      const z = pool.stats;
+      [vi.entries, vi.collisions, vi.earlyFlushes, vi.usedBits, vi.overflows] = [
+        z[0]!,
+        z[1]!,
+        z[2]!,
+        z[3]!,
+        z[4]!,
+      ];
+    }
     return {
       entries: vi.entries,
       collisions: vi.collisions,
@@ -546,6 +579,18 @@ export class DedupIndex {
     if (this.#closed) return;
     while (this.#gate !== null) await this.#gate;
     this.#closed = true;
+    const pool = this.#pool;
+    if (pool !== null) {
+      try {
+        if (this.#failure === null) {
+          await this.#pullZones(pool);
+          await this.#save();
+        }
+      } finally {
+        await pool.terminate();
+      }
+      return;
+    }
     if (this.#failure !== null) return;
     await this.#save();
   }
@@ -578,6 +623,17 @@ export class DedupIndex {
    * completes synchronously needs none (the open chapter copies what it keeps).
    */
   #submit(kind: Kind, name: Uint8Array, metadata: Uint8Array | undefined, copied = false): Promise<Outcome> {
+    if (this.#pool !== null) {
+      // A single request is a batch of one on the zone workers.
+      return this.#submitMany(new Batch(kind, name, metadata, copied)).then(
+        (results) => results[0],
+        (error: unknown) => {
+          throw error instanceof DedupIndexError && error.cause instanceof DedupIndexError
+            ? error.cause
+            : error;
+        },
+      );
+    }
     if (this.#gate !== null) {
       const ownName = copied ? name : name.slice();
       const ownMetadata = copied ? metadata : metadata?.slice();
@@ -627,6 +683,12 @@ export class DedupIndex {
     }
     if (this.#closed) return Promise.reject(new DedupIndexError('ERR_CLOSED', 'the index is closed'));
     if (this.#failure !== null) return Promise.reject(this.#failure);
+    if (this.#pool !== null) {
+      batch.own();
+      const done = this.#runZones(this.#pool, batch);
+      this.#hold(done);
+      return done;
+    }
     try {
       if (this.#runMany(batch)) return Promise.resolve(batch.results);
     } catch (error) {
@@ -681,6 +743,149 @@ export class DedupIndex {
       this.#reader.release();
     }
     return batch.results;
+  }
+
+  /**
+   * A batch on the zone workers: the requests up to the first one that could fill a zone, on all
+   * zones at once; then the chapter close if a zone filled; and so on.
+   */
+  async #runZones(pool: ZonePool, batch: Batch): Promise<Outcome[]> {
+    const { kind, results, names, metadata } = batch;
+    const n = results.length;
+    const zones = pool.zonesOf(names);
+    const answers = { status: new Uint8Array(n), found: new Uint8Array(n * RECORD_DATA_SIZE) };
+    try {
+      while (batch.next < n) {
+        const first = batch.next;
+        const end = pool.cut(zones, first);
+        const full = await pool.run(kind, names, metadata, zones, first, end, this.#closedSearch, answers);
+        for (let i = first; i < end; i++) {
+          const found = answers.status[i] === FOUND;
+          results[i] =
+            kind === Kind.Delete
+              ? found
+              : found
+                ? batch.keep(answers.found.subarray(i * RECORD_DATA_SIZE, (i + 1) * RECORD_DATA_SIZE))
+                : undefined;
+          batch.next = i + 1;
+        }
+        if (full) await this.#closeZoneChapter(pool);
+      }
+    } catch (error) {
+      // The zones ran ahead of each other: what ran is unknown, so the index fails.
+      this.#failure ??=
+        error instanceof DedupIndexError
+          ? error
+          : new DedupIndexError('ERR_IO', 'a zone failed', { cause: error });
+      throw batchError(this.#failure, batch);
+    }
+    return results;
+  }
+
+  /**
+   * A search of a closed chapter for a zone worker, reading pages as needed. A damaged page is
+   * skipped (it is counted in badPages and never read again): with the zones running ahead of each
+   * other there is no one request to report it to.
+   */
+  readonly #closedSearch = async (name: Uint8Array, chapter: number, out: Uint8Array): Promise<boolean> => {
+    try {
+      for (;;) {
+        const result = this.#reader.searchClosed(name, chapter, out);
+        if (result !== NEED_PAGE) return result;
+        try {
+          await this.#reader.fetch();
+        } catch (error) {
+          if (isDedupIndexError(error, 'ERR_CORRUPT_DATA')) return false;
+          throw error;
+        }
+      }
+    } finally {
+      this.#reader.release();
+    }
+  };
+
+  /** Close the chapter a zone worker filled: its zones' records, written as #closeChapter writes them. */
+  async #closeZoneChapter(pool: ZonePool): Promise<void> {
+    const zones = await pool.dumpZones();
+    try {
+      await writeChapter(this.#reader, zones, this.#chapterIndex, this.#newest, this.#stats);
+    } catch (error) {
+      this.#failure = fromStorageError(`writing chapter ${this.#newest}`, error);
+      throw this.#failure;
+    }
+    this.#stats.chaptersWritten++;
+    this.#openChapter(this.#newest + 1);
+    pool.openChapter(this.#newest, true);
+  }
+
+  /** Start the zone workers with the state of this index (a new one, or one just loaded). */
+  async #startZones(): Promise<void> {
+    const vi = this.#volumeIndex;
+    if (vi.hook !== null) throw invalidArgument('zoneWorkers needs a dense index');
+    const pool = new ZonePool(this.config);
+    this.#pool = pool;
+    const sub = vi.nonHook;
+    const streams = sub.delta.save();
+    const states: ZoneState[] = this.#zones.map((zone, z) => {
+      const first = z * sub.listsPerZone;
+      const size = zone.size;
+      return {
+        stream: streams[z]!,
+        low: sub.low[z]!,
+        high: sub.high[z]!,
+        earlyFlushes: sub.earlyFlushes[z]!,
+        flushChapters: sub.flushChapters.slice(first, Math.min(first + sub.listsPerZone, sub.listCount)),
+        records: zone._records.slice(0, (size + 1) * RECORD_SIZE),
+        deleted: zone._deleted.slice(0, size + 1),
+        size,
+      };
+    });
+    try {
+      await pool.importZones(states, this.#newest);
+    } catch (error) {
+      await pool.terminate();
+      throw error;
+    }
+    const s = this.#stats;
+    pool.counters.set([
+      s.postsFound,
+      s.postsNotFound,
+      s.updatesFound,
+      s.updatesNotFound,
+      s.queriesFound,
+      s.queriesNotFound,
+      s.deletesFound,
+      s.deletesNotFound,
+    ]);
+    // The zones hold the volume index and the open chapter from now on; this thread's copy is
+    // refilled from them for a save.
+    vi.reset();
+    for (const zone of this.#zones) zone.reset();
+  }
+
+  /** The zones' state into this thread's volume index and open chapter zones, for a save. */
+  async #pullZones(pool: ZonePool): Promise<void> {
+    const states = await pool.exportZones();
+    const vi = this.#volumeIndex;
+    const sub = vi.nonHook;
+    sub.delta.restore(states.map((state) => state.stream));
+    states.forEach((state, z) => {
+      sub.low[z] = state.low;
+      sub.high[z] = state.high;
+      sub.earlyFlushes[z] = state.earlyFlushes;
+      sub.flushChapters.set(state.flushChapters, z * sub.listsPerZone);
+      replayZone(this.#zones[z]!, state.records, state.deleted, state.size);
+    });
+    vi.overflows = pool.stats[4]!;
+    this.#countZones(pool);
+  }
+
+  /** The zones' request counters into this index's statistics. */
+  #countZones(pool: ZonePool): void {
+    const c = pool.counters;
+    const s = this.#stats;
+    [s.postsFound, s.postsNotFound, s.updatesFound, s.updatesNotFound] = [c[0]!, c[1]!, c[2]!, c[3]!];
+    [s.queriesFound, s.queriesNotFound, s.deletesFound, s.deletesNotFound] = [c[4]!, c[5]!, c[6]!, c[7]!];
   }
 
   /** Make later requests wait until `done` settles. */
