@@ -24,6 +24,7 @@ import {
 import { HBitmap } from '@deja/hbitmap';
 import { PageStore, type PageTransaction } from '@deja/page-store';
 import type { Storage } from '@deja/storage';
+import { FileStorage } from '@deja/storage-file';
 import { type ChunkCodec, deflateCodec, loadCodec, zstdCodec } from './_codec';
 import { chainPages, createIndex, openLocation, readChain, writeChain } from './_files';
 import { isZero, NAME_BYTES, nameOf, sameBytes } from './_hash';
@@ -1128,7 +1129,11 @@ export class Store {
       const dataPages = this.#packed ? h.dataPages : h.dataChunks;
       const metaPages = Math.max(0, usedPages - dataPages - 1);
       if (!this.#readOnly) await this.#ensureIndex();
-      const indexBytes = this.#indexStorage ? await this.#indexStorage.size() : 0;
+      // The index file is sparse (its chapters are laid out ahead): a local file counts the
+      // blocks it holds, other storage its length.
+      const idx0 = this.#indexStorage;
+      const indexBytes =
+        idx0 === undefined ? 0 : idx0 instanceof FileStorage ? idx0.allocatedBytes() : await idx0.size();
       const dataBytes = dataPages * cs;
       const metadataBytes = metaPages * cs + indexBytes;
       const totalChunks = Math.ceil(h.size / cs);

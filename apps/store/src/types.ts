@@ -127,7 +127,10 @@ export interface StoreStats {
   readonly distinctChunks: number;
   /** Bytes of the data pages in use: chunks stored whole, and packed pages of fragments. */
   readonly dataBytes: number;
-  /** Metadata pages (block map, names, exceptions, page-layer structures) plus the index file. */
+  /**
+   * Metadata pages (block map, names, exceptions, page-layer structures) plus the index file: the
+   * blocks it holds on disk for a local file (it is sparse), its length on other storage.
+   */
   readonly metadataBytes: number;
   /** dataBytes + metadataBytes. */
   readonly storedBytes: number;

@@ -8,6 +8,7 @@
 // thread pool: the event loop stays free, and disjoint operations overlap on the disk. Flush is
 // always asynchronous (fdatasync on the pool), in both modes.
 
+import { fstatSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { AbstractStorage, StorageError, type WriteRequest } from '@deja/storage';
 import { defaultFs, type FsLayer, fromFsError, punchHole, tryLock } from './_internal-fs';
@@ -233,6 +234,21 @@ export class FileStorage extends AbstractStorage {
       );
     }
     return Promise.all(runs.map((run) => this.#writeRun(run))).then(() => {});
+  }
+
+  /**
+   * Bytes the file takes on its file system: its allocated blocks, so the holes of a sparse file
+   * (never written, or punched by `discard`) count nothing. Reads no data. O(1).
+   * @throws `ERR_CLOSED`; `ERR_IO`.
+   */
+  allocatedBytes(): number {
+    if (this.closed)
+      throw new StorageError('ERR_CLOSED', `${this.path}: allocatedBytes() called after close()`);
+    try {
+      return fstatSync(this.#fd).blocks * 512;
+    } catch (error) {
+      throw fromFsError(error, `${this.path}: fstat`);
+    }
   }
 
   protected _flush(): Promise<void> {

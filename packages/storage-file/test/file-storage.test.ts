@@ -308,6 +308,21 @@ describe('FileStorage semantics', () => {
     await store.close();
   });
 
+  test('allocatedBytes counts the blocks the file holds, not its holes', async () => {
+    const path = fresh();
+    const store = await FileStorage.open(path, { create: true });
+    await store.write(8 << 20, new Uint8Array(1 << 16).fill(5));
+    await store.flush();
+    expect(await store.size()).toBe((8 << 20) + (1 << 16));
+    const allocated = store.allocatedBytes();
+    expect(allocated).toBe(fs.statSync(path).blocks * 512);
+    expect(allocated).toBeGreaterThanOrEqual(1 << 16);
+    // A file system without holes would allocate the whole length; every Linux one here has them.
+    expect(allocated).toBeLessThan(8 << 20);
+    await store.close();
+    expect(() => store.allocatedBytes()).toThrow(expect.objectContaining({ code: 'ERR_CLOSED' }));
+  });
+
   test('writes land in the file at their offsets (checked with plain fs)', async () => {
     for (const io of ['sync', 'async'] as const) {
       const path = fresh();
