@@ -24,115 +24,15 @@ export interface Contender {
   deserialize(bytes: Uint8Array): void;
   /** Bytes held by the structure. */
   memory(): number;
-  /**
-   * The timed loops of the workloads. Each contender class carries its own copy of them (the same
-   * text, see LOOPS), so that every call inside a loop sees one class, as the C benchmark's direct
-   * calls do: one loop shared by all contenders has V8 dispatch on the contender at every operation,
-   * which measured up to twice the time of a direct loop for a next zero on a cache-resident bitmap.
-   */
-  loops: Loops;
-}
-
-/** The arrays of the dirty-tracking round: write (ws, wl), copy out (xs, xl), scan from (qs). */
-export interface RoundInputs {
-  ws: Float64Array;
-  wl: Float64Array;
-  xs: Float64Array;
-  xl: Float64Array;
-  qs: Float64Array;
-}
-
-/** See Contender.loops. Inputs are read cyclically from index k (array lengths are powers of 2). */
-export interface Loops {
-  /** set(starts[i], lens?.[i] ?? 1) for i below n. */
-  setEach(starts: Float64Array, lens: Float64Array | undefined, n: number): void;
-  /** n dirty-tracking rounds (set, reset, next dirty area); returns the next k. */
-  dirtyRounds(r: RoundInputs, k: number, n: number): number;
-  /** n next-zero searches from qs[k], qs[k + 1], ...; returns the next k. */
-  nextZeroEach(qs: Float64Array, k: number, n: number): number;
-  /** n next-zero searches from start. */
-  nextZeroRepeat(start: number, n: number): void;
-  /**
-   * n allocations from a cursor that moves past each one (and restarts at 0 when nothing is left
-   * after it), writing what they took to taken[from...]; returns the cursor.
-   */
-  allocateEach(cursor: number, n: number, taken: Float64Array, from: number): number;
-  /** n allocations from start. */
-  allocateRepeat(start: number, n: number): void;
-  /** n calls of count(). */
-  countEach(n: number): void;
 }
 
 export class HBitmapContender implements Contender {
   readonly name = 'HBitmap';
   readonly hb: HBitmap;
   private readonly area = { start: 0, count: 0 };
-  private readonly out = { start: 0, count: 0 };
-  private readonly step: number;
-  private readonly end: number;
   constructor(size: number, granularity: number) {
     this.hb = new HBitmap(size, granularity);
-    this.step = 2 ** granularity;
-    this.end = size;
   }
-  // LOOPS: the same text in each contender class (see Contender.loops); the calls go straight to
-  // the HBitmap, as bench/c/bench.c calls hbitmap_* directly.
-  readonly loops: Loops = {
-    setEach: (starts, lens, n) => {
-      const x = this.hb;
-      if (lens === undefined) for (let i = 0; i < n; i++) x.set(starts[i]!, 1);
-      else for (let i = 0; i < n; i++) x.set(starts[i]!, lens[i]!);
-    },
-    dirtyRounds: (r, k, n) => {
-      const x = this.hb;
-      const mask = r.qs.length - 1;
-      const out = this.out;
-      for (let i = 0; i < n; i++, k = (k + 1) & mask) {
-        x.set(r.ws[k]!, r.wl[k]!);
-        x.reset(r.xs[k]!, r.xl[k]!);
-        x.nextDirtyArea(r.qs[k]!, Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY, out);
-      }
-      return k;
-    },
-    nextZeroEach: (qs, k, n) => {
-      const x = this.hb;
-      const mask = qs.length - 1;
-      let sum = 0;
-      for (let i = 0; i < n; i++, k = (k + 1) & mask) sum += x.nextZero(qs[k]!);
-      sink(sum);
-      return k;
-    },
-    nextZeroRepeat: (start, n) => {
-      const x = this.hb;
-      let sum = 0;
-      for (let i = 0; i < n; i++) sum += x.nextZero(start);
-      sink(sum);
-    },
-    allocateEach: (cursor, n, taken, from) => {
-      const x = this.hb;
-      const step = this.step;
-      const end = this.end;
-      for (let i = 0; i < n; i++) {
-        let z = x.allocate(cursor);
-        if (z < 0) z = x.allocate(0);
-        taken[from + i] = z;
-        cursor = z + step < end ? z + step : 0;
-      }
-      return cursor;
-    },
-    allocateRepeat: (start, n) => {
-      const x = this.hb;
-      let sum = 0;
-      for (let i = 0; i < n; i++) sum += x.allocate(start);
-      sink(sum);
-    },
-    countEach: (n) => {
-      const x = this.hb;
-      let sum = 0;
-      for (let i = 0; i < n; i++) sum += x.count();
-      sink(sum);
-    },
-  };
   set(start: number, count: number): void {
     this.hb.set(start, count);
   }
@@ -242,74 +142,12 @@ export class FlatContender implements Contender {
   private readonly inv: number;
   private readonly scale: number;
   private readonly groups: number;
-  private readonly out = [0, 0];
-  private readonly step: number;
-  private readonly end: number;
   constructor(size: number, granularity: number) {
     this.scale = 2 ** granularity;
     this.inv = 2 ** -granularity;
     this.groups = Math.ceil(size * this.inv);
-    this.step = this.scale;
-    this.end = size;
     this.words = new Uint32Array(Math.ceil(this.groups / 32));
   }
-  // LOOPS: the same text as in HBitmapContender (see Contender.loops).
-  readonly loops: Loops = {
-    setEach: (starts, lens, n) => {
-      const x = this;
-      if (lens === undefined) for (let i = 0; i < n; i++) x.set(starts[i]!, 1);
-      else for (let i = 0; i < n; i++) x.set(starts[i]!, lens[i]!);
-    },
-    dirtyRounds: (r, k, n) => {
-      const x = this;
-      const mask = r.qs.length - 1;
-      const out = this.out;
-      for (let i = 0; i < n; i++, k = (k + 1) & mask) {
-        x.set(r.ws[k]!, r.wl[k]!);
-        x.reset(r.xs[k]!, r.xl[k]!);
-        x.nextDirtyArea(r.qs[k]!, out);
-      }
-      return k;
-    },
-    nextZeroEach: (qs, k, n) => {
-      const x = this;
-      const mask = qs.length - 1;
-      let sum = 0;
-      for (let i = 0; i < n; i++, k = (k + 1) & mask) sum += x.nextZero(qs[k]!);
-      sink(sum);
-      return k;
-    },
-    nextZeroRepeat: (start, n) => {
-      const x = this;
-      let sum = 0;
-      for (let i = 0; i < n; i++) sum += x.nextZero(start);
-      sink(sum);
-    },
-    allocateEach: (cursor, n, taken, from) => {
-      const x = this;
-      const step = this.step;
-      const end = this.end;
-      for (let i = 0; i < n; i++) {
-        let z = x.allocate(cursor);
-        if (z < 0) z = x.allocate(0);
-        taken[from + i] = z;
-        cursor = z + step < end ? z + step : 0;
-      }
-      return cursor;
-    },
-    allocateRepeat: (start, n) => {
-      const x = this;
-      let sum = 0;
-      for (let i = 0; i < n; i++) sum += x.allocate(start);
-      sink(sum);
-    },
-    countEach: (n) => {
-      const x = this;
-      let sum = 0;
-      for (let i = 0; i < n; i++) sum += x.count();
-      sink(sum);
-    },
-  };
   private range(start: number, count: number, value: boolean): void {
     const a = Math.floor(start * this.inv);
     const z = Math.floor((start + count - 1) * this.inv);
@@ -414,73 +252,11 @@ export class RoaringContender implements Contender {
   private readonly inv: number;
   private readonly scale: number;
   private readonly groups: number;
-  private readonly out = [0, 0];
-  private readonly step: number;
-  private readonly end: number;
   constructor(size: number, granularity: number) {
     this.scale = 2 ** granularity;
     this.inv = 2 ** -granularity;
     this.groups = Math.ceil(size * this.inv);
-    this.step = this.scale;
-    this.end = size;
   }
-  // LOOPS: the same text as in HBitmapContender (see Contender.loops).
-  readonly loops: Loops = {
-    setEach: (starts, lens, n) => {
-      const x = this;
-      if (lens === undefined) for (let i = 0; i < n; i++) x.set(starts[i]!, 1);
-      else for (let i = 0; i < n; i++) x.set(starts[i]!, lens[i]!);
-    },
-    dirtyRounds: (r, k, n) => {
-      const x = this;
-      const mask = r.qs.length - 1;
-      const out = this.out;
-      for (let i = 0; i < n; i++, k = (k + 1) & mask) {
-        x.set(r.ws[k]!, r.wl[k]!);
-        x.reset(r.xs[k]!, r.xl[k]!);
-        x.nextDirtyArea(r.qs[k]!, out);
-      }
-      return k;
-    },
-    nextZeroEach: (qs, k, n) => {
-      const x = this;
-      const mask = qs.length - 1;
-      let sum = 0;
-      for (let i = 0; i < n; i++, k = (k + 1) & mask) sum += x.nextZero(qs[k]!);
-      sink(sum);
-      return k;
-    },
-    nextZeroRepeat: (start, n) => {
-      const x = this;
-      let sum = 0;
-      for (let i = 0; i < n; i++) sum += x.nextZero(start);
-      sink(sum);
-    },
-    allocateEach: (cursor, n, taken, from) => {
-      const x = this;
-      const step = this.step;
-      const end = this.end;
-      for (let i = 0; i < n; i++) {
-        let z = x.allocate(cursor);
-        if (z < 0) z = x.allocate(0);
-        taken[from + i] = z;
-        cursor = z + step < end ? z + step : 0;
-      }
-      return cursor;
-    },
-    allocateRepeat: (start, n) => {
-      const x = this;
-      let sum = 0;
-      for (let i = 0; i < n; i++) sum += x.allocate(start);
-      sink(sum);
-    },
-    countEach: (n) => {
-      const x = this;
-      let sum = 0;
-      for (let i = 0; i < n; i++) sum += x.count();
-      sink(sum);
-    },
-  };
   set(start: number, count: number): void {
     this.bm.addRange(Math.floor(start * this.inv), Math.floor((start + count - 1) * this.inv) + 1);
   }

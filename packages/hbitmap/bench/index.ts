@@ -124,7 +124,11 @@ async function suite(
     'set 1M random bits (ns/bit)',
     (c) => {
       c.clear();
-      return timeOnce(() => c.loops.setEach(pos, undefined, nBits)) / nBits;
+      return (
+        timeOnce(() => {
+          for (let i = 0; i < pos.length; i++) c.set(pos[i]!, 1);
+        }) / nBits
+      );
     },
     'bits',
   );
@@ -149,7 +153,11 @@ async function suite(
     'set 10k random ranges (ns/range)',
     (c) => {
       c.clear();
-      return timeOnce(() => c.loops.setEach(rs, rl, nRanges)) / nRanges;
+      return (
+        timeOnce(() => {
+          for (let i = 0; i < nRanges; i++) c.set(rs[i]!, rl[i]!);
+        }) / nRanges
+      );
     },
     'ranges',
   );
@@ -187,7 +195,17 @@ async function suite(
     },
     'iterate-next',
   );
-  await best('count (ns/op)', (c) => measure((n) => c.loops.countEach(n), { samples: 3 }), 'count');
+  await best(
+    'count (ns/op)',
+    (c) =>
+      measure(
+        (n) => {
+          for (let i = 0; i < n; i++) c.count();
+        },
+        { samples: 3 },
+      ),
+    'count',
+  );
   const saved = new Map<Contender, Uint8Array>();
   await best('serialize ranges (ms)', (c) => once(() => saved.set(c, c.serialize()), 1) / 1e6, 'serialize');
   await best(
@@ -212,13 +230,17 @@ async function suite(
   const xs = Float64Array.from({ length: nRound }, () => align(rand(size - 8192)));
   const xl = Float64Array.from({ length: nRound }, () => align(rand(4096)) + scale);
   const qs = Float64Array.from({ length: nRound }, () => rand(size));
-  const round = { ws, wl, xs, xl, qs };
+  const out = [0, 0];
   let k = 0;
   await best(
     'dirty-tracking round (ns/round)',
     (c) =>
       measure((n) => {
-        k = c.loops.dirtyRounds(round, k, n);
+        for (let i = 0; i < n; i++, k = (k + 1) & (nRound - 1)) {
+          c.set(ws[k]!, wl[k]!);
+          c.reset(xs[k]!, xl[k]!);
+          c.nextDirtyArea(qs[k]!, out);
+        }
       }),
     'dirty',
   );
@@ -235,7 +257,7 @@ async function suite(
     'next-zero 99% scattered (ns/op)',
     (c) =>
       measure((n) => {
-        k = c.loops.nextZeroEach(qs, k, n);
+        for (let i = 0; i < n; i++, k = (k + 1) & (nRound - 1)) c.nextZero(qs[k]!);
       }),
     'next-zero',
   );
@@ -249,8 +271,12 @@ async function suite(
       let cursor = cursors.get(c) ?? 0;
       const ns = measure(
         (n) => {
-          cursor = c.loops.allocateEach(cursor, n, taken, nTaken);
-          nTaken += n;
+          for (let i = 0; i < n; i++) {
+            let z = c.allocate(cursor);
+            if (z < 0) z = c.allocate(0);
+            taken[nTaken++] = z;
+            cursor = z + scale < size ? z + scale : 0;
+          }
         },
         {
           maxOps: taken.length,
@@ -277,16 +303,21 @@ async function suite(
   await setupC('front-setup');
   await best(
     'next-zero 99% front-filled (ns/op)',
-    (c) => measure((n) => c.loops.nextZeroRepeat(0, n)),
+    (c) =>
+      measure((n) => {
+        for (let i = 0; i < n; i++) c.nextZero(0);
+      }),
     'next-zero-front',
   );
   await best(
     'allocate 99% front-filled (ns/op)',
     (c) =>
-      measure((n) => c.loops.allocateRepeat(0, n), {
-        maxOps: Math.floor(groups / 400),
-        before: () => c.reset(front, size - front),
-      }),
+      measure(
+        (n) => {
+          for (let i = 0; i < n; i++) c.allocate(0);
+        },
+        { maxOps: Math.floor(groups / 400), before: () => c.reset(front, size - front) },
+      ),
     'allocate-front',
   );
   c?.close();
