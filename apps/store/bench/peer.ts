@@ -3,7 +3,8 @@
 // a Deja store through the `deja` command line and, when `borg` is installed, into a borg 1.2
 // repository with fixed 4 KiB chunks and lz4 (the closest peer: content-addressed, fixed-size
 // chunks). Each command of both is a process of its own, timed with its peak RSS, on the same
-// files; each figure is printed beside borg's with the ratio. Deja runs twice: without
+// files, after a `sync`; each figure is printed beside borg's with the ratio (the restore runs
+// twice for both, the faster counted). Deja runs twice: without
 // compression and with `--compression zstd` (issue 15); DEJA_BENCH_MIB=0 skips this history. A
 // second, smaller history of a text file system (DEJA_BENCH_TEXT_MIB per version, default 64; 0
 // skips it) compares both Deja stores with borg.
@@ -25,6 +26,8 @@ interface Figures {
   peakRssMiB: number;
   dedup: number;
   restoreMBs: number;
+  /** Both restores' seconds (restoreMBs counts the faster). */
+  restoreRunsS: number[];
   deleteS: number;
   freedMiB: number;
 }
@@ -88,10 +91,15 @@ function runDeja(
     rss = Math.max(rss, t.rss);
   }
   const stored = du(store);
-  const ex = deja('export', store, '--snapshot', `v${versions}`, out, '--json');
-  rss = Math.max(rss, ex.rss);
-  execFileSync('cmp', [out, images[versions - 1] as string]);
-  execFileSync('rm', ['-f', out]);
+  // Restored twice (each time to a new file), the faster one counted, as for borg.
+  const exports = [0, 1].map(() => {
+    const ex = deja('export', store, '--snapshot', `v${versions}`, out, '--json');
+    execFileSync('cmp', [out, images[versions - 1] as string]);
+    execFileSync('rm', ['-f', out]);
+    return ex;
+  });
+  const ex = exports.reduce((a, b) => (b.s < a.s ? b : a));
+  for (const e of exports) rss = Math.max(rss, e.rss);
   const del = deja('snapshot', 'delete', store, 'v1', '--json');
   rss = Math.max(rss, del.rss);
   const logical = sizes.reduce((a, b) => a + b, 0);
@@ -103,6 +111,7 @@ function runDeja(
     peakRssMiB: rss / MiB,
     dedup: logical / stored,
     restoreMBs: last / MiB / ex.s,
+    restoreRunsS: exports.map((e) => e.s),
     deleteS: del.s,
     freedMiB: (stored - du(store)) / MiB,
   };
@@ -136,13 +145,18 @@ function runBorg(run: Timed, dir: string, label: string, names: string[], sizes:
   }
   const stored = du(repo);
   const restoreDir = join(dir, `borg-restore-${label}`);
-  execFileSync('mkdir', ['-p', restoreDir]);
-  const ex = run('borg', ['extract', `${repo}::v${versions}`], restoreDir);
-  execFileSync('cmp', [
-    join(restoreDir, names[versions - 1] as string),
-    join(dir, names[versions - 1] as string),
-  ]);
-  execFileSync('rm', ['-rf', restoreDir]);
+  // Restored twice (each time into a new directory), the faster one counted, as for Deja.
+  const extracts = [0, 1].map(() => {
+    execFileSync('mkdir', ['-p', restoreDir]);
+    const ex = run('borg', ['extract', `${repo}::v${versions}`], restoreDir);
+    execFileSync('cmp', [
+      join(restoreDir, names[versions - 1] as string),
+      join(dir, names[versions - 1] as string),
+    ]);
+    execFileSync('rm', ['-rf', restoreDir]);
+    return ex;
+  });
+  const ex = extracts.reduce((a, b) => (b.s < a.s ? b : a));
   const del = run('borg', ['delete', `${repo}::v1`]);
   const compact = run('borg', ['compact', repo]);
   const logical = sizes.reduce((a, b) => a + b, 0);
@@ -150,9 +164,10 @@ function runBorg(run: Timed, dir: string, label: string, names: string[], sizes:
     firstMBs: (sizes[0] as number) / MiB / (times[0] as number),
     laterMBs: (logical - (sizes[0] as number)) / MiB / times.slice(1).reduce((a, b) => a + b, 0),
     perVersionS: times.slice(1).reduce((a, b) => a + b, 0) / (versions - 1),
-    peakRssMiB: Math.max(rss, ex.rss) / MiB,
+    peakRssMiB: Math.max(rss, ...extracts.map((e) => e.rss)) / MiB,
     dedup: logical / stored,
     restoreMBs: (sizes[versions - 1] as number) / MiB / ex.s,
+    restoreRunsS: extracts.map((e) => e.s),
     deleteS: del.s + compact.s,
     freedMiB: (stored - du(repo)) / MiB,
   };
@@ -160,7 +175,7 @@ function runBorg(run: Timed, dir: string, label: string, names: string[], sizes:
   return fig;
 }
 
-const ROWS: [string, keyof Figures, number][] = [
+const ROWS: [string, Exclude<keyof Figures, 'restoreRunsS'>, number][] = [
   ['ingest, first version (MB/s)', 'firstMBs', 0],
   ['ingest, later versions (MB/s)', 'laterMBs', 0],
   ['seconds per new version', 'perVersionS', 2],
@@ -188,6 +203,11 @@ function printTable(plain: Figures, zstd: Figures, borg: Figures | undefined): v
       `| ${label} | ${a.toFixed(digits)} | ${z.toFixed(digits)} | ${b === undefined ? 'not installed' : b.toFixed(digits)} | ${ratio(a, b)} | ${ratio(z, b)} | ${ratio(z, a)} |`,
     );
   }
+  const runs = (f: Figures | undefined) => f?.restoreRunsS.map((x) => x.toFixed(2)).join(' / ') ?? '-';
+  console.log(
+    `
+Restore, both runs (s; the faster counted): deja ${runs(plain)}, deja zstd ${runs(zstd)}, borg ${runs(borg)}.`,
+  );
 }
 
 export async function peerBench(): Promise<void> {
