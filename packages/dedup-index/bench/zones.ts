@@ -3,7 +3,7 @@
 // two zones in-thread, two zones on workers, and the last two again while another thread hashes
 // (a worker_thread running node:crypto sha256 over 4 KiB blocks in a loop: the store's write path
 // stand-in). Timed on the wall clock (threads working at once is the point), with the process's CPU
-// time beside it. Run: tsx --conditions=@deja/source bench/zones.ts (DEDUP_ZONES_POSTS, _ROUNDS).
+// time beside it. Run: tsx --conditions=@deja/source bench/zones.ts (DEDUP_ZONES_POSTS, _ROUNDS, _BATCH).
 
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -14,7 +14,7 @@ import { makeNames } from './_names';
 
 const posts = Number(process.env.DEDUP_ZONES_POSTS ?? 1_000_000);
 const rounds = Number(process.env.DEDUP_ZONES_ROUNDS ?? 2);
-const BATCH = 1024;
+const BATCH = Number(process.env.DEDUP_ZONES_BATCH ?? 1024);
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
 console.log(
   `@deja/dedup-index zones bench on ${cpu} (${os.cpus().length} cores), Node ${process.version}, ` +
