@@ -13,7 +13,7 @@
 // differ (the zones' searches of closed chapters interleave differently).
 
 import { Worker } from 'node:worker_threads';
-import { OpenChapterZone, volumeIndexListAt } from '@deja/chapter-index';
+import { type OpenChapterZone, volumeIndexListAt } from '@deja/chapter-index';
 import { computeVolumeIndexLayout, type IndexConfiguration } from '@deja/volume-geometry';
 import { COUNTERS, replayZone, restream } from './_internal-zone';
 import type { FromZone, ToZone, ZoneState } from './_internal-zone-worker';
@@ -258,14 +258,12 @@ export class ZonePool {
     return full;
   }
 
-  /** The open chapter zones as the workers hold them, rebuilt on this thread (see replayZone). */
-  async dumpZones(): Promise<OpenChapterZone[]> {
+  /** The open chapter zones as the workers hold them, rebuilt on this thread into `into` (see replayZone). */
+  async dumpZones(into: OpenChapterZone[]): Promise<void> {
     const dumps = await Promise.all(this.#zones.map((z) => z.ask({ t: 'dump' })));
-    return dumps.map((m) => {
+    dumps.forEach((m, z) => {
       if (m.t !== 'dump') throw new DedupIndexError('ERR_IO', 'a zone worker answered out of turn');
-      const zone = new OpenChapterZone(this.#capacity);
-      replayZone(zone, m.records, m.deleted, m.size);
-      return zone;
+      replayZone(into[z]!, m.records, m.deleted, m.size);
     });
   }
 

@@ -806,7 +806,10 @@ export class DedupIndex {
 
   /** Close the chapter a zone worker filled: its zones' records, written as #closeChapter writes them. */
   async #closeZoneChapter(pool: ZonePool): Promise<void> {
-    const zones = await pool.dumpZones();
+    // The zones' records, replayed into this thread's (otherwise unused) open chapter zones: memory
+    // already touched, where new zones cost their first touch at every close.
+    await pool.dumpZones(this.#zones);
+    const zones = this.#zones;
     try {
       await writeChapter(this.#reader, zones, this.#chapterIndex, this.#newest, this.#stats);
     } catch (error) {
