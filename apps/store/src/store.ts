@@ -211,10 +211,6 @@ export class Store {
   #snapshots: SnapState[];
   #tableDirty = false;
   #tx: PageTransaction | undefined;
-  #txData = 0;
-  /** References dropped in the open transaction (each may touch a space-map page). */
-  #txFreed = 0;
-  #txMeta = new Set<number>();
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
   #failed: unknown;
@@ -255,10 +251,7 @@ export class Store {
     const host: MetaHost = {
       payload: pages.metaPayloadSize,
       read: (page) => (this.#tx ? this.#tx.readMeta(page) : pages.readMeta(page)),
-      write: (page, payload) => {
-        this.#txMeta.add(page);
-        this.#txn().writeMeta(page, payload);
-      },
+      write: (page, payload) => this.#txn().writeMeta(page, payload),
       allocate: () => this.#txn().allocate('meta'),
       free: (page) => this.#txn().decRef(page),
     };
@@ -2049,7 +2042,6 @@ export class Store {
   #storedSync(page: number, name: Uint8Array): boolean {
     const slot = this.#names.peekLeaf(page);
     if (!slot) return false;
-    this.#txData++;
     slot.buf.set(name, slot.off);
     this.#names.markDirty(slot.page);
     this.#header.dataChunks++;
@@ -2100,7 +2092,6 @@ export class Store {
    * of #freed).
    */
   async #stored(ref: number, name: Uint8Array): Promise<void> {
-    this.#txData++;
     const slot = (await this.#names.leaf(this.#pageOf(ref), true)) as LeafSlot;
     slot.buf.set(name, slot.off);
     this.#names.markDirty(slot.page);
@@ -2110,7 +2101,6 @@ export class Store {
 
   /** A new fragment `ref` of a packed page: its name, `count` references and length. */
   async #storedFragment(ref: number, name: Uint8Array, count: number, length: number): Promise<void> {
-    this.#txData++;
     const slot = (await this.#frags.leaf(ref, true)) as LeafSlot;
     slot.buf.set(name, slot.off);
     setU32(slot.buf, slot.off + FRAG_COUNT, count);
@@ -2215,7 +2205,6 @@ export class Store {
    */
   async #release(ref: number, txn: PageTransactionLike = this.#txn()): Promise<void> {
     const page = this.#pageOf(ref);
-    this.#txFreed++;
     if (this.#isFrag(ref)) {
       const slot = await this.#frags.leaf(ref, false);
       const n = slot ? getU32(slot.buf, slot.off + FRAG_COUNT) : 0;
@@ -2682,9 +2671,6 @@ export class Store {
   #txn(): PageTransaction {
     if (!this.#tx) {
       this.#tx = this.#pages.begin();
-      this.#txData = 0;
-      this.#txFreed = 0;
-      this.#txMeta.clear();
     }
     return this.#tx;
   }
@@ -2732,15 +2718,12 @@ export class Store {
     this.#cache.trim();
     if (!this.#tx) return;
     const journal = this.#pages.journalPages;
-    const perList = Math.floor((this.chunkSize - 36) / 8);
-    // Pages the journal will carry: metadata written so far and still dirty in the cache, the data
-    // pages' list entries, and the space-map pages their counts touch.
+    // Pages the journal will carry: what the page layer's transaction holds (its metadata pages,
+    // one space-map page per group of pages whose count changed, the data lists, the commit
+    // page), the cache's dirty pages, the exception store's, and the header and snapshot table.
+    // A quarter of the journal leaves the rest for the batch that runs before the next look.
     const used =
-      this.#txMeta.size +
-      Math.max(this.#cache.size / 4, this.#cache.dirty) +
-      this.#txData / perList +
-      this.#txData / 64 +
-      this.#txFreed / 8;
+      this.#tx.journalPagesNeeded() + this.#cache.dirty + (this.#exAttached ? this.#ex.pendingPages : 0) + 2;
     if (used >= journal / 4) {
       if (writes) await settle(writes);
       await this.#commit();

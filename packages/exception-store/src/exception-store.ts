@@ -373,6 +373,21 @@ export class ExceptionStore {
     return this.#txn !== undefined;
   }
 
+  /**
+   * At most the metadata pages the store will write into its transaction before it commits, as
+   * things stand: its changed B-tree pages, its snapshot table and header when they changed, and
+   * one space-map page per chunk it will release. For a caller that attached the store to its own
+   * transaction and commits before the page layer's journal fills. O(1).
+   */
+  get pendingPages(): number {
+    return (
+      this.#pc.dirty.size +
+      (this.#table.dirty ? this.#table.pages.length + 1 : 0) +
+      (this.#headerDirty ? 1 : 0) +
+      this.#pendingRelease.length
+    );
+  }
+
   /** The most snapshots at once (= maskWidth). */
   get maxSnapshots(): number {
     return this.maskWidth;

@@ -352,6 +352,37 @@ describe('the page layer stays free after a commit (two stores on one page layer
     await b.commit();
   });
 
+  it('pendingPages and the transaction estimate bound what an attached commit journals', async () => {
+    const pages = await PageStore.create(new MemoryStorage(), {
+      pageSize: 512,
+      pageCount: 4096,
+      journalPages: 512,
+      cachePages: 32,
+    });
+    const store = await ExceptionStore.create(pages, { maskWidth: 32 });
+    expect(store.pendingPages).toBe(0);
+    let chunk = 0;
+    for (const [snapshots, writes, stride] of [
+      [1, 40, 1],
+      [2, 120, 97],
+      [1, 300, 13],
+    ] as const) {
+      const txn = pages.begin();
+      await store.attachTransaction(txn);
+      for (let i = 0; i < snapshots; i++) await store.createSnapshot(`s${chunk}-${i}`);
+      for (let i = 0; i < writes; i++) await store.prepareOriginWrite((chunk += stride));
+      expect(store.pendingPages).toBeGreaterThan(0);
+      const estimate = txn.journalPagesNeeded() + store.pendingPages;
+      const before = pages.stats.journalWrites;
+      await store.detachTransaction('commit');
+      await txn.commit();
+      expect(pages.stats.journalWrites - before).toBeLessThanOrEqual(estimate);
+      expect(store.pendingPages).toBe(0);
+    }
+    await store.close();
+    await pages.close();
+  });
+
   it('works the same over the real PageStore of @deja/storage', async () => {
     const disk = new MemoryStorage();
     const pages = await PageStore.create(disk, {

@@ -681,6 +681,8 @@ export class PageStore {
       metaPayloadSize: this.metaPayloadSize,
       maxPageCount: this.maxPageCount,
       userDataSize: this.userDataSize,
+      entriesPerGroup: this.#layout.entriesPerGroup,
+      entriesPerDataList: this.#layout.entriesPerDataList,
       committedCount: (page) => this.#space.count(page),
       committedData: (page) => this.#space.count(page) > 0 && this.#space.isData(page),
       growthTarget: (pageCount, kind) =>

@@ -149,6 +149,13 @@ export interface PageTransaction {
   /** The reference count of `page` as this transaction sees it. O(1). */
   refCount(page: number): number;
   /**
+   * At least the journal pages a commit of the transaction would take now (`commit` fails with
+   * `ERR_NO_SPACE` past `journalPages`): its spilled records, its buffered metadata pages, one
+   * space-map page per group of pages whose count it changed, its data lists and the commit page.
+   * For a writer that commits before the journal fills. O(1).
+   */
+  journalPagesNeeded(): number;
+  /**
    * Commits: atomic and durable when it resolves (one storage flush; a journal checkpoint now and
    * then adds two). A transaction that changed nothing commits without I/O.
    * @throws `ERR_NO_SPACE` if the transaction needs more journal pages than the journal has; the
@@ -169,6 +176,10 @@ export interface TransactionHost {
   readonly metaPayloadSize: number;
   readonly maxPageCount: number;
   readonly userDataSize: number;
+  /** User pages per space-map page (a group). */
+  readonly entriesPerGroup: number;
+  /** Data pages one data-list record names. */
+  readonly entriesPerDataList: number;
   committedCount(page: number): number;
   /** Whether a live committed page is a data page. */
   committedData(page: number): boolean;
@@ -234,6 +245,8 @@ export class Transaction implements PageTransaction {
   readonly metaWritten = new Set<number>();
   /** Data pages written in this transaction: user page -> CRC-32 of the contents. */
   readonly dataWritten = new Map<number, number>();
+  /** Space-map pages (groups of `entriesPerGroup` user pages) the commit will rewrite. */
+  readonly groups = new Set<number>();
   /** New roots, if any root changed. */
   roots: Map<string, number> | undefined;
   /** New user data, if set. */
@@ -301,6 +314,7 @@ export class Transaction implements PageTransaction {
     this.dirty.delete(page);
     this.dirty.set(page, image);
     this.metaWritten.add(page);
+    this.#touch(page);
     this.#host.afterWriteMeta(this);
   }
 
@@ -426,8 +440,25 @@ export class Transaction implements PageTransaction {
     if (page >= 0) {
       this.allocated.set(page, kind);
       this.refs.set(page, 1);
+      this.#touch(page);
     }
     return page;
+  }
+
+  /** Notes the space-map page (group) of a page whose count or kind the commit writes. */
+  #touch(page: number): void {
+    this.groups.add(Math.floor(page / this.#host.entriesPerGroup));
+  }
+
+  journalPagesNeeded(): number {
+    return (
+      this.nextPos -
+      this.startPos +
+      this.dirty.size +
+      this.groups.size +
+      Math.ceil(this.dataWritten.size / this.#host.entriesPerDataList) +
+      1
+    );
   }
 
   /**
@@ -496,6 +527,7 @@ export class Transaction implements PageTransaction {
     const count = this.#count(page);
     if (count >= MAX_REF_COUNT) throw new RangeError(`incRef: page ${page} already has ${count} references`);
     this.refs.set(page, count + 1);
+    this.#touch(page);
   }
 
   decRef(page: number): void {
@@ -503,6 +535,7 @@ export class Transaction implements PageTransaction {
     this.#checkLive(page, 'decRef');
     const count = this.#count(page) - 1;
     this.refs.set(page, count);
+    this.#touch(page);
     if (count === 0) this.dirty.delete(page);
   }
 
