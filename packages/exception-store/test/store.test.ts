@@ -370,7 +370,10 @@ describe('the page layer stays free after a commit (two stores on one page layer
       const txn = pages.begin();
       await store.attachTransaction(txn);
       for (let i = 0; i < snapshots; i++) await store.createSnapshot(`s${chunk}-${i}`);
-      for (let i = 0; i < writes; i++) await store.prepareOriginWrite((chunk += stride));
+      for (let i = 0; i < writes; i++) {
+        chunk += stride;
+        await store.prepareOriginWrite(chunk);
+      }
       expect(store.pendingPages).toBeGreaterThan(0);
       const estimate = txn.journalPagesNeeded() + store.pendingPages;
       const before = pages.stats.journalWrites;
