@@ -287,9 +287,10 @@ export class PageReader {
 
   /**
    * Read the page (or window) the last search asked for, check it against the seal, and cache it.
+   * A window read is one storage call and one continuation (the miss path's common case).
    * @throws DedupIndexError ERR_CORRUPT_DATA (the page is marked bad first) or ERR_IO (a storage failure)
    */
-  async fetch(): Promise<void> {
+  fetch(): Promise<void> {
     const key = this.wantKey;
     const chapter = this.wantChapter;
     const g = this.geometry;
@@ -298,29 +299,38 @@ export class PageReader {
     this.cache.misses++;
     const first = this.#wantFirst;
     this.#wantFirst = -1;
-    let bytes: Uint8Array;
-    try {
-      if (first >= 0) {
-        const slot = physical * g.recordPagesPerChapter + page - g.indexPagesPerChapter;
-        const records = Math.min(WINDOW_RECORDS, this.counts[slot]!);
-        const offset = pageOffset(this.layout, physical, page) + first * RECORD_SIZE;
-        const window = this.#freeWindows.pop() ?? {
-          chapter: 0,
-          first: 0,
-          bytes: new Uint8Array(WINDOW_RECORDS * RECORD_SIZE),
-        };
-        // Pinned before the read, so that release() takes it back even if the read fails.
-        window.chapter = NO_CHAPTER;
-        this.#windows.set(key, window);
-        const length = records * RECORD_SIZE;
-        await this.readInto(
-          offset,
-          length === window.bytes.length ? window.bytes : window.bytes.subarray(0, length),
-        );
+    if (first < 0) return this.#fetchPage(key, chapter, physical, page);
+    const slot = physical * g.recordPagesPerChapter + page - g.indexPagesPerChapter;
+    const records = Math.min(WINDOW_RECORDS, this.counts[slot]!);
+    const offset = pageOffset(this.layout, physical, page) + first * RECORD_SIZE;
+    const window = this.#freeWindows.pop() ?? {
+      chapter: 0,
+      first: 0,
+      bytes: new Uint8Array(WINDOW_RECORDS * RECORD_SIZE),
+    };
+    // Pinned before the read, so that release() takes it back even if the read fails.
+    window.chapter = NO_CHAPTER;
+    this.#windows.set(key, window);
+    const length = records * RECORD_SIZE;
+    return this.readInto(
+      offset,
+      length === window.bytes.length ? window.bytes : window.bytes.subarray(0, length),
+    ).then(
+      () => {
         window.chapter = chapter;
         window.first = first;
-        return;
-      }
+      },
+      (error: unknown) => {
+        throw fromStorageError(`reading page ${page} of chapter ${chapter}`, error);
+      },
+    );
+  }
+
+  /** The whole page `page` of a physical chapter: read, checked, cached and pinned. */
+  async #fetchPage(key: number, chapter: number, physical: number, page: number): Promise<void> {
+    const g = this.geometry;
+    let bytes: Uint8Array;
+    try {
       bytes = await this.readRange(pageOffset(this.layout, physical, page), g.bytesPerPage);
     } catch (error) {
       throw fromStorageError(`reading page ${page} of chapter ${chapter}`, error);
@@ -393,20 +403,23 @@ export class PageReader {
 
   /**
    * Read `into.length` bytes at `offset` into `into` (in place on adapters that can: no new array);
-   * bytes past the end of the storage read as zeros, as in {@link readRange}.
+   * bytes past the end of the storage read as zeros, as in {@link readRange}. Inside the size known
+   * so far, it is the storage's readv alone.
    */
-  async readInto(offset: number, into: Uint8Array): Promise<void> {
+  readInto(offset: number, into: Uint8Array): Promise<unknown> {
     const length = into.length;
-    if (offset + length > this.#knownSize) this.#knownSize = await this.storage.size();
-    if (offset + length > this.#knownSize) {
-      into.set(await this.readRange(offset, length));
-      return;
-    }
+    if (offset + length > this.#knownSize) return this.#readIntoSized(offset, into);
     const request = this.#windowRead[0]!;
     request.offset = offset;
     request.length = length;
     request.into = into;
-    await this.storage.readv(this.#windowRead);
+    return this.storage.readv(this.#windowRead);
+  }
+
+  async #readIntoSized(offset: number, into: Uint8Array): Promise<void> {
+    this.#knownSize = await this.storage.size();
+    if (offset + into.length > this.#knownSize) into.set(await this.readRange(offset, into.length));
+    else await this.readInto(offset, into);
   }
 
   /** Forget what a physical slot held, before its pages change or when its chapter expired. */
