@@ -68,37 +68,49 @@ function show(results: (Uint8Array | boolean | undefined)[]): unknown[] {
 const batchArb = (names: number): fc.Arbitrary<BatchOp> =>
   fc.record({
     kind: fc.constantFrom<Kind>('post', 'post', 'post', 'update', 'query', 'refresh', 'delete'),
-    names: fc.array(fc.nat({ max: names - 1 }), { minLength: 0, maxLength: 150 }),
+    // size 'max': lengths over the whole range (by default fast-check keeps arrays to about ten),
+    // so that batches span chapter closes and page reads.
+    names: fc.array(fc.nat({ max: names - 1 }), { minLength: 0, maxLength: 150, size: 'max' }),
     version: fc.nat(3),
   });
 
 describe('batch requests', () => {
   it('answer as the single requests in the same order, with the same statistics', async () => {
+    let closes = 0;
+    let misses = 0;
     for (const [zoneCount, sparse] of [
       [1, false],
       [2, false],
       [1, true],
     ] as const) {
       await fc.assert(
-        fc.asyncProperty(fc.array(batchArb(NAMES.length), { minLength: 1, maxLength: 25 }), async (ops) => {
-          // A 2-page cache: closed chapters are read (whole pages and windows) again and again.
-          const geometry = sparse ? { ...SMALL, chaptersPerVolume: 10, sparseChaptersPerVolume: 7 } : SMALL;
-          const options = { geometry, zoneCount, nonce: 5, cachePages: 2, sparseSampleRate: 4 };
-          const a = await DedupIndex.create(new MemoryStorage(), options);
-          const b = await DedupIndex.create(new MemoryStorage(), options);
-          for (const op of ops) {
-            const got = await batch(a, op);
-            const want = await singles(b, op);
-            expect(show(got)).toEqual(show(want));
-            expect(a.getStats()).toEqual(b.getStats());
-          }
-          for (let n = 0; n < NAMES.length; n++) {
-            expect(hex(await a.query(NAMES[n]!))).toBe(hex(await b.query(NAMES[n]!)));
-          }
-        }),
-        { numRuns: 12, seed: 19 + zoneCount + (sparse ? 10 : 0) },
+        fc.asyncProperty(
+          fc.array(batchArb(NAMES.length), { minLength: 1, maxLength: 25, size: 'max' }),
+          async (ops) => {
+            // A 2-page cache: closed chapters are read (whole pages and windows) again and again.
+            const geometry = sparse ? { ...SMALL, chaptersPerVolume: 10, sparseChaptersPerVolume: 7 } : SMALL;
+            const options = { geometry, zoneCount, nonce: 5, cachePages: 2, sparseSampleRate: 4 };
+            const a = await DedupIndex.create(new MemoryStorage(), options);
+            const b = await DedupIndex.create(new MemoryStorage(), options);
+            for (const op of ops) {
+              const got = await batch(a, op);
+              const want = await singles(b, op);
+              expect(show(got)).toEqual(show(want));
+              expect(a.getStats()).toEqual(b.getStats());
+            }
+            closes += a.getStats().chaptersWritten;
+            misses += a.getStats().cacheMisses;
+            for (let n = 0; n < NAMES.length; n++) {
+              expect(hex(await a.query(NAMES[n]!))).toBe(hex(await b.query(NAMES[n]!)));
+            }
+          },
+        ),
+        { numRuns: 30, seed: 19 + zoneCount + (sparse ? 10 : 0) },
       );
     }
+    // The batches closed chapters (past the 8 of a volume) and read pages, inside batches too.
+    expect(closes).toBeGreaterThan(150);
+    expect(misses).toBeGreaterThan(1000);
   });
 
   it('an empty batch resolves to no results', async () => {
