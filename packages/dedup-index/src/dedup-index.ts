@@ -268,7 +268,13 @@ export class DedupIndex {
   readonly layout: StorageLayout;
   /** The volume nonce. */
   readonly nonce: number;
-  readonly #volumeIndex: VolumeIndex;
+  /**
+   * The volume index. With zone workers the zones hold it: this thread has one only while it loads
+   * (open) or saves (close), null in between.
+   */
+  #volumeIndex: VolumeIndex | null;
+  /** Bytes the volume index allocates (its zones', with zone workers). */
+  readonly #volumeIndexBytes: number;
   readonly #zones: OpenChapterZone[];
   readonly #chapterIndex: OpenChapterIndex;
   readonly #reader: PageReader;
@@ -313,8 +319,10 @@ export class DedupIndex {
     this.config = config;
     this.geometry = geometry;
     this.nonce = nonce;
-    this.#volumeIndex = new VolumeIndex(config);
-    this.layout = computeStorageLayout(config, this.#volumeIndex);
+    const volumeIndex = new VolumeIndex(config);
+    this.#volumeIndex = volumeIndex;
+    this.#volumeIndexBytes = volumeIndex.memoryBytes;
+    this.layout = computeStorageLayout(config, volumeIndex);
     this.#zones = makeOpenChapterZones(geometry, config.zoneCount);
     this.#chapterIndex = new OpenChapterIndex(geometry, nonce, { warn: () => {} });
     const pages = cachePages ?? Math.min(4096, Math.max(16, config.cacheChapters * geometry.pagesPerChapter));
@@ -367,7 +375,7 @@ export class DedupIndex {
     } catch (error) {
       throw fromStorageError('creating the index', error);
     }
-    index.#volumeIndex.setOpenChapter(0);
+    index.#volumeIndex!.setOpenChapter(0);
     if (options.zoneWorkers === true) await index.#startZones();
     return index;
   }
@@ -522,7 +530,15 @@ export class DedupIndex {
    * @returns a fresh object
    */
   getStats(): DedupIndexStats {
-    const vi = this.#volumeIndex.getStats();
+    const vi = this.#volumeIndex?.getStats() ?? {
+      entries: 0,
+      collisions: 0,
+      discards: 0,
+      overflows: 0,
+      earlyFlushes: 0,
+      memoryBytes: this.#volumeIndexBytes,
+      usedBits: 0,
+    };
     let openRecords = 0;
     for (const zone of this.#zones) openRecords += zone.size;
     const pool = this.#pool;
@@ -587,6 +603,7 @@ export class DedupIndex {
           await this.#save();
         }
       } finally {
+        this.#volumeIndex = null;
         await pool.terminate();
       }
       return;
@@ -710,7 +727,7 @@ export class DedupIndex {
     const { kind, results } = batch;
     const name = this.#batchName;
     const metadata = batch.metadata === undefined ? undefined : this.#batchMetadata;
-    const vi = this.#volumeIndex;
+    const vi = this.#volumeIndex!;
     while (batch.next < results.length) {
       const i = batch.next;
       if (i >= batch.prefetched) {
@@ -823,7 +840,7 @@ export class DedupIndex {
 
   /** Start the zone workers with the state of this index (a new one, or one just loaded). */
   async #startZones(): Promise<void> {
-    const vi = this.#volumeIndex;
+    const vi = this.#volumeIndex!;
     if (vi.hook !== null) throw invalidArgument('zoneWorkers needs a dense index');
     const pool = new ZonePool(this.config);
     this.#pool = pool;
@@ -860,16 +877,17 @@ export class DedupIndex {
       s.deletesFound,
       s.deletesNotFound,
     ]);
-    // The zones hold the volume index and the open chapter from now on; this thread's copy is
-    // refilled from them for a save.
-    vi.reset();
+    // The zones hold the volume index and the open chapter from now on: this thread drops its volume
+    // index (a new one is filled from the zones for a save).
+    this.#volumeIndex = null;
     for (const zone of this.#zones) zone.reset();
   }
 
   /** The zones' state into this thread's volume index and open chapter zones, for a save. */
   async #pullZones(pool: ZonePool): Promise<void> {
     const states = await pool.exportZones();
-    const vi = this.#volumeIndex;
+    const vi = new VolumeIndex(this.config);
+    this.#volumeIndex = vi;
     const sub = vi.nonHook;
     sub.delta.restore(states.map((state) => state.stream));
     states.forEach((state, z) => {
@@ -950,7 +968,7 @@ export class DedupIndex {
    * the volume index's lazy flushing, and can run again once the page is cached.
    */
   #execute(kind: Kind, name: Uint8Array, metadata: Uint8Array | undefined): Status {
-    const vi = this.#volumeIndex;
+    const vi = this.#volumeIndex!;
     const newest = this.#newest;
     const old = this.#old;
     const record = vi.lookup(name, this.#record);
@@ -1048,7 +1066,7 @@ export class DedupIndex {
   /** Move to a new open chapter: the volume index window and the expiry count. */
   #openChapter(chapter: number): void {
     this.#newest = chapter;
-    this.#volumeIndex.setOpenChapter(chapter);
+    this.#volumeIndex?.setOpenChapter(chapter);
     const expire = chaptersToExpire(this.geometry, chapter);
     this.#oldest += expire;
     this.#stats.chaptersExpired += expire;
@@ -1058,7 +1076,9 @@ export class DedupIndex {
 
   /** The parts a save holds or a rebuild fills. */
   #parts(): IndexParts {
-    return { reader: this.#reader, volumeIndex: this.#volumeIndex, zones: this.#zones, record: this.#record };
+    // With zone workers, only while loading (before the zones start) or saving (after #pullZones).
+    const volumeIndex = this.#volumeIndex!;
+    return { reader: this.#reader, volumeIndex, zones: this.#zones, record: this.#record };
   }
 
   /** Save into the next save slot (see writeSave). */
