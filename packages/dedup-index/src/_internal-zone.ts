@@ -22,14 +22,20 @@ import { VolumeIndexRecord, VolumeSubIndex } from './volume-index';
 const STREAM_HEADER_BYTES = 48;
 const STREAM_LIST_RECORD_BYTES = 8;
 
-/** Request kinds, as DedupIndex numbers them. */
+/**
+ * Request kinds: the values of DedupIndex's `Kind`, which the pool passes through as they are (the
+ * property test of zones.test.ts runs every kind against the single-thread index).
+ */
 export const POST = 0;
 export const UPDATE = 1;
 export const QUERY = 2;
 export const QUERY_REFRESH = 3;
 export const DELETE = 4;
 
-/** What a request reports: not found, found (metadata in `old`), or a closed chapter to search first. */
+/**
+ * What a request reports: not found, found (metadata in `old`; DedupIndex's FOUND too), or a closed
+ * chapter to search first.
+ */
 export const NOT_FOUND = 0;
 export const FOUND = 1;
 export const NEED_SEARCH = 2;
