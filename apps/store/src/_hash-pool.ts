@@ -289,7 +289,6 @@ export class HashPool {
     jobs: Int32Array,
     codec: ChunkCodec,
     only?: Uint8Array,
-    write?: BatchWrite,
   ): Promise<BatchNames> {
     if (!this.compresses(codec)) {
       for (let j = 0; j < jobs.length; j += 3) {
@@ -304,7 +303,7 @@ export class HashPool {
         }
         data.set(out, jobs[j + 2] as number);
       }
-      return this.hash(data.subarray(0, hashLength), chunkSize, only, write);
+      return this.hash(data.subarray(0, hashLength), chunkSize, only);
     }
     return this.#post(data, {
       chunkSize,
@@ -313,7 +312,6 @@ export class HashPool {
       zstdPath: ZSTD_PATH,
       hashLength,
       ...(only === undefined ? {} : { only }),
-      ...(write === undefined ? {} : { write }),
     });
   }
 

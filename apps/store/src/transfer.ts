@@ -259,9 +259,10 @@ export async function exportVersion(
         const raw = await store._readRaw(version, next, count, buf, !sparse, codec !== undefined);
         const only = store.verifyReads ? uncheckedChunks(raw) : undefined;
         // A file is written by the worker that names the batch, once the names match (so the
-        // main thread only resolves mappings and reads pages).
+        // main thread only resolves mappings and reads pages); not in a compressed store, whose
+        // workers decompress too and are the busier side already.
         const write: BatchWrite | undefined =
-          fh && pool.size > 0
+          fh && pool.size > 0 && !codec
             ? {
                 fd: fh.fd,
                 runs: writeRuns(raw.physical, next * cs, Math.min(size, (next + count) * cs), cs, sparse),
@@ -279,7 +280,6 @@ export async function exportVersion(
               jobs,
               codec as ChunkCodec,
               only ?? new Uint8Array(count),
-              write,
             )
             .catch((e: unknown) => {
               throw e instanceof UnpackError ? store._fragmentError(refs[e.index] as number, e.message) : e;
