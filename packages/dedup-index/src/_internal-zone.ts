@@ -10,10 +10,10 @@
 // of the single-thread index holds, and answers the same.
 
 import { OpenChapterZone, RECORD_DATA_SIZE, RECORD_SIZE, volumeIndexListOf } from '@deja/chapter-index';
-import { isDeltaIndexError, writeGuardDeltaList } from '@deja/delta-index';
+import { writeGuardDeltaList } from '@deja/delta-index';
 import { computeVolumeIndexLayout, type IndexConfiguration } from '@deja/volume-geometry';
 import type { ZoneState } from './_internal-zone-worker';
-import { VolumeIndexRecord, VolumeSubIndex } from './volume-index';
+import { putEntry, VolumeIndexRecord, VolumeSubIndex } from './volume-index';
 
 // The delta index save stream (DI-00003, @deja/delta-index's save.ts): a 40-byte header (magic, zone
 // number, zone count, first list, list count, record and collision counts) and 8 bytes of coding
@@ -146,20 +146,9 @@ export class IndexZone {
 
   #put(record: VolumeIndexRecord, chapter: number): boolean {
     if (!this.#inWindow(chapter)) throw new RangeError(`chapter ${chapter} outside the zone's window`);
-    try {
-      record.entry.put(
-        record.address,
-        chapter % this.sub.chapterModulus,
-        record.isFound ? record.name : null,
-      );
-    } catch (error) {
-      if (isDeltaIndexError(error) && (error.code === 'ERR_OVERFLOW' || error.code === 'ERR_EXISTS')) {
-        this.overflows++;
-        return false;
-      }
-      throw error;
-    }
-    return true;
+    if (putEntry(record, chapter % this.sub.chapterModulus)) return true;
+    this.overflows++;
+    return false;
   }
 
   #count(kind: number, found: boolean): number {

@@ -218,6 +218,23 @@ export interface VolumeIndexStats {
 const SUB_INDEX_SAVE_MAGIC = 'DJVISUB1';
 
 /**
+ * @internal Puts the entry of the record's name at its address with payload `slot` (a chapter
+ * modulo the sub-index's modulus): a plain entry, or a collision entry carrying the name when the
+ * record found an entry with its address. The volume index and a zone worker's part of it share it.
+ * @returns false when the delta index dropped it (list overflow, duplicate collision)
+ */
+export function putEntry(record: VolumeIndexRecord, slot: number): boolean {
+  try {
+    record.entry.put(record.address, slot, record.isFound ? record.name : null);
+  } catch (error) {
+    if (isDeltaIndexError(error) && (error.code === 'ERR_OVERFLOW' || error.code === 'ERR_EXISTS'))
+      return false;
+    throw error;
+  }
+  return true;
+}
+
+/**
  * The volume index of a configuration: one sub-index (dense) or a hook and a non-hook sub-index
  * (sparse). Sized by computeVolumeIndexLayout() of @deja/volume-geometry.
  */
@@ -349,18 +366,9 @@ export class VolumeIndex {
         `cannot put a record into chapter ${virtualChapter}, outside [${sub.low[record.zone]}, ${sub.high[record.zone]}]`,
       );
     }
-    try {
-      record.entry.put(
-        record.address,
-        virtualChapter % sub.chapterModulus,
-        record.isFound ? record.name : null,
-      );
-    } catch (error) {
-      if (isDeltaIndexError(error) && (error.code === 'ERR_OVERFLOW' || error.code === 'ERR_EXISTS')) {
-        this.overflows++;
-        return false;
-      }
-      throw error;
+    if (!putEntry(record, virtualChapter % sub.chapterModulus)) {
+      this.overflows++;
+      return false;
     }
     record.isFound = true;
     record.isCollision = record.entry.isCollision;

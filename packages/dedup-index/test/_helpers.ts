@@ -2,6 +2,7 @@
 // name to metadata with the chapter each name's newest record is in, and the window's expiry rule).
 
 import type { GeometryParameters } from '@deja/volume-geometry';
+import type { DedupIndex } from '../src/index';
 
 /** A small PRNG (mulberry32), seeded. */
 export function rng(seed: number): () => number {
@@ -46,3 +47,44 @@ export const SMALL: GeometryParameters = {
   recordPagesPerChapter: 4,
   chaptersPerVolume: 8,
 };
+
+/** A request kind of the batch API. */
+export type Kind = 'post' | 'update' | 'query' | 'refresh' | 'delete';
+
+/** One batch: a kind, then names (by number in a name list) and metadata versions. */
+export interface BatchOp {
+  kind: Kind;
+  names: number[];
+  version: number;
+}
+
+/** Names or metadata side by side, 16 bytes each. */
+export function pack(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.length * 16);
+  parts.forEach((part, i) => {
+    out.set(part, i * 16);
+  });
+  return out;
+}
+
+/** Runs a batch through the batch API, names taken from `names`. */
+export function runBatch(
+  index: DedupIndex,
+  op: BatchOp,
+  names: Uint8Array[],
+): Promise<(Uint8Array | boolean | undefined)[]> {
+  const packed = pack(op.names.map((n) => names[n]!));
+  const metadata = pack(op.names.map((n) => meta(n, op.version)));
+  switch (op.kind) {
+    case 'post':
+      return index.postMany(packed, metadata);
+    case 'update':
+      return index.updateMany(packed, metadata);
+    case 'query':
+      return index.queryMany(packed);
+    case 'refresh':
+      return index.queryMany(packed, { refresh: true });
+    case 'delete':
+      return index.deleteMany(packed);
+  }
+}

@@ -7,43 +7,12 @@ import { MemoryStorage } from '@deja/storage';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DedupIndex, type DedupIndexError } from '../src/index';
-import { hex, makeNames, meta, SMALL } from './_helpers';
-
-type Kind = 'post' | 'update' | 'query' | 'refresh' | 'delete';
-
-/** One batch: a kind, then names (by number) and metadata versions. */
-interface BatchOp {
-  kind: Kind;
-  names: number[];
-  version: number;
-}
+import { type BatchOp, hex, type Kind, makeNames, meta, pack, runBatch, SMALL } from './_helpers';
 
 const NAMES = makeNames(600, 41);
 
-function pack(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.length * 16);
-  parts.forEach((part, i) => {
-    out.set(part, i * 16);
-  });
-  return out;
-}
-
-/** Run a batch through the batch API. */
 function batch(index: DedupIndex, op: BatchOp): Promise<(Uint8Array | boolean | undefined)[]> {
-  const names = pack(op.names.map((n) => NAMES[n]!));
-  const metadata = pack(op.names.map((n) => meta(n, op.version)));
-  switch (op.kind) {
-    case 'post':
-      return index.postMany(names, metadata);
-    case 'update':
-      return index.updateMany(names, metadata);
-    case 'query':
-      return index.queryMany(names);
-    case 'refresh':
-      return index.queryMany(names, { refresh: true });
-    case 'delete':
-      return index.deleteMany(names);
-  }
+  return runBatch(index, op, NAMES);
 }
 
 /** Run the same requests one at a time. */

@@ -7,36 +7,15 @@ import { MemoryStorage } from '@deja/storage';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DedupIndex, type DedupIndexError } from '../src/index';
-import { hex, makeNames, meta, SMALL } from './_helpers';
-
-type Kind = 'post' | 'update' | 'query' | 'refresh' | 'delete';
-interface BatchOp {
-  kind: Kind;
-  names: number[];
-  version: number;
-}
+import { type BatchOp, hex, type Kind, makeNames, meta, pack, runBatch, SMALL } from './_helpers';
 
 const NAMES = makeNames(500, 77);
 /** 64-record chapters, 4 of them: batches close chapters and expire them. */
 const TINY = { ...SMALL, recordPagesPerChapter: 2, chaptersPerVolume: 4 };
 const WORKERS = Symbol.for('@deja/dedup-index.zoneWorkers');
 
-function pack(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.length * 16);
-  parts.forEach((part, i) => {
-    out.set(part, i * 16);
-  });
-  return out;
-}
-
 function batch(index: DedupIndex, op: BatchOp): Promise<(Uint8Array | boolean | undefined)[]> {
-  const names = pack(op.names.map((n) => NAMES[n]!));
-  const metadata = pack(op.names.map((n) => meta(n, op.version)));
-  if (op.kind === 'post') return index.postMany(names, metadata);
-  if (op.kind === 'update') return index.updateMany(names, metadata);
-  if (op.kind === 'query') return index.queryMany(names);
-  if (op.kind === 'refresh') return index.queryMany(names, { refresh: true });
-  return index.deleteMany(names);
+  return runBatch(index, op, NAMES);
 }
 
 function show(results: (Uint8Array | boolean | undefined)[]): unknown[] {
