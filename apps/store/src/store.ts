@@ -1124,9 +1124,13 @@ export class Store {
       if (!this.#readOnly) await this.#ensureIndex();
       // The index file is sparse (its chapters are laid out ahead): a local file counts the
       // blocks it holds, other storage its length.
-      const idx0 = this.#indexStorage;
+      const indexFile = this.#indexStorage;
       const indexBytes =
-        idx0 === undefined ? 0 : idx0 instanceof FileStorage ? idx0.allocatedBytes() : await idx0.size();
+        indexFile === undefined
+          ? 0
+          : indexFile instanceof FileStorage
+            ? indexFile.allocatedBytes()
+            : await indexFile.size();
       const dataBytes = dataPages * cs;
       const metadataBytes = metaPages * cs + indexBytes;
       const totalChunks = Math.ceil(h.size / cs);
