@@ -2277,15 +2277,14 @@ export class Store {
     const refs = this.#deferred;
     this.#deferred = [];
     this.#header.releasesPending = true;
-    // A release can touch a fragment-table page, a space-map page and a name page: a commit
-    // every journalPages / 8 of them stays well inside the journal.
-    const every = Math.max(1, this.#pages.journalPages >> 3);
+    // A release can touch a fragment-table page, a space-map page and a name page: counted
+    // commits (#maybeCommit) every 16 releases, at most 48 pages more than it saw.
     for (let i = 0; i < refs.length; i++) {
       const ref = refs[i] as number;
       // A fragment to release; a whole chunk the deletion freed, whose name goes.
       if (this.#isFrag(ref)) await this.#release(ref);
       else await this.#freed(ref);
-      if ((i + 1) % every === 0) await this.#commit();
+      if ((i & 15) === 15) await this.#maybeCommit();
     }
     this.#header.releasesPending = false;
     await this.#commit();
@@ -2720,14 +2719,15 @@ export class Store {
   /** Commits on its own when the transaction nears what the page layer's journal can take. */
   async #maybeCommit(writes?: Promise<void>[]): Promise<void> {
     this.#cache.trim();
-    if (!this.#tx) return;
     const journal = this.#pages.journalPages;
+    const tx = this.#tx;
     // Pages the journal will carry: what the page layer's transaction holds (its metadata pages,
     // one space-map page per group of pages whose count changed, the data lists, the commit
     // page), the cache's dirty pages, the exception store's, and the header and snapshot table.
     // A quarter of the journal leaves the rest for the batch that runs before the next look.
+    // (With no transaction open the cache's dirty pages still count: they go in the next one.)
     const used =
-      this.#tx.journalPagesNeeded() + this.#cache.dirty + (this.#exAttached ? this.#ex.pendingPages : 0) + 2;
+      (tx ? tx.journalPagesNeeded() + (this.#exAttached ? this.#ex.pendingPages : 0) : 0) + this.#cache.dirty + 2;
     if (used >= journal / 4) {
       if (writes) await settle(writes);
       await this.#commit();

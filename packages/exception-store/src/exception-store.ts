@@ -96,10 +96,16 @@ export interface ExceptionStoreOptions {
   /** Where exception chunks come from. Default: a {@link PageAllocator} (data pages of the layer). */
   allocator?: ExceptionAllocator;
   /**
-   * Leaves a snapshot deletion processes per page-layer transaction (each transaction must fit
-   * the layer's journal). Default 256.
+   * Leaves a snapshot deletion visits per step; a step's pages must fit the layer's journal.
+   * Default 256. See `deleteCommits` for how many steps go in one page-layer transaction.
    */
   deleteBatchLeaves?: number;
+  /**
+   * When a deletion commits: `'journal'` (default) when the next batch of leaves might not fit in
+   * half the page layer's journal (if the layer reports its journal, else as `'batch'`); `'batch'`
+   * after every batch of `deleteBatchLeaves` leaves.
+   */
+  deleteCommits?: 'journal' | 'batch';
   /** Whether `open` finishes a deletion a crash interrupted (it writes and commits). Default true. */
   finishDeletes?: boolean;
 }
@@ -194,6 +200,7 @@ export class ExceptionStore {
   #valid = true;
   readonly #table: SnapshotTable;
   readonly #deleteBatch: number;
+  readonly #journalBound: boolean;
   #headerDirty = false;
   #txn: PageTransactionLike | undefined;
   /** Whether the open transaction was handed out for writing since #mutate began it. */
@@ -238,6 +245,7 @@ export class ExceptionStore {
     });
     this.#table = new SnapshotTable(h.maskWidth);
     this.#deleteBatch = options.deleteBatchLeaves ?? DEFAULT_DELETE_BATCH_LEAVES;
+    this.#journalBound = options.deleteCommits !== 'batch';
     this.#applyHeader(h);
   }
 
@@ -443,7 +451,8 @@ export class ExceptionStore {
    * empty levels. O(leaves x page size).
    *
    * Commits: everything pending first, then one page-layer transaction per `deleteBatchLeaves`
-   * leaves; it ends committed with no transaction open ({@link ExceptionStore.dirty} is false).
+   * leaves (`deleteCommits: 'batch'`) or per as many of those steps as fit half the layer's journal
+   * (the default, `'journal'`, when the layer reports it); it ends committed with no transaction open ({@link ExceptionStore.dirty} is false).
    * Refused while the store runs in an external transaction (whose size it could not bound):
    * detach and commit that transaction first.
    *
@@ -505,6 +514,15 @@ export class ExceptionStore {
     if (mask.every((w) => w === 0)) return 0;
     let released = 0;
     let resume: number | undefined = 0;
+    // Journal-bound batching: leaves are visited `deleteBatchLeaves` at a time, but the
+    // transaction is committed only when the next step might not fit in half the journal (the
+    // largest step so far, measured, counted twice), so a deletion that changes few pages per leaf
+    // commits a few times instead of once per batch. Without the layer's estimate, every batch.
+    let budget = 0;
+    if (this.#journalBound && this.pages.journalPages !== undefined && this.#t.journalPagesNeeded)
+      budget = this.pages.journalPages >> 1;
+    let largestStep = 0;
+    let before = budget > 0 ? this.#journalEstimate() : 0;
     while (resume !== undefined) {
       const step: { released: number; next: number | undefined } = await this.#tree.deleteRange(
         mask,
@@ -513,12 +531,25 @@ export class ExceptionStore {
       );
       released += step.released;
       resume = step.next;
-      if (resume !== undefined) await this.#commitStep(true);
+      if (resume === undefined) break;
+      if (budget > 0) {
+        const now = this.#journalEstimate();
+        largestStep = Math.max(largestStep, now - before);
+        before = now;
+        if (now + largestStep <= budget) continue;
+      }
+      await this.#commitStep(true);
+      if (budget > 0) before = this.#journalEstimate();
     }
     this.#table.deleted(mask);
     this.#headerDirty = true;
     await this.#commitStep(false);
     return released;
+  }
+
+  /** Journal pages a commit would write now: the transaction's, plus the cache's dirty pages. */
+  #journalEstimate(): number {
+    return (this.#t.journalPagesNeeded?.() ?? 0) + this.pendingPages;
   }
 
   /**
@@ -1094,6 +1125,10 @@ function checkOptions(options: ExceptionStoreOptions): void {
   }
   if (options.cachePages !== undefined && (!Number.isInteger(options.cachePages) || options.cachePages < 8)) {
     throw new RangeError(`cachePages must be an integer >= 8, got ${options.cachePages}`);
+  }
+  const commits = options.deleteCommits;
+  if (commits !== undefined && commits !== 'journal' && commits !== 'batch') {
+    throw new RangeError(`deleteCommits must be 'journal' or 'batch', got ${String(commits)}`);
   }
 }
 

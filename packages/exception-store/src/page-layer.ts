@@ -24,6 +24,11 @@ export interface PageTransactionLike {
   commit(): Promise<void>;
   /** Drops everything the transaction did. */
   abort(): void;
+  /**
+   * Optional: journal pages a commit of the transaction would write now. With
+   * {@link PageStoreLike.journalPages}, lets a deletion commit only as often as the journal needs.
+   */
+  journalPagesNeeded?(): number;
 }
 
 /** The page layer itself: committed state, readable outside a transaction. */
@@ -46,4 +51,6 @@ export interface PageStoreLike {
   refCount(page: number): number;
   /** Free pages at the last commit. */
   freePageCount(): number;
+  /** Optional: pages of the layer's journal (the most one transaction's commit can write). */
+  readonly journalPages?: number;
 }

@@ -142,8 +142,13 @@ export class Harness {
   async #reopen(): Promise<void> {
     await this.store.close();
     this.backend = await this.backend.reopen();
-    const { allocator, deleteBatchLeaves, cachePages } = this.storeOptions;
-    this.store = await ExceptionStore.open(this.backend.pages, { allocator, deleteBatchLeaves, cachePages });
+    const { allocator, deleteBatchLeaves, deleteCommits, cachePages } = this.storeOptions;
+    this.store = await ExceptionStore.open(this.backend.pages, {
+      allocator,
+      deleteBatchLeaves,
+      deleteCommits,
+      cachePages,
+    });
   }
 
   originValue(chunk: number, m: Model = this.model): number {

@@ -277,6 +277,50 @@ describe('deletion in batches', () => {
     const again = await ExceptionStore.open(pages.reopen());
     expect((await again.check()).exceptions).toBe(101);
   });
+  it('commits as often as the journal needs, not once per batch, and each commit fits it', async () => {
+    const run = async (deleteCommits: 'journal' | 'batch', journalPages: number) => {
+      const pages = await PageStore.create(new MemoryStorage(), { pageSize: 512, pageCount: 8192, journalPages });
+      const store = await ExceptionStore.create(pages, {
+        maskWidth: 32,
+        fanout: 3,
+        deleteBatchLeaves: 2,
+        deleteCommits,
+      });
+      await store.createSnapshot('a');
+      for (let c = 0; c < 600; c++) {
+        await store.prepareOriginWrite(c);
+        if (c % 20 === 19) await store.commit(); // the setup fits a small journal too
+      }
+      await store.createSnapshot('b');
+      for (let c = 0; c < 600; c += 3) {
+        await store.prepareOriginWrite(c);
+        if (c % 60 === 57) await store.commit();
+      }
+      await store.commit();
+      const leaves = (await store.check()).leaves;
+      const commits = pages.stats.commits;
+      const journal = pages.stats.journalWrites;
+      expect(await store.deleteSnapshot('a')).toBe(600);
+      const r = await store.check();
+      expect(r.exceptions).toBe(200);
+      expect(store.dirty).toBe(false);
+      const made = pages.stats.commits - commits;
+      // no commit wrote more than the journal holds (it would have failed with ERR_NO_SPACE)
+      expect((pages.stats.journalWrites - journal) / made).toBeLessThanOrEqual(journalPages);
+      await store.close();
+      await pages.close();
+      return { leaves, made };
+    };
+    const batch = await run('batch', 256);
+    expect(batch.made).toBeGreaterThanOrEqual(batch.leaves / 2);
+    const wide = await run('journal', 256);
+    expect(wide.made).toBeLessThan(batch.made / 4);
+    const narrow = await run('journal', 48);
+    expect(narrow.made).toBeGreaterThan(wide.made);
+    await expect(
+      ExceptionStore.open(new FakePageStore({ pageSize: 512 }), { deleteCommits: 'often' as 'batch' }),
+    ).rejects.toThrow(RangeError);
+  });
 });
 
 describe('the page layer stays free after a commit (two stores on one page layer)', () => {
