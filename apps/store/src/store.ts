@@ -2727,7 +2727,9 @@ export class Store {
     // A quarter of the journal leaves the rest for the batch that runs before the next look.
     // (With no transaction open the cache's dirty pages still count: they go in the next one.)
     const used =
-      (tx ? tx.journalPagesNeeded() + (this.#exAttached ? this.#ex.pendingPages : 0) : 0) + this.#cache.dirty + 2;
+      (tx ? tx.journalPagesNeeded() + (this.#exAttached ? this.#ex.pendingPages : 0) : 0) +
+      this.#cache.dirty +
+      2;
     if (used >= journal / 4) {
       if (writes) await settle(writes);
       await this.#commit();

@@ -279,7 +279,11 @@ describe('deletion in batches', () => {
   });
   it('commits as often as the journal needs, not once per batch, and each commit fits it', async () => {
     const run = async (deleteCommits: 'journal' | 'batch', journalPages: number) => {
-      const pages = await PageStore.create(new MemoryStorage(), { pageSize: 512, pageCount: 8192, journalPages });
+      const pages = await PageStore.create(new MemoryStorage(), {
+        pageSize: 512,
+        pageCount: 8192,
+        journalPages,
+      });
       const store = await ExceptionStore.create(pages, {
         maskWidth: 32,
         fanout: 3,
