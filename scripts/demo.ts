@@ -69,7 +69,8 @@ try {
     `\n${fmt(logical)} of logical data (${VERSIONS} versions) in ${fmt(onDisk)} on disk: ${(logical / onDisk).toFixed(1)}x`,
   );
   console.log(
-    `  ${stats.distinctChunks} distinct chunks (${fmt(stats.dataBytes)}), ${stats.zeroChunks} zero chunks in the live volume (stored as nothing), metadata ${fmt(stats.metadataBytes)}`,
+    `  ${stats.distinctChunks} distinct chunks (${fmt(stats.dataBytes)}), ${stats.zeroChunks} zero chunks in the live volume (stored as nothing), metadata ${fmt(stats.metadataBytes)}, ` +
+      `the open store's journal and free pages ${fmt(Math.max(0, onDisk - stats.storedBytes))}`,
   );
   const diff = await store.diff('v4', 'v5');
   const changed = diff.reduce((n, r) => n + r.length, 0);
