@@ -27,7 +27,6 @@
 // reader names by page and slot.
 
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
-import * as zstd from '@bokuweb/zstd-wasm';
 import { maxFragmentBytes } from './_packed';
 import { StoreError } from './errors';
 
@@ -129,7 +128,8 @@ export function zstdFrameContentSize(frame: Uint8Array): number | undefined {
   return dv.getUint32(at + 4, true) === 0 ? dv.getUint32(at, true) : Number.POSITIVE_INFINITY;
 }
 
-let zstdReady: Promise<void> | undefined;
+/** The zstd module, loaded on first use (a store without zstd never pays for it). */
+let zstdReady: Promise<typeof import('@bokuweb/zstd-wasm')> | undefined;
 
 /**
  * Zstandard (WebAssembly) at `level`; loads the module once per thread.
@@ -140,8 +140,11 @@ let zstdReady: Promise<void> | undefined;
 export async function zstdCodec(level = 1): Promise<ChunkCodec> {
   if (!Number.isInteger(level) || level < 1 || level > 19)
     throw new RangeError(`zstd level ${level} out of 1..19`);
-  zstdReady ??= zstd.init();
-  await zstdReady;
+  zstdReady ??= import('@bokuweb/zstd-wasm').then(async (z) => {
+    await z.init();
+    return z;
+  });
+  const zstd = await zstdReady;
   return Object.freeze({
     name: 'zstd',
     id: 2,
