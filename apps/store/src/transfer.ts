@@ -22,7 +22,7 @@ import { availableParallelism } from 'node:os';
 import type { Writable } from 'node:stream';
 import { crc32 } from 'node:zlib';
 import type { ChunkCodec } from './_codec';
-import { type BatchNames, type BatchWrite, HashPool, UnpackError } from './_hash-pool';
+import { type BatchNames, type BatchWrite, HashPool, hashBatch, UnpackError } from './_hash-pool';
 import { type RawChunks, uncheckedChunks, verifyBatch } from './_util';
 import { StoreError } from './errors';
 import type { Store } from './store';
@@ -155,13 +155,48 @@ export async function importImage(
   if (total !== undefined && total > store.size) await store.resize(total);
   if (total !== undefined) await store._reserve(Math.ceil(total / store.chunkSize));
   const pool = new HashPool(options.workers ?? defaultWorkers());
+  const cs = store.chunkSize;
   let offset = 0;
   let changed = 0;
-  // Hash up to DEPTH pieces ahead on the pool while the store takes the current one.
-  const DEPTH = 3;
-  const ahead: { piece: Uint8Array; names: Promise<BatchNames> }[] = [];
+  // Up to DEPTH pieces are read ahead; the workers hash at most ON_WORKERS of them at a time, and
+  // when the store wants a piece whose names are not back yet, this thread hashes a later piece
+  // nobody has taken rather than wait (the workers' queue stays short, so what this thread takes
+  // is work they had not started). On two cores that puts the idle main thread of a later
+  // version's import (most chunks unchanged: little to store, everything to hash) to work, and
+  // leaves the worker more time to compress on a compressed store.
+  const DEPTH = 5;
+  const onWorkers = 2 * pool.size;
+  interface Ahead {
+    piece: Uint8Array;
+    names?: Promise<BatchNames>;
+    ready: boolean;
+  }
+  const ahead: Ahead[] = [];
   const spare: Uint8Array[] = [];
   const input = pieces(source, STEP, spare);
+  let busy = 0;
+  let stopped = false;
+  // Hands pieces to the workers in order while fewer than onWorkers are there; called again as
+  // each comes back, so a worker has its next piece before this thread gets to its loop.
+  const pump = (): void => {
+    for (const a of ahead) {
+      if (busy >= onWorkers || stopped) return;
+      if (a.names !== undefined) continue;
+      busy++;
+      const names = pool.hash(a.piece, cs);
+      a.names = names;
+      const back = (): void => {
+        a.ready = true;
+        busy--;
+        pump();
+      };
+      names.then(back, back);
+    }
+  };
+  const hashHere = (a: Ahead): void => {
+    a.names = Promise.resolve(hashBatch(a.piece, cs));
+    a.ready = true;
+  };
   // One read is always in flight, so the image is read (from disk, on the thread pool) while the
   // store takes the piece before.
   let reading: Promise<IteratorResult<Uint8Array>> | undefined;
@@ -174,17 +209,35 @@ export async function importImage(
         reading = undefined;
         if (next.done) done = true;
         else {
-          ahead.push({ piece: next.value, names: pool.hash(next.value, store.chunkSize) });
+          ahead.push({ piece: next.value, ready: false });
           if (ahead.length < DEPTH) reading = input.next();
         }
       }
       if (!done && reading === undefined) reading = input.next();
+      pump();
       const item = ahead.shift();
       if (!item) break;
       aborted(options);
+      if (item.names === undefined) hashHere(item);
+      while (!item.ready) {
+        let later: Ahead | undefined;
+        for (let k = ahead.length - 1; k >= 0 && later === undefined; k--)
+          if ((ahead[k] as Ahead).names === undefined) later = ahead[k];
+        if (later === undefined) break;
+        hashHere(later);
+        // Let the workers' replies in before looking again.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
       const { piece } = item;
       if (offset + piece.length > store.size) await store.resize(offset + piece.length);
-      changed += await store._write(LIVE, offset, piece, piece.length, await item.names, pool);
+      changed += await store._write(
+        LIVE,
+        offset,
+        piece,
+        piece.length,
+        await (item.names as Promise<BatchNames>),
+        pool,
+      );
       offset += piece.length;
       // The store has written (or shared) every chunk of the piece: its buffer can take the next.
       if (piece.byteLength === STEP && piece.byteOffset === 0) spare.push(new Uint8Array(piece.buffer));
@@ -192,6 +245,7 @@ export async function importImage(
     }
   } finally {
     // Settle what is still reading and hashing, so no rejection goes unhandled.
+    stopped = true;
     await reading?.catch(() => {});
     await input.return(undefined).catch(() => {});
     await Promise.allSettled(ahead.map((a) => a.names));
