@@ -297,7 +297,11 @@ export async function exportVersion(
     raw: RawChunks;
     names: Promise<BatchNames> | undefined;
     verify: boolean;
+    ready: boolean;
   }[] = [];
+  // Bytes of the volume done (in a file the batches this thread takes on its own finish out of
+  // order, so progress counts them, not positions).
+  let done = 0;
   // Chunks are read into shared memory, so the workers check them without a copy.
   const spare: Uint8Array[] = [];
   try {
@@ -341,11 +345,49 @@ export async function exportVersion(
         } else if (only) {
           names = pool.hash(raw.bytes.subarray(0, count * cs), cs, only, write);
         }
-        pending.push({ first: next, raw, names, verify: store.verifyReads });
+        const entry = { first: next, raw, names, verify: store.verifyReads, ready: names === undefined };
+        names?.then(
+          () => {
+            entry.ready = true;
+          },
+          () => {
+            entry.ready = true;
+          },
+        );
+        pending.push(entry);
         next += count;
       }
       const item = pending.shift();
       if (!item) break;
+      // While the worker still checks this batch, this thread reads, checks and writes the next
+      // one itself rather than wait (a file only: its writes are positional, in any order).
+      while (fh && !codec && pool.size > 0 && !item.ready && next < chunks) {
+        aborted(options);
+        const count = Math.min(per, chunks - next);
+        const buf = sharedBytes(per * cs, spare);
+        const raw = await store._readRaw(version, next, count, buf, !sparse, false);
+        const only = store.verifyReads ? uncheckedChunks(raw) : undefined;
+        if (only) {
+          verifyBatch(
+            raw,
+            hashBatch(raw.bytes.subarray(0, count * cs), cs, only),
+            next,
+            `export of ${version}`,
+          );
+          store._keepChecked(raw);
+        }
+        const start = next * cs;
+        const end = Math.min(size, start + raw.physical.length * cs);
+        const runs = writeRuns(raw.physical, start, end, cs, sparse);
+        for (let j = 0; j < runs.length; j += 3)
+          writeSync(fh.fd, raw.bytes, runs[j] as number, runs[j + 1] as number, runs[j + 2] as number);
+        spare.push(raw.bytes);
+        next += count;
+        done += end - start;
+        options.onProgress?.({ bytes: done, total: size });
+        // Let the worker's reply in before looking again.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
       const { first, raw } = item;
       const hashed = await item.names;
       if (hashed && item.verify) {
@@ -365,7 +407,8 @@ export async function exportVersion(
         await writeTo(sink as Writable, raw.bytes.subarray(0, end - start));
       }
       spare.push(raw.bytes);
-      options.onProgress?.({ bytes: end, total: size });
+      done += end - start;
+      options.onProgress?.({ bytes: done, total: size });
     }
   } finally {
     await Promise.allSettled(pending.map((p) => p.names));

@@ -59,6 +59,14 @@ describe('import and export', () => {
       expectBytes(await m.store.read(0, v2.length), v2, `${workers} workers: live`);
       expectBytes(await m.store.volume('v1').read(0, v1.length), v1, `${workers} workers: v1`);
       expect((await m.store.check({ data: true })).problems).toEqual([]);
+      // The export: batches the worker checks and writes, and batches this thread takes on its
+      // own while it waits; progress counts bytes done, so it only grows, and ends at the size.
+      const out = join(dir, `many-out-${workers}.img`);
+      const progress: number[] = [];
+      await exportVersion(m.store, 'v1', out, { workers, onProgress: (p) => progress.push(p.bytes) });
+      expectBytes(new Uint8Array(await readFile(out)), v1, `${workers} workers: exported v1`);
+      expect(progress.every((b, i) => i === 0 || b >= (progress[i - 1] as number))).toBe(true);
+      expect(progress[progress.length - 1]).toBe(v1.length);
       await m.store.close();
     }
   }, 60_000);
