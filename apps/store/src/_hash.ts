@@ -24,9 +24,12 @@ export function isZero(bytes: Uint8Array): boolean {
   return sameBytes(bytes, zeros.subarray(0, bytes.length));
 }
 
-/** Whether two byte ranges are equal. */
+const equals = Buffer.prototype.equals;
+
+/**
+ * Whether two byte ranges are equal: Node's native compare, called on the views themselves
+ * (`Buffer#equals` takes any Uint8Array as `this`), so no Buffer is made per call.
+ */
 export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(
-    Buffer.from(b.buffer, b.byteOffset, b.byteLength),
-  );
+  return equals.call(a as Buffer, b);
 }

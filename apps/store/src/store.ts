@@ -98,6 +98,11 @@ function setU16(buf: Uint8Array, off: number, v: number): void {
 }
 
 /** Whether the 16-byte names at `a[ai]` and `b[bi]` are equal. */
+/** Copies the name at `src[si..]` to `dst[di..]` (no view made). */
+function copyName(dst: Uint8Array, di: number, src: Uint8Array, si: number): void {
+  for (let i = 0; i < NAME_BYTES; i++) dst[di + i] = src[si + i] as number;
+}
+
 function sameName(a: Uint8Array, ai: number, b: Uint8Array, bi: number): boolean {
   for (let i = 0; i < NAME_BYTES; i += 4) if (getU32(a, ai + i) !== getU32(b, bi + i)) return false;
   return true;
@@ -1707,7 +1712,7 @@ export class Store {
     const fresh = await tx.allocateMany('data', need.length);
     for (let j = 0; j < need.length; j++) {
       const k = need[j] as number;
-      names.set(hashed.names.subarray((at + k) * NAME_BYTES, (at + k + 1) * NAME_BYTES), j * NAME_BYTES);
+      copyName(names, j * NAME_BYTES, hashed.names, (at + k) * NAME_BYTES);
       metaView.setUint32(j * 16, this.#rawRef(fresh[j] as number), true);
     }
     let advice: (Uint8Array | undefined)[] = [];
@@ -1775,14 +1780,16 @@ export class Store {
     const newAt: number[] = [];
     for (let j = 0; j < need.length; j++) {
       const k = need[j] as number;
-      const name = names.subarray(j * NAME_BYTES, (j + 1) * NAME_BYTES);
       const bytes = data.subarray(k * cs, (k + 1) * cs);
       const page = fresh[j] as number;
       const earlier = advice[j];
       let phys = page;
       if (earlier !== undefined) {
         const cand = getU32(earlier, 0);
-        if (await this.#usable(cand, name, bytes, pending)) {
+        if (
+          this.#usableSync(cand, names, j * NAME_BYTES, bytes, pending) ??
+          (await this.#usable(cand, names.subarray(j * NAME_BYTES, (j + 1) * NAME_BYTES), bytes, pending))
+        ) {
           tx.decRef(page);
           tx.incRef(cand);
           phys = cand;
@@ -1794,7 +1801,8 @@ export class Store {
         pending.set(page, bytes);
         newPages.push(page);
         newAt.push(k * cs);
-        if (!this.#storedSync(page, name)) await this.#stored(page, name);
+        if (!this.#storedSync(page, names, j * NAME_BYTES))
+          await this.#stored(page, names.subarray(j * NAME_BYTES, (j + 1) * NAME_BYTES));
       }
       const set = this.#setLiveSync(first + k, phys);
       if (set === undefined ? await this.#setLive(first + k, phys) : set) changed++;
@@ -2043,10 +2051,10 @@ export class Store {
   }
 
   /** #stored (of a store without compression) when the name's leaf page is cached; false when it is not. */
-  #storedSync(page: number, name: Uint8Array): boolean {
+  #storedSync(page: number, names: Uint8Array, at: number): boolean {
     const slot = this.#names.peekLeaf(page);
     if (!slot) return false;
-    slot.buf.set(name, slot.off);
+    copyName(slot.buf, slot.off, names, at);
     this.#names.markDirty(slot.page);
     this.#header.dataChunks++;
     return true;
@@ -2147,6 +2155,37 @@ export class Store {
     // is what the hashers named `name`, and the stored copy has the same bytes.
     this.#hot ??= new HotPages(this.chunkSize, Math.floor(HOT_BYTES / this.chunkSize));
     this.#hot.keep(key, name, 0, data, 0);
+    return true;
+  }
+
+  /**
+   * {@link Store.#usable} without a promise when everything it needs is in memory (the name's
+   * metadata page cached; the bytes kept, or read ahead in `pending`); undefined when it is not.
+   * The name is `names[at .. at + 16)`.
+   */
+  #usableSync(
+    cand: number,
+    names: Uint8Array,
+    at: number,
+    data: Uint8Array,
+    pending: Map<number, Uint8Array>,
+  ): boolean | undefined {
+    const tx = this.#txn();
+    const page = this.#pageOf(cand);
+    if (cand === this.#zeroRef || page >= this.#pageCount()) return false;
+    if (tx.refCount(page) <= 0) return false;
+    const slot = this.#peekName(cand);
+    if (!slot) return undefined;
+    if (!sameName(slot.buf, slot.off, names, at)) return false;
+    if (!this.verify) return true;
+    const key = this.#hotKey(cand);
+    const kept = this.#hot?.compare(key, names, at, data, 0);
+    if (kept !== undefined) return kept;
+    const stored = pending.get(cand);
+    if (stored === undefined) return undefined;
+    if (!sameBytes(stored, data)) return false;
+    this.#hot ??= new HotPages(this.chunkSize, Math.floor(HOT_BYTES / this.chunkSize));
+    this.#hot.keep(key, names, at, data, 0);
     return true;
   }
 

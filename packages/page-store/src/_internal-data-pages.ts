@@ -75,7 +75,8 @@ export async function readDataPages(
 
 /**
  * Writes data pages at home, page i from byte `at[i]` of `data` (default `i × pageSize`), in one
- * storage `writev`.
+ * storage `writev` of one request per run of pages that are neighbours both on the medium and in
+ * `data`.
  * @throws the storage's failure (a PageStoreError through checkedStorage)
  */
 export async function writeDataPages(
@@ -86,13 +87,21 @@ export async function writeDataPages(
   at: readonly number[] | undefined,
 ): Promise<void> {
   const size = layout.pageSize;
-  await io.writev(
-    pages.map((page, i) => {
-      const from = at === undefined ? i * size : (at[i] as number);
-      return {
-        offset: userPhysical(layout, page) * size,
-        data: data.subarray(from, from + size),
-      };
-    }),
-  );
+  const from = (i: number): number => (at === undefined ? i * size : (at[i] as number));
+  // Pages that are neighbours both on the medium and in `data` go in one request.
+  const requests: { offset: number; data: Uint8Array }[] = [];
+  for (let i = 0; i < pages.length; ) {
+    const physical = userPhysical(layout, pages[i] as number);
+    const start = from(i);
+    let n = 1;
+    while (
+      i + n < pages.length &&
+      userPhysical(layout, pages[i + n] as number) === physical + n &&
+      from(i + n) === start + n * size
+    )
+      n++;
+    requests.push({ offset: physical * size, data: data.subarray(start, start + n * size) });
+    i += n;
+  }
+  await io.writev(requests);
 }

@@ -974,6 +974,7 @@ export class PageStore {
     const touched = new Set<number>([...tx.refs.keys(), ...tx.metaWritten]);
     const freed: number[] = [];
     const smImages = new Map<number, Uint8Array>();
+    const smViews = new Map<number, DataView>();
     // The committed kind of each touched page after this transaction: data or not.
     const isData = (user: number): boolean => {
       const allocated = tx.allocated.get(user);
@@ -982,12 +983,13 @@ export class PageStore {
     try {
       for (const user of [...touched].sort((a, b) => a - b)) {
         const physical = this.#spaceMapPageOf(user);
-        let image = smImages.get(physical);
-        if (image === undefined) {
-          image = (await this.#committedImage(physical, KIND_SPACE_MAP)).slice();
+        let view = smViews.get(physical);
+        if (view === undefined) {
+          const image = (await this.#committedImage(physical, KIND_SPACE_MAP)).slice();
           smImages.set(physical, image);
+          view = viewOf(image);
+          smViews.set(physical, view);
         }
-        const view = viewOf(image);
         const at = HEADER_SIZE + (user % layout.entriesPerGroup) * SPACE_MAP_ENTRY_SIZE;
         const count = finalCount(user);
         const oldTag = view.getUint32(at + 4, true);
@@ -1003,10 +1005,12 @@ export class PageStore {
       throw error;
     }
 
-    // Data pages that stay live, for the data-list records.
-    const data: [number, number][] = [];
-    for (const [user, crc] of tx.dataWritten) if (finalCount(user) > 0) data.push([user, crc]);
-    const dataListPages = Math.ceil(data.length / layout.entriesPerDataList);
+    // Data pages that stay live, for the data-list records: pairs (user page, crc) side by side.
+    const data: number[] = [];
+    tx.dataWritten.forEach((crc, user) => {
+      if (finalCount(user) > 0) data.push(user, crc);
+    });
+    const dataListPages = Math.ceil(data.length / 2 / layout.entriesPerDataList);
     const liveDirty = [...tx.dirty.keys()].filter((user) => finalCount(user) > 0);
     const newSlots =
       liveDirty.filter((user) => !tx.spilled.has(user)).length + smImages.size + dataListPages + 1;
@@ -1053,12 +1057,17 @@ export class PageStore {
       for (let i = 0; i < dataListPages; i++) {
         const image = new Uint8Array(this.pageSize);
         const view = viewOf(image);
-        const entries = data.slice(i * layout.entriesPerDataList, (i + 1) * layout.entriesPerDataList);
-        view.setUint32(HEADER_SIZE, entries.length, true);
-        entries.forEach(([user, crc], k) => {
-          view.setUint32(HEADER_SIZE + 4 + k * DATA_LIST_ENTRY_SIZE, user, true);
-          view.setUint32(HEADER_SIZE + 8 + k * DATA_LIST_ENTRY_SIZE, crc, true);
-        });
+        const from = i * layout.entriesPerDataList;
+        const count = Math.min(layout.entriesPerDataList, data.length / 2 - from);
+        view.setUint32(HEADER_SIZE, count, true);
+        for (let k = 0; k < count; k++) {
+          view.setUint32(HEADER_SIZE + 4 + k * DATA_LIST_ENTRY_SIZE, data[2 * (from + k)] as number, true);
+          view.setUint32(
+            HEADER_SIZE + 8 + k * DATA_LIST_ENTRY_SIZE,
+            data[2 * (from + k) + 1] as number,
+            true,
+          );
+        }
         const pos = tx.nextPos++;
         sealPage(
           image,

@@ -2,6 +2,7 @@
 // before and after commit and reopen (the data lists' CRCs hold: recovery drops nothing), and
 // argument errors with nothing written.
 import { MemoryStorage } from '@deja/storage';
+import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { PageStore } from '../src/index';
 
@@ -75,5 +76,80 @@ describe('writeDataMany with offsets', () => {
     for (const [i, p] of pages.entries())
       expect(await again.readData(p)).toEqual(pageBytes(100 + (at[i] as number) / 512));
     await again.close();
+  });
+});
+
+describe('writeDataMany runs', () => {
+  test('20 neighbouring pages from one buffer are one request', async () => {
+    const disk = new MemoryStorage();
+    const store = await PageStore.create(disk, { ...OPTS, pageSize: 4096, journalPages: 16 });
+    const tx = store.begin();
+    const pages = await tx.allocateMany('data', 20);
+    expect(pages).toEqual(pages.map((_, i) => (pages[0] as number) + i));
+    let requests = 0;
+    const writev = disk.writev.bind(disk);
+    disk.writev = (reqs) => {
+      requests += reqs.length;
+      return writev(reqs);
+    };
+    await tx.writeDataMany(pages, new Uint8Array(20 * 4096).fill(5));
+    expect(requests).toBe(1);
+    // every other page from every other place: ten requests
+    requests = 0;
+    const odd = pages.filter((_, i) => i % 2 === 1);
+    await tx.writeDataMany(
+      odd,
+      new Uint8Array(20 * 4096).fill(6),
+      odd.map((_, i) => i * 2 * 4096),
+    );
+    expect(requests).toBe(10);
+    tx.abort();
+    await store.close();
+  });
+
+  test('neighbours on the medium and in the buffer go in one request; any mix reads back right', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        // which of 150 pages (several space-map groups at 512-byte pages) to write, and where
+        // each one's bytes lie: after the previous one's, or somewhere else
+        fc.uniqueArray(fc.nat(149), { minLength: 1, maxLength: 60 }),
+        fc.array(fc.boolean(), { minLength: 60, maxLength: 60 }),
+        fc.boolean(),
+        async (picks, follow, sorted) => {
+          const disk = new MemoryStorage();
+          const store = await PageStore.create(disk, { ...OPTS, pageCount: 160, journalPages: 64 });
+          const tx = store.begin();
+          const all = await tx.allocateMany('data', 150);
+          const chosen = (sorted ? [...picks].sort((a, b) => a - b) : picks).map((i) => all[i] as number);
+          const at: number[] = [];
+          let next = 0;
+          for (let i = 0; i < chosen.length; i++) {
+            if (i > 0 && !follow[i]) next += 512 * 3; // a gap in the buffer
+            at.push(next);
+            next += 512;
+          }
+          const buf = new Uint8Array(next);
+          for (let i = 0; i < chosen.length; i++) buf.set(pageBytes(chosen[i] as number), at[i] as number);
+          let requests = 0;
+          const writev = disk.writev.bind(disk);
+          disk.writev = (reqs) => {
+            requests += reqs.length;
+            return writev(reqs);
+          };
+          await tx.writeDataMany(chosen, buf, at);
+          disk.writev = writev;
+          // never more requests than pages (one per run of neighbours)
+          expect(requests).toBeLessThanOrEqual(chosen.length);
+          for (const p of chosen) expect(await tx.readData(p)).toEqual(pageBytes(p));
+          await tx.commit();
+          await store.close();
+          const again = await PageStore.open(new MemoryStorage({ data: disk.snapshot() }));
+          expect(again.recovery.dropped).toBeUndefined();
+          for (const p of chosen) expect(await again.readData(p)).toEqual(pageBytes(p));
+          await again.close();
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
 });
