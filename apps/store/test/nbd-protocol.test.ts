@@ -367,6 +367,41 @@ describe('NBD server: protocol and bad clients', () => {
       await store.write(50 * CS, model.subarray(50 * CS, 52 * CS));
     });
 
+    it('answers requests pipelined in one write, more than it takes in flight, each by its cookie', async () => {
+      const c = await client();
+      await c.go('ro');
+      // 300 READs (and a FLUSH among them) in one write: the server takes what is buffered at
+      // once, stops at its in-flight cap (128), and reads the rest as replies go out.
+      const asked = new Map<bigint, [number, number]>();
+      const heads: Uint8Array[] = [];
+      // The requests are collected, then sent together.
+      const collect = Object.assign(c, {
+        send: (b: Uint8Array) => {
+          heads.push(b);
+        },
+      });
+      const rand = prng(7);
+      for (let i = 0; i < 300; i++) {
+        const offset = Math.floor(rand() * (SIZE - 3 * CS));
+        const length = 1 + Math.floor(rand() * 3 * CS);
+        asked.set(collect.request(CMD.READ, offset, length), [offset, length]);
+        if (i === 150) asked.set(collect.request(CMD.FLUSH, 0, 0), [0, 0]);
+      }
+      delete (c as { send?: unknown }).send;
+      c.send(Buffer.concat(heads));
+      while (asked.size > 0) {
+        const head = await c.reply();
+        const want = asked.get(head.cookie);
+        expect(want).toBeDefined();
+        expect(head.error).toBe(0);
+        const [offset, length] = want as [number, number];
+        const data = await c.read(length);
+        expect(data.equals(Buffer.from(model.subarray(offset, offset + length)))).toBe(true);
+        asked.delete(head.cookie);
+      }
+      expect(asked.size).toBe(0);
+    });
+
     it('by default, holes shorter than minHole between data are reported as data, and READ sends them as zeros', async () => {
       // A region of its own: data, a 3-chunk hole, data, a 32-chunk hole, data.
       const sock = join(dir.path, 'holes.sock');

@@ -661,8 +661,12 @@ export class Session {
     this.#sock.on('drain', () => this.#wake?.());
     try {
       for (;;) {
-        if (!(await this.#room())) break;
-        const head = await this.#readOrStop(REQUEST_BYTES);
+        // Requests already buffered are taken at once, without a promise each (a client
+        // pipelines them: nbdcopy keeps 64 in flight per connection); only an empty buffer or a
+        // full connection waits.
+        if (this.#busy() && !(await this.#room())) break;
+        const head =
+          (!this.#stopping && this.#in.tryRead(REQUEST_BYTES)) || (await this.#readOrStop(REQUEST_BYTES));
         if (!head) break;
         if (head.readUInt32BE(0) !== REQUEST_MAGIC) throw new Drop('a request with a wrong magic');
         const req: Request = {
@@ -675,7 +679,9 @@ export class Session {
         if (req.type === CMD.DISC) break;
         // The server-wide budget first: nothing of this request is held, or read, before it.
         const lease: Lease = { bytes: this.#memoryCost(t, req) };
-        if (lease.bytes > 0) await this.#host.memory.acquire(lease.bytes, 'request', this.#gone.signal);
+        const granted =
+          lease.bytes > 0 && this.#host.memory.acquire(lease.bytes, 'request', this.#gone.signal);
+        if (granted) await granted;
         let payload: Buffer | undefined;
         if (req.type === CMD.WRITE) {
           if (req.length > this.#host.maxPayload) {
@@ -711,15 +717,22 @@ export class Session {
     }
   }
 
+  /** Whether the connection must not read another request now (it is full, or stopping). */
+  #busy(): boolean {
+    return (
+      this.#stopping ||
+      this.#sock.destroyed ||
+      this.#inflight >= MAX_INFLIGHT ||
+      (this.#inflight > 0 && this.#inflightBytes >= this.#host.budget) ||
+      this.#sock.writableLength >= this.#host.budget
+    );
+  }
+
   /** Waits until the connection may read another request; false when it is stopping. */
   async #room(): Promise<boolean> {
     for (;;) {
       if (this.#stopping || this.#sock.destroyed) return false;
-      const busy =
-        this.#inflight >= MAX_INFLIGHT ||
-        (this.#inflight > 0 && this.#inflightBytes >= this.#host.budget) ||
-        this.#sock.writableLength >= this.#host.budget;
-      if (!busy) return true;
+      if (!this.#busy()) return true;
       await new Promise<void>((resolve) => {
         this.#wake = resolve;
       });
