@@ -20,8 +20,10 @@
 // two, so replies reach their sockets while the store works); then checked against the chunks'
 // names when the store verifies reads (on the server's hashing workers if it has some, while the
 // main thread reads the next request's chunks), with holes taken from the block map (no scan of
-// the bytes for zeros). Its reply is written as header and buffer slices, and replies finished in
-// the same turn of the event loop leave in one corked write.
+// the bytes for zeros). Its reply is, in the common case, one slice of that buffer with the header
+// written in front of the data (holes shorter than minHole go as zeros: cheaper than a chunk
+// each), and replies finished in the same turn of the event loop leave in one corked write.
+// Requests the client pipelined are taken from the reader's buffer without a promise each.
 //
 // Requests of one connection are handled concurrently and may complete out of order (the store
 // runs its operations one at a time, in call order, so a request issued after a write sees it
@@ -990,7 +992,7 @@ export class Session {
    * answered from them while no write went through the server (and for at most a second, for
    * writes to the store from elsewhere). Holes shorter than `minHole` between data are reported as
    * data: a client then reads a fragmented region in a few large READs instead of one per extent,
-   * and the READ replies still carry those holes as OFFSET_HOLE chunks, so no zeros are sent.
+   * and the READ replies send those holes as zeros inside their data chunk (see readReply).
    * O(chunks walked) for a new walk, O(log extents + extents sent) from the kept ones.
    */
   async #allocation(
