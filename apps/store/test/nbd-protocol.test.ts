@@ -367,7 +367,42 @@ describe('NBD server: protocol and bad clients', () => {
       await store.write(50 * CS, model.subarray(50 * CS, 52 * CS));
     });
 
-    it('by default, holes shorter than minHole between data are reported as data; READ still marks them', async () => {
+    it('answers requests pipelined in one write, more than it takes in flight, each by its cookie', async () => {
+      const c = await client();
+      await c.go('ro');
+      // 300 READs (and a FLUSH among them) in one write: the server takes what is buffered at
+      // once, stops at its in-flight cap (128), and reads the rest as replies go out.
+      const asked = new Map<bigint, [number, number]>();
+      const heads: Uint8Array[] = [];
+      // The requests are collected, then sent together.
+      const collect = Object.assign(c, {
+        send: (b: Uint8Array) => {
+          heads.push(b);
+        },
+      });
+      const rand = prng(7);
+      for (let i = 0; i < 300; i++) {
+        const offset = Math.floor(rand() * (SIZE - 3 * CS));
+        const length = 1 + Math.floor(rand() * 3 * CS);
+        asked.set(collect.request(CMD.READ, offset, length), [offset, length]);
+        if (i === 150) asked.set(collect.request(CMD.FLUSH, 0, 0), [0, 0]);
+      }
+      delete (c as { send?: unknown }).send;
+      c.send(Buffer.concat(heads));
+      while (asked.size > 0) {
+        const head = await c.reply();
+        const want = asked.get(head.cookie);
+        expect(want).toBeDefined();
+        expect(head.error).toBe(0);
+        const [offset, length] = want as [number, number];
+        const data = await c.read(length);
+        expect(data.equals(Buffer.from(model.subarray(offset, offset + length)))).toBe(true);
+        asked.delete(head.cookie);
+      }
+      expect(asked.size).toBe(0);
+    });
+
+    it('by default, holes shorter than minHole between data are reported as data, and READ sends them as zeros', async () => {
       // A region of its own: data, a 3-chunk hole, data, a 32-chunk hole, data.
       const sock = join(dir.path, 'holes.sock');
       const m = await MemStore.create({ size: 64 * CS, chunkSize: CS });
@@ -400,13 +435,48 @@ describe('NBD server: protocol and bad clients', () => {
           [32 * CS, 3],
           [23 * CS, 0],
         ]);
-        // The READ of the region marks the short hole as a hole: no zeros are sent.
-        c.request(CMD.READ, 0, 9 * CS);
-        const chunks = await c.replies();
-        expect(chunks.map((x) => x.type)).toEqual([
-          REPLY_TYPE.OFFSET_DATA,
-          REPLY_TYPE.OFFSET_HOLE,
-          REPLY_TYPE.OFFSET_DATA,
+        // READ replies follow the same rule: the short hole goes as zeros inside one data chunk
+        // (whose header shares the data's piece of the reply), the long one as a hole.
+        const flat = new Uint8Array(64 * CS);
+        flat.fill(1, 0, 4 * CS);
+        flat.fill(2, 7 * CS, 9 * CS);
+        flat.fill(3, 41 * CS, 64 * CS);
+        const shape = async (offset: number, length: number, flags = 0) => {
+          c.request(CMD.READ, offset, length, { flags });
+          const chunks = await c.replies();
+          const got = Buffer.alloc(length, 0xee);
+          for (const x of chunks) {
+            expect(x.error).toBe(0);
+            const at = Number(x.payload.readBigUInt64BE(0)) - offset;
+            if (x.type === REPLY_TYPE.OFFSET_DATA) x.payload.copy(got, at, 8);
+            else got.fill(0, at, at + x.payload.readUInt32BE(8));
+          }
+          expect(got.equals(flat.subarray(offset, offset + length))).toBe(true);
+          return chunks.map((x) => [x.type, x.payload.length - (x.type === REPLY_TYPE.OFFSET_DATA ? 8 : 0)]);
+        };
+        expect(await shape(0, 9 * CS)).toEqual([[REPLY_TYPE.OFFSET_DATA, 9 * CS]]);
+        // Unaligned, with the header written over the bytes before the range.
+        expect(await shape(CS + 7, 8 * CS - 100)).toEqual([[REPLY_TYPE.OFFSET_DATA, 8 * CS - 100]]);
+        expect(await shape(3, 9)).toEqual([[REPLY_TYPE.OFFSET_DATA, 9]]);
+        expect(await shape(2 * CS, 64 * CS - 2 * CS)).toEqual([
+          [REPLY_TYPE.OFFSET_DATA, 7 * CS],
+          [REPLY_TYPE.OFFSET_HOLE, 12],
+          [REPLY_TYPE.OFFSET_DATA, 23 * CS],
+        ]);
+        // A read that is all hole, however short, is one hole chunk; with DF, one data chunk.
+        expect(await shape(4 * CS + 1, CS)).toEqual([[REPLY_TYPE.OFFSET_HOLE, 12]]);
+        expect(await shape(4 * CS + 1, CS, CMD_FLAG.DF)).toEqual([[REPLY_TYPE.OFFSET_DATA, CS]]);
+        expect(await shape(0, 64 * CS, CMD_FLAG.DF)).toEqual([[REPLY_TYPE.OFFSET_DATA, 64 * CS]]);
+        // A hole at the end of the range, short or long.
+        expect(await shape(8 * CS, 2 * CS)).toEqual([[REPLY_TYPE.OFFSET_DATA, 2 * CS]]);
+        expect(await shape(8 * CS, 33 * CS + 5)).toEqual([
+          [REPLY_TYPE.OFFSET_DATA, CS],
+          [REPLY_TYPE.OFFSET_HOLE, 12],
+          [REPLY_TYPE.OFFSET_DATA, 5],
+        ]);
+        expect(await shape(8 * CS, 33 * CS)).toEqual([
+          [REPLY_TYPE.OFFSET_DATA, CS],
+          [REPLY_TYPE.OFFSET_HOLE, 12],
         ]);
         // A write through the server is seen by the next query at once (the kept walk is stale).
         c.request(CMD.WRITE, 24 * CS, CS, { data: new Uint8Array(CS).fill(9) });

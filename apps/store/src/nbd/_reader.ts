@@ -59,6 +59,14 @@ export class ByteReader {
   }
 
   /**
+   * The next `n` bytes if they have arrived (no promise, no wait), else undefined; also undefined
+   * while a {@link read} is pending.
+   */
+  tryRead(n: number): Buffer | undefined {
+    return this.#waiter === undefined && this.#length >= n ? this.#take(n) : undefined;
+  }
+
+  /**
    * Skips `n` bytes without keeping them (a payload that is refused), a piece at a time.
    */
   async skip(n: number): Promise<void> {

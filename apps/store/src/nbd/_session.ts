@@ -20,8 +20,10 @@
 // two, so replies reach their sockets while the store works); then checked against the chunks'
 // names when the store verifies reads (on the server's hashing workers if it has some, while the
 // main thread reads the next request's chunks), with holes taken from the block map (no scan of
-// the bytes for zeros). Its reply is written as header and buffer slices, and replies finished in
-// the same turn of the event loop leave in one corked write.
+// the bytes for zeros). Its reply is, in the common case, one slice of that buffer with the header
+// written in front of the data (holes shorter than minHole go as zeros: cheaper than a chunk
+// each), and replies finished in the same turn of the event loop leave in one corked write.
+// Requests the client pipelined are taken from the reader's buffer without a promise each.
 //
 // Requests of one connection are handled concurrently and may complete out of order (the store
 // runs its operations one at a time, in call order, so a request issued after a write sees it
@@ -60,9 +62,12 @@ import {
   REQUEST_BYTES,
   REQUEST_MAGIC,
   readU64,
+  SIMPLE_REPLY_BYTES,
+  SIMPLE_REPLY_MAGIC,
   STATE_DIRTY,
   STATE_HOLE,
   STATE_ZERO,
+  STRUCTURED_HEADER_BYTES,
   STRUCTURED_REPLY_MAGIC,
   simpleReply,
   structuredHeader,
@@ -159,8 +164,16 @@ const READ_AHEAD = 64 * 1024;
  * read.
  */
 export const CONNECTION_BYTES = READ_AHEAD + 64 * 1024;
-/** A structured reply chunk's header plus the 8-byte offset of OFFSET_DATA / the 12 bytes of OFFSET_HOLE. */
-const CHUNK_HEAD = 20 + 12;
+/** A structured reply chunk's header plus the 12 bytes of an OFFSET_HOLE. */
+const HOLE_HEAD = STRUCTURED_HEADER_BYTES + 12;
+/** A structured reply chunk's header plus the 8-byte offset of an OFFSET_DATA. */
+const DATA_HEAD = STRUCTURED_HEADER_BYTES + 8;
+/**
+ * Bytes a READ's buffer keeps in front of its chunks, so that the reply's header (a simple
+ * reply's 16 bytes, an OFFSET_DATA chunk's 28) can be written right before the data and both
+ * leave as one piece.
+ */
+const REPLY_ROOM = 32;
 
 type Context =
   | { readonly id: number; readonly name: string; readonly kind: 'allocation' }
@@ -650,8 +663,12 @@ export class Session {
     this.#sock.on('drain', () => this.#wake?.());
     try {
       for (;;) {
-        if (!(await this.#room())) break;
-        const head = await this.#readOrStop(REQUEST_BYTES);
+        // Requests already buffered are taken at once, without a promise each (a client
+        // pipelines them: nbdcopy keeps 64 in flight per connection); only an empty buffer or a
+        // full connection waits.
+        if (this.#busy() && !(await this.#room())) break;
+        const head =
+          (!this.#stopping && this.#in.tryRead(REQUEST_BYTES)) || (await this.#readOrStop(REQUEST_BYTES));
         if (!head) break;
         if (head.readUInt32BE(0) !== REQUEST_MAGIC) throw new Drop('a request with a wrong magic');
         const req: Request = {
@@ -664,7 +681,9 @@ export class Session {
         if (req.type === CMD.DISC) break;
         // The server-wide budget first: nothing of this request is held, or read, before it.
         const lease: Lease = { bytes: this.#memoryCost(t, req) };
-        if (lease.bytes > 0) await this.#host.memory.acquire(lease.bytes, 'request', this.#gone.signal);
+        const granted =
+          lease.bytes > 0 && this.#host.memory.acquire(lease.bytes, 'request', this.#gone.signal);
+        if (granted) await granted;
         let payload: Buffer | undefined;
         if (req.type === CMD.WRITE) {
           if (req.length > this.#host.maxPayload) {
@@ -700,15 +719,22 @@ export class Session {
     }
   }
 
+  /** Whether the connection must not read another request now (it is full, or stopping). */
+  #busy(): boolean {
+    return (
+      this.#stopping ||
+      this.#sock.destroyed ||
+      this.#inflight >= MAX_INFLIGHT ||
+      (this.#inflight > 0 && this.#inflightBytes >= this.#host.budget) ||
+      this.#sock.writableLength >= this.#host.budget
+    );
+  }
+
   /** Waits until the connection may read another request; false when it is stopping. */
   async #room(): Promise<boolean> {
     for (;;) {
       if (this.#stopping || this.#sock.destroyed) return false;
-      const busy =
-        this.#inflight >= MAX_INFLIGHT ||
-        (this.#inflight > 0 && this.#inflightBytes >= this.#host.budget) ||
-        this.#sock.writableLength >= this.#host.budget;
-      if (!busy) return true;
+      if (!this.#busy()) return true;
       await new Promise<void>((resolve) => {
         this.#wake = resolve;
       });
@@ -747,12 +773,12 @@ export class Session {
       if (length > this.#host.maxPayload) return 0;
       const cs = this.#host.store.chunkSize;
       const first = Math.floor(offset / cs);
-      return (Math.ceil((offset + length) / cs) - first) * cs;
+      return REPLY_ROOM + (Math.ceil((offset + length) / cs) - first) * cs;
     }
     if (type === CMD.BLOCK_STATUS) {
       let bytes = 0;
       for (const ctx of t.contexts)
-        bytes += CHUNK_HEAD + 8 * (ctx.kind === 'dirty' ? MAX_EXTENTS : STATUS_EXTENTS);
+        bytes += HOLE_HEAD + 8 * (ctx.kind === 'dirty' ? MAX_EXTENTS : STATUS_EXTENTS);
       return bytes;
     }
     return 0;
@@ -858,9 +884,11 @@ export class Session {
   }
 
   /**
-   * A READ: the chunks it touches are read into a recycled buffer in one store operation, checked
-   * against their names (on the hashing workers when there are some), and sent as slices of that
-   * buffer; the buffer and the lease go back once the reply has left. O(chunks).
+   * A READ: the chunks it touches are read into a recycled buffer in one store operation, after
+   * REPLY_ROOM bytes kept for the reply's header, checked against their names (on the hashing
+   * workers when there are some), and sent as slices of that buffer (one slice, header included,
+   * unless the reply keeps long holes apart); the buffer and the lease go back once the reply has
+   * left. O(chunks).
    */
   async #read(t: Transmission, req: Request, lease: Lease): Promise<void> {
     const { offset, length, cookie } = req;
@@ -874,16 +902,17 @@ export class Session {
     const cs = store.chunkSize;
     const first = Math.floor(offset / cs);
     const count = Math.ceil((offset + length) / cs) - first;
-    let buf: Uint8Array | undefined;
+    let whole: Uint8Array | undefined;
     let sent = false;
     try {
       // The buffer is taken in the read's turn: requests waiting for it hold none.
       const raw = await this.#host.storeRead(() => {
-        buf = memory.take(count * cs);
-        return store._readRaw(t.exp.version, first, count, buf);
+        whole = memory.take(REPLY_ROOM + count * cs);
+        return store._readRaw(t.exp.version, first, count, whole.subarray(REPLY_ROOM));
       });
+      const buf = whole as Uint8Array;
       if (store.verifyReads) {
-        const bytes = (buf as Uint8Array).subarray(0, count * cs);
+        const bytes = buf.subarray(REPLY_ROOM);
         const hashes = this.#host.hashes;
         const only = uncheckedChunks(raw);
         verifyBatch(
@@ -895,26 +924,25 @@ export class Session {
         store._keepChecked(raw);
       }
       const parts = readReply(
-        t.structured && (req.flags & CMD_FLAG.DF) === 0,
         t.structured,
+        (req.flags & CMD_FLAG.DF) === 0 ? this.#host.minHole : undefined,
         cookie,
         offset,
         length,
-        buf as Uint8Array,
+        buf,
         first * cs,
         cs,
         raw.physical,
       );
       const leased = lease.bytes;
-      const whole = buf as Uint8Array;
       lease.bytes = 0;
       sent = true;
       this.#sendThen(parts, () => {
         memory.release(leased, 'request');
-        memory.recycle(whole);
+        memory.recycle(buf);
       });
     } finally {
-      if (!sent && buf) memory.recycle(buf);
+      if (!sent && whole) memory.recycle(whole);
     }
   }
 
@@ -964,7 +992,7 @@ export class Session {
    * answered from them while no write went through the server (and for at most a second, for
    * writes to the store from elsewhere). Holes shorter than `minHole` between data are reported as
    * data: a client then reads a fragmented region in a few large READs instead of one per extent,
-   * and the READ replies still carry those holes as OFFSET_HOLE chunks, so no zeros are sent.
+   * and the READ replies send those holes as zeros inside their data chunk (see readReply).
    * O(chunks walked) for a new walk, O(log extents + extents sent) from the kept ones.
    */
   async #allocation(
@@ -1085,14 +1113,20 @@ interface Lease {
 
 /**
  * The parts of a READ reply for `[offset, offset + length)`, whose chunks sit in `buf` from byte
- * offset `base` of the volume: a simple reply with the bytes; or structured chunks, one
- * OFFSET_DATA per run of mapped chunks and, unless `holes` is false (the DF flag), one OFFSET_HOLE
- * per run of unmapped chunks (`physical[i] < 0`: the store keeps no zero chunks, so those read as
- * zeros). The data parts are slices of `buf`; all the headers share one small buffer. O(chunks).
+ * REPLY_ROOM on, starting at byte `base` of the volume: a simple reply with the bytes; or
+ * structured chunks, one OFFSET_HOLE per run of unmapped chunks (`physical[i] < 0`: the store
+ * keeps no zero chunks, so those read as zeros) of at least `minHole` bytes or covering the whole
+ * request (none when `minHole` is undefined: the DF flag), and one OFFSET_DATA per run of the rest (shorter holes go as the zeros the store
+ * filled in: a chunk header and a separate piece of the reply cost more than a few KiB of zeros,
+ * to the server and to the client). A reply of one piece of data (the common case: a simple reply,
+ * or a structured one with no long hole) is a single slice of `buf`, its header written in front
+ * of the data (in the room before the first chunk, or over the bytes of the first chunk that
+ * precede `offset`, which are not sent); otherwise the data parts are slices of `buf` and the
+ * headers share one small buffer. O(chunks).
  */
 function readReply(
-  holes: boolean,
   structured: boolean,
+  minHole: number | undefined,
   cookie: Buffer,
   offset: number,
   length: number,
@@ -1101,45 +1135,94 @@ function readReply(
   cs: number,
   physical: readonly number[],
 ): Uint8Array[] {
-  const from = offset - base;
-  if (!structured) return [simpleReply(cookie, 0), buf.subarray(from, from + length)];
-  // Runs of mapped / unmapped chunks, clipped to the request: [start, end, hole] triples.
+  const from = REPLY_ROOM + offset - base;
+  const end = offset + length;
+  if (!structured) {
+    const head = headerView(buf, from - SIMPLE_REPLY_BYTES, SIMPLE_REPLY_BYTES);
+    head.writeUInt32BE(SIMPLE_REPLY_MAGIC, 0);
+    head.writeUInt32BE(0, 4);
+    cookie.copy(head, 8, 0, 8);
+    return [buf.subarray(from - SIMPLE_REPLY_BYTES, from + length)];
+  }
+  // Runs of data / hole chunks, clipped to the request: [start, end, hole] triples.
   const runs: number[] = [];
-  if (!holes) runs.push(offset, offset + length, 0);
-  else {
-    const end = offset + length;
-    let pos = offset;
-    for (let i = 0; pos < end; i++) {
-      const next = Math.min(end, base + (i + 1) * cs);
-      const hole = (physical[i] as number) < 0 ? 1 : 0;
-      const n = runs.length;
-      if (n > 0 && runs[n - 1] === hole) runs[n - 2] = next;
-      else runs.push(pos, next, hole);
-      pos = next;
+  let pos = offset;
+  for (let i = 0; pos < end; i++) {
+    const next = Math.min(end, base + (i + 1) * cs);
+    const hole = (physical[i] as number) < 0 ? 1 : 0;
+    const n = runs.length;
+    if (n > 0 && runs[n - 1] === hole) runs[n - 2] = next;
+    else runs.push(pos, next, hole);
+    pos = next;
+  }
+  // Holes shorter than minHole become data (merged with the data around them), unless the whole
+  // request is one; with no minHole (DF), every hole does.
+  const only = runs.length === 3;
+  let w = 0;
+  for (let r = 0; r < runs.length; r += 3) {
+    const start = runs[r] as number;
+    const stop = runs[r + 1] as number;
+    const hole = runs[r + 2] === 1 && minHole !== undefined && (only || stop - start >= minHole) ? 1 : 0;
+    if (w > 0 && runs[w - 1] === hole) runs[w - 2] = stop;
+    else {
+      runs[w] = start;
+      runs[w + 1] = stop;
+      runs[w + 2] = hole;
+      w += 3;
     }
   }
+  runs.length = w;
+  if (runs.length === 3 && runs[2] === 0) {
+    const at = from - DATA_HEAD;
+    const head = headerView(buf, at, DATA_HEAD);
+    writeChunkHead(head, 0, cookie, REPLY_FLAG_DONE, REPLY_TYPE.OFFSET_DATA, 8 + length);
+    writeU64(head, offset, 20);
+    return [buf.subarray(at, from + length)];
+  }
   const chunks = runs.length / 3;
-  const heads = Buffer.allocUnsafe(chunks * CHUNK_HEAD);
+  const heads = Buffer.allocUnsafe(chunks * HOLE_HEAD);
   const parts: Uint8Array[] = [];
   for (let k = 0; k < chunks; k++) {
     const start = runs[3 * k] as number;
-    const end = runs[3 * k + 1] as number;
+    const stop = runs[3 * k + 1] as number;
     const hole = runs[3 * k + 2] === 1;
-    const at = k * CHUNK_HEAD;
-    heads.writeUInt32BE(STRUCTURED_REPLY_MAGIC, at);
-    heads.writeUInt16BE(k === chunks - 1 ? REPLY_FLAG_DONE : 0, at + 4);
-    heads.writeUInt16BE(hole ? REPLY_TYPE.OFFSET_HOLE : REPLY_TYPE.OFFSET_DATA, at + 6);
-    cookie.copy(heads, at + 8, 0, 8);
-    heads.writeUInt32BE(hole ? 12 : 8 + end - start, at + 16);
+    const at = k * HOLE_HEAD;
+    const flags = k === chunks - 1 ? REPLY_FLAG_DONE : 0;
     writeU64(heads, start, at + 20);
     if (hole) {
-      heads.writeUInt32BE(end - start, at + 28);
-      parts.push(heads.subarray(at, at + 32));
+      writeChunkHead(heads, at, cookie, flags, REPLY_TYPE.OFFSET_HOLE, 12);
+      heads.writeUInt32BE(stop - start, at + 28);
+      parts.push(heads.subarray(at, at + HOLE_HEAD));
     } else {
-      parts.push(heads.subarray(at, at + 28), buf.subarray(start - base, end - base));
+      writeChunkHead(heads, at, cookie, flags, REPLY_TYPE.OFFSET_DATA, 8 + stop - start);
+      parts.push(
+        heads.subarray(at, at + DATA_HEAD),
+        buf.subarray(from + start - offset, from + stop - offset),
+      );
     }
   }
   return parts;
+}
+
+/** A Buffer over `length` bytes of `buf` from `at`, to write a header with. */
+function headerView(buf: Uint8Array, at: number, length: number): Buffer {
+  return Buffer.from(buf.buffer, buf.byteOffset + at, length);
+}
+
+/** Writes a structured reply chunk's 20-byte header at `at`. */
+function writeChunkHead(
+  out: Buffer,
+  at: number,
+  cookie: Buffer,
+  flags: number,
+  type: number,
+  length: number,
+): void {
+  out.writeUInt32BE(STRUCTURED_REPLY_MAGIC, at);
+  out.writeUInt16BE(flags, at + 4);
+  out.writeUInt16BE(type, at + 6);
+  cookie.copy(out, at + 8, 0, 8);
+  out.writeUInt32BE(length, at + 16);
 }
 
 /**

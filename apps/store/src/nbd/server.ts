@@ -87,8 +87,10 @@ export interface ServeOptions {
   /**
    * base:allocation reports holes shorter than this (bytes) between data as data (default
    * 64 KiB; 0 reports every unmapped chunk). Clients then read fragmented regions in a few large
-   * READs instead of one per extent; the READ replies still mark those holes (OFFSET_HOLE), so no
-   * zeros are sent.
+   * READs instead of one per extent. READ replies follow the same rule: holes of at least this
+   * many bytes (or the whole range read) are sent as OFFSET_HOLE chunks, shorter ones as zeros
+   * inside the data (one chunk with its own header costs the server and the client more than a
+   * few KiB of zeros).
    */
   readonly minHole?: number;
   /**
@@ -169,8 +171,11 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<N
   const tls = options.tls ? secureContext(options.tls) : undefined;
   const hashes = store.verifyReads && workers > 0 ? new HashPool(workers) : undefined;
   const memory = new MemoryBudget(maxMemory, hashes !== undefined);
-  // The largest request fits in the requests' half of the budget, with the chunks around it.
-  const maxPayload = Math.min(MAX_PAYLOAD, Math.floor(maxMemory / 2) - 2 * store.chunkSize);
+  // The largest request fits in the requests' half of the budget, with the chunks around it and
+  // the room for its reply's header (REPLY_ROOM, less than the chunk this leaves spare: a
+  // request of whole chunks less two touches at most whole chunks less one).
+  const cs = store.chunkSize;
+  const maxPayload = Math.min(MAX_PAYLOAD, Math.floor(maxMemory / 2 / cs) * cs - 2 * cs);
   const core = new Core(
     store,
     exports,
