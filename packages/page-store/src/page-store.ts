@@ -158,6 +158,8 @@ export interface PageStoreStats {
    * short runs of pages that were free already), so at most `blocksReleased`.
    */
   discards: number;
+  /** Flushes started by {@link PageStore.writeBack} (not counted in `flushes`). */
+  writeBacks: number;
 }
 
 /**
@@ -228,6 +230,8 @@ export class PageStore {
   readonly storage: Storage;
   /** The medium with its failures turned into PageStoreErrors; every read and write goes here. */
   readonly #io: Storage;
+  /** A {@link PageStore.writeBack} flush is running. */
+  #writingBack = false;
   /** Bytes per page. */
   readonly pageSize: number;
   /** Bytes of a metadata page its user owns: `pageSize - 32`. */
@@ -251,6 +255,7 @@ export class PageStore {
     growths: 0,
     blocksReleased: 0,
     discards: 0,
+    writeBacks: 0,
   };
   /** What open found and did (for `create`: an empty report). */
   readonly recovery: PageStoreRecovery;
@@ -633,6 +638,25 @@ export class PageStore {
         if (count > 0 && tag !== TAG_DATA) await this.#readCommittedMeta(user);
       }
     }
+  }
+
+  /**
+   * Starts making what was written so far durable, without waiting for it: a storage flush nobody
+   * awaits, at most one at a time. A transaction that writes a lot of data (an import writing
+   * hundreds of MiB of data pages before its commit) calls it as it goes, so the medium writes
+   * the data while the caller works and the commit's own flush finds little left to do. Changes
+   * nothing a reader or a recovery can see. A failure is not reported here: the storage refuses
+   * later writes and flushes after a failed flush, so the next commit fails with it. A no-op on a
+   * read-only or closed store. O(1).
+   */
+  writeBack(): void {
+    if (this.#closed || this.storage.readOnly || this.#writingBack) return;
+    this.#writingBack = true;
+    const done = (): void => {
+      this.#writingBack = false;
+    };
+    this.stats.writeBacks++;
+    this.#io.flush().then(done, done);
   }
 
   /**
