@@ -5,7 +5,7 @@
 // The callers (PageStore.readDataMany, a transaction's readDataMany and writeDataMany) check the
 // pages first.
 
-import type { Storage } from '@deja/storage';
+import type { ReadRequest, Storage } from '@deja/storage';
 import { type Layout, userPhysical } from './_internal-layout';
 
 /**
@@ -30,46 +30,80 @@ export async function readDataPages(
     if (!Number.isSafeInteger(d) || d < 0 || d + size > into.length)
       throw new RangeError(`readDataMany: page ${pages[i]} would land at ${d}, outside ${into.length} bytes`);
   }
-  if (pages.length === 0) return into;
-  // Runs of pages that are neighbours on the medium, in medium order.
-  const order = pages.map((_, i) => i);
-  const phys = pages.map((p) => userPhysical(layout, p));
-  order.sort((a, b) => (phys[a] as number) - (phys[b] as number));
-  const runs: { first: number; count: number; members: number[] }[] = [];
-  const MAX_RUN = Math.max(1, Math.floor((1 << 20) / size));
-  for (const i of order) {
-    const p = phys[i] as number;
-    const run = runs[runs.length - 1];
-    if (run !== undefined && p === run.first + run.count - 1) run.members.push(i);
-    else if (run !== undefined && p === run.first + run.count && run.count < MAX_RUN) {
-      run.count++;
-      run.members.push(i);
-    } else runs.push({ first: p, count: 1, members: [i] });
+  const n = pages.length;
+  if (n === 0) return into;
+  // Runs of pages that are neighbours on the medium, in medium order (the callers mostly list
+  // them in that order already: then nothing is sorted). Typed arrays and parallel run arrays, no
+  // object per page: a batch read is on every read path.
+  const phys = new Float64Array(n);
+  let sorted = true;
+  for (let i = 0; i < n; i++) {
+    phys[i] = userPhysical(layout, pages[i] as number);
+    if (i > 0 && (phys[i] as number) < (phys[i - 1] as number)) sorted = false;
   }
+  let order: Uint32Array | undefined;
+  if (!sorted) {
+    order = new Uint32Array(n);
+    for (let i = 0; i < n; i++) order[i] = i;
+    order.sort((a, b) => (phys[a] as number) - (phys[b] as number));
+  }
+  const MAX_RUN = Math.max(1, Math.floor((1 << 20) / size));
+  // Run r: pages runFirst[r] .. + runCount[r] on the medium; its members (the caller's indexes,
+  // a page listed twice is one page read twice into its places) are order[runFrom[r] .. runFrom[r + 1]).
+  const runFirst: number[] = [];
+  const runCount: number[] = [];
+  const runFrom: number[] = [];
+  for (let k = 0; k < n; k++) {
+    const p = phys[order === undefined ? k : (order[k] as number)] as number;
+    const r = runFirst.length - 1;
+    if (r >= 0 && p === (runFirst[r] as number) + (runCount[r] as number) - 1) continue;
+    if (
+      r >= 0 &&
+      p === (runFirst[r] as number) + (runCount[r] as number) &&
+      (runCount[r] as number) < MAX_RUN
+    ) {
+      runCount[r] = (runCount[r] as number) + 1;
+      continue;
+    }
+    runFirst.push(p);
+    runCount.push(1);
+    runFrom.push(k);
+  }
+  const runs = runFirst.length;
+  runFrom.push(n);
   // A run whose pages go to neighbouring destinations, in order, is read in place.
-  const inPlace = runs.map((run) => {
-    if (run.members.length !== run.count) return undefined;
-    const base = dest(run.members[0] as number);
-    for (let k = 1; k < run.count; k++)
-      if (dest(run.members[k] as number) !== base + k * size) return undefined;
-    return into.subarray(base, base + run.count * size);
-  });
-  const got = await io.readv(
-    runs.map((r, k) => {
-      const at = inPlace[k];
-      return at === undefined
-        ? { offset: r.first * size, length: r.count * size }
-        : { offset: r.first * size, length: r.count * size, into: at };
-    }),
-  );
-  runs.forEach((run, r) => {
-    if (inPlace[r] !== undefined) return;
+  const requests: ReadRequest[] = new Array(runs);
+  const inPlace: boolean[] = new Array(runs);
+  for (let r = 0; r < runs; r++) {
+    const from = runFrom[r] as number;
+    const to = runFrom[r + 1] as number;
+    const count = runCount[r] as number;
+    const offset = (runFirst[r] as number) * size;
+    let direct = to - from === count;
+    if (direct) {
+      const base = dest(order === undefined ? from : (order[from] as number));
+      for (let k = 1; k < count && direct; k++)
+        direct = dest(order === undefined ? from + k : (order[from + k] as number)) === base + k * size;
+      if (direct) {
+        requests[r] = { offset, length: count * size, into: into.subarray(base, base + count * size) };
+        inPlace[r] = true;
+        continue;
+      }
+    }
+    requests[r] = { offset, length: count * size };
+    inPlace[r] = false;
+  }
+  const got = await io.readv(requests);
+  for (let r = 0; r < runs; r++) {
+    if (inPlace[r]) continue;
     const bytes = got[r] as Uint8Array;
-    for (const i of run.members) {
-      const off = ((phys[i] as number) - run.first) * size;
+    const first = runFirst[r] as number;
+    for (let k = runFrom[r] as number; k < (runFrom[r + 1] as number); k++) {
+      const i = order === undefined ? k : (order[k] as number);
+      const off = ((phys[i] as number) - first) * size;
       into.set(bytes.subarray(off, off + size), dest(i));
     }
-  });
+  }
   return into;
 }
 
