@@ -46,6 +46,8 @@ export class HBitmapIter {
   _resume = -1;
   /** @internal The bitmap's bottom level and scale, cached for the hot path of next(). */
   _bottom: Int32Array;
+  /** @internal The bitmap's level above the bottom, cached for the common case of _skipWords. */
+  _above: Int32Array;
   /** @internal 2^granularity. */
   _scale: number;
 
@@ -61,6 +63,7 @@ export class HBitmapIter {
     this.hb = hb;
     this._cur = new Int32Array(hb._levels.length);
     this._bottom = hb._bottom;
+    this._above = hb._above;
     this._scale = hb._scale;
     const pos = typeof first === 'number' && first >= 0 ? Math.floor(first * hb._inv) : -1;
     if (pos < 0 || Math.floor(first) !== first || (pos >= hb._size && first !== 0)) {
@@ -82,6 +85,7 @@ export class HBitmapIter {
     const cur = this._cur;
     this._gen = hb._gen;
     this._bottom = hb._bottom;
+    this._above = hb._above;
     if (pos >= hb._size) {
       // Exhausted: only the sentinel remains, so the next step reports the end. Keep the position
       // itself for a relayout: the bitmap may grow past it again.
@@ -127,12 +131,29 @@ export class HBitmapIter {
    * @internal
    */
   _skipWords(): number {
-    const levels = this.hb._levels;
     const cur = this._cur;
     const n = cur.length;
     let pos = this._pos;
     let i = n - 1;
     let c: number;
+    if (n > 2) {
+      // The common case first: a bit left in the current word of the level above the bottom (below
+      // the top word and its sentinel when n > 2): one load there, one in the bottom, no loop.
+      const p = pos >>> 5;
+      c = cur[n - 2]! & this._above[p]!;
+      if (c !== 0) {
+        pos = p * 32 + ctz(c);
+        cur[n - 2] = c & (c - 1);
+        c = this._bottom[pos]!;
+        this._pos = pos;
+        this._bits = c;
+        return c;
+      }
+      // That level has nothing left here: climb on from the one above it.
+      i = n - 2;
+      pos = p;
+    }
+    const levels = this.hb._levels;
     do {
       i--;
       pos >>>= 5;
