@@ -75,7 +75,7 @@ export class HBitmapContender implements Contender {
       if (g === 0 && w < 0x3ffffff) {
         const b31 = w * 32 + 31;
         for (; x !== 0; x &= x - 1) {
-          isum = (isum + b31 - Math.clz32(x & -x)) | 0;
+          isum ^= b31 - Math.clz32(x & -x);
           n = (n + 1) | 0;
         }
       } else {
@@ -196,7 +196,7 @@ export class FlatContender implements Contender {
       if (scale === 1 && i < 0x3ffffff) {
         const b31 = i * 32 + 31;
         for (; x !== 0; x &= x - 1) {
-          isum = (isum + b31 - Math.clz32(x & -x)) | 0;
+          isum ^= b31 - Math.clz32(x & -x);
           n = (n + 1) | 0;
         }
       } else {
