@@ -46,7 +46,7 @@ export class HBitmapIter {
   _resume = -1;
   /** @internal The bitmap's bottom level and scale, cached for the hot path of next(). */
   _bottom: Int32Array;
-  /** @internal The bitmap's level above the bottom, cached for the common case of _skipWords. */
+  /** @internal The bitmap's level above the bottom, cached for nextWord()'s step. */
   _above: Int32Array;
   /** @internal 2^granularity. */
   _scale: number;
@@ -131,29 +131,12 @@ export class HBitmapIter {
    * @internal
    */
   _skipWords(): number {
+    const levels = this.hb._levels;
     const cur = this._cur;
     const n = cur.length;
     let pos = this._pos;
     let i = n - 1;
     let c: number;
-    if (n > 2) {
-      // The common case first: a bit left in the current word of the level above the bottom (below
-      // the top word and its sentinel when n > 2): one load there, one in the bottom, no loop.
-      const p = pos >>> 5;
-      c = cur[n - 2]! & this._above[p]!;
-      if (c !== 0) {
-        pos = p * 32 + ctz(c);
-        cur[n - 2] = c & (c - 1);
-        c = this._bottom[pos]!;
-        this._pos = pos;
-        this._bits = c;
-        return c;
-      }
-      // That level has nothing left here: climb on from the one above it.
-      i = n - 2;
-      pos = p;
-    }
-    const levels = this.hb._levels;
     do {
       i--;
       pos >>>= 5;
@@ -170,6 +153,33 @@ export class HBitmapIter {
     this._pos = pos;
     this._bits = c;
     return c;
+  }
+
+  /**
+   * {@link HBitmapIter._skipWords} for nextWord(), common case first: the next bit of the current
+   * word of the level above the bottom (one load there, one in the bottom, no loop over the levels;
+   * with more than two levels, that word is never the top one and its sentinel). next() and
+   * nextBatch() keep calling _skipWords: there, once per 32 items, the larger inlined step cost more
+   * than it saved.
+   *
+   * @internal
+   */
+  _skipWordsNear(): number {
+    const cur = this._cur;
+    const n = cur.length;
+    if (n > 2) {
+      const p = this._pos >>> 5;
+      const c = cur[n - 2]! & this._above[p]!;
+      if (c !== 0) {
+        const pos = p * 32 + ctz(c);
+        cur[n - 2] = c & (c - 1);
+        const w = this._bottom[pos]!;
+        this._pos = pos;
+        this._bits = w;
+        return w;
+      }
+    }
+    return this._skipWords();
   }
 
   /**
@@ -239,7 +249,7 @@ export class HBitmapIter {
     if (this.hb._gen !== this._gen) this._relayout();
     let c = this._bits & this._bottom[this._pos]!;
     if (c === 0) {
-      c = this._skipWords();
+      c = this._skipWordsNear();
       if (c === 0) {
         this.word = 0;
         return -1;
