@@ -59,9 +59,9 @@ export class HBitmapContender implements Contender {
   }
   /**
    * Word-wise walk (nextWord), the caller taking bits out of each word as the C driver does
-   * (lowest set bit, its index, next bit). At granularity 0 with items below 2^31 the sum is kept
-   * in int32 (wrapping, as the C's uint64 sum wraps): V8 then adds integers, where a double sum
-   * converts and adds in floating point for every bit (12% of the walk, see the README).
+   * (lowest set bit, its index, next bit). At granularity 0 with items below 2^31 the items are
+   * folded into an int32 sink by XOR: a double sum converts and adds in floating point for every bit,
+   * and an int32 sum overflows in V8's feedback and becomes one (see the README).
    */
   iterateWords(): number {
     const it = this.hb.iter(0);
