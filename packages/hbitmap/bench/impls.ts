@@ -57,22 +57,36 @@ export class HBitmapContender implements Contender {
     sink(sum);
     return n;
   }
-  /** Word-wise walk (nextWord), the caller taking bits out of each word. */
+  /**
+   * Word-wise walk (nextWord), the caller taking bits out of each word as the C driver does
+   * (lowest set bit, its index, next bit). At granularity 0 with items below 2^31 the items are
+   * folded into an int32 sink by XOR: a double sum converts and adds in floating point for every bit,
+   * and an int32 sum overflows in V8's feedback and becomes one (see the README).
+   */
   iterateWords(): number {
     const it = this.hb.iter(0);
-    const scale = this.hb.granularity === 0 ? 1 : 2 ** this.hb.granularity;
+    const g = this.hb.granularity;
+    const scale = 2 ** g;
     let n = 0;
     let sum = 0;
+    let isum = 0;
     for (let w = it.nextWord(); w >= 0; w = it.nextWord()) {
       let x = it.word | 0;
-      const base = w * 32;
-      while (x !== 0) {
-        sum += (base + 31 - Math.clz32(x & -x)) * scale;
-        n++;
-        x &= x - 1;
+      if (g === 0 && w < 0x3ffffff) {
+        const b31 = w * 32 + 31;
+        for (; x !== 0; x &= x - 1) {
+          isum ^= b31 - Math.clz32(x & -x);
+          n = (n + 1) | 0;
+        }
+      } else {
+        const base = w * 32;
+        for (; x !== 0; x &= x - 1) {
+          sum += (base + 31 - Math.clz32(x & -x)) * scale;
+          n++;
+        }
       }
     }
-    sink(sum);
+    sink(sum + isum);
     return n;
   }
   iterateNext(): number {
@@ -171,21 +185,31 @@ export class FlatContender implements Contender {
     this.range(start, count, false);
   }
   iterate(): number {
+    // The same bit extraction as HBitmapContender.iterateWords.
     const w = this.words;
     const scale = this.scale;
     let n = 0;
     let sum = 0;
+    let isum = 0;
     for (let i = 0; i < w.length; i++) {
       let x = w[i]! | 0;
-      while (x !== 0) {
-        sum += (i * 32 + 31 - Math.clz32(x & -x)) * scale;
-        n++;
-        x &= x - 1;
+      if (scale === 1 && i < 0x3ffffff) {
+        const b31 = i * 32 + 31;
+        for (; x !== 0; x &= x - 1) {
+          isum ^= b31 - Math.clz32(x & -x);
+          n = (n + 1) | 0;
+        }
+      } else {
+        for (; x !== 0; x &= x - 1) {
+          sum += (i * 32 + 31 - Math.clz32(x & -x)) * scale;
+          n++;
+        }
       }
     }
-    sink(sum);
+    sink(sum + isum);
     return n;
   }
+
   private findZero(g: number): number {
     const w = this.words;
     let i = g >>> 5;

@@ -1,8 +1,10 @@
 // A single-workload driver for profiling and A/B runs of @deja/hbitmap at 2^30 items (granularity 0),
 // the workloads of the issue-19 goals: `dirty` (the dirty-tracking round, and with `dirty-parts` its
 // set, reset, nextDirtyArea and nextDirty alone), `nz` and `alloc` (99% full, scattered holes),
-// `bits` (1M random single bits), `ranges` (10k random ranges), and `deser` (deserialize the 10k
-// ranges, alternated with a flat copy of the same bytes in the same process).
+// `bits` (1M random single bits), `ranges` (10k random ranges), `deser` (deserialize the 10k
+// ranges, alternated with a flat copy of the same bytes in the same process), and `iter` (the walks
+// over the 10k ranges: nextWord() with the caller taking the bits out as the benchmark does, one
+// next() per item; then the word walk over 1M random single bits).
 //
 // Each figure is the best per-operation CPU time (process.cpuUsage, so time spent waiting for a core
 // on a shared machine is not counted) over repeated samples during `secs` seconds of wall time.
@@ -143,7 +145,53 @@ if (workload === 'dirty' || workload === 'dirty-parts') {
     out.push(`deserialize ${(bestH / 1e6).toFixed(2)} ms`, `flat copy ${(bestF / 1e6).toFixed(2)} ms`);
     out.push(`ratio ${(bestH / bestF).toFixed(2)}x`);
   }
+} else if (workload === 'iter') {
+  let sink = 0;
+  /** The benchmark's word walk (bench/impls.ts, granularity 0): per set bit, per word. */
+  const words = (): number => {
+    const it = hb.iter(0);
+    let n = 0;
+    let x32 = 0;
+    for (let w = it.nextWord(); w >= 0; w = it.nextWord()) {
+      const b31 = w * 32 + 31;
+      for (let x = it.word | 0; x !== 0; x &= x - 1) {
+        x32 ^= b31 - Math.clz32(x & -x);
+        n = (n + 1) | 0;
+      }
+    }
+    sink += x32;
+    return n;
+  };
+  const next = (): number => {
+    const it = hb.iter(0);
+    let n = 0;
+    let sum = 0;
+    for (let x = it.next(); x >= 0; x = it.next()) {
+      sum += x;
+      n++;
+    }
+    sink += sum;
+    return n;
+  };
+  /** Best CPU ns per visited bit of `walk` over the samples of `secs` seconds. */
+  const perBit = (walk: () => number): number => {
+    walk();
+    let best = Number.POSITIVE_INFINITY;
+    const end = Date.now() + secs * 1000;
+    while (Date.now() < end) {
+      const t = cpuNs();
+      const n = walk();
+      best = Math.min(best, (cpuNs() - t) / n);
+    }
+    return best;
+  };
+  for (let i = 0; i < 10000; i++) hb.set(rand(size - 65536), 1 + rand(65536));
+  out.push(`nextWord walk ${perBit(words).toFixed(3)} ns/bit`, `next() ${perBit(next).toFixed(3)} ns/bit`);
+  hb.resetAll();
+  for (let i = 0; i < 1 << 20; i++) hb.set(rand(size), 1);
+  out.push(`1M bits, nextWord walk ${perBit(words).toFixed(1)} ns/bit`);
+  if (sink === 0.5) out.push('');
 } else {
-  throw new Error(`unknown workload ${workload}: dirty, dirty-parts, nz, alloc, bits, ranges, deser`);
+  throw new Error(`unknown workload ${workload}: dirty, dirty-parts, nz, alloc, bits, ranges, deser, iter`);
 }
 console.log(`${workload}: ${out.join(', ')}`);

@@ -46,6 +46,8 @@ export class HBitmapIter {
   _resume = -1;
   /** @internal The bitmap's bottom level and scale, cached for the hot path of next(). */
   _bottom: Int32Array;
+  /** @internal The bitmap's level above the bottom, cached for nextWord()'s step. */
+  _above: Int32Array;
   /** @internal 2^granularity. */
   _scale: number;
 
@@ -61,6 +63,7 @@ export class HBitmapIter {
     this.hb = hb;
     this._cur = new Int32Array(hb._levels.length);
     this._bottom = hb._bottom;
+    this._above = hb._above;
     this._scale = hb._scale;
     const pos = typeof first === 'number' && first >= 0 ? Math.floor(first * hb._inv) : -1;
     if (pos < 0 || Math.floor(first) !== first || (pos >= hb._size && first !== 0)) {
@@ -82,6 +85,7 @@ export class HBitmapIter {
     const cur = this._cur;
     this._gen = hb._gen;
     this._bottom = hb._bottom;
+    this._above = hb._above;
     if (pos >= hb._size) {
       // Exhausted: only the sentinel remains, so the next step reports the end. Keep the position
       // itself for a relayout: the bitmap may grow past it again.
@@ -152,6 +156,33 @@ export class HBitmapIter {
   }
 
   /**
+   * {@link HBitmapIter._skipWords} for nextWord(), common case first: the next bit of the current
+   * word of the level above the bottom (one load there, one in the bottom, no loop over the levels;
+   * with more than two levels, that word is never the top one and its sentinel). next() keeps calling
+   * _skipWords, as does nextBatch(): inlined into next() the larger step made it 1.12x slower
+   * (bench/profile.ts iter).
+   *
+   * @internal
+   */
+  _skipWordsNear(): number {
+    const cur = this._cur;
+    const n = cur.length;
+    if (n > 2) {
+      const p = this._pos >>> 5;
+      const c = cur[n - 2]! & this._above[p]!;
+      if (c !== 0) {
+        const pos = p * 32 + ctz(c);
+        cur[n - 2] = c & (c - 1);
+        const w = this._bottom[pos]!;
+        this._pos = pos;
+        this._bits = w;
+        return w;
+      }
+    }
+    return this._skipWords();
+  }
+
+  /**
    * Returns the next set item and, with `advance`, moves past it (QEMU `hbitmap_iter_next`; the
    * `advance` flag is the seed's, later QEMU always advances). Amortized O(1), worst case O(levels).
    *
@@ -218,7 +249,7 @@ export class HBitmapIter {
     if (this.hb._gen !== this._gen) this._relayout();
     let c = this._bits & this._bottom[this._pos]!;
     if (c === 0) {
-      c = this._skipWords();
+      c = this._skipWordsNear();
       if (c === 0) {
         this.word = 0;
         return -1;

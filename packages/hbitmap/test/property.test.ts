@@ -305,3 +305,89 @@ describe('deserialization with finish updates only the chunk, as a whole rebuild
     );
   });
 });
+
+describe('iteration against the model, with resets between steps', () => {
+  // Each walk (next(), nextWord()) from a random first item over a random bitmap, resetting a random
+  // range after some steps (QEMU's rule: concurrent resets are safe). Every item returned must be set
+  // at that moment and increase; together they must include every group at or after first that is
+  // still set at the end, and nothing that was not set at the start. Sizes with two to four levels,
+  // so both the common step of the walk (the next bit of the level above the bottom) and the climb
+  // through the higher levels run.
+  const walkCases: [number, number][] = [
+    [1000, 0],
+    [1057, 0],
+    [33000, 0],
+    [70000, 0],
+    [40000, 2],
+  ];
+  for (const [size, granularity] of walkCases) {
+    for (const how of ['next', 'nextWord'] as const) {
+      it(`${how}, size ${size}, granularity ${granularity}`, () => {
+        const range = fc.record({ a: frac, b: frac });
+        fc.assert(
+          fc.property(
+            fc.array(range, { maxLength: 30 }),
+            frac,
+            fc.array(fc.option(range, { freq: 3 }), { maxLength: 100 }),
+            (sets, first, resets) => {
+              const hb = new HBitmap(size, granularity);
+              const m = new Model(size, granularity);
+              const scale = 2 ** granularity;
+              for (const { a, b } of sets) {
+                const start = Math.floor(a * size);
+                const count = Math.min(size - start, length(b, 4096));
+                hb.set(start, count);
+                m.set(start, count);
+              }
+              const from = Math.floor(first * (size - 1));
+              const atStart = new Set(m.items(from));
+              const got: number[] = [];
+              const fails: string[] = [];
+              const it = hb.iter(from);
+              let k = 0;
+              for (;;) {
+                if (k > size + 64) {
+                  fails.push('the walk does not end');
+                  break;
+                }
+                const r = resets[k++ % Math.max(1, resets.length)];
+                if (r !== undefined && r !== null) {
+                  // Whole groups (a reset must be aligned to them unless it ends at the size).
+                  const start = Math.floor((r.a * size) / scale) * scale;
+                  const count = Math.min(size - start, (length(r.b, 256) + 1) * scale);
+                  hb.reset(start, count);
+                  m.reset(start, count);
+                }
+                let items: number[];
+                if (how === 'next') {
+                  const x = it.next();
+                  if (x < 0) break;
+                  items = [x];
+                } else {
+                  const w = it.nextWord();
+                  if (w < 0) break;
+                  items = [];
+                  for (let bits = it.word; bits !== 0; bits = (bits & (bits - 1)) >>> 0) {
+                    items.push((w * 32 + 31 - Math.clz32(bits & -bits)) * scale);
+                  }
+                  if (items.length === 0) fails.push(`empty word ${w}`);
+                }
+                for (const x of items) {
+                  if (!m.get(x)) fails.push(`${x} returned while clear`);
+                  if (got.length > 0 && x <= got[got.length - 1]!) fails.push(`${x} out of order`);
+                  if (!atStart.has(x)) fails.push(`${x} was not set at the start`);
+                  got.push(x);
+                }
+              }
+              const returned = new Set(got);
+              for (const x of m.items(from)) if (!returned.has(x)) fails.push(`${x} set but not returned`);
+              expect(fails).toEqual([]);
+              checkInvariants(hb);
+            },
+          ),
+          { seed: 0x17e2 + size + granularity + (how === 'next' ? 0 : 1), numRuns: 30 },
+        );
+      });
+    }
+  }
+});
