@@ -113,6 +113,9 @@ function defaultIndexRecords(chunks: number): number {
   return Math.max(65536, 2 * chunks);
 }
 
+/** Data written between two write-backs (PageStore.writeBack) during long writes. */
+const WRITE_BACK_BYTES = 32 << 20;
+
 /** Bytes of a fragment-table item: name (16), reference count (u32), length (u16), spare (u16). */
 const FRAG_BYTES = 24;
 /** Offsets of the count and the length in a fragment-table item. */
@@ -168,6 +171,8 @@ class ReferenceAllocator implements ExceptionAllocator {
  */
 export class Store {
   readonly chunkSize: number;
+  /** The page layer's `dataWrites` at the last write-back (#maybeCommit). */
+  #writtenBack = 0;
   readonly #pages: PageStore;
   readonly #indexStorage: Storage | undefined;
   #index: DedupIndex | undefined;
@@ -2758,6 +2763,13 @@ export class Store {
   /** Commits on its own when the transaction nears what the page layer's journal can take. */
   async #maybeCommit(writes?: Promise<void>[]): Promise<void> {
     this.#cache.trim();
+    // Every WRITE_BACK_BYTES of data pages, the medium starts writing them out while the writes
+    // go on (a flush nobody waits for), rather than all at the commit's flush.
+    const written = this.#pages.stats.dataWrites;
+    if ((written - this.#writtenBack) * this.chunkSize >= WRITE_BACK_BYTES) {
+      this.#writtenBack = written;
+      this.#pages.writeBack();
+    }
     const journal = this.#pages.journalPages;
     const tx = this.#tx;
     // Pages the journal will carry: what the page layer's transaction holds (its metadata pages,
