@@ -35,41 +35,45 @@ async function collect(fn: (sink: PassThrough) => Promise<unknown>): Promise<Uin
 }
 
 describe('import and export', () => {
-  test('a many-piece import names every piece right, whichever thread hashed it', async () => {
-    // 12 pieces of 1 MiB: the workers hash some, the importing thread the ones they had not
-    // started when it would otherwise wait; every split gives the same store.
-    const cs = 4096;
-    const v1 = image(11, 12 * 256, cs);
-    const v2 = v1.slice();
-    const changedAt = [3, 300, 301, 1024, 2047, 3000];
-    for (const c of changedAt) v2.fill(0x5a, c * cs, c * cs + 17);
-    const p1 = join(dir, 'many-v1.img');
-    const p2 = join(dir, 'many-v2.img');
-    await writeFile(p1, v1);
-    await writeFile(p2, v2);
-    let first: number | undefined;
-    for (const workers of [0, 1, 2]) {
-      const m = await MemStore.create({ size: 0, chunkSize: cs });
-      const r1 = await importImage(m.store, p1, { workers });
-      first ??= r1.changedChunks;
-      expect(r1.changedChunks, `${workers} workers`).toBe(first);
-      await m.store.createSnapshot('v1');
-      const r2 = await importImage(m.store, p2, { workers });
-      expect(r2.changedChunks, `${workers} workers`).toBe(changedAt.length);
-      expectBytes(await m.store.read(0, v2.length), v2, `${workers} workers: live`);
-      expectBytes(await m.store.volume('v1').read(0, v1.length), v1, `${workers} workers: v1`);
-      expect((await m.store.check({ data: true })).problems).toEqual([]);
-      // The export: batches the worker checks and writes, and batches this thread takes on its
-      // own while it waits; progress counts bytes done, so it only grows, and ends at the size.
-      const out = join(dir, `many-out-${workers}.img`);
-      const progress: number[] = [];
-      await exportVersion(m.store, 'v1', out, { workers, onProgress: (p) => progress.push(p.bytes) });
-      expectBytes(new Uint8Array(await readFile(out)), v1, `${workers} workers: exported v1`);
-      expect(progress.every((b, i) => i === 0 || b >= (progress[i - 1] as number))).toBe(true);
-      expect(progress[progress.length - 1]).toBe(v1.length);
-      await m.store.close();
-    }
-  }, 60_000);
+  test.each(['off', 'zstd'] as const)(
+    'a many-piece import names every piece right, whichever thread hashed it (%s)',
+    async (compression) => {
+      // 12 pieces of 1 MiB: the workers hash some, the importing thread the ones they had not
+      // started when it would otherwise wait; every split gives the same store.
+      const cs = 4096;
+      const v1 = image(11, 12 * 256, cs);
+      const v2 = v1.slice();
+      const changedAt = [3, 300, 301, 1024, 2047, 3000];
+      for (const c of changedAt) v2.fill(0x5a, c * cs, c * cs + 17);
+      const p1 = join(dir, 'many-v1.img');
+      const p2 = join(dir, 'many-v2.img');
+      await writeFile(p1, v1);
+      await writeFile(p2, v2);
+      let first: number | undefined;
+      for (const workers of [0, 1, 2]) {
+        const m = await MemStore.create({ size: 0, chunkSize: cs, compression });
+        const r1 = await importImage(m.store, p1, { workers });
+        first ??= r1.changedChunks;
+        expect(r1.changedChunks, `${workers} workers`).toBe(first);
+        await m.store.createSnapshot('v1');
+        const r2 = await importImage(m.store, p2, { workers });
+        expect(r2.changedChunks, `${workers} workers`).toBe(changedAt.length);
+        expectBytes(await m.store.read(0, v2.length), v2, `${workers} workers: live`);
+        expectBytes(await m.store.volume('v1').read(0, v1.length), v1, `${workers} workers: v1`);
+        expect((await m.store.check({ data: true })).problems).toEqual([]);
+        // The export: batches the worker checks and writes, and batches this thread takes on its
+        // own while it waits; progress counts bytes done, so it only grows, and ends at the size.
+        const out = join(dir, `many-out-${compression}-${workers}.img`);
+        const progress: number[] = [];
+        await exportVersion(m.store, 'v1', out, { workers, onProgress: (p) => progress.push(p.bytes) });
+        expectBytes(new Uint8Array(await readFile(out)), v1, `${workers} workers: exported v1`);
+        expect(progress.every((b, i) => i === 0 || b >= (progress[i - 1] as number))).toBe(true);
+        expect(progress[progress.length - 1]).toBe(v1.length);
+        await m.store.close();
+      }
+    },
+    60_000,
+  );
 
   test('an image file becomes the live volume; unchanged chunks cost nothing; export is sparse', async () => {
     const m = await MemStore.create({ size: 0, chunkSize: 4096 });
