@@ -96,24 +96,51 @@ function sharedBytes(size: number, spare?: Uint8Array[]): Uint8Array {
 async function* pieces(source: ByteSource, size: number, spare: Uint8Array[]): AsyncGenerator<Uint8Array> {
   if (typeof source === 'string') {
     const fh = await open(source, 'r');
+    // READS_AHEAD pieces are read at once (each on a thread of the pool), so a piece is there when
+    // the import wants it even while the cores are busy hashing and storing.
+    const reading: Promise<Uint8Array | undefined>[] = [];
     try {
-      for (let position = 0; ; ) {
-        const buf = sharedBytes(size, spare);
-        let fill = 0;
-        while (fill < size) {
-          const { bytesRead } = await fh.read(buf, fill, size - fill, position + fill);
-          if (bytesRead === 0) break;
-          fill += bytesRead;
+      let position = 0;
+      for (;;) {
+        while (reading.length < READS_AHEAD) {
+          reading.push(readPiece(fh, position, size, spare));
+          position += size;
         }
-        if (fill > 0) yield fill === size ? buf : buf.subarray(0, fill);
-        if (fill < size) return;
-        position += fill;
+        const piece = await reading.shift();
+        if (piece === undefined) return;
+        yield piece;
+        if (piece.length < size) return;
       }
     } finally {
+      await Promise.allSettled(reading);
       await fh.close();
     }
   }
   yield* regroup(chunksOf(source), size, spare);
+}
+
+/** Pieces of a file an import reads at once. */
+const READS_AHEAD = 2;
+
+/** Up to `size` bytes of a file from `position`, in shared memory; undefined at its end. */
+async function readPiece(
+  fh: FileHandle,
+  position: number,
+  size: number,
+  spare: Uint8Array[],
+): Promise<Uint8Array | undefined> {
+  const buf = sharedBytes(size, spare);
+  let fill = 0;
+  while (fill < size) {
+    const { bytesRead } = await fh.read(buf, fill, size - fill, position + fill);
+    if (bytesRead === 0) break;
+    fill += bytesRead;
+  }
+  if (fill === 0) {
+    spare.push(buf);
+    return undefined;
+  }
+  return fill === size ? buf : buf.subarray(0, fill);
 }
 
 /** Regroups a byte stream into pieces of exactly `size` bytes (the last may be shorter). */
