@@ -38,7 +38,7 @@ describe('import and export', () => {
   test.each(['off', 'zstd'] as const)(
     'a many-piece import names every piece right, whichever thread hashed it (%s)',
     async (compression) => {
-      // 12 pieces of 1 MiB: the workers hash some, the importing thread the ones they had not
+      // 6 pieces of 2 MiB: the workers hash some, the importing thread the ones they had not
       // started when it would otherwise wait; every split gives the same store.
       const cs = 4096;
       const v1 = image(11, 12 * 256, cs);
