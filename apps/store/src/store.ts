@@ -97,12 +97,12 @@ function setU16(buf: Uint8Array, off: number, v: number): void {
   buf[off + 1] = (v >>> 8) & 0xff;
 }
 
-/** Whether the 16-byte names at `a[ai]` and `b[bi]` are equal. */
 /** Copies the name at `src[si..]` to `dst[di..]` (no view made). */
 function copyName(dst: Uint8Array, di: number, src: Uint8Array, si: number): void {
   for (let i = 0; i < NAME_BYTES; i++) dst[di + i] = src[si + i] as number;
 }
 
+/** Whether the 16-byte names at `a[ai]` and `b[bi]` are equal. */
 function sameName(a: Uint8Array, ai: number, b: Uint8Array, bi: number): boolean {
   for (let i = 0; i < NAME_BYTES; i += 4) if (getU32(a, ai + i) !== getU32(b, bi + i)) return false;
   return true;
