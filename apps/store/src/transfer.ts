@@ -107,7 +107,10 @@ async function* pieces(source: ByteSource, size: number, spare: Uint8Array[]): A
       let position = 0;
       for (;;) {
         while (reading.length < READS_AHEAD) {
-          reading.push(readPiece(fh, position, size, spare));
+          const read = readPiece(fh, position, size, spare);
+          // Seen when its turn comes; until then a failure must not count as unhandled.
+          read.catch(() => {});
+          reading.push(read);
           position += size;
         }
         const piece = await reading.shift();
