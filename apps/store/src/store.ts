@@ -1793,7 +1793,7 @@ export class Store {
         const cand = getU32(earlier, 0);
         if (
           this.#usableSync(cand, names, j * NAME_BYTES, bytes, pending) ??
-          (await this.#usable(cand, names.subarray(j * NAME_BYTES, (j + 1) * NAME_BYTES), bytes, pending))
+          (await this.#usableRead(cand, names.subarray(j * NAME_BYTES, (j + 1) * NAME_BYTES), bytes, pending))
         ) {
           tx.decRef(page);
           tx.incRef(cand);
@@ -2127,24 +2127,54 @@ export class Store {
   }
 
   /** Whether index advice `cand` may be shared for `name`/`data`. */
-  async #usable(
+  #usable(
+    cand: number,
+    name: Uint8Array,
+    data: Uint8Array,
+    pending?: Map<number, Uint8Array>,
+  ): boolean | Promise<boolean> {
+    return this.#usableSync(cand, name, 0, data, pending) ?? this.#usableRead(cand, name, data, pending);
+  }
+
+  /**
+   * {@link Store.#usable} without a promise when everything it needs is in memory (the name's
+   * metadata page cached; the bytes kept, or read ahead in `pending`); undefined when it is not,
+   * then {@link Store.#usableRead} decides. The name is `names[at .. at + 16)`.
+   */
+  #usableSync(
+    cand: number,
+    names: Uint8Array,
+    at: number,
+    data: Uint8Array,
+    pending?: Map<number, Uint8Array>,
+  ): boolean | undefined {
+    const page = this.#pageOf(cand);
+    if (cand === this.#zeroRef || page >= this.#pageCount()) return false;
+    if (this.#txn().refCount(page) <= 0) return false;
+    // A fragment's name is cleared when it dies, and its page's items when the page goes.
+    const slot = this.#peekName(cand);
+    if (!slot) return undefined;
+    if (!sameName(slot.buf, slot.off, names, at)) return false;
+    if (!this.verify) return true;
+    const kept = this.#hot?.compare(this.#hotKey(cand), names, at, data, 0);
+    if (kept !== undefined) return kept;
+    const stored = pending?.get(cand);
+    return stored === undefined ? undefined : this.#sameAsStored(cand, names, at, data, stored);
+  }
+
+  /** The rest of {@link Store.#usable} when {@link Store.#usableSync} could not tell: it reads. */
+  async #usableRead(
     cand: number,
     name: Uint8Array,
     data: Uint8Array,
     pending?: Map<number, Uint8Array>,
   ): Promise<boolean> {
-    const tx = this.#txn();
-    const page = this.#pageOf(cand);
-    if (cand === this.#zeroRef || page >= this.#pageCount()) return false;
-    if (tx.refCount(page) <= 0) return false;
-    // A fragment's name is cleared when it dies, and its page's items when the page goes.
     if (!sameBytes(await this.#nameAt(cand), name)) return false;
     if (!this.verify) return true;
-    const key = this.#hotKey(cand);
-    const kept = this.#hot?.compare(key, name, 0, data, 0);
+    const kept = this.#hot?.compare(this.#hotKey(cand), name, 0, data, 0);
     if (kept !== undefined) return kept;
     let stored = pending?.get(cand);
-    if (stored === undefined && !this.#isFrag(cand)) stored = await tx.readData(page);
+    if (stored === undefined && !this.#isFrag(cand)) stored = await this.#txn().readData(this.#pageOf(cand));
     if (stored === undefined) {
       stored = new Uint8Array(this.chunkSize);
       try {
@@ -2155,42 +2185,18 @@ export class Store {
         throw e;
       }
     }
-    if (!sameBytes(stored, data)) return false;
-    // The chunk is met again: the next time it is compared with these bytes, not read. `data`
-    // is what the hashers named `name`, and the stored copy has the same bytes.
-    this.#hot ??= new HotPages(this.chunkSize, Math.floor(HOT_BYTES / this.chunkSize));
-    this.#hot.keep(key, name, 0, data, 0);
-    return true;
+    return this.#sameAsStored(cand, name, 0, data, stored);
   }
 
   /**
-   * {@link Store.#usable} without a promise when everything it needs is in memory (the name's
-   * metadata page cached; the bytes kept, or read ahead in `pending`); undefined when it is not.
-   * The name is `names[at .. at + 16)`.
+   * Whether `data` equals the stored copy of `cand`. When it does, the chunk is met again: the
+   * next time it is compared with these bytes, not read (`data` is what the hashers named
+   * `names[at..]`, and the stored copy has the same bytes).
    */
-  #usableSync(
-    cand: number,
-    names: Uint8Array,
-    at: number,
-    data: Uint8Array,
-    pending: Map<number, Uint8Array>,
-  ): boolean | undefined {
-    const tx = this.#txn();
-    const page = this.#pageOf(cand);
-    if (cand === this.#zeroRef || page >= this.#pageCount()) return false;
-    if (tx.refCount(page) <= 0) return false;
-    const slot = this.#peekName(cand);
-    if (!slot) return undefined;
-    if (!sameName(slot.buf, slot.off, names, at)) return false;
-    if (!this.verify) return true;
-    const key = this.#hotKey(cand);
-    const kept = this.#hot?.compare(key, names, at, data, 0);
-    if (kept !== undefined) return kept;
-    const stored = pending.get(cand);
-    if (stored === undefined) return undefined;
+  #sameAsStored(cand: number, names: Uint8Array, at: number, data: Uint8Array, stored: Uint8Array): boolean {
     if (!sameBytes(stored, data)) return false;
     this.#hot ??= new HotPages(this.chunkSize, Math.floor(HOT_BYTES / this.chunkSize));
-    this.#hot.keep(key, names, at, data, 0);
+    this.#hot.keep(this.#hotKey(cand), names, at, data, 0);
     return true;
   }
 

@@ -19,6 +19,7 @@
 import { createReadStream, createWriteStream, writeSync } from 'node:fs';
 import { type FileHandle, open, stat, unlink } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Writable } from 'node:stream';
 import { crc32 } from 'node:zlib';
 import type { ChunkCodec } from './_codec';
@@ -192,7 +193,7 @@ export async function importImage(
   const cs = store.chunkSize;
   let offset = 0;
   let changed = 0;
-  // Up to DEPTH pieces are read ahead; the workers hash at most ON_WORKERS of them at a time, and
+  // Up to DEPTH pieces wait here; the workers hash at most onWorkers of them at a time, and
   // when the store wants a piece whose names are not back yet, this thread hashes a later piece
   // nobody has taken rather than wait (the workers' queue stays short, so what this thread takes
   // is work they had not started). On two cores that puts the idle main thread of a later
@@ -231,8 +232,8 @@ export async function importImage(
     a.names = Promise.resolve(hashBatch(a.piece, cs));
     a.ready = true;
   };
-  // One read is always in flight, so the image is read (from disk, on the thread pool) while the
-  // store takes the piece before.
+  // The next piece is always being read (a file: READS_AHEAD pieces at once, on the thread pool)
+  // while the store takes the piece before.
   let reading: Promise<IteratorResult<Uint8Array>> | undefined;
   try {
     let done = false;
@@ -259,8 +260,7 @@ export async function importImage(
           if ((ahead[k] as Ahead).names === undefined) later = ahead[k];
         if (later === undefined) break;
         hashHere(later);
-        // Let the workers' replies in before looking again.
-        await new Promise<void>((resolve) => setImmediate(resolve));
+        await nextTurn(); // the workers' replies come in before this looks again
       }
       const { piece } = item;
       if (offset + piece.length > store.size) await store.resize(offset + piece.length);
@@ -338,6 +338,30 @@ export async function exportVersion(
   let done = 0;
   // Chunks are read into shared memory, so the workers check them without a copy.
   const spare: Uint8Array[] = [];
+  // A batch read and named (by a worker or here): checked, then written unless a worker did.
+  const finish = async (
+    first: number,
+    raw: RawChunks,
+    hashed: BatchNames | undefined,
+    verify: boolean,
+  ): Promise<void> => {
+    if (hashed && verify) {
+      verifyBatch(raw, hashed, first, `export of ${version}`);
+      store._keepChecked(raw);
+    }
+    const start = first * cs;
+    const end = Math.min(size, start + raw.physical.length * cs);
+    if (fh && !hashed?.written) {
+      // Synchronous positional writes, one system call each, no thread-pool round trip (the file
+      // system's page cache takes them; the export is not fsynced).
+      writeRunsSync(fh.fd, raw.bytes, writeRuns(raw.physical, start, end, cs, sparse));
+    } else if (!fh) {
+      await writeTo(sink as Writable, raw.bytes.subarray(0, end - start));
+    }
+    spare.push(raw.bytes);
+    done += end - start;
+    options.onProgress?.({ bytes: done, total: size });
+  };
   try {
     if (fh && sparse) await fh.truncate(size);
     let next = 0;
@@ -380,14 +404,10 @@ export async function exportVersion(
           names = pool.hash(raw.bytes.subarray(0, count * cs), cs, only, write);
         }
         const entry = { first: next, raw, names, verify: store.verifyReads, ready: names === undefined };
-        names?.then(
-          () => {
-            entry.ready = true;
-          },
-          () => {
-            entry.ready = true;
-          },
-        );
+        const settled = (): void => {
+          entry.ready = true;
+        };
+        names?.then(settled, settled);
         pending.push(entry);
         next += count;
       }
@@ -398,51 +418,13 @@ export async function exportVersion(
       while (fh && !codec && pool.size > 0 && !item.ready && next < chunks) {
         aborted(options);
         const count = Math.min(per, chunks - next);
-        const buf = sharedBytes(per * cs, spare);
-        const raw = await store._readRaw(version, next, count, buf, !sparse, false);
+        const raw = await store._readRaw(version, next, count, sharedBytes(per * cs, spare), !sparse, false);
         const only = store.verifyReads ? uncheckedChunks(raw) : undefined;
-        if (only) {
-          verifyBatch(
-            raw,
-            hashBatch(raw.bytes.subarray(0, count * cs), cs, only),
-            next,
-            `export of ${version}`,
-          );
-          store._keepChecked(raw);
-        }
-        const start = next * cs;
-        const end = Math.min(size, start + raw.physical.length * cs);
-        const runs = writeRuns(raw.physical, start, end, cs, sparse);
-        for (let j = 0; j < runs.length; j += 3)
-          writeSync(fh.fd, raw.bytes, runs[j] as number, runs[j + 1] as number, runs[j + 2] as number);
-        spare.push(raw.bytes);
+        await finish(next, raw, only && hashBatch(raw.bytes.subarray(0, count * cs), cs, only), true);
         next += count;
-        done += end - start;
-        options.onProgress?.({ bytes: done, total: size });
-        // Let the worker's reply in before looking again.
-        await new Promise<void>((resolve) => setImmediate(resolve));
+        await nextTurn(); // the worker's reply comes in before this looks again
       }
-      const { first, raw } = item;
-      const hashed = await item.names;
-      if (hashed && item.verify) {
-        verifyBatch(raw, hashed, first, `export of ${version}`);
-        store._keepChecked(raw);
-      }
-      const start = first * cs;
-      const end = Math.min(size, start + raw.physical.length * cs);
-      if (fh && !hashed?.written) {
-        // Not written by a worker (none hashed this batch): synchronous positional writes, one
-        // system call each, no thread-pool round trip (the file system's page cache takes them;
-        // the export is not fsynced).
-        const runs = writeRuns(raw.physical, start, end, cs, sparse);
-        for (let j = 0; j < runs.length; j += 3)
-          writeSync(fh.fd, raw.bytes, runs[j] as number, runs[j + 1] as number, runs[j + 2] as number);
-      } else if (!fh) {
-        await writeTo(sink as Writable, raw.bytes.subarray(0, end - start));
-      }
-      spare.push(raw.bytes);
-      done += end - start;
-      options.onProgress?.({ bytes: done, total: size });
+      await finish(item.first, item.raw, await item.names, item.verify);
     }
   } finally {
     await Promise.allSettled(pending.map((p) => p.names));
@@ -450,6 +432,22 @@ export async function exportVersion(
     await fh?.close();
   }
   return size;
+}
+
+/** Writes `runs` (triples: offset in `bytes`, length, file position) with positional writes. */
+function writeRunsSync(fd: number, bytes: Uint8Array, runs: Float64Array): void {
+  for (let j = 0; j < runs.length; j += 3) {
+    let at = runs[j] as number;
+    let left = runs[j + 1] as number;
+    let position = runs[j + 2] as number;
+    while (left > 0) {
+      const n = writeSync(fd, bytes, at, left, position);
+      if (n <= 0) throw new Error('the system wrote no bytes');
+      at += n;
+      left -= n;
+      position += n;
+    }
+  }
 }
 
 /**
