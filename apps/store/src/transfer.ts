@@ -19,8 +19,8 @@
 import { createReadStream, createWriteStream, writeSync } from 'node:fs';
 import { type FileHandle, open, stat, unlink } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Writable } from 'node:stream';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { crc32 } from 'node:zlib';
 import type { ChunkCodec } from './_codec';
 import { type BatchNames, type BatchWrite, HashPool, hashBatch, UnpackError } from './_hash-pool';
