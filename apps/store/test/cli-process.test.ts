@@ -159,10 +159,12 @@ test.skipIf(!hasScript)(
   },
 );
 
-test('the executable runs by its first line, with its small young generation and slow heap growth', async () => {
+test('the executable runs by its first line, with its small young generation, slow heap growth and later optimization', async () => {
   const { chmod, readFile } = await import('node:fs/promises');
   const first = (await readFile(cli.path, 'utf8')).split('\n', 1)[0];
-  expect(first).toBe('#!/usr/bin/env -S node --max-semi-space-size=1 --heap-growing-percent=20');
+  expect(first).toBe(
+    '#!/usr/bin/env -S node --max-semi-space-size=1 --heap-growing-percent=20 --interrupt-budget=1000000',
+  );
   await chmod(cli.path, 0o755);
   const r = spawnSync(cli.path, ['--version'], { encoding: 'utf8' });
   expect(r.status, r.stderr).toBe(0);

@@ -21,15 +21,19 @@ function pageBytes(seed: number): Uint8Array {
 /** A memory storage whose discards wait until `release()` (they are still ordered like writes). */
 class SlowDiscardStorage extends MemoryStorage {
   readonly calls: [number, number][] = [];
+  /** Discards that completed. */
+  done = 0;
   #gates: (() => void)[] = [];
   override discard(offset: number, length: number): Promise<void> {
     this.calls.push([offset, length]);
     return super.discard(offset, length);
   }
   protected override _discard(offset: number, length: number): Promise<void> {
-    return new Promise<void>((resolve) => this.#gates.push(resolve)).then(() =>
-      super._discard(offset, length),
-    );
+    return new Promise<void>((resolve) => this.#gates.push(resolve))
+      .then(() => super._discard(offset, length))
+      .then(() => {
+        this.done++;
+      });
   }
   /** Lets every discard waiting so far go on. */
   release(): void {
@@ -142,9 +146,12 @@ describe('freed data pages', () => {
     const closing = store.close().then(() => {
       closed = true;
     });
-    // close() goes on issuing (all at once) and waits; let the gates open as they come.
+    // close() goes on issuing at the same pace (never more than DISCARDS_IN_FLIGHT at once: the
+    // storage orders each new operation against every one in flight) and waits; let the gates
+    // open as they come.
     while (!closed) {
       await new Promise((resolve) => setTimeout(resolve, 1));
+      expect(disk.calls.length - disk.done).toBeLessThanOrEqual(DISCARDS_IN_FLIGHT);
       disk.release();
     }
     await closing;
