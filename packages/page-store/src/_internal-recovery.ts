@@ -333,12 +333,12 @@ export async function loadSpaceMap(
         if (refs === 0) continue;
         if (user >= pageCount) throw corrupt(`${what}: page ${user} past the end (${pageCount}) is in use`);
         if (tag === TAG_FREE) throw corrupt(`${what}: page ${user} is in use but has no kind`);
-        space.setCount(user, refs, tag === TAG_DATA);
-        const home = userPhysical(layout, user);
-        if (journaled.has(home)) tags.set(user, tag);
+        space.loadCount(user, refs, tag === TAG_DATA);
+        if (journaled.size > 0 && journaled.has(userPhysical(layout, user))) tags.set(user, tag);
       }
     }
   }
+  space.finishLoad();
   return { space, tags };
 }
 

@@ -53,6 +53,9 @@ export class SpaceMap {
   #live = 0;
   /** Where the next data-page search starts (next fit: data is laid out in allocation order). */
   #cursor = 0;
+  /** The run of pages a bulk load (loadCount) has not put into `#taken` yet: [start, end). */
+  #loadStart = -1;
+  #loadEnd = -1;
   /** User pages per region. */
   readonly #regionPages: number;
   /** Per region: pages taken for metadata (live or reserved). */
@@ -148,6 +151,39 @@ export class SpaceMap {
   /** Pages free at the last commit (within `size`) and not reserved since. */
   get free(): number {
     return this.#size - this.#live - this.#reserved.size;
+  }
+
+  /**
+   * Loading at open: marks `page` live with `count` (> 0) and its kind, like `setCount` on a fresh
+   * map, but in bulk: pages given in increasing order go into the index as runs, and the regions'
+   * flags wait for {@link SpaceMap.finishLoad}. Only on a map that nothing has reserved, held or set
+   * yet, each page once. O(1) amortized (one hbitmap call per run of neighbours).
+   */
+  loadCount(page: number, count: number, data: boolean): void {
+    if (page !== this.#loadEnd) {
+      this.#flushLoadRun();
+      this.#loadStart = page;
+    }
+    this.#loadEnd = page + 1;
+    if (count > 1) this.#shared.set(page, count);
+    const region = Math.floor(page / this.#regionPages);
+    this.#takenIn[region]! += 1;
+    if (data) this.#data[page >>> 5]! |= 1 << (page & 31);
+    else this.#metaIn[region]! += 1;
+    this.#live++;
+  }
+
+  /** Ends a bulk load ({@link SpaceMap.loadCount}): the last run, and every region's flags. */
+  finishLoad(): void {
+    this.#flushLoadRun();
+    this.#loadEnd = -1;
+    const regions = Math.ceil(this.#size / this.#regionPages);
+    for (let region = 0; region < regions; region++) this.#refresh(region);
+  }
+
+  #flushLoadRun(): void {
+    if (this.#loadEnd > this.#loadStart) this.#taken.set(this.#loadStart, this.#loadEnd - this.#loadStart);
+    this.#loadStart = this.#loadEnd = -1;
   }
 
   /**

@@ -108,6 +108,38 @@ describe('SpaceMap regions', () => {
   });
 });
 
+describe('SpaceMap bulk load (open)', () => {
+  test('loadCount then finishLoad builds the same map as setCount, page by page', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 9 }),
+        fc.integer({ min: 1, max: 120 }),
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 3 }), fc.boolean()), { maxLength: 120 }),
+        fc.array(fc.tuple(fc.boolean(), fc.boolean()), { maxLength: 40 }),
+        (per, size, entries, after) => {
+          const bulk = new SpaceMap(size, per);
+          const single = new SpaceMap(size, per);
+          // Entries in increasing page order (a count of 0 is a free page, skipped as at open).
+          entries.slice(0, size).forEach(([count, data], page) => {
+            if (count === 0) return;
+            bulk.loadCount(page, count, data);
+            single.setCount(page, count, data);
+          });
+          bulk.finishLoad();
+          expect(bulk.check()).toBeUndefined();
+          expect([bulk.live, bulk.free]).toEqual([single.live, single.free]);
+          for (let page = 0; page < size; page++) {
+            expect([bulk.count(page), bulk.isData(page)]).toEqual([single.count(page), single.isData(page)]);
+          }
+          // The regions' flags agree too: every later choice is the same.
+          for (const [data, mix] of after) expect(bulk.reserve(data, mix)).toBe(single.reserve(data, mix));
+          expect(bulk.check()).toBeUndefined();
+        },
+      ),
+    );
+  });
+});
+
 describe('SpaceMap: stores written before the regions', () => {
   test('a metadata page among many data pages leaves its region a data region: data reuses its room', () => {
     // As a store allocated from one search has it: a metadata page in every region.
