@@ -1,7 +1,8 @@
 // The human sizes of the `deja` command line: what users type (powers of 1024, exact arithmetic,
 // bad input refused) and what they read.
+import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { formatDuration, formatRate, formatSize, parseSize } from '../src/cli/size';
+import { formatCount, formatDuration, formatRate, formatSize, parseSize } from '../src/cli/size';
 
 describe('parseSize', () => {
   test.each([
@@ -60,4 +61,21 @@ test('rates and durations', () => {
   expect(formatDuration(12.34)).toBe('12.3 s');
   expect(formatDuration(245)).toBe('4 min 05 s');
   expect(formatDuration(7380)).toBe('2 h 03 min');
+});
+
+test('counts: thousands separators, as en-US formats integers', () => {
+  expect([0, 7, 999, 1000, 28787, 1234567, -45678].map(formatCount)).toEqual([
+    '0',
+    '7',
+    '999',
+    '1,000',
+    '28,787',
+    '1,234,567',
+    '-45,678',
+  ]);
+  fc.assert(
+    fc.property(fc.oneof(fc.integer(), fc.maxSafeInteger(), fc.maxSafeNat().map((n) => -n)), (n) => {
+      expect(formatCount(n)).toBe(n.toLocaleString('en-US'));
+    }),
+  );
 });

@@ -77,7 +77,17 @@ export function formatDuration(seconds: number): string {
   return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')} min`;
 }
 
-/** Formats a whole number with thousands separators (`12,345`). */
+/**
+ * Formats a whole number with thousands separators (`12,345`), as `toLocaleString('en-US')` does
+ * for integers, without loading the locale data (20-25 ms of a command's start).
+ */
 export function formatCount(n: number): string {
-  return n.toLocaleString('en-US');
+  if (!Number.isSafeInteger(n)) return n.toLocaleString('en-US');
+  const digits = String(Math.abs(n));
+  let out = '';
+  for (let end = digits.length; end > 0; end -= 3) {
+    const part = digits.slice(Math.max(0, end - 3), end);
+    out = out === '' ? part : `${part},${out}`;
+  }
+  return n < 0 ? `-${out}` : out;
 }
