@@ -74,8 +74,15 @@ test('counts: thousands separators, as en-US formats integers', () => {
     '-45,678',
   ]);
   fc.assert(
-    fc.property(fc.oneof(fc.integer(), fc.maxSafeInteger(), fc.maxSafeNat().map((n) => -n)), (n) => {
-      expect(formatCount(n)).toBe(n.toLocaleString('en-US'));
-    }),
+    fc.property(
+      fc.oneof(
+        fc.integer(),
+        fc.maxSafeInteger(),
+        fc.maxSafeNat().map((n) => -n),
+      ),
+      (n) => {
+        expect(formatCount(n)).toBe(n.toLocaleString('en-US'));
+      },
+    ),
   );
 });
