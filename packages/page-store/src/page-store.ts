@@ -722,6 +722,17 @@ export class PageStore {
         this.#drainDiscards();
         return this.#space.reserve(data, mix);
       },
+      reserveDataRun: (mix, max, out) => {
+        let page = this.#space.reserveDataRun(mix, max);
+        if (page < 0 && this.#space.held > 0) {
+          this.#drainDiscards();
+          page = this.#space.reserveDataRun(mix, max);
+        }
+        if (page < 0) return 0;
+        const n = this.#space.runLength;
+        for (let p = page; p < page + n; p++) out.push(p);
+        return n;
+      },
       release: (page) => this.#space.release(page),
       readCommittedMeta: (page) => this.#readCommittedMeta(page),
       readSpilled: (tx, page) => this.#readSpilled(tx, page),
@@ -1000,35 +1011,41 @@ export class PageStore {
     const layout = this.#layout;
     const finalCount = (user: number): number => tx.refs.get(user) ?? this.#space.count(user);
 
-    // Space-map pages the transaction changes (read-modify-write of their committed images).
-    const touched = new Set<number>([...tx.refs.keys(), ...tx.metaWritten]);
+    // Space-map entries the transaction changes (read-modify-write of their pages' committed
+    // images): its pages in increasing order, once each, with their count and kind after it (kept
+    // for the in-memory step once the commit is durable). Typed arrays, not a page per object:
+    // a commit of an import touches tens of thousands of pages.
+    const touched = sortedUnique(tx.refs.keys(), tx.refs.size, tx.metaWritten, tx.metaWritten.size);
+    const counts = new Float64Array(touched.length);
+    const dataKind = new Uint8Array(touched.length);
     const freed: number[] = [];
     const smImages = new Map<number, Uint8Array>();
-    const smViews = new Map<number, DataView>();
-    // The committed kind of each touched page after this transaction: data or not.
-    const isData = (user: number): boolean => {
-      const allocated = tx.allocated.get(user);
-      return allocated === undefined ? this.#space.isData(user) : allocated === 'data';
-    };
     try {
-      for (const user of [...touched].sort((a, b) => a - b)) {
-        const physical = this.#spaceMapPageOf(user);
-        let view = smViews.get(physical);
-        if (view === undefined) {
+      const per = layout.entriesPerGroup;
+      let group = -1;
+      let view: DataView | undefined;
+      for (let i = 0; i < touched.length; i++) {
+        const user = touched[i] as number;
+        if (Math.floor(user / per) !== group) {
+          group = Math.floor(user / per);
+          const physical = spaceMapPhysical(layout, group);
           const image = (await this.#committedImage(physical, KIND_SPACE_MAP)).slice();
           smImages.set(physical, image);
           view = viewOf(image);
-          smViews.set(physical, view);
         }
-        const at = HEADER_SIZE + (user % layout.entriesPerGroup) * SPACE_MAP_ENTRY_SIZE;
+        const at = HEADER_SIZE + (user - group * per) * SPACE_MAP_ENTRY_SIZE;
         const count = finalCount(user);
-        const oldTag = view.getUint32(at + 4, true);
-        let tag = oldTag;
+        const allocated = tx.allocated.get(user);
+        // The committed kind after this transaction: data or not.
+        const data = allocated === undefined ? this.#space.isData(user) : allocated === 'data';
+        counts[i] = count;
+        dataKind[i] = data ? 1 : 0;
+        let tag = (view as DataView).getUint32(at + 4, true);
         if (count === 0) tag = TAG_FREE;
         else if (tx.metaWritten.has(user)) tag = metaTag(tx.id);
-        else if (tx.allocated.has(user)) tag = isData(user) ? TAG_DATA : TAG_META_EMPTY;
-        view.setUint32(at, count, true);
-        view.setUint32(at + 4, tag, true);
+        else if (allocated !== undefined) tag = data ? TAG_DATA : TAG_META_EMPTY;
+        (view as DataView).setUint32(at, count, true);
+        (view as DataView).setUint32(at + 4, tag, true);
       }
     } catch (error) {
       this.#abortCommit(tx);
@@ -1135,16 +1152,17 @@ export class PageStore {
       this.#sequence = tx.id;
       this.#state = state;
       this.#headPos = commitPos + 1;
-      for (const user of touched) {
-        const count = finalCount(user);
-        // A data page live at the last commit and free now: its blocks can go back to the medium.
-        if (count === 0 && this.#space.count(user) > 0 && this.#space.isData(user)) freed.push(user);
-        this.#space.setCount(user, count, isData(user));
-        const physical = userPhysical(layout, user);
+      for (let i = 0; i < touched.length; i++) {
+        const user = touched[i] as number;
+        const count = counts[i] as number;
         if (count === 0) {
+          // A data page live at the last commit and free now: its blocks can go back to the medium.
+          if (this.#space.count(user) > 0 && this.#space.isData(user)) freed.push(user);
+          const physical = userPhysical(layout, user);
           this.#journaled.delete(physical);
           this.#cache.delete(physical);
         }
+        this.#space.setCount(user, count, dataKind[i] === 1);
       }
       for (const [user, pos] of tx.spilled) {
         if (finalCount(user) === 0) continue;
@@ -1290,4 +1308,19 @@ export class PageStore {
     this.#epoch++;
     this.stats.checkpoints++;
   }
+}
+
+/**
+ * The numbers of two collections (`a` of `na` items, `b` of `nb`), in increasing order, each once.
+ * O(n log n) in a typed array (a numeric sort, no comparator).
+ */
+function sortedUnique(a: Iterable<number>, na: number, b: Iterable<number>, nb: number): Float64Array {
+  const all = new Float64Array(na + nb);
+  let n = 0;
+  for (const x of a) all[n++] = x;
+  for (const x of b) all[n++] = x;
+  all.sort();
+  let m = 0;
+  for (let i = 0; i < n; i++) if (m === 0 || all[i] !== all[m - 1]) all[m++] = all[i] as number;
+  return all.subarray(0, m);
 }

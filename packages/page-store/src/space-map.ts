@@ -53,6 +53,8 @@ export class SpaceMap {
   #live = 0;
   /** Where the next data-page search starts (next fit: data is laid out in allocation order). */
   #cursor = 0;
+  /** Pages the last reserveDataRun took. */
+  #runLength = 0;
   /** The run of pages a bulk load (loadCount) has not put into `#taken` yet: [start, end). */
   #loadStart = -1;
   #loadEnd = -1;
@@ -191,32 +193,33 @@ export class SpaceMap {
    * O(levels).
    */
   setCount(page: number, count: number, data: boolean): void {
-    const before = this.count(page);
     const wasTaken = this.#taken.get(page);
-    const reserved = this.#reserved.get(page);
-    const wasMeta =
-      reserved !== undefined ? !reserved : wasTaken && !this.#held.has(page) && !this.isData(page);
+    const reserved = this.#reserved.size > 0 ? this.#reserved.get(page) : undefined;
+    const held = this.#held.size > 0 && this.#held.has(page);
+    // Live before: its bit set, and neither reserved nor held (both are free pages with a bit).
+    const wasLive = wasTaken && reserved === undefined && !held;
+    const wasMeta = reserved !== undefined ? !reserved : wasLive && !this.isData(page);
     this.#account(
       page,
       (count > 0 ? 1 : 0) - (wasTaken ? 1 : 0),
       (count > 0 && !data ? 1 : 0) - (wasMeta ? 1 : 0),
     );
-    this.#reserved.delete(page);
-    this.#held.delete(page);
+    if (reserved !== undefined) this.#reserved.delete(page);
+    if (held) this.#held.delete(page);
     const word = page >>> 5;
     const bit = 1 << (page & 31);
     if (count === 0) {
-      this.#taken.reset(page, 1);
-      this.#shared.delete(page);
+      if (wasTaken) this.#taken.reset(page, 1);
+      if (this.#shared.size > 0) this.#shared.delete(page);
       this.#data[word]! &= ~bit;
     } else {
-      this.#taken.set(page, 1);
+      if (!wasTaken) this.#taken.set(page, 1);
       if (count > 1) this.#shared.set(page, count);
-      else this.#shared.delete(page);
+      else if (this.#shared.size > 0) this.#shared.delete(page);
       if (data) this.#data[word]! |= bit;
       else this.#data[word]! &= ~bit;
     }
-    this.#live += (count > 0 ? 1 : 0) - (before > 0 ? 1 : 0);
+    this.#live += (count > 0 ? 1 : 0) - (wasLive ? 1 : 0);
   }
 
   /**
@@ -240,6 +243,38 @@ export class SpaceMap {
     this.#account(page, 1, data ? 0 : 1);
     if (data) this.#cursor = page + 1 < this.#size ? page + 1 : 0;
     return page;
+  }
+
+  /**
+   * `reserve(true, mix)` for up to `max` pages at once: the page `reserve` would take, and the free
+   * pages right after it in the same region (what as many calls of `reserve` would take, one by
+   * one). O(levels) plus O(1) per page.
+   * @returns the first page taken (then {@link SpaceMap.runLength} pages from it), or -1 as `reserve`.
+   */
+  reserveDataRun(mix: boolean, max: number): number {
+    const any = mix || this.#size <= this.#regionPages;
+    const page = this.#findData(any);
+    if (page < 0) return -1;
+    const per = this.#regionPages;
+    const region = Math.floor(page / per);
+    const limit = Math.min(max, this.#size - page, (region + 1) * per - page);
+    let n = 1;
+    if (limit > 1) {
+      const dirty = this.#taken.nextDirty(page + 1, limit - 1);
+      n = dirty < 0 ? limit : dirty - page;
+    }
+    this.#taken.set(page, n);
+    for (let p = page; p < page + n; p++) this.#reserved.set(p, true);
+    this.#takenIn[region]! += n;
+    this.#refresh(region);
+    this.#cursor = page + n < this.#size ? page + n : 0;
+    this.#runLength = n;
+    return page;
+  }
+
+  /** Pages the last {@link SpaceMap.reserveDataRun} took. */
+  get runLength(): number {
+    return this.#runLength;
   }
 
   #findData(any: boolean): number {

@@ -200,6 +200,11 @@ export interface TransactionHost {
    * with `mix` from any; -1 when there is none.
    */
   reserve(data: boolean, mix: boolean): number;
+  /**
+   * Takes up to `max` free pages for data as `reserve(true, mix)` would one by one (a run of
+   * neighbours), appends them to `out`, and returns how many; 0 when there is none.
+   */
+  reserveDataRun(mix: boolean, max: number, out: number[]): number;
   release(page: number): void;
   readCommittedMeta(page: number): Promise<Uint8Array>;
   readSpilled(tx: Transaction, page: number): Promise<Uint8Array>;
@@ -418,11 +423,8 @@ export class Transaction implements PageTransaction {
     const out: number[] = [];
     try {
       while (out.length < count) {
-        const page = this.#take(kind);
-        if (page >= 0) {
-          out.push(page);
+        if (kind === 'data' ? this.#takeDataRun(count - out.length, out) > 0 : this.#takeInto(kind, out))
           continue;
-        }
         await this.#makeRoom(kind);
         this.#checkOpen();
       }
@@ -431,6 +433,37 @@ export class Transaction implements PageTransaction {
       throw error;
     }
     return out;
+  }
+
+  /** {@link Transaction.#take} into `out`: whether a page was taken. */
+  #takeInto(kind: PageKind, out: number[]): boolean {
+    const page = this.#take(kind);
+    if (page < 0) return false;
+    out.push(page);
+    return true;
+  }
+
+  /**
+   * Up to `max` free data pages (count 1) appended to `out`, a run of neighbours at a time (the
+   * pages `#take` would give one by one); 0 when none is free or a growth is under way.
+   */
+  #takeDataRun(max: number, out: number[]): number {
+    if (this.#growing !== undefined) return 0;
+    const from = out.length;
+    const n = this.#host.reserveDataRun(this.#mix, max, out);
+    if (n === 0) return 0;
+    const per = this.#host.entriesPerGroup;
+    let group = -1;
+    for (let i = from; i < from + n; i++) {
+      const page = out[i] as number;
+      this.allocated.set(page, 'data');
+      this.refs.set(page, 1);
+      if (Math.floor(page / per) !== group) {
+        group = Math.floor(page / per);
+        this.groups.add(group);
+      }
+    }
+    return n;
   }
 
   /** A free page taken for `kind` (count 1), or -1 when none is free or a growth is under way. */

@@ -140,6 +140,43 @@ describe('SpaceMap bulk load (open)', () => {
   });
 });
 
+describe('SpaceMap runs of data pages', () => {
+  test('reserveDataRun takes what as many reserve(true) calls would, one by one', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 9 }),
+        fc.integer({ min: 1, max: 80 }),
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 2 }), fc.boolean()), { maxLength: 80 }),
+        fc.array(fc.tuple(fc.integer({ min: 1, max: 12 }), fc.boolean()), { maxLength: 12 }),
+        (per, size, entries, runs) => {
+          const a = new SpaceMap(size, per);
+          const b = new SpaceMap(size, per);
+          entries.slice(0, size).forEach(([count, data], page) => {
+            if (count === 0) return;
+            a.setCount(page, count, data);
+            b.setCount(page, count, data);
+          });
+          for (const [max, mix] of runs) {
+            const first = a.reserveDataRun(mix, max);
+            const one = b.reserve(true, mix);
+            expect(first).toBe(one);
+            if (first < 0) continue;
+            expect(a.runLength).toBeGreaterThanOrEqual(1);
+            expect(a.runLength).toBeLessThanOrEqual(max);
+            for (let k = 1; k < a.runLength; k++) expect(b.reserve(true, mix)).toBe(first + k);
+            // The run stops at max, at the end of its region or of the map, or at a page taken.
+            const end = first + a.runLength;
+            if (a.runLength < max && end % per !== 0 && end < size) expect(a.allFree(end, 1)).toBe(false);
+            expect(a.check()).toBeUndefined();
+            expect([a.free, a.live]).toEqual([b.free, b.live]);
+          }
+          for (let page = 0; page < size; page++) expect(a.count(page)).toBe(b.count(page));
+        },
+      ),
+    );
+  });
+});
+
 describe('SpaceMap: stores written before the regions', () => {
   test('a metadata page among many data pages leaves its region a data region: data reuses its room', () => {
     // As a store allocated from one search has it: a metadata page in every region.
