@@ -107,7 +107,7 @@ import {
 import { checkedHeader, readBestSuperblock, superblockImage } from './_internal-superblock';
 import { corrupt, fromStorageError, PageStoreError } from './errors';
 import { SpaceMap } from './space-map';
-import { type PageTransaction, Transaction, type TransactionHost } from './transaction';
+import { ALLOC_DATA, type PageTransaction, Transaction, type TransactionHost } from './transaction';
 
 /** Options of {@link PageStore.create}. */
 export interface PageStoreCreateOptions {
@@ -1037,7 +1037,7 @@ export class PageStore {
         const count = finalCount(user);
         const allocated = tx.allocated.get(user);
         // The committed kind after this transaction: data or not.
-        const data = allocated === undefined ? this.#space.isData(user) : allocated === 'data';
+        const data = allocated === undefined ? this.#space.isData(user) : allocated === ALLOC_DATA;
         counts[i] = count;
         dataKind[i] = data ? 1 : 0;
         let tag = (view as DataView).getUint32(at + 4, true);

@@ -22,6 +22,7 @@
 // choice stays O(levels) — data skips a metadata region with one next-zero over the region bits.
 
 import { HBitmap } from '@deja/hbitmap';
+import { PageMap } from './_internal-page-map';
 
 /** Largest reference count a page can hold (u32 on disk). */
 export const MAX_REF_COUNT = 0xffffffff;
@@ -41,9 +42,9 @@ export class SpaceMap {
   /** Bit set: the page is a live data page (committed). */
   #data: Uint32Array;
   /** Committed counts of 2 and more. */
-  readonly #shared = new Map<number, number>();
-  /** Pages reserved by the open transaction (bit set, committed count 0) -> reserved for data. */
-  readonly #reserved = new Map<number, boolean>();
+  readonly #shared = new PageMap();
+  /** Pages reserved by the open transaction (bit set, committed count 0) -> 1 for data, 0 for metadata. */
+  readonly #reserved = new PageMap();
   /**
    * Free pages held back from allocation (bit set, count 0): freed data pages whose discard the
    * store has not issued yet (see PageStore#releaseBlocks). They count as free.
@@ -194,7 +195,8 @@ export class SpaceMap {
    */
   setCount(page: number, count: number, data: boolean): void {
     const wasTaken = this.#taken.get(page);
-    const reserved = this.#reserved.size > 0 ? this.#reserved.get(page) : undefined;
+    const reservedFor = this.#reserved.size > 0 ? this.#reserved.get(page) : undefined;
+    const reserved = reservedFor === undefined ? undefined : reservedFor === 1;
     const held = this.#held.size > 0 && this.#held.has(page);
     // Live before: its bit set, and neither reserved nor held (both are free pages with a bit).
     const wasLive = wasTaken && reserved === undefined && !held;
@@ -239,7 +241,7 @@ export class SpaceMap {
     const page = data ? this.#findData(any) : this.#findMeta(any);
     if (page < 0) return -1;
     this.#taken.set(page, 1);
-    this.#reserved.set(page, data);
+    this.#reserved.set(page, data ? 1 : 0);
     this.#account(page, 1, data ? 0 : 1);
     if (data) this.#cursor = page + 1 < this.#size ? page + 1 : 0;
     return page;
@@ -264,7 +266,7 @@ export class SpaceMap {
       n = dirty < 0 ? limit : dirty - page;
     }
     this.#taken.set(page, n);
-    for (let p = page; p < page + n; p++) this.#reserved.set(p, true);
+    for (let p = page; p < page + n; p++) this.#reserved.set(p, 1);
     this.#takenIn[region]! += n;
     this.#refresh(region);
     this.#cursor = page + n < this.#size ? page + n : 0;
@@ -347,7 +349,7 @@ export class SpaceMap {
     if (data === undefined) return;
     this.#reserved.delete(page);
     this.#taken.reset(page, 1);
-    this.#account(page, -1, data ? 0 : -1);
+    this.#account(page, -1, data === 1 ? 0 : -1);
   }
 
   /** Counts a change of `page`'s bit (`taken`) and of its being metadata (`meta`) in its region. */
@@ -412,7 +414,7 @@ export class SpaceMap {
         if (!this.#taken.get(page)) continue;
         taken++;
         const reserved = this.#reserved.get(page);
-        if (reserved !== undefined ? !reserved : !this.#held.has(page) && !this.isData(page)) meta++;
+        if (reserved !== undefined ? reserved === 0 : !this.#held.has(page) && !this.isData(page)) meta++;
       }
       if (taken !== this.#takenIn[region] || meta !== this.#metaIn[region])
         return `region ${region}: counted ${taken} taken / ${meta} metadata pages, recorded ${this.#takenIn[region]} / ${this.#metaIn[region]}`;

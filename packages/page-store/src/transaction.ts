@@ -8,11 +8,16 @@
 
 import { crc32 } from 'node:zlib';
 import { HEADER_SIZE, MAX_ROOTS, ROOT_NAME_SIZE } from './_internal-page-format';
+import { PageMap } from './_internal-page-map';
 import { isPageStoreError, PageStoreError } from './errors';
 import { MAX_REF_COUNT } from './space-map';
 
 /** What an allocated page holds: layer-checked metadata or raw data. */
 export type PageKind = 'meta' | 'data';
+
+/** `Transaction.allocated`'s values: the kind a page was allocated as. */
+export const ALLOC_META = 0;
+export const ALLOC_DATA = 1;
 
 /**
  * One transaction of a {@link PageStore}; get it from `PageStore.begin()`. Everything it changes
@@ -243,13 +248,13 @@ export class Transaction implements PageTransaction {
   /** CRC-32 of the record at each journal position this transaction wrote. */
   readonly slotChecksums = new Map<number, number>();
   /** Reference counts changed by this transaction: user page -> new count. */
-  readonly refs = new Map<number, number>();
-  /** Pages allocated in this transaction and their kind. */
-  readonly allocated = new Map<number, PageKind>();
+  readonly refs = new PageMap();
+  /** Pages allocated in this transaction and their kind: ALLOC_DATA or ALLOC_META. */
+  readonly allocated = new PageMap();
   /** Pages written with writeMeta in this transaction. */
   readonly metaWritten = new Set<number>();
   /** Data pages written in this transaction: user page -> CRC-32 of the contents. */
-  readonly dataWritten = new Map<number, number>();
+  readonly dataWritten = new PageMap();
   /** Space-map pages (groups of `entriesPerGroup` user pages) the commit will rewrite. */
   readonly groups = new Set<number>();
   /** New roots, if any root changed. */
@@ -342,7 +347,7 @@ export class Transaction implements PageTransaction {
   async writeData(page: number, data: Uint8Array): Promise<void> {
     this.#checkOpen();
     this.#checkPage(page, 'writeData');
-    if (this.allocated.get(page) !== 'data' || this.#count(page) === 0) {
+    if (this.allocated.get(page) !== ALLOC_DATA || this.#count(page) === 0) {
       throw new RangeError(`writeData: page ${page} was not allocated as a data page in this transaction`);
     }
     if (!(data instanceof Uint8Array)) throw new TypeError('writeData: data must be a Uint8Array');
@@ -383,7 +388,7 @@ export class Transaction implements PageTransaction {
     }
     for (const page of pages) {
       this.#checkPage(page, 'writeDataMany');
-      if (this.allocated.get(page) !== 'data' || this.#count(page) === 0) {
+      if (this.allocated.get(page) !== ALLOC_DATA || this.#count(page) === 0) {
         throw new RangeError(
           `writeDataMany: page ${page} was not allocated as a data page in this transaction`,
         );
@@ -456,7 +461,7 @@ export class Transaction implements PageTransaction {
     let group = -1;
     for (let i = from; i < from + n; i++) {
       const page = out[i] as number;
-      this.allocated.set(page, 'data');
+      this.allocated.set(page, ALLOC_DATA);
       this.refs.set(page, 1);
       if (Math.floor(page / per) !== group) {
         group = Math.floor(page / per);
@@ -471,7 +476,7 @@ export class Transaction implements PageTransaction {
     if (this.#growing !== undefined) return -1;
     const page = this.#host.reserve(kind === 'data', this.#mix);
     if (page >= 0) {
-      this.allocated.set(page, kind);
+      this.allocated.set(page, kind === 'data' ? ALLOC_DATA : ALLOC_META);
       this.refs.set(page, 1);
       this.#touch(page);
     }
@@ -647,7 +652,7 @@ export class Transaction implements PageTransaction {
   /** Refuses a data page (committed, or allocated as data here) where metadata is expected. */
   #checkNotData(page: number, what: string): void {
     const allocated = this.allocated.get(page);
-    if (allocated === 'data' || (allocated === undefined && this.#host.committedData(page))) {
+    if (allocated === ALLOC_DATA || (allocated === undefined && this.#host.committedData(page))) {
       throw new TypeError(`${what}: page ${page} is a data page, not a metadata page`);
     }
   }
