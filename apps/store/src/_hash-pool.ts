@@ -16,6 +16,12 @@ export interface BatchNames {
   readonly zero: Uint8Array;
   /** Whether a worker wrote the batch out (see {@link BatchWrite}). */
   readonly written?: boolean;
+  /**
+   * When asked for (and hashed on a worker): the CRC-32 (`node:zlib`'s `crc32`) of each whole
+   * non-zero chunk, 0 for the others; the page layer takes them for the data pages it writes
+   * instead of computing them on the importing thread.
+   */
+  readonly crcs?: Uint32Array;
 }
 
 /**
@@ -38,7 +44,7 @@ export interface BatchWrite {
 const WORKER = `
 const { parentPort } = require('node:worker_threads');
 const { hash } = require('node:crypto');
-const { deflateRawSync, inflateRawSync } = require('node:zlib');
+const { crc32, deflateRawSync, inflateRawSync } = require('node:zlib');
 const { writeSync } = require('node:fs');
 const zeros = new Uint8Array(65536);
 const shared = new Map();
@@ -116,11 +122,13 @@ function hashJob(m, data) {
   const zero = new Uint8Array(n);
   const z = Buffer.from(zeros.buffer, 0, chunkSize);
   const only = m.only;
+  const crcs = m.crc === true ? new Uint32Array(n) : undefined;
   for (let i = 0; i < n; i++) {
     if (only !== undefined && only[i] === 0) continue;
     const c = Buffer.from(data.buffer, data.byteOffset + i * chunkSize, Math.min(chunkSize, data.length - i * chunkSize));
     if (c.length === chunkSize && c.equals(z)) { zero[i] = 1; continue; }
     names.set(hash('sha256', c, 'buffer').subarray(0, 16), i * 16);
+    if (crcs !== undefined && c.length === chunkSize) crcs[i] = crc32(c);
   }
   let written = false;
   if (m.write !== undefined) {
@@ -131,7 +139,8 @@ function hashJob(m, data) {
       return;
     }
   }
-  parentPort.postMessage({ id, names, zero, written }, [names.buffer, zero.buffer]);
+  if (crcs !== undefined) parentPort.postMessage({ id, names, zero, written, crcs }, [names.buffer, zero.buffer, crcs.buffer]);
+  else parentPort.postMessage({ id, names, zero, written }, [names.buffer, zero.buffer]);
 }
 // Writes the batch's runs (offset in data, length, file position) to the output, when every chunk
 // that was to be checked (only) has the name expected of it (expect; none: no check). Otherwise
@@ -207,6 +216,7 @@ interface Reply {
   bad?: number;
   /** A write job's failure: the system call and its error code. */
   syscall?: string;
+  crcs?: Uint32Array;
   code?: string;
   written?: boolean;
 }
@@ -251,7 +261,13 @@ export class HashPool {
           p?.reject(Object.assign(new Error(m.error), { code: m.code, syscall: m.syscall }));
         else if (m.error !== undefined) p?.reject(new Error(`compression worker: ${m.error}`));
         else if (m.lengths !== undefined) p?.resolve(fragmentsOf(m.bytes as Uint8Array, m.lengths));
-        else p?.resolve({ names: m.names, zero: m.zero, written: m.written === true });
+        else
+          p?.resolve({
+            names: m.names,
+            zero: m.zero,
+            written: m.written === true,
+            ...(m.crcs === undefined ? {} : { crcs: m.crcs }),
+          });
       });
       w.on('error', (e) => this.#failAll(e));
       this.#workers.push(w);
@@ -264,14 +280,23 @@ export class HashPool {
 
   /**
    * Names of every chunk of `data` (the last may be short: it is hashed as it is), or with
-   * `only` of the chunks it marks 1 (see {@link hashBatch}).
+   * `only` of the chunks it marks 1 (see {@link hashBatch}). With `crc`, a worker also gives each
+   * whole chunk's CRC-32 (`BatchNames.crcs`; not when the pool hashes in the calling thread,
+   * where the page layer computing them costs the same).
    */
-  hash(data: Uint8Array, chunkSize: number, only?: Uint8Array, write?: BatchWrite): Promise<BatchNames> {
+  hash(
+    data: Uint8Array,
+    chunkSize: number,
+    only?: Uint8Array,
+    write?: BatchWrite,
+    crc?: boolean,
+  ): Promise<BatchNames> {
     if (this.#workers.length === 0 || this.#closed) return Promise.resolve(hashBatch(data, chunkSize, only));
     return this.#post<BatchNames>(data, {
       chunkSize,
       ...(only === undefined ? {} : { only }),
       ...(write === undefined ? {} : { write }),
+      ...(crc === true ? { crc: true } : {}),
     });
   }
 

@@ -1783,6 +1783,9 @@ export class Store {
     }
     const newPages: number[] = [];
     const newAt: number[] = [];
+    // Their CRC-32s when the worker that named them computed them (else the page layer does).
+    const crcs = hashed.crcs;
+    const newCrcs: number[] | undefined = crcs === undefined ? undefined : [];
     for (let j = 0; j < need.length; j++) {
       const k = need[j] as number;
       const bytes = data.subarray(k * cs, (k + 1) * cs);
@@ -1806,6 +1809,7 @@ export class Store {
         pending.set(page, bytes);
         newPages.push(page);
         newAt.push(k * cs);
+        newCrcs?.push((crcs as Uint32Array)[at + k] as number);
         if (!this.#storedSync(page, names, j * NAME_BYTES))
           await this.#stored(page, names.subarray(j * NAME_BYTES, (j + 1) * NAME_BYTES));
       }
@@ -1814,7 +1818,7 @@ export class Store {
     }
     if (newPages.length > 0) {
       // Written from where they are in the caller's buffer (kept until `writes` settle).
-      writes.push(tx.writeDataMany(newPages, data, newAt));
+      writes.push(tx.writeDataMany(newPages, data, newAt, newCrcs));
     }
     if (fixes.length > 0 && this.#index) {
       const n2 = new Uint8Array(fixes.length * NAME_BYTES);

@@ -218,7 +218,8 @@ export async function importImage(
       if (busy >= onWorkers || stopped) return;
       if (a.names !== undefined) continue;
       busy++;
-      const names = pool.hash(a.piece, cs);
+      // With each chunk's CRC-32 for the page layer, on the worker (not for packed pages).
+      const names = pool.hash(a.piece, cs, undefined, undefined, store._codec === undefined);
       a.names = names;
       const back = (): void => {
         a.ready = true;

@@ -4,6 +4,7 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import { describe, expect, test } from 'vitest';
 import { deflateCodec, zstdCodec } from '../src/_codec';
 import { HashPool, hashBatch, UnpackError } from '../src/_hash-pool';
@@ -172,6 +173,28 @@ describe('HashPool', () => {
     // A closed pool hashes inline.
     const data = new Uint8Array(1024).fill(1);
     expect((await pool.hash(data, 512)).zero.length).toBe(2);
+  });
+
+  test('with crc, a worker gives the CRC-32 of each whole non-zero chunk (0 for the others)', async () => {
+    const pool = new HashPool(1);
+    const rand = prng(9);
+    try {
+      const cs = 4096;
+      const data = new Uint8Array(new SharedArrayBuffer(9 * cs + 100));
+      for (let c = 0; c < 9; c++) if (c % 3 !== 0) data.set(content(rand, cs, 2), c * cs);
+      data.fill(7, 9 * cs);
+      const got = await pool.hash(data, cs, undefined, undefined, true);
+      const want = Array.from({ length: 10 }, (_, c) => {
+        const chunk = data.subarray(c * cs, Math.min(data.length, (c + 1) * cs));
+        return chunk.length < cs || chunk.every((b) => b === 0) ? 0 : crc32(chunk);
+      });
+      expect([...(got.crcs as Uint32Array)]).toEqual(want);
+      expect(Buffer.from(got.names).equals(Buffer.from(hashBatch(data, cs).names))).toBe(true);
+      // Not asked: none.
+      expect((await pool.hash(data, cs)).crcs).toBeUndefined();
+    } finally {
+      await pool.close();
+    }
   });
 
   test('shared buffers: views anywhere in them, reused and rewritten, more of them than the workers keep', async () => {

@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
+import { MemoryStorage } from '@deja/storage';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { applyDiff, exportDiff, exportVersion, importImage, isStoreError, LIVE, Store } from '../src/index';
 import { content, expectBytes, MemStore, prng } from './_helpers';
@@ -55,6 +56,15 @@ describe('import and export', () => {
         const r1 = await importImage(m.store, p1, { workers });
         first ??= r1.changedChunks;
         expect(r1.changedChunks, `${workers} workers`).toBe(first);
+        // A crash right after the import: recovery checks the last commit's data pages against
+        // the CRC-32s it recorded (computed by the workers that named them, where there are any).
+        const crashed = await Store.open({
+          data: new MemoryStorage({ data: m.data.snapshot() }),
+          index: new MemoryStorage({ data: m.index.snapshot() }),
+        });
+        expect(crashed.recovery.dropped, `${workers} workers`).toBeUndefined();
+        expectBytes(await crashed.read(0, v1.length), v1, `${workers} workers: after a crash`);
+        await crashed.close();
         await m.store.createSnapshot('v1');
         const r2 = await importImage(m.store, p2, { workers });
         expect(r2.changedChunks, `${workers} workers`).toBe(changedAt.length);

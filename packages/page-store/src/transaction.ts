@@ -88,9 +88,18 @@ export interface PageTransaction {
    * @param data - `pages.length × pageSize` bytes: page i's contents at `i × pageSize`; or, with
    *   `at`, any buffer holding page i's contents at byte `at[i]` (no copy into a batch needed).
    * @param at - where each page's contents start in `data`.
+   * @param crcs - the CRC-32 (`node:zlib`'s `crc32`) of each page's contents, when the caller
+   *   computed them already (on another thread, say); otherwise the layer computes them, on the
+   *   calling thread. They go in the commit's data lists, and recovery checks each page against
+   *   its own: a wrong one makes a crash recovery count that page as torn.
    * @throws as {@link PageTransaction.writeData}
    */
-  writeDataMany(pages: readonly number[], data: Uint8Array, at?: readonly number[]): Promise<void>;
+  writeDataMany(
+    pages: readonly number[],
+    data: Uint8Array,
+    at?: readonly number[],
+    crcs?: ArrayLike<number>,
+  ): Promise<void>;
   /**
    * Takes a page that was free at the last commit and not taken since; its count becomes 1. When
    * no page is free the transaction grows the store first (as {@link PageTransaction.grow} does):
@@ -365,7 +374,12 @@ export class Transaction implements PageTransaction {
     }
   }
 
-  async writeDataMany(pages: readonly number[], data: Uint8Array, at?: readonly number[]): Promise<void> {
+  async writeDataMany(
+    pages: readonly number[],
+    data: Uint8Array,
+    at?: readonly number[],
+    crcs?: ArrayLike<number>,
+  ): Promise<void> {
     this.#checkOpen();
     if (!Array.isArray(pages)) throw new TypeError('writeDataMany: pages must be an array of page numbers');
     if (!(data instanceof Uint8Array)) throw new TypeError('writeDataMany: data must be a Uint8Array');
@@ -394,10 +408,22 @@ export class Transaction implements PageTransaction {
         );
       }
     }
+    if (crcs !== undefined) {
+      if (crcs.length !== pages.length)
+        throw new RangeError(`writeDataMany: crcs must give one CRC-32 per page (${pages.length})`);
+      for (let i = 0; i < pages.length; i++) {
+        const crc = crcs[i] as number;
+        if (!Number.isInteger(crc) || crc < 0 || crc > 0xffffffff)
+          throw new RangeError(`writeDataMany: crcs[${i}] is not a CRC-32 (${crc})`);
+      }
+    }
     if (pages.length === 0) return;
     for (let i = 0; i < pages.length; i++) {
       const from = at === undefined ? i * size : (at[i] as number);
-      this.dataWritten.set(pages[i] as number, crc32(data.subarray(from, from + size)));
+      this.dataWritten.set(
+        pages[i] as number,
+        crcs === undefined ? crc32(data.subarray(from, from + size)) : (crcs[i] as number),
+      );
     }
     try {
       await this.#host.writeDataMany(pages, data, at);

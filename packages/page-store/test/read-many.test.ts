@@ -1,6 +1,7 @@
 // readDataMany: several data pages in one storage readv, the same as readData of each: any order,
 // repeats, destinations given per page, pages spread over space-map groups, before and after
 // commit; argument errors.
+import { crc32 } from 'node:zlib';
 import { MemoryStorage } from '@deja/storage';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
@@ -100,6 +101,47 @@ describe('readDataMany', () => {
     tx.decRef(m);
     await tx.commit();
     await expect(store.readDataMany([free])).rejects.toBeInstanceOf(RangeError);
+    await store.close();
+  });
+});
+
+describe("writeDataMany with the caller's CRC-32s", () => {
+  /** A store whose last transaction wrote three data pages (crcs as given), not checkpointed. */
+  async function written(crcs: (pages: Uint8Array) => number[] | undefined) {
+    const disk = new MemoryStorage();
+    const store = await PageStore.create(disk, OPTS);
+    const tx = store.begin();
+    const pages = await tx.allocateMany('data', 3);
+    const data = new Uint8Array(3 * 512);
+    for (let i = 0; i < 3; i++) data.set(pageBytes(i + 40), i * 512);
+    await tx.writeDataMany(pages, data, undefined, crcs(data));
+    await tx.commit();
+    // A crash now: the next open checks the last transaction's data pages against its data lists.
+    return { reopened: await PageStore.open(new MemoryStorage({ data: disk.snapshot() })), pages };
+  }
+  const right = (data: Uint8Array) => [0, 1, 2].map((i) => crc32(data.subarray(i * 512, (i + 1) * 512)));
+
+  test("right ones recover the same as the layer's own; a wrong one drops the transaction", async () => {
+    for (const crcs of [() => undefined, right]) {
+      const { reopened, pages } = await written(crcs);
+      expect(reopened.recovery.dropped).toBeUndefined();
+      expect(await reopened.readData(pages[1] as number)).toEqual(pageBytes(41));
+    }
+    const { reopened, pages } = await written((data) => {
+      const crcs = right(data);
+      crcs[2] = ((crcs[2] as number) ^ 1) >>> 0;
+      return crcs;
+    });
+    expect(reopened.recovery.dropped).toMatchObject({ reason: 'data-mismatch', pages: [pages[2]] });
+  });
+
+  test('one CRC-32 per page, each a u32', async () => {
+    const { store, tx, pages } = await filled(2);
+    const data = new Uint8Array(2 * 512);
+    await expect(tx.writeDataMany(pages, data, undefined, [0])).rejects.toBeInstanceOf(RangeError);
+    await expect(tx.writeDataMany(pages, data, undefined, [0, 2 ** 32])).rejects.toBeInstanceOf(RangeError);
+    await expect(tx.writeDataMany(pages, data, undefined, [0, -1])).rejects.toBeInstanceOf(RangeError);
+    await tx.writeDataMany(pages, data, undefined, new Uint32Array([crc32(data.subarray(0, 512)), 0]));
     await store.close();
   });
 });
