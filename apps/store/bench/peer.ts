@@ -9,7 +9,7 @@
 // second, smaller history of a text file system (DEJA_BENCH_TEXT_MIB per version, default 64; 0
 // skips it) compares both Deja stores with borg.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { chmodSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -57,13 +57,6 @@ function timed(cmd: string, args: string[], cwd?: string): { s: number; rss: num
   return { s, rss: Number(lines[lines.length - 1]) * 1024, stdout: r.stdout };
 }
 
-/** The node options on a script's `#!/usr/bin/env -S node ...` line. */
-function shebangFlags(script: string): string[] {
-  const first = readFileSync(script, 'utf8').split('\n', 1)[0] ?? '';
-  const m = /^#!\S*env -S node((?: --?\S+)*)\s*$/.exec(first);
-  return m?.[1] ? m[1].trim().split(/\s+/) : [];
-}
-
 type Timed = (cmd: string, args: string[], cwd?: string) => { s: number; rss: number; stdout: string };
 
 /** Deja through its CLI on `images` (one process per command): the figures and its own clocks. */
@@ -75,8 +68,10 @@ function runDeja(
   sizes: number[],
   initArgs: string[],
 ): { fig: Figures; inside: { importS: number[]; exportS: number } } {
-  // With the node options of the executable's first line, as `deja` runs when installed.
-  const deja = (...args: string[]) => timed(process.execPath, [...shebangFlags(cliPath), cliPath, ...args]);
+  // By its first line (`#!/usr/bin/env -S ... node ...`: its environment and node options), as
+  // `deja` runs when installed.
+  chmodSync(cliPath, 0o755);
+  const deja = (...args: string[]) => timed(cliPath, args);
   const store = join(dir, `deja-${label}`);
   const out = join(dir, `restore-${label}.img`);
   const versions = images.length;
