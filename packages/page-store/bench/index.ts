@@ -2,7 +2,8 @@
 // writes/s and flushes per commit for transactions of 1, 16 and 256 dirty pages, against plain
 // pwrite + fdatasync of the same pages; free-page search on a nearly full store; the cost of growing
 // a store and of opening it; freeing 3,000 data pages in one commit (bench/free.ts); where metadata
-// pages lie among data pages, and the spans a commit rewriting some of them writes (bench/locality.ts).
+// pages lie among data pages, and the spans a commit rewriting some of them writes (bench/locality.ts);
+// an import's transactions of 20,000 data pages on a MemoryStorage (bench/import.ts).
 //
 // Run: pnpm --filter @deja/page-store bench   (DEJA_BENCH_DIR picks the directory; default os.tmpdir())
 
@@ -10,6 +11,7 @@ import * as fs from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { freeBench } from './free';
+import { importBench } from './import';
 import { localityBench } from './locality';
 import { allocationBench, growthBench, pageStoreBench } from './page-store';
 
@@ -48,6 +50,8 @@ async function pageLayer(): Promise<void> {
     console.log('| case | commit latency | until given back | pages given back | MiB freed on disk |');
     console.log('| --- | --- | --- | --- | --- |');
     for (const row of await freeBench(dir, ROUNDS)) console.log(`| ${row.join(' | ')} |`);
+    console.log('\nimport-shaped transactions on a MemoryStorage (best of 3) ...');
+    for (const [what, result] of await importBench(ROUNDS)) console.log(`${what}: ${result}`);
     console.log('\nlocality of metadata among data (4 KiB pages, spans of the medium) ...');
     for (const [what, result] of await localityBench()) console.log(`${what}: ${result}`);
   } finally {
