@@ -37,15 +37,25 @@ export const NO_CHAPTER = -1;
 const WINDOW_RECORDS = 128;
 
 /**
- * Records `first`.. of a record page of `chapter`, read for the request in progress into `bytes`
- * (WINDOW_RECORDS records; a page of fewer records fills only its start). Windows are reused once
- * their request completes (see `PageReader.release`): a miss allocates nothing.
+ * Records `first`.. of record page `key` of `chapter`, read into `bytes` (WINDOW_RECORDS records; a
+ * page of fewer records fills only its start) for the request in progress, or ahead of a later
+ * request of the batch in progress (see `PageReader.planWindow`). Windows are reused once their
+ * request completes (see `PageReader.release`): a miss allocates nothing.
  */
 interface RecordWindow {
+  key: number;
   chapter: number;
   first: number;
+  /** Where the window starts on storage (a window read ahead, until it is read). */
+  offset: number;
   readonly bytes: Uint8Array;
 }
+
+/**
+ * Windows read ahead for a batch, at most: a batch plans the requests ahead of the one that waits
+ * (see `PageReader.planWindow`), and stops planning while this many are read and not yet taken.
+ */
+const AHEAD_LIMIT = 256;
 
 /**
  * What the request in progress pinned (pages, or windows of record pages), by page key. A request
@@ -131,6 +141,16 @@ export class PageReader {
   readonly #windows = new Pins<RecordWindow>();
   /** Windows no request holds, for the next misses to read into. */
   readonly #freeWindows: RecordWindow[] = [];
+  /**
+   * Windows planned for later requests of the batch in progress (see {@link planWindow}), in request
+   * order: read with the next window fetch, then taken by the request that needs one (its slot
+   * becomes null). Entries before #aheadNext are taken, those from #aheadRead on are not read yet.
+   */
+  readonly #ahead: (RecordWindow | null)[] = [];
+  #aheadNext = 0;
+  #aheadRead = 0;
+  /** Set when a search took a window read ahead: the request runs again at once, without fetch(). */
+  #ready = false;
   readonly #freeWindow = (window: RecordWindow): void => {
     this.#freeWindows.push(window);
   };
@@ -212,11 +232,15 @@ export class PageReader {
       if (this.#verified[key] === 0 || count === 0) return NEED_PAGE;
       const window = this.#windows.get(key);
       if (window === undefined || window.chapter !== chapter) {
-        const records = Math.min(WINDOW_RECORDS, count);
-        const low = this.#pageLow[slot]!;
-        const span = this.#pageHigh[slot]! - low + 1;
-        const guess = Math.floor(((nameKey(name) - low) / span) * count);
-        this.#wantFirst = Math.max(0, Math.min(count - records, guess - (records >>> 1)));
+        const first = this.#windowFirst(slot, count, name);
+        if (this.#aheadNext < this.#aheadRead && this.#takeAhead(key, chapter, first)) {
+          // Read ahead with an earlier request's window: counted as the miss its read would have
+          // been, and the request runs again at once, as it would after fetch().
+          this.cache.misses++;
+          this.#ready = true;
+          return NEED_PAGE;
+        }
+        this.#wantFirst = first;
         return NEED_PAGE;
       }
       const at = searchRecordWindow(window.bytes, window.first, count, name);
@@ -230,6 +254,127 @@ export class PageReader {
     if (at < 0) return false;
     copy16(bytes, at, out);
     return true;
+  }
+
+  /** The first record of the window of record page `slot` (of `count` records) to read for `name`. */
+  #windowFirst(slot: number, count: number, name: Uint8Array): number {
+    const records = Math.min(WINDOW_RECORDS, count);
+    const low = this.#pageLow[slot]!;
+    const span = this.#pageHigh[slot]! - low + 1;
+    const guess = Math.floor(((nameKey(name) - low) / span) * count);
+    return Math.max(0, Math.min(count - records, guess - (records >>> 1)));
+  }
+
+  /**
+   * Whether the last search that returned NEED_PAGE took a window read ahead (see
+   * {@link planWindow}): the request then runs again at once instead of awaiting {@link fetch}.
+   * Reading it clears it.
+   */
+  takeReady(): boolean {
+    const ready = this.#ready;
+    this.#ready = false;
+    return ready;
+  }
+
+  /** Whether the last search that returned NEED_PAGE asked for a window (not a whole page). */
+  get wantsWindow(): boolean {
+    return this.#wantFirst >= 0;
+  }
+
+  /**
+   * Plan a window read for a later request of the batch in progress, read with the next window
+   * {@link fetch} in one storage call (the reference reads pages asynchronously and queues the
+   * requests that wait for them). Planned only when that request, run against the cache as it is
+   * now, would miss on a verified record page whose index page is cached; a plan that turns out
+   * wrong costs a read, never an answer, since a request takes only the window it would have read
+   * (same page, chapter and first record) and a chapter's pages never change while its slot holds
+   * it. Changes nothing a request sees: no LRU move, no count (the request that takes the window
+   * counts its miss). The caller drops the plan when the batch ends ({@link dropAhead}). O(log list).
+   * @param chapter - the chapter a lookup of `name` finds now (a closed one)
+   */
+  planWindow(name: Uint8Array, chapter: number): void {
+    if (this.#ahead.length - this.#aheadNext >= AHEAD_LIMIT) return;
+    const g = this.geometry;
+    const physical = mapToPhysicalChapter(g, chapter);
+    if (this.slotChapter[physical] !== chapter) return;
+    const base = physical * g.pagesPerChapter;
+    const indexKey = base + this.indexPageFor(name, physical);
+    if (this.badPages[indexKey] === 1) return;
+    const page = this.cache.peek(indexKey, chapter) as ChapterIndexPage | undefined;
+    if (page === undefined) return;
+    let recordPageNumber: number;
+    try {
+      const table = this.cache.lastSummary;
+      recordPageNumber = searchIndexPage(page, table, name, chapterDeltaListOf(name, g), g);
+    } catch {
+      return;
+    }
+    if (recordPageNumber < 0) return;
+    const key = base + g.indexPagesPerChapter + recordPageNumber;
+    if (this.badPages[key] === 1 || this.#verified[key] === 0) return;
+    if (this.cache.peek(key, chapter) !== undefined) return;
+    const slot = physical * g.recordPagesPerChapter + recordPageNumber;
+    const count = this.counts[slot]!;
+    if (count === 0) return;
+    const first = this.#windowFirst(slot, count, name);
+    const offset =
+      pageOffset(this.layout, physical, g.indexPagesPerChapter + recordPageNumber) + first * RECORD_SIZE;
+    if (offset + Math.min(WINDOW_RECORDS, count) * RECORD_SIZE > this.#knownSize) return;
+    const window = this.#newWindow();
+    window.key = key;
+    window.chapter = chapter;
+    window.first = first;
+    window.offset = offset;
+    this.#ahead.push(window);
+  }
+
+  /** Take the window read ahead for record page `key` of `chapter` from record `first`, if any. */
+  #takeAhead(key: number, chapter: number, first: number): boolean {
+    const ahead = this.#ahead;
+    const end = this.#aheadRead;
+    for (let m = this.#aheadNext; m < end; m++) {
+      const window = ahead[m];
+      if (window == null || window.key !== key || window.chapter !== chapter || window.first !== first)
+        continue;
+      ahead[m] = null;
+      let next = this.#aheadNext;
+      while (next < end && ahead[next] === null) next++;
+      this.#aheadNext = next;
+      if (next === ahead.length) {
+        ahead.length = 0;
+        this.#aheadNext = 0;
+        this.#aheadRead = 0;
+      }
+      this.#windows.set(key, window);
+      return true;
+    }
+    return false;
+  }
+
+  /** Drop the windows planned or read ahead (the batch ended); they go back to the free list. */
+  dropAhead(): void {
+    const ahead = this.#ahead;
+    if (ahead.length === 0) return;
+    for (let m = this.#aheadNext; m < ahead.length; m++) {
+      const window = ahead[m];
+      if (window != null) this.#freeWindows.push(window);
+    }
+    ahead.length = 0;
+    this.#aheadNext = 0;
+    this.#aheadRead = 0;
+  }
+
+  /** A window no request holds. */
+  #newWindow(): RecordWindow {
+    return (
+      this.#freeWindows.pop() ?? {
+        key: -1,
+        chapter: NO_CHAPTER,
+        first: 0,
+        offset: 0,
+        bytes: new Uint8Array(WINDOW_RECORDS * RECORD_SIZE),
+      }
+    );
   }
 
   /** The index page of a chapter that holds a name's delta list (uds_find_index_page_number). */
@@ -299,31 +444,67 @@ export class PageReader {
     this.cache.misses++;
     const first = this.#wantFirst;
     this.#wantFirst = -1;
-    if (first < 0) return this.#fetchPage(key, chapter, physical, page);
+    if (first < 0) {
+      // Windows are planned only before a window fetch: a plan left unread is dropped.
+      if (this.#aheadRead < this.#ahead.length) this.#dropUnread();
+      return this.#fetchPage(key, chapter, physical, page);
+    }
     const slot = physical * g.recordPagesPerChapter + page - g.indexPagesPerChapter;
     const records = Math.min(WINDOW_RECORDS, this.counts[slot]!);
     const offset = pageOffset(this.layout, physical, page) + first * RECORD_SIZE;
-    const window = this.#freeWindows.pop() ?? {
-      chapter: 0,
-      first: 0,
-      bytes: new Uint8Array(WINDOW_RECORDS * RECORD_SIZE),
-    };
+    const window = this.#newWindow();
     // Pinned before the read, so that release() takes it back even if the read fails.
+    window.key = key;
     window.chapter = NO_CHAPTER;
     this.#windows.set(key, window);
     const length = records * RECORD_SIZE;
-    return this.readInto(
-      offset,
-      length === window.bytes.length ? window.bytes : window.bytes.subarray(0, length),
-    ).then(
+    const into = length === window.bytes.length ? window.bytes : window.bytes.subarray(0, length);
+    const done = (): void => {
+      window.chapter = chapter;
+      window.first = first;
+    };
+    const failed = (error: unknown): never => {
+      throw fromStorageError(`reading page ${page} of chapter ${chapter}`, error);
+    };
+    if (this.#aheadRead === this.#ahead.length || offset + length > this.#knownSize) {
+      if (this.#aheadRead < this.#ahead.length) this.#dropUnread();
+      return this.readInto(offset, into).then(done, failed);
+    }
+    // This window and the ones planned ahead, in one storage call. Should it fail, the plan is
+    // dropped and this window read alone, so that the request fails (or not) as it would alone.
+    const requests: { offset: number; length: number; into: Uint8Array }[] = [{ offset, length, into }];
+    const ahead = this.#ahead;
+    for (let m = this.#aheadRead; m < ahead.length; m++) {
+      const planned = ahead[m]!;
+      const plannedSlot =
+        Math.floor(planned.key / g.pagesPerChapter) * g.recordPagesPerChapter +
+        (planned.key % g.pagesPerChapter) -
+        g.indexPagesPerChapter;
+      const plannedLength = Math.min(WINDOW_RECORDS, this.counts[plannedSlot]!) * RECORD_SIZE;
+      requests.push({
+        offset: planned.offset,
+        length: plannedLength,
+        into:
+          plannedLength === planned.bytes.length ? planned.bytes : planned.bytes.subarray(0, plannedLength),
+      });
+    }
+    return this.storage.readv(requests).then(
       () => {
-        window.chapter = chapter;
-        window.first = first;
+        this.#aheadRead = ahead.length;
+        done();
       },
-      (error: unknown) => {
-        throw fromStorageError(`reading page ${page} of chapter ${chapter}`, error);
+      () => {
+        this.#dropUnread();
+        return this.readInto(offset, into).then(done, failed);
       },
     );
+  }
+
+  /** Drop the windows planned and not read yet (back to the free list). */
+  #dropUnread(): void {
+    const ahead = this.#ahead;
+    for (let m = this.#aheadRead; m < ahead.length; m++) this.#freeWindows.push(ahead[m]!);
+    ahead.length = this.#aheadRead;
   }
 
   /** The whole page `page` of a physical chapter: read, checked, cached and pinned. */
@@ -425,6 +606,7 @@ export class PageReader {
   /** Forget what a physical slot held, before its pages change or when its chapter expired. */
   forgetSlot(physical: number): void {
     const g = this.geometry;
+    this.dropAhead();
     this.slotChapter[physical] = NO_CHAPTER;
     for (let p = 0; p < g.pagesPerChapter; p++) {
       const key = physical * g.pagesPerChapter + p;
