@@ -22,6 +22,11 @@ import {
   WINDOW_MISSED,
 } from './record-page';
 
+/** `#search`'s index page origin: read for the request in progress (not from the cache). */
+const PINNED = -1;
+/** `#search`'s index page origin: not a search of `searchClosed` (takes no window read ahead). */
+const NOT_CLOSED = -2;
+
 /** Returned by a search that needs a page from storage first. */
 export const NEED_PAGE = Symbol('need page');
 
@@ -149,8 +154,6 @@ export class PageReader {
   readonly #ahead: (RecordWindow | null)[] = [];
   #aheadNext = 0;
   #aheadRead = 0;
-  /** Set when a search took a window read ahead: the request runs again at once, without fetch(). */
-  #ready = false;
   readonly #freeWindow = (window: RecordWindow): void => {
     this.#freeWindows.push(window);
   };
@@ -196,7 +199,16 @@ export class PageReader {
     const page = this.indexPage(physical, indexPageNumber, chapter);
     if (page === NEED_PAGE) return NEED_PAGE;
     if (page === null) return false;
-    return this.searchWithIndexPage(name, page, physical, chapter, out, this.#summary);
+    const indexKey = physical * this.geometry.pagesPerChapter + indexPageNumber;
+    return this.#search(
+      name,
+      page,
+      physical,
+      chapter,
+      out,
+      this.#summary,
+      this.#fromCache ? indexKey : PINNED,
+    );
   }
 
   /**
@@ -219,6 +231,23 @@ export class PageReader {
     out: Uint8Array,
     table: Uint32Array | null = null,
   ): boolean | typeof NEED_PAGE {
+    return this.#search(name, page, physical, chapter, out, table, NOT_CLOSED);
+  }
+
+  /**
+   * {@link searchWithIndexPage}; `indexHit` says where the index page came from when the search is
+   * {@link searchClosed}'s: its page key when it came from the cache, PINNED when this request read
+   * it; NOT_CLOSED otherwise (the sparse cache's searches, which take no window read ahead).
+   */
+  #search(
+    name: Uint8Array,
+    page: ChapterIndexPage,
+    physical: number,
+    chapter: number,
+    out: Uint8Array,
+    table: Uint32Array | null,
+    indexHit: number,
+  ): boolean | typeof NEED_PAGE {
     const g = this.geometry;
     const recordPageNumber = searchIndexPage(page, table, name, chapterDeltaListOf(name, g), g);
     if (recordPageNumber < 0) return false;
@@ -230,18 +259,27 @@ export class PageReader {
       // A page whose checksum matched since its chapter was written: read only a window of it.
       const key = this.wantKey;
       if (this.#verified[key] === 0 || count === 0) return NEED_PAGE;
-      const window = this.#windows.get(key);
+      let window = this.#windows.get(key);
       if (window === undefined || window.chapter !== chapter) {
         const first = this.#windowFirst(slot, count, name);
-        if (this.#aheadNext < this.#aheadRead && this.#takeAhead(key, chapter, first)) {
-          // Read ahead with an earlier request's window: counted as the miss its read would have
-          // been, and the request runs again at once, as it would after fetch().
-          this.cache.misses++;
-          this.#ready = true;
+        const ahead =
+          indexHit !== NOT_CLOSED && this.#aheadNext < this.#aheadRead
+            ? this.#takeAhead(key, chapter, first)
+            : null;
+        if (ahead === null) {
+          this.#wantFirst = first;
           return NEED_PAGE;
         }
-        this.#wantFirst = first;
-        return NEED_PAGE;
+        // A window read ahead (see planWindow): counted as the miss its fetch() would have been,
+        // and searched now. The request does not run again as it would after a fetch: what that
+        // run would change before it searched the window is done here, the cache lookup of its
+        // index page (a hit, moved in the LRU order as such); the rest of it changes nothing.
+        this.cache.misses++;
+        if (indexHit >= 0) {
+          this.cache.get(indexHit, chapter);
+          this.cache.hits++;
+        }
+        window = ahead;
       }
       const at = searchRecordWindow(window.bytes, window.first, count, name);
       // A window that does not bracket the name: #cachedPage asked for the whole page.
@@ -263,17 +301,6 @@ export class PageReader {
     const span = this.#pageHigh[slot]! - low + 1;
     const guess = Math.floor(((nameKey(name) - low) / span) * count);
     return Math.max(0, Math.min(count - records, guess - (records >>> 1)));
-  }
-
-  /**
-   * Whether the last search that returned NEED_PAGE took a window read ahead (see
-   * {@link planWindow}): the request then runs again at once instead of awaiting {@link fetch}.
-   * Reading it clears it.
-   */
-  takeReady(): boolean {
-    const ready = this.#ready;
-    this.#ready = false;
-    return ready;
   }
 
   /** Whether the last search that returned NEED_PAGE asked for a window (not a whole page). */
@@ -328,8 +355,8 @@ export class PageReader {
     this.#ahead.push(window);
   }
 
-  /** Take the window read ahead for record page `key` of `chapter` from record `first`, if any. */
-  #takeAhead(key: number, chapter: number, first: number): boolean {
+  /** Take (and pin) the window read ahead for record page `key` of `chapter` from record `first`, if any. */
+  #takeAhead(key: number, chapter: number, first: number): RecordWindow | null {
     const ahead = this.#ahead;
     const end = this.#aheadRead;
     for (let m = this.#aheadNext; m < end; m++) {
@@ -346,9 +373,9 @@ export class PageReader {
         this.#aheadRead = 0;
       }
       this.#windows.set(key, window);
-      return true;
+      return window;
     }
-    return false;
+    return null;
   }
 
   /** Drop the windows planned or read ahead (the batch ended); they go back to the free list. */

@@ -750,8 +750,6 @@ export class DedupIndex {
       if (metadata !== undefined) copy16(batch.metadata!, i * RECORD_DATA_SIZE, metadata);
       const status = this.#execute(kind, name, metadata);
       if (status === WAIT) {
-        // A window read ahead: run the request again now, as after a fetch.
-        if (this.#reader.takeReady()) continue;
         if (kind === Kind.Query && this.#reader.wantsWindow && vi.hook === null) this.#planAhead(batch, i);
         return false;
       }
