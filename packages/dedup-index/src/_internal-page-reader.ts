@@ -16,9 +16,11 @@ import { type ChapterSeal, pageOffset, type StorageLayout } from './layout';
 import { type CachedPage, PageCache } from './page-cache';
 import {
   nameKey,
+  SUMMARY_STRIDE,
   searchRecordPage,
   searchRecordWindow,
   summarizeRecordPage,
+  summaryWindow,
   WINDOW_MISSED,
 } from './record-page';
 
@@ -42,6 +44,15 @@ export const NO_CHAPTER = -1;
 const WINDOW_RECORDS = 128;
 
 /**
+ * Summaries of record pages (see `summarizeRecordPage`: 256 bytes for a page of 1024 records) kept
+ * after their page leaves the cache, per page the cache holds: a window read of such a page needs
+ * only the run of 16 records the summary leaves, and the next record (17 records, 544 bytes) where
+ * an interpolated window reads 128. At most 4 x 256 bytes per cached page of 32 KiB: 3% of the
+ * cache's memory.
+ */
+const SUMMARIES_KEPT_PER_PAGE = 4;
+
+/**
  * Records `first`.. of record page `key` of `chapter`, read into `bytes` (WINDOW_RECORDS records; a
  * page of fewer records fills only its start) for the request in progress, or ahead of a later
  * request of the batch in progress (see `PageReader.planWindow`). Windows are reused once their
@@ -51,6 +62,8 @@ interface RecordWindow {
   key: number;
   chapter: number;
   first: number;
+  /** Records read (at most WINDOW_RECORDS). */
+  records: number;
   /** Where the window starts on storage (a window read ahead, until it is read). */
   offset: number;
   readonly bytes: Uint8Array;
@@ -137,8 +150,22 @@ export class PageReader {
   /** The page a search that returned NEED_PAGE needs, and its chapter. */
   wantKey = -1;
   wantChapter = -1;
-  // #wantFirst >= 0 asks fetch() for a window of the wanted record page starting at that record.
+  // #wantFirst >= 0 asks fetch() for a window of #wantRecords records of the wanted record page
+  // starting at that record.
   #wantFirst = -1;
+  #wantRecords = 0;
+  /** The window `#windowFor` chose: its first record and its record count. */
+  readonly #span = new Int32Array(2);
+  // The summaries of the record pages read whole last (since their chapter was written or the
+  // index opened), kept after the pages leave the cache: a ring of #kept.length summaries side by
+  // side in #keptKeys (#keptStride words each, one array: no object to reach per summary), the
+  // record page slot (`physical * recordPagesPerChapter + page`) of each, and the ring place of
+  // each slot's summary (-1: none).
+  readonly #keptKeys: Uint32Array;
+  readonly #keptStride: number;
+  readonly #kept: Int32Array;
+  readonly #keptAt: Int32Array;
+  #keptNext = 0;
   // Pages, and windows of record pages, read for the request in progress, keyed by page: kept until
   // it completes, so that every read adds something the request keeps and it always progresses,
   // however many pages it needs (a sparse-cache search may need a window in each cached chapter).
@@ -185,6 +212,10 @@ export class PageReader {
     this.#verified = new Uint8Array(chapters * geometry.pagesPerChapter);
     this.#pageLow = new Uint32Array(chapters * geometry.recordPagesPerChapter);
     this.#pageHigh = new Uint32Array(chapters * geometry.recordPagesPerChapter);
+    this.#kept = new Int32Array(SUMMARIES_KEPT_PER_PAGE * cachePages).fill(-1);
+    this.#keptAt = new Int32Array(chapters * geometry.recordPagesPerChapter).fill(-1);
+    this.#keptStride = Math.ceil(geometry.bytesPerPage / RECORD_SIZE / SUMMARY_STRIDE);
+    this.#keptKeys = new Uint32Array(this.#kept.length * this.#keptStride);
   }
 
   /**
@@ -261,13 +292,16 @@ export class PageReader {
       if (this.#verified[key] === 0 || count === 0) return NEED_PAGE;
       let window = this.#windows.get(key);
       if (window === undefined || window.chapter !== chapter) {
-        const first = this.#windowFirst(slot, count, name);
+        this.#windowFor(slot, count, name);
+        const first = this.#span[0]!;
+        const records = this.#span[1]!;
         const ahead =
           indexHit !== NOT_CLOSED && this.#aheadNext < this.#aheadRead
-            ? this.#takeAhead(key, chapter, first)
+            ? this.#takeAhead(key, chapter, first, records)
             : null;
         if (ahead === null) {
           this.#wantFirst = first;
+          this.#wantRecords = records;
           return NEED_PAGE;
         }
         // A window read ahead (see planWindow): counted as the miss its fetch() would have been,
@@ -281,7 +315,7 @@ export class PageReader {
         }
         window = ahead;
       }
-      const at = searchRecordWindow(window.bytes, window.first, count, name);
+      const at = searchRecordWindow(window.bytes, window.first, count, name, window.records);
       // A window that does not bracket the name: #cachedPage asked for the whole page.
       if (at === WINDOW_MISSED) return NEED_PAGE;
       if (at < 0) return false;
@@ -294,13 +328,39 @@ export class PageReader {
     return true;
   }
 
-  /** The first record of the window of record page `slot` (of `count` records) to read for `name`. */
-  #windowFirst(slot: number, count: number, name: Uint8Array): number {
+  /**
+   * The window of record page `slot` (of `count` records) to read for `name`, into #span (first
+   * record, records): the records its kept summary leaves (see `summaryWindow`), or else
+   * WINDOW_RECORDS records around the place interpolated between the page's first and last names.
+   */
+  #windowFor(slot: number, count: number, name: Uint8Array): void {
+    const span = this.#span;
+    const kept = this.#keptAt[slot]!;
+    if (kept >= 0) {
+      summaryWindow(this.#keptKeys, count, name, span, kept * this.#keptStride);
+      if (span[1]! <= WINDOW_RECORDS) return;
+    }
     const records = Math.min(WINDOW_RECORDS, count);
     const low = this.#pageLow[slot]!;
-    const span = this.#pageHigh[slot]! - low + 1;
-    const guess = Math.floor(((nameKey(name) - low) / span) * count);
-    return Math.max(0, Math.min(count - records, guess - (records >>> 1)));
+    const guess = Math.floor(((nameKey(name) - low) / (this.#pageHigh[slot]! - low + 1)) * count);
+    span[0] = Math.max(0, Math.min(count - records, guess - (records >>> 1)));
+    span[1] = records;
+  }
+
+  /** Keep the summary of record page `slot` (read whole) beyond its stay in the cache. */
+  #keepSummary(slot: number, summary: Uint32Array): void {
+    if (summary.length > this.#keptStride) return;
+    const previous = this.#keptAt[slot]!;
+    const at = previous >= 0 ? previous : this.#keptNext;
+    if (previous < 0) {
+      // The ring's oldest summary goes.
+      const old = this.#kept[at]!;
+      if (old >= 0) this.#keptAt[old] = -1;
+      this.#kept[at] = slot;
+      this.#keptAt[slot] = at;
+      this.#keptNext = at + 1 === this.#kept.length ? 0 : at + 1;
+    }
+    this.#keptKeys.set(summary, at * this.#keptStride);
   }
 
   /** Whether the last search that returned NEED_PAGE asked for a window (not a whole page). */
@@ -343,26 +403,39 @@ export class PageReader {
     const slot = physical * g.recordPagesPerChapter + recordPageNumber;
     const count = this.counts[slot]!;
     if (count === 0) return;
-    const first = this.#windowFirst(slot, count, name);
+    this.#windowFor(slot, count, name);
+    const first = this.#span[0]!;
+    const records = this.#span[1]!;
     const offset =
       pageOffset(this.layout, physical, g.indexPagesPerChapter + recordPageNumber) + first * RECORD_SIZE;
-    if (offset + Math.min(WINDOW_RECORDS, count) * RECORD_SIZE > this.#knownSize) return;
+    if (offset + records * RECORD_SIZE > this.#knownSize) return;
     const window = this.#newWindow();
     window.key = key;
     window.chapter = chapter;
     window.first = first;
+    window.records = records;
     window.offset = offset;
     this.#ahead.push(window);
   }
 
-  /** Take (and pin) the window read ahead for record page `key` of `chapter` from record `first`, if any. */
-  #takeAhead(key: number, chapter: number, first: number): RecordWindow | null {
+  /**
+   * Take (and pin) the window read ahead for record page `key` of `chapter`, records `first`..
+   * (`records` of them), if any.
+   */
+  #takeAhead(key: number, chapter: number, first: number, records: number): RecordWindow | null {
     const ahead = this.#ahead;
     const end = this.#aheadRead;
     for (let m = this.#aheadNext; m < end; m++) {
       const window = ahead[m];
-      if (window == null || window.key !== key || window.chapter !== chapter || window.first !== first)
+      if (
+        window == null ||
+        window.key !== key ||
+        window.chapter !== chapter ||
+        window.first !== first ||
+        window.records !== records
+      ) {
         continue;
+      }
       ahead[m] = null;
       let next = this.#aheadNext;
       while (next < end && ahead[next] === null) next++;
@@ -398,6 +471,7 @@ export class PageReader {
         key: -1,
         chapter: NO_CHAPTER,
         first: 0,
+        records: 0,
         offset: 0,
         bytes: new Uint8Array(WINDOW_RECORDS * RECORD_SIZE),
       }
@@ -470,14 +544,13 @@ export class PageReader {
     const page = key % g.pagesPerChapter;
     this.cache.misses++;
     const first = this.#wantFirst;
+    const records = this.#wantRecords;
     this.#wantFirst = -1;
     if (first < 0) {
       // Windows are planned only before a window fetch: a plan left unread is dropped.
       if (this.#aheadRead < this.#ahead.length) this.#dropUnread();
       return this.#fetchPage(key, chapter, physical, page);
     }
-    const slot = physical * g.recordPagesPerChapter + page - g.indexPagesPerChapter;
-    const records = Math.min(WINDOW_RECORDS, this.counts[slot]!);
     const offset = pageOffset(this.layout, physical, page) + first * RECORD_SIZE;
     const window = this.#newWindow();
     // Pinned before the read, so that release() takes it back even if the read fails.
@@ -489,6 +562,7 @@ export class PageReader {
     const done = (): void => {
       window.chapter = chapter;
       window.first = first;
+      window.records = records;
     };
     const failed = (error: unknown): never => {
       throw fromStorageError(`reading page ${page} of chapter ${chapter}`, error);
@@ -503,11 +577,7 @@ export class PageReader {
     const ahead = this.#ahead;
     for (let m = this.#aheadRead; m < ahead.length; m++) {
       const planned = ahead[m]!;
-      const plannedSlot =
-        Math.floor(planned.key / g.pagesPerChapter) * g.recordPagesPerChapter +
-        (planned.key % g.pagesPerChapter) -
-        g.indexPagesPerChapter;
-      const plannedLength = Math.min(WINDOW_RECORDS, this.counts[plannedSlot]!) * RECORD_SIZE;
+      const plannedLength = planned.records * RECORD_SIZE;
       requests.push({
         offset: planned.offset,
         length: plannedLength,
@@ -544,13 +614,12 @@ export class PageReader {
       throw fromStorageError(`reading page ${page} of chapter ${chapter}`, error);
     }
     const value = this.checkPage(bytes, physical, page, chapter);
-    const summary =
-      page >= g.indexPagesPerChapter
-        ? summarizeRecordPage(
-            value as Uint8Array,
-            this.counts[physical * g.recordPagesPerChapter + page - g.indexPagesPerChapter]!,
-          )
-        : null;
+    let summary: Uint32Array | null = null;
+    if (page >= g.indexPagesPerChapter) {
+      const slot = physical * g.recordPagesPerChapter + page - g.indexPagesPerChapter;
+      summary = summarizeRecordPage(value as Uint8Array, this.counts[slot]!);
+      this.#keepSummary(slot, summary);
+    }
     this.cache.set(key, chapter, value, summary);
     this.#fetched.set(key, value);
   }
@@ -640,6 +709,14 @@ export class PageReader {
       this.cache.delete(key);
       this.badPages[key] = 0;
       this.#verified[key] = 0;
+    }
+    const slots = physical * g.recordPagesPerChapter;
+    for (let p = 0; p < g.recordPagesPerChapter; p++) {
+      const at = this.#keptAt[slots + p]!;
+      if (at >= 0) {
+        this.#keptAt[slots + p] = -1;
+        this.#kept[at] = -1;
+      }
     }
   }
 

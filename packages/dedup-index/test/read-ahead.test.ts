@@ -1,5 +1,6 @@
 // Record page windows read ahead by a query batch (PageReader.planWindow): a batch of queries that
-// waits for a window reads the windows of the queries after it in the same storage call. Checked
+// waits for a window reads the windows of the queries after it in the same storage call; and the
+// summaries of record pages kept after they leave the cache, which narrow a window read. Checked
 // against a twin index fed the same queries one at a time (same answers, same statistics, page
 // cache counts included), over chapter closes and volume wrap-arounds between the batches; that
 // the batches did read several windows in one call; and failures: a storage that refuses a read of
@@ -24,8 +25,11 @@ class CountingStorage extends MemoryStorage {
   refuseMulti = false;
   /** Fail every read that covers this byte offset (-1: none). */
   failAt = -1;
+  /** How many ranges of each length readv was asked for. */
+  readonly lengths = new Map<number, number>();
 
   override readv(requests: readonly ReadRequest[]): Promise<Uint8Array[]> {
+    for (const { length } of requests) this.lengths.set(length, (this.lengths.get(length) ?? 0) + 1);
     if (requests.length > 1) {
       if (this.refuseMulti) return Promise.reject(new Error('no vectored reads today'));
       this.multiReads++;
@@ -167,5 +171,23 @@ describe('query batches read windows ahead', () => {
     expect(error.code).toBe('ERR_IO');
     expect(error.batchIndex).toBe(firstFailing);
     expect(hex(await a.query(order[0]!))).toBe(hex(await b.query(order[0]!)));
+  });
+
+  it('a record page read whole keeps its summary: later window reads are one run of it, for the newest 4 per cached page', async () => {
+    // 3 cached pages keep 12 summaries; the 7 closed chapters have 28 record pages of 32 records.
+    const { a, storage } = await twins(3, 1, 900);
+    const names = NAMES.slice(0, 900);
+    for (const name of names) await a.query(name);
+    storage.lengths.clear();
+    const answers: Answer[] = [];
+    for (const name of [...names].reverse()) answers.push(await a.query(name));
+    expect(answers.map(hex)).toEqual([...names.keys()].reverse().map((i) => hex(meta(i))));
+    // A page's summary holds the first name of every 16th record: a window of the run before the
+    // name's place and the next record (17 records), or the last run (16); 32 records (the whole
+    // page, as the interpolated window is) for a page whose summary left the ring.
+    const run = (storage.lengths.get(17 * 32) ?? 0) + (storage.lengths.get(16 * 32) ?? 0);
+    const interpolated = storage.lengths.get(32 * 32) ?? 0;
+    expect(run).toBeGreaterThan(100);
+    expect(interpolated).toBeGreaterThan(100);
   });
 });

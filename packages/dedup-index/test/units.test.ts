@@ -14,7 +14,7 @@ import {
   VolumeIndex,
   VolumeIndexRecord,
 } from '../src/advanced';
-import { searchRecordWindow, WINDOW_MISSED } from '../src/record-page';
+import { searchRecordWindow, summaryWindow, WINDOW_MISSED } from '../src/record-page';
 import { hex, makeNames, SMALL } from './_helpers';
 
 function configFor(chapters: number, sparse = 0) {
@@ -105,6 +105,53 @@ describe('record pages', () => {
         },
       ),
       { seed: 8, numRuns: 120 },
+    );
+  });
+
+  it('the window a summary gives holds the name if the page does, and never misses (property)', () => {
+    // Uniform names, and first words that repeat (runs of equal summary keys) or crowd the top.
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 1024 }),
+        fc.nat(1000),
+        fc.constantFrom('uniform', 'few', 'outlier'),
+        (count, seed, shape) => {
+          const names = makeNames(count, seed);
+          names.forEach((n, i) => {
+            if (shape === 'few') n.set([0, 0, 0, i % 3]);
+            if (shape === 'outlier') n.set(i === 0 ? [255, 255, 255, 255] : [0, 0, (i >> 8) & 255, i & 255]);
+          });
+          const source = new Uint8Array(count * 32);
+          for (const [i, n] of names.entries()) source.set(n, i * 32);
+          const offsets = Uint32Array.from({ length: count }, (_, i) => i * 32);
+          const page = new Uint8Array(count * 32);
+          encodeRecordPage(page, source, offsets, count);
+          const summary = summarizeRecordPage(page, count);
+          const span = new Int32Array(2);
+          const absent = makeNames(16, seed + 9000);
+          // Absent names that share a present name's first word, between and around the runs.
+          for (const n of absent.slice(0, 8)) n.set(names[(n[5]! * count) >> 8]!.subarray(0, 4));
+          for (const n of [...names, ...absent]) {
+            summaryWindow(summary, count, n, span);
+            const [first, records] = [span[0]!, span[1]!];
+            expect(first).toBeGreaterThanOrEqual(0);
+            expect(records).toBeGreaterThanOrEqual(1);
+            expect(first + records).toBeLessThanOrEqual(count);
+            // One run and the next record; two runs when the name's first word is a summary key.
+            if (shape === 'uniform') expect(records).toBeLessThanOrEqual(33);
+            const window = page.slice(first * 32, (first + records) * 32);
+            const whole = searchRecordPage(page, count, n);
+            expect(searchRecordWindow(window, first, count, n)).toBe(whole < 0 ? -1 : whole - first * 32);
+            // The same in a longer buffer, told how many records it holds.
+            const roomy = new Uint8Array(window.length + 96);
+            roomy.set(window);
+            expect(searchRecordWindow(roomy, first, count, n, records)).toBe(
+              whole < 0 ? -1 : whole - first * 32,
+            );
+          }
+        },
+      ),
+      { seed: 12, numRuns: 200 },
     );
   });
 
