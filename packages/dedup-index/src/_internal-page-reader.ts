@@ -559,17 +559,15 @@ export class PageReader {
     this.#windows.set(key, window);
     const length = records * RECORD_SIZE;
     const into = length === window.bytes.length ? window.bytes : window.bytes.subarray(0, length);
-    const done = (): void => {
-      window.chapter = chapter;
-      window.first = first;
-      window.records = records;
-    };
-    const failed = (error: unknown): never => {
-      throw fromStorageError(`reading page ${page} of chapter ${chapter}`, error);
-    };
+    // What the read's continuations need (one read at a time, as requests run: no closure per read).
+    window.first = first;
+    window.records = records;
+    this.#reading = window;
+    this.#readingChapter = chapter;
+    this.#readingPage = page;
     if (this.#aheadRead === this.#ahead.length || offset + length > this.#knownSize) {
       if (this.#aheadRead < this.#ahead.length) this.#dropUnread();
-      return this.readInto(offset, into).then(done, failed);
+      return this.readInto(offset, into).then(this.#windowDone, this.#windowFailed);
     }
     // This window and the ones planned ahead, in one storage call. Should it fail, the plan is
     // dropped and this window read alone, so that the request fails (or not) as it would alone.
@@ -588,14 +586,28 @@ export class PageReader {
     return this.storage.readv(requests).then(
       () => {
         this.#aheadRead = ahead.length;
-        done();
+        this.#windowDone();
       },
       () => {
         this.#dropUnread();
-        return this.readInto(offset, into).then(done, failed);
+        return this.readInto(offset, into).then(this.#windowDone, this.#windowFailed);
       },
     );
   }
+
+  // The window fetch() is reading, and its page and chapter (for the continuations below).
+  #reading: RecordWindow | null = null;
+  #readingChapter = NO_CHAPTER;
+  #readingPage = 0;
+  /** A window read completed: it holds its chapter's records from now on. */
+  readonly #windowDone = (): void => {
+    this.#reading!.chapter = this.#readingChapter;
+    this.#reading = null;
+  };
+  readonly #windowFailed = (error: unknown): never => {
+    this.#reading = null;
+    throw fromStorageError(`reading page ${this.#readingPage} of chapter ${this.#readingChapter}`, error);
+  };
 
   /** Drop the windows planned and not read yet (back to the free list). */
   #dropUnread(): void {
