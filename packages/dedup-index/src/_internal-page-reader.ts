@@ -154,6 +154,10 @@ export class PageReader {
   // starting at that record.
   #wantFirst = -1;
   #wantRecords = 0;
+  // Of the search that asked for the window: its index page's origin (see #search) and the record
+  // count of its page, for resumeWindow.
+  #resumeHit = NOT_CLOSED;
+  #resumeCount = 0;
   /** The window `#windowFor` chose: its first record and its record count. */
   readonly #span = new Int32Array(2);
   // The summaries of the record pages read whole last (since their chapter was written or the
@@ -302,6 +306,8 @@ export class PageReader {
         if (ahead === null) {
           this.#wantFirst = first;
           this.#wantRecords = records;
+          this.#resumeHit = indexHit;
+          this.#resumeCount = count;
           return NEED_PAGE;
         }
         // A window read ahead (see planWindow): counted as the miss its fetch() would have been,
@@ -366,6 +372,36 @@ export class PageReader {
   /** Whether the last search that returned NEED_PAGE asked for a window (not a whole page). */
   get wantsWindow(): boolean {
     return this.#wantFirst >= 0;
+  }
+
+  /**
+   * Whether the last search that returned NEED_PAGE asked for a window in a search of
+   * {@link searchClosed}, so that once {@link fetch} read it, {@link resumeWindow} can finish that
+   * search. Read it before the fetch.
+   */
+  get canResume(): boolean {
+    return this.#wantFirst >= 0 && this.#resumeHit !== NOT_CLOSED;
+  }
+
+  /**
+   * Finish the search of {@link searchClosed} that asked for the window {@link fetch} just read, as
+   * running it again would, without running it again: the one thing that run would change before it
+   * searched the window, the cache lookup of its index page (a hit, moved in the LRU order as such),
+   * then the window's search. Only right after that fetch (see {@link canResume}).
+   * @returns as searchClosed (NEED_PAGE: the window does not bracket the name; the page is next)
+   */
+  resumeWindow(name: Uint8Array, out: Uint8Array): boolean | typeof NEED_PAGE {
+    if (this.#resumeHit >= 0) {
+      this.cache.get(this.#resumeHit, this.wantChapter);
+      this.cache.hits++;
+    }
+    const window = this.#windows.get(this.wantKey)!;
+    const at = searchRecordWindow(window.bytes, window.first, this.#resumeCount, name, window.records);
+    // As #cachedPage leaves it after a miss: the whole page is wanted next.
+    if (at === WINDOW_MISSED) return NEED_PAGE;
+    if (at < 0) return false;
+    copy16(window.bytes, at, out);
+    return true;
   }
 
   /**

@@ -735,7 +735,7 @@ export class DedupIndex {
    * stays next) or fills the open chapter (it completes).
    * @returns true when the whole batch completed
    */
-  #runMany(batch: Batch): boolean {
+  #runMany(batch: Batch, resume = false): boolean {
     const { kind, results } = batch;
     const name = this.#batchName;
     const metadata = batch.metadata === undefined ? undefined : this.#batchMetadata;
@@ -748,7 +748,8 @@ export class DedupIndex {
       }
       copy16(batch.names, i * RECORD_NAME_SIZE, name);
       if (metadata !== undefined) copy16(batch.metadata!, i * RECORD_DATA_SIZE, metadata);
-      const status = this.#execute(kind, name, metadata);
+      const status = resume ? this.#resumeQuery(name) : this.#execute(kind, name, metadata);
+      resume = false;
       if (status === WAIT) {
         if (kind === Kind.Query && this.#reader.wantsWindow && vi.hook === null) this.#planAhead(batch, i);
         return false;
@@ -788,10 +789,14 @@ export class DedupIndex {
   /** The rest of a batch that waits: read the page or close the chapter, and run on. */
   async #finishMany(batch: Batch): Promise<Outcome[]> {
     try {
+      let resume = false;
       do {
         if (this.#closeNeeded) await this.#closeFullChapter();
-        else await this.#reader.fetch();
-      } while (!this.#runMany(batch));
+        else {
+          resume = this.#canResume(batch.kind);
+          await this.#reader.fetch();
+        }
+      } while (!this.#runMany(batch, resume));
     } catch (error) {
       throw batchError(error, batch);
     } finally {
@@ -969,8 +974,9 @@ export class DedupIndex {
     let status = first;
     try {
       while (status === WAIT) {
+        const resume = this.#canResume(kind);
         await this.#reader.fetch();
-        status = this.#execute(kind, name, metadata);
+        status = resume ? this.#resumeQuery(name) : this.#execute(kind, name, metadata);
       }
     } finally {
       this.#reader.release();
@@ -1059,6 +1065,28 @@ export class DedupIndex {
     const data = !found || kind === Kind.Update ? metadata! : old;
     if (this.#zones[record.zone]!.put(name, data) === 0) this.#closeNeeded = true;
     return this.#answer(kind, found);
+  }
+
+  /**
+   * Whether a request of `kind` that waits for the window the reader wants can finish with
+   * {@link #resumeQuery} once it is read: a query (no refresh) of a dense index, whose search of a
+   * closed chapter asked for it. Running such a query again would repeat its lookups, changing
+   * nothing but the index page's LRU place (which resumeWindow does), then answer from the window.
+   */
+  #canResume(kind: Kind): boolean {
+    return (
+      kind === Kind.Query &&
+      this.#volumeIndex !== null &&
+      this.#volumeIndex.hook === null &&
+      this.#reader.canResume
+    );
+  }
+
+  /** Finish a query that waited for a window (see #canResume), as running it again would. */
+  #resumeQuery(name: Uint8Array): Status {
+    const result = this.#reader.resumeWindow(name, this.#old);
+    if (result === NEED_PAGE) return WAIT;
+    return this.#answer(Kind.Query, result);
   }
 
   /** Count the request and return its status (the metadata found is in #old). */
