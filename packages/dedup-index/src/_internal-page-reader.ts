@@ -410,8 +410,8 @@ export class PageReader {
    * requests that wait for them). Planned only when that request, run against the cache as it is
    * now, would miss on a verified record page whose index page is cached; a plan that turns out
    * wrong costs a read, never an answer, since a request takes only the window it would have read
-   * (same page, chapter and first record) and a chapter's pages never change while its slot holds
-   * it. Changes nothing a request sees: no LRU move, no count (the request that takes the window
+   * (same page, chapter, first record and length) and a chapter's pages never change while its slot
+   * holds it. Changes nothing a request sees: no LRU move, no count (the request that takes the window
    * counts its miss). The caller drops the plan when the batch ends ({@link dropAhead}). O(log list).
    * @param chapter - the chapter a lookup of `name` finds now (a closed one)
    */

@@ -348,9 +348,10 @@ export class VolumeIndex {
   }
 
   /**
-   * The virtual chapter a {@link lookup} of `name` would find now, without changing the index: a
-   * batch calls it for the requests ahead of the one running, to read their pages together.
-   * `record` is only a cursor (use one that no request holds).
+   * The virtual chapter a {@link lookup} of `name` would find now, changing no entry (only the
+   * list's remembered search position, a hint for the next search): a batch calls it for the
+   * requests ahead of the one running, to read their pages together. `record` is only a cursor (use
+   * one that no request holds).
    * @returns the chapter, or -1 when the name's address has no entry, or when its list waits for
    *   the flush a lookup would do first. O(entries before the address in the list).
    */

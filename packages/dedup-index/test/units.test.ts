@@ -221,6 +221,24 @@ describe('PageCache', () => {
     expect(cache.size).toBe(1);
     expect(() => new PageCache(1)).toThrow(RangeError);
   });
+
+  it('peek finds a page as get does, without moving it in the LRU order', () => {
+    const cache = new PageCache(2);
+    const a = new Uint8Array(1);
+    const b = new Uint8Array(2);
+    const summary = new Uint32Array([7]);
+    cache.set(1, 10, a, summary);
+    cache.set(2, 10, b);
+    expect(cache.peek(1, 10)).toBe(a);
+    expect(cache.lastSummary).toBe(summary);
+    expect(cache.peek(1, 11)).toBeUndefined();
+    expect(cache.peek(3, 10)).toBeUndefined();
+    // 1 is still the least recently used (a get would have kept it): it goes first.
+    cache.set(3, 10, new Uint8Array(3));
+    expect(cache.peek(1, 10)).toBeUndefined();
+    expect(cache.peek(2, 10)).toBe(b);
+    expect(cache.hits + cache.misses).toBe(0);
+  });
 });
 
 describe('VolumeIndex', () => {
@@ -256,6 +274,38 @@ describe('VolumeIndex', () => {
     // Long after, stored chapter numbers wrap: nothing old comes back as a recent chapter.
     vi.setOpenChapter(8 + 64 * 16 + 3);
     for (const name of names.slice(0, 100)) expect(vi.lookup(name, record).isFound).toBe(false);
+  });
+
+  it('peekChapter answers as lookup does, changing nothing, and -1 for a list waiting for a flush', () => {
+    const vi = new VolumeIndex(configFor(8));
+    const record = new VolumeIndexRecord();
+    const cursor = new VolumeIndexRecord();
+    const names = makeNames(400, 9);
+    for (let chapter = 0; chapter < 8; chapter++) {
+      vi.setOpenChapter(chapter);
+      for (const name of names.slice(chapter * 40, chapter * 40 + 40)) {
+        if (!vi.lookup(name, record).isFound) vi.put(record, chapter);
+      }
+    }
+    const entries = vi.getStats().entries;
+    for (const name of names) {
+      const peeked = vi.peekChapter(name, cursor);
+      vi.lookup(name, record);
+      expect(peeked).toBe(record.isFound ? record.virtualChapter : -1);
+    }
+    // Chapters 0 and 1 leave the window: a list holding their entries waits for its flush, which
+    // peekChapter does not do (it answers -1) and lookup does.
+    vi.setOpenChapter(9);
+    let waiting = 0;
+    for (const name of names.slice(0, 80)) {
+      const peeked = vi.peekChapter(name, cursor);
+      expect(vi.getStats().entries).toBe(entries);
+      if (peeked === -1) waiting++;
+      else expect(peeked).toBeGreaterThanOrEqual(2);
+    }
+    expect(waiting).toBeGreaterThan(0);
+    for (const name of names.slice(0, 80)) expect(vi.lookup(name, record).isFound).toBe(false);
+    expect(vi.getStats().entries).toBeLessThan(entries);
   });
 
   it('two names with one address: a plain entry and a collision entry carrying the name', () => {
