@@ -181,6 +181,12 @@ const WAIT = 2;
 /** Requests of a batch whose volume index memory is touched ahead, together. */
 const PREFETCH = 16;
 
+/**
+ * Requests of a query batch looked at ahead of one that waits for a record page window, to read
+ * their windows in the same storage call (see `PageReader.planWindow`).
+ */
+const LOOKAHEAD = 64;
+
 /** Records of metadata per result buffer of a batch: found metadata are views of 4 KiB buffers. */
 const RESULT_CHUNK_RECORDS = 256;
 
@@ -198,6 +204,8 @@ class Batch {
    * the batch's waits, so that a batch resuming after a page read does not touch it again.
    */
   prefetched = 0;
+  /** The requests before this one had their windows planned ahead (see LOOKAHEAD). */
+  planned = 0;
   readonly results: Outcome[];
   #chunk: Uint8Array | null = null;
   #used = 0;
@@ -283,6 +291,9 @@ export class DedupIndex {
   readonly #old = new Uint8Array(RECORD_DATA_SIZE);
   // The name and metadata of the batch request in progress, copied out of the batch's arrays.
   readonly #batchName = new Uint8Array(RECORD_NAME_SIZE);
+  /** The name and volume index cursor of a request looked at ahead (see #planAhead). */
+  readonly #aheadName = new Uint8Array(RECORD_NAME_SIZE);
+  readonly #aheadRecord = new VolumeIndexRecord();
   readonly #batchMetadata = new Uint8Array(RECORD_DATA_SIZE);
   #newest = 0;
   #oldest = 0;
@@ -710,6 +721,7 @@ export class DedupIndex {
       if (this.#runMany(batch)) return Promise.resolve(batch.results);
     } catch (error) {
       this.#reader.release();
+      this.#reader.dropAhead();
       return Promise.reject(batchError(error, batch));
     }
     batch.own();
@@ -723,7 +735,7 @@ export class DedupIndex {
    * stays next) or fills the open chapter (it completes).
    * @returns true when the whole batch completed
    */
-  #runMany(batch: Batch): boolean {
+  #runMany(batch: Batch, resume = false): boolean {
     const { kind, results } = batch;
     const name = this.#batchName;
     const metadata = batch.metadata === undefined ? undefined : this.#batchMetadata;
@@ -736,8 +748,12 @@ export class DedupIndex {
       }
       copy16(batch.names, i * RECORD_NAME_SIZE, name);
       if (metadata !== undefined) copy16(batch.metadata!, i * RECORD_DATA_SIZE, metadata);
-      const status = this.#execute(kind, name, metadata);
-      if (status === WAIT) return false;
+      const status = resume ? this.#resumeQuery(name) : this.#execute(kind, name, metadata);
+      resume = false;
+      if (status === WAIT) {
+        if (kind === Kind.Query && this.#reader.wantsWindow && vi.hook === null) this.#planAhead(batch, i);
+        return false;
+      }
       this.#reader.release();
       results[i] =
         kind === Kind.Delete ? status === FOUND : status === FOUND ? batch.keep(this.#old) : undefined;
@@ -747,17 +763,45 @@ export class DedupIndex {
     return true;
   }
 
+  /**
+   * Plan the record page windows of the requests after `i` (which waits for one), up to LOOKAHEAD
+   * ahead, so that the next fetch reads them all in one storage call. Queries only (without refresh):
+   * a query changes nothing a later one finds, so what a request finds now is what it will find.
+   */
+  #planAhead(batch: Batch, i: number): void {
+    const end = Math.min(batch.results.length, i + 1 + LOOKAHEAD);
+    const start = Math.max(i + 1, batch.planned);
+    if (start >= end) return;
+    batch.planned = end;
+    const vi = this.#volumeIndex!;
+    const reader = this.#reader;
+    const name = this.#aheadName;
+    const newest = this.#newest;
+    for (let j = start; j < end; j++) {
+      // The volume index memory of the next requests, touched together (see PREFETCH).
+      if ((j - start) % PREFETCH === 0) vi.prefetch(batch.names, j, Math.min(PREFETCH, end - j));
+      copy16(batch.names, j * RECORD_NAME_SIZE, name);
+      const chapter = vi.peekChapter(name, this.#aheadRecord);
+      if (chapter >= 0 && chapter !== newest) reader.planWindow(name, chapter);
+    }
+  }
+
   /** The rest of a batch that waits: read the page or close the chapter, and run on. */
   async #finishMany(batch: Batch): Promise<Outcome[]> {
     try {
+      let resume = false;
       do {
         if (this.#closeNeeded) await this.#closeFullChapter();
-        else await this.#reader.fetch();
-      } while (!this.#runMany(batch));
+        else {
+          resume = this.#canResume(batch.kind);
+          await this.#reader.fetch();
+        }
+      } while (!this.#runMany(batch, resume));
     } catch (error) {
       throw batchError(error, batch);
     } finally {
       this.#reader.release();
+      this.#reader.dropAhead();
     }
     return batch.results;
   }
@@ -930,8 +974,9 @@ export class DedupIndex {
     let status = first;
     try {
       while (status === WAIT) {
+        const resume = this.#canResume(kind);
         await this.#reader.fetch();
-        status = this.#execute(kind, name, metadata);
+        status = resume ? this.#resumeQuery(name) : this.#execute(kind, name, metadata);
       }
     } finally {
       this.#reader.release();
@@ -1020,6 +1065,28 @@ export class DedupIndex {
     const data = !found || kind === Kind.Update ? metadata! : old;
     if (this.#zones[record.zone]!.put(name, data) === 0) this.#closeNeeded = true;
     return this.#answer(kind, found);
+  }
+
+  /**
+   * Whether a request of `kind` that waits for the window the reader wants can finish with
+   * {@link #resumeQuery} once it is read: a query (no refresh) of a dense index, whose search of a
+   * closed chapter asked for it. Running such a query again would repeat its lookups, changing
+   * nothing but the index page's LRU place (which resumeWindow does), then answer from the window.
+   */
+  #canResume(kind: Kind): boolean {
+    return (
+      kind === Kind.Query &&
+      this.#volumeIndex !== null &&
+      this.#volumeIndex.hook === null &&
+      this.#reader.canResume
+    );
+  }
+
+  /** Finish a query that waited for a window (see #canResume), as running it again would. */
+  #resumeQuery(name: Uint8Array): Status {
+    const result = this.#reader.resumeWindow(name, this.#old);
+    if (result === NEED_PAGE) return WAIT;
+    return this.#answer(Kind.Query, result);
   }
 
   /** Count the request and return its status (the metadata found is in #old). */

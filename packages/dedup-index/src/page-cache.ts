@@ -21,8 +21,8 @@ export class PageCache {
     { chapter: number; page: CachedPage; used: number; summary: Uint32Array | null }
   >();
   /**
-   * The summary (see `summarizeRecordPage`) kept with the page the last successful {@link get}
-   * returned, or null: read it right after the get (no object is allocated for the pair).
+   * The summary (see `summarizeRecordPage`) kept with the page the last successful {@link get} (or
+   * {@link peek}) returned, or null: read it right after the get (no object is allocated for the pair).
    */
   lastSummary: Uint32Array | null = null;
   #clock = 0;
@@ -61,6 +61,18 @@ export class PageCache {
       this.#pages.delete(key);
       this.#pages.set(key, entry);
     }
+    return entry.page;
+  }
+
+  /**
+   * The page `key` if it is cached for `chapter`, as {@link get} finds it, but changing nothing: no
+   * move in the LRU order, no count (its summary is in {@link lastSummary} too). O(1).
+   * @returns the page, or undefined
+   */
+  peek(key: number, chapter: number): CachedPage | undefined {
+    const entry = this.#pages.get(key);
+    if (entry === undefined || entry.chapter !== chapter) return undefined;
+    this.lastSummary = entry.summary;
     return entry.page;
   }
 

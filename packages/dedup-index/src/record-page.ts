@@ -299,6 +299,7 @@ export function checkRecordPageOrder(page: Uint8Array, count: number): number {
  * @param first - the page index of the window's first record
  * @param count - the records on the page
  * @param name - the 16-byte name
+ * @param length - the records the window holds (default: as many as its bytes hold)
  * @returns the byte offset in `window` of the record's metadata, -1 if absent, or WINDOW_MISSED.
  *   O(log window).
  */
@@ -307,11 +308,49 @@ export function searchRecordWindow(
   first: number,
   count: number,
   name: Uint8Array,
+  length = Math.floor(window.length / RECORD_SIZE),
 ): number {
-  const records = Math.min(Math.floor(window.length / RECORD_SIZE), count - first);
+  const records = Math.min(length, count - first);
   if (records <= 0) return WINDOW_MISSED;
   if (first > 0 && compareNames(window, 0, name, 0) > 0) return WINDOW_MISSED;
   const last = (records - 1) * RECORD_SIZE;
   if (first + records < count && compareNames(window, last, name, 0) < 0) return WINDOW_MISSED;
   return searchRecordPage(window, records, name);
+}
+
+/**
+ * The records of a page that can hold `name`, from the page's summary ({@link summarizeRecordPage}):
+ * the run before the first summary key not below the name's first four bytes, the runs whose key
+ * equals them, and the record after those (the next run's first), so that
+ * {@link searchRecordWindow} over just these records tells an absent name from one outside them
+ * (it never answers WINDOW_MISSED for them). For hashes, 17 records of a run of 16: what a window
+ * read of a page that is not cached but whose summary is still known needs. O(log summary).
+ *
+ * @param summary - the page's summary, or an array holding it at `at`
+ * @param count - the records on the page
+ * @param name - the 16-byte name
+ * @param out - receives the first record's index (out[0]) and the number of records (out[1])
+ * @param at - where the summary starts in `summary`
+ */
+export function summaryWindow(
+  summary: Uint32Array,
+  count: number,
+  name: Uint8Array,
+  out: Int32Array,
+  at = 0,
+): void {
+  const want = key32(name, 0);
+  const keys = Math.ceil(count / SUMMARY_STRIDE);
+  let l = 0;
+  let h = keys;
+  while (l < h) {
+    const m = (l + h) >>> 1;
+    if (summary[at + m]! < want) l = m + 1;
+    else h = m;
+  }
+  let e = l;
+  while (e < keys && summary[at + e] === want) e++;
+  const first = l > 0 ? (l - 1) * SUMMARY_STRIDE : 0;
+  out[0] = first;
+  out[1] = Math.min(count, e * SUMMARY_STRIDE + 1) - first;
 }

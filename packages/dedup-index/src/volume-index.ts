@@ -347,6 +347,26 @@ export class VolumeIndex {
     return record;
   }
 
+  /**
+   * The virtual chapter a {@link lookup} of `name` would find now, changing no entry (only the
+   * list's remembered search position, a hint for the next search): a batch calls it for the
+   * requests ahead of the one running, to read their pages together. `record` is only a cursor (use
+   * one that no request holds).
+   * @returns the chapter, or -1 when the name's address has no entry, or when its list waits for
+   *   the flush a lookup would do first. O(entries before the address in the list).
+   */
+  peekChapter(name: Uint8Array, record: VolumeIndexRecord): number {
+    const sub = this.subIndexOf(name);
+    const list = volumeIndexListOf(name, sub.addressBits, sub.listCount);
+    const word = (name[4]! << 24) | (name[5]! << 16) | (name[6]! << 8) | name[7]!;
+    const address = sub.addressBits <= 31 ? word & sub.addressMask : word >>> 0;
+    const zone = Math.floor(list / sub.listsPerZone);
+    if (sub.flushChapters[list]! < sub.low[zone]!) return -1;
+    const entry = sub.delta.getEntry(list, address, name, record.entry);
+    if (entry.atEnd || entry.key !== address) return -1;
+    return sub.toVirtual(entry.value, zone);
+  }
+
   /** Whether `virtualChapter` is in the window of the record's zone (is_virtual_chapter_indexed). */
   isIndexed(record: VolumeIndexRecord, virtualChapter: number): boolean {
     const sub = record.sub!;

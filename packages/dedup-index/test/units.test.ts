@@ -14,7 +14,7 @@ import {
   VolumeIndex,
   VolumeIndexRecord,
 } from '../src/advanced';
-import { searchRecordWindow, WINDOW_MISSED } from '../src/record-page';
+import { searchRecordWindow, summaryWindow, WINDOW_MISSED } from '../src/record-page';
 import { hex, makeNames, SMALL } from './_helpers';
 
 function configFor(chapters: number, sparse = 0) {
@@ -108,6 +108,53 @@ describe('record pages', () => {
     );
   });
 
+  it('the window a summary gives holds the name if the page does, and never misses (property)', () => {
+    // Uniform names, and first words that repeat (runs of equal summary keys) or crowd the top.
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 1024 }),
+        fc.nat(1000),
+        fc.constantFrom('uniform', 'few', 'outlier'),
+        (count, seed, shape) => {
+          const names = makeNames(count, seed);
+          names.forEach((n, i) => {
+            if (shape === 'few') n.set([0, 0, 0, i % 3]);
+            if (shape === 'outlier') n.set(i === 0 ? [255, 255, 255, 255] : [0, 0, (i >> 8) & 255, i & 255]);
+          });
+          const source = new Uint8Array(count * 32);
+          for (const [i, n] of names.entries()) source.set(n, i * 32);
+          const offsets = Uint32Array.from({ length: count }, (_, i) => i * 32);
+          const page = new Uint8Array(count * 32);
+          encodeRecordPage(page, source, offsets, count);
+          const summary = summarizeRecordPage(page, count);
+          const span = new Int32Array(2);
+          const absent = makeNames(16, seed + 9000);
+          // Absent names that share a present name's first word, between and around the runs.
+          for (const n of absent.slice(0, 8)) n.set(names[(n[5]! * count) >> 8]!.subarray(0, 4));
+          for (const n of [...names, ...absent]) {
+            summaryWindow(summary, count, n, span);
+            const [first, records] = [span[0]!, span[1]!];
+            expect(first).toBeGreaterThanOrEqual(0);
+            expect(records).toBeGreaterThanOrEqual(1);
+            expect(first + records).toBeLessThanOrEqual(count);
+            // One run and the next record; two runs when the name's first word is a summary key.
+            if (shape === 'uniform') expect(records).toBeLessThanOrEqual(33);
+            const window = page.slice(first * 32, (first + records) * 32);
+            const whole = searchRecordPage(page, count, n);
+            expect(searchRecordWindow(window, first, count, n)).toBe(whole < 0 ? -1 : whole - first * 32);
+            // The same in a longer buffer, told how many records it holds.
+            const roomy = new Uint8Array(window.length + 96);
+            roomy.set(window);
+            expect(searchRecordWindow(roomy, first, count, n, records)).toBe(
+              whole < 0 ? -1 : whole - first * 32,
+            );
+          }
+        },
+      ),
+      { seed: 12, numRuns: 200 },
+    );
+  });
+
   it('a window of a page answers exactly when it brackets the name, else WINDOW_MISSED (property)', () => {
     fc.assert(
       fc.property(
@@ -174,6 +221,24 @@ describe('PageCache', () => {
     expect(cache.size).toBe(1);
     expect(() => new PageCache(1)).toThrow(RangeError);
   });
+
+  it('peek finds a page as get does, without moving it in the LRU order', () => {
+    const cache = new PageCache(2);
+    const a = new Uint8Array(1);
+    const b = new Uint8Array(2);
+    const summary = new Uint32Array([7]);
+    cache.set(1, 10, a, summary);
+    cache.set(2, 10, b);
+    expect(cache.peek(1, 10)).toBe(a);
+    expect(cache.lastSummary).toBe(summary);
+    expect(cache.peek(1, 11)).toBeUndefined();
+    expect(cache.peek(3, 10)).toBeUndefined();
+    // 1 is still the least recently used (a get would have kept it): it goes first.
+    cache.set(3, 10, new Uint8Array(3));
+    expect(cache.peek(1, 10)).toBeUndefined();
+    expect(cache.peek(2, 10)).toBe(b);
+    expect(cache.hits + cache.misses).toBe(0);
+  });
 });
 
 describe('VolumeIndex', () => {
@@ -209,6 +274,38 @@ describe('VolumeIndex', () => {
     // Long after, stored chapter numbers wrap: nothing old comes back as a recent chapter.
     vi.setOpenChapter(8 + 64 * 16 + 3);
     for (const name of names.slice(0, 100)) expect(vi.lookup(name, record).isFound).toBe(false);
+  });
+
+  it('peekChapter answers as lookup does, changing nothing, and -1 for a list waiting for a flush', () => {
+    const vi = new VolumeIndex(configFor(8));
+    const record = new VolumeIndexRecord();
+    const cursor = new VolumeIndexRecord();
+    const names = makeNames(400, 9);
+    for (let chapter = 0; chapter < 8; chapter++) {
+      vi.setOpenChapter(chapter);
+      for (const name of names.slice(chapter * 40, chapter * 40 + 40)) {
+        if (!vi.lookup(name, record).isFound) vi.put(record, chapter);
+      }
+    }
+    const entries = vi.getStats().entries;
+    for (const name of names) {
+      const peeked = vi.peekChapter(name, cursor);
+      vi.lookup(name, record);
+      expect(peeked).toBe(record.isFound ? record.virtualChapter : -1);
+    }
+    // Chapters 0 and 1 leave the window: a list holding their entries waits for its flush, which
+    // peekChapter does not do (it answers -1) and lookup does.
+    vi.setOpenChapter(9);
+    let waiting = 0;
+    for (const name of names.slice(0, 80)) {
+      const peeked = vi.peekChapter(name, cursor);
+      expect(vi.getStats().entries).toBe(entries);
+      if (peeked === -1) waiting++;
+      else expect(peeked).toBeGreaterThanOrEqual(2);
+    }
+    expect(waiting).toBeGreaterThan(0);
+    for (const name of names.slice(0, 80)) expect(vi.lookup(name, record).isFound).toBe(false);
+    expect(vi.getStats().entries).toBeLessThan(entries);
   });
 
   it('two names with one address: a plain entry and a collision entry carrying the name', () => {
