@@ -1710,21 +1710,81 @@ export class Store {
       need.push(k);
     }
     if (need.length === 0) return changed;
-    // 2. A fresh chunk for each, and one batch post of (name, fresh chunk) to the index.
+    // 2. The index's advice for each name, and a fresh chunk for each name it did not know.
     const names = new Uint8Array(need.length * NAME_BYTES);
     const metas = new Uint8Array(need.length * 16);
     const metaView = new DataView(metas.buffer);
-    const fresh = await tx.allocateMany('data', need.length);
-    for (let j = 0; j < need.length; j++) {
-      const k = need[j] as number;
-      copyName(names, j * NAME_BYTES, hashed.names, (at + k) * NAME_BYTES);
-      metaView.setUint32(j * 16, this.#rawRef(fresh[j] as number), true);
-    }
+    for (let j = 0; j < need.length; j++)
+      copyName(names, j * NAME_BYTES, hashed.names, (at + (need[j] as number)) * NAME_BYTES);
     let advice: (Uint8Array | undefined)[] = [];
-    try {
-      advice = await (this.#index as DedupIndex).postMany(names, metas);
-    } catch {
-      this.#index = undefined;
+    // Per name, its fresh chunk's page (-1: none yet).
+    let fresh: number[];
+    if (this.#packed) {
+      // A fresh chunk for each, and one batch post of (name, fresh chunk).
+      fresh = await tx.allocateMany('data', need.length);
+      for (let j = 0; j < need.length; j++)
+        metaView.setUint32(j * 16, this.#rawRef(fresh[j] as number), true);
+      try {
+        advice = await (this.#index as DedupIndex).postMany(names, metas);
+      } catch {
+        this.#index = undefined;
+      }
+    } else {
+      // A batch query first (refreshing what it finds, as a post does), then fresh chunks for
+      // the names the index did not know only, in one run of pages, and one batch post of
+      // those. With a fresh chunk for every name, each duplicate's went back and left a hole:
+      // a first import of a VM-like image wrote 2.5 pages per system call into a data file
+      // twice the size of its data.
+      try {
+        advice = await (this.#index as DedupIndex).queryMany(names, { refresh: true });
+      } catch {
+        this.#index = undefined;
+      }
+      // The names the index did not know, each once: a name again later in the batch will
+      // share the first one's fresh chunk (its advice, below).
+      const absent: number[] = [];
+      const again: number[] = []; // pairs (j, the first j with that name)
+      const firstOf = new Map<number, number>(); // the name's first 6 bytes -> its first j
+      const nameView = new DataView(names.buffer, names.byteOffset, names.byteLength);
+      for (let j = 0; j < need.length; j++) {
+        if (advice[j] !== undefined) continue;
+        const key = nameView.getUint32(j * NAME_BYTES) * 65536 + nameView.getUint16(j * NAME_BYTES + 4);
+        const before = firstOf.get(key);
+        if (before !== undefined && sameName(names, before * NAME_BYTES, names, j * NAME_BYTES)) {
+          again.push(j, before);
+          continue;
+        }
+        if (before === undefined) firstOf.set(key, j);
+        absent.push(j);
+      }
+      const pages = await tx.allocateMany('data', absent.length);
+      fresh = new Array<number>(need.length).fill(-1);
+      for (let i = 0; i < absent.length; i++) {
+        const j = absent[i] as number;
+        fresh[j] = pages[i] as number;
+        metaView.setUint32(j * 16, this.#rawRef(pages[i] as number), true);
+      }
+      for (let i = 0; i < again.length; i += 2) {
+        const before = again[i + 1] as number;
+        advice[again[i] as number] = metas.subarray(before * 16, before * 16 + 16);
+      }
+      if (this.#index !== undefined && absent.length > 0) {
+        const n2 = new Uint8Array(absent.length * NAME_BYTES);
+        const m2 = new Uint8Array(absent.length * 16);
+        for (let i = 0; i < absent.length; i++) {
+          const j = absent[i] as number;
+          copyName(n2, i * NAME_BYTES, names, j * NAME_BYTES);
+          m2.set(metas.subarray(j * 16, j * 16 + 16), i * 16);
+        }
+        try {
+          const posted = await this.#index.postMany(n2, m2);
+          // A name twice in the batch: from its second time on, the index knows its first.
+          for (let i = 0; i < absent.length; i++)
+            if (posted[i] !== undefined) advice[absent[i] as number] = posted[i];
+        } catch {
+          this.#index = undefined;
+        }
+      }
     }
     // 3. In order: verified advice is shared (the fresh chunk goes back), else the fresh chunk is
     // written and named; refused advice is corrected in the index afterwards.
@@ -1736,7 +1796,8 @@ export class Store {
     // a data page's bytes never change while it is live, and whether it still is, and still
     // carries the name, is checked again at its turn below.
     if (this.verify) {
-      const freshRefs = new Set(fresh.map((p) => this.#rawRef(p)));
+      const freshRefs = new Set<number>();
+      for (const p of fresh) if (p >= 0) freshRefs.add(this.#rawRef(p));
       const want: number[] = [];
       const wantFrags: number[] = [];
       const seen = new Set<number>();
@@ -1786,22 +1847,36 @@ export class Store {
     // Their CRC-32s when the worker that named them computed them (else the page layer does).
     const crcs = hashed.crcs;
     const newCrcs: number[] | undefined = crcs === undefined ? undefined : [];
+    // Refused advice -> the entry of this batch stored in its place: a later entry with the same
+    // name and the same refused advice shares that one instead.
+    const storedFor = new Map<number, number>();
     for (let j = 0; j < need.length; j++) {
       const k = need[j] as number;
       const bytes = data.subarray(k * cs, (k + 1) * cs);
-      const page = fresh[j] as number;
+      let page = fresh[j] as number;
       const earlier = advice[j];
       let phys = page;
       if (earlier !== undefined) {
-        const cand = getU32(earlier, 0);
+        let cand = getU32(earlier, 0);
+        const instead = storedFor.get(cand);
+        if (instead !== undefined && sameName(names, instead * NAME_BYTES, names, j * NAME_BYTES))
+          cand = this.#rawRef(fresh[instead] as number);
         if (
           this.#usableSync(cand, names, j * NAME_BYTES, bytes, pending) ??
           (await this.#usableRead(cand, names.subarray(j * NAME_BYTES, (j + 1) * NAME_BYTES), bytes, pending))
         ) {
-          tx.decRef(page);
+          if (page >= 0) tx.decRef(page);
           tx.incRef(cand);
           phys = cand;
         } else {
+          // Refused advice: the chunk is stored anew, and the index corrected afterwards.
+          storedFor.set(getU32(earlier, 0), j);
+          if (page < 0) {
+            page = await tx.allocate('data');
+            fresh[j] = page;
+            metaView.setUint32(j * 16, this.#rawRef(page), true);
+          }
+          phys = page;
           fixes.push(j);
         }
       }

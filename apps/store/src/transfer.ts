@@ -211,6 +211,9 @@ export async function importImage(
   const input = pieces(source, STEP, spare);
   let busy = 0;
   let stopped = false;
+  // Whether the workers also give CRC-32s: from the start, then while a piece changes at least a
+  // quarter of its chunks.
+  let crcs = store._codec === undefined;
   // Hands pieces to the workers in order while fewer than onWorkers are there; called again as
   // each comes back, so a worker has its next piece before this thread gets to its loop.
   const pump = (): void => {
@@ -218,8 +221,10 @@ export async function importImage(
       if (busy >= onWorkers || stopped) return;
       if (a.names !== undefined) continue;
       busy++;
-      // With each chunk's CRC-32 for the page layer, on the worker (not for packed pages).
-      const names = pool.hash(a.piece, cs, undefined, undefined, store._codec === undefined);
+      // With each chunk's CRC-32 for the page layer, on the worker (not for packed pages), while
+      // the pieces bring many new chunks: in a later version most are unchanged, and the CRC-32s
+      // of all would cost the worker more than the few new ones cost this thread.
+      const names = pool.hash(a.piece, cs, undefined, undefined, crcs);
       a.names = names;
       const back = (): void => {
         a.ready = true;
@@ -265,7 +270,7 @@ export async function importImage(
       }
       const { piece } = item;
       if (offset + piece.length > store.size) await store.resize(offset + piece.length);
-      changed += await store._write(
+      const changedHere = await store._write(
         LIVE,
         offset,
         piece,
@@ -273,6 +278,8 @@ export async function importImage(
         await (item.names as Promise<BatchNames>),
         pool,
       );
+      changed += changedHere;
+      crcs = store._codec === undefined && changedHere * 4 >= piece.length / cs;
       offset += piece.length;
       // The store has written (or shared) every chunk of the piece: its buffer can take the next.
       if (piece.byteLength === STEP && piece.byteOffset === 0) spare.push(new Uint8Array(piece.buffer));

@@ -85,6 +85,55 @@ describe('import and export', () => {
     60_000,
   );
 
+  test('stale dedup advice is refused and corrected; new chunks of a batch go side by side', async () => {
+    const cs = 4096;
+    // 64 distinct chunks of random bytes, each followed by a copy (duplicates within the batch).
+    const rand = prng(21);
+    const a = new Uint8Array(128 * cs);
+    for (let c = 0; c < 128; c += 2) {
+      for (let i = c * cs; i < (c + 1) * cs; i++) a[i] = Math.floor(rand() * 256);
+      a.copyWithin((c + 1) * cs, c * cs, (c + 1) * cs);
+    }
+    const pa = join(dir, 'stale-a.img');
+    const pz = join(dir, 'stale-zero.img');
+    await writeFile(pa, a);
+    await writeFile(pz, new Uint8Array(a.length));
+    for (const workers of [0, 1]) {
+      const m = await MemStore.create({ size: 0, chunkSize: cs });
+      await importImage(m.store, pa, { workers });
+      let stats = await m.store.stats();
+      expect(stats.distinctChunks).toBe(64);
+      // The 64 new chunks took pages in order, side by side but for a page the layer had taken
+      // already: no page of a duplicate left a hole (that spread them over 127 pages).
+      const { physical } = await m.store._readRaw(LIVE, 0, 128);
+      for (let c = 0; c < 128; c += 2) {
+        if (c > 0) expect(physical[c] as number).toBeGreaterThan(physical[c - 2] as number);
+        expect(physical[c + 1]).toBe(physical[c]);
+      }
+      expect((physical[126] as number) - (physical[0] as number) + 1, `${workers} workers`).toBeLessThan(68);
+      // Zeros over everything: the chunks are freed (no snapshot holds them), their names stay
+      // in the index, pointing at free pages.
+      await importImage(m.store, pz, { workers });
+      expect((await m.store.stats()).distinctChunks).toBe(0);
+      // The same image again: every piece of advice is stale, refused, and the chunks stored anew.
+      await importImage(m.store, pa, { workers });
+      stats = await m.store.stats();
+      expect(stats.distinctChunks).toBe(64);
+      expectBytes(await m.store.read(0, a.length), a, `${workers} workers: after stale advice`);
+      expect((await m.store.check({ data: true })).problems).toEqual([]);
+      // The index was corrected: the image once more, shifted by one chunk, shares every chunk.
+      const shifted = new Uint8Array(a.length + cs);
+      shifted.set(a, cs);
+      const ps = join(dir, `stale-shifted-${workers}.img`);
+      await writeFile(ps, shifted);
+      await m.store.createSnapshot('keep');
+      await importImage(m.store, ps, { workers });
+      expect((await m.store.stats()).distinctChunks).toBe(64);
+      expectBytes(await m.store.read(0, shifted.length), shifted, `${workers} workers: shifted`);
+      await m.store.close();
+    }
+  });
+
   test('an image file becomes the live volume; unchanged chunks cost nothing; export is sparse', async () => {
     const m = await MemStore.create({ size: 0, chunkSize: 4096 });
     const img = image(1, 256, 4096);
