@@ -243,7 +243,15 @@ export async function importImage(
   let reading: Promise<IteratorResult<Uint8Array>> | undefined;
   try {
     let done = false;
-    reading = input.next();
+    // The next piece is asked for before it is awaited (the store takes the one before
+    // meanwhile): a source that fails then (stdin stopped by Ctrl-C) must not count as an
+    // unhandled rejection, which ends the process; its turn sees the failure.
+    const ask = (): Promise<IteratorResult<Uint8Array>> => {
+      const p = input.next();
+      p.catch(() => {});
+      return p;
+    };
+    reading = ask();
     for (;;) {
       while (!done && ahead.length < DEPTH) {
         const next = await (reading as Promise<IteratorResult<Uint8Array>>);
@@ -251,10 +259,10 @@ export async function importImage(
         if (next.done) done = true;
         else {
           ahead.push({ piece: next.value, ready: false });
-          if (ahead.length < DEPTH) reading = input.next();
+          if (ahead.length < DEPTH) reading = ask();
         }
       }
-      if (!done && reading === undefined) reading = input.next();
+      if (!done && reading === undefined) reading = ask();
       pump();
       const item = ahead.shift();
       if (!item) break;

@@ -109,7 +109,7 @@ test('Ctrl-C (SIGINT) during an import: exit 130, the store closed at its last f
   await feed(child.stdin as NodeJS.WritableStream, v2, 8 << 20);
   child.kill('SIGINT');
   const r = await done;
-  expect(r.code).toBe(130);
+  expect(r.code, r.stderr).toBe(130);
   expect(r.stderr).toMatch(
     /^deja: interrupted: the import stopped after [\d.]+ \w+\. The store is closed at its last flush/,
   );
