@@ -483,17 +483,7 @@ export class Transaction implements PageTransaction {
     const from = out.length;
     const n = this.#host.reserveDataRun(this.#mix, max, out);
     if (n === 0) return 0;
-    const per = this.#host.entriesPerGroup;
-    let group = -1;
-    for (let i = from; i < from + n; i++) {
-      const page = out[i] as number;
-      this.allocated.set(page, ALLOC_DATA);
-      this.refs.set(page, 1);
-      if (Math.floor(page / per) !== group) {
-        group = Math.floor(page / per);
-        this.groups.add(group);
-      }
-    }
+    for (let i = from; i < from + n; i++) this.#claim(out[i] as number, ALLOC_DATA);
     return n;
   }
 
@@ -501,12 +491,15 @@ export class Transaction implements PageTransaction {
   #take(kind: PageKind): number {
     if (this.#growing !== undefined) return -1;
     const page = this.#host.reserve(kind === 'data', this.#mix);
-    if (page >= 0) {
-      this.allocated.set(page, kind === 'data' ? ALLOC_DATA : ALLOC_META);
-      this.refs.set(page, 1);
-      this.#touch(page);
-    }
+    if (page >= 0) this.#claim(page, kind === 'data' ? ALLOC_DATA : ALLOC_META);
     return page;
+  }
+
+  /** Records a page the space map reserved for this transaction: allocated as `kind`, count 1. */
+  #claim(page: number, kind: number): void {
+    this.allocated.set(page, kind);
+    this.refs.set(page, 1);
+    this.#touch(page);
   }
 
   /** Notes the space-map page (group) of a page whose count or kind the commit writes. */
