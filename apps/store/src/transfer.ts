@@ -3,19 +3,26 @@
 // stream (`exportDiff` / `applyDiff`) that ships the changes between two versions to another
 // store or onto an image file.
 //
-// Diff stream format (version 1, little-endian):
+// Diff stream format (version 2, little-endian):
 //
-//   header  "DEJADIFF" | u32 version (1) | u32 chunk size | u64 target size
+//   header  "DEJADIFF" | u32 version (2) | u32 chunk size | u64 target size
 //           | u16 length + UTF-8 of the base version | u16 length + UTF-8 of the target version
-//           | u32 CRC-32 of the header bytes before it
-//   record  u8 type (1 data, 2 zero) | u64 offset | u32 length | data (type 1 only)
+//           | u64 base size | u32 CRC-32 of the header bytes before it
+//   record  u8 type (1 data, 2 zero) | u64 offset | u32 length
+//           | 16 bytes: the base's digest over the record's range | data (type 1 only)
 //           | u32 CRC-32 of the record's bytes before it
 //   end     u8 type (3) | u64 records | u32 0 | u32 CRC-32 of those 13 bytes
 //
 // A record's CRC is checked before it is applied, so a damaged stream never writes damaged bytes;
 // a stream cut short fails at its end with ERR_BAD_STREAM after applying the records before it
-// (apply the same stream again once it is whole: applying is idempotent).
+// (apply the same stream again once it is whole: applying is idempotent). The base digest (the
+// first 16 bytes of the SHA-256 of the base version's bytes over the record's range, zeros past
+// the base's size) lets the target be checked before each write: a record is applied only onto
+// the base's bytes, or skipped where the target's bytes are already there (a second application),
+// so a stream applied to the wrong image or store fails with ERR_INVALID_STATE instead of mixing
+// two histories. Version 1 (no base size, no digests) is still read, unchecked.
 
+import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, writeSync } from 'node:fs';
 import { type FileHandle, open, stat, unlink } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
@@ -23,6 +30,7 @@ import type { Writable } from 'node:stream';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { crc32 } from 'node:zlib';
 import type { ChunkCodec } from './_codec';
+import { sameBytes } from './_hash';
 import { type BatchNames, type BatchWrite, HashPool, hashBatch, UnpackError } from './_hash-pool';
 import { type RawChunks, uncheckedChunks, verifyBatch } from './_util';
 import { StoreError } from './errors';
@@ -31,7 +39,7 @@ import { LIVE, type LongOptions } from './types';
 import type { Volume } from './volume';
 
 const MAGIC = 'DEJADIFF';
-const VERSION = 1;
+const VERSION = 2;
 const T_DATA = 1;
 const T_ZERO = 2;
 const T_END = 3;
@@ -523,6 +531,49 @@ function getU64(dv: DataView, off: number): number {
   return dv.getUint32(off, true) + dv.getUint32(off + 4, true) * 2 ** 32;
 }
 
+/** Bytes of a record before its data in a version-2 stream: type, offset, length, base digest. */
+const RECORD_HEAD = 13 + 16;
+
+const zeroPage = new Uint8Array(65536);
+
+/**
+ * A diff record's digest of a range's bytes: the first 16 bytes of the SHA-256 of `bytes`
+ * followed by zeros up to `length` bytes (none: all zeros).
+ */
+function digestOf(bytes: Uint8Array | undefined, length: number): Uint8Array {
+  const h = createHash('sha256');
+  if (bytes) h.update(bytes);
+  for (let left = length - (bytes?.length ?? 0); left > 0; left -= zeroPage.length)
+    h.update(zeroPage.subarray(0, Math.min(left, zeroPage.length)));
+  return h.digest().subarray(0, 16);
+}
+
+/**
+ * {@link digestOf} of a target's bytes over `[offset, offset + length)`, read STEP bytes at a time
+ * (a zero record may be long: the memory stays bounded).
+ */
+async function digestOfRange(
+  read: (offset: number, length: number) => Promise<Uint8Array>,
+  offset: number,
+  length: number,
+): Promise<Uint8Array> {
+  const h = createHash('sha256');
+  for (let pos = 0; pos < length; pos += STEP)
+    h.update(await read(offset + pos, Math.min(STEP, length - pos)));
+  return h.digest().subarray(0, 16);
+}
+
+/** `length` bytes of a file from `offset` (zeros past its end). */
+async function readAt(file: FileHandle, offset: number, length: number): Promise<Uint8Array> {
+  const out = new Uint8Array(length);
+  for (let got = 0; got < length; ) {
+    const { bytesRead } = await file.read(out, got, length - got, offset + got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return out;
+}
+
 /**
  * Writes the changes from version `base` to version `target` as a diff stream: applying it to a
  * copy of `base` gives `target`. O(changed chunks).
@@ -539,11 +590,12 @@ export async function exportDiff(
   const out = typeof sink === 'string' ? createWriteStream(sink) : sink;
   try {
     const vol = store.volume(target);
+    const from = store.volume(base);
     const ranges = await store.diff(base, target);
     const enc = new TextEncoder();
     const b = enc.encode(base);
     const t = enc.encode(target);
-    const head = new Uint8Array(8 + 4 + 4 + 8 + 2 + b.length + 2 + t.length);
+    const head = new Uint8Array(8 + 4 + 4 + 8 + 2 + b.length + 2 + t.length + 8);
     const hv = new DataView(head.buffer);
     head.set(enc.encode(MAGIC), 0);
     hv.setUint32(8, VERSION, true);
@@ -553,6 +605,7 @@ export async function exportDiff(
     head.set(b, 26);
     hv.setUint16(26 + b.length, t.length, true);
     head.set(t, 28 + b.length);
+    setU64(hv, 28 + b.length + t.length, from.size);
     await writeTo(out, withCrc(head));
     let records = 0;
     let done = 0;
@@ -564,12 +617,14 @@ export async function exportDiff(
         const n = Math.min(STEP, end - pos);
         for (const ext of await vol.allocation(pos, n)) {
           const data = ext.zero ? undefined : await vol.read(ext.offset, ext.length);
-          const rec = new Uint8Array(13 + (data ? data.length : 0));
+          const rec = new Uint8Array(RECORD_HEAD + (data ? data.length : 0));
           const rv = new DataView(rec.buffer);
           rec[0] = data ? T_DATA : T_ZERO;
           setU64(rv, 1, ext.offset);
           rv.setUint32(9, ext.length, true);
-          if (data) rec.set(data, 13);
+          const inBase = Math.max(0, Math.min(ext.length, from.size - ext.offset));
+          rec.set(digestOf(inBase > 0 ? await from.read(ext.offset, inBase) : undefined, ext.length), 13);
+          if (data) rec.set(data, RECORD_HEAD);
           await writeTo(out, withCrc(rec));
           records++;
         }
@@ -656,21 +711,29 @@ export async function applyDiff(
     throw new StoreError('ERR_BAD_STREAM', 'diff stream: bad magic (not a Deja diff)');
   const hv = new DataView(fixed.buffer);
   const version = hv.getUint32(8, true);
-  if (version !== VERSION)
+  if (version !== 1 && version !== VERSION)
     throw new StoreError('ERR_BAD_STREAM', `diff stream: version ${version} is not supported`);
+  // Version 1 streams carry no base size and no digests: applied unchecked, as before.
+  const checked = version >= 2;
   const chunkSize = hv.getUint32(12, true);
   const size = getU64(hv, 16);
   const bl = hv.getUint16(24, true);
   const bBytes = await r.take(bl + 2, 'the header');
   const tl = new DataView(bBytes.buffer).getUint16(bl, true);
-  const tBytes = await r.take(tl, 'the header');
+  const tBytes = await r.take(tl + (checked ? 8 : 0), 'the header');
   const headCrc = await r.take(4, 'the header');
-  const head = new Uint8Array(26 + bl + 2 + tl);
+  const head = new Uint8Array(26 + bl + 2 + tBytes.length);
   head.set(fixed);
   head.set(bBytes, 26);
   head.set(tBytes, 28 + bl);
   checkCrc(head, headCrc, 'the header', 0);
-  const info = { base: dec.decode(bBytes.subarray(0, bl)), target: dec.decode(tBytes), chunkSize, size };
+  const baseSize = checked ? getU64(new DataView(tBytes.buffer), tl) : undefined;
+  const info = {
+    base: dec.decode(bBytes.subarray(0, bl)),
+    target: dec.decode(tBytes.subarray(0, tl)),
+    chunkSize,
+    size,
+  };
   const file =
     typeof target === 'string'
       ? await open(target, 'a+').then(async (fh) => {
@@ -693,6 +756,12 @@ export async function applyDiff(
     };
     // Grow first so every record fits; shrink at the end.
     const current = file ? (await file.stat()).size : (vol as Volume).size;
+    // The target holds the base (or, applied before, the stream's target): its size says so first.
+    if (baseSize !== undefined && current !== baseSize && current !== size)
+      throw new StoreError(
+        'ERR_INVALID_STATE',
+        `diff stream: the target holds ${current} bytes, but '${info.base}' has ${baseSize} (and '${info.target}' ${size}): apply it to a copy of '${info.base}'`,
+      );
     if (size > current) await resize(size);
     let records = 0;
     let bytes = 0;
@@ -721,19 +790,40 @@ export async function applyDiff(
       }
       if (type === T_DATA && length > 1 << 26)
         throw new StoreError('ERR_BAD_STREAM', `diff stream: record at byte ${at} is too long (${length})`);
+      const baseDigest = checked ? await r.take(16, 'a record header') : undefined;
       const data = type === T_DATA ? await r.take(length, 'record data') : undefined;
-      const whole = new Uint8Array(13 + (data ? data.length : 0));
+      const head = checked ? RECORD_HEAD : 13;
+      const whole = new Uint8Array(head + (data ? data.length : 0));
       whole.set(rec);
-      if (data) whole.set(data, 13);
+      if (baseDigest) whole.set(baseDigest, 13);
+      if (data) whole.set(data, head);
       checkCrc(whole, await r.take(4, 'a record'), 'a record', at);
-      if (file) {
+      // With a digest: the target's bytes there now are the base's (write), the record's own
+      // (applied before: nothing to do), or neither (another history: stop before writing).
+      let write = true;
+      if (baseDigest) {
+        const now = await digestOfRange(
+          (at, n) => (file ? readAt(file, at, n) : (vol as Volume).read(at, n)),
+          offset,
+          length,
+        );
+        if (!sameBytes(now, baseDigest)) {
+          if (!sameBytes(now, digestOf(data, length)))
+            throw new StoreError(
+              'ERR_INVALID_STATE',
+              `diff stream: bytes ${offset}..${offset + length} of the target hold neither '${info.base}' nor '${info.target}' (record ${records + 1}, ${records} applied before it): apply the stream to a copy of '${info.base}'`,
+            );
+          write = false;
+        }
+      }
+      if (write && file) {
         const bytesOut = data ?? new Uint8Array(Math.min(length, STEP));
         for (let pos = 0; pos < length; pos += bytesOut.length) {
           const n = Math.min(bytesOut.length, length - pos);
           await file.write(bytesOut, 0, n, offset + pos);
         }
-      } else if (data) await (vol as Volume).write(offset, data);
-      else await (vol as Volume).discard(offset, length);
+      } else if (write && data) await (vol as Volume).write(offset, data);
+      else if (write) await (vol as Volume).discard(offset, length);
       records++;
       bytes += length;
       options.onProgress?.({ bytes, total: undefined });

@@ -319,6 +319,14 @@ describe('a store through its life', () => {
     const nowhere = await deja('apply-diff', p('nowhere.img'), p('v1-v2.djdiff'));
     expectError(nowhere, 1);
     await expect(stat(p('nowhere.img'))).rejects.toThrow();
+    // An image that holds neither v1 nor v2 where the stream changes things is refused, untouched.
+    const other = Buffer.from(img1);
+    for (let i = 0; i < other.length; i++) other[i] = (other[i] as number) ^ 0x5a;
+    await writeFile(p('other.img'), other);
+    const wrong = await deja('apply-diff', p('other.img'), p('v1-v2.djdiff'));
+    expectError(wrong, 1, 'ERR_INVALID_STATE');
+    expect(wrong.stderr).toContain("apply the stream to a copy of 'v1'");
+    expect(Buffer.from(await readFile(p('other.img'))).equals(other)).toBe(true);
   });
 
   test('stats --json: exact figures', async () => {

@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
+import { crc32 } from 'node:zlib';
 import { MemoryStorage } from '@deja/storage';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { applyDiff, exportDiff, exportVersion, importImage, isStoreError, LIVE, Store } from '../src/index';
@@ -24,6 +25,42 @@ function image(seed: number, chunks: number, cs: number, zeroEvery = 3): Uint8Ar
     out.set(content(rand, cs, 4), c * cs);
   }
   return out;
+}
+
+/**
+ * The same changes as a version-1 diff stream (no base size, no base digests), as earlier
+ * releases wrote them: each part re-framed with its CRC-32.
+ */
+function toVersion1(v2: Uint8Array): Uint8Array {
+  const dv = new DataView(v2.buffer, v2.byteOffset, v2.byteLength);
+  const parts: Uint8Array[] = [];
+  const framed = (bytes: Uint8Array) => {
+    const out = new Uint8Array(bytes.length + 4);
+    out.set(bytes);
+    new DataView(out.buffer).setUint32(bytes.length, crc32(bytes), true);
+    parts.push(out);
+  };
+  const bl = dv.getUint16(24, true);
+  const tl = dv.getUint16(26 + bl, true);
+  const head = v2.slice(0, 28 + bl + tl);
+  new DataView(head.buffer).setUint32(8, 1, true);
+  framed(head);
+  let at = 28 + bl + tl + 8 + 4;
+  for (;;) {
+    const type = v2[at] as number;
+    if (type === 3) {
+      framed(v2.subarray(at, at + 13));
+      break;
+    }
+    const length = dv.getUint32(at + 9, true);
+    const data = type === 1 ? v2.subarray(at + 29, at + 29 + length) : new Uint8Array(0);
+    const rec = new Uint8Array(13 + data.length);
+    rec.set(v2.subarray(at, at + 13));
+    rec.set(data, 13);
+    framed(rec);
+    at += 29 + data.length + 4;
+  }
+  return Buffer.concat(parts);
 }
 
 async function collect(fn: (sink: PassThrough) => Promise<unknown>): Promise<Uint8Array> {
@@ -197,19 +234,93 @@ describe('import and export', () => {
     // Applying twice is harmless.
     await applyDiff(Readable.from([full]), file);
     expectBytes(new Uint8Array(await readFile(file)), v2, 'file after second apply');
-    // A damaged byte anywhere, or a cut, is ERR_BAD_STREAM, and no damaged bytes land.
+    // A damaged byte anywhere, or a cut, is ERR_BAD_STREAM, and no damaged bytes land: every
+    // range of the copy of v1 holds v1's bytes or v2's.
+    const v2Padded = v2;
+    const onlyV1OrV2 = (got: Uint8Array, what: string) => {
+      for (let o = 0; o < got.length; o += 1024) {
+        const g = Buffer.from(got.subarray(o, o + 1024));
+        const one = Buffer.alloc(g.length);
+        one.set(v1.subarray(o, Math.min(v1.length, o + g.length)));
+        const two = Buffer.from(v2Padded.subarray(o, o + g.length));
+        expect(g.equals(one) || g.equals(two), `${what}: chunk at ${o}`).toBe(true);
+      }
+    };
     for (const at of [3, 30, 60, Math.floor(full.length / 2), full.length - 2]) {
       const bad = full.slice();
       bad[at] = (bad[at] as number) ^ 0x40;
-      const err = await applyDiff(Readable.from([bad]), join(dir, `bad${at}.img`)).catch((e) => e);
+      const copy = join(dir, `bad${at}.img`);
+      await writeFile(copy, v1);
+      const err = await applyDiff(Readable.from([bad]), copy).catch((e) => e);
       expect(isStoreError(err, 'ERR_BAD_STREAM'), `flip at ${at}: ${err}`).toBe(true);
+      onlyV1OrV2(new Uint8Array(await readFile(copy)), `flip at ${at}`);
     }
-    for (const cut of [0, 10, 40, full.length - 1]) {
-      const err = await applyDiff(Readable.from([full.subarray(0, cut)]), join(dir, `cut${cut}.img`)).catch(
-        (e) => e,
-      );
+    for (const cut of [0, 10, 40, Math.floor(full.length / 2), full.length - 1]) {
+      const copy = join(dir, `cut${cut}.img`);
+      await writeFile(copy, v1);
+      const err = await applyDiff(Readable.from([full.subarray(0, cut)]), copy).catch((e) => e);
       expect(isStoreError(err, 'ERR_BAD_STREAM'), `cut at ${cut}: ${err}`).toBe(true);
+      onlyV1OrV2(new Uint8Array(await readFile(copy)), `cut at ${cut}`);
+      // The whole stream then finishes the job: the records already there are recognised.
+      const done = await applyDiff(Readable.from([full]), copy);
+      expect(done.records).toBeGreaterThan(0);
+      expectBytes(new Uint8Array(await readFile(copy)), v2, `cut at ${cut}, then the whole stream`);
     }
+    await a.store.close();
+    await b.store.close();
+  });
+
+  test('a diff stream refuses a target that does not hold its base, before writing', async () => {
+    const a = await MemStore.create({ size: 0, chunkSize: 1024 });
+    const v1 = image(4, 60, 1024);
+    await importImage(a.store, Readable.from([v1]));
+    await a.store.createSnapshot('v1');
+    const rand = prng(21);
+    for (let i = 0; i < 12; i++)
+      await a.store.write(
+        Math.floor(rand() * (v1.length - 2048)),
+        content(rand, 1 + Math.floor(rand() * 2048)),
+      );
+    await a.store.createSnapshot('v2');
+    await a.store.write(0, content(rand, 5000));
+    await a.store.createSnapshot('v3');
+    const v2 = await a.store.volume('v2').read(0, v1.length);
+    const v3 = await a.store.volume('v3').read(0, v1.length);
+    const v1v2 = await collect((sink) => exportDiff(a.store, 'v1', 'v2', sink));
+    const v2v3 = await collect((sink) => exportDiff(a.store, 'v2', 'v3', sink));
+    // Out of order: v2 -> v3 onto an image of v1. The first record it checks differs: nothing is
+    // written, and the error says where and what to do.
+    const file = join(dir, 'order.img');
+    await writeFile(file, v1);
+    const err = await applyDiff(Readable.from([v2v3]), file).catch((e) => e);
+    expect(isStoreError(err, 'ERR_INVALID_STATE'), String(err)).toBe(true);
+    expect(String(err)).toMatch(
+      /hold neither 'v2' nor 'v3' \(record 1, 0 applied before it\): apply the stream to a copy of 'v2'/,
+    );
+    expectBytes(new Uint8Array(await readFile(file)), v1, 'untouched image');
+    // In order, both apply; each stream a second time is harmless.
+    for (const stream of [v1v2, v1v2, v2v3, v2v3]) await applyDiff(Readable.from([stream]), file);
+    expectBytes(new Uint8Array(await readFile(file)), v3, 'v1 + (v1 -> v2) + (v2 -> v3)');
+    // A file of another size than the base's (and the target's) is refused at once.
+    const short = join(dir, 'short.img');
+    await writeFile(short, v1.subarray(0, 4096));
+    const sized = await applyDiff(Readable.from([v1v2]), short).catch((e) => e);
+    expect(isStoreError(sized, 'ERR_INVALID_STATE'), String(sized)).toBe(true);
+    expect(String(sized)).toContain(`the target holds 4096 bytes, but 'v1' has ${v1.length}`);
+    expect((await readFile(short)).length).toBe(4096);
+    // A store whose live volume is not v1 (here v3) refuses it and keeps its volume.
+    const b = await MemStore.create({ size: 0, chunkSize: 1024 });
+    await importImage(b.store, Readable.from([v3]));
+    const refused = await applyDiff(Readable.from([v1v2]), b.store.volume(LIVE)).catch((e) => e);
+    expect(isStoreError(refused, 'ERR_INVALID_STATE'), String(refused)).toBe(true);
+    expectBytes(await b.store.read(0, v3.length), v3, 'the other store, untouched');
+    expect((await b.store.check({ data: true })).problems).toEqual([]);
+    // A version-1 stream (no base size, no digests) is still read, and applied unchecked.
+    const old = join(dir, 'old.img');
+    await writeFile(old, v1);
+    const info = await applyDiff(Readable.from([toVersion1(v1v2)]), old);
+    expect(info).toMatchObject({ base: 'v1', target: 'v2' });
+    expectBytes(new Uint8Array(await readFile(old)), v2, 'a version-1 stream');
     await a.store.close();
     await b.store.close();
   });

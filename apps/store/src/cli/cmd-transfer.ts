@@ -359,7 +359,7 @@ export function registerTransfer(program: Command, ctx: Context, act: Act): void
     .command('apply-diff')
     .summary('apply a diff stream to a store or an image file')
     .description(
-      "Replay a diff stream (from deja export-diff) onto the live volume of a store, or onto an image file, which should hold the stream's base version; the target takes the stream's size. Each record is checked (CRC-32) before it is written; a damaged or cut stream fails, and applying the same stream again is harmless.\nCtrl-C stops it: a store is flushed and closed, an image keeps what was written; apply the same stream again to finish.",
+      "Replay a diff stream (from deja export-diff) onto the live volume of a store, or onto an image file, which must hold the stream's base version; the target takes the stream's size. Each record is checked (CRC-32) before it is written, and so is the target: a record is written only over the base's bytes (its digest is in the stream), so a stream applied to another image or store, or out of order, stops before it mixes two histories. A damaged or cut stream fails, and applying the same stream again is harmless (what is already there is skipped).\nCtrl-C stops it: a store is flushed and closed, an image keeps what was written; apply the same stream again to finish.",
     )
     .argument('<target>', 'a store directory, or an image file')
     .argument('<in>', "the diff stream file, or '-' for stdin")
