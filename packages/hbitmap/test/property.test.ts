@@ -391,3 +391,37 @@ describe('iteration against the model, with resets between steps', () => {
     }
   }
 });
+
+describe('nextZero on a mostly full bitmap, against the model', () => {
+  // nextZero scans the bottom words after the start (four loaded together, then up to twelve more)
+  // before it reads the full tree: zeros placed 0..40 words after each other and near the end make
+  // the answer fall in each of those steps, past them, and in the last words of the bitmap.
+  it('finds every scattered zero from every start', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 3000 }),
+        fc.integer({ min: 0, max: 2 }),
+        fc.array(fc.integer({ min: 0, max: 40 * 32 }), { minLength: 0, maxLength: 6 }),
+        (bits, granularity, gaps) => {
+          const scale = 2 ** granularity;
+          const size = bits * scale;
+          const hb = new HBitmap(size, granularity);
+          const m = new Model(size, granularity);
+          hb.set(0, size);
+          m.set(0, size);
+          let at = gaps.length > 0 ? (gaps[0]! * 7) % bits : 0;
+          for (const gap of gaps) {
+            at = (at + gap) % bits;
+            hb.reset(at * scale, scale);
+            m.reset(at * scale, scale);
+          }
+          for (let start = 0; start < size; start += start < 200 || size - start < 200 ? 1 : 7) {
+            expect(hb.nextZero(start)).toBe(m.nextZero(start));
+            expect(hb.nextZero(start, 100)).toBe(m.nextZero(start, 100));
+          }
+        },
+      ),
+      { seed: 0x2e40, numRuns: 200 },
+    );
+  });
+});
