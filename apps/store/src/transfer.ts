@@ -764,6 +764,7 @@ export async function applyDiff(
       );
     if (size > current) await resize(size);
     let records = 0;
+    let written = 0;
     let bytes = 0;
     for (;;) {
       aborted(options);
@@ -808,11 +809,14 @@ export async function applyDiff(
           length,
         );
         if (!sameBytes(now, baseDigest)) {
-          if (!sameBytes(now, digestOf(data, length)))
+          if (!sameBytes(now, digestOf(data, length))) {
+            // Nothing written yet: the target keeps its size too.
+            if (written === 0 && size > current) await resize(current);
             throw new StoreError(
               'ERR_INVALID_STATE',
               `diff stream: bytes ${offset}..${offset + length} of the target hold neither '${info.base}' nor '${info.target}' (record ${records + 1}, ${records} applied before it): apply the stream to a copy of '${info.base}'`,
             );
+          }
           write = false;
         }
       }
@@ -824,6 +828,7 @@ export async function applyDiff(
         }
       } else if (write && data) await (vol as Volume).write(offset, data);
       else if (write) await (vol as Volume).discard(offset, length);
+      if (write) written++;
       records++;
       bytes += length;
       options.onProgress?.({ bytes, total: undefined });

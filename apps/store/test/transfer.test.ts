@@ -314,6 +314,17 @@ describe('import and export', () => {
     expect(isStoreError(refused, 'ERR_INVALID_STATE'), String(refused)).toBe(true);
     expectBytes(await b.store.read(0, v3.length), v3, 'the other store, untouched');
     expect((await b.store.check({ data: true })).problems).toEqual([]);
+    // A stream that grows the volume, refused before any write: the target keeps its size too.
+    await a.store.resize(v1.length + 3000);
+    await a.store.write(v1.length + 1000, content(rand, 1500));
+    await a.store.write(0, content(rand, 2048)); // where v1 and v3 differ
+    await a.store.createSnapshot('v4');
+    const v3v4 = await collect((sink) => exportDiff(a.store, 'v3', 'v4', sink));
+    const notV3 = join(dir, 'not-v3.img');
+    await writeFile(notV3, v1);
+    const grown = await applyDiff(Readable.from([v3v4]), notV3).catch((e) => e);
+    expect(isStoreError(grown, 'ERR_INVALID_STATE'), String(grown)).toBe(true);
+    expectBytes(new Uint8Array(await readFile(notV3)), v1, 'refused, same size');
     // A version-1 stream (no base size, no digests) is still read, and applied unchecked.
     const old = join(dir, 'old.img');
     await writeFile(old, v1);
