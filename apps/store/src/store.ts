@@ -102,6 +102,21 @@ function copyName(dst: Uint8Array, di: number, src: Uint8Array, si: number): voi
   for (let i = 0; i < NAME_BYTES; i++) dst[di + i] = src[si + i] as number;
 }
 
+/**
+ * The names and 16-byte index metadata of the batch entries `rows` (indexes into `names` and
+ * `metas`), packed side by side for one batch request to the index.
+ */
+function pickRows(names: Uint8Array, metas: Uint8Array, rows: number[]): [Uint8Array, Uint8Array] {
+  const n = new Uint8Array(rows.length * NAME_BYTES);
+  const m = new Uint8Array(rows.length * 16);
+  for (let i = 0; i < rows.length; i++) {
+    const j = rows[i] as number;
+    copyName(n, i * NAME_BYTES, names, j * NAME_BYTES);
+    m.set(metas.subarray(j * 16, j * 16 + 16), i * 16);
+  }
+  return [n, m];
+}
+
 /** Whether the 16-byte names at `a[ai]` and `b[bi]` are equal. */
 function sameName(a: Uint8Array, ai: number, b: Uint8Array, bi: number): boolean {
   for (let i = 0; i < NAME_BYTES; i += 4) if (getU32(a, ai + i) !== getU32(b, bi + i)) return false;
@@ -1769,15 +1784,8 @@ export class Store {
         advice[again[i] as number] = metas.subarray(before * 16, before * 16 + 16);
       }
       if (this.#index !== undefined && absent.length > 0) {
-        const n2 = new Uint8Array(absent.length * NAME_BYTES);
-        const m2 = new Uint8Array(absent.length * 16);
-        for (let i = 0; i < absent.length; i++) {
-          const j = absent[i] as number;
-          copyName(n2, i * NAME_BYTES, names, j * NAME_BYTES);
-          m2.set(metas.subarray(j * 16, j * 16 + 16), i * 16);
-        }
         try {
-          const posted = await this.#index.postMany(n2, m2);
+          const posted = await this.#index.postMany(...pickRows(names, metas, absent));
           // A name twice in the batch: from its second time on, the index knows its first.
           for (let i = 0; i < absent.length; i++)
             if (posted[i] !== undefined) advice[absent[i] as number] = posted[i];
@@ -1896,14 +1904,8 @@ export class Store {
       writes.push(tx.writeDataMany(newPages, data, newAt, newCrcs));
     }
     if (fixes.length > 0 && this.#index) {
-      const n2 = new Uint8Array(fixes.length * NAME_BYTES);
-      const m2 = new Uint8Array(fixes.length * 16);
-      fixes.forEach((j, x) => {
-        n2.set(names.subarray(j * NAME_BYTES, (j + 1) * NAME_BYTES), x * NAME_BYTES);
-        m2.set(metas.subarray(j * 16, (j + 1) * 16), x * 16);
-      });
       try {
-        await this.#index.updateMany(n2, m2);
+        await this.#index.updateMany(...pickRows(names, metas, fixes));
       } catch {
         this.#index = undefined;
       }
