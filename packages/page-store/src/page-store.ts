@@ -723,15 +723,11 @@ export class PageStore {
         return this.#space.reserve(data, mix);
       },
       reserveDataRun: (mix, max, out) => {
-        let page = this.#space.reserveDataRun(mix, max);
-        if (page < 0 && this.#space.held > 0) {
-          this.#drainDiscards();
-          page = this.#space.reserveDataRun(mix, max);
-        }
-        if (page < 0) return 0;
-        const n = this.#space.runLength;
-        for (let p = page; p < page + n; p++) out.push(p);
-        return n;
+        const n = this.#space.reserveDataRun(mix, max, out);
+        if (n > 0 || this.#space.held === 0) return n;
+        // As reserve: the free pages left may wait for their discard.
+        this.#drainDiscards();
+        return this.#space.reserveDataRun(mix, max, out);
       },
       release: (page) => this.#space.release(page),
       readCommittedMeta: (page) => this.#readCommittedMeta(page),

@@ -54,8 +54,6 @@ export class SpaceMap {
   #live = 0;
   /** Where the next data-page search starts (next fit: data is laid out in allocation order). */
   #cursor = 0;
-  /** Pages the last reserveDataRun took. */
-  #runLength = 0;
   /** The run of pages a bulk load (loadCount) has not put into `#taken` yet: [start, end). */
   #loadStart = -1;
   #loadEnd = -1;
@@ -250,13 +248,13 @@ export class SpaceMap {
   /**
    * `reserve(true, mix)` for up to `max` pages at once: the page `reserve` would take, and the free
    * pages right after it in the same region (what as many calls of `reserve` would take, one by
-   * one). O(levels) plus O(1) per page.
-   * @returns the first page taken (then {@link SpaceMap.runLength} pages from it), or -1 as `reserve`.
+   * one), appended to `out`. O(levels) plus O(1) per page.
+   * @returns how many pages it took; 0 where `reserve` would return -1.
    */
-  reserveDataRun(mix: boolean, max: number): number {
+  reserveDataRun(mix: boolean, max: number, out: number[]): number {
     const any = mix || this.#size <= this.#regionPages;
     const page = this.#findData(any);
-    if (page < 0) return -1;
+    if (page < 0) return 0;
     const per = this.#regionPages;
     const region = Math.floor(page / per);
     const limit = Math.min(max, this.#size - page, (region + 1) * per - page);
@@ -266,17 +264,14 @@ export class SpaceMap {
       n = dirty < 0 ? limit : dirty - page;
     }
     this.#taken.set(page, n);
-    for (let p = page; p < page + n; p++) this.#reserved.set(p, 1);
+    for (let p = page; p < page + n; p++) {
+      this.#reserved.set(p, 1);
+      out.push(p);
+    }
     this.#takenIn[region]! += n;
     this.#refresh(region);
     this.#cursor = page + n < this.#size ? page + n : 0;
-    this.#runLength = n;
-    return page;
-  }
-
-  /** Pages the last {@link SpaceMap.reserveDataRun} took. */
-  get runLength(): number {
-    return this.#runLength;
+    return n;
   }
 
   #findData(any: boolean): number {

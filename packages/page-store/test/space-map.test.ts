@@ -157,16 +157,22 @@ describe('SpaceMap runs of data pages', () => {
             b.setCount(page, count, data);
           });
           for (const [max, mix] of runs) {
-            const first = a.reserveDataRun(mix, max);
+            const run: number[] = [];
+            const runLength = a.reserveDataRun(mix, max, run);
+            expect(run.length).toBe(runLength);
+            const first = runLength > 0 ? (run[0] as number) : -1;
             const one = b.reserve(true, mix);
             expect(first).toBe(one);
             if (first < 0) continue;
-            expect(a.runLength).toBeGreaterThanOrEqual(1);
-            expect(a.runLength).toBeLessThanOrEqual(max);
-            for (let k = 1; k < a.runLength; k++) expect(b.reserve(true, mix)).toBe(first + k);
+            expect(runLength).toBeGreaterThanOrEqual(1);
+            expect(runLength).toBeLessThanOrEqual(max);
+            for (let k = 1; k < runLength; k++) {
+              expect(run[k]).toBe(first + k);
+              expect(b.reserve(true, mix)).toBe(first + k);
+            }
             // The run stops at max, at the end of its region or of the map, or at a page taken.
-            const end = first + a.runLength;
-            if (a.runLength < max && end % per !== 0 && end < size) expect(a.allFree(end, 1)).toBe(false);
+            const end = first + runLength;
+            if (runLength < max && end % per !== 0 && end < size) expect(a.allFree(end, 1)).toBe(false);
             expect(a.check()).toBeUndefined();
             expect([a.free, a.live]).toEqual([b.free, b.live]);
           }
