@@ -124,8 +124,7 @@ export class IndexZone {
     const sub = this.sub;
     const record = this.#record;
     const list = volumeIndexListOf(name, this.#addressBits, this.#listCount) - this.firstList;
-    const word = (name[4]! << 24) | (name[5]! << 16) | (name[6]! << 8) | name[7]!;
-    const address = sub.addressBits <= 31 ? word & sub.addressMask : word >>> 0;
+    const address = sub.addressOf(name);
     record.sub = sub;
     record.name = name;
     record.list = list;

@@ -62,6 +62,16 @@ export class VolumeSubIndex {
   readonly #walker = new DeltaIndexEntry();
 
   /**
+   * The address of `name` in this sub-index: its volume-index bytes 4..7, masked to addressBits.
+   * addressBits <= 31 in every configuration: an int32 mask (`%` of a double above 2^31 is a call
+   * into the runtime); 32 address bits take the whole word. O(1).
+   */
+  addressOf(name: Uint8Array): number {
+    const word = (name[4]! << 24) | (name[5]! << 16) | (name[6]! << 8) | name[7]!;
+    return this.addressBits <= 31 ? word & this.addressMask : word >>> 0;
+  }
+
+  /**
    * @param layout - the sub-index's shape
    * @param tag - the delta index's save tag ('m' non-hook, 'h' hook)
    * @throws RangeError from the delta index for an impossible shape. Cost: O(memory).
@@ -328,10 +338,7 @@ export class VolumeIndex {
   lookup(name: Uint8Array, record: VolumeIndexRecord): VolumeIndexRecord {
     const sub = this.subIndexOf(name);
     const list = volumeIndexListOf(name, sub.addressBits, sub.listCount);
-    // addressBits <= 31 in every configuration: an int32 mask (`%` of a double above 2^31 is a call
-    // into the runtime); 32 address bits take the whole word.
-    const word = (name[4]! << 24) | (name[5]! << 16) | (name[6]! << 8) | name[7]!;
-    const address = sub.addressBits <= 31 ? word & sub.addressMask : word >>> 0;
+    const address = sub.addressOf(name);
     const zone = Math.floor(list / sub.listsPerZone);
     record.sub = sub;
     record.name = name;
@@ -358,8 +365,7 @@ export class VolumeIndex {
   peekChapter(name: Uint8Array, record: VolumeIndexRecord): number {
     const sub = this.subIndexOf(name);
     const list = volumeIndexListOf(name, sub.addressBits, sub.listCount);
-    const word = (name[4]! << 24) | (name[5]! << 16) | (name[6]! << 8) | name[7]!;
-    const address = sub.addressBits <= 31 ? word & sub.addressMask : word >>> 0;
+    const address = sub.addressOf(name);
     const zone = Math.floor(list / sub.listsPerZone);
     if (sub.flushChapters[list]! < sub.low[zone]!) return -1;
     const entry = sub.delta.getEntry(list, address, name, record.entry);
