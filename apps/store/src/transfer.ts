@@ -814,7 +814,7 @@ export async function applyDiff(
             if (written === 0 && size > current) await resize(current);
             throw new StoreError(
               'ERR_INVALID_STATE',
-              `diff stream: bytes ${offset}..${offset + length} of the target hold neither '${info.base}' nor '${info.target}' (record ${records + 1}, ${records} applied before it): apply the stream to a copy of '${info.base}'`,
+              `diff stream: bytes ${offset}..${offset + length} of the target hold neither '${info.base}' nor '${info.target}' (record ${records + 1}; the ${records} before it are in place): apply the stream to a copy of '${info.base}'`,
             );
           }
           write = false;

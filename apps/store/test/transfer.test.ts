@@ -294,7 +294,7 @@ describe('import and export', () => {
     const err = await applyDiff(Readable.from([v2v3]), file).catch((e) => e);
     expect(isStoreError(err, 'ERR_INVALID_STATE'), String(err)).toBe(true);
     expect(String(err)).toMatch(
-      /hold neither 'v2' nor 'v3' \(record 1, 0 applied before it\): apply the stream to a copy of 'v2'/,
+      /hold neither 'v2' nor 'v3' \(record 1; the 0 before it are in place\): apply the stream to a copy of 'v2'/,
     );
     expectBytes(new Uint8Array(await readFile(file)), v1, 'untouched image');
     // In order, both apply; each stream a second time is harmless.
